@@ -1,0 +1,32 @@
+// Reference data-movement kernels on raw row-major buffers: strided copy (covers transpose,
+// slice with any step, broadcast, concat and split), pad and gather. Element size is in bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace lowbit {
+
+/// Row-major strides (in elements) of \p dims.
+std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &dims);
+
+/// For every index i of \p dims: dst[dstOffset + i.dstStrides] = src[srcOffset + i.srcStrides].
+/// Offsets and strides are in elements; strides may be 0 (broadcast) or negative (reverse).
+void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> &srcStrides,
+                 void *dst, int64_t dstOffset, const std::vector<int64_t> &dstStrides,
+                 const std::vector<int64_t> &dims, size_t elemBytes);
+
+enum class PadMode { Constant, Edge, Reflect };
+
+/// Pads \p src of \p inDims by \p padsBegin / \p padsEnd per axis (negative = crop).
+/// \p fill points to one element used by Constant mode.
+void padCopy(const void *src, const std::vector<int64_t> &inDims, void *dst,
+             const std::vector<int64_t> &padsBegin, const std::vector<int64_t> &padsEnd,
+             PadMode mode, const void *fill, size_t elemBytes);
+
+/// ONNX Gather: out = src taken at \p indices (already in [0, dims[axis])) along \p axis.
+void gatherCopy(const void *src, const std::vector<int64_t> &inDims, int64_t axis,
+                const std::vector<int64_t> &indices, void *dst, size_t elemBytes);
+
+}  // namespace lowbit

@@ -1,0 +1,23 @@
+// Graph IR -> ONNX file.
+#pragma once
+
+#include <string>
+
+#include "ir/Graph.h"
+
+namespace onnx {
+class ModelProto;
+}
+
+namespace lowbit {
+
+/// Builds an ONNX model from \p g: inputs, outputs and intermediate value_info with shapes
+/// (dynamic dims keep their dim_param), constants as initializers, nodes with attributes.
+/// Runtime-only marks (fused activations) are not written; the ops stay separate.
+void exportToProto(const Graph &g, onnx::ModelProto *model);
+
+/// Serializes \p g and writes it to \p path atomically (temporary file, then rename), after
+/// checking it with onnx::checker. Throws Error naming \p path.
+void exportOnnxFile(const Graph &g, const std::string &path);
+
+}  // namespace lowbit

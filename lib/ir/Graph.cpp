@@ -1,0 +1,235 @@
+#include "ir/Graph.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace lowbit {
+
+Value *Graph::addValue(const std::string &name) {
+  LOWBIT_CHECK(!valueByName_.count(name), "duplicate value name " + name);
+  values_.push_back(std::make_unique<Value>(name));
+  Value *v = values_.back().get();
+  valueByName_[name] = v;
+  return v;
+}
+
+Value *Graph::addConstant(const std::string &name, Tensor t) {
+  Value *v = addValue(name);
+  v->setConstant(std::make_shared<const Tensor>(std::move(t)));
+  return v;
+}
+
+Value *Graph::findValue(const std::string &name) const {
+  auto it = valueByName_.find(name);
+  return it == valueByName_.end() ? nullptr : it->second;
+}
+
+std::string Graph::uniqueName(const std::string &base) const {
+  if (!valueByName_.count(base) && !findNode(base)) return base;
+  for (int i = 1;; ++i) {
+    std::string n = cat(base, "_", i);
+    if (!valueByName_.count(n) && !findNode(n)) return n;
+  }
+}
+
+void Graph::renameValue(Value *v, const std::string &newName) {
+  LOWBIT_CHECK(!valueByName_.count(newName), "rename to an existing name " + newName);
+  valueByName_.erase(v->name());
+  v->setName(newName);
+  valueByName_[newName] = v;
+}
+
+std::vector<Value *> Graph::values() const {
+  std::vector<Value *> out;
+  for (const auto &v : values_) out.push_back(v.get());
+  return out;
+}
+
+Node *Graph::addNode(const std::string &name, const std::string &opType,
+                     std::vector<Value *> inputs, std::vector<Value *> outputs,
+                     const std::string &domain) {
+  nodes_.push_back(std::make_unique<Node>(name, opType, domain));
+  Node *n = nodes_.back().get();
+  n->inputs() = std::move(inputs);
+  n->outputs() = std::move(outputs);
+  for (Value *o : n->outputs())
+    if (o) o->setProducer(n);
+  return n;
+}
+
+Node *Graph::insertNodeBefore(Node *pos, const std::string &name, const std::string &opType,
+                              std::vector<Value *> inputs, std::vector<Value *> outputs) {
+  Node *n = addNode(name, opType, std::move(inputs), std::move(outputs));
+  auto owned = std::move(nodes_.back());
+  nodes_.pop_back();
+  auto it = std::find_if(nodes_.begin(), nodes_.end(),
+                         [&](const std::unique_ptr<Node> &p) { return p.get() == pos; });
+  nodes_.insert(it, std::move(owned));
+  return n;
+}
+
+void Graph::eraseNode(Node *n) {
+  for (Value *o : n->outputs())
+    if (o && o->producer() == n) o->setProducer(nullptr);
+  for (const auto &other : nodes_) {
+    if (other->fusedActivation == n) other->fusedActivation = nullptr;
+    if (other->fusedAdd == n) other->fusedAdd = nullptr;
+    if (other->fusedInto == n) other->fusedInto = nullptr;
+  }
+  nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(),
+                              [&](const std::unique_ptr<Node> &p) { return p.get() == n; }),
+               nodes_.end());
+}
+
+std::vector<Node *> Graph::nodes() const {
+  std::vector<Node *> out;
+  out.reserve(nodes_.size());
+  for (const auto &n : nodes_) out.push_back(n.get());
+  return out;
+}
+
+Node *Graph::findNode(const std::string &name) const {
+  for (const auto &n : nodes_)
+    if (n->name() == name) return n.get();
+  return nullptr;
+}
+
+std::vector<Node *> Graph::users(const Value *v) const {
+  std::vector<Node *> out;
+  for (const auto &n : nodes_)
+    if (std::find(n->inputs().begin(), n->inputs().end(), v) != n->inputs().end())
+      out.push_back(n.get());
+  return out;
+}
+
+bool Graph::isGraphInput(const Value *v) const {
+  return std::find(inputs_.begin(), inputs_.end(), v) != inputs_.end();
+}
+bool Graph::isGraphOutput(const Value *v) const {
+  return std::find(outputs_.begin(), outputs_.end(), v) != outputs_.end();
+}
+
+bool Graph::canReplace(const Value *from, const Value *to) const {
+  if (!isGraphOutput(from)) return true;
+  // `to` would have to be renamed to the output's name: impossible if it is itself part of
+  // the interface or shared constant data.
+  return !isGraphInput(to) && !isGraphOutput(to) && !to->isConstant();
+}
+
+void Graph::replaceAllUsesWith(Value *from, Value *to) {
+  for (const auto &n : nodes_)
+    for (Value *&in : n->inputs())
+      if (in == from) in = to;
+  if (isGraphOutput(from)) {
+    LOWBIT_CHECK(canReplace(from, to), "replaceAllUsesWith would rename the interface");
+    for (Value *&o : outputs_)
+      if (o == from) o = to;
+    std::string outName = from->name();
+    renameValue(from, uniqueName(outName + "_replaced"));
+    renameValue(to, outName);
+    to->setDimNames(from->dimNames());
+  }
+}
+
+size_t Graph::removeDeadCode() {
+  size_t removed = 0;
+  std::unordered_set<const Value *> live(outputs_.begin(), outputs_.end());
+  // Walk backwards: a node is live if any output is live.
+  std::vector<Node *> order = nodes();
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node *n = *it;
+    bool used = std::any_of(n->outputs().begin(), n->outputs().end(),
+                            [&](Value *o) { return o && live.count(o); });
+    if (!used) {
+      eraseNode(n);
+      ++removed;
+      continue;
+    }
+    for (Value *in : n->inputs())
+      if (in) live.insert(in);
+  }
+  for (Value *in : inputs_) live.insert(in);
+  for (const auto &n : nodes_)
+    for (Value *o : n->outputs())
+      if (o) live.insert(o);
+  std::vector<std::unique_ptr<Value>> kept;
+  for (auto &v : values_) {
+    if (live.count(v.get()))
+      kept.push_back(std::move(v));
+    else
+      valueByName_.erase(v->name());
+  }
+  values_ = std::move(kept);
+  return removed;
+}
+
+void Graph::topoSort() {
+  std::unordered_set<const Value *> ready;
+  for (const auto &v : values_)
+    if (!v->producer()) ready.insert(v.get());
+  std::vector<std::unique_ptr<Node>> pending = std::move(nodes_);
+  nodes_.clear();
+  while (!pending.empty()) {
+    bool progress = false;
+    for (auto it = pending.begin(); it != pending.end();) {
+      bool ok = std::all_of((*it)->inputs().begin(), (*it)->inputs().end(),
+                            [&](Value *in) { return !in || ready.count(in); });
+      if (ok) {
+        for (Value *o : (*it)->outputs())
+          if (o) ready.insert(o);
+        nodes_.push_back(std::move(*it));
+        it = pending.erase(it);
+        progress = true;
+      } else {
+        ++it;
+      }
+    }
+    if (!progress) {
+      std::string stuck = pending.front()->describe();
+      for (auto &p : pending) nodes_.push_back(std::move(p));
+      throw Error(cat("graph has a cycle or an undefined input at ", stuck));
+    }
+  }
+}
+
+std::unique_ptr<Graph> Graph::clone() const {
+  auto g = std::make_unique<Graph>();
+  g->graphName = graphName;
+  g->opset = opset;
+  g->otherOpsets = otherOpsets;
+  g->irVersion = irVersion;
+  g->producerName = producerName;
+  g->producerVersion = producerVersion;
+  g->docString = docString;
+  g->metadata = metadata;
+  std::unordered_map<const Value *, Value *> vmap;
+  for (const auto &v : values_) {
+    Value *c = g->addValue(v->name());
+    c->setDType(v->dtype());
+    if (v->hasShape()) c->setShape(v->dims());
+    c->setDimNames(v->dimNames());
+    if (v->constant()) c->setConstant(v->constant());
+    c->quant = v->quant;
+    vmap[v.get()] = c;
+  }
+  auto mapValue = [&](Value *v) { return v ? vmap.at(v) : nullptr; };
+  std::unordered_map<const Node *, Node *> nmap;
+  for (const auto &n : nodes_) {
+    std::vector<Value *> ins, outs;
+    for (Value *v : n->inputs()) ins.push_back(mapValue(v));
+    for (Value *v : n->outputs()) outs.push_back(mapValue(v));
+    Node *c = g->addNode(n->name(), n->opType(), ins, outs, n->domain());
+    c->attrs() = n->attrs();
+    nmap[n.get()] = c;
+  }
+  for (const auto &n : nodes_) {
+    if (n->fusedActivation) nmap[n.get()]->fusedActivation = nmap.at(n->fusedActivation);
+    if (n->fusedAdd) nmap[n.get()]->fusedAdd = nmap.at(n->fusedAdd);
+    if (n->fusedInto) nmap[n.get()]->fusedInto = nmap.at(n->fusedInto);
+  }
+  for (Value *v : inputs_) g->inputs_.push_back(vmap.at(v));
+  for (Value *v : outputs_) g->outputs_.push_back(vmap.at(v));
+  return g;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,29 @@
+// Quantization parameters of one tensor (an ir::Value), PPQ-style: a config with a state.
+// The float foundation carries them untouched; the quantization passes fill them in.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace lowbit {
+
+struct QuantParams {
+  enum class Granularity { PerTensor, PerChannel, PerGroup };
+  /// Uniform: x = scale * (q - zeroPoint). PowerOfTwo: scales are 2^k and levels are
+  /// +-2^j (shift-add weights, INQ).
+  enum class Scheme { Uniform, PowerOfTwo };
+  enum class State { Unset, Observed, Calibrated, Frozen, FloatOnly };
+
+  Granularity granularity = Granularity::PerTensor;
+  Scheme scheme = Scheme::Uniform;
+  State state = State::Unset;
+  int axis = -1;          ///< channel axis for PerChannel / PerGroup
+  int groupSize = 0;      ///< channels per group for PerGroup
+  int bits = 8;           ///< 2..8
+  bool isSigned = true;
+  bool narrowRange = false;  ///< signed range [-(2^(b-1)-1), 2^(b-1)-1]
+  std::vector<float> scale;        ///< one per tensor, channel or group
+  std::vector<int32_t> zeroPoint;  ///< same length as scale
+};
+
+}  // namespace lowbit

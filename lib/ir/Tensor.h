@@ -1,0 +1,74 @@
+// A dense, row-major tensor that owns its bytes: initializers, folded constants, runner I/O.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "ir/DType.h"
+#include "support/Error.h"
+
+namespace lowbit {
+
+using Dims = std::vector<int64_t>;
+
+/// Product of \p dims (1 for a scalar).
+int64_t numElements(const Dims &dims);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  /// Zero-filled tensor of \p dtype and \p dims.
+  Tensor(DType dtype, Dims dims);
+
+  /// Builds a tensor of \p dims from \p values (sizes must agree).
+  template <typename T>
+  static Tensor fromVector(const Dims &dims, const std::vector<T> &values) {
+    Tensor t(DTypeOf<T>::value, dims);
+    LOWBIT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "fromVector size mismatch");
+    if (!values.empty()) std::memcpy(t.bytes_.data(), values.data(), t.bytes_.size());
+    return t;
+  }
+  /// A rank-0 tensor holding \p v.
+  template <typename T>
+  static Tensor scalar(T v) {
+    return fromVector<T>({}, {v});
+  }
+
+  DType dtype() const { return dtype_; }
+  const Dims &dims() const { return dims_; }
+  int64_t rank() const { return static_cast<int64_t>(dims_.size()); }
+  int64_t numel() const { return numElements(dims_); }
+  size_t byteSize() const { return bytes_.size(); }
+
+  void *raw() { return bytes_.data(); }
+  const void *raw() const { return bytes_.data(); }
+  template <typename T>
+  T *data() {
+    LOWBIT_CHECK(DTypeOf<T>::value == dtype_, "Tensor::data<T> with wrong type");
+    return reinterpret_cast<T *>(bytes_.data());
+  }
+  template <typename T>
+  const T *data() const {
+    LOWBIT_CHECK(DTypeOf<T>::value == dtype_, "Tensor::data<T> with wrong type");
+    return reinterpret_cast<const T *>(bytes_.data());
+  }
+
+  /// Same bytes, new \p dims with the same element count.
+  Tensor reshaped(const Dims &dims) const;
+  /// Integer contents (Int64, Int32, Int8, UInt8, ...) widened to int64, e.g. shapes and axes.
+  std::vector<int64_t> toInt64s() const;
+  /// Contents converted to float (any numeric type).
+  std::vector<float> toFloats() const;
+  /// Bitwise equality of type, dims and bytes.
+  bool operator==(const Tensor &o) const {
+    return dtype_ == o.dtype_ && dims_ == o.dims_ && bytes_ == o.bytes_;
+  }
+
+ private:
+  DType dtype_ = DType::Undefined;
+  Dims dims_;
+  std::vector<uint8_t> bytes_;
+};
+
+}  // namespace lowbit

@@ -1,0 +1,377 @@
+#include "ops/Evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "kernels/Half.h"
+#include "kernels/TensorCopy.h"
+#include "ops/OpParams.h"
+
+namespace lowbit {
+namespace {
+
+bool isFloatType(DType t) {
+  return t == DType::Float32 || t == DType::Float64 || t == DType::Float16 || t == DType::BFloat16;
+}
+
+double getDouble(const Tensor &t, int64_t i) {
+  const void *p = t.raw();
+  switch (t.dtype()) {
+    case DType::Float32: return static_cast<const float *>(p)[i];
+    case DType::Float64: return static_cast<const double *>(p)[i];
+    case DType::Float16: return halfToFloat(static_cast<const uint16_t *>(p)[i]);
+    case DType::BFloat16: return bfloat16ToFloat(static_cast<const uint16_t *>(p)[i]);
+    case DType::Int64: return static_cast<double>(static_cast<const int64_t *>(p)[i]);
+    case DType::Int32: return static_cast<const int32_t *>(p)[i];
+    case DType::Int16: return static_cast<const int16_t *>(p)[i];
+    case DType::Int8: return static_cast<const int8_t *>(p)[i];
+    case DType::UInt8: return static_cast<const uint8_t *>(p)[i];
+    case DType::UInt16: return static_cast<const uint16_t *>(p)[i];
+    case DType::UInt32: return static_cast<const uint32_t *>(p)[i];
+    case DType::UInt64: return static_cast<double>(static_cast<const uint64_t *>(p)[i]);
+    case DType::Bool: return static_cast<const uint8_t *>(p)[i] != 0;
+    default: throw Error(cat("cannot evaluate ", dtypeName(t.dtype()), " data"));
+  }
+}
+
+int64_t getInt(const Tensor &t, int64_t i) {
+  const void *p = t.raw();
+  switch (t.dtype()) {
+    case DType::Int64: return static_cast<const int64_t *>(p)[i];
+    case DType::UInt64: return static_cast<int64_t>(static_cast<const uint64_t *>(p)[i]);
+    default:
+      if (isFloatType(t.dtype())) return static_cast<int64_t>(getDouble(t, i));
+      return static_cast<int64_t>(getDouble(t, i));
+  }
+}
+
+void setDouble(Tensor &t, int64_t i, double v) {
+  void *p = t.raw();
+  switch (t.dtype()) {
+    case DType::Float32: static_cast<float *>(p)[i] = static_cast<float>(v); break;
+    case DType::Float64: static_cast<double *>(p)[i] = v; break;
+    case DType::Float16: static_cast<uint16_t *>(p)[i] = floatToHalf(static_cast<float>(v)); break;
+    // ONNX 1.12 defines float -> bfloat16 by truncation (its backend tests); ORT rounds.
+    case DType::BFloat16: static_cast<uint16_t *>(p)[i] = floatToBfloat16Truncate(static_cast<float>(v)); break;
+    case DType::Bool: static_cast<uint8_t *>(p)[i] = v != 0.0; break;
+    default: throw Error(cat("cannot store a real number as ", dtypeName(t.dtype())));
+  }
+}
+
+// Integer stores wrap modulo 2^bits like numpy and C++ conversions.
+void setInt(Tensor &t, int64_t i, int64_t v) {
+  void *p = t.raw();
+  switch (t.dtype()) {
+    case DType::Int64: static_cast<int64_t *>(p)[i] = v; break;
+    case DType::Int32: static_cast<int32_t *>(p)[i] = static_cast<int32_t>(v); break;
+    case DType::Int16: static_cast<int16_t *>(p)[i] = static_cast<int16_t>(v); break;
+    case DType::Int8: static_cast<int8_t *>(p)[i] = static_cast<int8_t>(v); break;
+    case DType::UInt8: static_cast<uint8_t *>(p)[i] = static_cast<uint8_t>(v); break;
+    case DType::UInt16: static_cast<uint16_t *>(p)[i] = static_cast<uint16_t>(v); break;
+    case DType::UInt32: static_cast<uint32_t *>(p)[i] = static_cast<uint32_t>(v); break;
+    case DType::UInt64: static_cast<uint64_t *>(p)[i] = static_cast<uint64_t>(v); break;
+    case DType::Bool: static_cast<uint8_t *>(p)[i] = v != 0; break;
+    default: setDouble(t, i, static_cast<double>(v));
+  }
+}
+
+// Element strides of \p dims broadcast to \p outDims (0 on broadcast axes).
+std::vector<int64_t> broadcastStrides(const Dims &dims, const Dims &outDims) {
+  std::vector<int64_t> own = contiguousStrides(dims), s(outDims.size(), 0);
+  size_t off = outDims.size() - dims.size();
+  for (size_t i = 0; i < dims.size(); ++i) s[off + i] = dims[i] == 1 ? 0 : own[i];
+  return s;
+}
+
+Tensor binary(const Node &n, const Tensor &a, const Tensor &b) {
+  if (a.dtype() != b.dtype())
+    throw Error(cat(n.describe(), ": input types differ (", dtypeName(a.dtype()), " vs ",
+                    dtypeName(b.dtype()), ")"));
+  Dims outDims = broadcastDims(a.dims(), b.dims(), n);
+  Tensor out(a.dtype(), outDims);
+  std::vector<int64_t> sa = broadcastStrides(a.dims(), outDims), sb = broadcastStrides(b.dims(), outDims);
+  const std::string &op = n.opType();
+  const bool fp = isFloatType(a.dtype());
+  const int64_t total = out.numel();
+  std::vector<int64_t> idx(outDims.size(), 0);
+  int64_t ia = 0, ib = 0;
+  for (int64_t o = 0; o < total; ++o) {
+    if (fp) {
+      double x = getDouble(a, ia), y = getDouble(b, ib), r;
+      if (op == "Add") r = x + y;
+      else if (op == "Sub") r = x - y;
+      else if (op == "Mul") r = x * y;
+      else r = x / y;
+      // Rounding the double result to float equals float arithmetic for + - * /.
+      setDouble(out, o, r);
+    } else {
+      int64_t x = getInt(a, ia), y = getInt(b, ib), r;
+      if (op == "Add") r = x + y;
+      else if (op == "Sub") r = x - y;
+      else if (op == "Mul") r = x * y;
+      else {
+        if (y == 0) throw Error(cat(n.describe(), ": integer division by zero"));
+        r = x / y;
+      }
+      setInt(out, o, r);
+    }
+    for (int64_t ax = static_cast<int64_t>(outDims.size()) - 1; ax >= 0; --ax) {
+      size_t u = static_cast<size_t>(ax);
+      ++idx[u];
+      ia += sa[u];
+      ib += sb[u];
+      if (idx[u] < outDims[u]) break;
+      ia -= sa[u] * outDims[u];
+      ib -= sb[u] * outDims[u];
+      idx[u] = 0;
+    }
+  }
+  return out;
+}
+
+Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
+  Tensor out(x.dtype(), x.dims());
+  const bool fp = isFloatType(x.dtype());
+  std::pair<float, float> bounds{0.f, 0.f};
+  if (n.opType() == "Clip") bounds = clipBounds(n, opset);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (fp) {
+      double v = getDouble(x, i);
+      if (n.opType() == "Relu") v = std::max(v, 0.0);
+      else v = std::min(std::max(v, static_cast<double>(bounds.first)), static_cast<double>(bounds.second));
+      setDouble(out, i, v);
+    } else {
+      int64_t v = getInt(x, i);
+      if (n.opType() == "Relu") {
+        v = std::max<int64_t>(v, 0);
+      } else {
+        if (std::isfinite(bounds.first)) v = std::max(v, static_cast<int64_t>(bounds.first));
+        if (std::isfinite(bounds.second)) v = std::min(v, static_cast<int64_t>(bounds.second));
+      }
+      setInt(out, i, v);
+    }
+  }
+  return out;
+}
+
+Tensor transpose(const Node &n, const Tensor &x) {
+  const Dims &d = x.dims();
+  Dims perm = n.attrInts("perm");
+  if (perm.empty())
+    for (size_t i = 0; i < d.size(); ++i) perm.push_back(static_cast<int64_t>(d.size() - 1 - i));
+  std::vector<int64_t> inStrides = contiguousStrides(d), srcStrides;
+  Dims outDims;
+  for (int64_t p : perm) {
+    size_t a = static_cast<size_t>(normalizeAxis(p, static_cast<int64_t>(d.size()), n));
+    outDims.push_back(d[a]);
+    srcStrides.push_back(inStrides[a]);
+  }
+  Tensor out(x.dtype(), outDims);
+  copyStrided(x.raw(), 0, srcStrides, out.raw(), 0, contiguousStrides(outDims), outDims,
+              dtypeSize(x.dtype()));
+  return out;
+}
+
+Tensor slice(const Node &n, const Tensor &x, int64_t opset) {
+  SliceSpec s = resolveSlice(n, opset, x.dims());
+  std::vector<int64_t> inStrides = contiguousStrides(x.dims()), srcStrides(inStrides.size());
+  int64_t offset = 0;
+  for (size_t a = 0; a < inStrides.size(); ++a) {
+    offset += s.starts[a] * inStrides[a];
+    srcStrides[a] = inStrides[a] * s.steps[a];
+  }
+  Tensor out(x.dtype(), s.outDims);
+  copyStrided(x.raw(), offset, srcStrides, out.raw(), 0, contiguousStrides(s.outDims), s.outDims,
+              dtypeSize(x.dtype()));
+  return out;
+}
+
+Tensor concat(const Node &n, const std::vector<const Tensor *> &ins) {
+  const Tensor &first = *ins.at(0);
+  int64_t axis = normalizeAxis(n.attrInt("axis", 0), first.rank(), n);
+  Dims outDims = first.dims();
+  outDims[static_cast<size_t>(axis)] = 0;
+  for (const Tensor *t : ins) {
+    if (t->rank() != first.rank() || t->dtype() != first.dtype())
+      throw Error(cat(n.describe(), ": inputs differ in rank or type"));
+    outDims[static_cast<size_t>(axis)] += t->dims()[static_cast<size_t>(axis)];
+  }
+  Tensor out(first.dtype(), outDims);
+  std::vector<int64_t> outStrides = contiguousStrides(outDims);
+  int64_t at = 0;
+  for (const Tensor *t : ins) {
+    copyStrided(t->raw(), 0, contiguousStrides(t->dims()), out.raw(),
+                at * outStrides[static_cast<size_t>(axis)], outStrides, t->dims(),
+                dtypeSize(first.dtype()));
+    at += t->dims()[static_cast<size_t>(axis)];
+  }
+  return out;
+}
+
+std::vector<Tensor> splitTensor(const Node &n, const Tensor &x, int64_t opset) {
+  int64_t axis = normalizeAxis(n.attrInt("axis", 0), x.rank(), n);
+  std::vector<int64_t> sizes = splitSizes(n, opset, x.dims()[static_cast<size_t>(axis)]);
+  std::vector<int64_t> inStrides = contiguousStrides(x.dims());
+  std::vector<Tensor> outs;
+  int64_t at = 0;
+  for (int64_t sz : sizes) {
+    Dims d = x.dims();
+    d[static_cast<size_t>(axis)] = sz;
+    Tensor out(x.dtype(), d);
+    copyStrided(x.raw(), at * inStrides[static_cast<size_t>(axis)], inStrides, out.raw(), 0,
+                contiguousStrides(d), d, dtypeSize(x.dtype()));
+    at += sz;
+    outs.push_back(std::move(out));
+  }
+  return outs;
+}
+
+Tensor pad(const Node &n, const Tensor &x, int64_t opset) {
+  PadSpec p = resolvePad(n, opset, x.rank());
+  Dims outDims = x.dims();
+  for (size_t i = 0; i < outDims.size(); ++i) outDims[i] += p.begin[i] + p.end[i];
+  Tensor out(x.dtype(), outDims);
+  Tensor fill(x.dtype(), {});
+  if (isFloatType(x.dtype()))
+    setDouble(fill, 0, p.constant.value_or(0.0));
+  else
+    setInt(fill, 0, static_cast<int64_t>(p.constant.value_or(0.0)));
+  PadMode mode = p.mode == "edge" ? PadMode::Edge : p.mode == "reflect" ? PadMode::Reflect : PadMode::Constant;
+  padCopy(x.raw(), x.dims(), out.raw(), p.begin, p.end, mode, fill.raw(), dtypeSize(x.dtype()));
+  return out;
+}
+
+Tensor gather(const Node &n, const Tensor &x, const Tensor &idx) {
+  int64_t axis = normalizeAxis(n.attrInt("axis", 0), x.rank(), n);
+  int64_t dim = x.dims()[static_cast<size_t>(axis)];
+  std::vector<int64_t> indices = idx.toInt64s();
+  for (int64_t &i : indices) {
+    if (i < -dim || i >= dim)
+      throw Error(cat(n.describe(), ": index ", i, " is out of range for dimension ", dim));
+    if (i < 0) i += dim;
+  }
+  Dims outDims(x.dims().begin(), x.dims().begin() + axis);
+  outDims.insert(outDims.end(), idx.dims().begin(), idx.dims().end());
+  outDims.insert(outDims.end(), x.dims().begin() + axis + 1, x.dims().end());
+  Tensor out(x.dtype(), outDims);
+  gatherCopy(x.raw(), x.dims(), axis, indices, out.raw(), dtypeSize(x.dtype()));
+  return out;
+}
+
+}  // namespace
+
+Tensor shapeOfDims(const Node &n, const Dims &dims) {
+  int64_t r = static_cast<int64_t>(dims.size());
+  int64_t start = n.attrInt("start", 0), end = n.attrInt("end", r);
+  if (start < 0) start += r;
+  if (end < 0) end += r;
+  start = std::clamp<int64_t>(start, 0, r);
+  end = std::clamp<int64_t>(end, 0, r);
+  std::vector<int64_t> d(dims.begin() + start, dims.begin() + std::max(start, end));
+  return Tensor::fromVector<int64_t>({static_cast<int64_t>(d.size())}, d);
+}
+
+Tensor castTensor(const Tensor &t, DType to) {
+  if (!isNumeric(to) || !isNumeric(t.dtype()))
+    throw Error(cat("Cast from ", dtypeName(t.dtype()), " to ", dtypeName(to), " is not supported"));
+  Tensor out(to, t.dims());
+  const bool fromFloat = isFloatType(t.dtype());
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (isFloatType(to) || to == DType::Bool)
+      setDouble(out, i, getDouble(t, i));
+    else
+      setInt(out, i, fromFloat ? static_cast<int64_t>(getDouble(t, i)) : getInt(t, i));
+  }
+  return out;
+}
+
+bool canEvaluate(const Node &n) {
+  static const std::set<std::string> ops = {
+      "Identity", "Dropout", "Cast", "Shape", "Gather", "Unsqueeze", "Squeeze", "Reshape",
+      "Flatten", "Concat", "Split", "Slice", "Transpose", "Pad", "ConstantOfShape", "Add", "Sub",
+      "Mul", "Div", "Relu", "Clip"};
+  return n.domain().empty() && ops.count(n.opType());
+}
+
+std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &inputs,
+                             int64_t opset) {
+  const std::string &op = n.opType();
+  auto in = [&](size_t i) -> const Tensor & {
+    if (i >= inputs.size() || !inputs[i])
+      throw Error(cat(n.describe(), ": required input ", i, " is missing"));
+    return *inputs[i];
+  };
+  if (op == "Identity") return {in(0)};
+  if (op == "Dropout") {
+    Tensor mask(DType::Bool, in(0).dims());
+    std::fill_n(static_cast<uint8_t *>(mask.raw()), mask.byteSize(), uint8_t{1});
+    return {in(0), mask};
+  }
+  if (op == "Cast") return {castTensor(in(0), static_cast<DType>(n.attrInt("to", 0)))};
+  if (op == "Shape") return {shapeOfDims(n, in(0).dims())};
+  if (op == "Gather") return {gather(n, in(0), in(1))};
+  if (op == "Unsqueeze" || op == "Squeeze" || op == "Reshape" || op == "Flatten") {
+    // Reuse shape inference on a scratch node to get the output dims.
+    Dims d;
+    const Tensor &x = in(0);
+    if (op == "Reshape") {
+      d = reshapeDims(n, x.dims(), in(1).toInt64s());
+    } else if (op == "Flatten") {
+      int64_t axis = n.attrInt("axis", 1);
+      if (axis < 0) axis += x.rank();
+      if (axis < 0 || axis > x.rank()) throw Error(cat(n.describe(), ": axis out of range"));
+      int64_t a = 1;
+      for (int64_t i = 0; i < axis; ++i) a *= x.dims()[static_cast<size_t>(i)];
+      d = {a, x.numel() / std::max<int64_t>(a, 1)};
+      if (a == 0) d = {0, 0};
+    } else {
+      std::optional<std::vector<int64_t>> axesOpt =
+          opset < 13 ? squeezeAxes(n, opset)
+                     : (inputs.size() > 1 && inputs[1] ? std::optional(inputs[1]->toInt64s()) : std::nullopt);
+      d = x.dims();
+      if (op == "Unsqueeze") {
+        if (!axesOpt) throw Error(cat(n.describe(), ": Unsqueeze needs axes"));
+        int64_t outRank = x.rank() + static_cast<int64_t>(axesOpt->size());
+        std::vector<int64_t> axes;
+        for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, outRank, n));
+        std::sort(axes.begin(), axes.end());
+        for (int64_t a : axes) d.insert(d.begin() + a, 1);
+      } else {
+        std::vector<int64_t> axes;
+        if (axesOpt)
+          for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, x.rank(), n));
+        else
+          for (size_t i = 0; i < d.size(); ++i)
+            if (d[i] == 1) axes.push_back(static_cast<int64_t>(i));
+        std::sort(axes.begin(), axes.end());
+        for (auto it = axes.rbegin(); it != axes.rend(); ++it) {
+          if (d[static_cast<size_t>(*it)] != 1)
+            throw Error(cat(n.describe(), ": cannot squeeze axis ", *it));
+          d.erase(d.begin() + *it);
+        }
+      }
+    }
+    return {x.reshaped(d)};
+  }
+  if (op == "Concat") return {concat(n, inputs)};
+  if (op == "Split") return splitTensor(n, in(0), opset);
+  if (op == "Slice") return {slice(n, in(0), opset)};
+  if (op == "Transpose") return {transpose(n, in(0))};
+  if (op == "Pad") return {pad(n, in(0), opset)};
+  if (op == "ConstantOfShape") {
+    Dims d = in(0).toInt64s();
+    Tensor value = Tensor::fromVector<float>({1}, {0.f});
+    if (n.hasAttr("value")) value = *n.attrs().at("value").tensor;
+    Tensor out(value.dtype(), d);
+    size_t es = dtypeSize(value.dtype());
+    for (int64_t i = 0; i < out.numel(); ++i)
+      std::memcpy(static_cast<uint8_t *>(out.raw()) + i * static_cast<int64_t>(es), value.raw(), es);
+    return {out};
+  }
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return {binary(n, in(0), in(1))};
+  if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
+  throw Error(cat(n.describe(), ": cannot be evaluated on constants"));
+}
+
+}  // namespace lowbit

@@ -1,0 +1,257 @@
+#include "ops/OpParams.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "support/Strings.h"
+
+namespace lowbit {
+
+int64_t normalizeAxis(int64_t axis, int64_t rank, const Node &n) {
+  int64_t a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= std::max<int64_t>(rank, 1))
+    throw Error(cat(n.describe(), ": axis ", axis, " is out of range for rank ", rank));
+  return a;
+}
+
+std::optional<std::vector<int64_t>> constIntsInput(const Node &n, size_t i) {
+  Value *v = n.input(i);
+  if (!v) return std::nullopt;
+  if (!v->isConstant())
+    throw Error(cat(n.describe(), ": input ", i, " ('", v->name(),
+                    "') must be a constant (computed from constants or shapes); lowbit does not "
+                    "support data-dependent shapes"));
+  return v->constant()->toInt64s();
+}
+
+Dims broadcastDims(const Dims &a, const Dims &b, const Node &n) {
+  size_t rank = std::max(a.size(), b.size());
+  Dims out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da == db || db == 1)
+      out[i] = da;
+    else if (da == 1)
+      out[i] = db;
+    else if (da < 0 || db < 0)
+      out[i] = std::max(da, db) > 1 ? std::max(da, db) : -1;
+    else
+      throw Error(cat(n.describe(), ": shapes ", shapeString(a), " and ", shapeString(b),
+                      " cannot be broadcast"));
+  }
+  return out;
+}
+
+WindowGeometry windowGeometry(const Node &n, const Dims &inSpatial, const Dims &kernel,
+                              bool ceilMode) {
+  const size_t k = inSpatial.size();
+  WindowGeometry g;
+  g.kernel = kernel;
+  g.strides = n.attrInts("strides", Dims(k, 1));
+  g.dilations = n.attrInts("dilations", Dims(k, 1));
+  Dims pads = n.attrInts("pads", Dims(2 * k, 0));
+  if (g.strides.size() != k || g.dilations.size() != k || pads.size() != 2 * k)
+    throw Error(cat(n.describe(), ": strides/dilations/pads do not match ", k, " spatial dims"));
+  std::string autoPad = n.attrString("auto_pad", "NOTSET");
+  g.padsBegin.assign(pads.begin(), pads.begin() + static_cast<long>(k));
+  g.padsEnd.assign(pads.begin() + static_cast<long>(k), pads.end());
+  g.outSpatial.resize(k);
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t in = inSpatial[i], s = g.strides[i];
+    const int64_t extent = (kernel[i] - 1) * g.dilations[i] + 1;
+    if (s <= 0 || g.dilations[i] <= 0)
+      throw Error(cat(n.describe(), ": strides and dilations must be positive"));
+    if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+      int64_t out = (in + s - 1) / s;
+      int64_t total = std::max<int64_t>(0, (out - 1) * s + extent - in);
+      int64_t small = total / 2, big = total - small;
+      g.padsBegin[i] = autoPad == "SAME_UPPER" ? small : big;
+      g.padsEnd[i] = autoPad == "SAME_UPPER" ? big : small;
+      g.outSpatial[i] = out;
+      continue;
+    }
+    if (autoPad == "VALID") {
+      g.padsBegin[i] = g.padsEnd[i] = 0;
+    } else if (autoPad != "NOTSET") {
+      throw Error(cat(n.describe(), ": auto_pad '", autoPad, "' is not supported"));
+    }
+    const int64_t span = in + g.padsBegin[i] + g.padsEnd[i] - extent;
+    if (span < 0)
+      throw Error(cat(n.describe(), ": window ", extent, " is larger than the padded input ",
+                      in + g.padsBegin[i] + g.padsEnd[i]));
+    int64_t out = ceilMode ? (span + s - 1) / s + 1 : span / s + 1;
+    // A window may not start in the end padding (ONNX / PyTorch ceil_mode rule).
+    if (ceilMode && (out - 1) * s >= in + g.padsBegin[i]) --out;
+    g.outSpatial[i] = out;
+    if (ceilMode) g.padsEnd[i] = std::max(g.padsEnd[i], (out - 1) * s + extent - in - g.padsBegin[i]);
+  }
+  return g;
+}
+
+SliceSpec resolveSlice(const Node &n, int64_t opset, const Dims &inDims) {
+  const int64_t rank = static_cast<int64_t>(inDims.size());
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (opset < 10) {
+    starts = n.attrInts("starts");
+    ends = n.attrInts("ends");
+    axes = n.attrInts("axes");
+  } else {
+    starts = constIntsInput(n, 1).value_or(std::vector<int64_t>{});
+    ends = constIntsInput(n, 2).value_or(std::vector<int64_t>{});
+    axes = constIntsInput(n, 3).value_or(std::vector<int64_t>{});
+    steps = constIntsInput(n, 4).value_or(std::vector<int64_t>{});
+  }
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (starts.size() != ends.size() || starts.size() != axes.size() || steps.size() != axes.size())
+    throw Error(cat(n.describe(), ": starts, ends, axes and steps differ in length"));
+  SliceSpec spec;
+  spec.starts.assign(static_cast<size_t>(rank), 0);
+  spec.steps.assign(static_cast<size_t>(rank), 1);
+  spec.outDims = inDims;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t a = normalizeAxis(axes[i], rank, n);
+    int64_t dim = inDims[static_cast<size_t>(a)], step = steps[i];
+    if (dim < 0) throw Error(cat(n.describe(), ": cannot slice an unknown dimension"));
+    if (step == 0) throw Error(cat(n.describe(), ": slice step is 0"));
+    int64_t s = starts[i], e = ends[i];
+    if (s < 0) s += dim;
+    if (e < 0 && e > std::numeric_limits<int64_t>::min() / 2) e += dim;
+    if (step > 0) {
+      s = std::clamp<int64_t>(s, 0, dim);
+      e = std::clamp<int64_t>(e, 0, dim);
+    } else {
+      s = std::clamp<int64_t>(s, 0, dim - 1);
+      e = std::clamp<int64_t>(e, -1, dim - 1);
+    }
+    int64_t count = step > 0 ? (e - s + step - 1) / step : (s - e + (-step) - 1) / (-step);
+    spec.starts[static_cast<size_t>(a)] = s;
+    spec.steps[static_cast<size_t>(a)] = step;
+    spec.outDims[static_cast<size_t>(a)] = std::max<int64_t>(0, count);
+  }
+  return spec;
+}
+
+PadSpec resolvePad(const Node &n, int64_t opset, int64_t rank) {
+  PadSpec p;
+  p.mode = n.attrString("mode", "constant");
+  std::vector<int64_t> pads;
+  if (opset < 11) {
+    pads = n.attrInts("pads");
+    p.constant = n.attrFloat("value", 0.f);
+  } else {
+    pads = constIntsInput(n, 1).value_or(std::vector<int64_t>{});
+    Value *cv = n.input(2);
+    if (cv) {
+      if (!cv->isConstant())
+        throw Error(cat(n.describe(), ": constant_value must be a constant"));
+      p.constant = static_cast<double>(cv->constant()->toFloats().at(0));
+    }
+  }
+  if (static_cast<int64_t>(pads.size()) != 2 * rank)
+    throw Error(cat(n.describe(), ": pads has ", pads.size(), " values, expected ", 2 * rank));
+  p.begin.assign(pads.begin(), pads.begin() + rank);
+  p.end.assign(pads.begin() + rank, pads.end());
+  if (p.mode != "constant" && p.mode != "edge" && p.mode != "reflect")
+    throw Error(cat(n.describe(), ": pad mode '", p.mode, "' is not supported"));
+  return p;
+}
+
+std::optional<std::vector<int64_t>> squeezeAxes(const Node &n, int64_t opset) {
+  if (opset < 13) {
+    if (!n.hasAttr("axes")) return std::nullopt;
+    return n.attrInts("axes");
+  }
+  return constIntsInput(n, 1);
+}
+
+std::vector<int64_t> splitSizes(const Node &n, int64_t opset, int64_t axisDim) {
+  std::vector<int64_t> sizes;
+  if (opset < 13)
+    sizes = n.attrInts("split");
+  else
+    sizes = constIntsInput(n, 1).value_or(std::vector<int64_t>{});
+  const int64_t parts = static_cast<int64_t>(n.outputs().size());
+  if (sizes.empty()) {
+    if (axisDim % parts != 0)
+      throw Error(cat(n.describe(), ": cannot split ", axisDim, " into ", parts, " equal parts"));
+    sizes.assign(static_cast<size_t>(parts), axisDim / parts);
+  }
+  int64_t sum = 0;
+  for (int64_t s : sizes) sum += s;
+  if (static_cast<int64_t>(sizes.size()) != parts || sum != axisDim)
+    throw Error(cat(n.describe(), ": split sizes ", join(sizes, ","), " do not cover ", axisDim));
+  return sizes;
+}
+
+Dims reshapeDims(const Node &n, const Dims &inDims, const std::vector<int64_t> &shape) {
+  const bool allowZero = n.attrInt("allowzero", 0) != 0;
+  Dims out(shape.size());
+  int64_t known = 1, inferAt = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t d = shape[i];
+    if (d == 0 && !allowZero) {
+      if (i >= inDims.size()) throw Error(cat(n.describe(), ": shape 0 at axis ", i, " has no input dim"));
+      d = inDims[i];
+    }
+    if (d == -1) {
+      if (inferAt >= 0) throw Error(cat(n.describe(), ": more than one -1 in the shape"));
+      inferAt = static_cast<int64_t>(i);
+    } else if (d < -1) {
+      throw Error(cat(n.describe(), ": invalid shape value ", d));
+    } else {
+      known *= d;
+    }
+    out[i] = d;
+  }
+  int64_t total = 1;
+  bool totalKnown = true;
+  for (int64_t d : inDims) {
+    if (d < 0) totalKnown = false;
+    total *= d;
+  }
+  if (inferAt >= 0) {
+    if (!totalKnown) {
+      out[static_cast<size_t>(inferAt)] = -1;
+    } else {
+      if (known == 0 || total % known != 0)
+        throw Error(cat(n.describe(), ": cannot reshape ", shapeString(inDims), " to ",
+                        join(shape, ",")));
+      out[static_cast<size_t>(inferAt)] = total / known;
+    }
+  } else if (totalKnown && numElements(out) != total && std::none_of(out.begin(), out.end(), [](int64_t d) { return d < 0; })) {
+    throw Error(cat(n.describe(), ": cannot reshape ", shapeString(inDims), " (", total,
+                    " elements) to ", shapeString(out)));
+  }
+  return out;
+}
+
+std::pair<float, float> clipBounds(const Node &n, int64_t opset) {
+  float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+  if (opset < 11) {
+    lo = n.attrFloat("min", lo);
+    hi = n.attrFloat("max", hi);
+    return {lo, hi};
+  }
+  for (size_t i = 1; i <= 2; ++i) {
+    Value *v = n.input(i);
+    if (!v) continue;
+    if (!v->isConstant())
+      throw Error(cat(n.describe(), ": Clip bound '", v->name(), "' must be a constant"));
+    float b = v->constant()->toFloats().at(0);
+    (i == 1 ? lo : hi) = b;
+  }
+  return {lo, hi};
+}
+
+std::vector<int64_t> reduceAxes(const Node &n, int64_t rank) {
+  std::vector<int64_t> axes = n.attrInts("axes");
+  for (int64_t &a : axes) a = normalizeAxis(a, rank, n);
+  std::sort(axes.begin(), axes.end());
+  return axes;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,62 @@
+// Op parameters read the same way for every opset (attributes that became inputs, defaults),
+// shared by shape inference, constant evaluation and the runners.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "ir/Node.h"
+
+namespace lowbit {
+
+/// Maps a possibly negative \p axis into [0, rank); throws Error naming \p n if out of range.
+int64_t normalizeAxis(int64_t axis, int64_t rank, const Node &n);
+
+/// Integer contents of constant input \p i; nullopt when the input is omitted.
+/// Throws Error naming \p n when the input exists but is not constant.
+std::optional<std::vector<int64_t>> constIntsInput(const Node &n, size_t i);
+
+/// Numpy-style broadcast of two shapes (unknown dims stay unknown). Throws naming \p n.
+Dims broadcastDims(const Dims &a, const Dims &b, const Node &n);
+
+/// Geometry of a Conv or pooling window over the spatial dims.
+struct WindowGeometry {
+  Dims kernel, strides, dilations, padsBegin, padsEnd, outSpatial;
+};
+/// Resolves strides, dilations, pads and auto_pad of \p n for input spatial dims \p inSpatial
+/// (all known) and kernel \p kernel. \p ceilMode applies pooling's ceil_mode.
+WindowGeometry windowGeometry(const Node &n, const Dims &inSpatial, const Dims &kernel,
+                              bool ceilMode);
+
+/// Slice starts and steps per axis (full rank) and the output dims, for constant
+/// starts/ends/axes/steps (inputs since opset 10, attributes before).
+struct SliceSpec {
+  Dims starts, steps, outDims;
+};
+SliceSpec resolveSlice(const Node &n, int64_t opset, const Dims &inDims);
+
+/// Pad amounts (begin, end per axis), mode and constant value for opsets before and after 11.
+struct PadSpec {
+  Dims begin, end;
+  std::string mode;
+  std::optional<double> constant;  ///< from the attribute (opset < 11) or a constant input
+};
+PadSpec resolvePad(const Node &n, int64_t opset, int64_t rank);
+
+/// Axes of Squeeze/Unsqueeze (attribute before opset 13, input after), unnormalized; nullopt
+/// if omitted (Squeeze then removes all 1-dims).
+std::optional<std::vector<int64_t>> squeezeAxes(const Node &n, int64_t opset);
+
+/// Split sizes along the axis for \p axisDim (equal parts when none are given).
+std::vector<int64_t> splitSizes(const Node &n, int64_t opset, int64_t axisDim);
+
+/// Output dims of Reshape for input \p inDims and constant shape \p shape (0 and -1 rules).
+Dims reshapeDims(const Node &n, const Dims &inDims, const std::vector<int64_t> &shape);
+
+/// Clip bounds: attributes before opset 11, optional constant inputs after.
+std::pair<float, float> clipBounds(const Node &n, int64_t opset);
+
+/// Reduction axes for ReduceMean (attribute up to opset 17); empty means all axes.
+std::vector<int64_t> reduceAxes(const Node &n, int64_t rank);
+
+}  // namespace lowbit

@@ -1,0 +1,358 @@
+#include "ops/ShapeInference.h"
+
+#include <algorithm>
+
+#include "ops/OpParams.h"
+#include "ops/OpSupport.h"
+#include "support/Strings.h"
+
+namespace lowbit {
+namespace {
+
+bool known(const Value *v) { return v && v->hasShape(); }
+
+void setOut(Node &n, size_t i, DType t, const Dims *dims) {
+  Value *o = n.output(i);
+  if (!o) return;
+  o->setDType(t);
+  if (dims) {
+    o->setShape(*dims);
+  }
+}
+
+DType inType(const Node &n, size_t i) {
+  Value *v = n.input(i);
+  if (!v) throw Error(cat(n.describe(), ": required input ", i, " is missing"));
+  return v->dtype();
+}
+
+void requireRankAtLeast(const Node &n, const Dims &d, size_t r) {
+  if (d.size() < r)
+    throw Error(cat(n.describe(), ": input has rank ", d.size(), ", expected at least ", r));
+}
+
+void inferWindowOp(Node &n, bool isConv, bool ceil) {
+  Value *x = n.input(0);
+  setOut(n, 0, x->dtype(), nullptr);
+  if (!known(x)) return;
+  const Dims &xd = x->dims();
+  requireRankAtLeast(n, xd, 3);
+  Dims spatial(xd.begin() + 2, xd.end());
+  Dims kernel;
+  int64_t outC = xd[1];
+  if (isConv) {
+    Value *w = n.input(1);
+    if (!known(w)) return;
+    const Dims &wd = w->dims();
+    if (wd.size() != xd.size())
+      throw Error(cat(n.describe(), ": weight rank ", wd.size(), " differs from input rank ", xd.size()));
+    kernel.assign(wd.begin() + 2, wd.end());
+    if (n.hasAttr("kernel_shape") && n.attrInts("kernel_shape") != kernel)
+      throw Error(cat(n.describe(), ": kernel_shape disagrees with the weight shape"));
+    int64_t group = n.attrInt("group", 1);
+    if (xd[1] >= 0 && wd[1] * group != xd[1])
+      throw Error(cat(n.describe(), ": input has ", xd[1], " channels, weight expects ",
+                      wd[1] * group, " (", wd[1], " x group ", group, ")"));
+    outC = wd[0];
+  } else {
+    kernel = n.attrInts("kernel_shape");
+    if (kernel.size() != spatial.size())
+      throw Error(cat(n.describe(), ": kernel_shape must have ", spatial.size(), " values"));
+  }
+  Dims out = {xd[0], outC};
+  if (std::any_of(spatial.begin(), spatial.end(), [](int64_t d) { return d < 0; })) {
+    out.resize(xd.size(), -1);
+  } else {
+    WindowGeometry g = windowGeometry(n, spatial, kernel, ceil);
+    out.insert(out.end(), g.outSpatial.begin(), g.outSpatial.end());
+  }
+  setOut(n, 0, x->dtype(), &out);
+}
+
+}  // namespace
+
+void inferNodeShapes(Node &n, int64_t opset) {
+  const std::string &op = n.opType();
+  if (!isSupportedOp(op, n.domain()))
+    throw Error(cat(n.describe(), ": op is not supported by lowbit"));
+  Value *x = n.input(0);
+
+  if (op == "Constant") return;  // the importer turns Constant nodes into constant values
+  if (op == "Relu" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" ||
+      op == "Clip" || op == "Identity" || op == "Cast") {
+    DType t = op == "Cast" ? static_cast<DType>(n.attrInt("to", 0)) : inType(n, 0);
+    setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
+    return;
+  }
+  if (op == "Dropout") {
+    if (opset >= 12 && n.input(2)) {
+      Value *tm = n.input(2);
+      if (!tm->isConstant() || tm->constant()->toInt64s().at(0) != 0)
+        throw Error(cat(n.describe(), ": training_mode=true is not supported (inference only)"));
+    }
+    setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
+    setOut(n, 1, DType::Bool, known(x) ? &x->dims() : nullptr);
+    return;
+  }
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+    Value *y = n.input(1);
+    if (!y) throw Error(cat(n.describe(), ": needs two inputs"));
+    if (x->dtype() != y->dtype() && x->dtype() != DType::Undefined && y->dtype() != DType::Undefined)
+      throw Error(cat(n.describe(), ": input types differ (", dtypeName(x->dtype()), " vs ",
+                      dtypeName(y->dtype()), ")"));
+    if (known(x) && known(y)) {
+      Dims d = broadcastDims(x->dims(), y->dims(), n);
+      setOut(n, 0, x->dtype(), &d);
+    } else {
+      setOut(n, 0, x->dtype(), nullptr);
+    }
+    return;
+  }
+  if (op == "Conv") return inferWindowOp(n, true, false);
+  if (op == "MaxPool" || op == "AveragePool") {
+    if (n.outputs().size() > 1 && n.output(1))
+      throw Error(cat(n.describe(), ": the Indices output of MaxPool is not supported"));
+    if (n.attrInt("storage_order", 0) != 0)
+      throw Error(cat(n.describe(), ": storage_order=1 is not supported"));
+    return inferWindowOp(n, false, n.attrInt("ceil_mode", 0) != 0);
+  }
+  if (op == "GlobalAveragePool") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x)) return;
+    Dims d = x->dims();
+    requireRankAtLeast(n, d, 3);
+    std::fill(d.begin() + 2, d.end(), 1);
+    setOut(n, 0, x->dtype(), &d);
+    return;
+  }
+  if (op == "BatchNormalization") {
+    if (n.attrInt("training_mode", 0) != 0 || n.outputs().size() > 1)
+      throw Error(cat(n.describe(), ": training_mode BatchNormalization is not supported (inference only)"));
+    setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
+    return;
+  }
+  if (op == "Gemm") {
+    Value *b = n.input(1);
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x) || !known(b)) return;
+    if (x->dims().size() != 2 || b->dims().size() != 2)
+      throw Error(cat(n.describe(), ": Gemm inputs must be 2-D, got ", shapeString(x->dims()),
+                      " and ", shapeString(b->dims())));
+    bool ta = n.attrInt("transA", 0) != 0, tb = n.attrInt("transB", 0) != 0;
+    int64_t m = ta ? x->dims()[1] : x->dims()[0], k = ta ? x->dims()[0] : x->dims()[1];
+    int64_t kb = tb ? b->dims()[1] : b->dims()[0], nn = tb ? b->dims()[0] : b->dims()[1];
+    if (k >= 0 && kb >= 0 && k != kb)
+      throw Error(cat(n.describe(), ": inner dimensions differ (", k, " vs ", kb, ")"));
+    Dims d = {m, nn};
+    setOut(n, 0, x->dtype(), &d);
+    return;
+  }
+  if (op == "MatMul") {
+    Value *b = n.input(1);
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x) || !known(b)) return;
+    Dims a = x->dims(), bd = b->dims();
+    if (a.empty() || bd.empty()) throw Error(cat(n.describe(), ": MatMul of a scalar"));
+    bool aVec = a.size() == 1, bVec = bd.size() == 1;
+    if (aVec) a.insert(a.begin(), 1);
+    if (bVec) bd.push_back(1);
+    if (a.back() >= 0 && bd[bd.size() - 2] >= 0 && a.back() != bd[bd.size() - 2])
+      throw Error(cat(n.describe(), ": inner dimensions differ (", a.back(), " vs ",
+                      bd[bd.size() - 2], ")"));
+    Dims batchA(a.begin(), a.end() - 2), batchB(bd.begin(), bd.end() - 2);
+    Dims d = broadcastDims(batchA, batchB, n);
+    if (!aVec) d.push_back(a[a.size() - 2]);
+    if (!bVec) d.push_back(bd.back());
+    setOut(n, 0, x->dtype(), &d);
+    return;
+  }
+  if (op == "Flatten") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x)) return;
+    const Dims &d = x->dims();
+    int64_t r = static_cast<int64_t>(d.size());
+    int64_t axis = n.attrInt("axis", 1);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis > r) throw Error(cat(n.describe(), ": axis out of range"));
+    int64_t a = 1, b = 1;
+    for (int64_t i = 0; i < r; ++i) {
+      int64_t &acc = i < axis ? a : b;
+      acc = (acc < 0 || d[static_cast<size_t>(i)] < 0) ? -1 : acc * d[static_cast<size_t>(i)];
+    }
+    Dims out = {a, b};
+    setOut(n, 0, x->dtype(), &out);
+    return;
+  }
+  if (op == "Reshape") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    Value *s = n.input(1);
+    if (!known(x) || !s || !s->isConstant()) return;
+    Dims out = reshapeDims(n, x->dims(), s->constant()->toInt64s());
+    setOut(n, 0, x->dtype(), &out);
+    return;
+  }
+  if (op == "Transpose") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x)) return;
+    const Dims &d = x->dims();
+    Dims perm = n.attrInts("perm");
+    if (perm.empty())
+      for (size_t i = 0; i < d.size(); ++i) perm.push_back(static_cast<int64_t>(d.size() - 1 - i));
+    if (perm.size() != d.size()) throw Error(cat(n.describe(), ": perm has the wrong length"));
+    Dims out;
+    for (int64_t p : perm) out.push_back(d[static_cast<size_t>(normalizeAxis(p, static_cast<int64_t>(d.size()), n))]);
+    setOut(n, 0, x->dtype(), &out);
+    return;
+  }
+  if (op == "Concat") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    for (Value *v : n.inputs())
+      if (!known(v)) return;
+    Dims out = x->dims();
+    int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(out.size()), n);
+    for (size_t i = 1; i < n.inputs().size(); ++i) {
+      const Dims &d = n.input(i)->dims();
+      if (d.size() != out.size()) throw Error(cat(n.describe(), ": inputs differ in rank"));
+      for (size_t a = 0; a < d.size(); ++a) {
+        if (static_cast<int64_t>(a) == axis) {
+          out[a] = (out[a] < 0 || d[a] < 0) ? -1 : out[a] + d[a];
+        } else if (out[a] >= 0 && d[a] >= 0 && out[a] != d[a]) {
+          throw Error(cat(n.describe(), ": input ", i, " has shape ", shapeString(d),
+                          ", which does not match ", shapeString(x->dims()), " off the axis"));
+        }
+      }
+    }
+    setOut(n, 0, x->dtype(), &out);
+    return;
+  }
+  if (op == "Split") {
+    for (size_t i = 0; i < n.outputs().size(); ++i) setOut(n, i, inType(n, 0), nullptr);
+    if (!known(x)) return;
+    Dims d = x->dims();
+    int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(d.size()), n);
+    if (d[static_cast<size_t>(axis)] < 0) return;
+    if (opset >= 13 && n.input(1) && !n.input(1)->isConstant()) return;
+    std::vector<int64_t> sizes = splitSizes(n, opset, d[static_cast<size_t>(axis)]);
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      d[static_cast<size_t>(axis)] = sizes[i];
+      setOut(n, i, x->dtype(), &d);
+    }
+    return;
+  }
+  if (op == "Slice") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x)) return;
+    for (size_t i = 1; i < n.inputs().size(); ++i)
+      if (n.input(i) && !n.input(i)->isConstant()) return;
+    SliceSpec s = resolveSlice(n, opset, x->dims());
+    setOut(n, 0, x->dtype(), &s.outDims);
+    return;
+  }
+  if (op == "Pad") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x)) return;
+    if (opset >= 11 && n.input(1) && !n.input(1)->isConstant()) return;
+    const Dims &d = x->dims();
+    PadSpec p = resolvePad(n, opset, static_cast<int64_t>(d.size()));
+    Dims out(d.size());
+    for (size_t i = 0; i < d.size(); ++i) out[i] = d[i] < 0 ? -1 : d[i] + p.begin[i] + p.end[i];
+    setOut(n, 0, x->dtype(), &out);
+    return;
+  }
+  if (op == "Softmax") {
+    setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
+    if (known(x)) normalizeAxis(n.attrInt("axis", opset < 13 ? 1 : -1), static_cast<int64_t>(x->dims().size()), n);
+    return;
+  }
+  if (op == "ReduceMean") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x)) return;
+    Dims d = x->dims();
+    std::vector<int64_t> axes = reduceAxes(n, static_cast<int64_t>(d.size()));
+    bool keep = n.attrInt("keepdims", 1) != 0;
+    Dims out;
+    for (size_t i = 0; i < d.size(); ++i) {
+      bool reduced = axes.empty() || std::count(axes.begin(), axes.end(), static_cast<int64_t>(i));
+      if (!reduced)
+        out.push_back(d[i]);
+      else if (keep)
+        out.push_back(1);
+    }
+    setOut(n, 0, x->dtype(), &out);
+    return;
+  }
+  if (op == "Shape") {
+    Dims out = {-1};
+    if (known(x)) {
+      int64_t r = static_cast<int64_t>(x->dims().size());
+      int64_t start = n.attrInt("start", 0), end = n.attrInt("end", r);
+      if (start < 0) start += r;
+      if (end < 0) end += r;
+      start = std::clamp<int64_t>(start, 0, r);
+      end = std::clamp<int64_t>(end, 0, r);
+      out[0] = std::max<int64_t>(0, end - start);
+    }
+    setOut(n, 0, DType::Int64, &out);
+    return;
+  }
+  if (op == "Gather") {
+    Value *idx = n.input(1);
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x) || !known(idx)) return;
+    const Dims &d = x->dims();
+    int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(d.size()), n);
+    Dims out(d.begin(), d.begin() + axis);
+    out.insert(out.end(), idx->dims().begin(), idx->dims().end());
+    out.insert(out.end(), d.begin() + axis + 1, d.end());
+    setOut(n, 0, x->dtype(), &out);
+    return;
+  }
+  if (op == "Unsqueeze" || op == "Squeeze") {
+    setOut(n, 0, inType(n, 0), nullptr);
+    if (!known(x)) return;
+    if (opset >= 13 && n.input(1) && !n.input(1)->isConstant()) return;
+    auto axesOpt = squeezeAxes(n, opset);
+    Dims d = x->dims();
+    if (op == "Unsqueeze") {
+      if (!axesOpt) throw Error(cat(n.describe(), ": Unsqueeze needs axes"));
+      int64_t outRank = static_cast<int64_t>(d.size() + axesOpt->size());
+      std::vector<int64_t> axes;
+      for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, outRank, n));
+      std::sort(axes.begin(), axes.end());
+      for (int64_t a : axes) d.insert(d.begin() + a, 1);
+    } else {
+      std::vector<int64_t> axes;
+      if (axesOpt) {
+        for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, static_cast<int64_t>(d.size()), n));
+      } else {
+        for (size_t i = 0; i < d.size(); ++i)
+          if (d[i] == 1) axes.push_back(static_cast<int64_t>(i));
+      }
+      std::sort(axes.begin(), axes.end());
+      for (auto it = axes.rbegin(); it != axes.rend(); ++it) {
+        if (d[static_cast<size_t>(*it)] != 1 && d[static_cast<size_t>(*it)] >= 0)
+          throw Error(cat(n.describe(), ": cannot squeeze axis ", *it, " of size ", d[static_cast<size_t>(*it)]));
+        d.erase(d.begin() + *it);
+      }
+    }
+    setOut(n, 0, x->dtype(), &d);
+    return;
+  }
+  if (op == "ConstantOfShape") {
+    DType t = DType::Float32;
+    if (n.hasAttr("value")) t = n.attrs().at("value").tensor->dtype();
+    setOut(n, 0, t, nullptr);
+    if (x && x->isConstant()) {
+      Dims d = x->constant()->toInt64s();
+      setOut(n, 0, t, &d);
+    }
+    return;
+  }
+  throw Error(cat(n.describe(), ": no shape inference for this op"));
+}
+
+void inferShapes(Graph &g) {
+  for (Node *n : g.nodes()) inferNodeShapes(*n, g.opset);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,64 @@
+// ConstantFolding
+//   Requires: shapes inferred (the importer does it).
+//   Produces: every node that evaluate() supports and whose inputs are all constant is
+//             replaced by constant outputs; Shape of a value whose (sliced) dims are all known
+//             becomes a constant. Shapes downstream are re-inferred.
+//   Leaves untouched: compute ops (Conv, Gemm, ...), even with constant inputs.
+#include <algorithm>
+
+#include "ops/Evaluate.h"
+#include "ops/ShapeInference.h"
+#include "passes/Pass.h"
+
+namespace lowbit {
+namespace {
+
+// Shape output computable without data? Only the sliced dims must be known.
+bool foldableShape(const Node &n) {
+  const Value *x = n.input(0);
+  if (n.opType() != "Shape" || !x || !x->hasShape()) return false;
+  Tensor dims = shapeOfDims(n, x->dims());  // unknown dims appear as -1
+  const int64_t *d = dims.data<int64_t>();
+  return std::all_of(d, d + dims.numel(), [](int64_t v) { return v >= 0; });
+}
+
+class ConstantFolding final : public Pass {
+ public:
+  std::string_view name() const override { return "ConstantFolding"; }
+  bool run(Graph &g, const PassContext &) override {
+    bool changed = false;
+    for (Node *n : g.nodes()) {
+      inferNodeShapes(*n, g.opset);  // inputs may have become constant just now
+      if (!canEvaluate(*n)) continue;
+      std::vector<const Tensor *> ins;
+      bool allConst = true;
+      for (Value *in : n->inputs()) {
+        if (in && !in->isConstant()) allConst = false;
+        ins.push_back(in && in->isConstant() ? in->constant().get() : nullptr);
+      }
+      std::vector<Tensor> outs;
+      if (allConst) {
+        outs = evaluate(*n, ins, g.opset);
+      } else if (foldableShape(*n)) {
+        outs.push_back(shapeOfDims(*n, n->input(0)->dims()));
+      } else {
+        continue;
+      }
+      for (size_t i = 0; i < n->outputs().size() && i < outs.size(); ++i) {
+        Value *o = n->output(i);
+        if (!o) continue;
+        o->setProducer(nullptr);
+        o->setConstant(std::make_shared<const Tensor>(std::move(outs[i])));
+      }
+      g.eraseNode(n);
+      changed = true;
+    }
+    return changed;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> createConstantFolding() { return std::make_unique<ConstantFolding>(); }
+
+}  // namespace lowbit

@@ -1,0 +1,46 @@
+// FuseActivation
+//   Requires: nothing.
+//   Produces: marks (Node::fusedActivation / fusedInto) on a Conv or Gemm whose only reader
+//             (or, after FuseResidualAdd, whose fused Add's only reader) is a Relu or a Clip
+//             with constant bounds, so the runner applies the activation as a
+//             post-op of the same primitive. The graph's ops and edges are unchanged, so
+//             export and passes that ignore the marks see the same model.
+//   Leaves untouched: producers whose output is also a graph output or read elsewhere.
+#include "ops/OpParams.h"
+#include "passes/Pass.h"
+
+namespace lowbit {
+namespace {
+
+bool fusableActivation(const Node &act) {
+  if (act.opType() == "Relu") return true;
+  if (act.opType() != "Clip") return false;
+  for (size_t i = 1; i < act.inputs().size(); ++i)
+    if (act.input(i) && !act.input(i)->isConstant()) return false;
+  return true;
+}
+
+class FuseActivation final : public Pass {
+ public:
+  std::string_view name() const override { return "FuseActivation"; }
+  bool run(Graph &g, const PassContext &) override {
+    bool changed = false;
+    for (Node *n : g.nodes()) {
+      if ((n->opType() != "Conv" && n->opType() != "Gemm") || n->fusedActivation) continue;
+      Value *y = (n->fusedAdd ? n->fusedAdd : n)->output(0);
+      if (g.isGraphOutput(y) || y->dtype() != DType::Float32) continue;
+      std::vector<Node *> readers = g.users(y);
+      if (readers.size() != 1 || !fusableActivation(*readers[0])) continue;
+      n->fusedActivation = readers[0];
+      readers[0]->fusedInto = n;
+      changed = true;
+    }
+    return changed;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> createFuseActivation() { return std::make_unique<FuseActivation>(); }
+
+}  // namespace lowbit

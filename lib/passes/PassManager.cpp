@@ -1,0 +1,94 @@
+#include "passes/PassManager.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "ir/Verifier.h"
+#include "passes/Passes.h"
+#include "support/Strings.h"
+
+namespace lowbit {
+
+std::unique_ptr<Pass> createPass(const std::string &name) {
+#define LOWBIT_PASS(Name) \
+  if (name == #Name) return create##Name();
+#include "passes/Passes.def"
+#undef LOWBIT_PASS
+  throw Error(cat("unknown pass '", name, "' (known: ", join(allPassNames(), " "), ")"));
+}
+
+std::vector<std::string> allPassNames() {
+  return {
+#define LOWBIT_PASS(Name) #Name,
+#include "passes/Passes.def"
+#undef LOWBIT_PASS
+  };
+}
+
+const std::vector<std::string> &floatPreparePipeline() {
+  static const std::vector<std::string> pipeline = {
+      "ConstantFolding",      // shape chains and the CIFAR shortcut pads become constants
+      "EliminateIdentity",    // Identity/Dropout would block the fusions below
+      "FoldBatchNorm",        // before any quantization: BN is not a quantized op
+      "FuseResidualAdd",      // mark Conv+Add for the runner's sum post-op (graph unchanged)
+      "FuseActivation",       // then Conv(+Add)+Relu/Clip as an eltwise post-op
+      "DeadCodeElimination",  // drop the shape subgraphs folding left behind
+  };
+  return pipeline;
+}
+
+std::string dumpGraph(const Graph &g) {
+  std::ostringstream os;
+  auto valueStr = [](const Value *v) {
+    if (!v) return std::string("<none>");
+    std::string s = cat("%", v->name(), ":", dtypeName(v->dtype()));
+    if (v->hasShape()) s += shapeString(v->dims());
+    if (v->isConstant()) s += "(const)";
+    return s;
+  };
+  os << "graph '" << g.graphName << "' opset " << g.opset << "\n";
+  for (const Value *v : g.inputs()) os << "  input " << valueStr(v) << "\n";
+  for (const Node *n : g.nodes()) {
+    os << "  ";
+    for (size_t i = 0; i < n->outputs().size(); ++i) os << (i ? ", " : "") << valueStr(n->output(i));
+    os << " = " << n->opType() << "[" << n->name() << "](";
+    for (size_t i = 0; i < n->inputs().size(); ++i) os << (i ? ", " : "") << valueStr(n->input(i));
+    os << ")";
+    if (n->fusedAdd) os << " +fused " << n->fusedAdd->opType();
+    if (n->fusedActivation) os << " +fused " << n->fusedActivation->opType();
+    if (n->fusedInto) os << " (fused into " << n->fusedInto->name() << ")";
+    os << "\n";
+  }
+  for (const Value *v : g.outputs()) os << "  output " << valueStr(v) << "\n";
+  return os.str();
+}
+
+std::vector<std::string> runPasses(Graph &g, const std::vector<std::string> &passNames,
+                                   const PassContext &ctx) {
+#ifndef NDEBUG
+  const bool verify = true;
+#else
+  const bool verify = ctx.verifyEach;
+#endif
+  std::vector<std::string> changed;
+  for (const std::string &name : passNames) {
+    std::unique_ptr<Pass> pass = createPass(name);
+    size_t before = g.numNodes();
+    bool didChange = pass->run(g, ctx);
+    if (didChange) changed.push_back(name);
+    if (ctx.verbose)
+      std::fprintf(stderr, "pass %s: %s (%zu -> %zu nodes)\n", name.c_str(),
+                   didChange ? "changed" : "no change", before, g.numNodes());
+    if (verify) {
+      try {
+        verifyGraph(g);
+      } catch (const Error &e) {
+        throw Error(cat("graph is invalid after pass ", name, ": ", e.what()));
+      }
+    }
+    if (ctx.dumpAfter == name) std::fprintf(stderr, "%s", dumpGraph(g).c_str());
+  }
+  return changed;
+}
+
+}  // namespace lowbit

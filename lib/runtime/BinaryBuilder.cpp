@@ -1,0 +1,74 @@
+// Add, Sub, Mul, Div with numpy broadcasting on oneDNN binary. oneDNN broadcasts only the
+// second source, so a broadcast first operand is swapped (Add, Mul) or expanded once per run.
+#include "kernels/TensorCopy.h"
+#include "ops/OpParams.h"
+#include "runtime/NodeBuilders.h"
+
+namespace lowbit {
+
+namespace {
+
+Dims padRank(const Dims &d, size_t rank) {
+  Dims out(rank - d.size(), 1);
+  out.insert(out.end(), d.begin(), d.end());
+  return out;
+}
+
+dnnl::memory viewAs(PlanBuilder &b, const dnnl::memory &m, const Dims &dims) {
+  return dnnl::memory(plainDesc(dims), b.engine(), m.get_data_handle());
+}
+
+}  // namespace
+
+void buildBinary(PlanBuilder &b, const Node &n) {
+  const std::string &op = n.opType();
+  const Value *x = n.input(0), *y = n.input(1);
+  const Dims outDims = n.output(0)->dims();
+  const size_t rank = std::max<size_t>(outDims.size(), 1);
+  Dims xd = padRank(x->dims(), rank), yd = padRank(y->dims(), rank), od = padRank(outDims, rank);
+  const bool commutative = op == "Add" || op == "Mul";
+  if (xd != od && yd == od && commutative) {
+    std::swap(x, y);
+    std::swap(xd, yd);
+  }
+  dnnl::algorithm alg = op == "Add"   ? dnnl::algorithm::binary_add
+                        : op == "Sub" ? dnnl::algorithm::binary_sub
+                        : op == "Mul" ? dnnl::algorithm::binary_mul
+                                      : dnnl::algorithm::binary_div;
+
+  dnnl::memory src0, src1;
+  if (xd == od) {
+    src0 = b.memoryOf(x);
+    if (src0.get_desc().dims() != od) src0 = viewAs(b, b.plainMemoryOf(x), od);
+  } else {
+    // Expand the first operand to the output shape (stride-0 copy) before the binary op.
+    dnnl::memory plainX = b.plainMemoryOf(x);
+    src0 = b.newMemory(plainDesc(od));
+    std::vector<int64_t> strides = contiguousStrides(xd);
+    for (size_t i = 0; i < rank; ++i)
+      if (xd[i] == 1 && od[i] != 1) strides[i] = 0;
+    void *from = plainX.get_data_handle(), *to = src0.get_data_handle();
+    b.addFunction(n, [=] {
+      copyStrided(from, 0, strides, to, 0, contiguousStrides(od), od, sizeof(float));
+    });
+  }
+  if (yd == od && !isPlain(src0.get_desc())) {
+    src1 = b.memoryIn(y, src0.get_desc());  // same layout as src0 for the fast kernels
+  } else {
+    src1 = viewAs(b, b.plainMemoryOf(y), yd);  // broadcast operands stay plain
+  }
+  auto desc = dnnl::binary::desc(alg, src0.get_desc(), src1.get_desc(),
+                                 dnnl::memory::desc(od, dnnl::memory::data_type::f32,
+                                                    dnnl::memory::format_tag::any));
+  dnnl::binary::primitive_desc pd;
+  try {
+    pd = dnnl::binary::primitive_desc(desc, b.engine());
+  } catch (const dnnl::error &e) {
+    throw Error(cat(n.describe(), ": oneDNN has no binary op for this configuration (", e.what(), ")"));
+  }
+  dnnl::memory dst = b.newMemory(pd.dst_desc());
+  b.addPrimitive(n, dnnl::binary(pd), {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}});
+  b.define(n.output(0), dst);  // od equals the output dims (a scalar output is {1})
+}
+
+}  // namespace lowbit

@@ -1,0 +1,129 @@
+// Gemm and MatMul on oneDNN matmul. Transposes are expressed as strides, so no copy is made;
+// Gemm's C enters as a binary post-op: dst = beta * (alpha/beta * A.B + C) = alpha A.B + beta C.
+#include "kernels/TensorCopy.h"
+#include "runtime/NodeBuilders.h"
+
+namespace lowbit {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+namespace {
+
+// Plain 2-D descriptor of a [rows, cols] matrix stored transposed when \p trans is set.
+dnnl::memory::desc matrixDesc(int64_t rows, int64_t cols, bool trans) {
+  return trans ? dnnl::memory::desc({rows, cols}, dt::f32, Dims{1, rows})
+               : dnnl::memory::desc({rows, cols}, dt::f32, Dims{cols, 1});
+}
+
+// Constant weights go to oneDNN's preferred layout once; runtime ones are read in place.
+dnnl::memory weightsMemory(PlanBuilder &b, const Value *w, const dnnl::memory::desc &userMd,
+                           const dnnl::memory::desc &wantMd) {
+  dnnl::memory user = b.memoryOf(w);
+  dnnl::memory asUser(userMd, b.engine(), user.get_data_handle());
+  if (userMd == wantMd) return asUser;
+  dnnl::memory out = b.newMemory(wantMd);
+  dnnl::stream s(b.engine());
+  dnnl::reorder(asUser, out).execute(s, asUser, out);
+  s.wait();
+  return out;
+}
+
+}  // namespace
+
+void buildGemm(PlanBuilder &b, const Node &n) {
+  const Value *a = n.input(0), *bw = n.input(1), *c = n.input(2);
+  const bool ta = n.attrInt("transA", 0) != 0, tb = n.attrInt("transB", 0) != 0;
+  const float alpha = n.attrFloat("alpha", 1.f), beta = n.attrFloat("beta", 1.f);
+  const int64_t m = n.output(0)->dims()[0], nn = n.output(0)->dims()[1];
+  const int64_t k = ta ? a->dims()[0] : a->dims()[1];
+  const bool useC = c && beta != 0.f;
+
+  dnnl::memory::desc aMd = matrixDesc(m, k, ta), bUser = matrixDesc(k, nn, tb);
+  dnnl::memory::desc bMd = bw->isConstant() ? dnnl::memory::desc({k, nn}, dt::f32, tag::any) : bUser;
+  dnnl::memory::desc dstMd = plainDesc({m, nn});
+  auto desc = dnnl::matmul::desc(aMd, bMd, dstMd);
+
+  dnnl::primitive_attr attr;
+  dnnl::post_ops po;
+  dnnl::memory cMem;
+  const Node *act = n.fusedActivation;
+  if (useC) {
+    Dims cd = c->dims();
+    while (cd.size() < 2) cd.insert(cd.begin(), 1);
+    dnnl::memory cPlain = b.plainMemoryOf(c);
+    if (cd == Dims{1, nn} || cd == Dims{m, nn}) {
+      cMem = dnnl::memory(plainDesc(cd), b.engine(), cPlain.get_data_handle());
+    } else {
+      // oneDNN 2.6's gemm-based matmul mis-applies scalar and per-row binary post-ops
+      // (seen on ONNX test_gemm_default_scalar_bias): expand C to [M, N] first.
+      cMem = b.newMemory(plainDesc({m, nn}));
+      std::vector<int64_t> strides = contiguousStrides(cd);
+      for (size_t i = 0; i < 2; ++i)
+        if (cd[i] == 1) strides[i] = 0;
+      const void *from = cPlain.get_data_handle();
+      void *to = cMem.get_data_handle();
+      const Dims full = {m, nn};
+      auto expand = [=] { copyStrided(from, 0, strides, to, 0, contiguousStrides(full), full, sizeof(float)); };
+      if (c->isConstant())
+        expand();
+      else
+        b.addFunction(n, expand);
+    }
+    if (alpha / beta != 1.f) attr.set_output_scales(0, {alpha / beta});
+    po.append_binary(dnnl::algorithm::binary_add, cMem.get_desc());
+    if (beta != 1.f) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, beta, 0.f);
+  } else if (alpha != 1.f) {
+    attr.set_output_scales(0, {alpha});
+  }
+  if (act) appendActivationPostOp(b, *act, po);
+  attr.set_post_ops(po);
+  dnnl::matmul::primitive_desc pd;
+  try {
+    pd = dnnl::matmul::primitive_desc(desc, attr, b.engine());
+  } catch (const dnnl::error &e) {
+    throw Error(cat(n.describe(), ": oneDNN has no matmul for this configuration (", e.what(), ")"));
+  }
+  dnnl::memory aMem(aMd, b.engine(), b.plainMemoryOf(a).get_data_handle());
+  dnnl::memory bMem = bw->isConstant() ? weightsMemory(b, bw, bUser, pd.weights_desc())
+                                       : dnnl::memory(bUser, b.engine(), b.plainMemoryOf(bw).get_data_handle());
+  dnnl::memory dst = b.newMemory(dstMd);
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, aMem}, {DNNL_ARG_WEIGHTS, bMem}, {DNNL_ARG_DST, dst}};
+  if (useC) args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = cMem;
+  b.addPrimitive(n, dnnl::matmul(pd), std::move(args));
+  b.define((act ? act : &n)->output(0), dst);
+}
+
+void buildMatMul(PlanBuilder &b, const Node &n) {
+  const Value *a = n.input(0), *w = n.input(1);
+  Dims ad = a->dims(), wd = w->dims();
+  if (ad.size() == 1) ad.insert(ad.begin(), 1);
+  if (wd.size() == 1) wd.push_back(1);
+  const size_t rank = std::max(ad.size(), wd.size());
+  while (ad.size() < rank) ad.insert(ad.begin(), 1);
+  while (wd.size() < rank) wd.insert(wd.begin(), 1);
+  Dims od(rank);
+  for (size_t i = 0; i + 2 < rank; ++i) od[i] = std::max(ad[i], wd[i]);
+  od[rank - 2] = ad[rank - 2];
+  od[rank - 1] = wd[rank - 1];
+
+  dnnl::memory::desc aMd = plainDesc(ad), wUser = plainDesc(wd), dstMd = plainDesc(od);
+  const bool constW = w->isConstant() && rank == 2;
+  dnnl::memory::desc wMd = constW ? dnnl::memory::desc(wd, dt::f32, tag::any) : wUser;
+  dnnl::matmul::primitive_desc pd;
+  try {
+    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(aMd, wMd, dstMd), b.engine());
+  } catch (const dnnl::error &e) {
+    throw Error(cat(n.describe(), ": oneDNN has no matmul for this configuration (", e.what(), ")"));
+  }
+  dnnl::memory aMem(aMd, b.engine(), b.plainMemoryOf(a).get_data_handle());
+  dnnl::memory wMem = constW ? weightsMemory(b, w, wUser, pd.weights_desc())
+                             : dnnl::memory(wUser, b.engine(), b.plainMemoryOf(w).get_data_handle());
+  dnnl::memory dst = b.newMemory(dstMd);
+  b.addPrimitive(n, dnnl::matmul(pd), {{DNNL_ARG_SRC, aMem}, {DNNL_ARG_WEIGHTS, wMem}, {DNNL_ARG_DST, dst}});
+  // The output value has the ONNX dims (1-D operands drop an axis): same bytes.
+  b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims()), b.engine(), dst.get_data_handle()));
+}
+
+}  // namespace lowbit

@@ -1,0 +1,149 @@
+// Data movement: Concat on oneDNN; Reshape-like ops as zero-copy views of a plain buffer;
+// Transpose, Slice, Pad, Gather and Split with the reference kernels on plain buffers.
+#include <algorithm>
+
+#include "kernels/TensorCopy.h"
+#include "ops/Evaluate.h"
+#include "ops/OpParams.h"
+#include "runtime/NodeBuilders.h"
+
+namespace lowbit {
+
+bool isAliasOp(const std::string &op) {
+  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
+         op == "Identity" || op == "Dropout" || op == "Cast";
+}
+
+void buildAlias(PlanBuilder &b, const Node &n) {
+  if (n.opType() == "Cast" && static_cast<DType>(n.attrInt("to", 0)) != DType::Float32)
+    throw Error(cat(n.describe(), ": casts float data to ", dtypeName(static_cast<DType>(n.attrInt("to", 0))),
+                    " at run time; the float runner computes float32 tensors only"));
+  dnnl::memory src = b.plainMemoryOf(n.input(0));
+  b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims()), b.engine(), src.get_data_handle()));
+}
+
+void buildCastOut(PlanBuilder &b, const Node &n) {
+  const Value *x = n.input(0), *y = n.output(0);
+  for (const Node *reader : b.graph().users(y))
+    throw Error(cat(n.describe(), ": its ", dtypeName(y->dtype()), " result is read by ", reader->describe(),
+                    "; the float runner computes float32 tensors only"));
+  const Dims dims = x->dims();
+  const DType to = y->dtype();
+  const void *src = b.plainMemoryOf(x).get_data_handle();
+  // A byte buffer holds the result; FloatExecutor copies graph outputs by their ONNX type.
+  Tensor probe(to, dims);
+  dnnl::memory dst = b.newMemory(dnnl::memory::desc({static_cast<int64_t>(std::max<size_t>(probe.byteSize(), 1))},
+                                                    dnnl::memory::data_type::u8, dnnl::memory::format_tag::a));
+  void *out = dst.get_data_handle();
+  b.addFunction(n, [=] {
+    Tensor in(DType::Float32, dims);
+    std::memcpy(in.raw(), src, in.byteSize());
+    Tensor converted = castTensor(in, to);
+    std::memcpy(out, converted.raw(), converted.byteSize());
+  });
+  b.define(y, dst);
+}
+
+void buildConcat(PlanBuilder &b, const Node &n) {
+  const Dims &od = n.output(0)->dims();
+  const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(od.size()), n);
+  std::vector<dnnl::memory::desc> mds;
+  std::unordered_map<int, dnnl::memory> args;
+  std::vector<dnnl::memory> srcs;
+  for (const Value *v : n.inputs()) {
+    if (v->dims()[static_cast<size_t>(axis)] == 0) continue;  // oneDNN rejects empty sources
+    srcs.push_back(b.memoryOf(v));
+  }
+  // Mixed layouts: bring all sources to the first one's layout family (plain if any is plain).
+  bool anyPlain = std::any_of(srcs.begin(), srcs.end(), [](const dnnl::memory &m) { return isPlain(m.get_desc()); });
+  if (anyPlain) {
+    srcs.clear();
+    for (const Value *v : n.inputs())
+      if (v->dims()[static_cast<size_t>(axis)] != 0) srcs.push_back(b.plainMemoryOf(v));
+  }
+  for (size_t i = 0; i < srcs.size(); ++i) {
+    mds.push_back(srcs[i].get_desc());
+    args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = srcs[i];
+  }
+  auto pd = dnnl::concat::primitive_desc(
+      dnnl::memory::desc(od, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any),
+      static_cast<int>(axis), mds, b.engine());
+  dnnl::memory dst = b.newMemory(pd.dst_desc());
+  args[DNNL_ARG_DST] = dst;
+  b.addPrimitive(n, dnnl::concat(pd), std::move(args));
+  b.define(n.output(0), dst);
+}
+
+void buildDataMovement(PlanBuilder &b, const Node &n) {
+  const std::string &op = n.opType();
+  const Value *x = n.input(0);
+  const Dims xd = x->dims();
+  const void *src = b.plainMemoryOf(x).get_data_handle();
+  constexpr size_t kElem = sizeof(float);
+  auto output = [&](size_t i) {
+    dnnl::memory m = b.newMemory(plainDesc(n.output(i)->dims()));
+    b.define(n.output(i), m);
+    return m.get_data_handle();
+  };
+
+  if (op == "Transpose") {
+    Dims perm = n.attrInts("perm");
+    if (perm.empty())
+      for (size_t i = 0; i < xd.size(); ++i) perm.push_back(static_cast<int64_t>(xd.size() - 1 - i));
+    std::vector<int64_t> inStrides = contiguousStrides(xd), srcStrides;
+    for (int64_t p : perm) srcStrides.push_back(inStrides[static_cast<size_t>(normalizeAxis(p, static_cast<int64_t>(xd.size()), n))]);
+    const Dims od = n.output(0)->dims();
+    void *dst = output(0);
+    b.addFunction(n, [=] { copyStrided(src, 0, srcStrides, dst, 0, contiguousStrides(od), od, kElem); });
+  } else if (op == "Slice") {
+    SliceSpec s = resolveSlice(n, b.opset(), xd);
+    std::vector<int64_t> inStrides = contiguousStrides(xd), srcStrides(xd.size());
+    int64_t offset = 0;
+    for (size_t a = 0; a < xd.size(); ++a) {
+      offset += s.starts[a] * inStrides[a];
+      srcStrides[a] = inStrides[a] * s.steps[a];
+    }
+    void *dst = output(0);
+    b.addFunction(n, [=] {
+      copyStrided(src, offset, srcStrides, dst, 0, contiguousStrides(s.outDims), s.outDims, kElem);
+    });
+  } else if (op == "Pad") {
+    PadSpec p = resolvePad(n, b.opset(), static_cast<int64_t>(xd.size()));
+    PadMode mode = p.mode == "edge" ? PadMode::Edge : p.mode == "reflect" ? PadMode::Reflect : PadMode::Constant;
+    const float fill = static_cast<float>(p.constant.value_or(0.0));
+    void *dst = output(0);
+    b.addFunction(n, [=] { padCopy(src, xd, dst, p.begin, p.end, mode, &fill, kElem); });
+  } else if (op == "Gather") {
+    const Value *idx = n.input(1);
+    if (!idx->isConstant())
+      throw Error(cat(n.describe(), ": indices must be constant for the float runner"));
+    const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(xd.size()), n);
+    std::vector<int64_t> indices = idx->constant()->toInt64s();
+    for (int64_t &i : indices) {
+      const int64_t dim = xd[static_cast<size_t>(axis)];
+      if (i < -dim || i >= dim)
+        throw Error(cat(n.describe(), ": index ", i, " is out of range for dimension ", dim));
+      if (i < 0) i += dim;
+    }
+    void *dst = output(0);
+    b.addFunction(n, [=] { gatherCopy(src, xd, axis, indices, dst, kElem); });
+  } else if (op == "Split") {
+    const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(xd.size()), n);
+    std::vector<int64_t> sizes = splitSizes(n, b.opset(), xd[static_cast<size_t>(axis)]);
+    std::vector<int64_t> inStrides = contiguousStrides(xd);
+    int64_t at = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      Dims od = xd;
+      od[static_cast<size_t>(axis)] = sizes[i];
+      const int64_t offset = at * inStrides[static_cast<size_t>(axis)];
+      at += sizes[i];
+      if (!n.output(i)) continue;
+      void *dst = output(i);
+      b.addFunction(n, [=] { copyStrided(src, offset, inStrides, dst, 0, contiguousStrides(od), od, kElem); });
+    }
+  } else {
+    throw Error(cat(n.describe(), ": not a data-movement op"));
+  }
+}
+
+}  // namespace lowbit

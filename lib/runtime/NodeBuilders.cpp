@@ -1,0 +1,34 @@
+#include "runtime/NodeBuilders.h"
+
+namespace lowbit {
+
+void buildNode(PlanBuilder &b, const Node &n) {
+  if (n.fusedInto) return;  // computed by the node it is fused into
+  if (n.opType() == "Cast" && n.output(0)->dtype() != DType::Float32) return buildCastOut(b, n);
+  for (const Value *out : n.outputs())
+    if (out && out->dtype() != DType::Float32)
+      throw Error(cat(n.describe(), ": produces ", dtypeName(out->dtype()), " data at run time ('",
+                      out->name(), "'); the float runner computes float32 tensors only"));
+  for (const Value *in : n.inputs())
+    if (in && !in->isConstant() && in->dtype() != DType::Float32)
+      throw Error(cat(n.describe(), ": reads ", dtypeName(in->dtype()), " data at run time ('",
+                      in->name(), "'); the float runner computes float32 tensors only"));
+  const std::string &op = n.opType();
+  if (op == "Conv") return buildConv(b, n);
+  if (op == "Gemm") return buildGemm(b, n);
+  if (op == "MatMul") return buildMatMul(b, n);
+  if (op == "Relu" || op == "Clip" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish")
+    return buildEltwise(b, n);
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return buildBinary(b, n);
+  if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") return buildPool(b, n);
+  if (op == "BatchNormalization") return buildBatchNorm(b, n);
+  if (op == "Softmax") return buildSoftmax(b, n);
+  if (op == "ReduceMean") return buildReduceMean(b, n);
+  if (op == "Concat") return buildConcat(b, n);
+  if (isAliasOp(op)) return buildAlias(b, n);
+  if (op == "Transpose" || op == "Slice" || op == "Pad" || op == "Gather" || op == "Split")
+    return buildDataMovement(b, n);
+  throw Error(cat(n.describe(), ": the float runner cannot execute this op"));
+}
+
+}  // namespace lowbit

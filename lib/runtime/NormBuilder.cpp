@@ -1,0 +1,66 @@
+// BatchNormalization (inference, global statistics), Softmax and ReduceMean on oneDNN.
+#include "ops/OpParams.h"
+#include "runtime/NodeBuilders.h"
+
+namespace lowbit {
+
+void buildBatchNorm(PlanBuilder &b, const Node &n) {
+  for (size_t i = 1; i < 5; ++i)
+    if (!n.input(i)) throw Error(cat(n.describe(), ": needs scale, B, mean and var inputs"));
+  dnnl::memory src = b.memoryOf(n.input(0));
+  auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
+               dnnl::normalization_flags::use_shift;
+  auto desc = dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference,
+                                                       src.get_desc(), n.attrFloat("epsilon", 1e-5f), flags);
+  auto pd = dnnl::batch_normalization_forward::primitive_desc(desc, b.engine());
+  dnnl::memory dst = b.newMemory(pd.dst_desc());
+  b.addPrimitive(n, dnnl::batch_normalization_forward(pd),
+                 {{DNNL_ARG_SRC, src},
+                  {DNNL_ARG_SCALE, b.plainMemoryOf(n.input(1))},
+                  {DNNL_ARG_SHIFT, b.plainMemoryOf(n.input(2))},
+                  {DNNL_ARG_MEAN, b.plainMemoryOf(n.input(3))},
+                  {DNNL_ARG_VARIANCE, b.plainMemoryOf(n.input(4))},
+                  {DNNL_ARG_DST, dst}});
+  b.define(n.output(0), dst);
+}
+
+void buildSoftmax(PlanBuilder &b, const Node &n) {
+  const Dims &xd = n.input(0)->dims();
+  const int64_t rank = static_cast<int64_t>(xd.size());
+  const bool legacy = b.opset() < 13;  // before 13: softmax over the flattened trailing axes
+  int64_t axis = normalizeAxis(n.attrInt("axis", legacy ? 1 : -1), rank, n);
+  Dims dims = xd;
+  if (legacy) {
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < rank; ++i) (i < axis ? outer : inner) *= xd[static_cast<size_t>(i)];
+    dims = {outer, inner};
+    axis = 1;
+  }
+  dnnl::memory src(plainDesc(dims), b.engine(), b.plainMemoryOf(n.input(0)).get_data_handle());
+  auto desc = dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, src.get_desc(),
+                                          static_cast<int>(axis));
+  auto pd = dnnl::softmax_forward::primitive_desc(desc, b.engine());
+  dnnl::memory dst = b.newMemory(plainDesc(dims));
+  b.addPrimitive(n, dnnl::softmax_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  b.define(n.output(0), dnnl::memory(plainDesc(xd), b.engine(), dst.get_data_handle()));
+}
+
+void buildReduceMean(PlanBuilder &b, const Node &n) {
+  const Dims &xd = n.input(0)->dims();
+  std::vector<int64_t> axes = reduceAxes(n, static_cast<int64_t>(xd.size()));
+  Dims kept = xd;
+  for (size_t i = 0; i < xd.size(); ++i)
+    if (axes.empty() || std::count(axes.begin(), axes.end(), static_cast<int64_t>(i))) kept[i] = 1;
+  dnnl::memory src = b.plainMemoryOf(n.input(0));
+  dnnl::memory dst = b.newMemory(plainDesc(kept));
+  if (kept == xd) {  // nothing to reduce: a copy
+    b.addReorder(n.name(), src, dst);
+  } else {
+    auto desc = dnnl::reduction::desc(dnnl::algorithm::reduction_mean, src.get_desc(), dst.get_desc(), 0.f, 0.f);
+    auto pd = dnnl::reduction::primitive_desc(desc, b.engine());
+    b.addPrimitive(n, dnnl::reduction(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  }
+  b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims()), b.engine(), dst.get_data_handle()));
+}
+
+}  // namespace lowbit

@@ -1,0 +1,93 @@
+#include "runtime/PlanBuilder.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "kernels/TensorCopy.h"
+
+namespace lowbit {
+
+using dt = dnnl::memory::data_type;
+
+dnnl::memory::desc plainDesc(const Dims &dims, dt type) {
+  Dims d = dims.empty() ? Dims{1} : dims;
+  return dnnl::memory::desc(d, type, contiguousStrides(d));
+}
+
+bool isPlain(const dnnl::memory::desc &md) {
+  Dims dims = md.dims();
+  return md == plainDesc(dims, md.data_type());
+}
+
+namespace {
+std::string descKey(const dnnl::memory::desc &md) {
+  const auto &d = md.data;
+  return std::string(reinterpret_cast<const char *>(&d), sizeof(d));
+}
+}  // namespace
+
+dnnl::memory PlanBuilder::memoryOf(const Value *v) {
+  auto it = memories_.find(v);
+  if (it != memories_.end()) return it->second;
+  if (v->isConstant()) {
+    const Tensor &t = *v->constant();
+    if (t.dtype() != DType::Float32)
+      throw Error(cat("constant '", v->name(), "' of type ", dtypeName(t.dtype()),
+                      " is read as float data"));
+    dnnl::memory m = newMemory(plainDesc(t.dims()));
+    if (t.byteSize()) std::memcpy(m.get_data_handle(), t.raw(), t.byteSize());
+    memories_[v] = m;
+    return m;
+  }
+  throw Error(cat("value '", v->name(), "' is read before it is computed"));
+}
+
+dnnl::memory PlanBuilder::plainMemoryOf(const Value *v) {
+  dnnl::memory m = memoryOf(v);
+  if (isPlain(m.get_desc())) return m;
+  return memoryIn(v, plainDesc(m.get_desc().dims(), m.get_desc().data_type()));
+}
+
+dnnl::memory PlanBuilder::memoryIn(const Value *v, const dnnl::memory::desc &md) {
+  dnnl::memory m = memoryOf(v);
+  if (m.get_desc() == md) return m;
+  auto key = std::make_pair(v, descKey(md));
+  auto it = reordered_.find(key);
+  if (it != reordered_.end()) return it->second;
+  dnnl::memory out = newMemory(md);
+  addReorder("reorder " + v->name(), m, out);
+  reordered_[key] = out;
+  return out;
+}
+
+void PlanBuilder::define(const Value *v, dnnl::memory mem) { memories_[v] = std::move(mem); }
+
+void PlanBuilder::addPrimitive(const Node &n, dnnl::primitive p,
+                               std::unordered_map<int, dnnl::memory> args) {
+  PlanStep s;
+  s.label = n.name();
+  s.opType = n.opType();
+  s.primitive = std::move(p);
+  s.args = std::move(args);
+  steps_.push_back(std::move(s));
+}
+
+void PlanBuilder::addFunction(const Node &n, std::function<void()> fn) {
+  PlanStep s;
+  s.label = n.name();
+  s.opType = n.opType();
+  s.fn = std::move(fn);
+  steps_.push_back(std::move(s));
+}
+
+void PlanBuilder::addReorder(const std::string &label, const dnnl::memory &from,
+                             const dnnl::memory &to) {
+  PlanStep s;
+  s.label = label;
+  s.opType = "Reorder";
+  s.primitive = dnnl::reorder(from, to);
+  s.args = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+  steps_.push_back(std::move(s));
+}
+
+}  // namespace lowbit

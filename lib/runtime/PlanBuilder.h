@@ -1,0 +1,72 @@
+// Builds an execution plan for one set of input shapes: oneDNN memories for every value
+// (blocked layouts where oneDNN picks them), primitives created once, reorders only where a
+// consumer needs another layout.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "ir/Graph.h"
+
+namespace lowbit {
+
+/// One unit of work in a plan.
+struct PlanStep {
+  std::string label;  ///< node name (or "reorder <value>") for profiles and errors
+  std::string opType;
+  dnnl::primitive primitive;                 ///< set for oneDNN steps
+  std::unordered_map<int, dnnl::memory> args;
+  std::function<void()> fn;                  ///< set for reference-kernel steps
+};
+
+/// Row-major (plain) f32 memory descriptor for \p dims (a scalar becomes {1}).
+dnnl::memory::desc plainDesc(const Dims &dims, dnnl::memory::data_type dt = dnnl::memory::data_type::f32);
+/// True when \p md is the plain row-major layout of its dims.
+bool isPlain(const dnnl::memory::desc &md);
+
+class PlanBuilder {
+ public:
+  PlanBuilder(const Graph &g, dnnl::engine &engine) : graph_(g), engine_(engine) {}
+
+  const Graph &graph() const { return graph_; }
+  dnnl::engine &engine() { return engine_; }
+  int64_t opset() const { return graph_.opset; }
+
+  /// The memory holding \p v as it is (any layout). Constants are materialised plain.
+  dnnl::memory memoryOf(const Value *v);
+  /// \p v in plain row-major layout; adds a reorder step the first time it is needed.
+  dnnl::memory plainMemoryOf(const Value *v);
+  /// \p v in layout \p md (same dims); adds a cached reorder step if it differs.
+  dnnl::memory memoryIn(const Value *v, const dnnl::memory::desc &md);
+  /// A new buffer of layout \p md.
+  dnnl::memory newMemory(const dnnl::memory::desc &md) { return dnnl::memory(md, engine_); }
+  /// Records that \p v lives in \p mem from now on.
+  void define(const Value *v, dnnl::memory mem);
+  bool isDefined(const Value *v) const { return memories_.count(v) != 0; }
+
+  void addPrimitive(const Node &n, dnnl::primitive p, std::unordered_map<int, dnnl::memory> args);
+  void addFunction(const Node &n, std::function<void()> fn);
+  /// Adds a reorder from \p from to \p to labelled \p label.
+  void addReorder(const std::string &label, const dnnl::memory &from, const dnnl::memory &to);
+
+  std::vector<PlanStep> takeSteps() { return std::move(steps_); }
+
+ private:
+  const Graph &graph_;
+  dnnl::engine &engine_;
+  std::unordered_map<const Value *, dnnl::memory> memories_;
+  // (value, layout) -> reordered copy, so several readers share one reorder
+  std::map<std::pair<const Value *, std::string>, dnnl::memory> reordered_;
+  std::vector<PlanStep> steps_;
+};
+
+/// Adds the steps that compute \p n (Conv, Gemm, pooling, ...). Throws Error naming \p n for
+/// ops, attributes or types the float runner does not support.
+void buildNode(PlanBuilder &b, const Node &n);
+
+}  // namespace lowbit

@@ -1,0 +1,47 @@
+// MaxPool, AveragePool and GlobalAveragePool on oneDNN pooling_v2 (dilations, ceil_mode via
+// extra end padding, count_include_pad), reading the input in its current layout.
+#include "ops/OpParams.h"
+#include "runtime/NodeBuilders.h"
+
+namespace lowbit {
+
+void buildPool(PlanBuilder &b, const Node &n) {
+  const Value *x = n.input(0);
+  const Dims &xd = x->dims();
+  Dims spatial(xd.begin() + 2, xd.end());
+  dnnl::algorithm alg;
+  WindowGeometry geo;
+  if (n.opType() == "GlobalAveragePool") {
+    alg = dnnl::algorithm::pooling_avg_exclude_padding;
+    geo.kernel = spatial;
+    geo.strides = Dims(spatial.size(), 1);
+    geo.dilations = Dims(spatial.size(), 1);
+    geo.padsBegin = geo.padsEnd = Dims(spatial.size(), 0);
+  } else {
+    geo = windowGeometry(n, spatial, n.attrInts("kernel_shape"), n.attrInt("ceil_mode", 0) != 0);
+    if (n.opType() == "MaxPool")
+      alg = dnnl::algorithm::pooling_max;
+    else
+      alg = n.attrInt("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
+                                              : dnnl::algorithm::pooling_avg_exclude_padding;
+  }
+  Dims dil = geo.dilations;
+  for (int64_t &d : dil) d -= 1;
+  dnnl::memory src = b.memoryOf(x);
+  const Dims &yd = n.output(0)->dims();
+  auto desc = dnnl::pooling_v2_forward::desc(
+      dnnl::prop_kind::forward_inference, alg, src.get_desc(),
+      dnnl::memory::desc(yd, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any),
+      geo.strides, geo.kernel, dil, geo.padsBegin, geo.padsEnd);
+  dnnl::pooling_v2_forward::primitive_desc pd;
+  try {
+    pd = dnnl::pooling_v2_forward::primitive_desc(desc, b.engine());
+  } catch (const dnnl::error &e) {
+    throw Error(cat(n.describe(), ": oneDNN has no pooling for this configuration (", e.what(), ")"));
+  }
+  dnnl::memory dst = b.newMemory(pd.dst_desc());
+  b.addPrimitive(n, dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  b.define(n.output(0), dst);
+}
+
+}  // namespace lowbit

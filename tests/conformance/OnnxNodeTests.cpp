@@ -1,0 +1,217 @@
+// Runs ONNX's own backend node tests (Debian's libonnx-testdata) for every op lowbit claims:
+// import -> float preparation passes -> oneDNN float runner, compared with the expected
+// outputs; and import -> export -> import round trip, which must give identical outputs and
+// pass onnx::checker. Prints passed/failed counts per op; exits 1 on any failure.
+//
+// usage: onnx_node_tests [DATA_DIR] [--filter SUBSTRING] [--verbose]
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <cstring>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "export/OnnxExporter.h"
+#include "import/OnnxImporter.h"
+#include "import/OnnxTensor.h"
+#include "ops/OpSupport.h"
+#include "passes/PassManager.h"
+#include "runtime/FloatExecutor.h"
+#include "support/File.h"
+#include "support/Strings.h"
+
+namespace fs = std::filesystem;
+using namespace lowbit;
+
+namespace {
+
+// ONNX backend test defaults.
+constexpr double kRtol = 1e-3, kAtol = 1e-7;
+// oneDNN's vectorised exp/logistic and reassociated sums differ from numpy in the last bits;
+// a float32 absolute floor keeps |a-b| <= atol + rtol*|b| meaningful near zero.
+constexpr double kFloatAtol = 1e-5;
+
+// Tests lowbit refuses on purpose, each with the reason printed in the summary.
+const std::map<std::string, std::string> kRefused = {
+    {"test_cast_FLOAT_to_STRING", "STRING tensors are not supported"},
+    {"test_cast_STRING_to_FLOAT", "STRING tensors are not supported"},
+    {"test_castlike_FLOAT_to_STRING_expanded", "STRING tensors are not supported"},
+    {"test_castlike_STRING_to_FLOAT_expanded", "STRING tensors are not supported"},
+    {"test_identity_opt", "optional types are not supported"},
+    {"test_identity_sequence", "sequence types are not supported"},
+    {"test_batchnorm_epsilon_training_mode", "training-mode BatchNormalization (inference only)"},
+    {"test_batchnorm_example_training_mode", "training-mode BatchNormalization (inference only)"},
+    {"test_training_dropout", "training-mode Dropout (inference only)"},
+    {"test_training_dropout_default", "training-mode Dropout (inference only)"},
+    {"test_training_dropout_default_mask", "training-mode Dropout (inference only)"},
+    {"test_training_dropout_mask", "training-mode Dropout (inference only)"},
+    {"test_training_dropout_zero_ratio", "training-mode Dropout (inference only)"},
+    {"test_training_dropout_zero_ratio_mask", "training-mode Dropout (inference only)"},
+    {"test_maxpool_with_argmax_2d_precomputed_pads", "MaxPool Indices output"},
+    {"test_maxpool_with_argmax_2d_precomputed_strides", "MaxPool Indices output"},
+    {"test_maxpool_2d_uint8", "the float runner computes float32 tensors only"},
+};
+
+Tensor readTensorPb(const fs::path &p) {
+  onnx::TensorProto proto;
+  std::string bytes = readFile(p.string());
+  if (!proto.ParseFromString(bytes)) throw Error(cat(p.string(), ": not a TensorProto"));
+  return tensorFromProto(proto, p.parent_path().string(), p.string());
+}
+
+std::vector<fs::path> sortedFiles(const fs::path &dir, const std::string &prefix) {
+  std::vector<fs::path> out;
+  for (const auto &e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path());
+  std::sort(out.begin(), out.end(), [](const fs::path &a, const fs::path &b) {
+    auto num = [](const fs::path &p) {
+      std::string s = p.stem().string();
+      return std::stoi(s.substr(s.find('_') + 1));
+    };
+    return num(a) < num(b);
+  });
+  return out;
+}
+
+// ONNX 1.12's test data stores BFLOAT16 tensors with data_type UINT16; reinterpret them.
+Tensor fixBfloat16(const Tensor &t, DType expected) {
+  if (expected != DType::BFloat16 || t.dtype() != DType::UInt16) return t;
+  Tensor out(DType::BFloat16, t.dims());
+  std::memcpy(out.raw(), t.raw(), t.byteSize());
+  return out;
+}
+
+// \returns an empty string when \p got matches \p want, else a description of the mismatch.
+std::string compare(const Tensor &got, const Tensor &want, bool exact) {
+  if (got.dims() != want.dims())
+    return cat("shape ", shapeString(got.dims()), " vs expected ", shapeString(want.dims()));
+  if (got.dtype() != want.dtype())
+    return cat("type ", dtypeName(got.dtype()), " vs expected ", dtypeName(want.dtype()));
+  if (got == want) return "";
+  std::vector<float> g = got.toFloats(), w = want.toFloats();
+  size_t bad = 0;
+  double worst = 0;
+  const bool isFloat = want.dtype() == DType::Float32 || want.dtype() == DType::Float64 ||
+                       want.dtype() == DType::Float16 || want.dtype() == DType::BFloat16;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (std::isnan(w[i]) && std::isnan(g[i])) continue;
+    double diff = std::fabs(static_cast<double>(g[i]) - w[i]);
+    double tol = exact || !isFloat ? 0.0 : kAtol + kFloatAtol + kRtol * std::fabs(w[i]);
+    if (!(diff <= tol)) {
+      ++bad;
+      worst = std::max(worst, diff);
+    }
+  }
+  if (bad == 0) return "";
+  std::string msg = cat(bad, " of ", g.size(), " values differ (max abs diff ", worst, ")");
+  if (g.size() <= 16) msg += cat(": got ", join(g, ","), " expected ", join(w, ","));
+  return msg;
+}
+
+struct OpCount {
+  int passed = 0, failed = 0, refused = 0;
+};
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  std::string dataDir = "/usr/share/libonnx-testdata/data/node", filter;
+  bool verbose = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+    else if (a == "--verbose") verbose = true;
+    else dataDir = a;
+  }
+  if (!fs::is_directory(dataDir)) {
+    std::fprintf(stderr, "error: %s: no such folder (install libonnx-testdata)\n", dataDir.c_str());
+    return 1;
+  }
+  std::vector<fs::path> tests;
+  for (const auto &e : fs::directory_iterator(dataDir))
+    if (e.is_directory()) tests.push_back(e.path());
+  std::sort(tests.begin(), tests.end());
+
+  std::map<std::string, OpCount> counts;
+  std::vector<std::string> failures, refusals;
+  for (const fs::path &dir : tests) {
+    const std::string name = dir.filename().string();
+    if (!filter.empty() && name.find(filter) == std::string::npos) continue;
+    onnx::ModelProto proto;
+    if (!proto.ParseFromString(readFile((dir / "model.onnx").string()))) continue;
+    if (proto.graph().node_size() != 1) continue;
+    const std::string op = proto.graph().node(0).op_type();
+    const std::string domain = proto.graph().node(0).domain();
+    if (!isSupportedOp(op, domain)) continue;  // only ops lowbit claims
+    OpCount &c = counts[op];
+    std::string problem;
+    try {
+      std::unique_ptr<Graph> g = importOnnxFile((dir / "model.onnx").string());
+      // Round trip through the exporter: identical graph semantics, passes the checker.
+      onnx::ModelProto exported;
+      exportToProto(*g, &exported);
+      onnx::checker::check_model(exported);
+      std::string bytes;
+      exported.SerializeToString(&bytes);
+      std::unique_ptr<Graph> back = importOnnxBytes(bytes, name + " (exported)", dir.string());
+      runPasses(*g, floatPreparePipeline());
+      runPasses(*back, floatPreparePipeline());
+      FloatExecutor exec(*g), execBack(*back);
+      for (const fs::path &set : sortedFiles(dir, "test_data_set_")) {
+        std::vector<Tensor> ins, wants;
+        for (const fs::path &p : sortedFiles(set, "input_"))
+          ins.push_back(fixBfloat16(readTensorPb(p), g->inputs()[ins.size()]->dtype()));
+        for (const fs::path &p : sortedFiles(set, "output_"))
+          wants.push_back(fixBfloat16(readTensorPb(p), g->outputs()[wants.size()]->dtype()));
+        std::vector<Tensor> outs = exec.run(ins), outsBack = execBack.run(ins);
+        if (outs.size() != wants.size()) {
+          problem = cat(outs.size(), " outputs, expected ", wants.size());
+          break;
+        }
+        for (size_t i = 0; i < outs.size() && problem.empty(); ++i) {
+          std::string diff = compare(outs[i], wants[i], false);
+          if (!diff.empty()) problem = cat(set.filename().string(), " output ", i, ": ", diff);
+          std::string rt = compare(outsBack[i], outs[i], true);
+          if (problem.empty() && !rt.empty())
+            problem = cat(set.filename().string(), " output ", i, " after export round trip: ", rt);
+        }
+        if (!problem.empty()) break;
+      }
+    } catch (const std::exception &e) {
+      problem = e.what();
+      if (kRefused.count(name)) {
+        ++c.refused;
+        refusals.push_back(cat(name, ": ", kRefused.at(name), " [lowbit: ", problem, "]"));
+        continue;
+      }
+    }
+    if (problem.empty() && kRefused.count(name)) {
+      problem = "passes now: remove it from the refused list";
+    }
+    if (problem.empty()) {
+      ++c.passed;
+      if (verbose) std::printf("PASS %s\n", name.c_str());
+    } else {
+      ++c.failed;
+      failures.push_back(cat(name, ": ", problem));
+    }
+  }
+
+  int passed = 0, failed = 0, refused = 0;
+  std::printf("ONNX node tests per op (passed / failed / refused on purpose):\n");
+  for (const auto &[op, c] : counts) {
+    std::printf("  %-20s %3d / %d / %d\n", op.c_str(), c.passed, c.failed, c.refused);
+    passed += c.passed;
+    failed += c.failed;
+    refused += c.refused;
+  }
+  for (const auto &r : refusals) std::printf("refused: %s\n", r.c_str());
+  for (const auto &f : failures) std::printf("FAILED: %s\n", f.c_str());
+  std::printf("%d passed, %d failed, %d refused (ops claimed: %zu, ops with tests: %zu)\n", passed,
+              failed, refused, supportedOps().size(), counts.size());
+  return failed == 0 ? 0 : 1;
+}

@@ -85,7 +85,7 @@ Tensor constantNodeTensor(const onnx::NodeProto &np, const std::string &where,
 }  // namespace
 
 std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::string &file,
-                                       const std::string &baseDir) {
+                                       const std::string &baseDir, const ImportOptions &opts) {
   onnx::ModelProto model;
   {
     google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t *>(bytes.data()),
@@ -151,7 +151,7 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
     if (!nodeNames.insert(name).second)
       throw Error(cat(where, ": another node already has this name"));
     const bool defaultDomain = np.domain().empty() || np.domain() == "ai.onnx";
-    if (!isSupportedOp(np.op_type(), defaultDomain ? "" : np.domain())) {
+    if (!opts.allowUnsupported && !isSupportedOp(np.op_type(), defaultDomain ? "" : np.domain())) {
       std::string dom = defaultDomain ? cat("opset ", g->opset) : cat("domain ", np.domain());
       unsupported.push_back(cat("node '", name, "' (", np.op_type(), ", ", dom, ", #", index - 1, ")"));
       // Still define outputs so later nodes can be checked for more unsupported ops.
@@ -159,7 +159,7 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
         if (!o.empty() && !g->findValue(o)) g->addValue(o);
       continue;
     }
-    if (defaultDomain && g->opset < minOpsetFor(np.op_type()))
+    if (defaultDomain && isSupportedOp(np.op_type()) && g->opset < minOpsetFor(np.op_type()))
       throw Error(cat(where, ": lowbit reads ", np.op_type(), " from opset ", minOpsetFor(np.op_type()),
                       " on; this model uses opset ", g->opset,
                       " (convert it with onnx.version_converter)"));
@@ -215,16 +215,16 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
   try {
     g->topoSort();
     verifyGraph(*g);
-    inferShapes(*g);
+    inferShapes(*g, opts.allowUnsupported);
   } catch (const Error &e) {
     throw Error(cat(file, ": ", e.what()));
   }
   return g;
 }
 
-std::unique_ptr<Graph> importOnnxFile(const std::string &path) {
+std::unique_ptr<Graph> importOnnxFile(const std::string &path, const ImportOptions &opts) {
   std::string bytes = readFile(path);
-  return importOnnxBytes(bytes, path, parentDir(path));
+  return importOnnxBytes(bytes, path, parentDir(path), opts);
 }
 
 }  // namespace lowbit

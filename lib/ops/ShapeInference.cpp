@@ -351,8 +351,11 @@ void inferNodeShapes(Node &n, int64_t opset) {
   throw Error(cat(n.describe(), ": no shape inference for this op"));
 }
 
-void inferShapes(Graph &g) {
-  for (Node *n : g.nodes()) inferNodeShapes(*n, g.opset);
+void inferShapes(Graph &g, bool skipUnsupported) {
+  for (Node *n : g.nodes()) {
+    if (skipUnsupported && !isSupportedOp(n->opType(), n->domain())) continue;
+    inferNodeShapes(*n, g.opset);
+  }
 }
 
 }  // namespace lowbit

@@ -9,7 +9,8 @@ namespace lowbit {
 /// propagated. Throws Error naming \p n for inconsistent inputs or unsupported attributes.
 void inferNodeShapes(Node &n, int64_t opset);
 
-/// Runs inferNodeShapes over \p g in order.
-void inferShapes(Graph &g);
+/// Runs inferNodeShapes over \p g in order; with \p skipUnsupported, nodes of unsupported
+/// ops are passed over (their outputs keep whatever the model declared).
+void inferShapes(Graph &g, bool skipUnsupported = false);
 
 }  // namespace lowbit

@@ -18,6 +18,7 @@ void setNumThreads(int threads) {
 struct FloatExecutor::Plan {
   std::unique_ptr<Graph> graph;           // specialised to the input shapes
   std::vector<PlanStep> steps;
+  std::vector<dnnl::memory> buffers;      // owns every allocation the steps point into
   std::vector<dnnl::memory> inputs;       // per graph input; empty memory for fixed inputs
   std::vector<std::shared_ptr<const Tensor>> constOutputs;  // per graph output, if constant
   std::vector<dnnl::memory> outputs;      // per graph output, plain layout
@@ -129,6 +130,7 @@ FloatExecutor::Plan &FloatExecutor::planFor(const std::vector<Tensor> &inputs) {
     }
   }
   plan->steps = b.takeSteps();
+  plan->buffers = b.takeBuffers();
   Plan &ref = *plan;
   impl_->plans[key] = std::move(plan);
   return ref;

@@ -43,8 +43,11 @@ class PlanBuilder {
   dnnl::memory plainMemoryOf(const Value *v);
   /// \p v in layout \p md (same dims); adds a cached reorder step if it differs.
   dnnl::memory memoryIn(const Value *v, const dnnl::memory::desc &md);
-  /// A new buffer of layout \p md.
-  dnnl::memory newMemory(const dnnl::memory::desc &md) { return dnnl::memory(md, engine_); }
+  /// A new buffer of layout \p md, owned by the plan (views made from its handle stay valid).
+  dnnl::memory newMemory(const dnnl::memory::desc &md) {
+    owned_.emplace_back(md, engine_);
+    return owned_.back();
+  }
   /// Records that \p v lives in \p mem from now on.
   void define(const Value *v, dnnl::memory mem);
   bool isDefined(const Value *v) const { return memories_.count(v) != 0; }
@@ -55,6 +58,8 @@ class PlanBuilder {
   void addReorder(const std::string &label, const dnnl::memory &from, const dnnl::memory &to);
 
   std::vector<PlanStep> takeSteps() { return std::move(steps_); }
+  /// Every buffer the plan allocated; the plan must keep them alive while it runs.
+  std::vector<dnnl::memory> takeBuffers() { return std::move(owned_); }
 
  private:
   const Graph &graph_;
@@ -63,6 +68,7 @@ class PlanBuilder {
   // (value, layout) -> reordered copy, so several readers share one reorder
   std::map<std::pair<const Value *, std::string>, dnnl::memory> reordered_;
   std::vector<PlanStep> steps_;
+  std::vector<dnnl::memory> owned_;
 };
 
 /// Adds the steps that compute \p n (Conv, Gemm, pooling, ...). Throws Error naming \p n for

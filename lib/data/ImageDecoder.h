@@ -1,0 +1,21 @@
+// JPEG (libjpeg-turbo) and PNG (libpng) decoding to 8-bit pixels, matching PIL's decoder.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+struct Image {
+  int width = 0, height = 0;
+  int channels = 0;             ///< 1 (grey) or 3 (RGB)
+  std::vector<uint8_t> pixels;  ///< HWC, row-major
+};
+
+/// Decodes the JPEG or PNG file at \p path (by its content, not its name). JPEG uses
+/// libjpeg-turbo's defaults (ISLOW IDCT, fancy upsampling), which give PIL's pixels bit for
+/// bit; PNG alpha is dropped like PIL's convert("RGB"). Throws Error naming \p path.
+Image decodeImage(const std::string &path);
+
+}  // namespace lowbit

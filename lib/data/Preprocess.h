@@ -1,0 +1,31 @@
+// Image -> normalised NCHW float, the torchvision way: Resize(shorter side), CenterCrop,
+// ToTensor, Normalize.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "data/ImageDecoder.h"
+
+namespace lowbit {
+
+struct PreprocessConfig {
+  int resize = 0;            ///< shorter side to this many pixels (PIL bilinear); 0 = keep
+  int crop = 0;              ///< center crop to crop x crop; 0 = none
+  std::vector<float> mean;   ///< per channel, after scaling to [0,1]; empty = 0
+  std::vector<float> std;    ///< per channel; empty = 1
+  bool bgr = false;          ///< channel order BGR instead of RGB
+};
+
+/// PIL's bilinear resize (antialiased when shrinking, 22-bit fixed point, horizontal pass
+/// first) of \p img to \p width x \p height.
+Image resizeBilinear(const Image &img, int width, int height);
+
+/// Preprocesses \p img into \p dst (C x H x W floats, where C, H, W are what the model
+/// expects). Grey images are replicated to 3 channels and RGB is reduced to grey (ITU-R 601
+/// luma, as PIL's convert("L")) when the model wants 1 channel. Throws Error naming \p path
+/// when the result is not H x W.
+void preprocessInto(const Image &img, const PreprocessConfig &cfg, int channels, int height,
+                    int width, float *dst, const std::string &path);
+
+}  // namespace lowbit

@@ -1,0 +1,86 @@
+#include "jobs/EvalJob.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "data/BatchLoader.h"
+#include "jobs/ModelLoader.h"
+#include "runtime/FloatExecutor.h"
+#include "support/Progress.h"
+#include "support/Strings.h"
+
+namespace lowbit {
+
+namespace {
+
+// Rank of the label's logit among \p k logits (0 = best); ties count against the label.
+int rankOf(const float *logits, int k, int label) {
+  int rank = 0;
+  for (int j = 0; j < k; ++j)
+    if (j != label && logits[j] >= logits[label]) ++rank;
+  return rank;
+}
+
+}  // namespace
+
+EvalResult runEval(const EvalConfig &cfg) {
+  setNumThreads(cfg.threads);
+  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath);
+  ImageInputInfo in = imageInputOf(*g, cfg.modelPath);
+  int height = in.height > 0 ? in.height : cfg.size, width = in.width > 0 ? in.width : cfg.size;
+  if (height <= 0 || width <= 0)
+    throw Error(cat(cfg.modelPath, ": input '", in.name, "' has dynamic height/width; give --size"));
+
+  ImageSet set = scanImageFolder(cfg.dataDir);
+  if (!set.labelled())
+    throw Error(cat("image folder '", cfg.dataDir,
+                    "' has no class sub-folders; eval needs <folder>/<class>/<image> to know labels"));
+  std::vector<ImageEntry> images = set.images;
+  if (cfg.limit > 0 && static_cast<size_t>(cfg.limit) < images.size()) {
+    // A class-balanced prefix: interleave classes so --limit still covers all of them.
+    std::vector<std::vector<ImageEntry>> byClass(set.classes.size());
+    for (const ImageEntry &e : images) byClass[static_cast<size_t>(e.label)].push_back(e);
+    std::vector<ImageEntry> picked;
+    for (size_t i = 0; picked.size() < static_cast<size_t>(cfg.limit); ++i)
+      for (auto &cls : byClass)
+        if (i < cls.size() && picked.size() < static_cast<size_t>(cfg.limit)) picked.push_back(cls[i]);
+    images = picked;
+  }
+  BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
+  FloatExecutor exec(*g);
+
+  EvalResult r;
+  r.model = cfg.modelPath;
+  r.data = cfg.dataDir;
+  Progress progress("eval", static_cast<int64_t>(images.size()));
+  const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
+  std::vector<int> labels;
+  for (size_t b = 0; b < images.size(); b += batch) {
+    size_t e = std::min(images.size(), b + batch);
+    Tensor x = loader.load(b, e, &labels);
+    std::vector<Tensor> outs = exec.run({x});
+    const Tensor &logits = outs.at(0);
+    if (logits.dtype() != DType::Float32 || logits.rank() != 2 || logits.dims()[0] != static_cast<int64_t>(e - b))
+      throw Error(cat(cfg.modelPath, ": output '", g->outputs()[0]->name(), "' is ", shapeString(logits.dims()),
+                      ", expected [batch, classes] logits"));
+    const int k = static_cast<int>(logits.dims()[1]);
+    r.numClasses = k;
+    if (k < static_cast<int>(set.classes.size()))
+      throw Error(cat(cfg.modelPath, ": the model has ", k, " outputs but '", cfg.dataDir, "' has ",
+                      set.classes.size(), " classes"));
+    for (size_t i = 0; i < e - b; ++i) {
+      int rank = rankOf(logits.data<float>() + i * static_cast<size_t>(k), k, labels[i]);
+      r.correct1 += rank == 0;
+      r.correct5 += rank < 5;
+    }
+    r.images += static_cast<int64_t>(e - b);
+    if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
+  }
+  if (cfg.progress) progress.finish();
+  r.seconds = progress.elapsedSeconds();
+  r.top1 = 100.0 * static_cast<double>(r.correct1) / static_cast<double>(r.images);
+  r.top5 = 100.0 * static_cast<double>(r.correct5) / static_cast<double>(r.images);
+  return r;
+}
+
+}  // namespace lowbit

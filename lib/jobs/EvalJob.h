@@ -1,0 +1,31 @@
+// `lowbit eval`: top-1/top-5 accuracy of a model on a labelled image folder.
+#pragma once
+
+#include <string>
+
+#include "data/Preprocess.h"
+
+namespace lowbit {
+
+struct EvalConfig {
+  std::string modelPath, dataDir;
+  PreprocessConfig preprocess;
+  int size = 0;         ///< model input H and W when the model leaves them dynamic
+  int batch = 64;
+  int threads = 0;      ///< 0: OpenMP default
+  int64_t limit = 0;    ///< evaluate the first N images (0 = all)
+  bool progress = true; ///< progress line on stderr
+};
+
+struct EvalResult {
+  std::string model, data;
+  int64_t images = 0, correct1 = 0, correct5 = 0;
+  double top1 = 0, top5 = 0;  ///< percent
+  double seconds = 0;
+  int numClasses = 0;
+};
+
+/// Evaluates the model on the folder. Throws Error naming the model, folder or image at fault.
+EvalResult runEval(const EvalConfig &cfg);
+
+}  // namespace lowbit

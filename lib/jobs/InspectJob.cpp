@@ -1,0 +1,135 @@
+#include "jobs/InspectJob.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "import/OnnxImporter.h"
+#include "ops/OpSupport.h"
+#include "ops/ShapeInference.h"
+#include "passes/PassManager.h"
+#include "support/Strings.h"
+
+namespace lowbit {
+namespace {
+
+nlohmann::json valueJson(const Value *v) {
+  nlohmann::json j;
+  j["name"] = v->name();
+  j["type"] = dtypeName(v->dtype());
+  std::vector<nlohmann::json> dims;
+  if (v->hasShape())
+    for (size_t i = 0; i < v->dims().size(); ++i) {
+      if (v->dims()[i] >= 0)
+        dims.emplace_back(v->dims()[i]);
+      else if (i < v->dimNames().size() && !v->dimNames()[i].empty())
+        dims.emplace_back(v->dimNames()[i]);
+      else
+        dims.emplace_back("?");
+    }
+  j["shape"] = dims;
+  return j;
+}
+
+// Multiply-accumulates of one node at the shapes it has (batch 1).
+int64_t macsOf(const Node &n) {
+  const Value *y = n.output(0);
+  if (!y || !y->shapeIsStatic()) return 0;
+  if (n.opType() == "Conv") {
+    const Value *w = n.input(1);
+    if (!w->shapeIsStatic()) return 0;
+    return numElements(y->dims()) * (numElements(w->dims()) / w->dims()[0]);
+  }
+  if (n.opType() == "Gemm" || n.opType() == "MatMul") {
+    const Value *a = n.input(0);
+    if (!a->shapeIsStatic()) return 0;
+    int64_t k = n.opType() == "Gemm" && n.attrInt("transA", 0) ? a->dims()[0] : a->dims().back();
+    return numElements(y->dims()) * k;
+  }
+  return 0;
+}
+
+}  // namespace
+
+nlohmann::json inspectModel(const std::string &path) {
+  ImportOptions opts;
+  opts.allowUnsupported = true;
+  std::unique_ptr<Graph> g = importOnnxFile(path, opts);
+  nlohmann::json r;
+  r["model"] = path;
+  r["producer"] = g->producerName + (g->producerVersion.empty() ? "" : " " + g->producerVersion);
+  r["opset"] = g->opset;
+  for (const Value *v : g->inputs()) r["inputs"].push_back(valueJson(v));
+  for (const Value *v : g->outputs()) r["outputs"].push_back(valueJson(v));
+  std::map<std::string, int> ops;
+  for (const Node *n : g->nodes()) ops[n->opType()]++;
+  r["ops"] = ops;
+  r["nodes"] = g->numNodes();
+  std::vector<std::string> unsupported = unsupportedNodeLines(*g);
+  r["unsupported"] = unsupported;
+  int64_t params = 0;
+  for (const Value *v : g->values())
+    if (v->isConstant() && v->dtype() == DType::Float32) params += v->constant()->numel();
+  r["parameters"] = params;
+  if (!unsupported.empty()) return r;
+
+  // Per-layer cost at batch 1 after the float preparation passes.
+  for (Value *in : g->inputs()) {
+    Dims d = in->dims();
+    for (int64_t &x : d)
+      if (x < 0) x = 1;
+    if (in->hasShape()) in->setShape(d);
+  }
+  inferShapes(*g);
+  runPasses(*g, floatPreparePipeline());
+  int64_t total = 0;
+  nlohmann::json layers = nlohmann::json::array();
+  for (const Node *n : g->nodes()) {
+    int64_t macs = macsOf(*n);
+    if (!macs) continue;
+    total += macs;
+    nlohmann::json l;
+    l["node"] = n->name();
+    l["op"] = n->opType();
+    l["output_shape"] = n->output(0)->dims();
+    l["flops"] = 2 * macs;
+    std::string fused;
+    if (n->fusedAdd) fused += "+" + n->fusedAdd->opType();
+    if (n->fusedActivation) fused += "+" + n->fusedActivation->opType();
+    if (!fused.empty()) l["fused"] = fused.substr(1);
+    layers.push_back(l);
+  }
+  r["layers"] = layers;
+  r["flops_per_image"] = 2 * total;
+  r["prepared_nodes"] = g->numNodes();
+  return r;
+}
+
+std::string formatInspection(const nlohmann::json &r) {
+  std::ostringstream os;
+  os << "model     " << r["model"].get<std::string>() << "  (opset " << r["opset"] << ", "
+     << r["producer"].get<std::string>() << ")\n";
+  for (const auto &v : r["inputs"]) os << "input     " << v["name"].get<std::string>() << " " << v["type"].get<std::string>() << " " << v["shape"].dump() << "\n";
+  for (const auto &v : r["outputs"]) os << "output    " << v["name"].get<std::string>() << " " << v["type"].get<std::string>() << " " << v["shape"].dump() << "\n";
+  os << "params    " << r["parameters"] << "\n";
+  os << "ops       " << r["nodes"] << " nodes:";
+  for (const auto &[op, count] : r["ops"].items()) os << " " << op << "x" << count;
+  os << "\n";
+  if (!r["unsupported"].empty()) {
+    os << "cannot run yet (" << r["unsupported"].size() << " nodes):\n";
+    for (const auto &l : r["unsupported"]) os << "  " << l.get<std::string>() << "\n";
+    return os.str();
+  }
+  os << "prepared  " << r["prepared_nodes"] << " nodes after folding and fusion\n";
+  os << "layers (batch 1):\n";
+  for (const auto &l : r["layers"]) {
+    os << "  " << l["node"].get<std::string>() << " (" << l["op"].get<std::string>();
+    if (l.contains("fused")) os << "+" << l["fused"].get<std::string>();
+    os << ") -> " << shapeString(l["output_shape"].get<std::vector<int64_t>>()) << "  "
+       << l["flops"].get<int64_t>() / 1e6 << " MFLOP\n";
+  }
+  os << "total     " << r["flops_per_image"].get<int64_t>() / 1e6 << " MFLOP per image\n";
+  return os.str();
+}
+
+}  // namespace lowbit

@@ -1,0 +1,42 @@
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "jobs/InspectJob.h"
+#include "ops/OpSupport.h"
+#include "support/Strings.h"
+
+namespace lowbit {
+
+void addInspectCommand(CLI::App &app, Action &action) {
+  struct Opts {
+    std::string model;
+    bool json = false, listOps = false;
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App *cmd = app.add_subcommand("inspect", "inputs, outputs, ops, parameters, FLOPs per layer, unsupported ops");
+  cmd->add_option("model", opts->model, "ONNX model");
+  cmd->add_flag("--json", opts->json, "print one JSON object");
+  cmd->add_flag("--list-ops", opts->listOps, "list the ONNX ops lowbit supports");
+  cmd->callback([opts, &action, cmd] {
+    action = [opts, cmd]() -> int {
+      if (opts->listOps) {
+        if (opts->json)
+          std::printf("%s\n", nlohmann::json(supportedOps()).dump().c_str());
+        else
+          std::printf("%s\n", join(supportedOps(), " ").c_str());
+        return 0;
+      }
+      if (opts->model.empty()) {
+        std::fprintf(stderr, "error: inspect needs a MODEL (or --list-ops)\n%s", cmd->help().c_str());
+        return 2;
+      }
+      nlohmann::json r = inspectModel(opts->model);
+      std::printf("%s", opts->json ? (r.dump(2) + "\n").c_str() : formatInspection(r).c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace lowbit

@@ -19,7 +19,8 @@ bool canAccumulateInPlace(const Graph &g, const Node &conv, const Node &add, con
   auto pos = [&](const Node *n) { return std::find(order.begin(), order.end(), n) - order.begin(); };
   for (Node *r : g.users(other)) {
     if (r == &add) continue;
-    if (pos(r) > pos(&conv) || isAliasOp(r->opType())) return false;
+    // The Conv itself reading `other` counts too: it would read what it overwrites.
+    if (pos(r) >= pos(&conv) || isAliasOp(r->opType())) return false;
   }
   return true;
 }

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Regenerates the small test fixtures in tests/data (committed; run with /usr/bin/python3,
+which has Debian's python3-pil and python3-onnx). Expected pixels come from PIL 9.4, the
+decoder/resizer lowbit must match bit for bit."""
+import json
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+good, bad = os.path.join(HERE, "good"), os.path.join(HERE, "bad")
+rng = np.random.default_rng(7)
+
+
+def smooth(h, w, c):
+    y, x = np.mgrid[0:h, 0:w]
+    planes = [(40 + 25 * x + 17 * y + 60 * k + rng.integers(0, 30, (h, w))) % 256 for k in range(c)]
+    return np.stack(planes, -1).astype(np.uint8)
+
+
+images = {
+    "rgb_5x4.png": Image.fromarray(smooth(4, 5, 3), "RGB"),
+    "rgba_3x2.png": Image.fromarray(smooth(2, 3, 4), "RGBA"),
+    "grey_4x4.png": Image.fromarray(smooth(4, 4, 1)[:, :, 0], "L"),
+    "rgb_13x9.jpg": Image.fromarray(smooth(9, 13, 3), "RGB"),
+    "grey_6x5.jpg": Image.fromarray(smooth(5, 6, 1)[:, :, 0], "L"),
+}
+expected = {}
+for name, img in images.items():
+    path = os.path.join(good, name)
+    if name.endswith(".jpg"):
+        img.save(path, quality=75)
+    else:
+        img.save(path)
+    decoded = Image.open(path)
+    mode = "L" if decoded.mode == "L" else "RGB"
+    arr = np.asarray(decoded.convert(mode))
+    expected[name] = {"width": decoded.width, "height": decoded.height,
+                      "channels": 1 if mode == "L" else 3, "pixels": arr.reshape(-1).tolist()}
+# PIL bilinear resizes (torchvision's Resize on PIL images) of the decoded RGB JPEG.
+src = Image.open(os.path.join(good, "rgb_13x9.jpg")).convert("RGB")
+for w, h in [(5, 3), (20, 14), (13, 4)]:
+    out = np.asarray(src.resize((w, h), Image.BILINEAR))
+    expected[f"resize_rgb_13x9.jpg_{w}x{h}"] = {"width": w, "height": h, "channels": 3,
+                                                "pixels": out.reshape(-1).tolist()}
+with open(os.path.join(good, "expected_pixels.json"), "w") as f:
+    json.dump(expected, f)
+
+# A tiny valid model (Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm), then broken copies.
+w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], rng.standard_normal(108).astype(np.float32).tolist())
+fc = helper.make_tensor("fc", TensorProto.FLOAT, [2, 4], rng.standard_normal(8).astype(np.float32).tolist())
+nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c"], ["r"], name="relu"),
+         helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
+         helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+         helper.make_node("Gemm", ["f", "fc"], ["y"], name="fc", transB=1)]
+graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], [w, fc])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="make_fixtures")
+onnx.checker.check_model(model)
+onnx.save(model, os.path.join(good, "tiny_convnet.onnx"))
+data = model.SerializeToString()
+with open(os.path.join(bad, "truncated.onnx"), "wb") as f:
+    f.write(data[: len(data) // 2])
+
+nodes2 = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+          helper.make_node("Gelu", ["c"], ["g1"], name="gelu_3", domain="com.microsoft"),
+          helper.make_node("Erf", ["g1"], ["e"], name="erf_4"),
+          helper.make_node("Relu", ["e"], ["y"], name="relu")]
+graph2 = helper.make_graph(nodes2, "unknown_op", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w])
+model2 = helper.make_model(graph2, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)])
+onnx.save(model2, os.path.join(bad, "unknown_op.onnx"))
+
+with open(os.path.join(bad, "not_an_image.jpg"), "w") as f:
+    f.write("this is text, not a JPEG\n")
+with open(os.path.join(bad, "truncated.jpg"), "wb") as f:
+    f.write(open(os.path.join(good, "rgb_13x9.jpg"), "rb").read()[:200])

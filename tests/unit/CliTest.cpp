@@ -1,0 +1,58 @@
+// The CLI as a user meets it: exit codes and one-line errors on stderr.
+#include <array>
+#include <cstdio>
+#include <filesystem>
+
+#include "TestUtil.h"
+
+namespace {
+const std::string kData = LOWBIT_TEST_DATA;
+
+struct RunResult {
+  int code;
+  std::string output;  // stdout + stderr
+};
+
+RunResult runLowbit(const std::string &args) {
+  std::string cmd = std::string(LOWBIT_BINARY) + " " + args + " 2>&1";
+  FILE *p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WEXITSTATUS(status), out};
+}
+}  // namespace
+
+TEST_CASE("lowbit inspect reports a truncated model with exit code 1", "[cli]") {
+  RunResult r = runLowbit("inspect " + kData + "/bad/truncated.onnx");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::StartsWith("error: ") && Catch::Contains("truncated.onnx"));
+}
+
+TEST_CASE("lowbit inspect lists unsupported ops instead of failing", "[cli]") {
+  RunResult r = runLowbit("inspect " + kData + "/bad/unknown_op.onnx");
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("cannot run yet (2 nodes)") && Catch::Contains("gelu_3"));
+}
+
+TEST_CASE("lowbit eval on a folder with no images exits 1 naming the folder", "[cli]") {
+  std::filesystem::path empty = std::filesystem::temp_directory_path() / "lowbit_cli_empty";
+  std::filesystem::create_directories(empty);
+  RunResult r = runLowbit("eval " + kData + "/good/tiny_convnet.onnx --data " + empty.string() + " --size 8");
+  std::filesystem::remove_all(empty);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::Contains("lowbit_cli_empty") && Catch::Contains("no images"));
+}
+
+TEST_CASE("bad usage exits 2", "[cli]") {
+  CHECK(runLowbit("eval").code == 2);
+  CHECK(runLowbit("frobnicate").code == 2);
+  CHECK(runLowbit("eval model.onnx --data d --batch 0").code == 2);
+}
+
+TEST_CASE("lowbit inspect prints FLOPs of a valid model", "[cli]") {
+  RunResult r = runLowbit("inspect " + kData + "/good/tiny_convnet.onnx --json");
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("\"flops_per_image\""));
+}

@@ -1,0 +1,120 @@
+// The float runner against naive loops over a seeded grid of shapes (ncnn/ggml style).
+#include "TestUtil.h"
+#include "ops/ShapeInference.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+
+namespace {
+
+constexpr float kConvAtol = 1e-4f, kConvRtol = 1e-4f;
+
+struct ConvCase {
+  int n, c, h, w, oc, k, stride, pad, dil, group;
+};
+
+Tensor naiveConv(const Tensor &x, const Tensor &w, const Tensor &b, const ConvCase &p, int oh, int ow) {
+  Tensor y(DType::Float32, {p.n, p.oc, oh, ow});
+  const float *xd = x.data<float>(), *wd = w.data<float>(), *bd = b.data<float>();
+  float *yd = y.data<float>();
+  const int icg = p.c / p.group, ocg = p.oc / p.group;
+  for (int n = 0; n < p.n; ++n)
+    for (int o = 0; o < p.oc; ++o)
+      for (int i = 0; i < oh; ++i)
+        for (int j = 0; j < ow; ++j) {
+          double acc = bd[o];
+          const int g = o / ocg;
+          for (int ci = 0; ci < icg; ++ci)
+            for (int ki = 0; ki < p.k; ++ki)
+              for (int kj = 0; kj < p.k; ++kj) {
+                int yi = i * p.stride - p.pad + ki * p.dil, xj = j * p.stride - p.pad + kj * p.dil;
+                if (yi < 0 || yi >= p.h || xj < 0 || xj >= p.w) continue;
+                acc += static_cast<double>(xd[((n * p.c + g * icg + ci) * p.h + yi) * p.w + xj]) *
+                       wd[((o * icg + ci) * p.k + ki) * p.k + kj];
+              }
+          yd[((n * p.oc + o) * oh + i) * ow + j] = static_cast<float>(acc);
+        }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("Conv matches a naive loop for strides, pads, dilations, groups and depthwise", "[runtime]") {
+  const std::vector<ConvCase> cases = {
+      {2, 3, 9, 7, 8, 3, 1, 1, 1, 1},   {1, 16, 8, 8, 32, 3, 2, 1, 1, 1},
+      {2, 8, 10, 10, 8, 3, 1, 2, 2, 1}, {1, 8, 6, 6, 8, 3, 1, 1, 1, 8},  // depthwise
+      {1, 8, 7, 5, 12, 1, 2, 0, 1, 4},  {3, 4, 5, 5, 6, 5, 1, 2, 1, 2}};
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const ConvCase &p = cases[ci];
+    Graph g;
+    Value *x = addInput(g, "x", {p.n, p.c, p.h, p.w});
+    Value *w = g.addConstant("w", randomTensor({p.oc, p.c / p.group, p.k, p.k}, 10 + ci));
+    Value *b = g.addConstant("b", randomTensor({p.oc}, 20 + ci));
+    Node *conv = addOp(g, "Conv", {x, w, b}, "y");
+    conv->setAttr("strides", Attribute::ofInts({p.stride, p.stride}));
+    conv->setAttr("pads", Attribute::ofInts({p.pad, p.pad, p.pad, p.pad}));
+    conv->setAttr("dilations", Attribute::ofInts({p.dil, p.dil}));
+    conv->setAttr("group", Attribute::ofInt(p.group));
+    g.outputs().push_back(conv->output(0));
+    inferShapes(g);
+    const Dims &yd = conv->output(0)->dims();
+    Tensor in = randomTensor({p.n, p.c, p.h, p.w}, 30 + ci);
+    Tensor want = naiveConv(in, *w->constant(), *b->constant(), p, static_cast<int>(yd[2]), static_cast<int>(yd[3]));
+    INFO("conv n=" << p.n << " c=" << p.c << " h=" << p.h << " w=" << p.w << " oc=" << p.oc << " k=" << p.k
+                   << " stride=" << p.stride << " pad=" << p.pad << " dil=" << p.dil << " group=" << p.group);
+    CHECK(mismatch(runGraph(g, {in})[0], want, kConvAtol, kConvRtol) == "");
+  }
+}
+
+TEST_CASE("Gemm with transB and a bias vector matches a naive loop", "[runtime]") {
+  Graph g;
+  Value *a = addInput(g, "a", {5, 7});
+  Value *w = g.addConstant("w", randomTensor({3, 7}, 1));
+  Value *c = g.addConstant("c", randomTensor({3}, 2));
+  Node *gemm = addOp(g, "Gemm", {a, w, c}, "y");
+  gemm->setAttr("transB", Attribute::ofInt(1));
+  gemm->setAttr("alpha", Attribute::ofFloat(0.5f));
+  gemm->setAttr("beta", Attribute::ofFloat(2.f));
+  g.outputs().push_back(gemm->output(0));
+  inferShapes(g);
+  Tensor x = randomTensor({5, 7}, 3);
+  Tensor want(DType::Float32, {5, 3});
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 3; ++j) {
+      double acc = 0;
+      for (int k = 0; k < 7; ++k) acc += x.data<float>()[i * 7 + k] * w->constant()->data<float>()[j * 7 + k];
+      want.data<float>()[i * 3 + j] = static_cast<float>(0.5 * acc + 2.0 * c->constant()->data<float>()[j]);
+    }
+  CHECK(mismatch(runGraph(g, {x})[0], want, 1e-5f, 1e-5f) == "");
+}
+
+TEST_CASE("one executor runs several batch sizes of a dynamic-batch graph", "[runtime]") {
+  Graph g;
+  Value *x = addInput(g, "x", {-1, 2, 4, 4});
+  Node *pool = addOp(g, "GlobalAveragePool", {x}, "p");
+  Node *flat = addOp(g, "Flatten", {pool->output(0)}, "y");
+  g.outputs().push_back(flat->output(0));
+  inferShapes(g);
+  FloatExecutor exec(g);
+  for (int64_t n : {1, 3, 1}) {
+    Tensor in = randomTensor({n, 2, 4, 4}, static_cast<uint32_t>(n));
+    Tensor out = exec.run({in})[0];
+    REQUIRE(out.dims() == Dims{n, 2});
+    const float *d = in.data<float>();
+    for (int64_t i = 0; i < n * 2; ++i) {
+      double s = 0;
+      for (int k = 0; k < 16; ++k) s += d[i * 16 + k];
+      CHECK(out.data<float>()[i] == Approx(s / 16).margin(1e-6));
+    }
+  }
+}
+
+TEST_CASE("a wrongly shaped input is refused with both shapes", "[runtime]") {
+  Graph g;
+  Value *x = addInput(g, "x", {-1, 3, 8, 8});
+  Node *r = addOp(g, "Relu", {x}, "y");
+  g.outputs().push_back(r->output(0));
+  FloatExecutor exec(g);
+  CHECK_THROWS_WITH(exec.run({randomTensor({1, 1, 8, 8}, 1)}),
+                    Catch::Contains("[?,3,8,8]") && Catch::Contains("[1,1,8,8]"));
+}

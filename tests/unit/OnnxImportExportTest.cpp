@@ -1,0 +1,59 @@
+#include <filesystem>
+#include <onnx/onnx_pb.h>
+
+#include "TestUtil.h"
+#include "export/OnnxExporter.h"
+#include "import/OnnxImporter.h"
+#include "support/File.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+
+namespace {
+const std::string kData = LOWBIT_TEST_DATA;
+}
+
+TEST_CASE("the importer reads initializers, dims names and shapes of a small model", "[import]") {
+  auto g = importOnnxFile(kData + "/good/tiny_convnet.onnx");
+  REQUIRE(g->inputs().size() == 1);
+  CHECK(g->inputs()[0]->dims() == Dims{-1, 3, 8, 8});
+  CHECK(g->inputs()[0]->dimNames()[0] == "N");
+  CHECK(g->findValue("w")->isConstant());
+  CHECK(g->outputs()[0]->dims() == Dims{-1, 2});
+  CHECK(g->numNodes() == 5);
+}
+
+TEST_CASE("export then import gives the same graph and the same outputs", "[export]") {
+  auto g = importOnnxFile(kData + "/good/tiny_convnet.onnx");
+  std::string path = (std::filesystem::temp_directory_path() / "lowbit_roundtrip.onnx").string();
+  exportOnnxFile(*g, path);
+  auto back = importOnnxFile(path);
+  std::filesystem::remove(path);
+  CHECK(back->numNodes() == g->numNodes());
+  CHECK(back->inputs()[0]->dimNames()[0] == "N");
+  Tensor x = randomTensor({2, 3, 8, 8}, 4);
+  CHECK(runGraph(*back, {x})[0] == runGraph(*g, {x})[0]);
+}
+
+TEST_CASE("a truncated model is a clear error naming the file", "[import]") {
+  CHECK_THROWS_WITH(importOnnxFile(kData + "/bad/truncated.onnx"),
+                    Catch::Contains("truncated.onnx") && Catch::Contains("not a valid ONNX"));
+}
+
+TEST_CASE("every unsupported node is listed before failing", "[import]") {
+  CHECK_THROWS_WITH(importOnnxFile(kData + "/bad/unknown_op.onnx"),
+                    Catch::Contains("2 nodes use unsupported ops") && Catch::Contains("gelu_3") &&
+                        Catch::Contains("com.microsoft") && Catch::Contains("erf_4") &&
+                        Catch::Contains("supported: Add"));
+}
+
+TEST_CASE("a missing model file is reported by name", "[import]") {
+  CHECK_THROWS_WITH(importOnnxFile("/nonexistent/model.onnx"),
+                    Catch::Contains("/nonexistent/model.onnx") && Catch::Contains("no such file"));
+}
+
+TEST_CASE("a failed write leaves no partial output file", "[export]") {
+  auto g = importOnnxFile(kData + "/good/tiny_convnet.onnx");
+  CHECK_THROWS_WITH(exportOnnxFile(*g, "/nonexistent-dir/out.onnx"), Catch::Contains("/nonexistent-dir/out.onnx"));
+  CHECK_FALSE(std::filesystem::exists("/nonexistent-dir/out.onnx"));
+}

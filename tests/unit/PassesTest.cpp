@@ -1,0 +1,181 @@
+#include "TestUtil.h"
+#include "ops/ShapeInference.h"
+#include "passes/PassManager.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+
+namespace {
+
+constexpr float kFoldAtol = 1e-5f, kFoldRtol = 1e-4f;
+
+size_t countOps(const Graph &g, const std::string &op) {
+  size_t n = 0;
+  for (const Node *node : g.nodes()) n += node->opType() == op;
+  return n;
+}
+
+// Conv(3->4) -> BatchNormalization -> Relu, with non-trivial BN statistics.
+std::unique_ptr<Graph> convBnRelu() {
+  auto g = std::make_unique<Graph>();
+  Value *x = addInput(*g, "x", {2, 3, 6, 6});
+  Value *w = g->addConstant("w", randomTensor({4, 3, 3, 3}, 1));
+  Value *b = g->addConstant("b", randomTensor({4}, 2));
+  Node *conv = addOp(*g, "Conv", {x, w, b}, "c");
+  conv->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Value *gamma = g->addConstant("gamma", randomTensor({4}, 3, 0.5f, 2.f));
+  Value *beta = g->addConstant("beta", randomTensor({4}, 4));
+  Value *mean = g->addConstant("mean", randomTensor({4}, 5));
+  Value *var = g->addConstant("var", randomTensor({4}, 6, 0.1f, 3.f));
+  Node *bn = addOp(*g, "BatchNormalization", {conv->output(0), gamma, beta, mean, var}, "bn");
+  bn->setAttr("epsilon", Attribute::ofFloat(1e-3f));
+  Node *relu = addOp(*g, "Relu", {bn->output(0)}, "y");
+  g->outputs().push_back(relu->output(0));
+  inferShapes(*g);
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("FoldBatchNorm folds BN into the preceding Conv and keeps the outputs", "[passes]") {
+  auto g = convBnRelu();
+  Tensor x = randomTensor({2, 3, 6, 6}, 9);
+  Tensor before = runGraph(*g, {x})[0];
+  REQUIRE(countOps(*g, "BatchNormalization") == 1);
+  runPasses(*g, {"FoldBatchNorm"});
+  CHECK(countOps(*g, "BatchNormalization") == 0);
+  CHECK(countOps(*g, "Conv") == 1);
+  CHECK(g->outputs()[0]->name() == "y");
+  CHECK(mismatch(runGraph(*g, {x})[0], before, kFoldAtol, kFoldRtol) == "");
+}
+
+TEST_CASE("FoldBatchNorm leaves BN alone when the Conv output has another reader", "[passes]") {
+  auto g = convBnRelu();
+  Value *convOut = g->findValue("c");
+  g->outputs().push_back(convOut);  // the unnormalised tensor is needed as well
+  runPasses(*g, {"FoldBatchNorm"});
+  CHECK(countOps(*g, "BatchNormalization") == 1);
+}
+
+TEST_CASE("ConstantFolding folds a PyTorch-style Shape/Gather/Concat/Reshape chain", "[passes]") {
+  Graph g;
+  Value *x = addInput(g, "x", {2, 4, 3, 3});
+  Node *shape = addOp(g, "Shape", {x}, "shape");
+  Value *zero = g.addConstant("zero", Tensor::scalar<int64_t>(0));
+  Node *gather = addOp(g, "Gather", {shape->output(0), zero}, "batch");
+  Value *axes = g.addConstant("axes", Tensor::fromVector<int64_t>({1}, {0}));
+  Node *unsq = addOp(g, "Unsqueeze", {gather->output(0), axes}, "batch1");
+  Value *minus1 = g.addConstant("minus1", Tensor::fromVector<int64_t>({1}, {-1}));
+  Node *concat = addOp(g, "Concat", {unsq->output(0), minus1}, "newshape");
+  concat->setAttr("axis", Attribute::ofInt(0));
+  Node *reshape = addOp(g, "Reshape", {x, concat->output(0)}, "y");
+  g.outputs().push_back(reshape->output(0));
+  inferShapes(g);
+  Tensor in = randomTensor({2, 4, 3, 3}, 3);
+  Tensor before = runGraph(g, {in})[0];
+  runPasses(g, {"ConstantFolding", "DeadCodeElimination"});
+  CHECK(g.numNodes() == 1);
+  CHECK(g.nodes()[0]->opType() == "Reshape");
+  CHECK(g.nodes()[0]->input(1)->constant()->toInt64s() == std::vector<int64_t>{2, -1});
+  CHECK(reshape->output(0)->dims() == Dims{2, 36});
+  CHECK(runGraph(g, {in})[0] == before);
+}
+
+TEST_CASE("ConstantFolding keeps Shape of a dynamic batch for the runner", "[passes]") {
+  Graph g;
+  Value *x = addInput(g, "x", {-1, 4});
+  Node *shape = addOp(g, "Shape", {x}, "s");
+  g.outputs().push_back(shape->output(0));
+  inferShapes(g);
+  runPasses(g, {"ConstantFolding"});
+  CHECK(g.numNodes() == 1);
+  // The runner specialises on the batch and folds it then.
+  CHECK(runGraph(g, {randomTensor({3, 4}, 1)})[0].toInt64s() == std::vector<int64_t>{3, 4});
+}
+
+TEST_CASE("EliminateIdentity removes Identity and inference Dropout", "[passes]") {
+  Graph g;
+  Value *x = addInput(g, "x", {2, 2});
+  Node *id = addOp(g, "Identity", {x}, "a");
+  Node *relu = addOp(g, "Relu", {id->output(0)}, "b");
+  Node *drop = addOp(g, "Dropout", {relu->output(0)}, "y");
+  g.outputs().push_back(drop->output(0));
+  inferShapes(g);
+  runPasses(g, {"EliminateIdentity", "DeadCodeElimination"});
+  REQUIRE(g.numNodes() == 1);
+  CHECK(g.nodes()[0]->opType() == "Relu");
+  CHECK(g.nodes()[0]->input(0) == x);
+  CHECK(g.outputs()[0]->name() == "y");
+}
+
+TEST_CASE("fusion marks Conv+Add+Relu and the runner gives the unfused result", "[passes][runtime]") {
+  Graph g;
+  Value *x = addInput(g, "x", {2, 8, 5, 5});
+  Value *w1 = g.addConstant("w1", randomTensor({8, 8, 3, 3}, 1, -0.3f, 0.3f));
+  Value *w2 = g.addConstant("w2", randomTensor({8, 8, 3, 3}, 2, -0.3f, 0.3f));
+  Node *c1 = addOp(g, "Conv", {x, w1}, "c1");
+  c1->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Node *r1 = addOp(g, "Relu", {c1->output(0)}, "r1");
+  Node *c2 = addOp(g, "Conv", {r1->output(0), w2}, "c2");
+  c2->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Node *add = addOp(g, "Add", {c2->output(0), x}, "sum");
+  Node *r2 = addOp(g, "Relu", {add->output(0)}, "y");
+  g.outputs().push_back(r2->output(0));
+  inferShapes(g);
+  Tensor in = randomTensor({2, 8, 5, 5}, 5);
+  Tensor unfused = runGraph(g, {in})[0];
+  runPasses(g, {"FuseResidualAdd", "FuseActivation"});
+  CHECK(c1->fusedActivation == r1);
+  CHECK(c2->fusedAdd == add);
+  CHECK(c2->fusedActivation == r2);
+  CHECK(g.numNodes() == 5);  // marks only: the graph is unchanged
+  CHECK(mismatch(runGraph(g, {in})[0], unfused, 1e-5f, 1e-5f) == "");
+}
+
+TEST_CASE("the residual sum does not overwrite a shortcut that is read later", "[runtime]") {
+  // x feeds both the fused Add and a later Relu: the runner must copy, not accumulate in place.
+  // x comes from a Conv so it already has the layout the accumulation would reuse.
+  Graph g;
+  Value *in = addInput(g, "in", {1, 16, 3, 3});
+  Value *w0 = g.addConstant("w0", randomTensor({16, 16, 1, 1}, 3));
+  Node *pre = addOp(g, "Conv", {in, w0}, "x");
+  Node *mid = addOp(g, "Relu", {in}, "mid");
+  Value *w = g.addConstant("w", randomTensor({16, 16, 1, 1}, 1));
+  Node *c = addOp(g, "Conv", {mid->output(0), w}, "c");
+  Node *add = addOp(g, "Add", {c->output(0), pre->output(0)}, "sum");
+  Node *late = addOp(g, "Sigmoid", {pre->output(0)}, "late");
+  g.outputs() = {add->output(0), late->output(0)};
+  inferShapes(g);
+  Tensor x = randomTensor({1, 16, 3, 3}, 2);
+  std::vector<Tensor> want = runGraph(g, {x});
+  runPasses(g, {"FuseResidualAdd"});
+  REQUIRE(c->fusedAdd == add);
+  std::vector<Tensor> got = runGraph(g, {x});
+  CHECK(mismatch(got[0], want[0], 1e-5f, 1e-5f) == "");
+  CHECK(mismatch(got[1], want[1], 1e-5f, 1e-5f) == "");
+}
+
+TEST_CASE("unknown pass names list the known ones", "[passes]") {
+  Graph g;
+  CHECK_THROWS_WITH(runPasses(g, {"FoldEverything"}), Catch::Contains("FoldBatchNorm"));
+}
+
+TEST_CASE("the residual sum does not overwrite the Conv's own input", "[runtime]") {
+  // y = Conv(x) + x with x itself computed by a Conv (so it has the blocked layout the
+  // accumulation would reuse): accumulating into x's buffer would corrupt the Conv's source.
+  Graph g;
+  Value *in = addInput(g, "in", {1, 16, 5, 5});
+  Value *w0 = g.addConstant("w0", randomTensor({16, 16, 1, 1}, 2));
+  Node *pre = addOp(g, "Conv", {in, w0}, "x");
+  Value *w = g.addConstant("w", randomTensor({16, 16, 3, 3}, 3));
+  Node *c = addOp(g, "Conv", {pre->output(0), w}, "c");
+  c->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Node *add = addOp(g, "Add", {c->output(0), pre->output(0)}, "y");
+  g.outputs() = {add->output(0)};
+  inferShapes(g);
+  Tensor x = randomTensor({1, 16, 5, 5}, 4);
+  Tensor want = runGraph(g, {x})[0];
+  runPasses(g, {"FuseResidualAdd"});
+  REQUIRE(c->fusedAdd == add);
+  CHECK(mismatch(runGraph(g, {x})[0], want, 1e-4f, 1e-4f) == "");
+}

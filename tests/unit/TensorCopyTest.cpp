@@ -1,0 +1,57 @@
+#include <catch2/catch.hpp>
+
+#include <numeric>
+
+#include "kernels/TensorCopy.h"
+
+using namespace lowbit;
+
+TEST_CASE("copyStrided transposes a 3-D tensor like a naive loop", "[kernels]") {
+  const std::vector<int64_t> dims = {2, 3, 4};
+  std::vector<float> src(24);
+  std::iota(src.begin(), src.end(), 0.f);
+  // perm {2, 0, 1}: out[k][i][j] = src[i][j][k]
+  std::vector<int64_t> inStrides = contiguousStrides(dims);
+  std::vector<int64_t> outDims = {4, 2, 3}, srcStrides = {inStrides[2], inStrides[0], inStrides[1]};
+  std::vector<float> dst(24, -1.f);
+  copyStrided(src.data(), 0, srcStrides, dst.data(), 0, contiguousStrides(outDims), outDims, 4);
+  for (int k = 0; k < 4; ++k)
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 3; ++j) CHECK(dst[k * 6 + i * 3 + j] == src[i * 12 + j * 4 + k]);
+}
+
+TEST_CASE("copyStrided slices with step 2 and negative steps", "[kernels]") {
+  std::vector<float> src(10);
+  std::iota(src.begin(), src.end(), 0.f);
+  std::vector<float> dst(5);
+  copyStrided(src.data(), 1, {2}, dst.data(), 0, {1}, {5}, 4);
+  CHECK(dst == std::vector<float>{1, 3, 5, 7, 9});
+  copyStrided(src.data(), 9, {-2}, dst.data(), 0, {1}, {5}, 4);
+  CHECK(dst == std::vector<float>{9, 7, 5, 3, 1});
+}
+
+TEST_CASE("copyStrided broadcasts with stride 0", "[kernels]") {
+  std::vector<float> src = {1, 2, 3};
+  std::vector<float> dst(6);
+  copyStrided(src.data(), 0, {0, 1}, dst.data(), 0, {3, 1}, {2, 3}, 4);
+  CHECK(dst == std::vector<float>{1, 2, 3, 1, 2, 3});
+}
+
+TEST_CASE("padCopy implements constant, edge and reflect modes", "[kernels]") {
+  std::vector<int32_t> src = {1, 2, 3};
+  std::vector<int32_t> dst(7);
+  int32_t fill = 9;
+  padCopy(src.data(), {3}, dst.data(), {2}, {2}, PadMode::Constant, &fill, 4);
+  CHECK(dst == std::vector<int32_t>{9, 9, 1, 2, 3, 9, 9});
+  padCopy(src.data(), {3}, dst.data(), {2}, {2}, PadMode::Edge, &fill, 4);
+  CHECK(dst == std::vector<int32_t>{1, 1, 1, 2, 3, 3, 3});
+  padCopy(src.data(), {3}, dst.data(), {2}, {2}, PadMode::Reflect, &fill, 4);
+  CHECK(dst == std::vector<int32_t>{3, 2, 1, 2, 3, 2, 1});
+}
+
+TEST_CASE("gatherCopy takes rows along an inner axis", "[kernels]") {
+  std::vector<float> src = {0, 1, 2, 10, 11, 12};  // [2,3]
+  std::vector<float> dst(4);
+  gatherCopy(src.data(), {2, 3}, 1, {2, 0}, dst.data(), 4);
+  CHECK(dst == std::vector<float>{2, 0, 12, 10});
+}

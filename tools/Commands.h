@@ -12,5 +12,6 @@ using Action = std::function<int()>;
 
 void addInspectCommand(CLI::App &app, Action &action);
 void addEvalCommand(CLI::App &app, Action &action);
+void addBenchCommand(CLI::App &app, Action &action);
 
 }  // namespace lowbit

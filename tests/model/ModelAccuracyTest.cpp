@@ -1,0 +1,67 @@
+// Whole-model accuracy of the float runner on real data, against the figures measured with
+// PyTorch and ONNX Runtime. [shared] cases need ../shared (CI has it); [bundled] cases need the
+// Fashion-MNIST folders scripts/setup.sh makes.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "jobs/EvalJob.h"
+
+using namespace lowbit;
+
+namespace {
+
+// Accuracy must equal the reference within this many points (the bar).
+constexpr double kTop1TolerancePoints = 0.1;
+
+const std::string kShared = LOWBIT_SHARED_DIR;
+const std::string kSource = LOWBIT_SOURCE_DIR;
+
+EvalResult evalCifar(const std::string &model) {
+  EvalConfig cfg;
+  cfg.modelPath = kShared + "/models/cifar10/" + model;
+  cfg.dataDir = kShared + "/data/cifar10/test";
+  cfg.preprocess.mean = {0.485f, 0.456f, 0.406f};
+  cfg.preprocess.std = {0.229f, 0.224f, 0.225f};
+  cfg.progress = false;
+  return runEval(cfg);
+}
+
+}  // namespace
+
+TEST_CASE("CIFAR-10 ResNet20 float top-1 equals the ONNX Runtime figure (81.03)", "[shared]") {
+  REQUIRE(std::filesystem::exists(kShared + "/models/cifar10/resnet20.onnx"));
+  EvalResult r = evalCifar("resnet20.onnx");
+  CHECK(r.images == 10000);
+  CHECK(std::fabs(r.top1 - 81.03) <= kTop1TolerancePoints);
+}
+
+TEST_CASE("CIFAR-10 ResNet32 float top-1 equals the ONNX Runtime figure (82.56)", "[shared]") {
+  REQUIRE(std::filesystem::exists(kShared + "/models/cifar10/resnet32.onnx"));
+  EvalResult r = evalCifar("resnet32.onnx");
+  CHECK(r.images == 10000);
+  CHECK(std::fabs(r.top1 - 82.56) <= kTop1TolerancePoints);
+}
+
+TEST_CASE("bundled Fashion-MNIST models score what PyTorch measured", "[bundled]") {
+  std::ifstream in(kSource + "/models/fashion_models.json");
+  REQUIRE(in);
+  nlohmann::json info = nlohmann::json::parse(in);
+  const std::string data = kSource + "/data/fashion-mnist/test";
+  INFO("the image folders come from scripts/setup.sh");
+  REQUIRE(std::filesystem::is_directory(data));
+  for (const auto &[name, m] : info.items()) {
+    EvalConfig cfg;
+    cfg.modelPath = kSource + "/models/" + m["file"].get<std::string>();
+    cfg.dataDir = data;
+    cfg.preprocess.mean = {m["mean"].get<float>()};
+    cfg.preprocess.std = {m["std"].get<float>()};
+    cfg.progress = false;
+    EvalResult r = runEval(cfg);
+    INFO(name);
+    CHECK(r.images == 10000);
+    CHECK(std::fabs(r.top1 - m["pytorch_top1"].get<double>()) <= kTop1TolerancePoints);
+  }
+}

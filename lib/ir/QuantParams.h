@@ -18,12 +18,16 @@ struct QuantParams {
   Scheme scheme = Scheme::Uniform;
   State state = State::Unset;
   int axis = -1;          ///< channel axis for PerChannel / PerGroup
-  int groupSize = 0;      ///< channels per group for PerGroup
   int bits = 8;           ///< 2..8
   bool isSigned = true;
   bool narrowRange = false;  ///< signed range [-(2^(b-1)-1), 2^(b-1)-1]
-  std::vector<float> scale;        ///< one per tensor, channel or group
+  int groups = 0;         ///< PerGroup: number of groups G
+  /// PerTensor: one entry. PerChannel and PerGroup: one entry per channel along `axis` (a
+  /// group's channels repeat its scale), which is also how QDQ export writes group-wise.
+  std::vector<float> scale;
   std::vector<int32_t> zeroPoint;  ///< same length as scale
+  /// PerGroup: the group of each channel (contiguous blocks unless grouped by range).
+  std::vector<int32_t> groupOf;
 };
 
 }  // namespace lowbit

@@ -1,0 +1,26 @@
+#include "kernels/QuantizeRef.h"
+
+namespace lowbit {
+
+QuantRange quantRange(int bits, bool isSigned, bool narrow) {
+  if (isSigned) {
+    int32_t hi = (1 << (bits - 1)) - 1;
+    return {narrow ? -hi : -hi - 1, hi};
+  }
+  return {0, (1 << bits) - 1};
+}
+
+void fakeQuantize(const float *x, float *y, size_t n, float scale, int32_t zeroPoint, QuantRange r) {
+  for (size_t i = 0; i < n; ++i) y[i] = dequantizeValue(quantizeValue(x[i], scale, zeroPoint, r), scale, zeroPoint);
+}
+
+void fakeQuantizePerChannel(const float *x, float *y, size_t outer, size_t channels, size_t inner,
+                            const float *scale, const int32_t *zeroPoint, QuantRange r) {
+  for (size_t o = 0; o < outer; ++o)
+    for (size_t c = 0; c < channels; ++c) {
+      const size_t base = (o * channels + c) * inner;
+      fakeQuantize(x + base, y + base, inner, scale[c], zeroPoint[c], r);
+    }
+}
+
+}  // namespace lowbit

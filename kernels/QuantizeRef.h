@@ -1,0 +1,42 @@
+// The one definition of quantization rounding in lowbit: ONNX QuantizeLinear,
+//   q = saturate(round_half_to_even(x / scale) + zeroPoint) to [qmin, qmax]
+// and DequantizeLinear, x = (q - zeroPoint) * scale. Fake-quant, the exporter's weight baking
+// and the tests all call these.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+namespace lowbit {
+
+/// Integer range of a \p bits-wide code: signed [-2^(b-1), 2^(b-1)-1] (narrow: lower bound
+/// -(2^(b-1)-1)), unsigned [0, 2^b - 1].
+struct QuantRange {
+  int32_t qmin, qmax;
+};
+QuantRange quantRange(int bits, bool isSigned, bool narrow);
+
+/// ONNX QuantizeLinear of one value. Division (not multiplication by 1/scale) as the spec
+/// writes it; nearbyint rounds half to even in the default rounding mode.
+inline int32_t quantizeValue(float x, float scale, int32_t zeroPoint, QuantRange r) {
+  float q = std::nearbyint(x / scale) + static_cast<float>(zeroPoint);
+  if (!(q > static_cast<float>(r.qmin))) return r.qmin;  // also maps NaN to qmin
+  if (q > static_cast<float>(r.qmax)) return r.qmax;
+  return static_cast<int32_t>(q);
+}
+
+/// ONNX DequantizeLinear of one value.
+inline float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
+  return static_cast<float>(q - zeroPoint) * scale;
+}
+
+/// dequantize(quantize(x)) for \p n values sharing one scale and zero point.
+void fakeQuantize(const float *x, float *y, size_t n, float scale, int32_t zeroPoint, QuantRange r);
+
+/// Per-channel fake quantization of a tensor viewed as [outer, channels, inner]: channel c
+/// uses scale[c] and zeroPoint[c].
+void fakeQuantizePerChannel(const float *x, float *y, size_t outer, size_t channels, size_t inner,
+                            const float *scale, const int32_t *zeroPoint, QuantRange r);
+
+}  // namespace lowbit

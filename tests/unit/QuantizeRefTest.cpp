@@ -1,0 +1,73 @@
+// Hand-computed quantize/dequantize cases: ONNX QuantizeLinear rounding and saturation.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/QuantizeRef.h"
+
+using namespace lowbit;
+
+TEST_CASE("quantRange gives the signed, narrow and unsigned ranges for 2..8 bits", "[quant]") {
+  CHECK(quantRange(8, true, false).qmin == -128);
+  CHECK(quantRange(8, true, false).qmax == 127);
+  CHECK(quantRange(8, true, true).qmin == -127);
+  CHECK(quantRange(8, false, false).qmax == 255);
+  CHECK(quantRange(4, true, true).qmin == -7);
+  CHECK(quantRange(4, true, true).qmax == 7);
+  CHECK(quantRange(4, false, false).qmax == 15);
+  CHECK(quantRange(2, true, true).qmin == -1);
+  CHECK(quantRange(2, true, true).qmax == 1);
+  CHECK(quantRange(2, true, false).qmin == -2);
+  CHECK(quantRange(3, false, false).qmax == 7);
+}
+
+TEST_CASE("quantizeValue rounds half to even like ONNX QuantizeLinear", "[quant]") {
+  const QuantRange r = quantRange(8, true, false);
+  CHECK(quantizeValue(0.5f, 1.f, 0, r) == 0);
+  CHECK(quantizeValue(1.5f, 1.f, 0, r) == 2);
+  CHECK(quantizeValue(2.5f, 1.f, 0, r) == 2);
+  CHECK(quantizeValue(-0.5f, 1.f, 0, r) == 0);
+  CHECK(quantizeValue(-1.5f, 1.f, 0, r) == -2);
+  CHECK(quantizeValue(-2.5f, 1.f, 0, r) == -2);
+  // x / scale, then + zero point: 0.3 / 0.1 = 2.9999998 -> 3, + 10
+  CHECK(quantizeValue(0.3f, 0.1f, 10, quantRange(8, false, false)) == 13);
+}
+
+TEST_CASE("quantizeValue saturates to the range, NaN goes to qmin", "[quant]") {
+  const QuantRange s4 = quantRange(4, true, true);
+  CHECK(quantizeValue(100.f, 0.5f, 0, s4) == 7);
+  CHECK(quantizeValue(-100.f, 0.5f, 0, s4) == -7);
+  CHECK(quantizeValue(std::numeric_limits<float>::infinity(), 1.f, 0, s4) == 7);
+  CHECK(quantizeValue(std::nanf(""), 1.f, 0, s4) == -7);
+  const QuantRange u8 = quantRange(8, false, false);
+  CHECK(quantizeValue(-3.f, 1.f, 0, u8) == 0);
+  CHECK(quantizeValue(300.f, 1.f, 0, u8) == 255);
+  CHECK(quantizeValue(-3.f, 1.f, 5, u8) == 2);
+}
+
+TEST_CASE("dequantizeValue and fakeQuantize undo the zero point and apply the scale", "[quant]") {
+  CHECK(dequantizeValue(13, 0.1f, 10) == Approx(0.3f));
+  const float x[] = {-1.f, -0.26f, 0.f, 0.24f, 0.26f, 9.f};
+  float y[6];
+  fakeQuantize(x, y, 6, 0.25f, 0, quantRange(4, true, true));  // grid step 0.25, clip at 1.75
+  CHECK(y[0] == -1.f);
+  CHECK(y[1] == -0.25f);
+  CHECK(y[2] == 0.f);
+  CHECK(y[3] == 0.25f);
+  CHECK(y[4] == 0.25f);
+  CHECK(y[5] == 1.75f);
+}
+
+TEST_CASE("fakeQuantizePerChannel uses each channel's scale", "[quant]") {
+  // [outer=1, channels=2, inner=2]
+  const float x[] = {0.9f, -0.4f, 0.9f, -0.4f};
+  const float scale[] = {0.5f, 0.1f};
+  const int32_t zp[] = {0, 0};
+  float y[4];
+  fakeQuantizePerChannel(x, y, 1, 2, 2, scale, zp, quantRange(8, true, true));
+  CHECK(y[0] == 1.0f);   // 0.9/0.5 = 1.8 -> 2
+  CHECK(y[1] == -0.5f);  // -0.8 -> -1
+  CHECK(y[2] == Approx(0.9f));
+  CHECK(y[3] == Approx(-0.4f));
+}

@@ -1,0 +1,107 @@
+// Hand-computed weight quantization for each granularity and bit width.
+#include "TestUtil.h"
+#include "quant/WeightQuantizer.h"
+
+using namespace lowbit;
+using Gran = QuantParams::Granularity;
+
+namespace {
+// 4 output channels x 2 weights, channel ranges 1, 2, 4, 8.
+Tensor fourChannels() {
+  return Tensor::fromVector<float>({4, 2}, {1.f, -0.5f, 2.f, 0.3f, -4.f, 1.f, 8.f, -2.f});
+}
+}  // namespace
+
+TEST_CASE("per-layer min-max: one scale from the largest |w|", "[quant]") {
+  WeightQuantConfig cfg;
+  cfg.bits = 8;
+  cfg.granularity = Gran::PerTensor;
+  QuantParams p = computeWeightParams(fourChannels(), 0, cfg);
+  REQUIRE(p.scale.size() == 1);
+  CHECK(p.scale[0] == Approx(8.f / 127));
+  CHECK(p.zeroPoint[0] == 0);
+  CHECK(p.narrowRange);
+}
+
+TEST_CASE("per-channel min-max: s[c] = max|W[c,:]| / qmax", "[quant]") {
+  WeightQuantConfig cfg;
+  cfg.bits = 4;  // qmax 7
+  cfg.granularity = Gran::PerChannel;
+  QuantParams p = computeWeightParams(fourChannels(), 0, cfg);
+  REQUIRE(p.scale.size() == 4);
+  CHECK(p.scale[0] == Approx(1.f / 7));
+  CHECK(p.scale[1] == Approx(2.f / 7));
+  CHECK(p.scale[2] == Approx(4.f / 7));
+  CHECK(p.scale[3] == Approx(8.f / 7));
+  Tensor q = fakeQuantizeWeights(fourChannels(), p);
+  // channel 1: 0.3 / (2/7) = 1.05 -> 1 -> 2/7
+  CHECK(q.data<float>()[3] == Approx(2.f / 7));
+  CHECK(q.data<float>()[6] == Approx(8.f));
+}
+
+TEST_CASE("group-wise: contiguous groups share the largest range of their channels", "[quant]") {
+  WeightQuantConfig cfg;
+  cfg.bits = 2;  // qmax 1: ternary
+  cfg.granularity = Gran::PerGroup;
+  cfg.groups = 2;
+  QuantParams p = computeWeightParams(fourChannels(), 0, cfg);
+  REQUIRE(p.scale.size() == 4);  // one per channel, repeated inside a group
+  CHECK(p.groupOf == std::vector<int32_t>{0, 0, 1, 1});
+  CHECK(p.scale[0] == Approx(2.f));
+  CHECK(p.scale[1] == Approx(2.f));
+  CHECK(p.scale[2] == Approx(8.f));
+  CHECK(p.scale[3] == Approx(8.f));
+}
+
+TEST_CASE("group-wise by range puts channels of similar range together", "[quant]") {
+  Tensor w = Tensor::fromVector<float>({4, 1}, {8.f, 1.f, 7.f, 1.5f});
+  WeightQuantConfig cfg;
+  cfg.granularity = Gran::PerGroup;
+  cfg.groups = 2;
+  cfg.groupOrder = WeightQuantConfig::GroupOrder::ByRange;
+  QuantParams p = computeWeightParams(w, 0, cfg);
+  CHECK(p.groupOf == std::vector<int32_t>{1, 0, 1, 0});
+  CHECK(p.scale[1] == Approx(1.5f / 127));
+  CHECK(p.scale[0] == Approx(8.f / 127));
+}
+
+TEST_CASE("per-channel along axis 1 (Gemm weights stored [K, N])", "[quant]") {
+  Tensor w = Tensor::fromVector<float>({2, 3}, {1.f, -2.f, 3.f, 0.5f, 4.f, -1.f});
+  WeightQuantConfig cfg;
+  QuantParams p = computeWeightParams(w, 1, cfg);
+  REQUIRE(p.scale.size() == 3);
+  CHECK(p.scale[0] == Approx(1.f / 127));
+  CHECK(p.scale[1] == Approx(4.f / 127));
+  CHECK(p.scale[2] == Approx(3.f / 127));
+}
+
+TEST_CASE("MSE clipping beats min-max on weights with an outlier", "[quant]") {
+  std::vector<float> v = test::randomTensor({1, 256}, 3, -1.f, 1.f).toFloats();
+  v[7] = 12.f;  // one outlier stretches the min-max range
+  Tensor w = Tensor::fromVector<float>({1, 256}, v);
+  WeightQuantConfig mm;
+  mm.bits = 4;
+  WeightQuantConfig mse = mm;
+  mse.observer = WeightQuantConfig::Observer::Mse;
+  QuantParams pm = computeWeightParams(w, 0, mm), pe = computeWeightParams(w, 0, mse);
+  CHECK(pe.scale[0] < pm.scale[0]);
+  Tensor qm = fakeQuantizeWeights(w, pm), qe = fakeQuantizeWeights(w, pe);
+  CHECK(sqnrDb(v.data(), qe.data<float>(), v.size()) > sqnrDb(v.data(), qm.data<float>(), v.size()));
+}
+
+TEST_CASE("an all-zero channel gets a finite scale and is reported", "[quant]") {
+  Tensor w = Tensor::fromVector<float>({2, 2}, {0.f, 0.f, 1.f, -1.f});
+  std::vector<int> degenerate;
+  QuantParams p = computeWeightParams(w, 0, WeightQuantConfig{}, &degenerate);
+  CHECK(p.scale[0] == 1.f);
+  CHECK(std::isfinite(p.scale[1]));
+  CHECK(degenerate == std::vector<int>{0});
+  Tensor q = fakeQuantizeWeights(w, p);
+  CHECK(q.data<float>()[0] == 0.f);
+}
+
+TEST_CASE("bit widths outside 2..8 are refused", "[quant]") {
+  WeightQuantConfig cfg;
+  cfg.bits = 1;
+  CHECK_THROWS_WITH(computeWeightParams(fourChannels(), 0, cfg), Catch::Contains("2..8"));
+}

@@ -22,6 +22,7 @@ int64_t minOpsetFor(const std::string &op) {
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Gemm" || op == "Dropout")
     return 7;
   if (op == "Reshape") return 5;
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") return 10;
   if (op == "Concat") return 4;
   if (op == "BatchNormalization" || op == "Cast") return 9;
   if (op == "MaxPool") return 8;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "kernels/Half.h"
+#include "kernels/QuantizeRef.h"
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
 
@@ -259,6 +260,45 @@ Tensor gather(const Node &n, const Tensor &x, const Tensor &idx) {
   return out;
 }
 
+// QuantizeLinear / DequantizeLinear, per tensor or per axis (opset 13).
+Tensor quantizeLinear(const Node &n, const std::vector<const Tensor *> &ins, bool quantize) {
+  const Tensor &x = *ins.at(0);
+  const Tensor &scaleT = *ins.at(1);
+  const Tensor *zpT = ins.size() > 2 ? ins[2] : nullptr;
+  std::vector<float> scale = scaleT.toFloats();
+  std::vector<int64_t> zp = zpT ? zpT->toInt64s() : std::vector<int64_t>(scale.size(), 0);
+  DType outType = quantize ? (zpT ? zpT->dtype() : DType::UInt8) : DType::Float32;
+  int64_t axis = 0, outer = 1, channels = 1, inner = x.numel();
+  if (scale.size() > 1 || scaleT.rank() == 1) {
+    axis = normalizeAxis(n.attrInt("axis", 1), x.rank(), n);
+    for (int64_t i = 0; i < x.rank(); ++i) {
+      int64_t d = x.dims()[static_cast<size_t>(i)];
+      if (i < axis) outer *= d;
+      else if (i == axis) channels = d;
+    }
+    inner = x.numel() / std::max<int64_t>(1, outer * channels);
+    if (static_cast<int64_t>(scale.size()) != channels)
+      throw Error(cat(n.describe(), ": ", scale.size(), " scales for ", channels, " channels on axis ", axis));
+  }
+  if (zp.size() != scale.size()) throw Error(cat(n.describe(), ": scale and zero point differ in length"));
+  const QuantRange r = outType == DType::Int8 ? quantRange(8, true, false) : quantRange(8, false, false);
+  Tensor out(outType, x.dims());
+  std::vector<float> xf = quantize ? x.toFloats() : std::vector<float>{};
+  std::vector<int64_t> xi = quantize ? std::vector<int64_t>{} : x.toInt64s();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t i = 0; i < inner; ++i) {
+        const int64_t at = (o * channels + c) * inner + i;
+        const float s = scale[static_cast<size_t>(c)];
+        const int32_t z = static_cast<int32_t>(zp[static_cast<size_t>(c)]);
+        if (quantize)
+          setInt(out, at, quantizeValue(xf[static_cast<size_t>(at)], s, z, r));
+        else
+          out.data<float>()[at] = dequantizeValue(static_cast<int32_t>(xi[static_cast<size_t>(at)]), s, z);
+      }
+  return out;
+}
+
 }  // namespace
 
 Tensor shapeOfDims(const Node &n, const Dims &dims) {
@@ -290,7 +330,7 @@ bool canEvaluate(const Node &n) {
   static const std::set<std::string> ops = {
       "Identity", "Dropout", "Cast", "Shape", "Gather", "Unsqueeze", "Squeeze", "Reshape",
       "Flatten", "Concat", "Split", "Slice", "Transpose", "Pad", "ConstantOfShape", "Add", "Sub",
-      "Mul", "Div", "Relu", "Clip"};
+      "Mul", "Div", "Relu", "Clip", "QuantizeLinear", "DequantizeLinear"};
   return n.domain().empty() && ops.count(n.opType());
 }
 
@@ -371,6 +411,8 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   }
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return {binary(n, in(0), in(1))};
   if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
+  if (op == "QuantizeLinear" || op == "DequantizeLinear")
+    return {quantizeLinear(n, inputs, op == "QuantizeLinear")};
   throw Error(cat(n.describe(), ": cannot be evaluated on constants"));
 }
 

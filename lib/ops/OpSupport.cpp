@@ -8,9 +8,9 @@ const std::vector<std::string> &supportedOps() {
   static const std::vector<std::string> ops = [] {
     std::vector<std::string> v = {
         "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
-        "ConstantOfShape", "Conv", "Div", "Dropout", "Flatten", "Gather", "Gemm",
+        "ConstantOfShape", "Conv", "DequantizeLinear", "Div", "Dropout", "Flatten", "Gather", "Gemm",
         "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul", "MaxPool", "Mul",
-        "Pad", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
+        "Pad", "QuantizeLinear", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
         "Squeeze", "Sub", "Transpose", "Unsqueeze"};
     std::sort(v.begin(), v.end());
     return v;

@@ -84,6 +84,14 @@ void inferNodeShapes(Node &n, int64_t opset) {
     setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
     return;
   }
+  if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+    DType t = DType::Float32;
+    if (op == "QuantizeLinear") t = n.input(2) ? n.input(2)->dtype() : DType::UInt8;
+    if (op == "QuantizeLinear" && t != DType::UInt8 && t != DType::Int8)
+      throw Error(cat(n.describe(), ": quantizes to ", dtypeName(t), "; lowbit reads INT8 and UINT8"));
+    setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
+    return;
+  }
   if (op == "Dropout") {
     if (opset >= 12 && n.input(2)) {
       Value *tm = n.input(2);

@@ -22,26 +22,58 @@ void buildAlias(PlanBuilder &b, const Node &n) {
   b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims()), b.engine(), src.get_data_handle()));
 }
 
-void buildCastOut(PlanBuilder &b, const Node &n) {
-  const Value *x = n.input(0), *y = n.output(0);
-  for (const Node *reader : b.graph().users(y))
-    throw Error(cat(n.describe(), ": its ", dtypeName(y->dtype()), " result is read by ", reader->describe(),
-                    "; the float runner computes float32 tensors only"));
-  const Dims dims = x->dims();
-  const DType to = y->dtype();
-  const void *src = b.plainMemoryOf(x).get_data_handle();
-  // A byte buffer holds the result; FloatExecutor copies graph outputs by their ONNX type.
-  Tensor probe(to, dims);
-  dnnl::memory dst = b.newMemory(dnnl::memory::desc({static_cast<int64_t>(std::max<size_t>(probe.byteSize(), 1))},
-                                                    dnnl::memory::data_type::u8, dnnl::memory::format_tag::a));
-  void *out = dst.get_data_handle();
+void buildEvaluated(PlanBuilder &b, const Node &n) {
+  for (const Value *out : n.outputs()) {
+    if (!out || out->dtype() == DType::Float32) continue;
+    for (const Node *reader : b.graph().users(out))
+      throw Error(cat(n.describe(), ": its ", dtypeName(out->dtype()), " result is read by ",
+                      reader->describe(), "; the float runner computes float32 tensors only"));
+  }
+  // Inputs: constants as they are, float data read from plain buffers at run time.
+  std::vector<std::shared_ptr<const Tensor>> constants;
+  std::vector<std::pair<const float *, Dims>> runtime;
+  for (const Value *in : n.inputs()) {
+    constants.push_back(in && in->isConstant() ? in->constant() : nullptr);
+    runtime.emplace_back(in && !in->isConstant()
+                             ? static_cast<const float *>(b.plainMemoryOf(in).get_data_handle())
+                             : nullptr,
+                         in ? in->dims() : Dims{});
+  }
+  // Outputs: plain float buffers, or byte buffers the executor copies out by ONNX type.
+  std::vector<void *> outs;
+  for (const Value *out : n.outputs()) {
+    if (!out) {
+      outs.push_back(nullptr);
+      continue;
+    }
+    size_t bytes = static_cast<size_t>(numElements(out->dims())) * dtypeSize(out->dtype());
+    dnnl::memory m = out->dtype() == DType::Float32
+                         ? b.newMemory(plainDesc(out->dims()))
+                         : b.newMemory(dnnl::memory::desc({static_cast<int64_t>(std::max<size_t>(bytes, 1))},
+                                                          dnnl::memory::data_type::u8, dnnl::memory::format_tag::a));
+    outs.push_back(m.get_data_handle());
+    b.define(out, m);
+  }
+  const Node *node = &n;
+  const int64_t opset = b.opset();
   b.addFunction(n, [=] {
-    Tensor in(DType::Float32, dims);
-    std::memcpy(in.raw(), src, in.byteSize());
-    Tensor converted = castTensor(in, to);
-    std::memcpy(out, converted.raw(), converted.byteSize());
+    std::vector<Tensor> held(runtime.size());
+    std::vector<const Tensor *> ins;
+    for (size_t i = 0; i < runtime.size(); ++i) {
+      if (constants[i]) {
+        ins.push_back(constants[i].get());
+      } else if (runtime[i].first) {
+        held[i] = Tensor(DType::Float32, runtime[i].second);
+        std::memcpy(held[i].raw(), runtime[i].first, held[i].byteSize());
+        ins.push_back(&held[i]);
+      } else {
+        ins.push_back(nullptr);
+      }
+    }
+    std::vector<Tensor> results = evaluate(*node, ins, opset);
+    for (size_t i = 0; i < outs.size() && i < results.size(); ++i)
+      if (outs[i]) std::memcpy(outs[i], results[i].raw(), results[i].byteSize());
   });
-  b.define(y, dst);
 }
 
 void buildConcat(PlanBuilder &b, const Node &n) {

@@ -3,8 +3,10 @@
 namespace lowbit {
 
 void buildNode(PlanBuilder &b, const Node &n) {
-  if (n.fusedInto) return;  // computed by the node it is fused into
-  if (n.opType() == "Cast" && n.output(0)->dtype() != DType::Float32) return buildCastOut(b, n);
+  if (n.fusedInto || b.isComputed(&n)) return;  // computed by the node it is fused into
+  if (n.opType() == "QuantizeLinear") return buildQuantize(b, n);
+  if (n.opType() == "Cast" && n.output(0)->dtype() != DType::Float32) return buildEvaluated(b, n);
+  if (n.opType() == "DequantizeLinear") return buildEvaluated(b, n);
   for (const Value *out : n.outputs())
     if (out && out->dtype() != DType::Float32)
       throw Error(cat(n.describe(), ": produces ", dtypeName(out->dtype()), " data at run time ('",

@@ -21,8 +21,13 @@ void buildSoftmax(PlanBuilder &b, const Node &n);
 void buildReduceMean(PlanBuilder &b, const Node &n);
 void buildConcat(PlanBuilder &b, const Node &n);
 void buildAlias(PlanBuilder &b, const Node &n);
-/// Cast of float data to another type; its result may only be a graph output.
-void buildCastOut(PlanBuilder &b, const Node &n);
+/// A node computed at run time by the reference evaluator (evaluate()) on plain buffers:
+/// Cast to other types, QuantizeLinear codes as graph outputs, DequantizeLinear with run-time
+/// scales. Non-float results may only be graph outputs.
+void buildEvaluated(PlanBuilder &b, const Node &n);
+/// QuantizeLinear: with its DequantizeLinear reader, one fake-quant step (quantize-dequantize
+/// in float, the simulation of quantized execution); alone, a graph output of integer codes.
+void buildQuantize(PlanBuilder &b, const Node &n);
 void buildDataMovement(PlanBuilder &b, const Node &n);  ///< Transpose, Slice, Pad, Gather, Split
 
 }  // namespace lowbit

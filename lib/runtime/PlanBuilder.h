@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +53,11 @@ class PlanBuilder {
   void define(const Value *v, dnnl::memory mem);
   bool isDefined(const Value *v) const { return memories_.count(v) != 0; }
 
+  /// Marks \p n as computed by another node's step (e.g. a DequantizeLinear folded into the
+  /// fake-quant step of its QuantizeLinear); buildNode skips it.
+  void markComputed(const Node *n) { computed_.insert(n); }
+  bool isComputed(const Node *n) const { return computed_.count(n) != 0; }
+
   void addPrimitive(const Node &n, dnnl::primitive p, std::unordered_map<int, dnnl::memory> args);
   void addFunction(const Node &n, std::function<void()> fn);
   /// Adds a reorder from \p from to \p to labelled \p label.
@@ -69,6 +75,7 @@ class PlanBuilder {
   std::map<std::pair<const Value *, std::string>, dnnl::memory> reordered_;
   std::vector<PlanStep> steps_;
   std::vector<dnnl::memory> owned_;
+  std::set<const Node *> computed_;
 };
 
 /// Adds the steps that compute \p n (Conv, Gemm, pooling, ...). Throws Error naming \p n for

@@ -1,0 +1,57 @@
+// QuantizeLinear / DequantizeLinear in the float runner. A Q->DQ pair on an activation is one
+// fake-quant step over the buffer in whatever layout it has (per-tensor parameters make the
+// operation elementwise). Weight DQs of constants were folded into float constants already.
+#include "kernels/QuantizeRef.h"
+#include "runtime/NodeBuilders.h"
+
+namespace lowbit {
+
+namespace {
+
+struct PerTensorParams {
+  float scale;
+  int32_t zeroPoint;
+  QuantRange range;
+};
+
+// Per-tensor constant scale/zero point of a Q or DQ node; nullopt if per-axis or not constant.
+std::optional<PerTensorParams> perTensorParams(const Node &n, DType codeType) {
+  const Value *s = n.input(1), *z = n.input(2);
+  if (!s || !s->isConstant() || s->constant()->numel() != 1) return std::nullopt;
+  if (z && (!z->isConstant() || z->constant()->numel() != 1)) return std::nullopt;
+  PerTensorParams p;
+  p.scale = s->constant()->toFloats()[0];
+  p.zeroPoint = z ? static_cast<int32_t>(z->constant()->toInt64s()[0]) : 0;
+  p.range = codeType == DType::Int8 ? quantRange(8, true, false) : quantRange(8, false, false);
+  return p;
+}
+
+}  // namespace
+
+void buildQuantize(PlanBuilder &b, const Node &n) {
+  const Value *x = n.input(0), *q = n.output(0);
+  std::vector<Node *> readers = b.graph().users(q);
+  std::optional<PerTensorParams> p = perTensorParams(n, q->dtype());
+  const bool pair = readers.size() == 1 && readers[0]->opType() == "DequantizeLinear" &&
+                    !b.graph().isGraphOutput(q);
+  if (!pair) return buildEvaluated(b, n);  // codes as a graph output (or an error for readers)
+  const Node &dq = *readers[0];
+  std::optional<PerTensorParams> dp = perTensorParams(dq, q->dtype());
+  if (!p || !dp)
+    throw Error(cat(n.describe(), ": the float runner simulates activations quantized per tensor "
+                    "with constant scale and zero point only"));
+  if (dp->scale != p->scale || dp->zeroPoint != p->zeroPoint)
+    throw Error(cat(dq.describe(), ": its scale or zero point differs from ", n.describe(),
+                    "'s; lowbit simulates matching QuantizeLinear/DequantizeLinear pairs"));
+  dnnl::memory src = b.memoryOf(x);
+  dnnl::memory dst = b.newMemory(src.get_desc());
+  const size_t count = src.get_desc().get_size() / sizeof(float);
+  const float *from = static_cast<const float *>(src.get_data_handle());
+  float *to = static_cast<float *>(dst.get_data_handle());
+  const PerTensorParams params = *p;
+  b.addFunction(n, [=] { fakeQuantize(from, to, count, params.scale, params.zeroPoint, params.range); });
+  b.define(dq.output(0), dst);
+  b.markComputed(&dq);
+}
+
+}  // namespace lowbit

@@ -1,5 +1,6 @@
 #include "kernels/TensorCopy.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace lowbit {
@@ -11,9 +12,11 @@ std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &dims) {
   return s;
 }
 
-void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> &srcStrides,
-                 void *dst, int64_t dstOffset, const std::vector<int64_t> &dstStrides,
-                 const std::vector<int64_t> &dims, size_t elemBytes) {
+namespace {
+
+void copyStridedSerial(const void *src, int64_t srcOffset, const std::vector<int64_t> &srcStrides,
+                       void *dst, int64_t dstOffset, const std::vector<int64_t> &dstStrides,
+                       const std::vector<int64_t> &dims, size_t elemBytes) {
   const auto *s = static_cast<const uint8_t *>(src);
   auto *d = static_cast<uint8_t *>(dst);
   const size_t rank = dims.size();
@@ -52,48 +55,133 @@ void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> 
   }
 }
 
+// Worth spreading over threads: more than this many elements.
+constexpr int64_t kParallelElements = 1 << 15;
+
+}  // namespace
+
+void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> &srcStrides,
+                 void *dst, int64_t dstOffset, const std::vector<int64_t> &dstStrides,
+                 const std::vector<int64_t> &dims, size_t elemBytes) {
+  int64_t total = 1;
+  for (int64_t d : dims) total *= d;
+  if (dims.size() < 2 || total < kParallelElements || dims[0] < 2) {
+    copyStridedSerial(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, dims, elemBytes);
+    return;
+  }
+  // Independent slices along the outermost axis, one per iteration.
+  const std::vector<int64_t> subDims(dims.begin() + 1, dims.end());
+  const std::vector<int64_t> subSrc(srcStrides.begin() + 1, srcStrides.end());
+  const std::vector<int64_t> subDst(dstStrides.begin() + 1, dstStrides.end());
+#pragma omp parallel for
+  for (int64_t i = 0; i < dims[0]; ++i)
+    copyStridedSerial(src, srcOffset + i * srcStrides[0], subSrc, dst, dstOffset + i * dstStrides[0], subDst,
+                      subDims, elemBytes);
+}
+
+namespace {
+
+// Source index along one axis for output index \p o, or -1 for constant padding.
+int64_t padSource(int64_t o, int64_t before, int64_t n, PadMode mode) {
+  int64_t i = o - before;
+  if (i >= 0 && i < n) return i;
+  if (mode == PadMode::Constant || n == 0) return -1;
+  if (mode == PadMode::Edge) return i < 0 ? 0 : n - 1;
+  const int64_t period = 2 * (n - 1);  // reflect without repeating the edge
+  if (period == 0) return 0;
+  i = ((i % period) + period) % period;
+  return i >= n ? period - i : i;
+}
+
+void padCopySerial(const void *src, const std::vector<int64_t> &inDims, void *dst,
+                   const std::vector<int64_t> &padsBegin, const std::vector<int64_t> &padsEnd,
+                   PadMode mode, const void *fill, size_t elemBytes) {
+  const size_t rank = inDims.size();
+  const auto *s = static_cast<const uint8_t *>(src);
+  auto *d = static_cast<uint8_t *>(dst);
+  if (rank == 0) {
+    std::memcpy(d, s, elemBytes);
+    return;
+  }
+  std::vector<int64_t> outDims(rank);
+  for (size_t i = 0; i < rank; ++i) outDims[i] = inDims[i] + padsBegin[i] + padsEnd[i];
+  for (int64_t v : outDims)
+    if (v <= 0) return;
+  const auto inStrides = contiguousStrides(inDims);
+  const int64_t inner = outDims[rank - 1], innerIn = inDims[rank - 1];
+  const int64_t lead = padsBegin[rank - 1];
+  const size_t rowBytes = static_cast<size_t>(inner) * elemBytes;
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < rank; ++i) rows *= outDims[i];
+  std::vector<int64_t> idx(rank, 0);
+  // One output row (last axis) at a time: the middle is one memcpy, the ends are padding.
+  for (int64_t r = 0; r < rows; ++r, d += rowBytes) {
+    int64_t srcRow = 0;
+    bool inside = true;
+    for (size_t a = 0; a + 1 < rank; ++a) {
+      int64_t i = padSource(idx[a], padsBegin[a], inDims[a], mode);
+      if (i < 0) {
+        inside = false;
+        break;
+      }
+      srcRow += i * inStrides[a];
+    }
+    if (!inside) {
+      for (int64_t j = 0; j < inner; ++j) std::memcpy(d + j * static_cast<int64_t>(elemBytes), fill, elemBytes);
+    } else {
+      const uint8_t *row = s + srcRow * static_cast<int64_t>(elemBytes);
+      const int64_t lo = std::max<int64_t>(0, lead), hi = std::min<int64_t>(inner, lead + innerIn);
+      if (hi > lo)
+        std::memcpy(d + lo * static_cast<int64_t>(elemBytes), row + (lo - lead) * static_cast<int64_t>(elemBytes),
+                    static_cast<size_t>(hi - lo) * elemBytes);
+      for (int64_t j = 0; j < inner; ++j) {
+        if (j >= lo && j < hi) continue;
+        int64_t i = padSource(j, lead, innerIn, mode);
+        std::memcpy(d + j * static_cast<int64_t>(elemBytes), i < 0 ? fill : row + i * static_cast<int64_t>(elemBytes),
+                    elemBytes);
+      }
+    }
+    for (int64_t a = static_cast<int64_t>(rank) - 2; a >= 0; --a) {
+      if (++idx[static_cast<size_t>(a)] < outDims[static_cast<size_t>(a)]) break;
+      idx[static_cast<size_t>(a)] = 0;
+    }
+  }
+}
+
+}  // namespace
+
 void padCopy(const void *src, const std::vector<int64_t> &inDims, void *dst,
              const std::vector<int64_t> &padsBegin, const std::vector<int64_t> &padsEnd,
              PadMode mode, const void *fill, size_t elemBytes) {
   const size_t rank = inDims.size();
-  std::vector<int64_t> outDims(rank);
-  for (size_t i = 0; i < rank; ++i) outDims[i] = inDims[i] + padsBegin[i] + padsEnd[i];
-  const auto inStrides = contiguousStrides(inDims);
   int64_t total = 1;
-  for (int64_t d : outDims) total *= d;
+  for (size_t i = 0; i < rank; ++i) total *= inDims[i] + padsBegin[i] + padsEnd[i];
+  if (rank < 2 || total < kParallelElements) {
+    padCopySerial(src, inDims, dst, padsBegin, padsEnd, mode, fill, elemBytes);
+    return;
+  }
+  // One output slice along the outermost axis per iteration: padded slices are filled, the
+  // others are the matching input slice padded in the remaining axes.
+  const int64_t outer = inDims[0] + padsBegin[0] + padsEnd[0];
+  const std::vector<int64_t> subIn(inDims.begin() + 1, inDims.end());
+  const std::vector<int64_t> subBegin(padsBegin.begin() + 1, padsBegin.end());
+  const std::vector<int64_t> subEnd(padsEnd.begin() + 1, padsEnd.end());
+  int64_t inSlice = 1, outSlice = 1;
+  for (size_t i = 1; i < rank; ++i) {
+    inSlice *= inDims[i];
+    outSlice *= inDims[i] + padsBegin[i] + padsEnd[i];
+  }
   const auto *s = static_cast<const uint8_t *>(src);
   auto *d = static_cast<uint8_t *>(dst);
-  std::vector<int64_t> idx(rank, 0);
-  for (int64_t o = 0; o < total; ++o) {
-    int64_t srcOff = 0;
-    bool inside = true;
-    for (size_t a = 0; a < rank && inside; ++a) {
-      int64_t i = idx[a] - padsBegin[a];
-      const int64_t n = inDims[a];
-      if (i < 0 || i >= n) {
-        if (mode == PadMode::Constant || n == 0) {
-          inside = false;
-          break;
-        }
-        if (mode == PadMode::Edge) {
-          i = i < 0 ? 0 : n - 1;
-        } else {  // reflect without repeating the edge: period 2(n-1)
-          const int64_t period = 2 * (n - 1);
-          if (period == 0) {
-            i = 0;
-          } else {
-            i = ((i % period) + period) % period;
-            if (i >= n) i = period - i;
-          }
-        }
-      }
-      srcOff += i * inStrides[a];
-    }
-    std::memcpy(d + o * static_cast<int64_t>(elemBytes),
-                inside ? s + srcOff * static_cast<int64_t>(elemBytes) : fill, elemBytes);
-    for (int64_t a = static_cast<int64_t>(rank) - 1; a >= 0; --a) {
-      if (++idx[a] < outDims[a]) break;
-      idx[a] = 0;
+  const int64_t eb = static_cast<int64_t>(elemBytes);
+#pragma omp parallel for
+  for (int64_t o = 0; o < outer; ++o) {
+    const int64_t i = padSource(o, padsBegin[0], inDims[0], mode);
+    uint8_t *out = d + o * outSlice * eb;
+    if (i < 0) {
+      for (int64_t j = 0; j < outSlice; ++j) std::memcpy(out + j * eb, fill, elemBytes);
+    } else {
+      padCopySerial(s + i * inSlice * eb, subIn, out, subBegin, subEnd, mode, fill, elemBytes);
     }
   }
 }

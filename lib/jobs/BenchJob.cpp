@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
 
@@ -18,7 +19,9 @@ std::vector<BenchRow> runBench(const BenchConfig &cfg) {
   const int64_t h = in.height > 0 ? in.height : cfg.size, w = in.width > 0 ? in.width : cfg.size;
   if (h <= 0 || w <= 0)
     throw Error(cat(cfg.modelPath, ": input '", in.name, "' has dynamic height/width; give --size"));
-  FloatExecutor exec(*g);
+  ExecutorOptions opts;
+  opts.profile = std::getenv("LOWBIT_PROFILE") != nullptr;  // per-op timings on stderr
+  FloatExecutor exec(*g, opts);
   std::vector<BenchRow> rows;
   const int defaultThreads = omp_get_max_threads();
   for (int64_t threads : cfg.threads) {
@@ -43,6 +46,8 @@ std::vector<BenchRow> runBench(const BenchConfig &cfg) {
       r.medianMs = ms[ms.size() / 2];
       r.p90Ms = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
       r.imagesPerS = 1000.0 * static_cast<double>(batch) / r.medianMs;
+      if (opts.profile) std::fprintf(stderr, "batch %lld, %lld threads: %s", static_cast<long long>(batch),
+                                     static_cast<long long>(r.threads), exec.profileReport().c_str());
       rows.push_back(r);
     }
   }

@@ -25,12 +25,14 @@ class FuseResidualAdd final : public Pass {
     for (Node *conv : order) {
       if (conv->opType() != "Conv" || conv->fusedAdd || conv->fusedActivation) continue;
       Value *y = conv->output(0);
-      if (g.isGraphOutput(y) || y->dtype() != DType::Float32 || !y->shapeIsStatic()) continue;
+      if (g.isGraphOutput(y) || y->dtype() != DType::Float32 || !y->hasShape()) continue;
       std::vector<Node *> readers = g.users(y);
       if (readers.size() != 1 || readers[0]->opType() != "Add" || readers[0]->fusedInto) continue;
       Node *add = readers[0];
       Value *other = add->input(0) == y ? add->input(1) : add->input(0);
-      if (!other || other == y || other->isConstant() || other->dims() != y->dims()) continue;
+      // Same dims, with an unknown batch on both sides (the runner re-checks static shapes).
+      if (!other || other == y || other->isConstant() || !other->hasShape() || other->dims() != y->dims())
+        continue;
       if (other->producer() && position(other->producer()) > position(conv)) continue;
       conv->fusedAdd = add;
       add->fusedInto = conv;

@@ -94,7 +94,8 @@ void buildConv(PlanBuilder &b, const Node &n) {
   if (n.fusedAdd) {
     const Value *other = tail->input(0) == n.output(0) ? tail->input(1) : tail->input(0);
     dnnl::memory otherMem = b.memoryOf(other);
-    if (otherMem.get_desc() == pd.dst_desc() && canAccumulateInPlace(b.graph(), n, *tail, other)) {
+    if (b.allowInPlace() && otherMem.get_desc() == pd.dst_desc() &&
+        canAccumulateInPlace(b.graph(), n, *tail, other)) {
       dst = otherMem;  // accumulate straight into the shortcut's buffer
     } else {
       dst = b.newMemory(pd.dst_desc());

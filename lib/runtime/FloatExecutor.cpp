@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "ops/ShapeInference.h"
@@ -22,6 +24,10 @@ struct FloatExecutor::Plan {
   std::vector<dnnl::memory> inputs;       // per graph input; empty memory for fixed inputs
   std::vector<std::shared_ptr<const Tensor>> constOutputs;  // per graph output, if constant
   std::vector<dnnl::memory> outputs;      // per graph output, plain layout
+  std::vector<const Value *> tapValues;   // per tap
+  std::vector<dnnl::memory> taps;         // per tap, plain layout (empty if constant)
+  std::vector<double> stepMs;             // per step, summed over runs (profiling)
+  int runs = 0;
 };
 
 struct FloatExecutor::Impl {
@@ -31,10 +37,33 @@ struct FloatExecutor::Impl {
   Plan *last = nullptr;
 };
 
-FloatExecutor::FloatExecutor(const Graph &g) : graph_(g.clone()), impl_(std::make_unique<Impl>()) {}
+FloatExecutor::FloatExecutor(const Graph &g, ExecutorOptions opts)
+    : graph_(g.clone()), opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {
+  for (const std::string &name : opts_.taps)
+    if (!graph_->findValue(name)) throw Error(cat("cannot observe '", name, "': no such value in the model"));
+}
 FloatExecutor::~FloatExecutor() = default;
 
 size_t FloatExecutor::lastPlanSteps() const { return impl_->last ? impl_->last->steps.size() : 0; }
+
+std::string FloatExecutor::profileReport() const {
+  const Plan *p = impl_->last;
+  if (!p || p->stepMs.empty()) return "";
+  std::map<std::string, std::pair<double, int>> byOp;
+  double total = 0;
+  for (size_t i = 0; i < p->steps.size(); ++i) {
+    auto &e = byOp[p->steps[i].opType];
+    e.first += p->stepMs[i] / p->runs;
+    e.second += 1;
+    total += p->stepMs[i] / p->runs;
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto &[op, e] : byOp) rows.emplace_back(e.first, cat(op, " x", e.second));
+  std::sort(rows.rbegin(), rows.rend());
+  std::string out = cat("profile: ", total, " ms per run over ", p->steps.size(), " steps\n");
+  for (const auto &[ms, what] : rows) out += cat("  ", ms, " ms  ", what, "\n");
+  return out;
+}
 
 namespace {
 
@@ -100,8 +129,12 @@ FloatExecutor::Plan &FloatExecutor::planFor(const std::vector<Tensor> &inputs) {
   g.inputs() = dataInputs;
   inferShapes(g);
   runPasses(g, {"ConstantFolding", "DeadCodeElimination"});
+  // Fusion decisions are re-made on the static shapes of this plan.
+  for (Node *n : g.nodes()) n->fusedAdd = n->fusedActivation = n->fusedInto = nullptr;
+  runPasses(g, {"FuseResidualAdd", "FuseActivation"});
 
   PlanBuilder b(g, impl_->engine);
+  b.setAllowInPlace(opts_.taps.empty());
   for (size_t i = 0; i < inputs.size(); ++i) {
     Value *v = graph_->inputs()[i];
     Value *sv = g.findValue(v->name());
@@ -129,6 +162,12 @@ FloatExecutor::Plan &FloatExecutor::planFor(const std::vector<Tensor> &inputs) {
       plan->outputs.push_back(b.plainMemoryOf(out));
     }
   }
+  for (const std::string &name : opts_.taps) {
+    const Value *v = g.findValue(name);
+    if (!v) throw Error(cat("cannot observe '", name, "': it is not computed for these inputs"));
+    plan->tapValues.push_back(v);
+    plan->taps.push_back(v->isConstant() ? dnnl::memory() : b.plainMemoryOf(v));
+  }
   plan->steps = b.takeSteps();
   plan->buffers = b.takeBuffers();
   Plan &ref = *plan;
@@ -136,18 +175,26 @@ FloatExecutor::Plan &FloatExecutor::planFor(const std::vector<Tensor> &inputs) {
   return ref;
 }
 
-std::vector<Tensor> FloatExecutor::run(const std::vector<Tensor> &inputs) {
+std::vector<Tensor> FloatExecutor::run(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps) {
   Plan &plan = planFor(inputs);
   impl_->last = &plan;
   for (size_t i = 0; i < inputs.size(); ++i)
     if (plan.inputs[i]) std::memcpy(plan.inputs[i].get_data_handle(), inputs[i].raw(), inputs[i].byteSize());
   dnnl::stream &s = impl_->stream;
-  for (PlanStep &step : plan.steps) {
+  if (opts_.profile) plan.stepMs.resize(plan.steps.size(), 0.0);
+  ++plan.runs;
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    PlanStep &step = plan.steps[i];
+    auto t0 = std::chrono::steady_clock::now();
     if (step.fn) {
       s.wait();
       step.fn();
     } else {
       step.primitive.execute(s, step.args);
+    }
+    if (opts_.profile) {
+      s.wait();
+      plan.stepMs[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
   }
   s.wait();
@@ -161,6 +208,19 @@ std::vector<Tensor> FloatExecutor::run(const std::vector<Tensor> &inputs) {
     Tensor t(v->dtype(), v->dims());
     std::memcpy(t.raw(), plan.outputs[i].get_data_handle(), t.byteSize());
     outs.push_back(std::move(t));
+  }
+  if (taps) {
+    taps->clear();
+    for (size_t i = 0; i < plan.tapValues.size(); ++i) {
+      const Value *v = plan.tapValues[i];
+      if (v->isConstant()) {
+        taps->push_back(*v->constant());
+        continue;
+      }
+      Tensor t(DType::Float32, v->dims());
+      std::memcpy(t.raw(), plan.taps[i].get_data_handle(), t.byteSize());
+      taps->push_back(std::move(t));
+    }
   }
   return outs;
 }

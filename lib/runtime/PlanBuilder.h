@@ -35,6 +35,9 @@ class PlanBuilder {
   PlanBuilder(const Graph &g, dnnl::engine &engine) : graph_(g), engine_(engine) {}
 
   const Graph &graph() const { return graph_; }
+  /// Whether a step may overwrite a dead input's buffer (the residual sum does).
+  bool allowInPlace() const { return allowInPlace_; }
+  void setAllowInPlace(bool allow) { allowInPlace_ = allow; }
   dnnl::engine &engine() { return engine_; }
   int64_t opset() const { return graph_.opset; }
 
@@ -76,6 +79,7 @@ class PlanBuilder {
   std::vector<PlanStep> steps_;
   std::vector<dnnl::memory> owned_;
   std::set<const Node *> computed_;
+  bool allowInPlace_ = true;
 };
 
 /// Adds the steps that compute \p n (Conv, Gemm, pooling, ...). Throws Error naming \p n for

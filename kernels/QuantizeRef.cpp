@@ -11,6 +11,8 @@ QuantRange quantRange(int bits, bool isSigned, bool narrow) {
 }
 
 void fakeQuantize(const float *x, float *y, size_t n, float scale, int32_t zeroPoint, QuantRange r) {
+  // Large activations are split over the OpenMP threads oneDNN uses.
+#pragma omp parallel for if (n > (1u << 16)) schedule(static)
   for (size_t i = 0; i < n; ++i) y[i] = dequantizeValue(quantizeValue(x[i], scale, zeroPoint, r), scale, zeroPoint);
 }
 

@@ -13,5 +13,12 @@ using Action = std::function<int()>;
 void addInspectCommand(CLI::App &app, Action &action);
 void addEvalCommand(CLI::App &app, Action &action);
 void addBenchCommand(CLI::App &app, Action &action);
+void addQuantizeCommand(CLI::App &app, Action &action);
+
+struct PreprocessConfig;
+/// --size/--resize/--crop/--mean/--std/--bgr, shared by eval and quantize.
+void addPreprocessOptions(CLI::App *cmd, PreprocessConfig &pre, int &size, std::string &mean, std::string &std);
+/// Applies --size and parses --mean/--std after parsing.
+void finishPreprocessOptions(PreprocessConfig &pre, int size, const std::string &mean, const std::string &std);
 
 }  // namespace lowbit

@@ -46,6 +46,7 @@ void addEvalCommand(CLI::App &app, Action &action) {
   cmd->add_option("--batch", o->cfg.batch, "images per batch")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--limit", o->cfg.limit, "evaluate only N images (class-balanced)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--dump", o->cfg.dump, "write PREFIX.inputs.f32, PREFIX.logits.f32, PREFIX.json for comparisons");
   cmd->add_flag("--json", o->json, "print one JSON object");
   cmd->callback([o, &action] {
     action = [o]() -> int {

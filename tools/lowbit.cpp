@@ -14,6 +14,7 @@ int main(int argc, char **argv) {
   lowbit::Action action;
   lowbit::addInspectCommand(app, action);
   lowbit::addEvalCommand(app, action);
+  lowbit::addQuantizeCommand(app, action);
   lowbit::addBenchCommand(app, action);
   try {
     app.parse(argc, argv);

@@ -61,11 +61,17 @@ void ActivationObserver::observeHistogram(const float *x, size_t n) {
   if (hist_.empty()) hist_.assign(kBins, 0.0);
   const float top = absMax();
   if (top == 0.f) {
-    hist_[0] += static_cast<double>(n);
+    zeros_ += static_cast<double>(n);
     return;
   }
   const float perBin = static_cast<float>(kBins) / top;
   for (size_t i = 0; i < n; ++i) {
+    // Exact zeros (most ReLU outputs) are represented exactly whatever the clip, so they
+    // carry no information about it; in the histogram they would pull KL's threshold down.
+    if (x[i] == 0.f) {
+      zeros_ += 1.0;
+      continue;
+    }
     int b = static_cast<int>(std::fabs(x[i]) * perBin);
     hist_[static_cast<size_t>(std::clamp(b, 0, kBins - 1))] += 1.0;
   }
@@ -124,11 +130,14 @@ float ActivationObserver::clip(const ActObserverConfig &cfg, int bits) const {
   const double binWidth = static_cast<double>(top) / kBins;
   double total = 0;
   for (double h : hist_) total += h;
+  if (total == 0) return top;  // only zeros besides the extremes seen in pass 1
   const QuantRange r = quantRange(bits, !isUnsigned(), false);
   switch (cfg.kind) {
     case ActObserverConfig::Kind::Percentile: {
-      const double want = total * cfg.percentile / 100.0;
-      double acc = 0;
+      // The share counts every value, zeros included.
+      const double want = (total + zeros_) * cfg.percentile / 100.0;
+      double acc = zeros_;
+      if (acc >= want) return 0.f;
       for (int b = 0; b < kBins; ++b) {
         const double h = hist_[static_cast<size_t>(b)];
         if (acc + h >= want) {

@@ -18,7 +18,8 @@ struct ActObserverConfig {
 };
 
 /// Streams batches of one tensor. Pass 1 (observeRange) finds min and max; pass 2
-/// (observeHistogram) bins |x| into kBins bins over [0, max|x|]. Memory is kBins doubles
+/// (observeHistogram) bins the non-zero |x| into kBins bins over [0, max|x|] and counts exact
+/// zeros apart. Memory is kBins doubles
 /// whatever the number of images.
 class ActivationObserver {
  public:
@@ -43,6 +44,7 @@ class ActivationObserver {
   float min_ = 0.f, max_ = 0.f;
   size_t count_ = 0;
   std::vector<double> hist_;
+  double zeros_ = 0;  ///< exact zeros, kept out of the histogram
 };
 
 /// KL-optimal threshold bin count (TensorRT): the i in [levels, bins] minimising

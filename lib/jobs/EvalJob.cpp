@@ -6,6 +6,9 @@
 #include "data/BatchLoader.h"
 #include "jobs/ModelLoader.h"
 #include "runtime/FloatExecutor.h"
+#include <nlohmann/json.hpp>
+
+#include "support/File.h"
 #include "support/Progress.h"
 #include "support/Strings.h"
 
@@ -54,7 +57,9 @@ EvalResult runEval(const EvalConfig &cfg) {
   r.data = cfg.dataDir;
   Progress progress("eval", static_cast<int64_t>(images.size()));
   const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
-  std::vector<int> labels;
+  std::vector<int> labels, allLabels;
+  std::string dumpInputs, dumpLogits;
+  Dims inputDims, logitDims;
   for (size_t b = 0; b < images.size(); b += batch) {
     size_t e = std::min(images.size(), b + batch);
     Tensor x = loader.load(b, e, &labels);
@@ -74,9 +79,24 @@ EvalResult runEval(const EvalConfig &cfg) {
       r.correct5 += rank < 5;
     }
     r.images += static_cast<int64_t>(e - b);
+    if (!cfg.dump.empty()) {
+      dumpInputs.append(static_cast<const char *>(x.raw()), x.byteSize());
+      dumpLogits.append(static_cast<const char *>(logits.raw()), logits.byteSize());
+      allLabels.insert(allLabels.end(), labels.begin(), labels.end());
+      inputDims = x.dims();
+      logitDims = logits.dims();
+    }
     if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
   }
   if (cfg.progress) progress.finish();
+  if (!cfg.dump.empty()) {
+    inputDims[0] = logitDims[0] = r.images;
+    nlohmann::json meta = {{"model", cfg.modelPath}, {"input_name", in.name}, {"input_shape", inputDims},
+                           {"logits_shape", logitDims}, {"labels", allLabels}};
+    writeFileAtomic(cfg.dump + ".inputs.f32", dumpInputs);
+    writeFileAtomic(cfg.dump + ".logits.f32", dumpLogits);
+    writeFileAtomic(cfg.dump + ".json", meta.dump() + "\n");
+  }
   r.seconds = progress.elapsedSeconds();
   r.top1 = 100.0 * static_cast<double>(r.correct1) / static_cast<double>(r.images);
   r.top5 = 100.0 * static_cast<double>(r.correct5) / static_cast<double>(r.images);

@@ -15,6 +15,9 @@ struct EvalConfig {
   int threads = 0;      ///< 0: OpenMP default
   int64_t limit = 0;    ///< evaluate the first N images (0 = all)
   bool progress = true; ///< progress line on stderr
+  /// If set, writes <dump>.inputs.f32 and <dump>.logits.f32 (raw little-endian float32, row
+  /// major) and <dump>.json (shapes, labels) so other runtimes can be compared on the same data.
+  std::string dump;
 };
 
 struct EvalResult {

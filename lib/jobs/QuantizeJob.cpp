@@ -1,0 +1,217 @@
+#include "jobs/QuantizeJob.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "data/BatchLoader.h"
+#include "data/CalibrationSet.h"
+#include "export/OnnxExporter.h"
+#include "jobs/ModelLoader.h"
+#include "kernels/QuantizeRef.h"
+#include "passes/PassManager.h"
+#include "runtime/FloatExecutor.h"
+#include "support/File.h"
+#include "support/Hash.h"
+#include "support/Progress.h"
+#include "support/Strings.h"
+
+namespace lowbit {
+namespace {
+
+std::string granularityName(const QuantParams &p) {
+  switch (p.granularity) {
+    case QuantParams::Granularity::PerTensor: return "layer";
+    case QuantParams::Granularity::PerChannel: return "channel";
+    case QuantParams::Granularity::PerGroup: return cat("group:", p.groups);
+  }
+  return "?";
+}
+
+// Output-channel axis of a node's weight: Conv [OC, ...], Gemm [N, K] with transB else [K, N].
+int weightAxis(const Node &n) {
+  if (n.opType() == "Conv") return 0;
+  if (n.opType() == "Gemm") return n.attrInt("transB", 0) ? 0 : 1;
+  return 1;  // MatMul [K, N]
+}
+
+struct LayerPlan {
+  Node *node;
+  int bits;
+};
+
+// Calibrates the activations \p names over \p images; one or two passes over the data.
+std::vector<ActivationObserver> calibrate(const Graph &g, const std::vector<std::string> &names,
+                                          const BatchLoader &loader, const QuantizeConfig &cfg) {
+  ExecutorOptions opts;
+  opts.taps = names;
+  FloatExecutor exec(g, opts);
+  std::vector<ActivationObserver> obs(names.size());
+  const bool histogram = cfg.act.kind != ActObserverConfig::Kind::MinMax;
+  const int passes = histogram ? 2 : 1;
+  const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
+  for (int pass = 0; pass < passes; ++pass) {
+    Progress progress(cat("calibrate pass ", pass + 1, "/", passes), static_cast<int64_t>(loader.size()));
+    std::vector<Tensor> taps;
+    for (size_t b = 0; b < loader.size(); b += batch) {
+      size_t e = std::min(loader.size(), b + batch);
+      Tensor x = loader.load(b, e, nullptr);
+      exec.run({x}, &taps);
+      for (size_t i = 0; i < names.size(); ++i) {
+        const float *d = taps[i].data<float>();
+        const size_t n = static_cast<size_t>(taps[i].numel());
+        if (pass == 0)
+          obs[i].observeRange(d, n);
+        else
+          obs[i].observeHistogram(d, n);
+      }
+      if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
+    }
+    if (cfg.progress) progress.finish();
+  }
+  return obs;
+}
+
+}  // namespace
+
+nlohmann::json runQuantize(const QuantizeConfig &cfg) {
+  if (cfg.actBits < 2 || cfg.actBits > 8) throw Error(cat("--abits ", cfg.actBits, " is outside 2..8"));
+  if (cfg.firstLastBits != 0 && (cfg.firstLastBits < 2 || cfg.firstLastBits > 8))
+    throw Error(cat("--first-last-bits ", cfg.firstLastBits, " is outside 2..8"));
+  if (cfg.outPath.empty()) throw Error("quantize needs an output file (-o OUT.onnx)");
+  setNumThreads(cfg.threads);
+  const std::string modelBytes = readFile(cfg.modelPath);
+  const std::string modelHash = hashString(fnv1a64(modelBytes));
+  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath);
+  ImageInputInfo in = imageInputOf(*g, cfg.modelPath);
+  const int height = in.height > 0 ? in.height : cfg.size, width = in.width > 0 ? in.width : cfg.size;
+  if (height <= 0 || width <= 0)
+    throw Error(cat(cfg.modelPath, ": input '", in.name, "' has dynamic height/width; give --size"));
+
+  // Which layers: Conv/Gemm/MatMul with constant weights, minus --exclude.
+  std::set<std::string> excluded(cfg.exclude.begin(), cfg.exclude.end());
+  for (const std::string &name : excluded)
+    if (!g->findNode(name))
+      throw Error(cat("--exclude: the model has no node named '", name, "' (see lowbit inspect)"));
+  std::vector<LayerPlan> layers;
+  for (Node *n : g->nodes()) {
+    if ((n->opType() == "Conv" || n->opType() == "Gemm" || n->opType() == "MatMul") && n->input(1) &&
+        n->input(1)->isConstant() && !excluded.count(n->name()))
+      layers.push_back({n, cfg.weights.bits});
+  }
+  if (layers.empty()) throw Error(cat(cfg.modelPath, ": no Conv, Gemm or MatMul with constant weights to quantize"));
+  if (cfg.firstLastBits) layers.front().bits = layers.back().bits = cfg.firstLastBits;
+
+  // Weights now (no data needed).
+  nlohmann::json weightsReport = nlohmann::json::array();
+  std::map<const Value *, int> actBits;  // activation -> bits (the widest any reader asks for)
+  for (const LayerPlan &l : layers) {
+    Value *w = l.node->input(1);
+    WeightQuantConfig wc = cfg.weights;
+    wc.bits = l.bits;
+    const int axis = weightAxis(*l.node);
+    if (wc.granularity == QuantParams::Granularity::PerGroup &&
+        static_cast<int64_t>(wc.groups) > w->dims()[static_cast<size_t>(axis)])
+      wc.groups = static_cast<int>(w->dims()[static_cast<size_t>(axis)]);  // fewer channels than groups
+    std::vector<int> degenerate;
+    QuantParams p = computeWeightParams(*w->constant(), axis, wc, &degenerate);
+    Tensor fq = fakeQuantizeWeights(*w->constant(), p);
+    std::vector<float> ref = w->constant()->toFloats();
+    nlohmann::json wr = {{"node", l.node->name()}, {"weight", w->name()}, {"bits", p.bits},
+                         {"granularity", granularityName(p)},
+                         {"sqnr_db", sqnrDb(ref.data(), fq.data<float>(), ref.size())}};
+    if (!degenerate.empty()) wr["all_zero_units"] = degenerate;
+    weightsReport.push_back(wr);
+    w->quant = p;
+    const int aBits = (cfg.firstLastBits && l.node == layers.front().node) ? cfg.firstLastBits : cfg.actBits;
+    if (Value *x = l.node->input(0); x && !x->isConstant()) actBits[x] = std::max(actBits[x], aBits);
+    if (l.node->fusedAdd) {  // the residual operand is read as quantized data too
+      Value *other = l.node->fusedAdd->input(0) == l.node->output(0) ? l.node->fusedAdd->input(1)
+                                                                     : l.node->fusedAdd->input(0);
+      actBits[other] = std::max(actBits[other], cfg.actBits);
+    }
+  }
+
+  // Activations: calibrate on the chosen images.
+  ImageSet set = scanImageFolder(cfg.calibDir);
+  std::vector<ImageEntry> images = pickCalibrationImages(set, cfg.numCalib, cfg.seed);
+  std::vector<std::string> names;
+  std::vector<Value *> values;
+  for (const auto &[v, bits] : actBits) {
+    names.push_back(v->name());
+    values.push_back(const_cast<Value *>(v));
+  }
+  if (cfg.progress)
+    std::fprintf(stderr,
+                 "quantize %s: %zu layers, weights %d-bit %s (%s), activations %d-bit (%s)%s; "
+                 "calibrating %zu activations on %zu images from %s\n",
+                 cfg.modelPath.c_str(), layers.size(), cfg.weights.bits,
+                 granularityName(*layers[0].node->input(1)->quant).c_str(),
+                 cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax", cfg.actBits,
+                 cfg.act.name().c_str(),
+                 cfg.firstLastBits ? cat(", first/last layers ", cfg.firstLastBits, "-bit").c_str() : "",
+                 names.size(), images.size(), cfg.calibDir.c_str());
+  BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
+  Progress timer("quantize", 1);
+  std::vector<ActivationObserver> obs = calibrate(*g, names, loader, cfg);
+  const double calibSeconds = timer.elapsedSeconds();
+
+  nlohmann::json actReport = nlohmann::json::array();
+  std::vector<std::string> degenerateActs;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const ActivationObserver &o = obs[i];
+    const int bits = actBits.at(values[i]);
+    QuantParams p;
+    p.bits = bits;
+    p.isSigned = !o.isUnsigned();
+    p.state = QuantParams::State::Calibrated;
+    const QuantRange r = quantRange(bits, p.isSigned, false);
+    const float clip = o.clip(cfg.act, bits);
+    // s = clip / qmax; a constant-zero tensor gets scale 1 (all codes 0), never 0/inf/NaN.
+    const float scale = clip > 0.f ? clip / static_cast<float>(r.qmax) : 1.f;
+    if (!(clip > 0.f)) degenerateActs.push_back(values[i]->name());
+    p.scale = {scale};
+    p.zeroPoint = {0};
+    values[i]->quant = p;
+    actReport.push_back({{"tensor", values[i]->name()}, {"bits", bits}, {"signed", p.isSigned},
+                         {"min", o.minValue()}, {"max", o.maxValue()}, {"clip", clip}, {"scale", scale}});
+  }
+
+  // Materialise QDQ, stamp and export.
+  const std::string granularity = granularityName(*layers[0].node->input(1)->quant);
+  runPasses(*g, {"InsertQDQ", "DeadCodeElimination"});
+  nlohmann::json bitsMeta;
+  for (const auto &w : weightsReport) bitsMeta["weights"][w["weight"].get<std::string>()] = w["bits"];
+  for (const auto &a : actReport) bitsMeta["activations"][a["tensor"].get<std::string>()] = a["bits"];
+  g->metadata.emplace_back("lowbit.quantization", bitsMeta.dump());
+  g->metadata.emplace_back("lowbit.source_model_hash", modelHash);
+  exportOnnxFile(*g, cfg.outPath);
+
+  nlohmann::json report;
+  report["tool"] = cat("lowbit ", LOWBIT_VERSION);
+  report["model"] = cfg.modelPath;
+  report["model_hash"] = modelHash;
+  report["output"] = cfg.outPath;
+  report["recipe"] = {{"wbits", cfg.weights.bits},
+                      {"abits", cfg.actBits},
+                      {"granularity", granularity},
+                      {"group_order", cfg.weights.groupOrder == WeightQuantConfig::GroupOrder::ByRange ? "range" : "contiguous"},
+                      {"weight_observer", cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax"},
+                      {"act_observer", cfg.act.name()},
+                      {"first_last_bits", cfg.firstLastBits},
+                      {"exclude", cfg.exclude},
+                      {"num_calib", images.size()},
+                      {"seed", cfg.seed},
+                      {"passes", floatPreparePipeline()}};
+  report["recipe"]["passes"].push_back("InsertQDQ");
+  report["calibration"] = {{"folder", cfg.calibDir}, {"images", images.size()}, {"seconds", calibSeconds}};
+  report["weights"] = weightsReport;
+  report["activations"] = actReport;
+  if (!degenerateActs.empty()) report["constant_zero_activations"] = degenerateActs;
+  if (!cfg.reportPath.empty()) writeFileAtomic(cfg.reportPath, report.dump(2) + "\n");
+  return report;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,34 @@
+// `lowbit quantize`: calibrate, quantize weights and activations, export QDQ ONNX + report.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "calib/ActivationObserver.h"
+#include "data/Preprocess.h"
+#include "quant/WeightQuantizer.h"
+
+namespace lowbit {
+
+struct QuantizeConfig {
+  std::string modelPath, calibDir, outPath, reportPath;
+  int64_t numCalib = 0;  ///< 0: every image in the folder
+  uint32_t seed = 0;
+  int batch = 32;
+  int threads = 0;
+  PreprocessConfig preprocess;
+  int size = 0;  ///< input H = W when the model leaves them dynamic
+  WeightQuantConfig weights;  ///< bits, granularity, groups, observer
+  int actBits = 8;
+  ActObserverConfig act;
+  int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
+  std::vector<std::string> exclude;  ///< node names kept in float
+  bool progress = true;
+};
+
+/// Runs the whole flow and writes outPath (and reportPath if set) atomically.
+/// \returns the report. Throws Error naming the model, folder, image or node at fault.
+nlohmann::json runQuantize(const QuantizeConfig &cfg);
+
+}  // namespace lowbit

@@ -1,0 +1,93 @@
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "Commands.h"
+#include "jobs/QuantizeJob.h"
+#include "support/Error.h"
+#include "support/Strings.h"
+
+namespace lowbit {
+
+namespace {
+
+void parseGranularity(const std::string &text, WeightQuantConfig &w) {
+  if (text == "layer" || text == "tensor") {
+    w.granularity = QuantParams::Granularity::PerTensor;
+  } else if (text == "channel") {
+    w.granularity = QuantParams::Granularity::PerChannel;
+  } else if (text.rfind("group:", 0) == 0) {
+    w.granularity = QuantParams::Granularity::PerGroup;
+    std::vector<int64_t> g = parseIntList(text.substr(6), "--granularity group:G");
+    if (g.size() != 1) throw Error("--granularity: write group:G with one group count, e.g. group:8");
+    w.groups = static_cast<int>(g[0]);
+  } else {
+    throw Error(cat("--granularity '", text, "' is not one of layer, channel, group:G"));
+  }
+}
+
+}  // namespace
+
+void addQuantizeCommand(CLI::App &app, Action &action) {
+  struct Opts {
+    QuantizeConfig cfg;
+    std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
+                           actObserver = "minmax", exclude;
+    bool json = false;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App *cmd = app.add_subcommand(
+      "quantize", "calibrate on an image folder, quantize weights and activations, export QDQ ONNX");
+  cmd->add_option("model", o->cfg.modelPath, "float ONNX model")->required();
+  cmd->add_option("--calib", o->cfg.calibDir, "calibration images (a flat folder or <dir>/<class>/<image>)")->required();
+  cmd->add_option("-o,--output", o->cfg.outPath, "quantized QDQ ONNX file to write")->required();
+  cmd->add_option("--report", o->cfg.reportPath, "JSON report to write (recipe, ranges, per-layer figures)");
+  cmd->add_option("--num-calib", o->cfg.numCalib, "use N images, class-balanced (default: all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", o->cfg.seed, "seed for picking calibration images");
+  cmd->add_option("--wbits", o->cfg.weights.bits, "weight bits (2..8)")->check(CLI::Range(2, 8));
+  cmd->add_option("--abits", o->cfg.actBits, "activation bits (2..8)")->check(CLI::Range(2, 8));
+  cmd->add_option("--granularity", o->granularity, "weights: layer, channel or group:G (G groups of output channels)");
+  cmd->add_option("--group-order", o->groupOrder, "group:G channels: contiguous or range (sorted by range)");
+  cmd->add_option("--weight-observer", o->weightObserver, "minmax or mse (MSE-optimal clipping)");
+  cmd->add_option("--act-observer", o->actObserver, "minmax, percentile:P, kl or mse");
+  cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
+  cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
+  addPreprocessOptions(cmd, o->cfg.preprocess, o->cfg.size, o->mean, o->std);
+  cmd->add_option("--batch", o->cfg.batch, "images per calibration batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", o->json, "print the report as JSON on stdout");
+  cmd->callback([o, &action] {
+    action = [o]() -> int {
+      finishPreprocessOptions(o->cfg.preprocess, o->cfg.size, o->mean, o->std);
+      parseGranularity(o->granularity, o->cfg.weights);
+      if (o->groupOrder == "range")
+        o->cfg.weights.groupOrder = WeightQuantConfig::GroupOrder::ByRange;
+      else if (o->groupOrder != "contiguous")
+        throw Error(cat("--group-order '", o->groupOrder, "' is not contiguous or range"));
+      if (o->weightObserver == "mse")
+        o->cfg.weights.observer = WeightQuantConfig::Observer::Mse;
+      else if (o->weightObserver != "minmax")
+        throw Error(cat("--weight-observer '", o->weightObserver, "' is not minmax or mse"));
+      o->cfg.act = ActObserverConfig::parse(o->actObserver);
+      if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
+      nlohmann::json r = runQuantize(o->cfg);
+      if (o->json) {
+        std::printf("%s\n", r.dump(2).c_str());
+      } else {
+        double worst = 1e9;
+        std::string worstLayer;
+        for (const auto &w : r["weights"])
+          if (w["sqnr_db"].get<double>() < worst) {
+            worst = w["sqnr_db"].get<double>();
+            worstLayer = w["node"].get<std::string>();
+          }
+        std::printf("wrote %s: %zu weights, %zu activations quantized (%s); lowest weight SQNR %.1f dB at %s\n",
+                    o->cfg.outPath.c_str(), r["weights"].size(), r["activations"].size(),
+                    r["recipe"]["granularity"].get<std::string>().c_str(), worst, worstLayer.c_str());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace lowbit

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/EvalJob.h"
+#include "jobs/QuantizeJob.h"
 
 using namespace lowbit;
 
@@ -21,7 +22,7 @@ const std::string kSource = LOWBIT_SOURCE_DIR;
 
 EvalResult evalCifar(const std::string &model) {
   EvalConfig cfg;
-  cfg.modelPath = kShared + "/models/cifar10/" + model;
+  cfg.modelPath = model.find('/') == std::string::npos ? kShared + "/models/cifar10/" + model : model;
   cfg.dataDir = kShared + "/data/cifar10/test";
   cfg.preprocess.mean = {0.485f, 0.456f, 0.406f};
   cfg.preprocess.std = {0.229f, 0.224f, 0.225f};
@@ -64,4 +65,40 @@ TEST_CASE("bundled Fashion-MNIST models score what PyTorch measured", "[bundled]
     CHECK(r.images == 10000);
     CHECK(std::fabs(r.top1 - m["pytorch_top1"].get<double>()) <= kTop1TolerancePoints);
   }
+}
+
+TEST_CASE("CIFAR-10 ResNet20 W8A8 per-channel drops at most 0.1 point", "[shared]") {
+  const std::string out = (std::filesystem::temp_directory_path() / "lowbit_r20_w8a8.onnx").string();
+  QuantizeConfig q;
+  q.modelPath = kShared + "/models/cifar10/resnet20.onnx";
+  q.calibDir = kShared + "/data/cifar10/calib";
+  q.outPath = out;
+  q.preprocess.mean = {0.485f, 0.456f, 0.406f};
+  q.preprocess.std = {0.229f, 0.224f, 0.225f};
+  q.progress = false;
+  runQuantize(q);
+  EvalResult r = evalCifar(out);
+  std::filesystem::remove(out);
+  CHECK(81.03 - r.top1 <= 0.1);
+}
+
+TEST_CASE("bundled Fashion-MNIST ResNet W8A8 stays within 0.5 point of float", "[bundled]") {
+  const std::string out = (std::filesystem::temp_directory_path() / "lowbit_fashion_w8a8.onnx").string();
+  QuantizeConfig q;
+  q.modelPath = kSource + "/models/fashion_resnet.onnx";
+  q.calibDir = kSource + "/data/fashion-mnist/calib";
+  q.outPath = out;
+  q.preprocess.mean = {0.2860f};
+  q.preprocess.std = {0.3530f};
+  q.act = ActObserverConfig::parse("percentile:99.99");
+  q.progress = false;
+  runQuantize(q);
+  EvalConfig e;
+  e.modelPath = out;
+  e.dataDir = kSource + "/data/fashion-mnist/test";
+  e.preprocess = q.preprocess;
+  e.progress = false;
+  EvalResult r = runEval(e);
+  std::filesystem::remove(out);
+  CHECK(91.75 - r.top1 <= 0.5);
 }

@@ -3,14 +3,16 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "data/ImageFolder.h"
 
 namespace lowbit {
 
-/// \p n images of \p set (all when n <= 0 or n >= size): each class is shuffled with \p seed
-/// and classes are taken round-robin, so every class is represented. Flat folders are
-/// shuffled as one list. The result is sorted by path for deterministic batches.
-std::vector<ImageEntry> pickCalibrationImages(const ImageSet &set, int64_t n, uint32_t seed);
+/// \p n images of \p set (all when n <= 0 or n >= size), taking the classes round-robin so
+/// every class is represented. With \p seed each class is shuffled first (calibration);
+/// without, each class contributes its first images in name order (eval --limit). Flat folders
+/// count as one class. The result is sorted by path for deterministic batches.
+std::vector<ImageEntry> pickBalancedImages(const ImageSet &set, int64_t n, std::optional<uint32_t> seed);
 
 }  // namespace lowbit

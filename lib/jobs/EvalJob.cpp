@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "data/BatchLoader.h"
+#include "data/CalibrationSet.h"
 #include "jobs/ModelLoader.h"
 #include "runtime/FloatExecutor.h"
 #include <nlohmann/json.hpp>
@@ -38,17 +39,8 @@ EvalResult runEval(const EvalConfig &cfg) {
   if (!set.labelled())
     throw Error(cat("image folder '", cfg.dataDir,
                     "' has no class sub-folders; eval needs <folder>/<class>/<image> to know labels"));
-  std::vector<ImageEntry> images = set.images;
-  if (cfg.limit > 0 && static_cast<size_t>(cfg.limit) < images.size()) {
-    // A class-balanced prefix: interleave classes so --limit still covers all of them.
-    std::vector<std::vector<ImageEntry>> byClass(set.classes.size());
-    for (const ImageEntry &e : images) byClass[static_cast<size_t>(e.label)].push_back(e);
-    std::vector<ImageEntry> picked;
-    for (size_t i = 0; picked.size() < static_cast<size_t>(cfg.limit); ++i)
-      for (auto &cls : byClass)
-        if (i < cls.size() && picked.size() < static_cast<size_t>(cfg.limit)) picked.push_back(cls[i]);
-    images = picked;
-  }
+  // --limit: a class-balanced prefix (each class's first images) so it still covers all classes.
+  std::vector<ImageEntry> images = pickBalancedImages(set, cfg.limit, std::nullopt);
   BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
   FloatExecutor exec(*g);
 

@@ -136,7 +136,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
 
   // Activations: calibrate on the chosen images.
   ImageSet set = scanImageFolder(cfg.calibDir);
-  std::vector<ImageEntry> images = pickCalibrationImages(set, cfg.numCalib, cfg.seed);
+  std::vector<ImageEntry> images = pickBalancedImages(set, cfg.numCalib, cfg.seed);
   std::vector<std::string> names;
   std::vector<Value *> values;
   for (const auto &[v, bits] : actBits) {

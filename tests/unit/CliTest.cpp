@@ -56,3 +56,25 @@ TEST_CASE("lowbit inspect prints FLOPs of a valid model", "[cli]") {
   CHECK(r.code == 0);
   CHECK_THAT(r.output, Catch::Contains("\"flops_per_image\""));
 }
+
+TEST_CASE("lowbit quantize: bad settings are one-line errors, a good run writes the file", "[cli]") {
+  namespace fs = std::filesystem;
+  const std::string model = kData + "/good/tiny_convnet.onnx", calib = kData + "/good";
+  const fs::path out = fs::temp_directory_path() / "lowbit_cli_q.onnx";
+  RunResult bad = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --granularity block -o " + out.string());
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.output, Catch::Contains("--granularity 'block'"));
+  CHECK_FALSE(fs::exists(out));
+  RunResult obs = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --act-observer median -o " + out.string());
+  CHECK(obs.code == 1);
+  CHECK_THAT(obs.output, Catch::Contains("'median'"));
+  CHECK(runLowbit("quantize " + model + " --calib " + calib + " --wbits 9 -o " + out.string()).code == 2);
+  RunResult ok = runLowbit("quantize " + model + " --calib " + calib +
+                           " --size 8 --wbits 4 --granularity group:2 --act-observer percentile:99 -o " + out.string());
+  CHECK(ok.code == 0);
+  CHECK(fs::exists(out));
+  RunResult inspect = runLowbit("inspect " + out.string());
+  CHECK(inspect.code == 0);
+  CHECK_THAT(inspect.output, Catch::Contains("QuantizeLinear"));
+  fs::remove(out);
+}

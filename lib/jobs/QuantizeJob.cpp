@@ -85,6 +85,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   const std::string modelBytes = readFile(cfg.modelPath);
   const std::string modelHash = hashString(fnv1a64(modelBytes));
   std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath);
+  if (cfg.equalize) runPasses(*g, {"EqualizeCrossLayer"});
   ImageInputInfo in = imageInputOf(*g, cfg.modelPath);
   const int height = in.height > 0 ? in.height : cfg.size, width = in.width > 0 ? in.width : cfg.size;
   if (height <= 0 || width <= 0)
@@ -201,10 +202,12 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
                       {"weight_observer", cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax"},
                       {"act_observer", cfg.act.name()},
                       {"first_last_bits", cfg.firstLastBits},
+                      {"equalize", cfg.equalize},
                       {"exclude", cfg.exclude},
                       {"num_calib", images.size()},
                       {"seed", cfg.seed},
                       {"passes", floatPreparePipeline()}};
+  if (cfg.equalize) report["recipe"]["passes"].push_back("EqualizeCrossLayer");
   report["recipe"]["passes"].push_back("InsertQDQ");
   report["calibration"] = {{"folder", cfg.calibDir}, {"images", images.size()}, {"seconds", calibSeconds}};
   report["weights"] = weightsReport;

@@ -24,6 +24,7 @@ struct QuantizeConfig {
   ActObserverConfig act;
   int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
   std::vector<std::string> exclude;  ///< node names kept in float
+  bool equalize = false;             ///< cross-layer equalization before quantizing
   bool progress = true;
 };
 

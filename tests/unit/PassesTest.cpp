@@ -179,3 +179,57 @@ TEST_CASE("the residual sum does not overwrite the Conv's own input", "[runtime]
   REQUIRE(c->fusedAdd == add);
   CHECK(mismatch(runGraph(g, {x})[0], want, 1e-4f, 1e-4f) == "");
 }
+
+TEST_CASE("EqualizeCrossLayer balances Conv-Relu-Conv ranges and keeps the float outputs", "[passes]") {
+  for (int64_t group : {int64_t{1}, int64_t{8}}) {  // plain and depthwise second conv
+    Graph g;
+    Value *x = addInput(g, "x", {2, 4, 6, 6});
+    // Channel ranges of the first conv differ by 100x: what equalization fixes.
+    Tensor w1 = randomTensor({8, 4, 3, 3}, 1);
+    for (int64_t c = 0; c < 8; ++c)
+      for (int64_t i = 0; i < 36; ++i) w1.data<float>()[c * 36 + i] *= c % 2 ? 10.f : 0.1f;
+    Value *wa = g.addConstant("wa", w1);
+    Value *ba = g.addConstant("ba", randomTensor({8}, 2));
+    Node *a = addOp(g, "Conv", {x, wa, ba}, "a");
+    a->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    Node *r = addOp(g, "Relu", {a->output(0)}, "r");
+    Value *wb = g.addConstant("wb", randomTensor({8, 8 / group, 3, 3}, 3));
+    Node *b = addOp(g, "Conv", {r->output(0), wb}, "y");
+    b->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    b->setAttr("group", Attribute::ofInt(group));
+    g.outputs().push_back(b->output(0));
+    inferShapes(g);
+    Tensor in = randomTensor({2, 4, 6, 6}, 4);
+    Tensor before = runGraph(g, {in})[0];
+    INFO("group " << group);
+    REQUIRE(runPasses(g, {"EqualizeCrossLayer"}).size() == 1);
+    CHECK(mismatch(runGraph(g, {in})[0], before, 1e-4f, 1e-4f) == "");
+    // After equalization output channel c of the first conv and input channel c of the second
+    // have the same range, sqrt(r_A[c] r_B[c]); before, they differed by up to 100x.
+    const Tensor &ea = *a->input(1)->constant(), &eb = *b->input(1)->constant();
+    for (int64_t c = 0; c < 8; ++c) {
+      float ra = 0.f, rb = 0.f;
+      for (int64_t i = 0; i < 36; ++i) ra = std::max(ra, std::fabs(ea.data<float>()[c * 36 + i]));
+      for (int64_t o = 0; o < eb.dims()[0]; ++o)
+        for (int64_t ci = 0; ci < eb.dims()[1]; ++ci) {
+          if ((group == 1 ? ci : o) != c) continue;
+          for (int64_t i = 0; i < 9; ++i)
+            rb = std::max(rb, std::fabs(eb.data<float>()[(o * eb.dims()[1] + ci) * 9 + i]));
+        }
+      CHECK(ra == Approx(rb).epsilon(1e-3));
+    }
+    CHECK(g.findValue("wa")->constant()->toFloats() == w1.toFloats());  // originals untouched
+  }
+}
+
+TEST_CASE("EqualizeCrossLayer does not equalize through Clip (ReLU6 is not scale-invariant)", "[passes]") {
+  Graph g;
+  Value *x = addInput(g, "x", {1, 2, 4, 4});
+  Node *a = addOp(g, "Conv", {x, g.addConstant("wa", randomTensor({2, 2, 1, 1}, 1))}, "a");
+  Node *c = addOp(g, "Clip", {a->output(0), g.addConstant("lo", Tensor::scalar<float>(0.f)),
+                               g.addConstant("hi", Tensor::scalar<float>(6.f))}, "c");
+  Node *b = addOp(g, "Conv", {c->output(0), g.addConstant("wb", randomTensor({2, 2, 1, 1}, 2))}, "y");
+  g.outputs().push_back(b->output(0));
+  inferShapes(g);
+  CHECK(runPasses(g, {"EqualizeCrossLayer"}).empty());
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints top-1 of lowbit PTQ (plain rounding, no fine-tuning) on the CIFAR ResNets from
 # ../shared for a list of settings: the seed paper's granularity table and the observer rows.
-#   scripts/ptq_table.sh [granularity|observers] [resnet20 resnet32]
+#   scripts/ptq_table.sh [granularity|equalize|observers] [resnet20 resnet32]
 # Each row: model, setting, top-1 (10,000 test images; 1,000 calibration images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,9 +29,14 @@ for m in $models; do
     for wb in 4 6; do
       run "$m" "W${wb}A8 per-channel" --wbits $wb --abits 8 --granularity channel
       run "$m" "W${wb}A8 per-layer" --wbits $wb --abits 8 --granularity layer
+      run "$m" "W${wb}A8 per-layer + equalization" --wbits $wb --abits 8 --granularity layer --equalize
       for g in 2 4 8 16; do
         run "$m" "W${wb}A8 group:$g" --wbits $wb --abits 8 --granularity group:$g
       done
+    done
+  elif [ "$table" = equalize ]; then
+    for wb in 4 6; do
+      run "$m" "W${wb}A8 per-layer + equalization" --wbits $wb --abits 8 --granularity layer --equalize
     done
   else
     for setting in "W8A8:8:8" "W4A4:4:4" "W3A8:3:8" "W2A8:2:8"; do

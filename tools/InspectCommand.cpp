@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
+#include "jobs/CompareJob.h"
 #include "jobs/InspectJob.h"
+#include "support/Error.h"
 #include "ops/OpSupport.h"
 #include "support/Strings.h"
 
@@ -13,12 +15,20 @@ void addInspectCommand(CLI::App &app, Action &action) {
   struct Opts {
     std::string model;
     bool json = false, listOps = false;
+    std::vector<std::string> compare;
+    CompareConfig cmp;
+    std::string mean, std;
   };
   auto opts = std::make_shared<Opts>();
   CLI::App *cmd = app.add_subcommand("inspect", "inputs, outputs, ops, parameters, FLOPs per layer, unsupported ops");
   cmd->add_option("model", opts->model, "ONNX model");
   cmd->add_flag("--json", opts->json, "print one JSON object");
   cmd->add_flag("--list-ops", opts->listOps, "list the ONNX ops lowbit supports");
+  cmd->add_option("--compare", opts->compare, "FLOAT.onnx QUANT.onnx: per-layer SQNR on --data images, worst first")
+      ->expected(2);
+  cmd->add_option("--data", opts->cmp.dataDir, "images for --compare");
+  cmd->add_option("--limit", opts->cmp.limit, "images for --compare (class-balanced; 0 = all)");
+  addPreprocessOptions(cmd, opts->cmp.preprocess, opts->cmp.size, opts->mean, opts->std);
   cmd->callback([opts, &action, cmd] {
     action = [opts, cmd]() -> int {
       if (opts->listOps) {
@@ -26,6 +36,15 @@ void addInspectCommand(CLI::App &app, Action &action) {
           std::printf("%s\n", nlohmann::json(supportedOps()).dump().c_str());
         else
           std::printf("%s\n", join(supportedOps(), " ").c_str());
+        return 0;
+      }
+      if (!opts->compare.empty()) {
+        if (opts->cmp.dataDir.empty()) throw Error("--compare needs --data DIR");
+        finishPreprocessOptions(opts->cmp.preprocess, opts->cmp.size, opts->mean, opts->std);
+        opts->cmp.floatPath = opts->compare[0];
+        opts->cmp.quantPath = opts->compare[1];
+        nlohmann::json r = compareModels(opts->cmp);
+        std::printf("%s", opts->json ? (r.dump(2) + "\n").c_str() : formatComparison(r).c_str());
         return 0;
       }
       if (opts->model.empty()) {

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <set>
 #include <chrono>
 #include <cstring>
 
@@ -129,9 +130,22 @@ FloatExecutor::Plan &FloatExecutor::planFor(const std::vector<Tensor> &inputs) {
   g.inputs() = dataInputs;
   inferShapes(g);
   runPasses(g, {"ConstantFolding", "DeadCodeElimination"});
-  // Fusion decisions are re-made on the static shapes of this plan.
+  // Fusion decisions are re-made on the static shapes of this plan; a fusion that would hide
+  // a tapped intermediate value is undone.
   for (Node *n : g.nodes()) n->fusedAdd = n->fusedActivation = n->fusedInto = nullptr;
   runPasses(g, {"FuseResidualAdd", "FuseActivation"});
+  if (!opts_.taps.empty()) {
+    std::set<std::string> tapped(opts_.taps.begin(), opts_.taps.end());
+    for (Node *n : g.nodes()) {
+      if (!n->fusedAdd && !n->fusedActivation) continue;
+      bool hides = tapped.count(n->output(0)->name()) != 0;
+      if (n->fusedAdd && n->fusedActivation) hides |= tapped.count(n->fusedAdd->output(0)->name()) != 0;
+      if (!hides) continue;
+      for (Node *absorbed : {n->fusedAdd, n->fusedActivation})
+        if (absorbed) absorbed->fusedInto = nullptr;
+      n->fusedAdd = n->fusedActivation = nullptr;
+    }
+  }
 
   PlanBuilder b(g, impl_->engine);
   b.setAllowInPlace(opts_.taps.empty());

@@ -76,5 +76,8 @@ TEST_CASE("lowbit quantize: bad settings are one-line errors, a good run writes 
   RunResult inspect = runLowbit("inspect " + out.string());
   CHECK(inspect.code == 0);
   CHECK_THAT(inspect.output, Catch::Contains("QuantizeLinear"));
+  RunResult cmp = runLowbit("inspect --compare " + model + " " + out.string() + " --data " + calib + " --size 8");
+  CHECK(cmp.code == 0);
+  CHECK_THAT(cmp.output, Catch::Contains("per-layer SQNR") && Catch::Contains("conv (Conv)"));
   fs::remove(out);
 }

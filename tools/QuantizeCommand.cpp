@@ -53,6 +53,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
   cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
   cmd->add_flag("--equalize", o->cfg.equalize, "cross-layer equalization of Conv-ReLU-Conv chains first");
+  cmd->add_flag("--bias-correct", o->cfg.biasCorrect, "empirical bias correction (calibration channel means)");
   addPreprocessOptions(cmd, o->cfg.preprocess, o->cfg.size, o->mean, o->std);
   cmd->add_option("--batch", o->cfg.batch, "images per calibration batch")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);

@@ -1,6 +1,7 @@
 #include "jobs/QuantizeJob.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "jobs/ModelLoader.h"
 #include "kernels/QuantizeRef.h"
 #include "passes/PassManager.h"
+#include "quant/BiasCorrection.h"
 #include "runtime/FloatExecutor.h"
 #include "support/File.h"
 #include "support/Hash.h"
@@ -44,7 +46,8 @@ struct LayerPlan {
 
 // Calibrates the activations \p names over \p images; one or two passes over the data.
 std::vector<ActivationObserver> calibrate(const Graph &g, const std::vector<std::string> &names,
-                                          const BatchLoader &loader, const QuantizeConfig &cfg) {
+                                          const BatchLoader &loader, const QuantizeConfig &cfg,
+                                          std::vector<ChannelMeans> *means) {
   ExecutorOptions opts;
   opts.taps = names;
   FloatExecutor exec(g, opts);
@@ -62,10 +65,12 @@ std::vector<ActivationObserver> calibrate(const Graph &g, const std::vector<std:
       for (size_t i = 0; i < names.size(); ++i) {
         const float *d = taps[i].data<float>();
         const size_t n = static_cast<size_t>(taps[i].numel());
-        if (pass == 0)
+        if (pass == 0) {
           obs[i].observeRange(d, n);
-        else
+          if (means) (*means)[i].observe(taps[i]);
+        } else {
           obs[i].observeHistogram(d, n);
+        }
       }
       if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
     }
@@ -156,7 +161,8 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
                  names.size(), images.size(), cfg.calibDir.c_str());
   BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
   Progress timer("quantize", 1);
-  std::vector<ActivationObserver> obs = calibrate(*g, names, loader, cfg);
+  std::vector<ChannelMeans> means(names.size());
+  std::vector<ActivationObserver> obs = calibrate(*g, names, loader, cfg, cfg.biasCorrect ? &means : nullptr);
   const double calibSeconds = timer.elapsedSeconds();
 
   nlohmann::json actReport = nlohmann::json::array();
@@ -178,6 +184,34 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     values[i]->quant = p;
     actReport.push_back({{"tensor", values[i]->name()}, {"bits", bits}, {"signed", p.isSigned},
                          {"min", o.minValue()}, {"max", o.maxValue()}, {"clip", clip}, {"scale", scale}});
+  }
+
+  // Empirical bias correction: remove the expected output shift each weight quantization causes.
+  nlohmann::json biasReport = nlohmann::json::array();
+  if (cfg.biasCorrect) {
+    for (const LayerPlan &l : layers) {
+      Value *w = l.node->input(1), *x = l.node->input(0);
+      auto it = std::find(names.begin(), names.end(), x ? x->name() : "");
+      if (it == names.end()) continue;
+      const std::vector<double> mean = means[static_cast<size_t>(it - names.begin())].means();
+      const Tensor wq = fakeQuantizeWeights(*w->constant(), *w->quant);
+      std::vector<float> eps = expectedOutputShift(*w->constant(), wq, mean, l.node->attrInt("group", 1),
+                                                   weightAxis(*l.node));
+      if (l.node->opType() == "MatMul") continue;  // no bias input to correct
+      Value *b = l.node->input(2);
+      std::vector<float> bias = b ? b->constant()->toFloats() : std::vector<float>(eps.size(), 0.f);
+      if (bias.size() != eps.size()) continue;  // e.g. a Gemm with a matrix C
+      float worst = 0.f;
+      for (size_t c = 0; c < bias.size(); ++c) {
+        bias[c] -= eps[c];
+        worst = std::max(worst, std::fabs(eps[c]));
+      }
+      Value *nb = g->addConstant(g->uniqueName(l.node->name() + "_bias_corrected"),
+                                 Tensor::fromVector<float>({static_cast<int64_t>(bias.size())}, bias));
+      l.node->inputs().resize(3);
+      l.node->inputs()[2] = nb;
+      biasReport.push_back({{"node", l.node->name()}, {"max_abs_shift", worst}});
+    }
   }
 
   // Materialise QDQ, stamp and export.
@@ -203,6 +237,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
                       {"act_observer", cfg.act.name()},
                       {"first_last_bits", cfg.firstLastBits},
                       {"equalize", cfg.equalize},
+                      {"bias_correct", cfg.biasCorrect},
                       {"exclude", cfg.exclude},
                       {"num_calib", images.size()},
                       {"seed", cfg.seed},
@@ -212,6 +247,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   report["calibration"] = {{"folder", cfg.calibDir}, {"images", images.size()}, {"seconds", calibSeconds}};
   report["weights"] = weightsReport;
   report["activations"] = actReport;
+  if (cfg.biasCorrect) report["bias_correction"] = biasReport;
   if (!degenerateActs.empty()) report["constant_zero_activations"] = degenerateActs;
   if (!cfg.reportPath.empty()) writeFileAtomic(cfg.reportPath, report.dump(2) + "\n");
   return report;

@@ -25,6 +25,7 @@ struct QuantizeConfig {
   int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
   std::vector<std::string> exclude;  ///< node names kept in float
   bool equalize = false;             ///< cross-layer equalization before quantizing
+  bool biasCorrect = false;          ///< empirical bias correction from calibration means
   bool progress = true;
 };
 

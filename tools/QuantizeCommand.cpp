@@ -39,7 +39,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   CLI::App *cmd = app.add_subcommand(
       "quantize", "calibrate on an image folder, quantize weights and activations, export QDQ ONNX");
   cmd->add_option("model", o->cfg.modelPath, "float ONNX model")->required();
-  cmd->add_option("--calib", o->cfg.calibDir, "calibration images (a flat folder or <dir>/<class>/<image>)")->required();
+  cmd->add_option("--calib", o->cfg.calibDir, "calibration images (a flat folder or <dir>/<class>/<image>)");
+  cmd->add_option("--calib-from", o->cfg.calibFrom, "reuse the activation ranges of an earlier --report of this model");
   cmd->add_option("-o,--output", o->cfg.outPath, "quantized QDQ ONNX file to write")->required();
   cmd->add_option("--report", o->cfg.reportPath, "JSON report to write (recipe, ranges, per-layer figures)");
   cmd->add_option("--num-calib", o->cfg.numCalib, "use N images, class-balanced (default: all)")->check(CLI::NonNegativeNumber);

@@ -113,6 +113,11 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   // Weights now (no data needed).
   nlohmann::json weightsReport = nlohmann::json::array();
   std::map<const Value *, int> actBits;  // activation -> bits (the widest any reader asks for)
+  std::vector<const Value *> actOrder;   // the same activations in graph order (deterministic)
+  auto wantActivation = [&](const Value *v, int bits) {
+    if (!actBits.count(v)) actOrder.push_back(v);
+    actBits[v] = std::max(actBits[v], bits);
+  };
   for (const LayerPlan &l : layers) {
     Value *w = l.node->input(1);
     WeightQuantConfig wc = cfg.weights;
@@ -132,58 +137,94 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     weightsReport.push_back(wr);
     w->quant = p;
     const int aBits = (cfg.firstLastBits && l.node == layers.front().node) ? cfg.firstLastBits : cfg.actBits;
-    if (Value *x = l.node->input(0); x && !x->isConstant()) actBits[x] = std::max(actBits[x], aBits);
+    if (Value *x = l.node->input(0); x && !x->isConstant()) wantActivation(x, aBits);
     if (l.node->fusedAdd) {  // the residual operand is read as quantized data too
       Value *other = l.node->fusedAdd->input(0) == l.node->output(0) ? l.node->fusedAdd->input(1)
                                                                      : l.node->fusedAdd->input(0);
-      actBits[other] = std::max(actBits[other], cfg.actBits);
+      wantActivation(other, cfg.actBits);
     }
   }
 
   // Activations: calibrate on the chosen images.
-  ImageSet set = scanImageFolder(cfg.calibDir);
-  std::vector<ImageEntry> images = pickBalancedImages(set, cfg.numCalib, cfg.seed);
   std::vector<std::string> names;
   std::vector<Value *> values;
-  for (const auto &[v, bits] : actBits) {
+  for (const Value *v : actOrder) {
     names.push_back(v->name());
     values.push_back(const_cast<Value *>(v));
   }
-  if (cfg.progress)
-    std::fprintf(stderr,
-                 "quantize %s: %zu layers, weights %d-bit %s (%s), activations %d-bit (%s)%s; "
-                 "calibrating %zu activations on %zu images from %s\n",
-                 cfg.modelPath.c_str(), layers.size(), cfg.weights.bits,
-                 granularityName(*layers[0].node->input(1)->quant).c_str(),
-                 cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax", cfg.actBits,
-                 cfg.act.name().c_str(),
-                 cfg.firstLastBits ? cat(", first/last layers ", cfg.firstLastBits, "-bit").c_str() : "",
-                 names.size(), images.size(), cfg.calibDir.c_str());
-  BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
-  Progress timer("quantize", 1);
+  // Activation ranges: calibrated on images, or reused from an earlier report of this model.
+  struct Range {
+    float min, max, clip;
+  };
+  std::vector<Range> ranges;
   std::vector<ChannelMeans> means(names.size());
-  std::vector<ActivationObserver> obs = calibrate(*g, names, loader, cfg, cfg.biasCorrect ? &means : nullptr);
-  const double calibSeconds = timer.elapsedSeconds();
+  size_t calibImages = 0;
+  double calibSeconds = 0;
+  if (!cfg.calibFrom.empty()) {
+    if (cfg.biasCorrect) throw Error("--bias-correct needs calibration images (--calib), not --calib-from");
+    nlohmann::json old;
+    try {
+      old = nlohmann::json::parse(readFile(cfg.calibFrom));
+    } catch (const nlohmann::json::exception &e) {
+      throw Error(cat(cfg.calibFrom, ": not a lowbit report (", e.what(), ")"));
+    }
+    const std::string oldHash = old.value("model_hash", "");
+    if (oldHash != modelHash)
+      throw Error(cat(cfg.calibFrom, " was made for a different model (report hash ", oldHash, ", model hash ",
+                      modelHash, "); re-run lowbit quantize with --calib"));
+    std::map<std::string, Range> byName;
+    for (const auto &a : old.value("activations", nlohmann::json::array()))
+      byName[a.at("tensor").get<std::string>()] = {a.at("min").get<float>(), a.at("max").get<float>(),
+                                                   a.at("clip").get<float>()};
+    for (const std::string &name : names) {
+      auto it = byName.find(name);
+      if (it == byName.end())
+        throw Error(cat(cfg.calibFrom, ": has no range for activation '", name,
+                        "' (made with other layers or --exclude); re-run with --calib"));
+      ranges.push_back(it->second);
+    }
+    calibImages = old.value("calibration", nlohmann::json::object()).value("images", size_t{0});
+  } else {
+    if (cfg.calibDir.empty()) throw Error("quantize needs --calib DIR (or --calib-from REPORT.json)");
+    ImageSet set = scanImageFolder(cfg.calibDir);
+    std::vector<ImageEntry> images = pickBalancedImages(set, cfg.numCalib, cfg.seed);
+    calibImages = images.size();
+    if (cfg.progress)
+      std::fprintf(stderr,
+                   "quantize %s: %zu layers, weights %d-bit %s (%s), activations %d-bit (%s)%s; "
+                   "calibrating %zu activations on %zu images from %s\n",
+                   cfg.modelPath.c_str(), layers.size(), cfg.weights.bits,
+                   granularityName(*layers[0].node->input(1)->quant).c_str(),
+                   cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax", cfg.actBits,
+                   cfg.act.name().c_str(),
+                   cfg.firstLastBits ? cat(", first/last layers ", cfg.firstLastBits, "-bit").c_str() : "",
+                   names.size(), images.size(), cfg.calibDir.c_str());
+    BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
+    Progress timer("quantize", 1);
+    std::vector<ActivationObserver> obs = calibrate(*g, names, loader, cfg, cfg.biasCorrect ? &means : nullptr);
+    calibSeconds = timer.elapsedSeconds();
+    for (size_t i = 0; i < obs.size(); ++i)
+      ranges.push_back({obs[i].minValue(), obs[i].maxValue(), obs[i].clip(cfg.act, actBits.at(values[i]))});
+  }
 
   nlohmann::json actReport = nlohmann::json::array();
   std::vector<std::string> degenerateActs;
   for (size_t i = 0; i < values.size(); ++i) {
-    const ActivationObserver &o = obs[i];
+    const Range &rg = ranges[i];
     const int bits = actBits.at(values[i]);
     QuantParams p;
     p.bits = bits;
-    p.isSigned = !o.isUnsigned();
+    p.isSigned = rg.min < 0.f;  // never negative (e.g. after ReLU): unsigned codes
     p.state = QuantParams::State::Calibrated;
     const QuantRange r = quantRange(bits, p.isSigned, false);
-    const float clip = o.clip(cfg.act, bits);
     // s = clip / qmax; a constant-zero tensor gets scale 1 (all codes 0), never 0/inf/NaN.
-    const float scale = clip > 0.f ? clip / static_cast<float>(r.qmax) : 1.f;
-    if (!(clip > 0.f)) degenerateActs.push_back(values[i]->name());
+    const float scale = rg.clip > 0.f ? rg.clip / static_cast<float>(r.qmax) : 1.f;
+    if (!(rg.clip > 0.f)) degenerateActs.push_back(values[i]->name());
     p.scale = {scale};
     p.zeroPoint = {0};
     values[i]->quant = p;
     actReport.push_back({{"tensor", values[i]->name()}, {"bits", bits}, {"signed", p.isSigned},
-                         {"min", o.minValue()}, {"max", o.maxValue()}, {"clip", clip}, {"scale", scale}});
+                         {"min", rg.min}, {"max", rg.max}, {"clip", rg.clip}, {"scale", scale}});
   }
 
   // Empirical bias correction: remove the expected output shift each weight quantization causes.
@@ -239,12 +280,13 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
                       {"equalize", cfg.equalize},
                       {"bias_correct", cfg.biasCorrect},
                       {"exclude", cfg.exclude},
-                      {"num_calib", images.size()},
+                      {"num_calib", calibImages},
                       {"seed", cfg.seed},
                       {"passes", floatPreparePipeline()}};
   if (cfg.equalize) report["recipe"]["passes"].push_back("EqualizeCrossLayer");
   report["recipe"]["passes"].push_back("InsertQDQ");
-  report["calibration"] = {{"folder", cfg.calibDir}, {"images", images.size()}, {"seconds", calibSeconds}};
+  report["calibration"] = {{"folder", cfg.calibDir}, {"images", calibImages}, {"seconds", calibSeconds}};
+  if (!cfg.calibFrom.empty()) report["calibration"]["from_report"] = cfg.calibFrom;
   report["weights"] = weightsReport;
   report["activations"] = actReport;
   if (cfg.biasCorrect) report["bias_correction"] = biasReport;

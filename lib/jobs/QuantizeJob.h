@@ -13,6 +13,7 @@ namespace lowbit {
 
 struct QuantizeConfig {
   std::string modelPath, calibDir, outPath, reportPath;
+  std::string calibFrom;  ///< reuse activation ranges from this report (same model) instead of images
   int64_t numCalib = 0;  ///< 0: every image in the folder
   uint32_t seed = 0;
   int batch = 32;

@@ -138,3 +138,33 @@ TEST_CASE("quantize refuses an unknown --exclude node and writes nothing", "[qua
   CHECK_THROWS_WITH(runQuantize(cfg), Catch::Contains("no_such_node"));
   CHECK_FALSE(fs::exists(out));
 }
+
+TEST_CASE("--calib-from reuses a report's ranges and refuses another model's report", "[quant]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path();
+  QuantizeConfig cfg;
+  cfg.modelPath = kData + "/good/tiny_convnet.onnx";
+  cfg.calibDir = kData + "/good";
+  cfg.outPath = (dir / "lowbit_cf_a.onnx").string();
+  cfg.reportPath = (dir / "lowbit_cf_a.json").string();
+  cfg.preprocess.resize = cfg.preprocess.crop = 8;
+  cfg.progress = false;
+  nlohmann::json first = runQuantize(cfg);
+
+  QuantizeConfig again = cfg;
+  again.calibDir.clear();
+  again.calibFrom = cfg.reportPath;
+  again.outPath = (dir / "lowbit_cf_b.onnx").string();
+  again.reportPath.clear();
+  nlohmann::json second = runQuantize(again);
+  CHECK(second["activations"] == first["activations"]);
+  Tensor x = randomTensor({2, 3, 8, 8}, 9, 0.f, 1.f);
+  CHECK(runGraph(*importOnnxFile(again.outPath), {x})[0] == runGraph(*importOnnxFile(cfg.outPath), {x})[0]);
+
+  // A report of a different model (here: one whose bytes differ) is refused by hash.
+  const fs::path other = dir / "lowbit_cf_other.onnx";
+  fs::copy_file(cfg.outPath, other, fs::copy_options::overwrite_existing);
+  again.modelPath = other.string();
+  CHECK_THROWS_WITH(runQuantize(again), Catch::Contains("different model") && Catch::Contains("lowbit_cf_a.json"));
+  for (const auto &p : {cfg.outPath, cfg.reportPath, again.outPath, other.string()}) fs::remove(p);
+}

@@ -5,6 +5,7 @@
 #include "Commands.h"
 #include "jobs/QuantizeJob.h"
 #include "support/Error.h"
+#include "support/File.h"
 #include "support/Strings.h"
 
 namespace lowbit {
@@ -26,13 +27,47 @@ void parseGranularity(const std::string &text, WeightQuantConfig &w) {
   }
 }
 
+// Settings from a recipe file for every option the command line did not give.
+template <typename Opts>
+void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(readFile(path));
+  } catch (const nlohmann::json::exception &e) {
+    throw Error(cat(path, ": not valid JSON (", e.what(), ")"));
+  }
+  if (j.contains("recipe")) j = j["recipe"];  // a whole report
+  auto given = [&](const char *flag) { return cmd.count(flag) > 0; };
+  try {
+    for (const auto &[key, v] : j.items()) {
+      if (key == "wbits") { if (!given("--wbits")) o.cfg.weights.bits = v.template get<int>(); }
+      else if (key == "abits") { if (!given("--abits")) o.cfg.actBits = v.template get<int>(); }
+      else if (key == "granularity") { if (!given("--granularity")) o.granularity = v.template get<std::string>(); }
+      else if (key == "group_order") { if (!given("--group-order")) o.groupOrder = v.template get<std::string>(); }
+      else if (key == "weight_observer") { if (!given("--weight-observer")) o.weightObserver = v.template get<std::string>(); }
+      else if (key == "act_observer") { if (!given("--act-observer")) o.actObserver = v.template get<std::string>(); }
+      else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = v.template get<int>(); }
+      else if (key == "exclude") { if (!given("--exclude")) o.cfg.exclude = v.template get<std::vector<std::string>>(); }
+      else if (key == "equalize") { if (!given("--equalize")) o.cfg.equalize = v.template get<bool>(); }
+      else if (key == "bias_correct") { if (!given("--bias-correct")) o.cfg.biasCorrect = v.template get<bool>(); }
+      else if (key == "num_calib") { if (!given("--num-calib")) o.cfg.numCalib = v.template get<int64_t>(); }
+      else if (key == "seed") { if (!given("--seed")) o.cfg.seed = v.template get<uint32_t>(); }
+      else if (key == "passes") { /* derived from the settings above; recorded for readers */ }
+      else throw Error(cat(path, ": unknown recipe setting '", key, "'"));
+    }
+  } catch (const nlohmann::json::exception &e) {
+    throw Error(cat(path, ": a recipe value has the wrong type (", e.what(), ")"));
+  }
+  if (o.cfg.weights.bits < 2 || o.cfg.weights.bits > 8) throw Error(cat(path, ": wbits must be 2..8"));
+}
+
 }  // namespace
 
 void addQuantizeCommand(CLI::App &app, Action &action) {
   struct Opts {
     QuantizeConfig cfg;
     std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
-                           actObserver = "minmax", exclude;
+                           actObserver = "minmax", exclude, recipe;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -58,9 +93,13 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   addPreprocessOptions(cmd, o->cfg.preprocess, o->cfg.size, o->mean, o->std);
   cmd->add_option("--batch", o->cfg.batch, "images per calibration batch")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--recipe", o->recipe,
+                  "JSON with the settings above (wbits, abits, granularity, ...); a report's recipe works too; "
+                  "flags given on the command line win");
   cmd->add_flag("--json", o->json, "print the report as JSON on stdout");
-  cmd->callback([o, &action] {
-    action = [o]() -> int {
+  cmd->callback([o, &action, cmd] {
+    action = [o, cmd]() -> int {
+      if (!o->recipe.empty()) applyRecipe(o->recipe, *cmd, *o);
       finishPreprocessOptions(o->cfg.preprocess, o->cfg.size, o->mean, o->std);
       parseGranularity(o->granularity, o->cfg.weights);
       if (o->groupOrder == "range")

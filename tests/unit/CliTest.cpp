@@ -2,6 +2,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "TestUtil.h"
 
@@ -80,4 +82,26 @@ TEST_CASE("lowbit quantize: bad settings are one-line errors, a good run writes 
   CHECK(cmp.code == 0);
   CHECK_THAT(cmp.output, Catch::Contains("per-layer SQNR") && Catch::Contains("conv (Conv)"));
   fs::remove(out);
+}
+
+TEST_CASE("lowbit quantize --recipe: settings from the file, command-line flags win", "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path();
+  const fs::path recipe = dir / "lowbit_recipe.json", out = dir / "lowbit_recipe.onnx", report = dir / "lowbit_recipe_report.json";
+  std::ofstream(recipe) << R"({"wbits": 6, "granularity": "group:2", "act_observer": "percentile:99"})";
+  RunResult r = runLowbit("quantize " + kData + "/good/tiny_convnet.onnx --calib " + kData +
+                          "/good --size 8 --recipe " + recipe.string() + " --wbits 5 -o " + out.string() +
+                          " --report " + report.string());
+  REQUIRE(r.code == 0);
+  std::ifstream in(report);
+  nlohmann::json rep = nlohmann::json::parse(in);
+  CHECK(rep["recipe"]["wbits"] == 5);  // the flag
+  CHECK(rep["recipe"]["granularity"] == "group:2");  // the file
+  CHECK(rep["recipe"]["act_observer"] == "percentile:99");
+  std::ofstream(recipe) << R"({"colour": 1})";
+  RunResult bad = runLowbit("quantize " + kData + "/good/tiny_convnet.onnx --calib " + kData + "/good --size 8 --recipe " +
+                            recipe.string() + " -o " + out.string());
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.output, Catch::Contains("unknown recipe setting 'colour'"));
+  for (const auto &p : {recipe, out, report}) fs::remove(p);
 }

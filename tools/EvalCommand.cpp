@@ -56,10 +56,12 @@ void addEvalCommand(CLI::App &app, Action &action) {
         nlohmann::json j = {{"model", r.model},   {"data", r.data},   {"images", r.images},
                             {"top1", r.top1},     {"top5", r.top5},   {"correct_top1", r.correct1},
                             {"seconds", r.seconds}, {"images_per_s", r.images / r.seconds}};
+        if (!r.quantization.empty()) j["quantization"] = r.quantization;
         std::printf("%s\n", j.dump(2).c_str());
       } else {
-        std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  (%lld images, %.1f s)\n", r.model.c_str(),
-                    r.data.c_str(), r.top1, r.top5, static_cast<long long>(r.images), r.seconds);
+        std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  (%lld images, %.1f s)%s\n", r.model.c_str(),
+                    r.data.c_str(), r.top1, r.top5, static_cast<long long>(r.images), r.seconds,
+                    r.quantization.empty() ? "" : cat("  [simulated quantization: ", r.quantization, "]").c_str());
       }
       return 0;
     };

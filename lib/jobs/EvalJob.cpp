@@ -1,6 +1,7 @@
 #include "jobs/EvalJob.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 
 #include "data/BatchLoader.h"
@@ -25,6 +26,35 @@ int rankOf(const float *logits, int k, int label) {
   return rank;
 }
 
+// Bit widths of a QDQ model: lowbit's own metadata when present (it knows sub-8-bit widths),
+// else one 8-bit entry per QuantizeLinear/weight DequantizeLinear.
+std::string quantizationSummary(const Graph &g) {
+  std::map<int, int> weights, acts;
+  bool fromMetadata = false;
+  for (const auto &[key, value] : g.metadata) {
+    if (key != "lowbit.quantization") continue;
+    nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
+    if (j.is_discarded()) continue;
+    const nlohmann::json w = j.value("weights", nlohmann::json::object()), a = j.value("activations", nlohmann::json::object());
+    for (const auto &[name, bits] : w.items()) weights[bits.get<int>()]++;
+    for (const auto &[name, bits] : a.items()) acts[bits.get<int>()]++;
+    fromMetadata = true;
+  }
+  if (!fromMetadata)
+    for (const Node *n : g.nodes()) {
+      if (n->opType() == "QuantizeLinear") acts[8]++;
+      if (n->opType() == "DequantizeLinear" && n->input(0)->isConstant() && n->input(0)->dtype() == DType::Int8)
+        weights[8]++;
+    }
+  if (weights.empty() && acts.empty()) return "";
+  auto list = [](const std::map<int, int> &m) {
+    std::string s;
+    for (auto it = m.rbegin(); it != m.rend(); ++it) s += cat(s.empty() ? "" : ", ", it->first, "-bit x", it->second);
+    return s.empty() ? std::string("none") : s;
+  };
+  return cat("weights ", list(weights), "; activations ", list(acts));
+}
+
 }  // namespace
 
 EvalResult runEval(const EvalConfig &cfg) {
@@ -46,6 +76,7 @@ EvalResult runEval(const EvalConfig &cfg) {
 
   EvalResult r;
   r.model = cfg.modelPath;
+  r.quantization = quantizationSummary(*g);
   r.data = cfg.dataDir;
   Progress progress("eval", static_cast<int64_t>(images.size()));
   const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));

@@ -26,6 +26,9 @@ struct EvalResult {
   double top1 = 0, top5 = 0;  ///< percent
   double seconds = 0;
   int numClasses = 0;
+  /// For a quantized model: bit widths read back from it, e.g. "weights 4-bit x19, 8-bit x2;
+  /// activations 8-bit x21" (empty for a float model).
+  std::string quantization;
 };
 
 /// Evaluates the model on the folder. Throws Error naming the model, folder or image at fault.

@@ -98,6 +98,14 @@ TEST_CASE("lowbit quantize --recipe: settings from the file, command-line flags 
   CHECK(rep["recipe"]["wbits"] == 5);  // the flag
   CHECK(rep["recipe"]["granularity"] == "group:2");  // the file
   CHECK(rep["recipe"]["act_observer"] == "percentile:99");
+  // eval reads the bit widths back from the quantized file.
+  fs::path folder = dir / "lowbit_recipe_data" / "only_class";
+  fs::create_directories(folder);
+  fs::copy_file(kData + "/good/rgb_13x9.jpg", folder / "a.jpg", fs::copy_options::overwrite_existing);
+  RunResult ev = runLowbit("eval " + out.string() + " --data " + (dir / "lowbit_recipe_data").string() + " --size 8");
+  CHECK(ev.code == 0);
+  CHECK_THAT(ev.output, Catch::Contains("weights 5-bit x2; activations 8-bit x2"));
+  fs::remove_all(dir / "lowbit_recipe_data");
   std::ofstream(recipe) << R"({"colour": 1})";
   RunResult bad = runLowbit("quantize " + kData + "/good/tiny_convnet.onnx --calib " + kData + "/good --size 8 --recipe " +
                             recipe.string() + " -o " + out.string());

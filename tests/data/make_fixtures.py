@@ -79,3 +79,14 @@ with open(os.path.join(bad, "not_an_image.jpg"), "w") as f:
     f.write("this is text, not a JPEG\n")
 with open(os.path.join(bad, "truncated.jpg"), "wb") as f:
     f.write(open(os.path.join(good, "rgb_13x9.jpg"), "rb").read()[:200])
+
+# The tiny model with its weights in a separate file (ONNX external data).
+ext_dir = os.path.join(good, "external")
+os.makedirs(ext_dir, exist_ok=True)
+ext = onnx.load(os.path.join(good, "tiny_convnet.onnx"))
+from onnx import numpy_helper
+from onnx.external_data_helper import convert_model_to_external_data
+for t in ext.graph.initializer:  # external data needs raw_data, not float_data
+    t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t), t.name))
+convert_model_to_external_data(ext, all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+onnx.save(ext, os.path.join(ext_dir, "tiny_convnet_external.onnx"))

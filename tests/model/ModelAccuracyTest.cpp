@@ -7,7 +7,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "export/OnnxExporter.h"
+#include "import/OnnxImporter.h"
 #include "jobs/EvalJob.h"
+#include "runtime/FloatExecutor.h"
 #include "jobs/QuantizeJob.h"
 
 using namespace lowbit;
@@ -101,4 +104,19 @@ TEST_CASE("bundled Fashion-MNIST ResNet W8A8 stays within 0.5 point of float", "
   EvalResult r = runEval(e);
   std::filesystem::remove(out);
   CHECK(91.75 - r.top1 <= 0.5);
+}
+
+TEST_CASE("CIFAR ResNets round-trip through the exporter with identical outputs", "[shared]") {
+  for (const char *name : {"resnet20.onnx", "resnet32.onnx"}) {
+    INFO(name);
+    auto g = importOnnxFile(kShared + "/models/cifar10/" + name);
+    const std::string out = (std::filesystem::temp_directory_path() / "lowbit_roundtrip_cifar.onnx").string();
+    exportOnnxFile(*g, out);  // runs onnx::checker
+    auto back = importOnnxFile(out);
+    std::filesystem::remove(out);
+    Tensor x(DType::Float32, {4, 3, 32, 32});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>((i * 7919) % 255) / 127.f - 1.f;
+    FloatExecutor a(*g), b(*back);
+    CHECK(a.run({x})[0] == b.run({x})[0]);
+  }
 }

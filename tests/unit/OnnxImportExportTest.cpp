@@ -57,3 +57,12 @@ TEST_CASE("a failed write leaves no partial output file", "[export]") {
   CHECK_THROWS_WITH(exportOnnxFile(*g, "/nonexistent-dir/out.onnx"), Catch::Contains("/nonexistent-dir/out.onnx"));
   CHECK_FALSE(std::filesystem::exists("/nonexistent-dir/out.onnx"));
 }
+
+TEST_CASE("weights in an external data file beside the model are read", "[import]") {
+  auto ext = importOnnxFile(kData + "/good/external/tiny_convnet_external.onnx");
+  auto inl = importOnnxFile(kData + "/good/tiny_convnet.onnx");
+  REQUIRE(ext->findValue("w")->isConstant());
+  CHECK(*ext->findValue("w")->constant() == *inl->findValue("w")->constant());
+  Tensor x = randomTensor({1, 3, 8, 8}, 2);
+  CHECK(runGraph(*ext, {x})[0] == runGraph(*inl, {x})[0]);
+}

@@ -45,8 +45,6 @@ FloatExecutor::FloatExecutor(const Graph &g, ExecutorOptions opts)
 }
 FloatExecutor::~FloatExecutor() = default;
 
-size_t FloatExecutor::lastPlanSteps() const { return impl_->last ? impl_->last->steps.size() : 0; }
-
 std::string FloatExecutor::profileReport() const {
   const Plan *p = impl_->last;
   if (!p || p->stepMs.empty()) return "";

@@ -36,8 +36,6 @@ class FloatExecutor {
   /// With \p taps, also returns the contents of ExecutorOptions::taps, in that order.
   std::vector<Tensor> run(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps = nullptr);
 
-  /// Number of plan steps for the last input shapes (primitives, reorders, reference kernels).
-  size_t lastPlanSteps() const;
   /// With ExecutorOptions::profile: milliseconds per op type (and step count) summed over all
   /// runs of the last plan, most expensive first.
   std::string profileReport() const;

@@ -9,11 +9,6 @@ namespace {
 
 constexpr float kFoldAtol = 1e-5f, kFoldRtol = 1e-4f;
 
-size_t countOps(const Graph &g, const std::string &op) {
-  size_t n = 0;
-  for (const Node *node : g.nodes()) n += node->opType() == op;
-  return n;
-}
 
 // Conv(3->4) -> BatchNormalization -> Relu, with non-trivial BN statistics.
 std::unique_ptr<Graph> convBnRelu() {

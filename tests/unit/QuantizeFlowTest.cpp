@@ -17,11 +17,6 @@ using namespace lowbit::test;
 namespace {
 const std::string kData = LOWBIT_TEST_DATA;
 
-size_t countOps(const Graph &g, const std::string &op) {
-  size_t n = 0;
-  for (const Node *node : g.nodes()) n += node->opType() == op;
-  return n;
-}
 }  // namespace
 
 TEST_CASE("InsertQDQ writes ORT-named QDQ and simulates fake-quantized inputs and weights", "[quant]") {

@@ -38,6 +38,13 @@ inline Node *addOp(Graph &g, const std::string &op, std::vector<Value *> ins, co
   return g.addNode(out + "_node", op, std::move(ins), {o});
 }
 
+/// Number of nodes of \p op in \p g.
+inline size_t countOps(const Graph &g, const std::string &op) {
+  size_t n = 0;
+  for (const Node *node : g.nodes()) n += node->opType() == op;
+  return n;
+}
+
 /// Runs \p g on \p inputs with the float runner.
 inline std::vector<Tensor> runGraph(const Graph &g, const std::vector<Tensor> &inputs) {
   FloatExecutor exec(g);

@@ -62,6 +62,8 @@ std::vector<ActivationObserver> calibrate(const Graph &g, const std::vector<std:
       size_t e = std::min(loader.size(), b + batch);
       Tensor x = loader.load(b, e, nullptr);
       exec.run({x}, &taps);
+      // Tensors are independent: observe them in parallel (one tensor per thread).
+#pragma omp parallel for schedule(dynamic)
       for (size_t i = 0; i < names.size(); ++i) {
         const float *d = taps[i].data<float>();
         const size_t n = static_cast<size_t>(taps[i].numel());

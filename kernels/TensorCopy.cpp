@@ -81,6 +81,17 @@ void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> 
 
 namespace {
 
+// Writes \p n copies of the element at \p fill.
+void fillRow(uint8_t *d, int64_t n, const void *fill, size_t elemBytes) {
+  if (elemBytes == 4) {
+    uint32_t v;
+    std::memcpy(&v, fill, 4);
+    std::fill_n(reinterpret_cast<uint32_t *>(d), n, v);  // buffers are 4-byte aligned
+    return;
+  }
+  for (int64_t j = 0; j < n; ++j) std::memcpy(d + j * static_cast<int64_t>(elemBytes), fill, elemBytes);
+}
+
 // Source index along one axis for output index \p o, or -1 for constant padding.
 int64_t padSource(int64_t o, int64_t before, int64_t n, PadMode mode) {
   int64_t i = o - before;
@@ -127,18 +138,20 @@ void padCopySerial(const void *src, const std::vector<int64_t> &inDims, void *ds
       srcRow += i * inStrides[a];
     }
     if (!inside) {
-      for (int64_t j = 0; j < inner; ++j) std::memcpy(d + j * static_cast<int64_t>(elemBytes), fill, elemBytes);
+      fillRow(d, inner, fill, elemBytes);
     } else {
       const uint8_t *row = s + srcRow * static_cast<int64_t>(elemBytes);
       const int64_t lo = std::max<int64_t>(0, lead), hi = std::min<int64_t>(inner, lead + innerIn);
       if (hi > lo)
         std::memcpy(d + lo * static_cast<int64_t>(elemBytes), row + (lo - lead) * static_cast<int64_t>(elemBytes),
                     static_cast<size_t>(hi - lo) * elemBytes);
-      for (int64_t j = 0; j < inner; ++j) {
-        if (j >= lo && j < hi) continue;
-        int64_t i = padSource(j, lead, innerIn, mode);
-        std::memcpy(d + j * static_cast<int64_t>(elemBytes), i < 0 ? fill : row + i * static_cast<int64_t>(elemBytes),
-                    elemBytes);
+      if (lo != 0 || hi != inner) {  // padding along the last axis too
+        for (int64_t j = 0; j < inner; ++j) {
+          if (j >= lo && j < hi) continue;
+          int64_t i = padSource(j, lead, innerIn, mode);
+          std::memcpy(d + j * static_cast<int64_t>(elemBytes), i < 0 ? fill : row + i * static_cast<int64_t>(elemBytes),
+                      elemBytes);
+        }
       }
     }
     for (int64_t a = static_cast<int64_t>(rank) - 2; a >= 0; --a) {
@@ -179,7 +192,7 @@ void padCopy(const void *src, const std::vector<int64_t> &inDims, void *dst,
     const int64_t i = padSource(o, padsBegin[0], inDims[0], mode);
     uint8_t *out = d + o * outSlice * eb;
     if (i < 0) {
-      for (int64_t j = 0; j < outSlice; ++j) std::memcpy(out + j * eb, fill, elemBytes);
+      fillRow(out, outSlice, fill, elemBytes);
     } else {
       padCopySerial(s + i * inSlice * eb, subIn, out, subBegin, subEnd, mode, fill, elemBytes);
     }

@@ -31,7 +31,43 @@ dnnl::memory weightsMemory(PlanBuilder &b, const Value *w, const dnnl::memory::d
 
 }  // namespace
 
+// The classifier head y = x W^T + b (constant W, vector b, no scaling) as oneDNN's inner
+// product, the primitive made for it (weights reordered once, bias and activation fused).
+bool buildGemmAsInnerProduct(PlanBuilder &b, const Node &n) {
+  const Value *a = n.input(0), *w = n.input(1), *c = n.input(2);
+  if (n.attrInt("transA", 0) != 0 || n.attrFloat("alpha", 1.f) != 1.f || !w->isConstant()) return false;
+  if (c && (!c->isConstant() || n.attrFloat("beta", 1.f) != 1.f || c->constant()->numel() != n.output(0)->dims()[1]))
+    return false;
+  const bool tb = n.attrInt("transB", 0) != 0;
+  const int64_t m = a->dims()[0], k = a->dims()[1], nn = n.output(0)->dims()[1];
+  // oneDNN wants weights as [N, K] (oi); Gemm with transB=0 stores [K, N]: transpose once.
+  dnnl::memory::desc wUser = tb ? plainDesc({nn, k}) : dnnl::memory::desc({nn, k}, dt::f32, Dims{1, nn});
+  dnnl::memory::desc srcMd = plainDesc({m, k}), dstMd = plainDesc({m, nn});
+  dnnl::memory::desc biasMd = c ? plainDesc({nn}) : dnnl::memory::desc();
+  auto desc = dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, srcMd,
+                                                dnnl::memory::desc({nn, k}, dt::f32, tag::any), biasMd, dstMd);
+  dnnl::primitive_attr attr;
+  dnnl::post_ops po;
+  if (n.fusedActivation) appendActivationPostOp(b, *n.fusedActivation, po);
+  attr.set_post_ops(po);
+  dnnl::inner_product_forward::primitive_desc pd;
+  try {
+    pd = dnnl::inner_product_forward::primitive_desc(desc, attr, b.engine());
+  } catch (const dnnl::error &) {
+    return false;  // the matmul path handles it
+  }
+  dnnl::memory src(srcMd, b.engine(), b.plainMemoryOf(a).get_data_handle());
+  dnnl::memory wMem = weightsMemory(b, w, wUser, pd.weights_desc());
+  dnnl::memory dst = b.newMemory(dstMd);
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wMem}, {DNNL_ARG_DST, dst}};
+  if (c) args[DNNL_ARG_BIAS] = b.plainMemoryOf(c);
+  b.addPrimitive(n, dnnl::inner_product_forward(pd), std::move(args));
+  b.define((n.fusedActivation ? n.fusedActivation : &n)->output(0), dst);
+  return true;
+}
+
 void buildGemm(PlanBuilder &b, const Node &n) {
+  if (buildGemmAsInnerProduct(b, n)) return;
   const Value *a = n.input(0), *bw = n.input(1), *c = n.input(2);
   const bool ta = n.attrInt("transA", 0) != 0, tb = n.attrInt("transB", 0) != 0;
   const float alpha = n.attrFloat("alpha", 1.f), beta = n.attrFloat("beta", 1.f);

@@ -41,8 +41,7 @@ int64_t getInt(const Tensor &t, int64_t i) {
   switch (t.dtype()) {
     case DType::Int64: return static_cast<const int64_t *>(p)[i];
     case DType::UInt64: return static_cast<int64_t>(static_cast<const uint64_t *>(p)[i]);
-    default:
-      if (isFloatType(t.dtype())) return static_cast<int64_t>(getDouble(t, i));
+    default:  // every other type is exact in a double (floats truncate toward zero)
       return static_cast<int64_t>(getDouble(t, i));
   }
 }

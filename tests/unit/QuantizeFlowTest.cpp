@@ -134,7 +134,7 @@ TEST_CASE("quantize refuses an unknown --exclude node and writes nothing", "[qua
   CHECK_FALSE(fs::exists(out));
 }
 
-TEST_CASE("--calib-from reuses a report's ranges and refuses another model's report", "[quant]") {
+TEST_CASE("quantize reuses a report's ranges (calib-from) and refuses another model's report", "[quant]") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path();
   QuantizeConfig cfg;

@@ -259,6 +259,8 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
 
   // Materialise QDQ, stamp and export.
   const std::string granularity = granularityName(*layers[0].node->input(1)->quant);
+  // Per-channel DequantizeLinear (axis) needs opset 13.
+  const bool upgraded = !runPasses(*g, {"UpgradeOpset13"}).empty();
   runPasses(*g, {"InsertQDQ", "DeadCodeElimination"});
   nlohmann::json bitsMeta;
   for (const auto &w : weightsReport) bitsMeta["weights"][w["weight"].get<std::string>()] = w["bits"];
@@ -286,6 +288,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
                       {"seed", cfg.seed},
                       {"passes", floatPreparePipeline()}};
   if (cfg.equalize) report["recipe"]["passes"].push_back("EqualizeCrossLayer");
+  if (upgraded) report["recipe"]["passes"].push_back("UpgradeOpset13");
   report["recipe"]["passes"].push_back("InsertQDQ");
   report["calibration"] = {{"folder", cfg.calibDir}, {"images", calibImages}, {"seconds", calibSeconds}};
   if (!cfg.calibFrom.empty()) report["calibration"]["from_report"] = cfg.calibFrom;

@@ -228,3 +228,42 @@ TEST_CASE("EqualizeCrossLayer does not equalize through Clip (ReLU6 is not scale
   inferShapes(g);
   CHECK(runPasses(g, {"EqualizeCrossLayer"}).empty());
 }
+
+TEST_CASE("UpgradeOpset13 moves attributes to inputs and keeps the outputs", "[passes]") {
+  Graph g;
+  g.opset = 11;
+  Value *x = addInput(g, "x", {2, 3});
+  Node *un = addOp(g, "Unsqueeze", {x}, "u");
+  un->setAttr("axes", Attribute::ofInts({0}));
+  Node *sq = addOp(g, "Squeeze", {un->output(0)}, "s");
+  sq->setAttr("axes", Attribute::ofInts({0}));
+  Node *sm = addOp(g, "Softmax", {sq->output(0)}, "sm");
+  sm->setAttr("axis", Attribute::ofInt(1));
+  Node *split = g.addNode("split", "Split", {sm->output(0)}, {g.addValue("a"), g.addValue("b")});
+  split->setAttr("axis", Attribute::ofInt(1));
+  split->setAttr("split", Attribute::ofInts({1, 2}));
+  g.outputs() = {split->output(0), split->output(1)};
+  inferShapes(g);
+  Tensor in = randomTensor({2, 3}, 7);
+  std::vector<Tensor> before = runGraph(g, {in});
+  runPasses(g, {"UpgradeOpset13"});
+  CHECK(g.opset == 13);
+  CHECK_FALSE(un->hasAttr("axes"));
+  REQUIRE(un->input(1));
+  CHECK(un->input(1)->constant()->toInt64s() == std::vector<int64_t>{0});
+  CHECK(split->input(1)->constant()->toInt64s() == std::vector<int64_t>{1, 2});
+  inferShapes(g);
+  std::vector<Tensor> after = runGraph(g, {in});
+  CHECK(after[0] == before[0]);
+  CHECK(after[1] == before[1]);
+}
+
+TEST_CASE("UpgradeOpset13 refuses a Softmax whose meaning would change", "[passes]") {
+  Graph g;
+  g.opset = 11;
+  Value *x = addInput(g, "x", {2, 3, 4});
+  Node *sm = addOp(g, "Softmax", {x}, "y");
+  sm->setAttr("axis", Attribute::ofInt(1));
+  g.outputs().push_back(sm->output(0));
+  CHECK_THROWS_WITH(runPasses(g, {"UpgradeOpset13"}), Catch::Contains("y_node") && Catch::Contains("axis 1"));
+}

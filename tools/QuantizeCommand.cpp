@@ -4,6 +4,7 @@
 
 #include "Commands.h"
 #include "jobs/QuantizeJob.h"
+#include "passes/Pass.h"
 #include "support/Error.h"
 #include "support/File.h"
 #include "support/Strings.h"
@@ -96,6 +97,10 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--recipe", o->recipe,
                   "JSON with the settings above (wbits, abits, granularity, ...); a report's recipe works too; "
                   "flags given on the command line win");
+  cmd->add_flag("--verify-each", o->cfg.passes.verifyEach, "verify the graph after every pass");
+  cmd->add_option("--dump-after", o->cfg.passes.dumpAfter, "print the graph to stderr after this pass")
+      ->check(CLI::IsMember(allPassNames()));
+  cmd->add_flag("--print-passes", o->cfg.passes.verbose, "one line per pass on stderr");
   cmd->add_flag("--json", o->json, "print the report as JSON on stdout");
   cmd->callback([o, &action, cmd] {
     action = [o, cmd]() -> int {

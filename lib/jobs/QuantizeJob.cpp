@@ -91,8 +91,8 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   setNumThreads(cfg.threads);
   const std::string modelBytes = readFile(cfg.modelPath);
   const std::string modelHash = hashString(fnv1a64(modelBytes));
-  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath);
-  if (cfg.equalize) runPasses(*g, {"EqualizeCrossLayer"});
+  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath, cfg.passes);
+  if (cfg.equalize) runPasses(*g, {"EqualizeCrossLayer"}, cfg.passes);
   ImageInputInfo in = imageInputOf(*g, cfg.modelPath);
   const int height = in.height > 0 ? in.height : cfg.size, width = in.width > 0 ? in.width : cfg.size;
   if (height <= 0 || width <= 0)
@@ -260,8 +260,8 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   // Materialise QDQ, stamp and export.
   const std::string granularity = granularityName(*layers[0].node->input(1)->quant);
   // Per-channel DequantizeLinear (axis) needs opset 13.
-  const bool upgraded = !runPasses(*g, {"UpgradeOpset13"}).empty();
-  runPasses(*g, {"InsertQDQ", "DeadCodeElimination"});
+  const bool upgraded = !runPasses(*g, {"UpgradeOpset13"}, cfg.passes).empty();
+  runPasses(*g, {"InsertQDQ", "DeadCodeElimination"}, cfg.passes);
   nlohmann::json bitsMeta;
   for (const auto &w : weightsReport) bitsMeta["weights"][w["weight"].get<std::string>()] = w["bits"];
   for (const auto &a : actReport) bitsMeta["activations"][a["tensor"].get<std::string>()] = a["bits"];

@@ -7,6 +7,7 @@
 
 #include "calib/ActivationObserver.h"
 #include "data/Preprocess.h"
+#include "passes/Pass.h"
 #include "quant/WeightQuantizer.h"
 
 namespace lowbit {
@@ -28,6 +29,7 @@ struct QuantizeConfig {
   bool equalize = false;             ///< cross-layer equalization before quantizing
   bool biasCorrect = false;          ///< empirical bias correction from calibration means
   bool progress = true;
+  PassContext passes;  ///< --verify-each, --dump-after, --print-passes
 };
 
 /// Runs the whole flow and writes outPath (and reportPath if set) atomically.

@@ -4,7 +4,9 @@
 #include "TestUtil.h"
 #include "export/OnnxExporter.h"
 #include "import/OnnxImporter.h"
+#include "passes/PassManager.h"
 #include "support/File.h"
+#include <random>
 
 using namespace lowbit;
 using namespace lowbit::test;
@@ -65,4 +67,40 @@ TEST_CASE("weights in an external data file beside the model are read", "[import
   CHECK(*ext->findValue("w")->constant() == *inl->findValue("w")->constant());
   Tensor x = randomTensor({1, 3, 8, 8}, 2);
   CHECK(runGraph(*ext, {x})[0] == runGraph(*inl, {x})[0]);
+}
+
+TEST_CASE("damaged model bytes give an Error or a valid graph, never a crash", "[import]") {
+  const std::string good = readFile(kData + "/good/tiny_convnet.onnx");
+  size_t errors = 0, parsed = 0;
+  auto tryImport = [&](const std::string &bytes) {
+    try {
+      auto g = importOnnxBytes(bytes, "damaged.onnx", kData + "/good");
+      ++parsed;
+      // What parses must also run or be refused with an Error.
+      try {
+        runPasses(*g, floatPreparePipeline());
+        if (!g->inputs().empty() && g->inputs()[0]->hasShape()) {
+          Dims d = g->inputs()[0]->dims();
+          for (int64_t &v : d)
+            if (v < 0 || v > 16) v = 2;
+          runGraph(*g, {randomTensor(d, 1)});
+        }
+      } catch (const Error &) {
+      }
+    } catch (const Error &e) {
+      CHECK_THAT(e.what(), Catch::Contains("damaged.onnx"));
+      ++errors;
+    }
+  };
+  for (size_t len = 0; len < good.size(); len += 7) tryImport(good.substr(0, len));
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 400; ++trial) {
+    std::string bytes = good;
+    for (int k = 0; k < 3; ++k)
+      bytes[rng() % bytes.size()] = static_cast<char>(rng() & 0xff);  // seed 11, trial printed on failure
+    INFO("trial " << trial);
+    tryImport(bytes);
+  }
+  CHECK(errors > 0);
+  CHECK(parsed + errors == good.size() / 7 + 1 + 400);
 }

@@ -12,6 +12,13 @@ std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &dims) {
   return s;
 }
 
+std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &dims, const std::vector<int64_t> &outDims) {
+  std::vector<int64_t> own = contiguousStrides(dims), s(outDims.size(), 0);
+  const size_t off = outDims.size() - dims.size();
+  for (size_t i = 0; i < dims.size(); ++i) s[off + i] = dims[i] == 1 && outDims[off + i] != 1 ? 0 : own[i];
+  return s;
+}
+
 namespace {
 
 void copyStridedSerial(const void *src, int64_t srcOffset, const std::vector<int64_t> &srcStrides,

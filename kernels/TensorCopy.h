@@ -11,6 +11,10 @@ namespace lowbit {
 /// Row-major strides (in elements) of \p dims.
 std::vector<int64_t> contiguousStrides(const std::vector<int64_t> &dims);
 
+/// Strides (in elements) to read a row-major tensor of \p dims as if broadcast to \p outDims
+/// (numpy rules: leading axes added, size-1 axes repeated with stride 0).
+std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &dims, const std::vector<int64_t> &outDims);
+
 /// For every index i of \p dims: dst[dstOffset + i.dstStrides] = src[srcOffset + i.srcStrides].
 /// Offsets and strides are in elements; strides may be 0 (broadcast) or negative (reverse).
 void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> &srcStrides,

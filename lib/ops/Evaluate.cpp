@@ -76,14 +76,6 @@ void setInt(Tensor &t, int64_t i, int64_t v) {
   }
 }
 
-// Element strides of \p dims broadcast to \p outDims (0 on broadcast axes).
-std::vector<int64_t> broadcastStrides(const Dims &dims, const Dims &outDims) {
-  std::vector<int64_t> own = contiguousStrides(dims), s(outDims.size(), 0);
-  size_t off = outDims.size() - dims.size();
-  for (size_t i = 0; i < dims.size(); ++i) s[off + i] = dims[i] == 1 ? 0 : own[i];
-  return s;
-}
-
 Tensor binary(const Node &n, const Tensor &a, const Tensor &b) {
   if (a.dtype() != b.dtype())
     throw Error(cat(n.describe(), ": input types differ (", dtypeName(a.dtype()), " vs ",
@@ -155,35 +147,10 @@ Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
   return out;
 }
 
-Tensor transpose(const Node &n, const Tensor &x) {
-  const Dims &d = x.dims();
-  Dims perm = n.attrInts("perm");
-  if (perm.empty())
-    for (size_t i = 0; i < d.size(); ++i) perm.push_back(static_cast<int64_t>(d.size() - 1 - i));
-  std::vector<int64_t> inStrides = contiguousStrides(d), srcStrides;
-  Dims outDims;
-  for (int64_t p : perm) {
-    size_t a = static_cast<size_t>(normalizeAxis(p, static_cast<int64_t>(d.size()), n));
-    outDims.push_back(d[a]);
-    srcStrides.push_back(inStrides[a]);
-  }
-  Tensor out(x.dtype(), outDims);
-  copyStrided(x.raw(), 0, srcStrides, out.raw(), 0, contiguousStrides(outDims), outDims,
-              dtypeSize(x.dtype()));
-  return out;
-}
-
-Tensor slice(const Node &n, const Tensor &x, int64_t opset) {
-  SliceSpec s = resolveSlice(n, opset, x.dims());
-  std::vector<int64_t> inStrides = contiguousStrides(x.dims()), srcStrides(inStrides.size());
-  int64_t offset = 0;
-  for (size_t a = 0; a < inStrides.size(); ++a) {
-    offset += s.starts[a] * inStrides[a];
-    srcStrides[a] = inStrides[a] * s.steps[a];
-  }
-  Tensor out(x.dtype(), s.outDims);
-  copyStrided(x.raw(), offset, srcStrides, out.raw(), 0, contiguousStrides(s.outDims), s.outDims,
-              dtypeSize(x.dtype()));
+// Transpose and Slice: a strided read of the input (OpParams' views).
+Tensor copyView(const Tensor &x, const StridedView &v) {
+  Tensor out(x.dtype(), v.dims);
+  copyStrided(x.raw(), v.offset, v.strides, out.raw(), 0, contiguousStrides(v.dims), v.dims, dtypeSize(x.dtype()));
   return out;
 }
 
@@ -351,52 +318,24 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   if (op == "Shape") return {shapeOfDims(n, in(0).dims())};
   if (op == "Gather") return {gather(n, in(0), in(1))};
   if (op == "Unsqueeze" || op == "Squeeze" || op == "Reshape" || op == "Flatten") {
-    // Reuse shape inference on a scratch node to get the output dims.
     Dims d;
     const Tensor &x = in(0);
     if (op == "Reshape") {
       d = reshapeDims(n, x.dims(), in(1).toInt64s());
     } else if (op == "Flatten") {
-      int64_t axis = n.attrInt("axis", 1);
-      if (axis < 0) axis += x.rank();
-      if (axis < 0 || axis > x.rank()) throw Error(cat(n.describe(), ": axis out of range"));
-      int64_t a = 1;
-      for (int64_t i = 0; i < axis; ++i) a *= x.dims()[static_cast<size_t>(i)];
-      d = {a, x.numel() / std::max<int64_t>(a, 1)};
-      if (a == 0) d = {0, 0};
+      d = flattenDims(n, x.dims());
     } else {
-      std::optional<std::vector<int64_t>> axesOpt =
+      std::optional<std::vector<int64_t>> axes =
           opset < 13 ? squeezeAxes(n, opset)
                      : (inputs.size() > 1 && inputs[1] ? std::optional(inputs[1]->toInt64s()) : std::nullopt);
-      d = x.dims();
-      if (op == "Unsqueeze") {
-        if (!axesOpt) throw Error(cat(n.describe(), ": Unsqueeze needs axes"));
-        int64_t outRank = x.rank() + static_cast<int64_t>(axesOpt->size());
-        std::vector<int64_t> axes;
-        for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, outRank, n));
-        std::sort(axes.begin(), axes.end());
-        for (int64_t a : axes) d.insert(d.begin() + a, 1);
-      } else {
-        std::vector<int64_t> axes;
-        if (axesOpt)
-          for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, x.rank(), n));
-        else
-          for (size_t i = 0; i < d.size(); ++i)
-            if (d[i] == 1) axes.push_back(static_cast<int64_t>(i));
-        std::sort(axes.begin(), axes.end());
-        for (auto it = axes.rbegin(); it != axes.rend(); ++it) {
-          if (d[static_cast<size_t>(*it)] != 1)
-            throw Error(cat(n.describe(), ": cannot squeeze axis ", *it));
-          d.erase(d.begin() + *it);
-        }
-      }
+      d = op == "Unsqueeze" ? unsqueezeDims(n, x.dims(), axes) : squeezeDims(n, x.dims(), axes);
     }
     return {x.reshaped(d)};
   }
   if (op == "Concat") return {concat(n, inputs)};
   if (op == "Split") return splitTensor(n, in(0), opset);
-  if (op == "Slice") return {slice(n, in(0), opset)};
-  if (op == "Transpose") return {transpose(n, in(0))};
+  if (op == "Slice") return {copyView(in(0), sliceView(n, opset, in(0).dims()))};
+  if (op == "Transpose") return {copyView(in(0), transposeView(n, in(0).dims()))};
   if (op == "Pad") return {pad(n, in(0), opset)};
   if (op == "ConstantOfShape") {
     Dims d = in(0).toInt64s();

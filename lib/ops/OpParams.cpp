@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/TensorCopy.h"
 #include "support/Strings.h"
 
 namespace lowbit {
@@ -252,6 +253,84 @@ std::vector<int64_t> reduceAxes(const Node &n, int64_t rank) {
   for (int64_t &a : axes) a = normalizeAxis(a, rank, n);
   std::sort(axes.begin(), axes.end());
   return axes;
+}
+
+}  // namespace lowbit
+
+namespace lowbit {
+
+std::vector<int64_t> transposePerm(const Node &n, int64_t rank) {
+  std::vector<int64_t> perm = n.attrInts("perm");
+  if (perm.empty())
+    for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+  if (static_cast<int64_t>(perm.size()) != rank) throw Error(cat(n.describe(), ": perm has the wrong length"));
+  for (int64_t &p : perm) p = normalizeAxis(p, rank, n);
+  return perm;
+}
+
+StridedView transposeView(const Node &n, const Dims &inDims) {
+  StridedView v;
+  const std::vector<int64_t> inStrides = contiguousStrides(inDims);
+  for (int64_t p : transposePerm(n, static_cast<int64_t>(inDims.size()))) {
+    v.dims.push_back(inDims[static_cast<size_t>(p)]);
+    v.strides.push_back(inStrides[static_cast<size_t>(p)]);
+  }
+  return v;
+}
+
+StridedView sliceView(const Node &n, int64_t opset, const Dims &inDims) {
+  SliceSpec s = resolveSlice(n, opset, inDims);
+  StridedView v;
+  const std::vector<int64_t> inStrides = contiguousStrides(inDims);
+  v.dims = s.outDims;
+  v.strides.resize(inStrides.size());
+  for (size_t a = 0; a < inStrides.size(); ++a) {
+    v.offset += s.starts[a] * inStrides[a];
+    v.strides[a] = inStrides[a] * s.steps[a];
+  }
+  return v;
+}
+
+Dims flattenDims(const Node &n, const Dims &d) {
+  const int64_t r = static_cast<int64_t>(d.size());
+  int64_t axis = n.attrInt("axis", 1);
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis > r) throw Error(cat(n.describe(), ": axis out of range"));
+  int64_t a = 1, b = 1;
+  for (int64_t i = 0; i < r; ++i) {
+    int64_t &acc = i < axis ? a : b;
+    acc = (acc < 0 || d[static_cast<size_t>(i)] < 0) ? -1 : acc * d[static_cast<size_t>(i)];
+  }
+  return {a, b};
+}
+
+Dims squeezeDims(const Node &n, const Dims &inDims, const std::optional<std::vector<int64_t>> &axesOpt) {
+  Dims d = inDims;
+  std::vector<int64_t> axes;
+  if (axesOpt) {
+    for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, static_cast<int64_t>(d.size()), n));
+  } else {
+    for (size_t i = 0; i < d.size(); ++i)
+      if (d[i] == 1) axes.push_back(static_cast<int64_t>(i));
+  }
+  std::sort(axes.begin(), axes.end());
+  for (auto it = axes.rbegin(); it != axes.rend(); ++it) {
+    const int64_t dim = d[static_cast<size_t>(*it)];
+    if (dim != 1 && dim >= 0) throw Error(cat(n.describe(), ": cannot squeeze axis ", *it, " of size ", dim));
+    d.erase(d.begin() + *it);
+  }
+  return d;
+}
+
+Dims unsqueezeDims(const Node &n, const Dims &inDims, const std::optional<std::vector<int64_t>> &axesOpt) {
+  if (!axesOpt) throw Error(cat(n.describe(), ": Unsqueeze needs axes"));
+  Dims d = inDims;
+  const int64_t outRank = static_cast<int64_t>(d.size() + axesOpt->size());
+  std::vector<int64_t> axes;
+  for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, outRank, n));
+  std::sort(axes.begin(), axes.end());
+  for (int64_t a : axes) d.insert(d.begin() + a, 1);
+  return d;
 }
 
 }  // namespace lowbit

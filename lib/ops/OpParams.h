@@ -53,6 +53,26 @@ std::vector<int64_t> splitSizes(const Node &n, int64_t opset, int64_t axisDim);
 /// Output dims of Reshape for input \p inDims and constant shape \p shape (0 and -1 rules).
 Dims reshapeDims(const Node &n, const Dims &inDims, const std::vector<int64_t> &shape);
 
+/// Transpose's permutation, normalized (reversed axes when the attribute is absent).
+std::vector<int64_t> transposePerm(const Node &n, int64_t rank);
+
+/// A view of a row-major tensor of some dims as an element offset plus per-axis strides over
+/// output dims: what Transpose and Slice read, fed to copyStrided.
+struct StridedView {
+  int64_t offset = 0;
+  std::vector<int64_t> strides;
+  Dims dims;
+};
+StridedView transposeView(const Node &n, const Dims &inDims);
+StridedView sliceView(const Node &n, int64_t opset, const Dims &inDims);
+
+/// Output dims of Flatten (unknown dims stay unknown).
+Dims flattenDims(const Node &n, const Dims &inDims);
+/// Output dims of Squeeze / Unsqueeze for \p axes (unnormalized; Squeeze without axes drops
+/// every dim of size 1). A known dim other than 1 cannot be squeezed: Error naming \p n.
+Dims squeezeDims(const Node &n, const Dims &inDims, const std::optional<std::vector<int64_t>> &axes);
+Dims unsqueezeDims(const Node &n, const Dims &inDims, const std::optional<std::vector<int64_t>> &axes);
+
 /// Clip bounds: attributes before opset 11, optional constant inputs after.
 std::pair<float, float> clipBounds(const Node &n, int64_t opset);
 

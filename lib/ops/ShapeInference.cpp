@@ -177,17 +177,7 @@ void inferNodeShapes(Node &n, int64_t opset) {
   if (op == "Flatten") {
     setOut(n, 0, inType(n, 0), nullptr);
     if (!known(x)) return;
-    const Dims &d = x->dims();
-    int64_t r = static_cast<int64_t>(d.size());
-    int64_t axis = n.attrInt("axis", 1);
-    if (axis < 0) axis += r;
-    if (axis < 0 || axis > r) throw Error(cat(n.describe(), ": axis out of range"));
-    int64_t a = 1, b = 1;
-    for (int64_t i = 0; i < r; ++i) {
-      int64_t &acc = i < axis ? a : b;
-      acc = (acc < 0 || d[static_cast<size_t>(i)] < 0) ? -1 : acc * d[static_cast<size_t>(i)];
-    }
-    Dims out = {a, b};
+    Dims out = flattenDims(n, x->dims());
     setOut(n, 0, x->dtype(), &out);
     return;
   }
@@ -203,12 +193,8 @@ void inferNodeShapes(Node &n, int64_t opset) {
     setOut(n, 0, inType(n, 0), nullptr);
     if (!known(x)) return;
     const Dims &d = x->dims();
-    Dims perm = n.attrInts("perm");
-    if (perm.empty())
-      for (size_t i = 0; i < d.size(); ++i) perm.push_back(static_cast<int64_t>(d.size() - 1 - i));
-    if (perm.size() != d.size()) throw Error(cat(n.describe(), ": perm has the wrong length"));
     Dims out;
-    for (int64_t p : perm) out.push_back(d[static_cast<size_t>(normalizeAxis(p, static_cast<int64_t>(d.size()), n))]);
+    for (int64_t p : transposePerm(n, static_cast<int64_t>(d.size()))) out.push_back(d[static_cast<size_t>(p)]);
     setOut(n, 0, x->dtype(), &out);
     return;
   }
@@ -319,30 +305,8 @@ void inferNodeShapes(Node &n, int64_t opset) {
     setOut(n, 0, inType(n, 0), nullptr);
     if (!known(x)) return;
     if (opset >= 13 && n.input(1) && !n.input(1)->isConstant()) return;
-    auto axesOpt = squeezeAxes(n, opset);
-    Dims d = x->dims();
-    if (op == "Unsqueeze") {
-      if (!axesOpt) throw Error(cat(n.describe(), ": Unsqueeze needs axes"));
-      int64_t outRank = static_cast<int64_t>(d.size() + axesOpt->size());
-      std::vector<int64_t> axes;
-      for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, outRank, n));
-      std::sort(axes.begin(), axes.end());
-      for (int64_t a : axes) d.insert(d.begin() + a, 1);
-    } else {
-      std::vector<int64_t> axes;
-      if (axesOpt) {
-        for (int64_t a : *axesOpt) axes.push_back(normalizeAxis(a, static_cast<int64_t>(d.size()), n));
-      } else {
-        for (size_t i = 0; i < d.size(); ++i)
-          if (d[i] == 1) axes.push_back(static_cast<int64_t>(i));
-      }
-      std::sort(axes.begin(), axes.end());
-      for (auto it = axes.rbegin(); it != axes.rend(); ++it) {
-        if (d[static_cast<size_t>(*it)] != 1 && d[static_cast<size_t>(*it)] >= 0)
-          throw Error(cat(n.describe(), ": cannot squeeze axis ", *it, " of size ", d[static_cast<size_t>(*it)]));
-        d.erase(d.begin() + *it);
-      }
-    }
+    auto axes = squeezeAxes(n, opset);
+    Dims d = op == "Unsqueeze" ? unsqueezeDims(n, x->dims(), axes) : squeezeDims(n, x->dims(), axes);
     setOut(n, 0, x->dtype(), &d);
     return;
   }

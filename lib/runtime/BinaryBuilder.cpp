@@ -44,9 +44,7 @@ void buildBinary(PlanBuilder &b, const Node &n) {
     // Expand the first operand to the output shape (stride-0 copy) before the binary op.
     dnnl::memory plainX = b.plainMemoryOf(x);
     src0 = b.newMemory(plainDesc(od));
-    std::vector<int64_t> strides = contiguousStrides(xd);
-    for (size_t i = 0; i < rank; ++i)
-      if (xd[i] == 1 && od[i] != 1) strides[i] = 0;
+    const std::vector<int64_t> strides = broadcastStrides(xd, od);
     void *from = plainX.get_data_handle(), *to = src0.get_data_handle();
     b.addFunction(n, [=] {
       copyStrided(from, 0, strides, to, 0, contiguousStrides(od), od, sizeof(float));

@@ -99,12 +99,10 @@ void buildGemm(PlanBuilder &b, const Node &n) {
       // oneDNN 2.6's gemm-based matmul mis-applies scalar and per-row binary post-ops
       // (seen on ONNX test_gemm_default_scalar_bias): expand C to [M, N] first.
       cMem = b.newMemory(plainDesc({m, nn}));
-      std::vector<int64_t> strides = contiguousStrides(cd);
-      for (size_t i = 0; i < 2; ++i)
-        if (cd[i] == 1) strides[i] = 0;
+      const Dims full = {m, nn};
+      const std::vector<int64_t> strides = broadcastStrides(cd, full);
       const void *from = cPlain.get_data_handle();
       void *to = cMem.get_data_handle();
-      const Dims full = {m, nn};
       auto expand = [=] { copyStrided(from, 0, strides, to, 0, contiguousStrides(full), full, sizeof(float)); };
       if (c->isConstant())
         expand();

@@ -118,27 +118,10 @@ void buildDataMovement(PlanBuilder &b, const Node &n) {
     return m.get_data_handle();
   };
 
-  if (op == "Transpose") {
-    Dims perm = n.attrInts("perm");
-    if (perm.empty())
-      for (size_t i = 0; i < xd.size(); ++i) perm.push_back(static_cast<int64_t>(xd.size() - 1 - i));
-    std::vector<int64_t> inStrides = contiguousStrides(xd), srcStrides;
-    for (int64_t p : perm) srcStrides.push_back(inStrides[static_cast<size_t>(normalizeAxis(p, static_cast<int64_t>(xd.size()), n))]);
-    const Dims od = n.output(0)->dims();
+  if (op == "Transpose" || op == "Slice") {
+    const StridedView v = op == "Transpose" ? transposeView(n, xd) : sliceView(n, b.opset(), xd);
     void *dst = output(0);
-    b.addFunction(n, [=] { copyStrided(src, 0, srcStrides, dst, 0, contiguousStrides(od), od, kElem); });
-  } else if (op == "Slice") {
-    SliceSpec s = resolveSlice(n, b.opset(), xd);
-    std::vector<int64_t> inStrides = contiguousStrides(xd), srcStrides(xd.size());
-    int64_t offset = 0;
-    for (size_t a = 0; a < xd.size(); ++a) {
-      offset += s.starts[a] * inStrides[a];
-      srcStrides[a] = inStrides[a] * s.steps[a];
-    }
-    void *dst = output(0);
-    b.addFunction(n, [=] {
-      copyStrided(src, offset, srcStrides, dst, 0, contiguousStrides(s.outDims), s.outDims, kElem);
-    });
+    b.addFunction(n, [=] { copyStrided(src, v.offset, v.strides, dst, 0, contiguousStrides(v.dims), v.dims, kElem); });
   } else if (op == "Pad") {
     PadSpec p = resolvePad(n, b.opset(), static_cast<int64_t>(xd.size()));
     PadMode mode = p.mode == "edge" ? PadMode::Edge : p.mode == "reflect" ? PadMode::Reflect : PadMode::Constant;

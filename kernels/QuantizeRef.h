@@ -18,12 +18,17 @@ struct QuantRange {
 QuantRange quantRange(int bits, bool isSigned, bool narrow);
 
 /// ONNX QuantizeLinear of one value. Division (not multiplication by 1/scale) as the spec
-/// writes it; nearbyint rounds half to even in the default rounding mode.
+/// writes it. Clamping before rounding equals saturating after it (the bounds are integers),
+/// and adding and subtracting 1.5 * 2^23 rounds half to even for |v| < 2^22 without a libm
+/// call, so loops over this function vectorize. NaN maps to qmin.
 inline int32_t quantizeValue(float x, float scale, int32_t zeroPoint, QuantRange r) {
-  float q = std::nearbyint(x / scale) + static_cast<float>(zeroPoint);
-  if (!(q > static_cast<float>(r.qmin))) return r.qmin;  // also maps NaN to qmin
-  if (q > static_cast<float>(r.qmax)) return r.qmax;
-  return static_cast<int32_t>(q);
+  const float lo = static_cast<float>(r.qmin - zeroPoint), hi = static_cast<float>(r.qmax - zeroPoint);
+  float v = x / scale;
+  v = v > lo ? v : lo;
+  v = v < hi ? v : hi;
+  constexpr float kRound = 12582912.f;  // 1.5 * 2^23
+  v = (v + kRound) - kRound;
+  return static_cast<int32_t>(v) + zeroPoint;
 }
 
 /// ONNX DequantizeLinear of one value.

@@ -47,6 +47,9 @@ void addEvalCommand(CLI::App &app, Action &action) {
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--limit", o->cfg.limit, "evaluate only N images (class-balanced)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--dump", o->cfg.dump, "write PREFIX.inputs.f32, PREFIX.logits.f32, PREFIX.json for comparisons");
+  cmd->add_option("--runner", o->cfg.runner,
+                  "float (quantized models: QDQ simulated in float), int8 (integer kernels, static scales) "
+                  "or int8-dynamic (activation scales per batch)");
   cmd->add_flag("--json", o->json, "print one JSON object");
   cmd->callback([o, &action] {
     action = [o]() -> int {
@@ -57,11 +60,15 @@ void addEvalCommand(CLI::App &app, Action &action) {
                             {"top1", r.top1},     {"top5", r.top5},   {"correct_top1", r.correct1},
                             {"seconds", r.seconds}, {"images_per_s", r.images / r.seconds}};
         if (!r.quantization.empty()) j["quantization"] = r.quantization;
+        j["runner"] = r.runner;
+        if (!r.lowering.empty()) j["lowering"] = r.lowering;
         std::printf("%s\n", j.dump(2).c_str());
       } else {
         std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  (%lld images, %.1f s)%s\n", r.model.c_str(),
                     r.data.c_str(), r.top1, r.top5, static_cast<long long>(r.images), r.seconds,
-                    r.quantization.empty() ? "" : cat("  [simulated quantization: ", r.quantization, "]").c_str());
+                    r.quantization.empty() ? ""
+                    : r.lowering.empty() ? cat("  [simulated quantization: ", r.quantization, "]").c_str()
+                                         : cat("  [", r.runner, " runner: ", r.lowering, "; ", r.quantization, "]").c_str());
       }
       return 0;
     };

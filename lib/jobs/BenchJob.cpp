@@ -4,24 +4,64 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <random>
 
 #include "jobs/ModelLoader.h"
-#include "runtime/FloatExecutor.h"
+#include "runtime/Executor.h"
 
 namespace lowbit {
 
+namespace {
+
+struct Runner {
+  std::string mode;
+  std::unique_ptr<Executor> exec;
+};
+
+std::unique_ptr<Executor> makeExecutor(const std::string &path, const std::optional<IntegerMode> &integer,
+                                       ImageInputInfo *in) {
+  std::unique_ptr<Graph> g = loadPreparedModel(path);
+  *in = imageInputOf(*g, path);
+  ExecutorOptions opts;
+  opts.profile = std::getenv("LOWBIT_PROFILE") != nullptr;  // per-op timings on stderr
+  opts.integer = integer;
+  return std::make_unique<Executor>(*g, opts);
+}
+
+}  // namespace
+
 std::vector<BenchRow> runBench(const BenchConfig &cfg) {
-  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath);
-  ImageInputInfo in = imageInputOf(*g, cfg.modelPath);
+  std::vector<std::string> modes = cfg.modes;
+  if (modes.empty()) {
+    modes = {"float"};
+    if (!cfg.int8Path.empty()) modes.insert(modes.end(), {"int8_static", "int8_dynamic"});
+  }
+  std::vector<Runner> runners;
+  ImageInputInfo in;
+  for (const std::string &mode : modes) {
+    ImageInputInfo info;
+    if (mode == "float") {
+      runners.push_back({mode, makeExecutor(cfg.modelPath, std::nullopt, &info)});
+    } else if (mode == "int8_static" || mode == "int8_dynamic") {
+      if (cfg.int8Path.empty()) throw Error(cat("mode ", mode, " needs a quantized model (--int8 QUANT.onnx)"));
+      runners.push_back({mode, makeExecutor(cfg.int8Path, mode == "int8_static" ? IntegerMode::Static : IntegerMode::Dynamic,
+                                            &info)});
+    } else {
+      throw Error(cat("unknown bench mode '", mode, "' (float, int8_static, int8_dynamic)"));
+    }
+    if (runners.size() == 1) {
+      in = info;
+    } else if (info.channels != in.channels || info.height != in.height || info.width != in.width) {
+      throw Error(cat(cfg.int8Path, ": its input differs from ", cfg.modelPath, "'s"));
+    }
+  }
   const int64_t h = in.height > 0 ? in.height : cfg.size, w = in.width > 0 ? in.width : cfg.size;
   if (h <= 0 || w <= 0)
     throw Error(cat(cfg.modelPath, ": input '", in.name, "' has dynamic height/width; give --size"));
-  ExecutorOptions opts;
-  opts.profile = std::getenv("LOWBIT_PROFILE") != nullptr;  // per-op timings on stderr
-  FloatExecutor exec(*g, opts);
+
   std::vector<BenchRow> rows;
   const int defaultThreads = omp_get_max_threads();
   for (int64_t threads : cfg.threads) {
@@ -31,24 +71,29 @@ std::vector<BenchRow> runBench(const BenchConfig &cfg) {
       std::uniform_real_distribution<float> dist(-1.f, 1.f);
       Tensor x(DType::Float32, {batch, in.channels, h, w});
       for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = dist(rng);
-      for (int i = 0; i < cfg.warmup; ++i) exec.run({x});
-      std::vector<double> ms;
-      for (int i = 0; i < cfg.iters; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        exec.run({x});
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      for (Runner &runner : runners) {
+        Executor &exec = *runner.exec;
+        for (int i = 0; i < cfg.warmup; ++i) exec.run({x});
+        std::vector<double> ms;
+        for (int i = 0; i < cfg.iters; ++i) {
+          auto t0 = std::chrono::steady_clock::now();
+          exec.run({x});
+          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        std::sort(ms.begin(), ms.end());
+        BenchRow r;
+        r.mode = runner.mode;
+        r.batch = batch;
+        r.threads = threads > 0 ? threads : defaultThreads;
+        r.medianMs = ms[ms.size() / 2];
+        r.p90Ms = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
+        r.imagesPerS = 1000.0 * static_cast<double>(batch) / r.medianMs;
+        r.lowering = loweringSummary(exec.lowering());
+        if (std::getenv("LOWBIT_PROFILE"))
+          std::fprintf(stderr, "%s, batch %lld, %lld threads: %s", runner.mode.c_str(), static_cast<long long>(batch),
+                       static_cast<long long>(r.threads), exec.profileReport().c_str());
+        rows.push_back(r);
       }
-      std::sort(ms.begin(), ms.end());
-      BenchRow r;
-      r.mode = "float";
-      r.batch = batch;
-      r.threads = threads > 0 ? threads : defaultThreads;
-      r.medianMs = ms[ms.size() / 2];
-      r.p90Ms = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
-      r.imagesPerS = 1000.0 * static_cast<double>(batch) / r.medianMs;
-      if (opts.profile) std::fprintf(stderr, "batch %lld, %lld threads: %s", static_cast<long long>(batch),
-                                     static_cast<long long>(r.threads), exec.profileReport().c_str());
-      rows.push_back(r);
     }
   }
   return rows;

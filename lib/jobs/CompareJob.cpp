@@ -9,7 +9,7 @@
 #include "data/BatchLoader.h"
 #include "data/CalibrationSet.h"
 #include "jobs/ModelLoader.h"
-#include "runtime/FloatExecutor.h"
+#include "runtime/Executor.h"
 #include "support/Strings.h"
 
 namespace lowbit {
@@ -35,7 +35,7 @@ nlohmann::json compareModels(const CompareConfig &cfg) {
   BatchLoader loader(pickBalancedImages(set, cfg.limit, std::nullopt), cfg.preprocess, in.channels, h, w);
   ExecutorOptions opts;
   opts.taps = names;
-  FloatExecutor fe(*f, opts), qe(*q, opts);
+  Executor fe(*f, opts), qe(*q, opts);
   std::vector<double> signal(names.size(), 0.0), noise(names.size(), 0.0);
   double outSignal = 0, outNoise = 0;
   int64_t agree = 0, images = 0;

@@ -7,7 +7,7 @@
 #include "data/BatchLoader.h"
 #include "data/CalibrationSet.h"
 #include "jobs/ModelLoader.h"
-#include "runtime/FloatExecutor.h"
+#include "runtime/Executor.h"
 #include <nlohmann/json.hpp>
 
 #include "support/File.h"
@@ -72,12 +72,15 @@ EvalResult runEval(const EvalConfig &cfg) {
   // --limit: a class-balanced prefix (each class's first images) so it still covers all classes.
   std::vector<ImageEntry> images = pickBalancedImages(set, cfg.limit, std::nullopt);
   BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
-  FloatExecutor exec(*g);
+  ExecutorOptions opts;
+  opts.integer = parseRunner(cfg.runner);
+  Executor exec(*g, opts);
 
   EvalResult r;
   r.model = cfg.modelPath;
   r.quantization = quantizationSummary(*g);
   r.data = cfg.dataDir;
+  r.runner = cfg.runner;
   Progress progress("eval", static_cast<int64_t>(images.size()));
   const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
   std::vector<int> labels, allLabels;
@@ -112,6 +115,7 @@ EvalResult runEval(const EvalConfig &cfg) {
     if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
   }
   if (cfg.progress) progress.finish();
+  r.lowering = loweringSummary(exec.lowering());
   if (!cfg.dump.empty()) {
     inputDims[0] = logitDims[0] = r.images;
     nlohmann::json meta = {{"model", cfg.modelPath}, {"input_name", in.name}, {"input_shape", inputDims},

@@ -18,6 +18,7 @@ struct EvalConfig {
   /// If set, writes <dump>.inputs.f32 and <dump>.logits.f32 (raw little-endian float32, row
   /// major) and <dump>.json (shapes, labels) so other runtimes can be compared on the same data.
   std::string dump;
+  std::string runner = "float";  ///< float (QDQ simulated), int8, int8-dynamic (see parseRunner)
 };
 
 struct EvalResult {
@@ -29,6 +30,8 @@ struct EvalResult {
   /// For a quantized model: bit widths read back from it, e.g. "weights 4-bit x19, 8-bit x2;
   /// activations 8-bit x21" (empty for a float model).
   std::string quantization;
+  std::string runner;    ///< the runner used
+  std::string lowering;  ///< integer runners: how many Conv/Gemm ran as integers
 };
 
 /// Evaluates the model on the folder. Throws Error naming the model, folder or image at fault.

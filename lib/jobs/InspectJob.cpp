@@ -7,6 +7,7 @@
 #include "import/OnnxImporter.h"
 #include "ops/OpSupport.h"
 #include "ops/ShapeInference.h"
+#include "passes/LowerToInteger.h"
 #include "passes/PassManager.h"
 #include "support/Strings.h"
 
@@ -81,6 +82,14 @@ nlohmann::json inspectModel(const std::string &path) {
     if (in->hasShape()) in->setShape(d);
   }
   inferShapes(*g);
+  if (ops.count("QuantizeLinear") || ops.count("DequantizeLinear")) {
+    // Which layers the int8 runner executes as integers, and why the others are not.
+    std::unique_ptr<Graph> lowered = g->clone();
+    nlohmann::json rows = nlohmann::json::array();
+    for (const LoweringDecision &d : lowerToInteger(*lowered, IntegerMode::Static))
+      rows.push_back({{"node", d.node}, {"op", d.opType}, {"integer", d.integer}, {"detail", d.detail}});
+    r["int8_runner"] = rows;
+  }
   runPasses(*g, floatPreparePipeline());
   int64_t total = 0;
   nlohmann::json layers = nlohmann::json::array();
@@ -129,6 +138,14 @@ std::string formatInspection(const nlohmann::json &r) {
        << l["flops"].get<int64_t>() / 1e6 << " MFLOP\n";
   }
   os << "total     " << r["flops_per_image"].get<int64_t>() / 1e6 << " MFLOP per image\n";
+  if (r.contains("int8_runner")) {
+    size_t integer = 0;
+    for (const auto &d : r["int8_runner"]) integer += d["integer"].get<bool>();
+    os << "int8 runner: " << integer << " of " << r["int8_runner"].size() << " layers as integers\n";
+    for (const auto &d : r["int8_runner"])
+      os << "  " << (d["integer"].get<bool>() ? "int8   " : "float  ") << d["node"].get<std::string>() << " ("
+         << d["op"].get<std::string>() << "): " << d["detail"].get<std::string>() << "\n";
+  }
   return os.str();
 }
 

@@ -14,7 +14,7 @@
 #include "kernels/QuantizeRef.h"
 #include "passes/PassManager.h"
 #include "quant/BiasCorrection.h"
-#include "runtime/FloatExecutor.h"
+#include "runtime/Executor.h"
 #include "support/File.h"
 #include "support/Hash.h"
 #include "support/Progress.h"
@@ -50,7 +50,7 @@ std::vector<ActivationObserver> calibrate(const Graph &g, const std::vector<std:
                                           std::vector<ChannelMeans> *means) {
   ExecutorOptions opts;
   opts.taps = names;
-  FloatExecutor exec(g, opts);
+  Executor exec(g, opts);
   std::vector<ActivationObserver> obs(names.size());
   const bool histogram = cfg.act.kind != ActObserverConfig::Kind::MinMax;
   const int passes = histogram ? 2 : 1;
@@ -92,6 +92,9 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   const std::string modelBytes = readFile(cfg.modelPath);
   const std::string modelHash = hashString(fnv1a64(modelBytes));
   std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath, cfg.passes);
+  for (const Node *n : g->nodes())
+    if (n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear")
+      throw Error(cat(cfg.modelPath, ": is quantized already (", n->describe(), "); quantize the float model"));
   if (cfg.equalize) runPasses(*g, {"EqualizeCrossLayer"}, cfg.passes);
   ImageInputInfo in = imageInputOf(*g, cfg.modelPath);
   const int height = in.height > 0 ? in.height : cfg.size, width = in.width > 0 ? in.width : cfg.size;

@@ -333,4 +333,12 @@ Dims unsqueezeDims(const Node &n, const Dims &inDims, const std::optional<std::v
   return d;
 }
 
+bool isConstantDequantize(const Node &n) {
+  if (n.opType() != "DequantizeLinear" || !n.input(0)) return false;
+  for (const Value *in : n.inputs())
+    if (in && !in->isConstant()) return false;
+  const DType t = n.input(0)->dtype();
+  return t == DType::Int8 || t == DType::UInt8 || t == DType::Int32;
+}
+
 }  // namespace lowbit

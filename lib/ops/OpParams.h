@@ -73,6 +73,10 @@ Dims flattenDims(const Node &n, const Dims &inDims);
 Dims squeezeDims(const Node &n, const Dims &inDims, const std::optional<std::vector<int64_t>> &axes);
 Dims unsqueezeDims(const Node &n, const Dims &inDims, const std::optional<std::vector<int64_t>> &axes);
 
+/// True for a DequantizeLinear whose inputs are all constant and whose codes are integers:
+/// a quantized weight or bias.
+bool isConstantDequantize(const Node &n);
+
 /// Clip bounds: attributes before opset 11, optional constant inputs after.
 std::pair<float, float> clipBounds(const Node &n, int64_t opset);
 

@@ -3,10 +3,13 @@
 //   Produces: every node that evaluate() supports and whose inputs are all constant is
 //             replaced by constant outputs; Shape of a value whose (sliced) dims are all known
 //             becomes a constant. Shapes downstream are re-inferred.
-//   Leaves untouched: compute ops (Conv, Gemm, ...), even with constant inputs.
+//   Leaves untouched: compute ops (Conv, Gemm, ...), even with constant inputs;
+//             DequantizeLinear of constant integer codes (quantized weights stay codes for
+//             the integer runner; FoldDequantizeWeights turns them into float).
 #include <algorithm>
 
 #include "ops/Evaluate.h"
+#include "ops/OpParams.h"
 #include "ops/ShapeInference.h"
 #include "passes/Pass.h"
 
@@ -29,7 +32,7 @@ class ConstantFolding final : public Pass {
     bool changed = false;
     for (Node *n : g.nodes()) {
       inferNodeShapes(*n, g.opset);  // inputs may have become constant just now
-      if (!canEvaluate(*n)) continue;
+      if (!canEvaluate(*n) || isConstantDequantize(*n)) continue;
       std::vector<const Tensor *> ins;
       bool allConst = true;
       for (Value *in : n->inputs()) {
@@ -56,6 +59,7 @@ class ConstantFolding final : public Pass {
     return changed;
   }
 };
+
 
 }  // namespace
 

@@ -10,22 +10,17 @@ namespace lowbit {
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-namespace {
-
-// True if \p other can be overwritten by the Conv: nothing reads it (or an alias of it) later.
-bool canAccumulateInPlace(const Graph &g, const Node &conv, const Node &add, const Value *other) {
+bool canOverwrite(const Graph &g, const Node &writer, const Value *other, const Node *sumReader) {
   if (g.isGraphInput(other) || g.isGraphOutput(other) || other->isConstant()) return false;
   std::vector<Node *> order = g.nodes();
   auto pos = [&](const Node *n) { return std::find(order.begin(), order.end(), n) - order.begin(); };
   for (Node *r : g.users(other)) {
-    if (r == &add) continue;
-    // The Conv itself reading `other` counts too: it would read what it overwrites.
-    if (pos(r) >= pos(&conv) || isAliasOp(r->opType())) return false;
+    if (r == sumReader) continue;
+    // The writer itself reading `other` counts too: it would read what it overwrites.
+    if (pos(r) >= pos(&writer) || isAliasOp(r->opType())) return false;
   }
   return true;
 }
-
-}  // namespace
 
 void appendActivationPostOp(const PlanBuilder &b, const Node &act, dnnl::post_ops &po) {
   if (act.opType() == "Relu") {
@@ -95,7 +90,7 @@ void buildConv(PlanBuilder &b, const Node &n) {
     const Value *other = tail->input(0) == n.output(0) ? tail->input(1) : tail->input(0);
     dnnl::memory otherMem = b.memoryOf(other);
     if (b.allowInPlace() && otherMem.get_desc() == pd.dst_desc() &&
-        canAccumulateInPlace(b.graph(), n, *tail, other)) {
+        canOverwrite(b.graph(), n, other, tail)) {
       dst = otherMem;  // accumulate straight into the shortcut's buffer
     } else {
       dst = b.newMemory(pd.dst_desc());

@@ -4,6 +4,12 @@ namespace lowbit {
 
 void buildNode(PlanBuilder &b, const Node &n) {
   if (n.fusedInto || b.isComputed(&n)) return;  // computed by the node it is fused into
+  if (n.opType() == "QConv") return buildQConv(b, n);
+  if (n.opType() == "QGemm") return buildQGemm(b, n);
+  // Codes that integer nodes read (lowerToInteger gave them quant params) live in memory.
+  if (n.opType() == "QuantizeLinear" && n.output(0)->quant) return buildQuantizeCodes(b, n);
+  if (n.opType() == "DequantizeLinear" && !n.input(0)->isConstant() && n.input(0)->quant)
+    return buildDequantizeCodes(b, n);
   if (n.opType() == "QuantizeLinear") return buildQuantize(b, n);
   if (n.opType() == "Cast" && n.output(0)->dtype() != DType::Float32) return buildEvaluated(b, n);
   if (n.opType() == "DequantizeLinear") return buildEvaluated(b, n);

@@ -7,6 +7,9 @@ namespace lowbit {
 
 /// Ops whose output is the input's buffer under new dims (no copy).
 bool isAliasOp(const std::string &opType);
+/// True if \p writer may accumulate into \p other's buffer: no graph input/output/constant,
+/// and nothing but \p sumReader (the node the sum stands for) reads it at or after \p writer.
+bool canOverwrite(const Graph &g, const Node &writer, const Value *other, const Node *sumReader);
 /// Appends the oneDNN eltwise post-op for a fused Relu or Clip node \p act.
 void appendActivationPostOp(const PlanBuilder &b, const Node &act, dnnl::post_ops &po);
 
@@ -28,6 +31,12 @@ void buildEvaluated(PlanBuilder &b, const Node &n);
 /// QuantizeLinear: with its DequantizeLinear reader, one fake-quant step (quantize-dequantize
 /// in float, the simulation of quantized execution); alone, a graph output of integer codes.
 void buildQuantize(PlanBuilder &b, const Node &n);
+/// Integer runner (nodes made by lowerToInteger): QConv, QGemm, QuantizeLinear to codes that
+/// integer nodes read, DequantizeLinear of such codes.
+void buildQConv(PlanBuilder &b, const Node &n);
+void buildQGemm(PlanBuilder &b, const Node &n);
+void buildQuantizeCodes(PlanBuilder &b, const Node &n);
+void buildDequantizeCodes(PlanBuilder &b, const Node &n);
 void buildDataMovement(PlanBuilder &b, const Node &n);  ///< Transpose, Slice, Pad, Gather, Split
 
 }  // namespace lowbit

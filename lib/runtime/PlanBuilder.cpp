@@ -19,6 +19,21 @@ bool isPlain(const dnnl::memory::desc &md) {
   return md == plainDesc(dims, md.data_type());
 }
 
+dnnl::memory::desc withDataType(dnnl::memory::desc md, dt type) {
+  md.data.data_type = static_cast<dnnl_data_type_t>(type);
+  return md;
+}
+
+dt dnnlType(DType t) {
+  switch (t) {
+    case DType::Float32: return dt::f32;
+    case DType::Int8: return dt::s8;
+    case DType::UInt8: return dt::u8;
+    case DType::Int32: return dt::s32;
+    default: throw Error(cat("the runner keeps no ", dtypeName(t), " tensors in oneDNN memory"));
+  }
+}
+
 namespace {
 std::string descKey(const dnnl::memory::desc &md) {
   const auto &d = md.data;
@@ -81,11 +96,11 @@ void PlanBuilder::addFunction(const Node &n, std::function<void()> fn) {
 }
 
 void PlanBuilder::addReorder(const std::string &label, const dnnl::memory &from,
-                             const dnnl::memory &to) {
+                             const dnnl::memory &to, const dnnl::primitive_attr &attr) {
   PlanStep s;
   s.label = label;
   s.opType = "Reorder";
-  s.primitive = dnnl::reorder(from, to);
+  s.primitive = dnnl::reorder(dnnl::reorder::primitive_desc(from, to, attr));
   s.args = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
   steps_.push_back(std::move(s));
 }

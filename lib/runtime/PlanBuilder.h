@@ -29,6 +29,10 @@ struct PlanStep {
 dnnl::memory::desc plainDesc(const Dims &dims, dnnl::memory::data_type dt = dnnl::memory::data_type::f32);
 /// True when \p md is the plain row-major layout of its dims.
 bool isPlain(const dnnl::memory::desc &md);
+/// \p md (same dims and layout, strides in elements) holding \p dt elements instead.
+dnnl::memory::desc withDataType(dnnl::memory::desc md, dnnl::memory::data_type dt);
+/// The oneDNN type of an IR type (float32, int8, uint8, int32); Error for others.
+dnnl::memory::data_type dnnlType(DType t);
 
 class PlanBuilder {
  public:
@@ -64,7 +68,8 @@ class PlanBuilder {
   void addPrimitive(const Node &n, dnnl::primitive p, std::unordered_map<int, dnnl::memory> args);
   void addFunction(const Node &n, std::function<void()> fn);
   /// Adds a reorder from \p from to \p to labelled \p label.
-  void addReorder(const std::string &label, const dnnl::memory &from, const dnnl::memory &to);
+  void addReorder(const std::string &label, const dnnl::memory &from, const dnnl::memory &to,
+                  const dnnl::primitive_attr &attr = dnnl::primitive_attr());
 
   std::vector<PlanStep> takeSteps() { return std::move(steps_); }
   /// Every buffer the plan allocated; the plan must keep them alive while it runs.

@@ -20,7 +20,7 @@
 #include "import/OnnxTensor.h"
 #include "ops/OpSupport.h"
 #include "passes/PassManager.h"
-#include "runtime/FloatExecutor.h"
+#include "runtime/Executor.h"
 #include "support/File.h"
 #include "support/Strings.h"
 
@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
       std::unique_ptr<Graph> back = importOnnxBytes(bytes, name + " (exported)", dir.string());
       runPasses(*g, floatPreparePipeline());
       runPasses(*back, floatPreparePipeline());
-      FloatExecutor exec(*g), execBack(*back);
+      Executor exec(*g), execBack(*back);
       for (const fs::path &set : sortedFiles(dir, "test_data_set_")) {
         std::vector<Tensor> ins, wants;
         for (const fs::path &p : sortedFiles(set, "input_"))

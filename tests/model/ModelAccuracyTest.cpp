@@ -10,7 +10,7 @@
 #include "export/OnnxExporter.h"
 #include "import/OnnxImporter.h"
 #include "jobs/EvalJob.h"
-#include "runtime/FloatExecutor.h"
+#include "runtime/Executor.h"
 #include "jobs/QuantizeJob.h"
 
 using namespace lowbit;
@@ -116,7 +116,7 @@ TEST_CASE("CIFAR ResNets round-trip through the exporter with identical outputs"
     std::filesystem::remove(out);
     Tensor x(DType::Float32, {4, 3, 32, 32});
     for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>((i * 7919) % 255) / 127.f - 1.f;
-    FloatExecutor a(*g), b(*back);
+    Executor a(*g), b(*back);
     CHECK(a.run({x})[0] == b.run({x})[0]);
   }
 }

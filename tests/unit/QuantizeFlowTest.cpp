@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "TestUtil.h"
+#include "export/OnnxExporter.h"
 #include "import/OnnxImporter.h"
 #include "jobs/QuantizeJob.h"
 #include "kernels/QuantizeRef.h"
@@ -156,10 +157,18 @@ TEST_CASE("quantize reuses a report's ranges (calib-from) and refuses another mo
   Tensor x = randomTensor({2, 3, 8, 8}, 9, 0.f, 1.f);
   CHECK(runGraph(*importOnnxFile(again.outPath), {x})[0] == runGraph(*importOnnxFile(cfg.outPath), {x})[0]);
 
-  // A report of a different model (here: one whose bytes differ) is refused by hash.
+  // A report of a different model (here: the same layers, other bytes) is refused by hash.
   const fs::path other = dir / "lowbit_cf_other.onnx";
-  fs::copy_file(cfg.outPath, other, fs::copy_options::overwrite_existing);
+  std::unique_ptr<Graph> renamed = importOnnxFile(cfg.modelPath);
+  renamed->docString = "another model";
+  exportOnnxFile(*renamed, other.string());
   again.modelPath = other.string();
   CHECK_THROWS_WITH(runQuantize(again), Catch::Contains("different model") && Catch::Contains("lowbit_cf_a.json"));
+
+  // A model that is quantized already is refused with that reason.
+  again.modelPath = cfg.outPath;
+  again.calibFrom.clear();
+  again.calibDir = cfg.calibDir;
+  CHECK_THROWS_WITH(runQuantize(again), Catch::Contains("quantized already"));
   for (const auto &p : {cfg.outPath, cfg.reportPath, again.outPath, other.string()}) fs::remove(p);
 }

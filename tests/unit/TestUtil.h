@@ -10,7 +10,7 @@
 #include <string>
 
 #include "ir/Graph.h"
-#include "runtime/FloatExecutor.h"
+#include "runtime/Executor.h"
 #include "support/Strings.h"
 
 namespace lowbit::test {
@@ -47,7 +47,7 @@ inline size_t countOps(const Graph &g, const std::string &op) {
 
 /// Runs \p g on \p inputs with the float runner.
 inline std::vector<Tensor> runGraph(const Graph &g, const std::vector<Tensor> &inputs) {
-  FloatExecutor exec(g);
+  Executor exec(g);
   return exec.run(inputs);
 }
 

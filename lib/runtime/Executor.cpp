@@ -1,4 +1,4 @@
-#include "runtime/FloatExecutor.h"
+#include "runtime/Executor.h"
 
 #include <omp.h>
 
@@ -18,7 +18,7 @@ void setNumThreads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }
 
-struct FloatExecutor::Plan {
+struct Executor::Plan {
   std::unique_ptr<Graph> graph;           // specialised to the input shapes
   std::vector<PlanStep> steps;
   std::vector<dnnl::memory> buffers;      // owns every allocation the steps point into
@@ -28,24 +28,25 @@ struct FloatExecutor::Plan {
   std::vector<const Value *> tapValues;   // per tap
   std::vector<dnnl::memory> taps;         // per tap, plain layout (empty if constant)
   std::vector<double> stepMs;             // per step, summed over runs (profiling)
+  std::vector<LoweringDecision> lowering; // integer modes: per Conv/Gemm/MatMul
   int runs = 0;
 };
 
-struct FloatExecutor::Impl {
+struct Executor::Impl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::map<std::string, std::unique_ptr<Plan>> plans;
   Plan *last = nullptr;
 };
 
-FloatExecutor::FloatExecutor(const Graph &g, ExecutorOptions opts)
+Executor::Executor(const Graph &g, ExecutorOptions opts)
     : graph_(g.clone()), opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {
   for (const std::string &name : opts_.taps)
     if (!graph_->findValue(name)) throw Error(cat("cannot observe '", name, "': no such value in the model"));
 }
-FloatExecutor::~FloatExecutor() = default;
+Executor::~Executor() = default;
 
-std::string FloatExecutor::profileReport() const {
+std::string Executor::profileReport() const {
   const Plan *p = impl_->last;
   if (!p || p->stepMs.empty()) return "";
   std::map<std::string, std::pair<double, int>> byOp;
@@ -62,6 +63,30 @@ std::string FloatExecutor::profileReport() const {
   std::string out = cat("profile: ", total, " ms per run over ", p->steps.size(), " steps\n");
   for (const auto &[ms, what] : rows) out += cat("  ", ms, " ms  ", what, "\n");
   return out;
+}
+
+std::optional<IntegerMode> parseRunner(const std::string &name) {
+  if (name == "float") return std::nullopt;
+  if (name == "int8") return IntegerMode::Static;
+  if (name == "int8-dynamic") return IntegerMode::Dynamic;
+  throw Error(cat("unknown runner '", name, "' (float, int8, int8-dynamic)"));
+}
+
+std::string runnerName(const std::optional<IntegerMode> &mode) {
+  if (!mode) return "float";
+  return *mode == IntegerMode::Static ? "int8" : "int8-dynamic";
+}
+
+std::string loweringSummary(const std::vector<LoweringDecision> &decisions) {
+  if (decisions.empty()) return "";
+  size_t integer = 0;
+  for (const LoweringDecision &d : decisions) integer += d.integer;
+  return cat(integer, " of ", decisions.size(), " Conv/Gemm/MatMul as integers");
+}
+
+const std::vector<LoweringDecision> &Executor::lowering() const {
+  static const std::vector<LoweringDecision> none;
+  return impl_->last ? impl_->last->lowering : none;
 }
 
 namespace {
@@ -82,7 +107,7 @@ std::string planKey(const std::vector<Tensor> &inputs) {
 
 }  // namespace
 
-FloatExecutor::Plan &FloatExecutor::planFor(const std::vector<Tensor> &inputs) {
+Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   std::string key = planKey(inputs);
   auto it = impl_->plans.find(key);
   if (it != impl_->plans.end()) return *it->second;
@@ -127,7 +152,8 @@ FloatExecutor::Plan &FloatExecutor::planFor(const std::vector<Tensor> &inputs) {
     }
   g.inputs() = dataInputs;
   inferShapes(g);
-  runPasses(g, {"ConstantFolding", "DeadCodeElimination"});
+  if (opts_.integer) plan->lowering = lowerToInteger(g, *opts_.integer);
+  runPasses(g, {"ConstantFolding", "FoldDequantizeWeights", "DeadCodeElimination"});
   // Fusion decisions are re-made on the static shapes of this plan; a fusion that would hide
   // a tapped intermediate value is undone.
   for (Node *n : g.nodes()) n->fusedAdd = n->fusedActivation = n->fusedInto = nullptr;
@@ -187,7 +213,7 @@ FloatExecutor::Plan &FloatExecutor::planFor(const std::vector<Tensor> &inputs) {
   return ref;
 }
 
-std::vector<Tensor> FloatExecutor::run(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps) {
+std::vector<Tensor> Executor::run(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps) {
   Plan &plan = planFor(inputs);
   impl_->last = &plan;
   for (size_t i = 0; i < inputs.size(); ++i)

@@ -95,7 +95,7 @@ TEST_CASE("one executor runs several batch sizes of a dynamic-batch graph", "[ru
   Node *flat = addOp(g, "Flatten", {pool->output(0)}, "y");
   g.outputs().push_back(flat->output(0));
   inferShapes(g);
-  FloatExecutor exec(g);
+  Executor exec(g);
   for (int64_t n : {1, 3, 1}) {
     Tensor in = randomTensor({n, 2, 4, 4}, static_cast<uint32_t>(n));
     Tensor out = exec.run({in})[0];
@@ -114,7 +114,7 @@ TEST_CASE("a wrongly shaped input is refused with both shapes", "[runtime]") {
   Value *x = addInput(g, "x", {-1, 3, 8, 8});
   Node *r = addOp(g, "Relu", {x}, "y");
   g.outputs().push_back(r->output(0));
-  FloatExecutor exec(g);
+  Executor exec(g);
   CHECK_THROWS_WITH(exec.run({randomTensor({1, 1, 8, 8}, 1)}),
                     Catch::Contains("[?,3,8,8]") && Catch::Contains("[1,1,8,8]"));
 }

@@ -1,18 +1,29 @@
-// Runs a prepared graph in float32 on oneDNN. A plan (memories, primitives, reorders) is built
-// once per set of input shapes and reused for every batch of that shape.
+// Runs a prepared graph on oneDNN: in float32 (QuantizeLinear/DequantizeLinear pairs simulated
+// as fake quantization), or lowered to integer arithmetic (int8 static or dynamic). A plan
+// (memories, primitives, reorders) is built once per set of input shapes and reused for every
+// batch of that shape.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ir/Graph.h"
+#include "passes/LowerToInteger.h"
 
 namespace lowbit {
 
 /// Sets the number of threads oneDNN (OpenMP) and the image decoder use; 0 keeps the default.
 void setNumThreads(int threads);
+
+/// Runner names of the CLI: "float" (quantization simulated in float), "int8" (static integer
+/// lowering), "int8-dynamic" (activation scales per batch). Error for other names.
+std::optional<IntegerMode> parseRunner(const std::string &name);
+std::string runnerName(const std::optional<IntegerMode> &mode);
+/// "19 of 21 Conv/Gemm as integers" for a lowering (empty if there was none).
+std::string loweringSummary(const std::vector<LoweringDecision> &decisions);
 
 struct ExecutorOptions {
   /// Values whose contents run() copies out (e.g. for calibration). Buffers are then never
@@ -20,15 +31,17 @@ struct ExecutorOptions {
   std::vector<std::string> taps;
   /// Time every step (adds a stream wait per step); see profileReport().
   bool profile = false;
+  /// Set: run quantized Conv/Gemm as integers (lowerToInteger); unset: float simulation.
+  std::optional<IntegerMode> integer;
 };
 
-class FloatExecutor {
+class Executor {
  public:
   /// Keeps a copy of \p g (normally after floatPreparePipeline()).
-  explicit FloatExecutor(const Graph &g, ExecutorOptions opts = {});
-  ~FloatExecutor();
-  FloatExecutor(const FloatExecutor &) = delete;
-  FloatExecutor &operator=(const FloatExecutor &) = delete;
+  explicit Executor(const Graph &g, ExecutorOptions opts = {});
+  ~Executor();
+  Executor(const Executor &) = delete;
+  Executor &operator=(const Executor &) = delete;
 
   /// Runs the model on \p inputs (one per graph input, in order) and returns the graph outputs.
   /// Float inputs are data; inputs of other types (shapes, indices) are fixed per plan.
@@ -39,6 +52,9 @@ class FloatExecutor {
   /// With ExecutorOptions::profile: milliseconds per op type (and step count) summed over all
   /// runs of the last plan, most expensive first.
   std::string profileReport() const;
+
+  /// With ExecutorOptions::integer: how each Conv/Gemm/MatMul of the last plan runs.
+  const std::vector<LoweringDecision> &lowering() const;
 
  private:
   struct Plan;

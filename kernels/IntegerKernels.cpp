@@ -1,0 +1,54 @@
+#include "kernels/IntegerKernels.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace lowbit {
+
+namespace {
+constexpr size_t kParallelMin = size_t{1} << 15;  // below this, threads cost more than they save
+}
+
+template <typename Code>
+void quantizeToCodes(const float *x, Code *codes, size_t n, float scale, int32_t zeroPoint, QuantRange r) {
+#pragma omp parallel for if (n > kParallelMin) schedule(static)
+  for (size_t i = 0; i < n; ++i) codes[i] = static_cast<Code>(quantizeValue(x[i], scale, zeroPoint, r));
+}
+
+template <typename Code>
+void dequantizeCodes(const Code *codes, float *y, size_t n, float scale, int32_t zeroPoint) {
+#pragma omp parallel for if (n > kParallelMin) schedule(static)
+  for (size_t i = 0; i < n; ++i) y[i] = dequantizeValue(codes[i], scale, zeroPoint);
+}
+
+template void quantizeToCodes<int8_t>(const float *, int8_t *, size_t, float, int32_t, QuantRange);
+template void quantizeToCodes<uint8_t>(const float *, uint8_t *, size_t, float, int32_t, QuantRange);
+template void dequantizeCodes<int8_t>(const int8_t *, float *, size_t, float, int32_t);
+template void dequantizeCodes<uint8_t>(const uint8_t *, float *, size_t, float, int32_t);
+
+float maxAbs(const float *x, size_t n) {
+  float m = 0.f;
+#pragma omp parallel for if (n > kParallelMin) reduction(max : m) schedule(static)
+  for (size_t i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    if (a > m) m = a;  // false for NaN
+  }
+  return m;
+}
+
+void dequantizeAccumulators(const int32_t *acc, float *y, size_t rows, size_t channels, const float *scale,
+                            const float *bias, const float *other, float lo, float hi) {
+#pragma omp parallel for if (rows * channels > kParallelMin) schedule(static)
+  for (size_t r = 0; r < rows; ++r) {
+    const int32_t *a = acc + r * channels;
+    float *out = y + r * channels;
+    const float *o = other ? other + r * channels : nullptr;
+    for (size_t c = 0; c < channels; ++c) {
+      float v = static_cast<float>(a[c]) * scale[c] + bias[c];
+      if (o) v += o[c];
+      out[c] = std::min(std::max(v, lo), hi);
+    }
+  }
+}
+
+}  // namespace lowbit

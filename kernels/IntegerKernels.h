@@ -1,0 +1,32 @@
+// Elementwise kernels of the integer runner that oneDNN has no primitive for: ONNX-exact
+// quantization to 8-bit codes, dequantization, the per-batch range of dynamic quantization and
+// the epilogue that turns int32 accumulators into float outputs. Raw buffers, no graph logic.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/QuantizeRef.h"
+
+namespace lowbit {
+
+/// codes[i] = QuantizeLinear(x[i]) for \p n values. \p Code is int8_t or uint8_t; the range
+/// \p r may be narrower than the container (signed codes of a non-negative tensor kept in
+/// uint8: [0, 127]); values outside the container must not occur (r within it).
+template <typename Code>
+void quantizeToCodes(const float *x, Code *codes, size_t n, float scale, int32_t zeroPoint, QuantRange r);
+
+/// y[i] = DequantizeLinear(codes[i]).
+template <typename Code>
+void dequantizeCodes(const Code *codes, float *y, size_t n, float scale, int32_t zeroPoint);
+
+/// Largest |x[i]| (0 for n == 0); NaN is ignored.
+float maxAbs(const float *x, size_t n);
+
+/// Float output of an integer convolution or inner product stored channels-last as [rows,
+/// channels]: y = clamp(acc * scale[c] + bias[c] + other, lo, hi). \p other (same layout) may
+/// be null (no residual sum).
+void dequantizeAccumulators(const int32_t *acc, float *y, size_t rows, size_t channels, const float *scale,
+                            const float *bias, const float *other, float lo, float hi);
+
+}  // namespace lowbit

@@ -1,0 +1,46 @@
+// LowerToInteger
+//   Requires: a QDQ graph (lowbit's exports or ONNX Runtime-style), shapes inferred, constants
+//             not folded yet (weight DequantizeLinear nodes still present).
+//   Produces: the integer form the int8 runner executes. A Conv / Gemm whose weight is a
+//             symmetric int8 DequantizeLinear of a constant becomes a QConv / QGemm node:
+//               inputs  x (integer codes; float in dynamic mode), w (int8 codes, quant params
+//                       per channel), bias (float, model units, optional), residual operand
+//                       (optional; integer codes or float)
+//               attrs   the Conv/Gemm attributes, act_lo/act_hi (the fused Relu/Clip as one
+//                       interval, model units), dynamic (1: activation scale per batch)
+//               output  integer codes with quant params when every reader was a
+//                       QuantizeLinear (requantization fused), float otherwise.
+//             The following Add (residual) and Relu/Clip chain is absorbed. Integer values keep
+//             their code range in Value::quant; non-negative ones live in uint8 containers
+//             (what oneDNN's int8 kernels take). Static mode keeps the calibrated activation
+//             scales; dynamic mode drops activation QuantizeLinear/DequantizeLinear pairs and
+//             quantizes inputs per batch.
+//   Leaves untouched (float, with the reason recorded): nodes whose input may be negative,
+//             asymmetric activations, weights that are not symmetric int8 constants, MatMul.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace lowbit {
+
+enum class IntegerMode { Static, Dynamic };
+
+/// How one Conv/Gemm/MatMul of the float model runs after lowering.
+struct LoweringDecision {
+  std::string node;    ///< the original node name
+  std::string opType;  ///< original op type
+  bool integer = false;
+  std::string detail;  ///< integer: "u8 in, u8 out (+residual, relu)"; float: the reason
+};
+
+/// Rewrites \p g in place; returns one decision per Conv/Gemm/MatMul, in graph order.
+std::vector<LoweringDecision> lowerToInteger(Graph &g, IntegerMode mode);
+
+/// True when every element of \p v is >= 0 by construction (Relu, Clip with min >= 0,
+/// pooling/reshaping of such values, codes with a non-negative range).
+bool isNonNegative(const Graph &g, const Value *v);
+
+}  // namespace lowbit

@@ -1,0 +1,340 @@
+// The integer runner's nodes on oneDNN int8 primitives. Static mode: u8 activations, s8
+// weights reordered once, s32 accumulation, per-channel output scales that requantize straight
+// to the next layer's codes, residual sum and Relu/Clip as post-ops. Dynamic mode: the
+// activation scale comes from each batch (max |x|), the primitive accumulates to s32 and an
+// epilogue kernel applies scales, bias, residual and activation in float.
+#include <cfloat>
+#include <cmath>
+#include <memory>
+
+#include "kernels/IntegerKernels.h"
+#include "ops/OpParams.h"
+#include "runtime/NodeBuilders.h"
+
+namespace lowbit {
+
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+tag channelsLast(size_t rank) {
+  switch (rank) {
+    case 2: return tag::nc;
+    case 3: return tag::nwc;
+    case 4: return tag::nhwc;
+    case 5: return tag::ndhwc;
+    default: throw Error(cat(rank, "-D tensors have no channels-last layout"));
+  }
+}
+
+QuantRange codeRange(const Value &v) {
+  const QuantParams &q = *v.quant;
+  return quantRange(q.bits, q.isSigned, q.narrowRange);
+}
+
+// Per-tensor scale and zero point of integer codes (set by lowerToInteger).
+const QuantParams &codesParams(const Node &n, const Value *v) {
+  if (!v->quant || v->quant->scale.size() != 1)
+    throw Error(cat(n.describe(), ": '", v->name(), "' has no per-tensor quantization parameters"));
+  return *v->quant;
+}
+
+// Output scales (accumulator -> output units) and bias in accumulator units.
+struct Requantization {
+  std::vector<float> outScale, biasAcc;
+  int mask = 0;
+};
+
+Requantization requantization(const Node &n, float sx, float so) {
+  const Value *w = n.input(1), *bias = n.input(2);
+  const std::vector<float> &sw = w->quant->scale;
+  std::vector<float> b = bias ? bias->constant()->toFloats() : std::vector<float>(sw.size(), 0.f);
+  Requantization r;
+  for (size_t c = 0; c < sw.size(); ++c) {
+    const double acc = static_cast<double>(sx) * static_cast<double>(sw[c]);
+    r.outScale.push_back(static_cast<float>(acc / static_cast<double>(so)));
+    r.biasAcc.push_back(static_cast<float>(static_cast<double>(b[c]) / acc));
+    if (r.outScale[c] != r.outScale[0]) r.mask = 1 << 1;  // per output channel
+  }
+  if (r.mask == 0) r.outScale.resize(1);
+  return r;
+}
+
+// The activation interval as an eltwise post-op; for integer outputs in code units, clamped
+// to the code range (uint8 containers of signed codes stop at 127).
+void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
+  float lo = n.attrFloat("act_lo", -kInf), hi = n.attrFloat("act_hi", kInf);
+  if (y->dtype() != DType::Float32) {
+    const float so = y->quant->scale[0];
+    const QuantRange r = codeRange(*y);
+    lo = std::max(lo / so, static_cast<float>(r.qmin));
+    hi = std::min(hi / so, static_cast<float>(r.qmax));
+    const bool containerBound = (y->dtype() == DType::UInt8 && r.qmin == 0 && r.qmax == 255) ||
+                                (y->dtype() == DType::Int8 && r.qmin == -128 && r.qmax == 127);
+    if (containerBound && lo <= static_cast<float>(r.qmin) && hi >= static_cast<float>(r.qmax)) return;
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, hi);
+    return;
+  }
+  if (lo == 0.f && hi == kInf) {
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  } else if (lo > -kInf || hi < kInf) {
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, std::max(lo, -FLT_MAX), std::min(hi, FLT_MAX));
+  }
+}
+
+// Constant int8 codes [OC, ...] reordered once into the layout \p want (viewed as \p dims).
+dnnl::memory weightCodesMemory(PlanBuilder &b, const Value *w, const Dims &dims, const dnnl::memory::desc &want) {
+  const Tensor &t = *w->constant();
+  dnnl::memory plain(plainDesc(dims, dt::s8), b.engine(), const_cast<void *>(t.raw()));
+  dnnl::memory out = b.newMemory(want);
+  dnnl::stream s(b.engine());
+  dnnl::reorder(plain, out).execute(s, plain, out);
+  s.wait();
+  return out;
+}
+
+dnnl::memory floatVector(PlanBuilder &b, const std::vector<float> &v) {
+  dnnl::memory m = b.newMemory(plainDesc({static_cast<int64_t>(v.size())}));
+  std::copy(v.begin(), v.end(), static_cast<float *>(m.get_data_handle()));
+  return m;
+}
+
+// Destination holding the residual operand before a sum post-op accumulates into it.
+dnnl::memory residualDestination(PlanBuilder &b, const Node &n, const dnnl::memory::desc &dstMd) {
+  const Value *res = n.input(3);
+  dnnl::memory resMem = b.memoryOf(res);
+  const dt resDt = resMem.get_desc().data_type();
+  if (dstMd.data_type() == dt::f32 && resDt != dt::f32) {
+    // Float output, integer residual: dequantize the codes into the destination.
+    dnnl::memory dst = b.newMemory(dstMd);
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(0, {codesParams(n, res).scale[0]});
+    b.addReorder("dequantize " + res->name() + " for " + n.name(), resMem, dst, attr);
+    return dst;
+  }
+  const dnnl::memory::desc resInDst = withDataType(dstMd, resDt);
+  if (b.allowInPlace() && resMem.get_desc() == resInDst && canOverwrite(b.graph(), n, res, &n) && n.input(0) != res)
+    return dnnl::memory(dstMd, b.engine(), resMem.get_data_handle());  // accumulate in place
+  dnnl::memory copy = b.newMemory(resInDst);
+  b.addReorder("copy " + res->name() + " for " + n.name(), resMem, copy);
+  return dnnl::memory(dstMd, b.engine(), copy.get_data_handle());
+}
+
+template <typename PrimitiveDesc, typename Desc>
+PrimitiveDesc createPd(const Node &n, const Desc &desc, const dnnl::primitive_attr &attr, dnnl::engine &eng) {
+  try {
+    return PrimitiveDesc(desc, attr, eng);
+  } catch (const dnnl::error &e) {
+    throw Error(cat(n.describe(), ": oneDNN has no int8 kernel for this configuration (", e.what(), ")"));
+  }
+}
+
+struct ConvShape {
+  Dims wDims;  // grouped: {G, OC/G, IC/G, k...}
+  WindowGeometry geo;
+  Dims dil;
+};
+
+ConvShape convShape(const Node &n) {
+  const Dims &xd = n.input(0)->dims(), &wd = n.input(1)->dims();
+  if (xd.size() < 3 || xd.size() > 5)
+    throw Error(cat(n.describe(), ": ", xd.size() - 2, "-D convolution is not supported (1-D to 3-D)"));
+  ConvShape s;
+  const int64_t group = n.attrInt("group", 1);
+  s.geo = windowGeometry(n, Dims(xd.begin() + 2, xd.end()), Dims(wd.begin() + 2, wd.end()), false);
+  s.dil = s.geo.dilations;
+  for (int64_t &d : s.dil) d -= 1;
+  s.wDims = wd;
+  if (group > 1) {
+    s.wDims[0] = wd[0] / group;
+    s.wDims.insert(s.wDims.begin(), group);
+  }
+  return s;
+}
+
+// Dynamic quantization of a non-negative float input to u8 codes [0, 127] with a per-batch
+// scale, channels-last; the scale is written to \p scale when the step runs.
+dnnl::memory quantizePerBatch(PlanBuilder &b, const Node &n, const dnnl::memory::desc &floatMd,
+                              std::shared_ptr<float> scale) {
+  dnnl::memory x = b.memoryIn(n.input(0), floatMd);
+  dnnl::memory q = b.newMemory(withDataType(floatMd, dt::u8));
+  const float *from = static_cast<const float *>(x.get_data_handle());
+  uint8_t *to = static_cast<uint8_t *>(q.get_data_handle());
+  const size_t count = floatMd.get_size() / sizeof(float);
+  b.addFunction(n, [=] {
+    const float m = maxAbs(from, count);
+    *scale = m > 0.f ? m / 127.f : 1.f;
+    quantizeToCodes(from, to, count, *scale, 0, QuantRange{0, 127});
+  });
+  return q;
+}
+
+// Epilogue of a dynamic node: int32 accumulators (channels-last) to float outputs.
+void addDynamicEpilogue(PlanBuilder &b, const Node &n, const dnnl::memory &acc, const dnnl::memory &dst,
+                        std::shared_ptr<float> scale, size_t channels) {
+  const Value *res = n.input(3), *bias = n.input(2);
+  const float *other = nullptr;
+  if (res) other = static_cast<const float *>(b.memoryIn(res, dst.get_desc()).get_data_handle());
+  auto sw = std::make_shared<std::vector<float>>(n.input(1)->quant->scale);
+  auto biasValues = std::make_shared<std::vector<float>>(bias ? bias->constant()->toFloats()
+                                                              : std::vector<float>(channels, 0.f));
+  auto scratch = std::make_shared<std::vector<float>>(channels);
+  const int32_t *a = static_cast<const int32_t *>(acc.get_data_handle());
+  float *y = static_cast<float *>(dst.get_data_handle());
+  const size_t rows = acc.get_desc().get_size() / sizeof(int32_t) / channels;
+  const float lo = n.attrFloat("act_lo", -kInf), hi = n.attrFloat("act_hi", kInf);
+  b.addFunction(n, [=] {
+    for (size_t c = 0; c < channels; ++c) (*scratch)[c] = *scale * (*sw)[c];
+    dequantizeAccumulators(a, y, rows, channels, scratch->data(), biasValues->data(), other, lo, hi);
+  });
+}
+
+void buildQConvDynamic(PlanBuilder &b, const Node &n) {
+  const Value *x = n.input(0), *y = n.output(0);
+  const ConvShape s = convShape(n);
+  const tag cl = channelsLast(x->dims().size());
+  const dnnl::memory::desc srcMd(x->dims(), dt::u8, cl), accMd(y->dims(), dt::s32, cl);
+  auto desc = dnnl::convolution_forward::desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcMd,
+      dnnl::memory::desc(s.wDims, dt::s8, tag::any), accMd, s.geo.strides, s.dil, s.geo.padsBegin, s.geo.padsEnd);
+  auto pd = createPd<dnnl::convolution_forward::primitive_desc>(n, desc, dnnl::primitive_attr(), b.engine());
+  auto scale = std::make_shared<float>(1.f);
+  dnnl::memory q = quantizePerBatch(b, n, dnnl::memory::desc(x->dims(), dt::f32, cl), scale);
+  dnnl::memory w = weightCodesMemory(b, n.input(1), s.wDims, pd.weights_desc());
+  dnnl::memory acc = b.newMemory(accMd);
+  b.addPrimitive(n, dnnl::convolution_forward(pd), {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, acc}});
+  dnnl::memory dst = b.newMemory(withDataType(accMd, dt::f32));
+  addDynamicEpilogue(b, n, acc, dst, scale, static_cast<size_t>(y->dims()[1]));
+  b.define(y, dst);
+}
+
+void buildQGemmDynamic(PlanBuilder &b, const Node &n) {
+  const Value *x = n.input(0), *y = n.output(0);
+  const int64_t m = x->dims()[0], k = x->dims()[1], nn = y->dims()[1];
+  const dnnl::memory::desc srcMd = plainDesc({m, k}, dt::u8), accMd = plainDesc({m, nn}, dt::s32);
+  auto desc = dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, srcMd,
+                                                dnnl::memory::desc({nn, k}, dt::s8, tag::any), accMd);
+  auto pd = createPd<dnnl::inner_product_forward::primitive_desc>(n, desc, dnnl::primitive_attr(), b.engine());
+  auto scale = std::make_shared<float>(1.f);
+  dnnl::memory q = quantizePerBatch(b, n, plainDesc({m, k}), scale);
+  dnnl::memory w = weightCodesMemory(b, n.input(1), {nn, k}, pd.weights_desc());
+  dnnl::memory acc = b.newMemory(accMd);
+  b.addPrimitive(n, dnnl::inner_product_forward(pd), {{DNNL_ARG_SRC, q}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, acc}});
+  dnnl::memory dst = b.newMemory(plainDesc({m, nn}));
+  addDynamicEpilogue(b, n, acc, dst, scale, static_cast<size_t>(nn));
+  b.define(y, dst);
+}
+
+}  // namespace
+
+void buildQConv(PlanBuilder &b, const Node &n) {
+  if (n.attrInt("dynamic", 0)) return buildQConvDynamic(b, n);
+  const Value *x = n.input(0), *y = n.output(0), *res = n.input(3);
+  const ConvShape s = convShape(n);
+  const float sx = codesParams(n, x).scale[0];
+  const bool intOut = y->dtype() != DType::Float32;
+  const float so = intOut ? codesParams(n, y).scale[0] : 1.f;
+  const Requantization rq = requantization(n, sx, so);
+  const int64_t oc = n.input(1)->dims()[0];
+
+  auto desc = dnnl::convolution_forward::desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+      dnnl::memory::desc(x->dims(), dt::u8, tag::any), dnnl::memory::desc(s.wDims, dt::s8, tag::any),
+      plainDesc({oc}), dnnl::memory::desc(y->dims(), dnnlType(y->dtype()), tag::any), s.geo.strides, s.dil,
+      s.geo.padsBegin, s.geo.padsEnd);
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(rq.mask, rq.outScale);
+  dnnl::post_ops po;
+  if (res) {
+    const bool resCodes = res->dtype() != DType::Float32;
+    if (intOut && !resCodes)
+      throw Error(cat(n.describe(), ": a float residual cannot be summed into integer codes"));
+    const float sumScale = intOut ? codesParams(n, res).scale[0] / so : 1.f;
+    if (intOut && res->dtype() != y->dtype())
+      po.append_sum(sumScale, dnnlType(res->dtype()));
+    else
+      po.append_sum(sumScale);
+  }
+  appendInterval(n, y, po);
+  attr.set_post_ops(po);
+  auto pd = createPd<dnnl::convolution_forward::primitive_desc>(n, desc, attr, b.engine());
+
+  dnnl::memory src = b.memoryIn(x, pd.src_desc());
+  dnnl::memory w = weightCodesMemory(b, n.input(1), s.wDims, pd.weights_desc());
+  dnnl::memory dst = res ? residualDestination(b, n, pd.dst_desc()) : b.newMemory(pd.dst_desc());
+  b.addPrimitive(n, dnnl::convolution_forward(pd),
+                 {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, floatVector(b, rq.biasAcc)},
+                  {DNNL_ARG_DST, dst}});
+  b.define(y, dst);
+}
+
+void buildQGemm(PlanBuilder &b, const Node &n) {
+  if (n.attrInt("dynamic", 0)) return buildQGemmDynamic(b, n);
+  const Value *x = n.input(0), *y = n.output(0);
+  const int64_t m = x->dims()[0], k = x->dims()[1], nn = y->dims()[1];
+  const float sx = codesParams(n, x).scale[0];
+  const bool intOut = y->dtype() != DType::Float32;
+  const Requantization rq = requantization(n, sx, intOut ? codesParams(n, y).scale[0] : 1.f);
+  const dnnl::memory::desc srcMd = plainDesc({m, k}, dt::u8), dstMd = plainDesc({m, nn}, dnnlType(y->dtype()));
+  auto desc = dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, srcMd,
+                                                dnnl::memory::desc({nn, k}, dt::s8, tag::any), plainDesc({nn}), dstMd);
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(rq.mask, rq.outScale);
+  dnnl::post_ops po;
+  appendInterval(n, y, po);
+  attr.set_post_ops(po);
+  auto pd = createPd<dnnl::inner_product_forward::primitive_desc>(n, desc, attr, b.engine());
+  dnnl::memory src = b.memoryIn(x, srcMd);
+  dnnl::memory w = weightCodesMemory(b, n.input(1), {nn, k}, pd.weights_desc());
+  dnnl::memory dst = b.newMemory(dstMd);
+  b.addPrimitive(n, dnnl::inner_product_forward(pd),
+                 {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, floatVector(b, rq.biasAcc)},
+                  {DNNL_ARG_DST, dst}});
+  b.define(y, dst);
+}
+
+void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
+  const Value *q = n.output(0);
+  const QuantParams &p = codesParams(n, q);
+  dnnl::memory x = b.memoryOf(n.input(0));
+  dnnl::memory out = b.newMemory(withDataType(x.get_desc(), dnnlType(q->dtype())));
+  const size_t count = x.get_desc().get_size() / sizeof(float);
+  const float *from = static_cast<const float *>(x.get_data_handle());
+  void *to = out.get_data_handle();
+  const float scale = p.scale[0];
+  const int32_t zp = p.zeroPoint[0];
+  const QuantRange r = codeRange(*q);
+  if (q->dtype() == DType::UInt8) {
+    if (r.qmin < 0) throw Error(cat(n.describe(), ": signed codes of a tensor that may be negative in uint8"));
+    b.addFunction(n, [=] { quantizeToCodes(from, static_cast<uint8_t *>(to), count, scale, zp, r); });
+  } else if (q->dtype() == DType::Int8) {
+    b.addFunction(n, [=] { quantizeToCodes(from, static_cast<int8_t *>(to), count, scale, zp, r); });
+  } else {
+    throw Error(cat(n.describe(), ": codes of type ", dtypeName(q->dtype()), " are not supported"));
+  }
+  b.define(q, out);
+}
+
+void buildDequantizeCodes(PlanBuilder &b, const Node &n) {
+  const Value *q = n.input(0);
+  const QuantParams &p = codesParams(n, q);
+  dnnl::memory codes = b.memoryOf(q);
+  dnnl::memory out = b.newMemory(withDataType(codes.get_desc(), dt::f32));
+  const size_t count = out.get_desc().get_size() / sizeof(float);
+  const void *from = codes.get_data_handle();
+  float *to = static_cast<float *>(out.get_data_handle());
+  const float scale = p.scale[0];
+  const int32_t zp = p.zeroPoint[0];
+  if (codes.get_desc().data_type() == dt::u8)
+    b.addFunction(n, [=] { dequantizeCodes(static_cast<const uint8_t *>(from), to, count, scale, zp); });
+  else if (codes.get_desc().data_type() == dt::s8)
+    b.addFunction(n, [=] { dequantizeCodes(static_cast<const int8_t *>(from), to, count, scale, zp); });
+  else
+    throw Error(cat(n.describe(), ": codes of '", q->name(), "' are not 8-bit"));
+  b.define(n.output(0), out);
+}
+
+}  // namespace lowbit

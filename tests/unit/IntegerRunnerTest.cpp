@@ -1,0 +1,333 @@
+// The int8 runner against hand-computed integer references: QConv (requantized codes,
+// residual sum, depthwise, float output), QGemm, dynamic quantization, and the lowering's
+// decisions for layers that must stay float.
+#include <algorithm>
+#include <cmath>
+
+#include "TestUtil.h"
+#include "kernels/IntegerKernels.h"
+#include "passes/LowerToInteger.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+
+namespace {
+
+// Builds QDQ graphs as lowbit's exporter and ONNX Runtime write them.
+struct QdqGraph {
+  Graph g;
+  int counter = 0;
+
+  std::string name(const std::string &base) { return cat(base, "_", counter++); }
+
+  /// x -> QuantizeLinear(scale, zero point 0, type) -> DequantizeLinear.
+  Value *qdq(Value *x, float scale, DType type) {
+    Value *s = g.addConstant(name("s"), Tensor::scalar<float>(scale));
+    Tensor zpt(type, {});
+    if (type == DType::UInt8) zpt.data<uint8_t>()[0] = 0; else zpt.data<int8_t>()[0] = 0;
+    Value *zp = g.addConstant(name("zp"), std::move(zpt));
+    Value *q = g.addValue(name("q"));
+    q->setDType(type);
+    q->setShape(x->dims());
+    g.addNode(name("Q"), "QuantizeLinear", {x, s, zp}, {q});
+    Value *dq = g.addValue(name("dq"));
+    dq->setDType(DType::Float32);
+    dq->setShape(x->dims());
+    g.addNode(name("DQ"), "DequantizeLinear", {q, s, zp}, {dq});
+    return dq;
+  }
+
+  /// DequantizeLinear of constant codes with per-axis (or one) scales.
+  Value *dequantized(Tensor codes, const std::vector<float> &scales, int axis) {
+    const Dims dims = codes.dims();
+    Value *c = g.addConstant(name("codes"), std::move(codes));
+    Value *s = scales.size() == 1 ? g.addConstant(name("ws"), Tensor::scalar<float>(scales[0]))
+                                  : g.addConstant(name("ws"), Tensor::fromVector<float>({static_cast<int64_t>(scales.size())}, scales));
+    Value *out = g.addValue(name("w"));
+    out->setDType(DType::Float32);
+    out->setShape(dims);
+    Node *n = g.addNode(name("DQw"), "DequantizeLinear", {c, s}, {out});
+    if (scales.size() != 1) n->setAttr("axis", Attribute::ofInt(axis));
+    return out;
+  }
+
+  Value *op(const std::string &type, std::vector<Value *> ins, const Dims &dims) {
+    Value *o = g.addValue(name(type + "_out"));
+    o->setDType(DType::Float32);
+    o->setShape(dims);
+    g.addNode(name(type), type, std::move(ins), {o});
+    return o;
+  }
+};
+
+Tensor int8Codes(const Dims &dims, uint32_t seed, int limit) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> dist(-limit, limit);
+  Tensor t(DType::Int8, dims);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<int8_t>()[i] = static_cast<int8_t>(dist(rng));
+  return t;
+}
+
+std::vector<float> channelScales(size_t n, float base) {
+  std::vector<float> s(n);
+  for (size_t i = 0; i < n; ++i) s[i] = base * (1.f + 0.1f * static_cast<float>(i));
+  return s;
+}
+
+// Naive integer convolution (NCHW, OIHW, stride 1, symmetric pad, groups).
+std::vector<int64_t> convAcc(const std::vector<int32_t> &x, const Dims &xd, const Tensor &w, int64_t group, int64_t pad) {
+  const int64_t n = xd[0], c = xd[1], h = xd[2], wd = xd[3];
+  const int64_t oc = w.dims()[0], icg = w.dims()[1], kh = w.dims()[2], kw = w.dims()[3];
+  const int64_t oh = h + 2 * pad - kh + 1, ow = wd + 2 * pad - kw + 1, ocg = oc / group;
+  (void)c;
+  std::vector<int64_t> acc(static_cast<size_t>(n * oc * oh * ow), 0);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t o = 0; o < oc; ++o)
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t xx = 0; xx < ow; ++xx) {
+          int64_t sum = 0;
+          for (int64_t i = 0; i < icg; ++i)
+            for (int64_t u = 0; u < kh; ++u)
+              for (int64_t v = 0; v < kw; ++v) {
+                const int64_t iy = y + u - pad, ix = xx + v - pad, ci = (o / ocg) * icg + i;
+                if (iy < 0 || ix < 0 || iy >= h || ix >= wd) continue;
+                sum += static_cast<int64_t>(x[static_cast<size_t>(((b * xd[1] + ci) * h + iy) * wd + ix)]) *
+                       w.data<int8_t>()[((o * icg + i) * kh + u) * kw + v];
+              }
+          acc[static_cast<size_t>(((b * oc + o) * oh + y) * ow + xx)] = sum;
+        }
+  return acc;
+}
+
+std::vector<int32_t> codesOf(const Tensor &x, float scale, QuantRange r) {
+  std::vector<int32_t> q;
+  for (float v : x.toFloats()) q.push_back(quantizeValue(v, scale, 0, r));
+  return q;
+}
+
+Tensor runWith(const Graph &g, const std::vector<Tensor> &inputs, std::optional<IntegerMode> mode,
+               std::vector<LoweringDecision> *decisions = nullptr) {
+  ExecutorOptions opts;
+  opts.integer = mode;
+  Executor exec(g, opts);
+  Tensor out = exec.run(inputs).at(0);
+  if (decisions) *decisions = exec.lowering();
+  return out;
+}
+
+// Number of elements of \p got that are not within \p tol of \p want (and the worst gap).
+std::pair<size_t, float> countOff(const Tensor &got, const std::vector<float> &want, float tol) {
+  std::vector<float> g = got.toFloats();
+  REQUIRE(g.size() == want.size());
+  size_t off = 0;
+  float worst = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const float d = std::fabs(g[i] - want[i]);
+    worst = std::max(worst, d);
+    if (d > tol) ++off;
+  }
+  return {off, worst};
+}
+
+}  // namespace
+
+TEST_CASE("quantizeToCodes clamps to a code range narrower than its container", "[int8]") {
+  std::vector<float> x = {0.f, 0.49f, 0.51f, 126.6f, 300.f, -4.f};
+  std::vector<uint8_t> codes(x.size());
+  quantizeToCodes(x.data(), codes.data(), x.size(), 1.f, 0, QuantRange{0, 127});
+  CHECK(codes == std::vector<uint8_t>{0, 0, 1, 127, 127, 0});
+  std::vector<float> back(codes.size());
+  dequantizeCodes(codes.data(), back.data(), codes.size(), 0.5f, 0);
+  CHECK(back == std::vector<float>{0.f, 0.f, 0.5f, 63.5f, 63.5f, 0.f});
+}
+
+TEST_CASE("dequantizeAccumulators applies scale, bias, residual and the activation interval", "[int8]") {
+  const std::vector<int32_t> acc = {10, -10, 4, 100};  // 2 rows x 2 channels
+  const std::vector<float> scale = {0.5f, 0.25f}, bias = {1.f, -1.f}, other = {0.f, 0.f, 1.f, 2.f};
+  std::vector<float> y(4);
+  dequantizeAccumulators(acc.data(), y.data(), 2, 2, scale.data(), bias.data(), other.data(), 0.f, 20.f);
+  CHECK(y == std::vector<float>{6.f, 0.f, 4.f, 20.f});
+  CHECK(maxAbs(other.data(), other.size()) == 2.f);
+}
+
+TEST_CASE("int8 QConv requantizes to u8 codes exactly as the integer reference", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {2, 8, 6, 6}, yd = {2, 16, 6, 6};
+  const float sx = 0.02f, so = 0.05f;
+  Value *x = addInput(g, "x", xd);
+  Value *xr = q.op("Relu", {x}, xd);
+  Value *xdq = q.qdq(xr, sx, DType::UInt8);
+  Tensor wc = int8Codes({16, 8, 3, 3}, 3, 60);  // |w| <= 64: exact on CPUs without VNNI too
+  const std::vector<float> sw = channelScales(16, 0.004f);
+  Value *w = q.dequantized(wc, sw, 0);
+  Tensor bc(DType::Int32, {16});
+  std::vector<float> biasScale;
+  for (int64_t c = 0; c < 16; ++c) {
+    bc.data<int32_t>()[c] = static_cast<int32_t>(c * 37 - 300);
+    biasScale.push_back(sx * sw[static_cast<size_t>(c)]);
+  }
+  Value *bias = q.dequantized(bc, biasScale, 0);
+  Value *conv = q.op("Conv", {xdq, w, bias}, yd);
+  g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Value *y = q.qdq(q.op("Relu", {conv}, yd), so, DType::UInt8);
+  g.outputs().push_back(y);
+
+  Tensor in = randomTensor(xd, 11, -1.f, 4.f);
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("UINT8 out") && Catch::Contains("relu"));
+
+  // Reference: integer accumulation, then one rounding of acc * sx * sw / so.
+  std::vector<float> relu = in.toFloats();
+  for (float &v : relu) v = std::max(v, 0.f);
+  std::vector<int32_t> xq = codesOf(Tensor::fromVector<float>(xd, relu), sx, QuantRange{0, 255});
+  std::vector<int64_t> acc = convAcc(xq, xd, wc, 1, 1);
+  std::vector<float> want(acc.size());
+  for (size_t i = 0; i < acc.size(); ++i) {
+    const size_t c = (i / 36) % 16;
+    const double v = (static_cast<double>(acc[i]) + bc.data<int32_t>()[c]) * sx * sw[c] / so;
+    want[i] = static_cast<float>(std::clamp(std::nearbyint(v), 0.0, 255.0)) * so;
+  }
+  auto [off, worst] = countOff(got, want, 1e-6f);
+  INFO("codes off by one: " << off << " of " << want.size() << ", worst " << worst);
+  CHECK(worst <= so * 1.001f);        // at most one code, at rounding ties
+  CHECK(off * 200 <= want.size());    // and rarely
+
+  // The float simulation of the same QDQ graph agrees to the same tolerance.
+  Tensor sim = runWith(g, {in}, std::nullopt);
+  auto [offSim, worstSim] = countOff(got, sim.toFloats(), 1e-6f);
+  CHECK(worstSim <= so * 1.001f);
+  CHECK(offSim * 200 <= want.size());
+}
+
+TEST_CASE("int8 QConv sums a signed residual into unsigned codes and runs depthwise", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 8, 5, 5};
+  const float sx = 0.03f, sr = 0.04f, so = 0.06f;
+  Value *x = addInput(g, "x", xd);
+  Value *r = addInput(g, "r", xd);
+  Value *xdq = q.qdq(q.op("Relu", {x}, xd), sx, DType::UInt8);
+  Value *rdq = q.qdq(r, sr, DType::Int8);
+  Tensor wc = int8Codes({8, 1, 3, 3}, 5, 60);
+  const std::vector<float> sw = channelScales(8, 0.01f);
+  Value *conv = q.op("Conv", {xdq, q.dequantized(wc, sw, 0)}, xd);
+  g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  g.nodes().back()->setAttr("group", Attribute::ofInt(8));
+  Value *sum = q.op("Add", {conv, rdq}, xd);
+  Value *y = q.qdq(q.op("Relu", {sum}, xd), so, DType::UInt8);
+  g.outputs().push_back(y);
+
+  Tensor xin = randomTensor(xd, 21, -1.f, 3.f), rin = randomTensor(xd, 22, -4.f, 4.f);
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, {xin, rin}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("+residual (codes)"));
+
+  std::vector<float> relu = xin.toFloats();
+  for (float &v : relu) v = std::max(v, 0.f);
+  std::vector<int32_t> xq = codesOf(Tensor::fromVector<float>(xd, relu), sx, QuantRange{0, 255});
+  std::vector<int32_t> rq = codesOf(rin, sr, QuantRange{-128, 127});
+  std::vector<int64_t> acc = convAcc(xq, xd, wc, 8, 1);
+  std::vector<float> want(acc.size());
+  for (size_t i = 0; i < acc.size(); ++i) {
+    const size_t c = (i / 25) % 8;
+    const double v = static_cast<double>(acc[i]) * sx * sw[c] / so + static_cast<double>(rq[i]) * sr / so;
+    want[i] = static_cast<float>(std::clamp(std::nearbyint(v), 0.0, 255.0)) * so;
+  }
+  auto [off, worst] = countOff(got, want, 1e-6f);
+  CHECK(worst <= so * 1.001f);
+  CHECK(off * 50 <= want.size());
+}
+
+TEST_CASE("int8 QGemm without a following QuantizeLinear outputs float", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {3, 16};
+  const float sx = 0.05f;
+  Value *x = addInput(g, "x", xd);
+  Value *xdq = q.qdq(q.op("Relu", {x}, xd), sx, DType::UInt8);
+  Tensor wc = int8Codes({10, 16}, 7, 127);
+  const std::vector<float> sw = channelScales(10, 0.002f);
+  Value *y = q.op("Gemm", {xdq, q.dequantized(wc, sw, 0), g.addConstant("b", randomTensor({10}, 8))}, {3, 10});
+  g.nodes().back()->setAttr("transB", Attribute::ofInt(1));
+  g.outputs().push_back(y);
+
+  Tensor in = randomTensor(xd, 9, -1.f, 5.f);
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("f32 out"));
+  std::vector<float> relu = in.toFloats(), bias = g.findValue("b")->constant()->toFloats();
+  for (float &v : relu) v = std::max(v, 0.f);
+  std::vector<int32_t> xq = codesOf(Tensor::fromVector<float>(xd, relu), sx, QuantRange{0, 255});
+  std::vector<float> want;
+  for (int64_t m = 0; m < 3; ++m)
+    for (int64_t n = 0; n < 10; ++n) {
+      int64_t acc = 0;
+      for (int64_t k = 0; k < 16; ++k) acc += xq[static_cast<size_t>(m * 16 + k)] * wc.data<int8_t>()[n * 16 + k];
+      want.push_back(static_cast<float>(static_cast<double>(acc) * sx * sw[static_cast<size_t>(n)] + bias[static_cast<size_t>(n)]));
+    }
+  CHECK(mismatch(got, Tensor::fromVector<float>({3, 10}, want), 1e-5f, 1e-5f).empty());
+}
+
+TEST_CASE("int8 dynamic mode quantizes each batch with its own scale", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {2, 4, 5, 5}, yd = {2, 6, 5, 5};
+  Value *x = addInput(g, "x", xd);
+  Value *xdq = q.qdq(q.op("Relu", {x}, xd), 0.5f, DType::UInt8);  // static scale: ignored
+  Tensor wc = int8Codes({6, 4, 3, 3}, 13, 60);
+  const std::vector<float> sw = channelScales(6, 0.01f);
+  Value *y = q.op("Conv", {xdq, q.dequantized(wc, sw, 0)}, yd);
+  g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  g.outputs().push_back(y);
+
+  for (float top : {1.f, 30.f}) {  // two batches with very different ranges
+    Tensor in = randomTensor(xd, 17, -1.f, top);
+    std::vector<LoweringDecision> decisions;
+    Tensor got = runWith(g, {in}, IntegerMode::Dynamic, &decisions);
+    REQUIRE(decisions.size() == 1);
+    CHECK(decisions[0].integer);
+    std::vector<float> relu = in.toFloats();
+    float m = 0;
+    for (float &v : relu) m = std::max(m, v = std::max(v, 0.f));
+    const float sx = m / 127.f;
+    std::vector<int32_t> xq = codesOf(Tensor::fromVector<float>(xd, relu), sx, QuantRange{0, 127});
+    std::vector<int64_t> acc = convAcc(xq, xd, wc, 1, 1);
+    std::vector<float> want(acc.size());
+    for (size_t i = 0; i < acc.size(); ++i)
+      want[i] = static_cast<float>(acc[i]) * (sx * sw[(i / 25) % 6]);
+    INFO("input range [0, " << top << "]");
+    CHECK(mismatch(got, Tensor::fromVector<float>(yd, want), 1e-5f, 1e-5f).empty());
+  }
+}
+
+TEST_CASE("layers the int8 kernels cannot run exactly stay float and say why", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 4, 4, 4};
+  Value *x = addInput(g, "x", xd);
+  Value *signedIn = q.qdq(x, 0.02f, DType::Int8);  // no Relu: may be negative
+  Tensor wc = int8Codes({4, 4, 1, 1}, 3, 60);
+  Value *a = q.op("Conv", {signedIn, q.dequantized(wc, {0.01f}, 0)}, xd);
+  Value *r = q.qdq(q.op("Relu", {a}, xd), 0.02f, DType::UInt8);
+  Value *b = q.op("Conv", {r, q.op("Identity", {g.addConstant("wf", randomTensor({4, 4, 1, 1}, 4))}, {4, 4, 1, 1})}, xd);
+  g.outputs().push_back(b);
+
+  Tensor in = randomTensor(xd, 5);
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 2);
+  CHECK_FALSE(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("may be negative"));
+  CHECK_FALSE(decisions[1].integer);
+  CHECK_THAT(decisions[1].detail, Catch::Contains("float weights"));
+  // Both run in float between DequantizeLinear and QuantizeLinear: the simulation's result.
+  CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-6f, 1e-6f).empty());
+}

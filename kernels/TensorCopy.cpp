@@ -43,6 +43,8 @@ void copyStridedSerial(const void *src, int64_t srcOffset, const std::vector<int
     } else if (elemBytes == 4) {
       for (int64_t i = 0; i < inner; ++i)
         std::memcpy(d + (dof + i * ds) * 4, s + (so + i * ss) * 4, 4);
+    } else if (elemBytes == 1) {  // 8-bit codes of the integer runner
+      for (int64_t i = 0; i < inner; ++i) d[dof + i * ds] = s[so + i * ss];
     } else {
       for (int64_t i = 0; i < inner; ++i)
         std::memcpy(d + (dof + i * ds) * elemBytes, s + (so + i * ss) * elemBytes, elemBytes);
@@ -94,6 +96,10 @@ void fillRow(uint8_t *d, int64_t n, const void *fill, size_t elemBytes) {
     uint32_t v;
     std::memcpy(&v, fill, 4);
     std::fill_n(reinterpret_cast<uint32_t *>(d), n, v);  // buffers are 4-byte aligned
+    return;
+  }
+  if (elemBytes == 1) {
+    std::memset(d, *static_cast<const uint8_t *>(fill), static_cast<size_t>(n));
     return;
   }
   for (int64_t j = 0; j < n; ++j) std::memcpy(d + j * static_cast<int64_t>(elemBytes), fill, elemBytes);

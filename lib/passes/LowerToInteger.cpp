@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <set>
 
 #include "ops/OpParams.h"
 
@@ -129,19 +130,32 @@ struct OutputChain {
   float lo = -kInf, hi = kInf;    // the activation interval, model units
 };
 
-OutputChain outputChain(const Graph &g, const Node &n, const std::vector<Node *> &order) {
+// True if \p v is computed from \p n's outputs (walks producers back to the inputs).
+bool dependsOn(const Value *v, const Node *n) {
+  std::vector<const Value *> stack = {v};
+  std::set<const Node *> seen;
+  while (!stack.empty()) {
+    const Node *p = stack.back()->producer();
+    stack.pop_back();
+    if (!p || !seen.insert(p).second) continue;
+    if (p == n) return true;
+    for (const Value *in : p->inputs())
+      if (in) stack.push_back(in);
+  }
+  return false;
+}
+
+OutputChain outputChain(const Graph &g, const Node &n) {
   OutputChain c;
   c.end = n.output(0);
-  auto position = [&](const Node *x) { return std::find(order.begin(), order.end(), x) - order.begin(); };
   if (n.opType() == "Conv" && !g.isGraphOutput(c.end)) {
     std::vector<Node *> readers = g.users(c.end);
     if (readers.size() == 1 && readers[0]->opType() == "Add") {
       Node *add = readers[0];
       Value *other = add->input(0) == c.end ? add->input(1) : add->input(0);
-      // The other operand must be ready before the conv runs (it does not depend on it).
+      // The other operand must be computable before the conv runs (not depend on it).
       if (other && other != c.end && !other->isConstant() && other->hasShape() && c.end->hasShape() &&
-          other->dims() == c.end->dims() && add->output(0)->dims() == c.end->dims() &&
-          (!other->producer() || position(other->producer()) < position(&n))) {
+          other->dims() == c.end->dims() && add->output(0)->dims() == c.end->dims() && !dependsOn(other, &n)) {
         c.residual = other;
         c.absorbed.push_back(add);
         c.end = add->output(0);
@@ -201,6 +215,7 @@ class Lowering {
 
   std::vector<LoweringDecision> run() {
     if (mode_ == IntegerMode::Dynamic) dropActivationQuantization();
+    else sinkDequantize();
     // Lowering erases nodes after the current one (Add, Relu, QuantizeLinear): walk a list
     // of the layers taken before any is changed.
     std::vector<Node *> layers;
@@ -241,6 +256,54 @@ class Lowering {
       }
       g_.eraseNode(q);
     }
+  }
+
+  // Slice, zero Pad, Transpose and reshapes commute with per-tensor symmetric quantization:
+  // DQ -> Slice becomes Slice (on codes) -> DQ, so a residual operand reached through them (the
+  // CIFAR ResNets' subsampling shortcut) stays integer codes the next QConv can sum.
+  void sinkDequantize() {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (Node *dq : g_.nodes()) {
+        if (dq->opType() != "DequantizeLinear" || dq->input(0)->isConstant()) continue;
+        std::optional<TensorQ> q = perTensorParams(*dq);
+        Value *out = dq->output(0);
+        if (!q || q->zeroPoint != 0) continue;
+        for (Node *m : g_.users(out)) {
+          if (!commutesWithQuantization(*m) || m->input(0) != out || !m->output(0)->hasShape() ||
+              std::count(m->inputs().begin(), m->inputs().end(), out) != 1)
+            continue;
+          // m reads the codes; a new DequantizeLinear after it gives its old output. The
+          // original DequantizeLinear stays for its other readers.
+          Value *codes = dq->input(0);
+          if (!codes->quant) codes->quant = codeParams(*q);
+          Value *result = m->output(0);
+          Value *moved = g_.addValue(g_.uniqueName(result->name() + "_codes"));
+          moved->setDType(codes->dtype());
+          moved->setShape(result->dims());
+          moved->quant = codes->quant;
+          m->inputs()[0] = codes;
+          m->outputs()[0] = moved;
+          moved->setProducer(m);
+          result->setProducer(nullptr);
+          g_.insertNodeBefore(m, g_.uniqueName(dq->name() + "_after_" + m->name()), "DequantizeLinear",
+                              {moved, dq->input(1), dq->input(2)}, {result});
+          changed = true;
+        }
+        if (changed) break;  // the node list changed: start over
+      }
+      if (changed) g_.topoSort();
+    }
+  }
+
+  bool commutesWithQuantization(const Node &m) const {
+    const std::string &op = m.opType();
+    if (op == "Slice" || op == "Transpose" || op == "Reshape" || op == "Flatten" || op == "Squeeze" ||
+        op == "Unsqueeze")
+      return true;
+    if (op != "Pad") return false;
+    PadSpec p = resolvePad(m, g_.opset, static_cast<int64_t>(m.input(0)->dims().size()));
+    return p.mode == "constant" && p.constant.value_or(0.0) == 0.0;
   }
 
   void lowerNode(Node *n, LoweringDecision &d) {
@@ -292,8 +355,7 @@ class Lowering {
       return;
     }
 
-    std::vector<Node *> order = g_.nodes();
-    OutputChain chain = outputChain(g_, *n, order);
+    OutputChain chain = outputChain(g_, *n);
     Value *residual = chain.residual;
     bool residualCodes = false;
     if (residual && mode_ == IntegerMode::Static) {

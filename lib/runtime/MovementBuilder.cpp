@@ -19,7 +19,8 @@ void buildAlias(PlanBuilder &b, const Node &n) {
     throw Error(cat(n.describe(), ": casts float data to ", dtypeName(static_cast<DType>(n.attrInt("to", 0))),
                     " at run time; the float runner computes float32 tensors only"));
   dnnl::memory src = b.plainMemoryOf(n.input(0));
-  b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims()), b.engine(), src.get_data_handle()));
+  b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims(), src.get_desc().data_type()), b.engine(),
+                                     src.get_data_handle()));
 }
 
 void buildEvaluated(PlanBuilder &b, const Node &n) {
@@ -110,10 +111,13 @@ void buildDataMovement(PlanBuilder &b, const Node &n) {
   const std::string &op = n.opType();
   const Value *x = n.input(0);
   const Dims xd = x->dims();
-  const void *src = b.plainMemoryOf(x).get_data_handle();
-  constexpr size_t kElem = sizeof(float);
+  // Float data, or 8-bit codes of the integer runner: the copies only move elements.
+  dnnl::memory srcMem = b.plainMemoryOf(x);
+  const void *src = srcMem.get_data_handle();
+  const dnnl::memory::data_type type = srcMem.get_desc().data_type();
+  const size_t kElem = plainDesc({1}, type).get_size();
   auto output = [&](size_t i) {
-    dnnl::memory m = b.newMemory(plainDesc(n.output(i)->dims()));
+    dnnl::memory m = b.newMemory(plainDesc(n.output(i)->dims(), type));
     b.define(n.output(i), m);
     return m.get_data_handle();
   };
@@ -126,8 +130,12 @@ void buildDataMovement(PlanBuilder &b, const Node &n) {
     PadSpec p = resolvePad(n, b.opset(), static_cast<int64_t>(xd.size()));
     PadMode mode = p.mode == "edge" ? PadMode::Edge : p.mode == "reflect" ? PadMode::Reflect : PadMode::Constant;
     const float fill = static_cast<float>(p.constant.value_or(0.0));
+    if (type != dnnl::memory::data_type::f32 && fill != 0.f)
+      throw Error(cat(n.describe(), ": pads integer codes with ", fill, "; only 0 is supported"));
+    // For codes the fill is 0: the bytes of 0.f are all zero, so its first byte is a 0 code.
+    const float value = type == dnnl::memory::data_type::f32 ? fill : 0.f;
     void *dst = output(0);
-    b.addFunction(n, [=] { padCopy(src, xd, dst, p.begin, p.end, mode, &fill, kElem); });
+    b.addFunction(n, [=] { padCopy(src, xd, dst, p.begin, p.end, mode, &value, kElem); });
   } else if (op == "Gather") {
     const Value *idx = n.input(1);
     if (!idx->isConstant())

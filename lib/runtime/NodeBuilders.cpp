@@ -11,6 +11,11 @@ void buildNode(PlanBuilder &b, const Node &n) {
   if (n.opType() == "DequantizeLinear" && !n.input(0)->isConstant() && n.input(0)->quant)
     return buildDequantizeCodes(b, n);
   if (n.opType() == "QuantizeLinear") return buildQuantize(b, n);
+  // Codes moved by lowerToInteger's DequantizeLinear sinking: copies of 8-bit elements.
+  if (n.input(0) && n.input(0)->quant && !n.input(0)->isConstant() && n.input(0)->dtype() != DType::Float32) {
+    if (n.opType() == "Slice" || n.opType() == "Pad" || n.opType() == "Transpose") return buildDataMovement(b, n);
+    if (isAliasOp(n.opType())) return buildAlias(b, n);
+  }
   if (n.opType() == "Cast" && n.output(0)->dtype() != DType::Float32) return buildEvaluated(b, n);
   if (n.opType() == "DequantizeLinear") return buildEvaluated(b, n);
   for (const Value *out : n.outputs())

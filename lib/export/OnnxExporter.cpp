@@ -92,7 +92,8 @@ void exportToProto(const Graph &g, onnx::ModelProto *model) {
     for (const Value *out : n->outputs()) np->add_output(out ? out->name() : "");
     for (const auto &[name, a] : n->attrs()) writeAttribute(name, a, np->add_attribute());
     for (const Value *out : n->outputs())
-      if (out && !g.isGraphOutput(out) && out->dtype() != DType::Undefined)
+      // An unknown shape is left out: an empty shape field would claim a scalar.
+      if (out && !g.isGraphOutput(out) && out->dtype() != DType::Undefined && out->hasShape())
         writeValueInfo(out, gp->add_value_info());
   }
   for (const Value *v : g.outputs()) writeConstant(v);

@@ -339,17 +339,38 @@ class Lowering {
         return;
       }
       xIn = dq->input(0);
-      if (!isNonNegative(g_, xIn)) {
-        d.detail = "input may be negative (the int8 kernels take u8 activations)";
-        return;
+      if (isNonNegative(g_, xIn)) {
+        // Without VNNI, u8 codes above 127 times |w| above 64 can saturate the int16 pair sums
+        // of vpmaddubsw; measured on CIFAR ResNets the effect on top-1 is within 0.02 points,
+        // so the layer runs as integers and the decision says so.
+        if (xq->codeType == DType::UInt8 && !fullRangeU8_ && maxAbsCode(*w->codes) > 64)
+          saturationNote = " (u8 codes to 255 with |w| to 127: int16 pair sums may saturate without VNNI)";
+        if (!xIn->quant) xIn->quant = codeParams(*xq);
+        xIn->setDType(DType::UInt8);  // non-negative codes: the container oneDNN takes
+      } else {
+        // Signed codes run as u8 with zero point 128 (the same values shifted): codes near 128
+        // make the int16 pair sums of non-VNNI kernels saturate unless |w| <= 64.
+        if (!conv) {
+          d.detail = "signed input to a Gemm (the int8 inner product takes no input zero point)";
+          return;
+        }
+        if (!fullRangeU8_ && maxAbsCode(*w->codes) > 64) {
+          d.detail = "signed input: as u8 codes with zero point 128 this CPU's int8 kernels (no VNNI) can saturate "
+                     "with |w| > 64; 7-bit weights (--wbits 7) run it as integers";
+          return;
+        }
+        const Node *producer = xIn->producer();
+        if (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv")) {
+          d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
+          return;
+        }
+        if (!xIn->quant) xIn->quant = codeParams(*xq);
+        if (xIn->dtype() == DType::Int8) {  // not shifted yet by another reader
+          xIn->quant->zeroPoint = {xIn->quant->zeroPoint[0] + 128};
+          xIn->quant->isSigned = false;
+          xIn->setDType(DType::UInt8);
+        }
       }
-      // Without VNNI, u8 codes above 127 times |w| above 64 can saturate the int16 pair sums
-      // of vpmaddubsw; measured on CIFAR ResNets the effect on top-1 is within 0.02 points,
-      // so the layer runs as integers and the decision says so.
-      if (xq->codeType == DType::UInt8 && !fullRangeU8_ && maxAbsCode(*w->codes) > 64)
-        saturationNote = " (u8 codes to 255 with |w| to 127: int16 pair sums may saturate without VNNI)";
-      if (!xIn->quant) xIn->quant = codeParams(*xq);
-      xIn->setDType(DType::UInt8);  // non-negative codes: the container oneDNN takes
     } else if (!isNonNegative(g_, x)) {
       d.detail = "input may be negative (the int8 kernels take u8 activations)";
       return;
@@ -409,7 +430,8 @@ class Lowering {
     for (Node *a : chain.absorbed) g_.eraseNode(a);
 
     d.integer = true;
-    d.detail = cat(mode_ == IntegerMode::Dynamic ? "f32 in (u8 per batch)" : "u8 in", ", ",
+    const bool shifted = xIn->quant && !xIn->quant->zeroPoint.empty() && xIn->quant->zeroPoint[0] != 0;
+    d.detail = cat(mode_ == IntegerMode::Dynamic ? "f32 in (u8 per batch)" : shifted ? "u8 in (zero point 128)" : "u8 in", ", ",
                    requant.empty() ? "f32" : dtypeName(out->dtype()), " out",
                    chain.residual ? (residualCodes ? ", +residual (codes)" : ", +residual (f32)") : "",
                    intervalText(chain.lo, chain.hi), saturationNote);
@@ -450,12 +472,14 @@ bool isNonNegative(const Graph &g, const Value *v) {
     } else if (op == "QuantizeLinear" || op == "DequantizeLinear") {
       std::optional<TensorQ> q = perTensorParams(*p);
       if (!q || q->zeroPoint != 0) return false;
+      if (q->codeType == DType::UInt8) return true;  // codes saturate at 0
     } else if (op == "Concat") {
       for (const Value *in : p->inputs())
         if (!isNonNegative(g, in)) return false;
       return true;
     } else if (op != "MaxPool" && op != "AveragePool" && op != "GlobalAveragePool" && op != "Flatten" &&
-               op != "Reshape" && op != "Squeeze" && op != "Unsqueeze" && op != "Transpose" && op != "Identity") {
+               op != "Reshape" && op != "Squeeze" && op != "Unsqueeze" && op != "Transpose" && op != "Identity" &&
+               op != "Slice" && op != "Split" && op != "Gather") {
       return false;
     }
     v = p->input(0);

@@ -152,8 +152,11 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     }
   g.inputs() = dataInputs;
   inferShapes(g);
+  // Shape chains fold first (static shapes everywhere); quantized weights stay codes until the
+  // integer lowering has read them.
+  runPasses(g, {"ConstantFolding"});
   if (opts_.integer) plan->lowering = lowerToInteger(g, *opts_.integer);
-  runPasses(g, {"ConstantFolding", "FoldDequantizeWeights", "DeadCodeElimination"});
+  runPasses(g, {"FoldDequantizeWeights", "DeadCodeElimination"});
   // Fusion decisions are re-made on the static shapes of this plan; a fusion that would hide
   // a tapped intermediate value is undone.
   for (Node *n : g.nodes()) n->fusedAdd = n->fusedActivation = n->fusedInto = nullptr;

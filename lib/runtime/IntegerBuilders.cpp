@@ -42,6 +42,17 @@ const QuantParams &codesParams(const Node &n, const Value *v) {
   return *v->quant;
 }
 
+// Static zero points of the input and output codes (u8 codes of signed values carry 128).
+void setZeroPoints(const Node &n, dnnl::primitive_attr &attr) {
+  const int32_t zx = codesParams(n, n.input(0)).zeroPoint[0];
+  if (zx != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {zx});
+  const Value *y = n.output(0);
+  if (y->dtype() != DType::Float32) {
+    const int32_t zy = codesParams(n, y).zeroPoint[0];
+    if (zy != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {zy});
+  }
+}
+
 // Output scales (accumulator -> output units) and bias in accumulator units.
 struct Requantization {
   std::vector<float> outScale, biasAcc;
@@ -68,13 +79,15 @@ Requantization requantization(const Node &n, float sx, float so) {
 void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
   float lo = n.attrFloat("act_lo", -kInf), hi = n.attrFloat("act_hi", kInf);
   if (y->dtype() != DType::Float32) {
+    // Post-ops work before the destination zero point is added: bounds relative to it.
     const float so = y->quant->scale[0];
+    const int32_t zp = y->quant->zeroPoint[0];
     const QuantRange r = codeRange(*y);
-    lo = std::max(lo / so, static_cast<float>(r.qmin));
-    hi = std::min(hi / so, static_cast<float>(r.qmax));
+    lo = std::max(lo / so, static_cast<float>(r.qmin - zp));
+    hi = std::min(hi / so, static_cast<float>(r.qmax - zp));
     const bool containerBound = (y->dtype() == DType::UInt8 && r.qmin == 0 && r.qmax == 255) ||
                                 (y->dtype() == DType::Int8 && r.qmin == -128 && r.qmax == 127);
-    if (containerBound && lo <= static_cast<float>(r.qmin) && hi >= static_cast<float>(r.qmax)) return;
+    if (containerBound && lo <= static_cast<float>(r.qmin - zp) && hi >= static_cast<float>(r.qmax - zp)) return;
     po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, hi);
     return;
   }
@@ -108,11 +121,19 @@ dnnl::memory residualDestination(PlanBuilder &b, const Node &n, const dnnl::memo
   dnnl::memory resMem = b.memoryOf(res);
   const dt resDt = resMem.get_desc().data_type();
   if (dstMd.data_type() == dt::f32 && resDt != dt::f32) {
-    // Float output, integer residual: dequantize the codes into the destination.
+    // Float output, integer residual: dequantize the codes into the destination's layout.
+    dnnl::memory codes = b.memoryIn(res, withDataType(dstMd, resDt));
     dnnl::memory dst = b.newMemory(dstMd);
-    dnnl::primitive_attr attr;
-    attr.set_output_scales(0, {codesParams(n, res).scale[0]});
-    b.addReorder("dequantize " + res->name() + " for " + n.name(), resMem, dst, attr);
+    const QuantParams &p = codesParams(n, res);
+    const float scale = p.scale[0];
+    const int32_t zp = p.zeroPoint[0];
+    const void *from = codes.get_data_handle();
+    float *to = static_cast<float *>(dst.get_data_handle());
+    const size_t count = dstMd.get_size() / sizeof(float);
+    if (resDt == dt::u8)
+      b.addFunction(n, [=] { dequantizeCodes(static_cast<const uint8_t *>(from), to, count, scale, zp); });
+    else
+      b.addFunction(n, [=] { dequantizeCodes(static_cast<const int8_t *>(from), to, count, scale, zp); });
     return dst;
   }
   const dnnl::memory::desc resInDst = withDataType(dstMd, resDt);
@@ -247,14 +268,16 @@ void buildQConv(PlanBuilder &b, const Node &n) {
       s.geo.padsBegin, s.geo.padsEnd);
   dnnl::primitive_attr attr;
   attr.set_output_scales(rq.mask, rq.outScale);
+  setZeroPoints(n, attr);
   dnnl::post_ops po;
   if (res) {
     const bool resCodes = res->dtype() != DType::Float32;
     if (intOut && !resCodes)
       throw Error(cat(n.describe(), ": a float residual cannot be summed into integer codes"));
     const float sumScale = intOut ? codesParams(n, res).scale[0] / so : 1.f;
-    if (intOut && res->dtype() != y->dtype())
-      po.append_sum(sumScale, dnnlType(res->dtype()));
+    const int32_t sumZp = intOut ? codesParams(n, res).zeroPoint[0] : 0;
+    if (intOut && (res->dtype() != y->dtype() || sumZp != 0))
+      po.append_sum(sumScale, sumZp, dnnlType(res->dtype()));
     else
       po.append_sum(sumScale);
   }
@@ -283,6 +306,7 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
                                                 dnnl::memory::desc({nn, k}, dt::s8, tag::any), plainDesc({nn}), dstMd);
   dnnl::primitive_attr attr;
   attr.set_output_scales(rq.mask, rq.outScale);
+  setZeroPoints(n, attr);
   dnnl::post_ops po;
   appendInterval(n, y, po);
   attr.set_post_ops(po);

@@ -308,15 +308,16 @@ TEST_CASE("int8 dynamic mode quantizes each batch with its own scale", "[int8]")
   }
 }
 
-TEST_CASE("layers the int8 kernels cannot run exactly stay float and say why", "[int8]") {
+TEST_CASE("signed inputs run as u8 codes with zero point 128, float weights stay float and say why", "[int8]") {
   QdqGraph q;
   Graph &g = q.g;
   const Dims xd = {1, 4, 4, 4};
   Value *x = addInput(g, "x", xd);
   Value *signedIn = q.qdq(x, 0.02f, DType::Int8);  // no Relu: may be negative
-  Tensor wc = int8Codes({4, 4, 1, 1}, 3, 60);
+  Tensor wc = int8Codes({4, 4, 3, 3}, 3, 60);       // |w| <= 64: exact without VNNI too
   Value *a = q.op("Conv", {signedIn, q.dequantized(wc, {0.01f}, 0)}, xd);
-  Value *r = q.qdq(q.op("Relu", {a}, xd), 0.02f, DType::UInt8);
+  g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));  // padding must read as 0, not code 0
+  Value *r = q.qdq(a, 0.02f, DType::Int8);          // signed output codes
   Value *b = q.op("Conv", {r, q.op("Identity", {g.addConstant("wf", randomTensor({4, 4, 1, 1}, 4))}, {4, 4, 1, 1})}, xd);
   g.outputs().push_back(b);
 
@@ -324,10 +325,58 @@ TEST_CASE("layers the int8 kernels cannot run exactly stay float and say why", "
   std::vector<LoweringDecision> decisions;
   Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
   REQUIRE(decisions.size() == 2);
-  CHECK_FALSE(decisions[0].integer);
-  CHECK_THAT(decisions[0].detail, Catch::Contains("may be negative"));
+  CHECK(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("zero point 128") && Catch::Contains("INT8 out"));
   CHECK_FALSE(decisions[1].integer);
   CHECK_THAT(decisions[1].detail, Catch::Contains("float weights"));
-  // Both run in float between DequantizeLinear and QuantizeLinear: the simulation's result.
+  // The float layer runs between DequantizeLinear and QuantizeLinear: the simulation's result,
+  // up to one code of the first layer at rounding ties.
+  Tensor sim = runWith(g, {in}, std::nullopt);
+  CHECK(mismatch(got, sim, 0.02f * 4 * 0.5f, 0.f).empty());
+}
+
+TEST_CASE("a Gemm with a signed input stays float: the int8 inner product takes no zero point", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  Value *x = addInput(g, "x", {2, 8});
+  Value *y = q.op("Gemm", {q.qdq(x, 0.01f, DType::Int8), q.dequantized(int8Codes({3, 8}, 1, 60), {0.02f}, 0)}, {2, 3});
+  g.nodes().back()->setAttr("transB", Attribute::ofInt(1));
+  g.outputs().push_back(y);
+  std::vector<LoweringDecision> decisions;
+  Tensor in = randomTensor({2, 8}, 2);
+  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  CHECK_FALSE(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("signed input to a Gemm"));
   CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-6f, 1e-6f).empty());
+}
+
+TEST_CASE("a subsampled, zero-padded shortcut stays codes and is summed by the QConv", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {2, 4, 6, 6}, yd = {2, 8, 3, 3};
+  const float sx = 0.02f, so = 0.04f;
+  Value *x = addInput(g, "x", xd);
+  Value *xa = q.qdq(q.op("Relu", {x}, xd), sx, DType::UInt8);
+  Value *conv = q.op("Conv", {xa, q.dequantized(int8Codes({8, 4, 3, 3}, 31, 60), channelScales(8, 0.01f), 0)}, yd);
+  g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  g.nodes().back()->setAttr("strides", Attribute::ofInts({2, 2}));
+  auto ints = [&](std::vector<int64_t> v) {
+    return g.addConstant(q.name("i"), Tensor::fromVector<int64_t>({static_cast<int64_t>(v.size())}, v));
+  };
+  Value *sliced = q.op("Slice", {xa, ints({0, 0}), ints({6, 6}), ints({2, 3}), ints({2, 2})}, {2, 4, 3, 3});
+  Value *padded = q.op("Pad", {sliced, ints({0, 2, 0, 0, 0, 2, 0, 0})}, yd);
+  Value *y = q.qdq(q.op("Relu", {q.op("Add", {conv, padded}, yd)}, yd), so, DType::UInt8);
+  g.outputs().push_back(y);
+
+  Tensor in = randomTensor(xd, 41, -1.f, 3.f);
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("UINT8 out") && Catch::Contains("+residual (codes)"));
+  Tensor sim = runWith(g, {in}, std::nullopt);
+  auto [off, worst] = countOff(got, sim.toFloats(), 1e-6f);
+  CHECK(worst <= so * 1.001f);
+  CHECK(off * 50 <= static_cast<size_t>(sim.numel()));
 }

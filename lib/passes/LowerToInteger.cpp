@@ -215,7 +215,9 @@ class Lowering {
 
   std::vector<LoweringDecision> run() {
     if (mode_ == IntegerMode::Dynamic) dropActivationQuantization();
-    else sinkDequantize();
+    else
+      while (sinkDequantize() | hoistQuantize() | dropIdentityRequantize()) {
+      }
     // Lowering erases nodes after the current one (Add, Relu, QuantizeLinear): walk a list
     // of the layers taken before any is changed.
     std::vector<Node *> layers;
@@ -261,7 +263,8 @@ class Lowering {
   // Slice, zero Pad, Transpose and reshapes commute with per-tensor symmetric quantization:
   // DQ -> Slice becomes Slice (on codes) -> DQ, so a residual operand reached through them (the
   // CIFAR ResNets' subsampling shortcut) stays integer codes the next QConv can sum.
-  void sinkDequantize() {
+  bool sinkDequantize() {
+    bool any = false;
     for (bool changed = true; changed;) {
       changed = false;
       for (Node *dq : g_.nodes()) {
@@ -293,7 +296,79 @@ class Lowering {
         if (changed) break;  // the node list changed: start over
       }
       if (changed) g_.topoSort();
+      any |= changed;
     }
+    return any;
+  }
+
+  // MaxPool and Concat commute with quantization too, seen from the other side: Q(MaxPool(x))
+  // = MaxPool(Q(x)) and Q(Concat(a, b)) = Concat(Q(a), Q(b)) with the same parameters. Moving
+  // the QuantizeLinear up lets the Conv before it requantize straight to codes, and the pool
+  // or concat then moves codes.
+  bool hoistQuantize() {
+    for (Node *q : g_.nodes()) {
+      if (q->opType() != "QuantizeLinear") continue;
+      std::optional<TensorQ> p = perTensorParams(*q);
+      Value *v = q->input(0);
+      Node *m = v->producer();
+      if (!p || !m || g_.isGraphOutput(v) || g_.isGraphOutput(q->output(0))) continue;
+      const bool pool = m->opType() == "MaxPool" && m->outputs().size() == 1;
+      const bool concat = m->opType() == "Concat";
+      if (!pool && !concat) continue;
+      std::vector<Node *> readers = g_.users(v);
+      bool sameQ = true;
+      for (Node *r : readers) {
+        std::optional<TensorQ> rp = r->opType() == "QuantizeLinear" ? perTensorParams(*r) : std::nullopt;
+        sameQ = sameQ && rp && r->input(0) == v && rp->scale == p->scale && rp->zeroPoint == p->zeroPoint &&
+                rp->codeType == p->codeType && !g_.isGraphOutput(r->output(0));
+      }
+      if (!sameQ) continue;
+      const size_t dataInputs = pool ? 1 : m->inputs().size();
+      bool ok = v->hasShape();
+      for (size_t i = 0; i < dataInputs; ++i)
+        ok = ok && m->input(i) && !m->input(i)->isConstant() && m->input(i)->hasShape();
+      if (!ok) continue;
+      for (size_t i = 0; i < dataInputs; ++i) {
+        Value *in = m->input(i);
+        Value *codes = g_.addValue(g_.uniqueName(in->name() + "_quantized"));
+        codes->setDType(q->output(0)->dtype());
+        codes->setShape(in->dims());
+        codes->quant = codeParams(*p);
+        g_.insertNodeBefore(m, g_.uniqueName(q->name() + "_before_" + m->name()), "QuantizeLinear",
+                            {in, q->input(1), q->input(2)}, {codes});
+        m->inputs()[i] = codes;
+      }
+      Value *out = g_.addValue(g_.uniqueName(v->name() + "_codes"));
+      out->setDType(q->output(0)->dtype());
+      out->setShape(v->dims());
+      out->quant = codeParams(*p);
+      m->outputs()[0] = out;
+      out->setProducer(m);
+      v->setProducer(nullptr);
+      for (Node *r : readers) {
+        g_.replaceAllUsesWith(r->output(0), out);
+        g_.eraseNode(r);
+      }
+      g_.topoSort();
+      return true;
+    }
+    return false;
+  }
+
+  // QuantizeLinear(DequantizeLinear(c)) with the same parameters is c (what sinking leaves
+  // behind in ONNX Runtime-style DQ -> MaxPool -> Q chains).
+  bool dropIdentityRequantize() {
+    for (Node *q : g_.nodes()) {
+      if (q->opType() != "QuantizeLinear" || g_.isGraphOutput(q->output(0))) continue;
+      const Node *dq = q->input(0)->producer();
+      if (!dq || dq->opType() != "DequantizeLinear" || dq->input(0)->isConstant()) continue;
+      std::optional<TensorQ> a = perTensorParams(*dq), b = perTensorParams(*q);
+      if (!a || !b || a->scale != b->scale || a->zeroPoint != b->zeroPoint || a->codeType != b->codeType) continue;
+      g_.replaceAllUsesWith(q->output(0), dq->input(0));
+      g_.eraseNode(q);
+      return true;
+    }
+    return false;
   }
 
   bool commutesWithQuantization(const Node &m) const {
@@ -301,6 +376,7 @@ class Lowering {
     if (op == "Slice" || op == "Transpose" || op == "Reshape" || op == "Flatten" || op == "Squeeze" ||
         op == "Unsqueeze")
       return true;
+    if (op == "MaxPool") return m.outputs().size() == 1;  // max commutes with a monotonic map
     if (op != "Pad") return false;
     PadSpec p = resolvePad(m, g_.opset, static_cast<int64_t>(m.input(0)->dims().size()));
     return p.mode == "constant" && p.constant.value_or(0.0) == 0.0;

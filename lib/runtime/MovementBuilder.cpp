@@ -5,6 +5,7 @@
 #include "kernels/TensorCopy.h"
 #include "ops/Evaluate.h"
 #include "ops/OpParams.h"
+#include "passes/LowerToInteger.h"
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
@@ -94,12 +95,26 @@ void buildConcat(PlanBuilder &b, const Node &n) {
     for (const Value *v : n.inputs())
       if (v->dims()[static_cast<size_t>(axis)] != 0) srcs.push_back(b.plainMemoryOf(v));
   }
+  // Codes in int8 and uint8 containers (same parameters): non-negative values convert to uint8
+  // exactly.
+  bool mixed = false;
+  for (const dnnl::memory &m : srcs) mixed |= m.get_desc().data_type() != srcs[0].get_desc().data_type();
+  if (mixed) {
+    size_t i = 0;
+    for (const Value *v : n.inputs()) {
+      if (v->dims()[static_cast<size_t>(axis)] == 0) continue;
+      if (!v->quant || !isNonNegative(b.graph(), v))
+        throw Error(cat(n.describe(), ": concatenates codes of two types that are not all non-negative"));
+      srcs[i] = b.memoryIn(v, withDataType(srcs[i].get_desc(), dnnl::memory::data_type::u8));
+      ++i;
+    }
+  }
   for (size_t i = 0; i < srcs.size(); ++i) {
     mds.push_back(srcs[i].get_desc());
     args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = srcs[i];
   }
   auto pd = dnnl::concat::primitive_desc(
-      dnnl::memory::desc(od, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any),
+      dnnl::memory::desc(od, srcs.at(0).get_desc().data_type(), dnnl::memory::format_tag::any),
       static_cast<int>(axis), mds, b.engine());
   dnnl::memory dst = b.newMemory(pd.dst_desc());
   args[DNNL_ARG_DST] = dst;

@@ -15,6 +15,8 @@ void buildNode(PlanBuilder &b, const Node &n) {
   if (n.input(0) && n.input(0)->quant && !n.input(0)->isConstant() && n.input(0)->dtype() != DType::Float32) {
     if (n.opType() == "Slice" || n.opType() == "Pad" || n.opType() == "Transpose") return buildDataMovement(b, n);
     if (isAliasOp(n.opType())) return buildAlias(b, n);
+    if (n.opType() == "MaxPool") return buildPool(b, n);
+    if (n.opType() == "Concat") return buildConcat(b, n);
   }
   if (n.opType() == "Cast" && n.output(0)->dtype() != DType::Float32) return buildEvaluated(b, n);
   if (n.opType() == "DequantizeLinear") return buildEvaluated(b, n);

@@ -28,10 +28,16 @@ void buildPool(PlanBuilder &b, const Node &n) {
   Dims dil = geo.dilations;
   for (int64_t &d : dil) d -= 1;
   dnnl::memory src = b.memoryOf(x);
+  // oneDNN's int8 pooling kernels take channels-last codes (blocked ones go to a slow
+  // reference implementation): reorder the bytes first.
+  if (src.get_desc().data_type() != dnnl::memory::data_type::f32 && xd.size() == 4)
+    src = b.memoryIn(x, dnnl::memory::desc(xd, src.get_desc().data_type(), dnnl::memory::format_tag::nhwc));
   const Dims &yd = n.output(0)->dims();
   auto desc = dnnl::pooling_v2_forward::desc(
       dnnl::prop_kind::forward_inference, alg, src.get_desc(),
-      dnnl::memory::desc(yd, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any),
+      // Max pooling of codes keeps their type; averages are float.
+      dnnl::memory::desc(yd, n.opType() == "MaxPool" ? src.get_desc().data_type() : dnnl::memory::data_type::f32,
+                         dnnl::memory::format_tag::any),
       geo.strides, geo.kernel, dil, geo.padsBegin, geo.padsEnd);
   dnnl::pooling_v2_forward::primitive_desc pd;
   try {

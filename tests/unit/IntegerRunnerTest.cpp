@@ -380,3 +380,60 @@ TEST_CASE("a subsampled, zero-padded shortcut stays codes and is summed by the Q
   CHECK(worst <= so * 1.001f);
   CHECK(off * 50 <= static_cast<size_t>(sim.numel()));
 }
+
+TEST_CASE("QuantizeLinear moves above MaxPool and Concat so convs requantize to codes", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {2, 4, 8, 8}, cd = {2, 6, 8, 8}, pd = {2, 12, 4, 4};
+  const float sx = 0.02f, sy = 0.05f;
+  Value *x = addInput(g, "x", xd);
+  Value *xa = q.qdq(q.op("Relu", {x}, xd), sx, DType::UInt8);
+  auto convRelu = [&](uint32_t seed) {
+    Value *c = q.op("Conv", {xa, q.dequantized(int8Codes({6, 4, 3, 3}, seed, 60), channelScales(6, 0.01f), 0)}, cd);
+    g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    return q.op("Relu", {c}, cd);
+  };
+  Value *cat2 = q.op("Concat", {convRelu(51), convRelu(52)}, {2, 12, 8, 8});
+  g.nodes().back()->setAttr("axis", Attribute::ofInt(1));
+  Value *pool = q.op("MaxPool", {cat2}, pd);
+  g.nodes().back()->setAttr("kernel_shape", Attribute::ofInts({2, 2}));
+  g.nodes().back()->setAttr("strides", Attribute::ofInts({2, 2}));
+  Value *head = q.op("Conv", {q.qdq(pool, sy, DType::UInt8),
+                              q.dequantized(int8Codes({3, 12, 1, 1}, 53, 60), channelScales(3, 0.01f), 0)}, {2, 3, 4, 4});
+  g.outputs().push_back(head);
+
+  Tensor in = randomTensor(xd, 61, -1.f, 3.f);
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 3);
+  for (const LoweringDecision &d : decisions) CHECK(d.integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("UINT8 out"));  // requantized before the concat
+  CHECK_THAT(decisions[1].detail, Catch::Contains("UINT8 out"));
+  Tensor sim = runWith(g, {in}, std::nullopt);
+  // One code of the concat input at a rounding tie moves the head by at most sy * sum|w| * sw.
+  CHECK(mismatch(got, sim, sy * 12 * 60 * 0.013f, 0.f).empty());
+}
+
+TEST_CASE("an ONNX Runtime-style DequantizeLinear -> MaxPool -> QuantizeLinear chain pools codes", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 3, 6, 6}, pd = {1, 3, 3, 3};
+  Value *x = addInput(g, "x", xd);
+  Value *pool = q.op("MaxPool", {q.qdq(q.op("Relu", {x}, xd), 0.03f, DType::UInt8)}, pd);
+  g.nodes().back()->setAttr("kernel_shape", Attribute::ofInts({2, 2}));
+  g.nodes().back()->setAttr("strides", Attribute::ofInts({2, 2}));
+  Value *y = q.op("Conv", {q.qdq(pool, 0.03f, DType::UInt8),
+                           q.dequantized(int8Codes({2, 3, 1, 1}, 71, 60), {0.01f}, 0)}, {1, 2, 3, 3});
+  g.outputs().push_back(y);
+  Tensor in = randomTensor(xd, 72, -1.f, 3.f);
+  ExecutorOptions opts;
+  opts.integer = IntegerMode::Static;
+  opts.profile = true;
+  Executor exec(g, opts);
+  Tensor got = exec.run({in}).at(0);
+  REQUIRE(exec.lowering().size() == 1);
+  CHECK(exec.lowering()[0].integer);
+  // The pair Q(DQ(codes)) with equal parameters is gone: one QuantizeLinear (the input's) remains.
+  CHECK_THAT(exec.profileReport(), Catch::Contains("QuantizeLinear x1"));
+  CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-5f, 1e-5f).empty());
+}

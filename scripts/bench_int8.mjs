@@ -24,7 +24,7 @@ const threads = Number(opt.threads), iters = Number(opt.iters), warmup = Number(
 console.log(`lowbit vs ONNX Runtime ${ort.env.versions?.common ?? ""}, ${threads} thread(s), best of ${opt.rounds} ` +
   `rounds of the median of ${iters} runs (ms); load average ${readFileSync("/proc/loadavg", "utf8").trim()}`);
 console.log("| model | batch | lowbit float | int8 static | int8 dynamic | ORT float | ORT QDQ | static vs float " +
-  "| static vs dynamic | ORT QDQ / lowbit static | integer layers |");
+  "| static vs dynamic | ORT QDQ / lowbit static | integer layers (static) |");
 console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const pair of pairs) {
   const [floatModel, quantModel] = pair.split(":");
@@ -39,7 +39,7 @@ for (const pair of pairs) {
         String(threads), "--iters", String(iters), "--warmup", String(warmup),
         ...(Number(opt.size) > 0 ? ["--size", opt.size] : [])])) {
         best[row.mode] = Math.min(best[row.mode], row.median_ms);
-        if (row.lowering) lowering = row.lowering;
+        if (row.mode === "int8_static") lowering = row.lowering;
       }
       best.ortFloat = Math.min(best.ortFloat, await ortMedianMs(ortFloat, dims, warmup, iters));
       best.ortQdq = Math.min(best.ortQdq, await ortMedianMs(ortQdq, dims, warmup, iters));

@@ -3,6 +3,7 @@
 // Fashion-MNIST folders scripts/setup.sh makes.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -23,8 +24,9 @@ constexpr double kTop1TolerancePoints = 0.1;
 const std::string kShared = LOWBIT_SHARED_DIR;
 const std::string kSource = LOWBIT_SOURCE_DIR;
 
-EvalResult evalCifar(const std::string &model) {
+EvalResult evalCifar(const std::string &model, const std::string &runner = "float") {
   EvalConfig cfg;
+  cfg.runner = runner;
   cfg.modelPath = model.find('/') == std::string::npos ? kShared + "/models/cifar10/" + model : model;
   cfg.dataDir = kShared + "/data/cifar10/test";
   cfg.preprocess.mean = {0.485f, 0.456f, 0.406f};
@@ -70,19 +72,34 @@ TEST_CASE("bundled Fashion-MNIST models score what PyTorch measured", "[bundled]
   }
 }
 
-TEST_CASE("CIFAR-10 ResNet20 W8A8 per-channel drops at most 0.1 point", "[shared]") {
-  const std::string out = (std::filesystem::temp_directory_path() / "lowbit_r20_w8a8.onnx").string();
+// Quantizes a CIFAR model W8A8 per-channel (the default recipe) into a temporary file.
+std::string quantizeCifar(const std::string &name) {
+  const std::string out = (std::filesystem::temp_directory_path() / ("lowbit_" + name + "_w8a8.onnx")).string();
   QuantizeConfig q;
-  q.modelPath = kShared + "/models/cifar10/resnet20.onnx";
+  q.modelPath = kShared + "/models/cifar10/" + name + ".onnx";
   q.calibDir = kShared + "/data/cifar10/calib";
   q.outPath = out;
   q.preprocess.mean = {0.485f, 0.456f, 0.406f};
   q.preprocess.std = {0.229f, 0.224f, 0.225f};
   q.progress = false;
   runQuantize(q);
-  EvalResult r = evalCifar(out);
+  return out;
+}
+
+TEST_CASE("CIFAR-10 ResNet20 W8A8 per-channel drops at most 0.1 point and the int8 runner scores the same", "[shared]") {
+  const std::string out = quantizeCifar("resnet20");
+  EvalResult sim = evalCifar(out), int8 = evalCifar(out, "int8");
   std::filesystem::remove(out);
-  CHECK(81.03 - r.top1 <= 0.1);
+  CHECK(81.03 - sim.top1 <= 0.1);
+  CHECK(std::fabs(int8.top1 - sim.top1) <= kTop1TolerancePoints);
+  CHECK(int8.lowering == "19 of 20 Conv/Gemm/MatMul as integers");  // the first conv has a signed input
+}
+
+TEST_CASE("CIFAR-10 ResNet32 W8A8 on the int8 runner scores the simulation's top-1 within 0.1 point", "[shared]") {
+  const std::string out = quantizeCifar("resnet32");
+  EvalResult sim = evalCifar(out), int8 = evalCifar(out, "int8");
+  std::filesystem::remove(out);
+  CHECK(std::fabs(int8.top1 - sim.top1) <= kTop1TolerancePoints);
 }
 
 TEST_CASE("bundled Fashion-MNIST ResNet W8A8 stays within 0.5 point of float", "[bundled]") {
@@ -102,8 +119,11 @@ TEST_CASE("bundled Fashion-MNIST ResNet W8A8 stays within 0.5 point of float", "
   e.preprocess = q.preprocess;
   e.progress = false;
   EvalResult r = runEval(e);
+  e.runner = "int8";
+  EvalResult int8 = runEval(e);
   std::filesystem::remove(out);
   CHECK(91.75 - r.top1 <= 0.5);
+  CHECK(std::fabs(int8.top1 - r.top1) <= kTop1TolerancePoints);
 }
 
 TEST_CASE("CIFAR ResNets round-trip through the exporter with identical outputs", "[shared]") {

@@ -78,6 +78,19 @@ TEST_CASE("lowbit quantize: bad settings are one-line errors, a good run writes 
   RunResult inspect = runLowbit("inspect " + out.string());
   CHECK(inspect.code == 0);
   CHECK_THAT(inspect.output, Catch::Contains("QuantizeLinear"));
+  CHECK_THAT(inspect.output, Catch::Contains("int8 runner:"));
+  RunResult bench = runLowbit("bench " + model + " --int8 " + out.string() + " --size 8 --batch 2 --iters 2 --warmup 0 --json");
+  REQUIRE(bench.code == 0);
+  nlohmann::json results = nlohmann::json::parse(bench.output)["results"];
+  REQUIRE(results.size() == 3);
+  CHECK(results[0]["mode"] == "float");
+  CHECK(results[1]["mode"] == "int8_static");
+  CHECK(results[2]["mode"] == "int8_dynamic");
+  for (const auto &r : results)
+    for (const char *key : {"batch", "threads", "median_ms", "p90_ms", "images_per_s"}) CHECK(r.contains(key));
+  RunResult noQuant = runLowbit("bench " + model + " --modes int8_static --size 8 --iters 1");
+  CHECK(noQuant.code == 1);
+  CHECK_THAT(noQuant.output, Catch::Contains("--int8"));
   RunResult cmp = runLowbit("inspect --compare " + model + " " + out.string() + " --data " + calib + " --size 8");
   CHECK(cmp.code == 0);
   CHECK_THAT(cmp.output, Catch::Contains("per-layer SQNR") && Catch::Contains("conv (Conv)"));

@@ -410,40 +410,43 @@ class Lowering {
         d.detail = "input is not quantized per tensor (no DequantizeLinear with a constant scale)";
         return;
       }
-      if (xq->zeroPoint != 0) {
-        d.detail = cat("asymmetric input (zero point ", xq->zeroPoint, ")");
-        return;
-      }
       xIn = dq->input(0);
-      if (isNonNegative(g_, xIn)) {
+      if (xq->zeroPoint == 0 && isNonNegative(g_, xIn)) {
         // Without VNNI, u8 codes above 127 times |w| above 64 can saturate the int16 pair sums
-        // of vpmaddubsw; measured on CIFAR ResNets the effect on top-1 is within 0.02 points,
-        // so the layer runs as integers and the decision says so.
+        // of vpmaddubsw; measured on CIFAR ResNets the effect on top-1 is within 0.02 points
+        // (post-ReLU codes are mostly small), so the layer runs as integers and says so.
         if (xq->codeType == DType::UInt8 && !fullRangeU8_ && maxAbsCode(*w->codes) > 64)
           saturationNote = " (u8 codes to 255 with |w| to 127: int16 pair sums may saturate without VNNI)";
         if (!xIn->quant) xIn->quant = codeParams(*xq);
         xIn->setDType(DType::UInt8);  // non-negative codes: the container oneDNN takes
       } else {
-        // Signed codes run as u8 with zero point 128 (the same values shifted): codes near 128
-        // make the int16 pair sums of non-VNNI kernels saturate unless |w| <= 64.
+        // Codes around a zero point: signed codes run as u8 shifted by 128, asymmetric u8 codes
+        // as they are, with oneDNN's source zero point. Codes near the zero point make the
+        // int16 pair sums of non-VNNI kernels saturate unless |w| <= 64.
         if (!conv) {
-          d.detail = "signed input to a Gemm (the int8 inner product takes no input zero point)";
+          d.detail = "input with a zero point or signed codes to a Gemm (the int8 inner product takes no input zero point)";
           return;
         }
         if (!fullRangeU8_ && maxAbsCode(*w->codes) > 64) {
-          d.detail = "signed input: as u8 codes with zero point 128 this CPU's int8 kernels (no VNNI) can saturate "
-                     "with |w| > 64; 7-bit weights (--wbits 7) run it as integers";
+          d.detail = cat(xq->codeType == DType::Int8 ? "signed input" : cat("asymmetric input (zero point ", xq->zeroPoint, ")"),
+                         ": as u8 codes around a zero point this CPU's int8 kernels (no VNNI) can saturate "
+                         "with |w| > 64; 7-bit weights (--wbits 7) run it as integers");
           return;
         }
-        const Node *producer = xIn->producer();
-        if (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv")) {
-          d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
-          return;
-        }
-        if (!xIn->quant) xIn->quant = codeParams(*xq);
-        if (xIn->dtype() == DType::Int8) {  // not shifted yet by another reader
-          xIn->quant->zeroPoint = {xIn->quant->zeroPoint[0] + 128};
-          xIn->quant->isSigned = false;
+        if (xq->codeType == DType::Int8) {
+          const Node *producer = xIn->producer();
+          if (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv")) {
+            d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
+            return;
+          }
+          if (!xIn->quant) xIn->quant = codeParams(*xq);
+          if (xIn->dtype() == DType::Int8) {  // not shifted yet by another reader
+            xIn->quant->zeroPoint = {xIn->quant->zeroPoint[0] + 128};
+            xIn->quant->isSigned = false;
+            xIn->setDType(DType::UInt8);
+          }
+        } else {
+          if (!xIn->quant) xIn->quant = codeParams(*xq);
           xIn->setDType(DType::UInt8);
         }
       }
@@ -458,7 +461,7 @@ class Lowering {
     if (residual && mode_ == IntegerMode::Static) {
       const Node *rdq = residual->producer();
       std::optional<TensorQ> rq = rdq && rdq->opType() == "DequantizeLinear" ? perTensorParams(*rdq) : std::nullopt;
-      if (rq && rq->zeroPoint == 0 && !rdq->input(0)->isConstant()) {
+      if (rq && !rdq->input(0)->isConstant()) {
         residual = rdq->input(0);
         if (!residual->quant) residual->quant = codeParams(*rq);
         residualCodes = true;
@@ -467,7 +470,6 @@ class Lowering {
     TensorQ outQ;
     std::vector<Node *> requant;
     if (mode_ == IntegerMode::Static && (!chain.residual || residualCodes)) requant = requantizers(g_, chain.end, outQ);
-    if (!requant.empty() && outQ.zeroPoint != 0) requant.clear();  // requantize to symmetric codes only
 
     // Weights as [OC, ...] int8 with per-channel quant params (Gemm transB=0 is transposed).
     Value *codes = w->codes;
@@ -487,7 +489,9 @@ class Lowering {
     Value *out = chain.end;
     if (!requant.empty()) {
       out = g_.addValue(g_.uniqueName(chain.end->name() + "_codes"));
-      out->setDType(chain.lo >= 0.f ? DType::UInt8 : DType::Int8);
+      // uint8 codes stay uint8; signed codes of a non-negative result fit uint8 as they are.
+      out->setDType(outQ.codeType == DType::UInt8 || (outQ.zeroPoint == 0 && chain.lo >= 0.f) ? DType::UInt8
+                                                                                              : DType::Int8);
       out->setShape(chain.end->dims());
       out->setDimNames(chain.end->dimNames());
       out->quant = codeParams(outQ);
@@ -506,8 +510,8 @@ class Lowering {
     for (Node *a : chain.absorbed) g_.eraseNode(a);
 
     d.integer = true;
-    const bool shifted = xIn->quant && !xIn->quant->zeroPoint.empty() && xIn->quant->zeroPoint[0] != 0;
-    d.detail = cat(mode_ == IntegerMode::Dynamic ? "f32 in (u8 per batch)" : shifted ? "u8 in (zero point 128)" : "u8 in", ", ",
+    const int32_t zx = xIn->quant && !xIn->quant->zeroPoint.empty() ? xIn->quant->zeroPoint[0] : 0;
+    d.detail = cat(mode_ == IntegerMode::Dynamic ? "f32 in (u8 per batch)" : zx ? cat("u8 in (zero point ", zx, ")") : "u8 in", ", ",
                    requant.empty() ? "f32" : dtypeName(out->dtype()), " out",
                    chain.residual ? (residualCodes ? ", +residual (codes)" : ", +residual (f32)") : "",
                    intervalText(chain.lo, chain.hi), saturationNote);

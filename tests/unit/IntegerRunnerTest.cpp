@@ -347,7 +347,7 @@ TEST_CASE("a Gemm with a signed input stays float: the int8 inner product takes 
   Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
   REQUIRE(decisions.size() == 1);
   CHECK_FALSE(decisions[0].integer);
-  CHECK_THAT(decisions[0].detail, Catch::Contains("signed input to a Gemm"));
+  CHECK_THAT(decisions[0].detail, Catch::Contains("signed codes to a Gemm"));
   CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-6f, 1e-6f).empty());
 }
 
@@ -436,4 +436,36 @@ TEST_CASE("an ONNX Runtime-style DequantizeLinear -> MaxPool -> QuantizeLinear c
   // The pair Q(DQ(codes)) with equal parameters is gone: one QuantizeLinear (the input's) remains.
   CHECK_THAT(exec.profileReport(), Catch::Contains("QuantizeLinear x1"));
   CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-5f, 1e-5f).empty());
+}
+
+TEST_CASE("asymmetric u8 codes (ONNX Runtime's default) run with source and destination zero points", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 4, 5, 5}, yd = {1, 6, 5, 5};
+  const float sx = 0.02f, so = 0.05f;
+  auto qdqZp = [&](Value *v, float scale, int zp) {
+    Value *dq = q.qdq(v, scale, DType::UInt8);
+    Node *dqNode = dq->producer();
+    Tensor z(DType::UInt8, {});
+    z.data<uint8_t>()[0] = static_cast<uint8_t>(zp);
+    Value *zv = g.addConstant(q.name("zp"), std::move(z));
+    dqNode->inputs()[2] = zv;
+    dqNode->input(0)->producer()->inputs()[2] = zv;
+    return dq;
+  };
+  Value *x = addInput(g, "x", xd);
+  Value *conv = q.op("Conv", {qdqZp(x, sx, 100), q.dequantized(int8Codes({6, 4, 3, 3}, 81, 60), channelScales(6, 0.01f), 0)}, yd);
+  g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  g.outputs().push_back(qdqZp(conv, so, 120));
+
+  Tensor in = randomTensor(xd, 82, -1.5f, 2.f);
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("zero point 100") && Catch::Contains("UINT8 out"));
+  Tensor sim = runWith(g, {in}, std::nullopt);
+  auto [off, worst] = countOff(got, sim.toFloats(), 1e-6f);
+  CHECK(worst <= so * 1.001f);
+  CHECK(off * 50 <= static_cast<size_t>(sim.numel()));
 }

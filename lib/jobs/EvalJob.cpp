@@ -116,6 +116,14 @@ EvalResult runEval(const EvalConfig &cfg) {
   }
   if (cfg.progress) progress.finish();
   r.lowering = loweringSummary(exec.lowering());
+  // 2..7-bit codes: the integer kernels hold them in 8-bit containers with the reduced range.
+  if (!r.lowering.empty() && r.quantization.find("-bit") != std::string::npos) {
+    for (int bits = 2; bits < 8; ++bits)
+      if (r.quantization.find(cat(" ", bits, "-bit")) != std::string::npos) {
+        r.lowering += "; codes below 8 bits run in 8-bit containers with their reduced range";
+        break;
+      }
+  }
   if (!cfg.dump.empty()) {
     inputDims[0] = logitDims[0] = r.images;
     nlohmann::json meta = {{"model", cfg.modelPath}, {"input_name", in.name}, {"input_shape", inputDims},

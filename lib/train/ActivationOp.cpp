@@ -1,0 +1,33 @@
+#include "train/ActivationOp.h"
+
+#include <cfloat>
+#include <cmath>
+
+#include "kernels/TensorCopy.h"
+
+namespace lowbit::train {
+
+ActivationOp::ActivationOp(Device &dev, const Dims &dims, float lo, float hi) : dev_(dev) {
+  const bool relu = lo == 0.f && std::isinf(hi);
+  const auto alg = relu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_clip;
+  const float alpha = relu ? 0.f : std::max(lo, -FLT_MAX), beta = relu ? 0.f : std::min(hi, FLT_MAX);
+  const dnnl::memory::desc md(dims, dnnl::memory::data_type::f32, contiguousStrides(dims));
+  fwd_ = dnnl::eltwise_forward::primitive_desc(
+      dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, alg, md, alpha, beta), dev.engine);
+  bwd_ = dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(alg, md, md, alpha, beta), dev.engine,
+                                                fwd_);
+}
+
+void ActivationOp::forward(const Tensor &x, Tensor &y) {
+  dnnl::eltwise_forward(fwd_).execute(dev_.stream, {{DNNL_ARG_SRC, viewOf(dev_, x)}, {DNNL_ARG_DST, viewOf(dev_, y)}});
+  dev_.stream.wait();
+}
+
+void ActivationOp::backward(const Tensor &x, const Tensor &dy, Tensor &dx) {
+  dnnl::eltwise_backward(bwd_).execute(dev_.stream, {{DNNL_ARG_SRC, viewOf(dev_, x)},
+                                                     {DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
+                                                     {DNNL_ARG_DIFF_SRC, viewOf(dev_, dx)}});
+  dev_.stream.wait();
+}
+
+}  // namespace lowbit::train

@@ -1,0 +1,69 @@
+#include "train/Conv2dOp.h"
+
+#include "kernels/TensorCopy.h"
+
+namespace lowbit::train {
+
+namespace {
+using dt = dnnl::memory::data_type;
+
+dnnl::memory::desc plain(const Dims &d) { return dnnl::memory::desc(d, dt::f32, contiguousStrides(d)); }
+
+dnnl::memory as(const Device &dev, const dnnl::memory::desc &md, const Tensor &t) {
+  return dnnl::memory(md, dev.engine, const_cast<void *>(t.raw()));
+}
+}  // namespace
+
+Conv2dOp::Conv2dOp(Device &dev, const Dims &xDims, const Dims &wDims, const Dims &yDims, bool bias,
+                   const ConvGeometry &g)
+    : dev_(dev), wDims_(wDims), bias_(bias) {
+  if (g.groups > 1) {
+    wDims_[0] = wDims[0] / g.groups;
+    wDims_.insert(wDims_.begin(), g.groups);
+  }
+  Dims dil = g.dilations;
+  for (int64_t &d : dil) d -= 1;
+  const dnnl::memory::desc x = plain(xDims), w = plain(wDims_), y = plain(yDims);
+  const dnnl::memory::desc b = bias ? plain({wDims[0]}) : dnnl::memory::desc();
+  const auto alg = dnnl::algorithm::convolution_direct;
+  fwd_ = dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, x, w, b, y, g.strides, dil,
+                                      g.padsBegin, g.padsEnd),
+      dev.engine);
+  bwdData_ = dnnl::convolution_backward_data::primitive_desc(
+      dnnl::convolution_backward_data::desc(alg, x, w, y, g.strides, dil, g.padsBegin, g.padsEnd), dev.engine, fwd_);
+  bwdWeights_ = dnnl::convolution_backward_weights::primitive_desc(
+      dnnl::convolution_backward_weights::desc(alg, x, w, b, y, g.strides, dil, g.padsBegin, g.padsEnd), dev.engine,
+      fwd_);
+}
+
+void Conv2dOp::forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y) {
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)},
+                                                {DNNL_ARG_WEIGHTS, as(dev_, fwd_.weights_desc(), w)},
+                                                {DNNL_ARG_DST, viewOf(dev_, y)}};
+  if (bias_) args[DNNL_ARG_BIAS] = viewOf(dev_, *b);
+  dnnl::convolution_forward(fwd_).execute(dev_.stream, args);
+  dev_.stream.wait();
+}
+
+void Conv2dOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db) {
+  if (dx)
+    dnnl::convolution_backward_data(bwdData_).execute(
+        dev_.stream, {{DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
+                      {DNNL_ARG_WEIGHTS, as(dev_, bwdData_.weights_desc(), w)},
+                      {DNNL_ARG_DIFF_SRC, viewOf(dev_, *dx)}});
+  if (dw) {
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)},
+                                                  {DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
+                                                  {DNNL_ARG_DIFF_WEIGHTS, as(dev_, bwdWeights_.diff_weights_desc(), *dw)}};
+    Tensor scratch;
+    if (bias_) {
+      if (!db) scratch = Tensor(DType::Float32, {wDims_.size() == 5 ? wDims_[0] * wDims_[1] : wDims_[0]});
+      args[DNNL_ARG_DIFF_BIAS] = viewOf(dev_, db ? *db : scratch);
+    }
+    dnnl::convolution_backward_weights(bwdWeights_).execute(dev_.stream, args);
+  }
+  dev_.stream.wait();
+}
+
+}  // namespace lowbit::train

@@ -1,0 +1,34 @@
+// Convolution (grouped and depthwise included) with gradients for input, weights and bias,
+// on oneDNN's convolution forward_training / backward_data / backward_weights primitives.
+#pragma once
+
+#include "ir/Tensor.h"
+#include "train/TrainOp.h"
+
+namespace lowbit::train {
+
+struct ConvGeometry {
+  Dims strides, padsBegin, padsEnd, dilations;  ///< dilations as ONNX counts them (1 = dense)
+  int64_t groups = 1;
+};
+
+class Conv2dOp {
+ public:
+  /// \p xDims NCHW, \p wDims OIHW with I = C / groups; \p yDims NCHW.
+  Conv2dOp(Device &dev, const Dims &xDims, const Dims &wDims, const Dims &yDims, bool bias, const ConvGeometry &g);
+
+  /// y = conv(x, w) + b (\p b may be null).
+  void forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y);
+  /// From dL/dy: dL/dx (if \p dx), dL/dw and dL/db (if given). Overwrites the outputs.
+  void backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db);
+
+ private:
+  Device &dev_;
+  Dims wDims_;  // as oneDNN sees them (grouped: G, O/G, I, H, W)
+  bool bias_;
+  dnnl::convolution_forward::primitive_desc fwd_;
+  dnnl::convolution_backward_data::primitive_desc bwdData_;
+  dnnl::convolution_backward_weights::primitive_desc bwdWeights_;
+};
+
+}  // namespace lowbit::train

@@ -1,0 +1,39 @@
+// Fake quantization for training: the forward pass quantizes and dequantizes with the ONNX
+// rounding of kernels/QuantizeRef.h; the backward pass uses the straight-through estimator
+// for the input and LSQ's gradient (Esser et al., "Learned Step Size Quantization") for the
+// step sizes, per tensor or per channel. PactClipOp is PACT's learnable activation clip.
+#pragma once
+
+#include "kernels/QuantizeRef.h"
+#include "train/TrainOp.h"
+
+namespace lowbit::train {
+
+class FakeQuantOp {
+ public:
+  /// \p axis: the channel axis of per-channel steps (0 for OIHW weights), or -1 for one step.
+  /// \p gradScale: multiply the step gradient by LSQ's 1/sqrt(elements per step * qmax).
+  FakeQuantOp(QuantRange range, int axis, bool gradScale = true) : range_(range), axis_(axis), gradScale_(gradScale) {}
+
+  /// y = clamp(round(x / s), qmin, qmax) * s with s = step[c] (symmetric: zero point 0).
+  void forward(const Tensor &x, const Tensor &step, Tensor &y) const;
+  /// dx = dy where qmin <= x/s <= qmax, 0 outside (straight-through);
+  /// dstep[c] = g * sum over channel c of dy * (round(x/s) - x/s) inside, dy * qmin or
+  /// dy * qmax outside. Either output may be null. Overwrites the outputs.
+  void backward(const Tensor &x, const Tensor &step, const Tensor &dy, Tensor *dx, Tensor *dstep) const;
+
+ private:
+  QuantRange range_;
+  int axis_;
+  bool gradScale_;
+};
+
+class PactClipOp {
+ public:
+  /// y = clamp(x, 0, alpha), alpha a one-element tensor.
+  void forward(const Tensor &x, const Tensor &alpha, Tensor &y) const;
+  /// dx = dy where 0 < x < alpha; dalpha = sum of dy where x >= alpha.
+  void backward(const Tensor &x, const Tensor &alpha, const Tensor &dy, Tensor *dx, Tensor *dalpha) const;
+};
+
+}  // namespace lowbit::train

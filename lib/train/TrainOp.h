@@ -1,0 +1,26 @@
+// Differentiable ops of the training engine (distillation fine-tune, FGSM input gradients).
+// Each op holds the oneDNN primitives for one set of shapes, created once: a forward_training
+// primitive and the backward primitives that take it as their hint. Tensors are plain
+// row-major float32 (NCHW activations, OIHW / [out, in] weights), so the engine and the IR
+// share data without reorders at their boundary.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "ir/Tensor.h"
+
+namespace lowbit::train {
+
+/// The CPU engine and stream every op of one training run shares.
+struct Device {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+/// A oneDNN memory viewing \p t's data as plain row-major f32 (no copy).
+dnnl::memory viewOf(const Device &dev, const Tensor &t);
+
+/// Adds \p b into \p a elementwise (same dims): gradient accumulation.
+void accumulate(Tensor &a, const Tensor &b);
+
+}  // namespace lowbit::train

@@ -1,0 +1,186 @@
+// Gradients of the training engine's ops against central finite differences of the forward
+// pass (loss = sum(y * r) for a fixed random r, so dL/dy = r), and the quantizers' straight-
+// through / LSQ / PACT gradients against their definitions.
+#include <cmath>
+#include <functional>
+
+#include "TestUtil.h"
+#include "train/ActivationOp.h"
+#include "train/Conv2dOp.h"
+#include "train/FakeQuantOp.h"
+#include "train/LinearOp.h"
+#include "train/PoolOp.h"
+
+using namespace lowbit;
+using namespace lowbit::train;
+using namespace lowbit::test;
+
+namespace {
+
+double dot(const Tensor &a, const Tensor &b) {
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a.data<float>()[i]) * b.data<float>()[i];
+  return s;
+}
+
+// Checks \p analytic (dL/dt) against central differences of \p loss in t at every element (or
+// every \p stride-th). Loss must be recomputed from t's current contents.
+void checkGradient(const std::string &what, Tensor &t, const Tensor &analytic, const std::function<double()> &loss,
+                   float eps = 1e-2f, int64_t stride = 1) {
+  INFO(what);
+  REQUIRE(analytic.dims() == t.dims());
+  int checked = 0;
+  for (int64_t i = 0; i < t.numel(); i += stride) {
+    float &v = t.data<float>()[i];
+    const float saved = v;
+    v = saved + eps;
+    const double up = loss();
+    v = saved - eps;
+    const double down = loss();
+    v = saved;
+    const double numeric = (up - down) / (2.0 * eps);
+    const double got = analytic.data<float>()[i];
+    INFO("element " << i << ": analytic " << got << ", numeric " << numeric);
+    CHECK(std::fabs(got - numeric) <= 2e-3 * std::max(1.0, std::fabs(numeric)));
+    ++checked;
+  }
+  CHECK(checked > 0);
+}
+
+// Values of magnitude in [0.1, 1] with random sign: away from ReLU's kink at 0.
+Tensor awayFromZero(const Dims &dims, uint32_t seed) {
+  Tensor t = randomTensor(dims, seed, 0.1f, 1.f);
+  Tensor sign = randomTensor(dims, seed + 1);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (sign.data<float>()[i] < 0) t.data<float>()[i] = -t.data<float>()[i];
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("Conv2dOp gradients (grouped, strided, padded, biased) match finite differences", "[train]") {
+  Device dev;
+  for (int64_t groups : {1, 2, 4}) {
+    const Dims xd = {2, 4, 7, 6}, wd = {8, 4 / groups, 3, 3}, yd = {2, 8, 4, 3};
+    ConvGeometry geo{{2, 2}, {1, 1}, {1, 1}, {1, 1}, groups};
+    Conv2dOp conv(dev, xd, wd, yd, true, geo);
+    Tensor x = randomTensor(xd, 1), w = randomTensor(wd, 2), b = randomTensor({8}, 3), r = randomTensor(yd, 4);
+    Tensor y(DType::Float32, yd), dx(DType::Float32, xd), dw(DType::Float32, wd), db(DType::Float32, {8});
+    conv.forward(x, w, &b, y);
+    conv.backward(x, w, r, &dx, &dw, &db);
+    auto loss = [&] {
+      conv.forward(x, w, &b, y);
+      return dot(y, r);
+    };
+    checkGradient(cat("dx, groups ", groups), x, dx, loss, 1e-2f, 5);
+    checkGradient(cat("dw, groups ", groups), w, dw, loss, 1e-2f, 3);
+    checkGradient(cat("db, groups ", groups), b, db, loss);
+  }
+}
+
+TEST_CASE("LinearOp gradients match finite differences", "[train]") {
+  Device dev;
+  LinearOp fc(dev, 3, 10, 4, true);
+  Tensor x = randomTensor({3, 10}, 5), w = randomTensor({4, 10}, 6), b = randomTensor({4}, 7), r = randomTensor({3, 4}, 8);
+  Tensor y(DType::Float32, {3, 4}), dx(DType::Float32, {3, 10}), dw(DType::Float32, {4, 10}), db(DType::Float32, {4});
+  fc.forward(x, w, &b, y);
+  fc.backward(x, w, r, &dx, &dw, &db);
+  auto loss = [&] {
+    fc.forward(x, w, &b, y);
+    return dot(y, r);
+  };
+  checkGradient("dx", x, dx, loss);
+  checkGradient("dw", w, dw, loss);
+  checkGradient("db", b, db, loss);
+}
+
+TEST_CASE("PoolOp gradients (max, average, global average) match finite differences", "[train]") {
+  Device dev;
+  struct Case {
+    PoolOp::Kind kind;
+    Dims kernel, strides, pads, yd;
+  };
+  const Dims xd = {2, 3, 6, 6};
+  for (const Case &c : {Case{PoolOp::Kind::Max, {2, 2}, {2, 2}, {0, 0}, {2, 3, 3, 3}},
+                        Case{PoolOp::Kind::Max, {3, 3}, {2, 2}, {1, 1}, {2, 3, 3, 3}},
+                        Case{PoolOp::Kind::AverageExcludePad, {3, 3}, {2, 2}, {1, 1}, {2, 3, 3, 3}},
+                        Case{PoolOp::Kind::AverageIncludePad, {3, 3}, {1, 1}, {1, 1}, {2, 3, 6, 6}},
+                        Case{PoolOp::Kind::AverageExcludePad, {6, 6}, {1, 1}, {0, 0}, {2, 3, 1, 1}}}) {
+    PoolOp pool(dev, c.kind, xd, c.yd, c.kernel, c.strides, c.pads, c.pads);
+    // Distinct values 0.05 apart: a finite step of 0.01 never changes which one is the max.
+    Tensor x(DType::Float32, xd);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.05f * static_cast<float>((i * 37) % x.numel());
+    Tensor r = randomTensor(c.yd, 9), y(DType::Float32, c.yd), dx(DType::Float32, xd);
+    pool.forward(x, y);
+    pool.backward(r, dx);
+    checkGradient(cat("pool kind ", static_cast<int>(c.kind), " kernel ", shapeString(c.kernel)), x, dx, [&] {
+      pool.forward(x, y);
+      return dot(y, r);
+    });
+  }
+}
+
+TEST_CASE("ActivationOp gradients (Relu, Clip) match finite differences", "[train]") {
+  Device dev;
+  const Dims d = {2, 3, 4, 4};
+  for (auto [lo, hi] : {std::pair<float, float>{0.f, INFINITY}, {-0.5f, 0.5f}}) {
+    ActivationOp act(dev, d, lo, hi);
+    Tensor x = awayFromZero(d, 11), r = randomTensor(d, 12), y(DType::Float32, d), dx(DType::Float32, d);
+    for (int64_t i = 0; i < x.numel(); ++i)  // keep clear of the clip bounds too
+      if (std::fabs(std::fabs(x.data<float>()[i]) - 0.5f) < 0.05f) x.data<float>()[i] *= 0.8f;
+    act.forward(x, y);
+    act.backward(x, r, dx);
+    checkGradient(cat("activation [", lo, ", ", hi, "]"), x, dx, [&] {
+      act.forward(x, y);
+      return dot(y, r);
+    }, 1e-3f);
+  }
+}
+
+TEST_CASE("FakeQuantOp: straight-through input gradient and LSQ step gradient, per tensor and per channel", "[train]") {
+  const QuantRange r4 = quantRange(4, true, false);  // [-8, 7]
+  // Per tensor, step 0.5: x/s = {0.6, -3.3, 9.0, -20.0} -> inside, inside, above, below.
+  Tensor x = Tensor::fromVector<float>({4}, {0.3f, -1.65f, 4.5f, -10.f});
+  Tensor s = Tensor::fromVector<float>({1}, {0.5f}), dy = Tensor::fromVector<float>({4}, {1.f, 2.f, 3.f, 4.f});
+  FakeQuantOp fq(r4, -1, false);
+  Tensor y(DType::Float32, {4}), dx(DType::Float32, {4}), ds(DType::Float32, {1});
+  fq.forward(x, s, y);
+  CHECK(y.toFloats() == std::vector<float>{0.5f, -1.5f, 3.5f, -4.f});
+  fq.backward(x, s, dy, &dx, &ds);
+  CHECK(dx.toFloats() == std::vector<float>{1.f, 2.f, 0.f, 0.f});
+  // LSQ: (round(v) - v) inside, qmax above, qmin below.
+  const double want = 1.0 * (1 - 0.6) + 2.0 * (-3 - -3.3) + 3.0 * 7 + 4.0 * -8;
+  CHECK(ds.data<float>()[0] == Approx(want).epsilon(1e-5));
+  // LSQ's gradient scale 1 / sqrt(N * qmax).
+  FakeQuantOp scaled(r4, -1, true);
+  scaled.backward(x, s, dy, nullptr, &ds);
+  CHECK(ds.data<float>()[0] == Approx(want / std::sqrt(4.0 * 7.0)).epsilon(1e-5));
+
+  // Per channel (axis 0 of a [2, 3] weight): each row has its own step and gradient.
+  Tensor w = Tensor::fromVector<float>({2, 3}, {0.2f, -0.2f, 0.1f, 3.f, -3.f, 1.f});
+  Tensor steps = Tensor::fromVector<float>({2}, {0.1f, 1.f}), g = Tensor::fromVector<float>({2, 3}, {1, 1, 1, 1, 1, 1});
+  FakeQuantOp perChannel(quantRange(2, true, false), 0, false);  // [-2, 1]
+  Tensor wy(DType::Float32, {2, 3}), dsteps(DType::Float32, {2});
+  perChannel.forward(w, steps, wy);
+  CHECK(wy.toFloats()[0] == Approx(0.1f));   // 2 clamps to 1
+  CHECK(wy.toFloats()[4] == Approx(-2.f));   // -3 clamps to -2
+  perChannel.backward(w, steps, g, nullptr, &dsteps);
+  CHECK(dsteps.data<float>()[0] == Approx(1.0).margin(1e-5));  // v = 2 above (qmax 1), v = -2 and 1 inside (0)
+  CHECK(dsteps.data<float>()[1] == Approx(1 - 2).margin(1e-5));  // v = 3 above (1), -3 below (-2), 1 inside
+}
+
+TEST_CASE("PactClipOp: the clip bound's gradient matches finite differences", "[train]") {
+  PactClipOp pact;
+  Tensor x = awayFromZero({64}, 21), r = randomTensor({64}, 22), alpha = Tensor::fromVector<float>({1}, {0.55f});
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (std::fabs(x.data<float>()[i] - 0.55f) < 0.02f) x.data<float>()[i] += 0.05f;
+  Tensor y(DType::Float32, {64}), dx(DType::Float32, {64}), da(DType::Float32, {1});
+  pact.forward(x, alpha, y);
+  pact.backward(x, alpha, r, &dx, &da);
+  auto loss = [&] {
+    pact.forward(x, alpha, y);
+    return dot(y, r);
+  };
+  checkGradient("dalpha", alpha, da, loss, 1e-3f);
+  checkGradient("dx", x, dx, loss, 1e-3f);
+}

@@ -1,0 +1,444 @@
+#include "train/Network.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "kernels/TensorCopy.h"
+#include "ops/OpParams.h"
+#include "support/Strings.h"
+#include "train/ActivationOp.h"
+#include "train/Conv2dOp.h"
+#include "train/FakeQuantOp.h"
+#include "train/LinearOp.h"
+#include "train/PoolOp.h"
+
+namespace lowbit::train {
+
+// One op of the network: reads and writes activation slots; backward accumulates into the
+// gradients of its input slots and parameters.
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual void forward(std::vector<Tensor> &v) = 0;
+  virtual void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) = 0;
+};
+
+namespace {
+
+// Weights (and their fake quantization) shared by the Conv and Gemm layers.
+struct QuantizedWeight {
+  Param *weight = nullptr, *step = nullptr;
+  std::unique_ptr<FakeQuantOp> fq;
+  Tensor quantized, dQuantized;  // forward's fake-quantized copy and its gradient
+
+  const Tensor &forward() {
+    if (!fq) return weight->value;
+    fq->forward(weight->value, step->value, quantized);
+    return quantized;
+  }
+  /// \p dw: gradient with respect to the weights as used in forward.
+  void backward(const Tensor &dw) {
+    if (!fq) return accumulate(weight->grad, dw);
+    Tensor dx(DType::Float32, weight->value.dims()), ds(DType::Float32, step->value.dims());
+    fq->backward(weight->value, step->value, dw, &dx, &ds);
+    accumulate(weight->grad, dx);
+    accumulate(step->grad, ds);
+  }
+};
+
+class ConvLayer final : public Layer {
+ public:
+  ConvLayer(Device &dev, const Dims &xd, const Dims &yd, QuantizedWeight w, Param *bias, const ConvGeometry &geo,
+            size_t x, size_t y)
+      : op_(dev, xd, w.weight->value.dims(), yd, bias != nullptr, geo), w_(std::move(w)), bias_(bias), x_(x), y_(y) {
+    if (w_.fq) w_.quantized = Tensor(DType::Float32, w_.weight->value.dims());
+  }
+  void forward(std::vector<Tensor> &v) override {
+    op_.forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, w_.weight->value.dims());
+    Tensor db(DType::Float32, bias_ ? bias_->value.dims() : Dims{1});
+    op_.backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, &dw, bias_ ? &db : nullptr);
+    accumulate(g[x_], dx);
+    w_.backward(dw);
+    if (bias_) accumulate(bias_->grad, db);
+  }
+
+ private:
+  Conv2dOp op_;
+  QuantizedWeight w_;
+  Param *bias_;
+  size_t x_, y_;
+};
+
+class GemmLayer final : public Layer {
+ public:
+  GemmLayer(Device &dev, int64_t n, int64_t k, int64_t m, QuantizedWeight w, Param *bias, size_t x, size_t y)
+      : op_(dev, n, k, m, bias != nullptr), w_(std::move(w)), bias_(bias), x_(x), y_(y) {
+    if (w_.fq) w_.quantized = Tensor(DType::Float32, w_.weight->value.dims());
+  }
+  void forward(std::vector<Tensor> &v) override {
+    op_.forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, w_.weight->value.dims());
+    Tensor db(DType::Float32, bias_ ? bias_->value.dims() : Dims{1});
+    op_.backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, &dw, bias_ ? &db : nullptr);
+    accumulate(g[x_], dx);
+    w_.backward(dw);
+    if (bias_) accumulate(bias_->grad, db);
+  }
+
+ private:
+  LinearOp op_;
+  QuantizedWeight w_;
+  Param *bias_;
+  size_t x_, y_;
+};
+
+class ActivationLayer final : public Layer {
+ public:
+  ActivationLayer(Device &dev, const Dims &d, float lo, float hi, size_t x, size_t y) : op_(dev, d, lo, hi), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override { op_.forward(v[x_], v[y_]); }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims());
+    op_.backward(v[x_], g[y_], dx);
+    accumulate(g[x_], dx);
+  }
+
+ private:
+  ActivationOp op_;
+  size_t x_, y_;
+};
+
+class AddLayer final : public Layer {
+ public:
+  AddLayer(size_t a, size_t b, size_t y) : a_(a), b_(b), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    const float *a = v[a_].data<float>(), *b = v[b_].data<float>();
+    float *y = v[y_].data<float>();
+    for (int64_t i = 0; i < v[y_].numel(); ++i) y[i] = a[i] + b[i];
+  }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+    accumulate(g[a_], g[y_]);
+    accumulate(g[b_], g[y_]);
+  }
+
+ private:
+  size_t a_, b_, y_;
+};
+
+class PoolLayer final : public Layer {
+ public:
+  PoolLayer(Device &dev, PoolOp::Kind kind, const Dims &xd, const Dims &yd, const WindowGeometry &geo, size_t x, size_t y)
+      : op_(dev, kind, xd, yd, geo.kernel, geo.strides, geo.padsBegin, geo.padsEnd), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override { op_.forward(v[x_], v[y_]); }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims());
+    op_.backward(g[y_], dx);
+    accumulate(g[x_], dx);
+  }
+
+ private:
+  PoolOp op_;
+  size_t x_, y_;
+};
+
+// Flatten, Reshape, Identity: the same elements under new dims.
+class ViewLayer final : public Layer {
+ public:
+  ViewLayer(size_t x, size_t y) : x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    std::memcpy(v[y_].raw(), v[x_].raw(), v[x_].byteSize());
+  }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+    const float *dy = g[y_].data<float>();
+    float *dx = g[x_].data<float>();
+    for (int64_t i = 0; i < g[x_].numel(); ++i) dx[i] += dy[i];
+  }
+
+ private:
+  size_t x_, y_;
+};
+
+// Slice: a strided view copied out; its gradient is scattered back into zeros.
+class SliceLayer final : public Layer {
+ public:
+  SliceLayer(StridedView view, size_t x, size_t y) : view_(std::move(view)), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    copyStrided(v[x_].raw(), view_.offset, view_.strides, v[y_].raw(), 0, contiguousStrides(view_.dims), view_.dims,
+                sizeof(float));
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims());
+    copyStrided(g[y_].raw(), 0, contiguousStrides(view_.dims), dx.raw(), view_.offset, view_.strides, view_.dims,
+                sizeof(float));
+    accumulate(g[x_], dx);
+  }
+
+ private:
+  StridedView view_;
+  size_t x_, y_;
+};
+
+// Constant Pad; its gradient is the crop of the output gradient.
+class PadLayer final : public Layer {
+ public:
+  PadLayer(PadSpec p, float fill, size_t x, size_t y) : pad_(std::move(p)), fill_(fill), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    padCopy(v[x_].raw(), v[x_].dims(), v[y_].raw(), pad_.begin, pad_.end, PadMode::Constant, &fill_, sizeof(float));
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims());
+    Dims negBegin = pad_.begin, negEnd = pad_.end;
+    for (int64_t &d : negBegin) d = -d;
+    for (int64_t &d : negEnd) d = -d;
+    const float zero = 0.f;
+    padCopy(g[y_].raw(), g[y_].dims(), dx.raw(), negBegin, negEnd, PadMode::Constant, &zero, sizeof(float));
+    accumulate(g[x_], dx);
+  }
+
+ private:
+  PadSpec pad_;
+  float fill_;
+  size_t x_, y_;
+};
+
+// Fake quantization of an activation with a learnable step (LSQ).
+class ActQuantLayer final : public Layer {
+ public:
+  ActQuantLayer(QuantRange r, Param *step, size_t x, size_t y) : fq_(r, -1), step_(step), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override { fq_.forward(v[x_], step_->value, v[y_]); }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims()), ds(DType::Float32, step_->value.dims());
+    fq_.backward(v[x_], step_->value, g[y_], &dx, &ds);
+    accumulate(g[x_], dx);
+    accumulate(step_->grad, ds);
+  }
+
+ private:
+  FakeQuantOp fq_;
+  Param *step_;
+  size_t x_, y_;
+};
+
+}  // namespace
+
+class NetworkBuilder {
+ public:
+  NetworkBuilder(Network &net, const Graph &g) : net_(net), g_(g) {}
+
+  void build(const Dims &inputDims) {
+    if (g_.inputs().size() != 1 || g_.outputs().size() != 1)
+      throw Error("the training engine takes models with one input and one output");
+    const Value *in = g_.inputs()[0];
+    net_.inputSlot_ = slot(in, inputDims);
+    maybeQuantizeActivation(in);
+    for (const Node *n : g_.nodes()) addNode(*n);
+    const Value *out = g_.outputs()[0];
+    if (!slots_.count(out)) throw Error(cat("output '", out->name(), "' is not computed"));
+    net_.outputSlot_ = current(out);
+  }
+
+ private:
+  size_t slot(const Value *v, const Dims &dims) {
+    net_.values_.emplace_back(DType::Float32, dims);
+    net_.grads_.emplace_back(DType::Float32, dims);
+    net_.slotNames_.push_back(v->name());
+    slots_[v] = net_.values_.size() - 1;
+    return slots_[v];
+  }
+  // The slot holding \p v as later readers see it (after its fake quantization, if any).
+  size_t current(const Value *v) {
+    auto q = quantized_.find(v);
+    if (q != quantized_.end()) return q->second;
+    auto it = slots_.find(v);
+    if (it == slots_.end()) throw Error(cat("value '", v->name(), "' is read before it is computed"));
+    return it->second;
+  }
+  // A copy: adding slots moves the tensors.
+  Dims dimsOf(const Value *v) { return net_.values_[current(v)].dims(); }
+
+  Param *param(const std::string &name, Tensor value, Param::Kind kind) {
+    auto p = std::make_unique<Param>();
+    p->name = name;
+    p->grad = Tensor(DType::Float32, value.dims());
+    p->value = std::move(value);
+    p->kind = kind;
+    net_.params_.push_back(std::move(p));
+    return net_.params_.back().get();
+  }
+
+  QuantizedWeight weight(const Node &n, const Value *w, Tensor value, int axis) {
+    QuantizedWeight q;
+    q.weight = param(w->name(), std::move(value), Param::Kind::Weight);
+    if (w->quant && w->quant->state != QuantParams::State::FloatOnly && !w->quant->scale.empty()) {
+      const QuantParams &p = *w->quant;
+      if (p.scheme != QuantParams::Scheme::Uniform)
+        throw Error(cat(n.describe(), ": the training engine fake-quantizes uniform weights only"));
+      for (int32_t z : p.zeroPoint)
+        if (z != 0) throw Error(cat(n.describe(), ": weights with a zero point cannot be fine-tuned yet"));
+      const bool perTensor = p.granularity == QuantParams::Granularity::PerTensor;
+      // Group-wise parameters repeat the group's scale per channel: trained per channel.
+      Tensor steps = perTensor ? Tensor::fromVector<float>({1}, {p.scale[0]})
+                               : Tensor::fromVector<float>({static_cast<int64_t>(p.scale.size())}, p.scale);
+      q.step = param(w->name() + ".step", std::move(steps), Param::Kind::Step);
+      q.fq = std::make_unique<FakeQuantOp>(quantRange(p.bits, p.isSigned, p.narrowRange), perTensor ? -1 : axis);
+    }
+    return q;
+  }
+
+  Param *bias(const Value *b) {
+    if (!b) return nullptr;
+    if (!b->isConstant()) throw Error(cat("bias '", b->name(), "' is not a constant"));
+    return param(b->name(), *b->constant(), Param::Kind::Bias);
+  }
+
+  void maybeQuantizeActivation(const Value *v) {
+    if (!v->quant || v->quant->scale.size() != 1 || v->quant->state == QuantParams::State::FloatOnly) return;
+    const QuantParams &p = *v->quant;
+    if (p.zeroPoint.at(0) != 0) throw Error(cat("activation '", v->name(), "' has a zero point; only symmetric ones train"));
+    Param *step = param(v->name() + ".step", Tensor::fromVector<float>({1}, {p.scale[0]}), Param::Kind::Step);
+    const size_t from = current(v);
+    const Dims d = net_.values_[from].dims();
+    net_.values_.emplace_back(DType::Float32, d);
+    net_.grads_.emplace_back(DType::Float32, d);
+    net_.slotNames_.push_back(v->name() + " (fake-quantized)");
+    const size_t to = net_.values_.size() - 1;
+    net_.layers_.push_back(std::make_unique<ActQuantLayer>(quantRange(p.bits, p.isSigned, p.narrowRange), step, from, to));
+    quantized_[v] = to;
+  }
+
+  void addNode(const Node &n) {
+    const std::string &op = n.opType();
+    const Value *x = n.input(0), *y = n.output(0);
+    if (op == "Conv") {
+      const Value *w = n.input(1);
+      if (!w->isConstant()) throw Error(cat(n.describe(), ": weights must be constant to train"));
+      const Dims xd = dimsOf(x), wd = w->dims();
+      WindowGeometry geo = windowGeometry(n, Dims(xd.begin() + 2, xd.end()), Dims(wd.begin() + 2, wd.end()), false);
+      Dims yd = {xd[0], wd[0]};
+      yd.insert(yd.end(), geo.outSpatial.begin(), geo.outSpatial.end());
+      ConvGeometry cg{geo.strides, geo.padsBegin, geo.padsEnd, geo.dilations, n.attrInt("group", 1)};
+      const size_t xs = current(x), ys = slot(y, yd);
+      net_.layers_.push_back(std::make_unique<ConvLayer>(net_.dev_, xd, yd, weight(n, w, *w->constant(), 0),
+                                                         bias(n.input(2)), cg, xs, ys));
+    } else if (op == "Gemm") {
+      const Value *w = n.input(1);
+      if (!w->isConstant() || n.attrInt("transA", 0) || n.attrFloat("alpha", 1.f) != 1.f ||
+          (n.input(2) && n.attrFloat("beta", 1.f) != 1.f))
+        throw Error(cat(n.describe(), ": the training engine takes Gemm with constant weights, no transA/alpha/beta"));
+      if (!n.attrInt("transB", 0))
+        throw Error(cat(n.describe(), ": the training engine takes Gemm weights as [out, in] (transB=1)"));
+      const Dims xd = dimsOf(x);
+      const int64_t m = w->dims()[0];
+      const size_t xs = current(x), ys = slot(y, {xd[0], m});
+      net_.layers_.push_back(std::make_unique<GemmLayer>(net_.dev_, xd[0], xd[1], m, weight(n, w, *w->constant(), 0),
+                                                         bias(n.input(2)), xs, ys));
+    } else if (op == "Relu" || op == "Clip") {
+      float lo = 0.f, hi = INFINITY;
+      if (op == "Clip") std::tie(lo, hi) = clipBounds(n, g_.opset);
+      const Dims d = dimsOf(x);
+      const size_t xs = current(x), ys = slot(y, d);
+      net_.layers_.push_back(std::make_unique<ActivationLayer>(net_.dev_, d, lo, hi, xs, ys));
+    } else if (op == "Add") {
+      const Value *b = n.input(1);
+      if (dimsOf(x) != dimsOf(b)) throw Error(cat(n.describe(), ": the training engine adds tensors of equal dims only"));
+      const Dims d = dimsOf(x);
+      const size_t as = current(x), bs = current(b), ys = slot(y, d);
+      net_.layers_.push_back(std::make_unique<AddLayer>(as, bs, ys));
+    } else if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") {
+      const Dims xd = dimsOf(x);
+      const Dims spatial(xd.begin() + 2, xd.end());
+      WindowGeometry geo;
+      PoolOp::Kind kind = PoolOp::Kind::Max;
+      if (op == "GlobalAveragePool") {
+        geo.kernel = spatial;
+        geo.strides = Dims(spatial.size(), 1);
+        geo.padsBegin = geo.padsEnd = Dims(spatial.size(), 0);
+        geo.outSpatial = Dims(spatial.size(), 1);
+        kind = PoolOp::Kind::AverageExcludePad;
+      } else {
+        if (n.outputs().size() > 1 && n.output(1)) throw Error(cat(n.describe(), ": MaxPool indices cannot be trained"));
+        geo = windowGeometry(n, spatial, n.attrInts("kernel_shape"), n.attrInt("ceil_mode", 0) != 0);
+        for (int64_t d : geo.dilations)
+          if (d != 1) throw Error(cat(n.describe(), ": dilated pooling cannot be trained"));
+        if (op == "AveragePool")
+          kind = n.attrInt("count_include_pad", 0) ? PoolOp::Kind::AverageIncludePad : PoolOp::Kind::AverageExcludePad;
+      }
+      Dims yd = {xd[0], xd[1]};
+      yd.insert(yd.end(), geo.outSpatial.begin(), geo.outSpatial.end());
+      const size_t xs = current(x), ys = slot(y, yd);
+      net_.layers_.push_back(std::make_unique<PoolLayer>(net_.dev_, kind, xd, yd, geo, xs, ys));
+    } else if (op == "Flatten" || op == "Reshape" || op == "Identity" || op == "Squeeze" || op == "Unsqueeze") {
+      if (!y->hasShape()) throw Error(cat(n.describe(), ": output shape unknown"));
+      Dims yd = y->dims();
+      if (!yd.empty() && yd[0] < 0) yd[0] = dimsOf(x)[0];
+      if (numElements(yd) != numElements(dimsOf(x)))
+        throw Error(cat(n.describe(), ": output ", shapeString(yd), " does not hold the input's elements"));
+      const size_t xs = current(x), ys = slot(y, yd);
+      net_.layers_.push_back(std::make_unique<ViewLayer>(xs, ys));
+    } else if (op == "Slice") {
+      StridedView view = sliceView(n, g_.opset, dimsOf(x));
+      const size_t xs = current(x), ys = slot(y, view.dims);
+      net_.layers_.push_back(std::make_unique<SliceLayer>(view, xs, ys));
+    } else if (op == "Pad") {
+      const Dims xd = dimsOf(x);
+      PadSpec p = resolvePad(n, g_.opset, static_cast<int64_t>(xd.size()));
+      if (p.mode != "constant") throw Error(cat(n.describe(), ": only constant padding can be trained"));
+      Dims yd = xd;
+      for (size_t i = 0; i < yd.size(); ++i) yd[i] += p.begin[i] + p.end[i];
+      const float fill = static_cast<float>(p.constant.value_or(0.0));
+      const size_t xs = current(x), ys = slot(y, yd);
+      net_.layers_.push_back(std::make_unique<PadLayer>(p, fill, xs, ys));
+    } else {
+      throw Error(cat(n.describe(), ": the training engine has no gradient for this op"));
+    }
+    for (const Value *out : n.outputs())
+      if (out) maybeQuantizeActivation(out);
+  }
+
+  Network &net_;
+  const Graph &g_;
+  std::map<const Value *, size_t> slots_, quantized_;
+};
+
+Network::Network(const Graph &g, const Dims &inputDims) { NetworkBuilder(*this, g).build(inputDims); }
+Network::~Network() = default;
+
+const Tensor &Network::forward(const Tensor &input) {
+  if (input.dims() != values_[inputSlot_].dims())
+    throw Error(cat("the network was built for input ", shapeString(values_[inputSlot_].dims()), ", got ",
+                    shapeString(input.dims())));
+  std::memcpy(values_[inputSlot_].raw(), input.raw(), input.byteSize());
+  for (auto &l : layers_) l->forward(values_);
+  return values_[outputSlot_];
+}
+
+const Tensor &Network::backward(const Tensor &dOutput) {
+  LOWBIT_CHECK(dOutput.dims() == grads_[outputSlot_].dims(), "output gradient has the wrong dims");
+  for (Tensor &g : grads_) std::memset(g.raw(), 0, g.byteSize());
+  std::memcpy(grads_[outputSlot_].raw(), dOutput.raw(), dOutput.byteSize());
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) (*it)->backward(values_, grads_);
+  return grads_[inputSlot_];
+}
+
+void Network::zeroGrad() {
+  for (auto &p : params_) std::memset(p->grad.raw(), 0, p->grad.byteSize());
+}
+
+std::vector<Param *> Network::params() {
+  std::vector<Param *> out;
+  for (auto &p : params_) out.push_back(p.get());
+  return out;
+}
+
+const Tensor &Network::activation(const std::string &name) const {
+  for (size_t i = 0; i < slotNames_.size(); ++i)
+    if (slotNames_[i] == name) return values_[i];
+  throw Error(cat("the network has no activation '", name, "'"));
+}
+
+}  // namespace lowbit::train

@@ -1,0 +1,59 @@
+// A differentiable copy of a prepared float graph (BatchNorm folded): forward keeps every
+// activation, backward gives gradients for the weights, biases and quantizer step sizes
+// (parameters) and for the input image. Conv/Gemm weights and activations that carry
+// QuantParams are fake-quantized with learnable steps (LSQ), so the distillation fine-tune and
+// adversarial attacks on the quantized model run on the same engine.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/Graph.h"
+#include "train/TrainOp.h"
+
+namespace lowbit::train {
+
+/// A trainable tensor and its gradient (same dims), named after the IR value it came from.
+struct Param {
+  std::string name;
+  Tensor value, grad;
+  enum class Kind { Weight, Bias, Step } kind = Kind::Weight;
+};
+
+class Layer;
+
+class Network {
+ public:
+  /// Builds the layers for inputs of dims \p inputDims (static). Supported ops: Conv, Gemm
+  /// (constant weights), Relu, Clip, Add (same dims), MaxPool, AveragePool,
+  /// GlobalAveragePool, Flatten, Reshape, Identity, Slice, constant Pad. Throws Error naming
+  /// the node otherwise. One graph input, one graph output.
+  Network(const Graph &g, const Dims &inputDims);
+  ~Network();
+  Network(const Network &) = delete;
+  Network &operator=(const Network &) = delete;
+
+  /// Runs the model; the returned output stays valid until the next forward.
+  const Tensor &forward(const Tensor &input);
+  /// Back-propagates \p dOutput (dims of the output) through the last forward. Parameter
+  /// gradients accumulate (zeroGrad() clears them); the input gradient is overwritten and
+  /// returned.
+  const Tensor &backward(const Tensor &dOutput);
+  void zeroGrad();
+
+  std::vector<Param *> params();
+  /// The activation computed for IR value \p name in the last forward (Error if none).
+  const Tensor &activation(const std::string &name) const;
+
+ private:
+  Device dev_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<std::unique_ptr<Param>> params_;
+  std::vector<Tensor> values_, grads_;        // per slot
+  std::vector<std::string> slotNames_;
+  size_t inputSlot_ = 0, outputSlot_ = 0;
+  friend class NetworkBuilder;
+};
+
+}  // namespace lowbit::train

@@ -1,0 +1,167 @@
+// The training engine's Network: its forward pass equals the runner's (float and fake-quantized
+// QDQ simulation), and its input, weight, bias and step gradients match finite differences of
+// the whole network's loss.
+#include <cmath>
+
+#include "TestUtil.h"
+#include "import/OnnxImporter.h"
+#include "jobs/ModelLoader.h"
+#include "kernels/QuantizeRef.h"
+#include "passes/PassManager.h"
+#include "train/Network.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+
+namespace {
+
+const std::string kData = LOWBIT_TEST_DATA;
+
+Value *constant(Graph &g, const std::string &name, Tensor t) { return g.addConstant(name, std::move(t)); }
+
+Node *setInts(Node *n, const std::string &attr, std::vector<int64_t> v) {
+  n->setAttr(attr, Attribute::ofInts(std::move(v)));
+  return n;
+}
+
+// A CIFAR ResNet in miniature: conv-relu, a residual block whose shortcut is the subsampled,
+// zero-padded input (Slice + Pad), max pooling, global average pooling, flatten, Gemm.
+std::unique_ptr<Graph> miniResNet() {
+  auto g = std::make_unique<Graph>();
+  Value *x = addInput(*g, "x", {2, 3, 8, 8});
+  Node *c1 = addOp(*g, "Conv", {x, constant(*g, "w1", randomTensor({4, 3, 3, 3}, 1, -0.5f, 0.5f)),
+                                constant(*g, "b1", randomTensor({4}, 2))}, "c1");
+  setInts(c1, "pads", {1, 1, 1, 1});
+  Node *r1 = addOp(*g, "Relu", {c1->output(0)}, "r1");
+  Node *c2 = addOp(*g, "Conv", {r1->output(0), constant(*g, "w2", randomTensor({8, 4, 3, 3}, 3, -0.5f, 0.5f))}, "c2");
+  setInts(setInts(c2, "pads", {1, 1, 1, 1}), "strides", {2, 2});
+  auto ints = [&](const std::string &n, std::vector<int64_t> v) {
+    return constant(*g, n, Tensor::fromVector<int64_t>({static_cast<int64_t>(v.size())}, v));
+  };
+  Node *sl = addOp(*g, "Slice", {r1->output(0), ints("st", {0, 0}), ints("en", {8, 8}), ints("ax", {2, 3}), ints("sp", {2, 2})}, "sl");
+  Node *pd = addOp(*g, "Pad", {sl->output(0), ints("pads", {0, 2, 0, 0, 0, 2, 0, 0})}, "pd");
+  Node *add = addOp(*g, "Add", {c2->output(0), pd->output(0)}, "add");
+  Node *r2 = addOp(*g, "Relu", {add->output(0)}, "r2");
+  Node *mp = addOp(*g, "MaxPool", {r2->output(0)}, "mp");
+  setInts(setInts(mp, "kernel_shape", {2, 2}), "strides", {2, 2});
+  Node *gap = addOp(*g, "GlobalAveragePool", {mp->output(0)}, "gap");
+  Node *fl = addOp(*g, "Flatten", {gap->output(0)}, "fl");
+  Node *fc = addOp(*g, "Gemm", {fl->output(0), constant(*g, "wf", randomTensor({5, 8}, 4)), constant(*g, "bf", randomTensor({5}, 5))}, "fc");
+  fc->setAttr("transB", Attribute::ofInt(1));
+  g->outputs().push_back(fc->output(0));
+  runPasses(*g, {"ConstantFolding"});  // shapes
+  return g;
+}
+
+double dot(const Tensor &a, const Tensor &b) {
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a.data<float>()[i]) * b.data<float>()[i];
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("Network forward equals the runner on a model with residual, slice, pad and pooling", "[train]") {
+  auto g = miniResNet();
+  Tensor x = randomTensor({2, 3, 8, 8}, 7);
+  train::Network net(*g, x.dims());
+  CHECK(mismatch(net.forward(x), runGraph(*g, {x})[0], 1e-5f, 1e-5f).empty());
+
+  auto tiny = loadPreparedModel(kData + "/good/tiny_convnet.onnx");
+  const Dims d = {3, 3, 8, 8};
+  Tensor t = randomTensor(d, 8);
+  train::Network tinyNet(*tiny, d);
+  CHECK(mismatch(tinyNet.forward(t), runGraph(*tiny, {t})[0], 1e-5f, 1e-5f).empty());
+}
+
+TEST_CASE("Network gradients for the input, weights and biases match finite differences", "[train]") {
+  auto g = miniResNet();
+  Tensor x = randomTensor({2, 3, 8, 8}, 9);
+  train::Network net(*g, x.dims());
+  Tensor r = randomTensor({2, 5}, 10);
+  net.forward(x);
+  net.zeroGrad();
+  Tensor dx = net.backward(r);
+  auto loss = [&] { return dot(net.forward(x), r); };
+  // ReLU and max pooling make the loss piecewise linear: a finite step can cross a kink, where
+  // the gradient of the active piece lies between the one-sided slopes. Smooth points must
+  // match the central difference.
+  const double eps = 1e-3;
+  const double base = loss();
+  int smoothCount = 0, total = 0;
+  auto check = [&](const std::string &what, float &v, float analytic) {
+    const float saved = v;
+    v = static_cast<float>(saved + eps);
+    const double up = loss();
+    v = static_cast<float>(saved - eps);
+    const double down = loss();
+    v = saved;
+    const double central = (up - down) / (2 * eps), left = (base - down) / eps, right = (up - base) / eps;
+    const double tol = 5e-3 * std::max(1.0, std::fabs(central));
+    const bool smooth = std::fabs(analytic - central) <= tol;
+    const bool kink = analytic >= std::min(left, right) - tol && analytic <= std::max(left, right) + tol;
+    INFO(what << ": analytic " << analytic << ", central " << central << ", left " << left << ", right " << right);
+    CHECK((smooth || kink));
+    smoothCount += smooth;
+    ++total;
+  };
+  for (int64_t i = 0; i < x.numel(); i += 29) check(cat("input ", i), x.data<float>()[i], dx.data<float>()[i]);
+  for (train::Param *p : net.params())
+    for (int64_t i = 0; i < p->value.numel(); i += 7) check(cat(p->name, "[", i, "]"), p->value.data<float>()[i], p->grad.data<float>()[i]);
+  INFO(smoothCount << " of " << total << " matched the central difference");
+  CHECK(smoothCount * 10 >= total * 8);  // kinks are the exception, not the rule
+}
+
+TEST_CASE("Network with quantized weights and activations computes what the QDQ simulation computes", "[train]") {
+  auto g = miniResNet();
+  // 4-bit per-channel weights on c2, 8-bit per-tensor activation on r1's output.
+  Value *w2 = g->findValue("w2");
+  QuantParams wp;
+  wp.granularity = QuantParams::Granularity::PerChannel;
+  wp.axis = 0;
+  wp.bits = 4;
+  wp.state = QuantParams::State::Calibrated;
+  for (int c = 0; c < 8; ++c) {
+    wp.scale.push_back(0.5f / 7.f * (1.f + 0.05f * static_cast<float>(c)));
+    wp.zeroPoint.push_back(0);
+  }
+  w2->quant = wp;
+  Value *a = g->findValue("r1");
+  QuantParams ap;
+  ap.state = QuantParams::State::Calibrated;
+  ap.scale = {0.02f};
+  ap.zeroPoint = {0};
+  a->quant = ap;
+
+  Tensor x = randomTensor({2, 3, 8, 8}, 11);
+  train::Network net(*g, x.dims());
+  Tensor y = net.forward(x);
+  size_t steps = 0;
+  for (train::Param *p : net.params()) steps += p->kind == train::Param::Kind::Step;
+  CHECK(steps == 2);
+
+  std::unique_ptr<Graph> qdq = g->clone();
+  runPasses(*qdq, {"InsertQDQ"});
+  CHECK(mismatch(y, runGraph(*qdq, {x})[0], 1e-4f, 1e-4f).empty());
+
+  // The step gradients are the LSQ ones: finite differences do not apply (the loss is a step
+  // function of the step size); they must at least be finite and not all zero.
+  net.zeroGrad();
+  net.backward(randomTensor({2, 5}, 12));
+  for (train::Param *p : net.params())
+    if (p->kind == train::Param::Kind::Step) {
+      double sum = 0;
+      for (float v : p->grad.toFloats()) sum += std::fabs(v);
+      CHECK(std::isfinite(sum));
+      CHECK(sum > 0);
+    }
+}
+
+TEST_CASE("Network refuses ops it has no gradient for, naming the node", "[train]") {
+  Graph g;
+  Value *x = addInput(g, "x", {1, 4});
+  Node *s = addOp(g, "Softmax", {x}, "sm");
+  s->output(0)->setShape({1, 4});
+  g.outputs().push_back(s->output(0));
+  CHECK_THROWS_WITH(train::Network(g, {1, 4}), Catch::Contains("sm_node") && Catch::Contains("no gradient"));
+}

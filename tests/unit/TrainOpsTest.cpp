@@ -184,3 +184,42 @@ TEST_CASE("PactClipOp: the clip bound's gradient matches finite differences", "[
   checkGradient("dalpha", alpha, da, loss, 1e-3f);
   checkGradient("dx", x, dx, loss, 1e-3f);
 }
+
+#include "train/Adam.h"
+
+TEST_CASE("Adam's first step moves each parameter by lr against its gradient's sign; cosine decays to 0", "[train]") {
+  train::Param p;
+  p.value = Tensor::fromVector<float>({3}, {1.f, -2.f, 0.5f});
+  p.grad = Tensor::fromVector<float>({3}, {0.3f, -4.f, 0.f});
+  train::AdamConfig cfg;
+  cfg.lr = 0.1f;
+  cfg.totalSteps = 4;
+  train::Adam adam({&p}, cfg);
+  CHECK(adam.currentLr() == Approx(0.1f));
+  adam.step();  // bias-corrected m/sqrt(v) = sign(g) on the first step
+  CHECK(p.value.toFloats()[0] == Approx(0.9f).epsilon(1e-5));
+  CHECK(p.value.toFloats()[1] == Approx(-1.9f).epsilon(1e-5));
+  CHECK(p.value.toFloats()[2] == Approx(0.5f));
+  CHECK(adam.currentLr() == Approx(0.1f * 0.5f * (1.f + std::cos(static_cast<float>(M_PI) / 4.f))));
+  for (int i = 0; i < 3; ++i) adam.step();
+  CHECK(adam.currentLr() == Approx(0.f).margin(1e-7));
+}
+
+TEST_CASE("Adam minimises a quadratic and keeps quantizer steps positive", "[train]") {
+  train::Param w, s;
+  w.value = Tensor::fromVector<float>({2}, {3.f, -1.f});
+  w.grad = Tensor(DType::Float32, {2});
+  s.kind = train::Param::Kind::Step;
+  s.value = Tensor::fromVector<float>({1}, {0.01f});
+  s.grad = Tensor::fromVector<float>({1}, {100.f});  // pushes the step below zero
+  train::AdamConfig cfg;
+  cfg.lr = 0.05f;
+  train::Adam adam({&w, &s}, cfg);
+  for (int i = 0; i < 500; ++i) {
+    for (int k = 0; k < 2; ++k) w.grad.data<float>()[k] = 2.f * (w.value.data<float>()[k] - 1.f);  // (w - 1)^2
+    adam.step();
+  }
+  CHECK(w.value.toFloats()[0] == Approx(1.f).margin(0.02));
+  CHECK(w.value.toFloats()[1] == Approx(1.f).margin(0.02));
+  CHECK(s.value.toFloats()[0] > 0.f);
+}

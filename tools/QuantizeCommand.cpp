@@ -68,7 +68,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   struct Opts {
     QuantizeConfig cfg;
     std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
-                           actObserver = "minmax", exclude, recipe;
+                           actObserver = "minmax", exclude, recipe, finetune, blockInput = "float";
+    train::FinetuneConfig ft;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -92,7 +93,17 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_flag("--equalize", o->cfg.equalize, "cross-layer equalization of Conv-ReLU-Conv chains first");
   cmd->add_flag("--bias-correct", o->cfg.biasCorrect, "empirical bias correction (calibration channel means)");
   addPreprocessOptions(cmd, o->cfg.preprocess, o->cfg.size, o->mean, o->std);
-  cmd->add_option("--batch", o->cfg.batch, "images per calibration batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", o->cfg.batch, "images per batch (calibration and fine-tune)")->check(CLI::PositiveNumber);
+  cmd->add_option("--finetune", o->finetune,
+                  "distillation fine-tune on the calibration images: twostage (blockwise, then joint), "
+                  "blockwise or global (joint only)");
+  cmd->add_option("--block-iters", o->ft.blockIters, "fine-tune stage 1: steps per block")->check(CLI::PositiveNumber);
+  cmd->add_option("--joint-epochs", o->ft.jointEpochs, "fine-tune stage 2: epochs over the images")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", o->ft.lr, "fine-tune learning rate (Adam, cosine decay)")->check(CLI::PositiveNumber);
+  cmd->add_option("--temperature", o->ft.temperature, "fine-tune stage 2: softmax temperature")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--block-input", o->blockInput, "fine-tune stage 1 block input: float (teacher's) or quantized");
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--recipe", o->recipe,
                   "JSON with the settings above (wbits, abits, granularity, ...); a report's recipe works too; "
@@ -117,6 +128,16 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
         throw Error(cat("--weight-observer '", o->weightObserver, "' is not minmax or mse"));
       o->cfg.act = ActObserverConfig::parse(o->actObserver);
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
+      if (!o->finetune.empty()) {
+        o->ft.mode = train::FinetuneConfig::parseMode(o->finetune);
+        if (o->blockInput != "float" && o->blockInput != "quantized")
+          throw Error(cat("--block-input '", o->blockInput, "' is not float or quantized"));
+        o->ft.blockInputFromFloat = o->blockInput == "float";
+        o->ft.batch = o->cfg.batch;
+        o->ft.seed = o->cfg.seed;
+        o->ft.progress = o->cfg.progress;
+        o->cfg.finetune = o->ft;
+      }
       nlohmann::json r = runQuantize(o->cfg);
       if (o->json) {
         std::printf("%s\n", r.dump(2).c_str());

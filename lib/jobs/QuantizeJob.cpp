@@ -165,6 +165,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   std::vector<ChannelMeans> means(names.size());
   size_t calibImages = 0;
   double calibSeconds = 0;
+  std::vector<ImageEntry> images;  // the calibration images (also the fine-tune's data)
   if (!cfg.calibFrom.empty()) {
     if (cfg.biasCorrect) throw Error("--bias-correct needs calibration images (--calib), not --calib-from");
     nlohmann::json old;
@@ -192,7 +193,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   } else {
     if (cfg.calibDir.empty()) throw Error("quantize needs --calib DIR (or --calib-from REPORT.json)");
     ImageSet set = scanImageFolder(cfg.calibDir);
-    std::vector<ImageEntry> images = pickBalancedImages(set, cfg.numCalib, cfg.seed);
+    images = pickBalancedImages(set, cfg.numCalib, cfg.seed);
     calibImages = images.size();
     if (cfg.progress)
       std::fprintf(stderr,
@@ -260,6 +261,20 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     }
   }
 
+  // Limited-data distillation: the float model (the same graph without QuantParams) teaches.
+  nlohmann::json finetuneReport;
+  if (cfg.finetune) {
+    if (images.empty()) throw Error("--finetune needs the calibration images (--calib DIR), not --calib-from");
+    BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
+    const Tensor all = loader.load(0, images.size(), nullptr);
+    std::unique_ptr<Graph> teacher = g->clone();
+    for (Value *v : teacher->values()) v->quant.reset();
+    Progress timer("finetune", 1);
+    finetuneReport = train::finetune(*g, *teacher, all, *cfg.finetune);
+    finetuneReport["seconds"] = timer.elapsedSeconds();
+    finetuneReport["images"] = images.size();
+  }
+
   // Materialise QDQ, stamp and export.
   const std::string granularity = granularityName(*layers[0].node->input(1)->quant);
   // Per-channel DequantizeLinear (axis) needs opset 13.
@@ -299,6 +314,14 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   report["activations"] = actReport;
   if (cfg.biasCorrect) report["bias_correction"] = biasReport;
   if (!degenerateActs.empty()) report["constant_zero_activations"] = degenerateActs;
+  if (cfg.finetune) {
+    const train::FinetuneConfig &f = *cfg.finetune;
+    report["recipe"]["finetune"] = {{"mode", finetuneReport["mode"]}, {"block_iters", f.blockIters},
+                                    {"joint_epochs", f.jointEpochs}, {"lr", f.lr}, {"batch", f.batch},
+                                    {"temperature", f.temperature}, {"seed", f.seed},
+                                    {"block_input", f.blockInputFromFloat ? "float" : "quantized"}};
+    report["finetune"] = finetuneReport;
+  }
   if (!cfg.reportPath.empty()) writeFileAtomic(cfg.reportPath, report.dump(2) + "\n");
   return report;
 }

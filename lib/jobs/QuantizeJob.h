@@ -2,6 +2,7 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "data/Preprocess.h"
 #include "passes/Pass.h"
 #include "quant/WeightQuantizer.h"
+#include "train/Distillation.h"
 
 namespace lowbit {
 
@@ -29,6 +31,8 @@ struct QuantizeConfig {
   bool equalize = false;             ///< cross-layer equalization before quantizing
   bool biasCorrect = false;          ///< empirical bias correction from calibration means
   bool progress = true;
+  /// Set: fine-tune weights and quantizer steps by distillation on the calibration images.
+  std::optional<train::FinetuneConfig> finetune;
   PassContext passes;  ///< --verify-each, --dump-after, --print-passes
 };
 

@@ -30,15 +30,16 @@ void Progress::print(bool final) {
   double secs = elapsedSeconds();
   double rate = secs > 0 ? static_cast<double>(done_) / secs : 0.0;
   if (final) {
-    std::fprintf(stderr, "%s%s: %lld %s in %.1f s (%.0f %s/s)\n", tty_ ? "\r\033[K" : "",
+    std::fprintf(stderr, "%s%s: %lld %s in %.1f s (%.0f %s/s)%s%s\n", tty_ ? "\r\033[K" : "",
                  label_.c_str(), static_cast<long long>(done_), unit_.c_str(), secs, rate,
-                 unit_.c_str());
+                 unit_.c_str(), note_.empty() ? "" : ", ", note_.c_str());
     return;
   }
   double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0.0;
-  std::fprintf(stderr, "%s%s: %lld/%lld %s, %.0f %s/s, ETA %.0f s%s", tty_ ? "\r\033[K" : "",
+  std::fprintf(stderr, "%s%s: %lld/%lld %s, %.0f %s/s, ETA %.0f s%s%s%s", tty_ ? "\r\033[K" : "",
                label_.c_str(), static_cast<long long>(done_), static_cast<long long>(total_),
-               unit_.c_str(), rate, unit_.c_str(), eta, tty_ ? "" : "\n");
+               unit_.c_str(), rate, unit_.c_str(), eta, note_.empty() ? "" : ", ", note_.c_str(),
+               tty_ ? "" : "\n");
   std::fflush(stderr);
 }
 

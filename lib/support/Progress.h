@@ -16,12 +16,14 @@ class Progress {
   void advance(int64_t n);
   /// Prints the final line (total time and rate).
   void finish();
+  /// Text appended to each line (e.g. "loss 0.0123").
+  void setNote(std::string note) { note_ = std::move(note); }
   /// Seconds since construction.
   double elapsedSeconds() const;
 
  private:
   void print(bool final);
-  std::string label_, unit_;
+  std::string label_, unit_, note_;
   int64_t total_, done_ = 0;
   bool tty_;
   std::chrono::steady_clock::time_point start_, lastPrint_;

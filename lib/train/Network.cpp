@@ -30,18 +30,27 @@ namespace {
 struct QuantizedWeight {
   Param *weight = nullptr, *step = nullptr;
   std::unique_ptr<FakeQuantOp> fq;
-  Tensor quantized, dQuantized;  // forward's fake-quantized copy and its gradient
+  std::vector<int32_t> groupOf;  // group-wise: channels of a group share (and train) one step
+  Tensor quantized;              // forward's fake-quantized copy
 
   const Tensor &forward() {
     if (!fq) return weight->value;
     fq->forward(weight->value, step->value, quantized);
     return quantized;
   }
+  /// The steps of a group start equal; giving them the group's summed gradient keeps them so.
+  void tieGroups(Tensor &ds) const {
+    std::map<int32_t, double> sum;
+    float *d = ds.data<float>();
+    for (size_t c = 0; c < groupOf.size(); ++c) sum[groupOf[c]] += d[c];
+    for (size_t c = 0; c < groupOf.size(); ++c) d[c] = static_cast<float>(sum[groupOf[c]]);
+  }
   /// \p dw: gradient with respect to the weights as used in forward.
   void backward(const Tensor &dw) {
     if (!fq) return accumulate(weight->grad, dw);
     Tensor dx(DType::Float32, weight->value.dims()), ds(DType::Float32, step->value.dims());
     fq->backward(weight->value, step->value, dw, &dx, &ds);
+    if (!groupOf.empty()) tieGroups(ds);
     accumulate(weight->grad, dx);
     accumulate(step->grad, ds);
   }
@@ -286,6 +295,7 @@ class NetworkBuilder {
                                : Tensor::fromVector<float>({static_cast<int64_t>(p.scale.size())}, p.scale);
       q.step = param(w->name() + ".step", std::move(steps), Param::Kind::Step);
       q.fq = std::make_unique<FakeQuantOp>(quantRange(p.bits, p.isSigned, p.narrowRange), perTensor ? -1 : axis);
+      if (p.granularity == QuantParams::Granularity::PerGroup) q.groupOf = p.groupOf;
     }
     return q;
   }
@@ -374,8 +384,10 @@ class NetworkBuilder {
       net_.layers_.push_back(std::make_unique<PoolLayer>(net_.dev_, kind, xd, yd, geo, xs, ys));
     } else if (op == "Flatten" || op == "Reshape" || op == "Identity" || op == "Squeeze" || op == "Unsqueeze") {
       if (!y->hasShape()) throw Error(cat(n.describe(), ": output shape unknown"));
+      // The IR's dims with the batch this network runs (training batches differ from the IR's).
       Dims yd = y->dims();
-      if (!yd.empty() && yd[0] < 0) yd[0] = dimsOf(x)[0];
+      if (!yd.empty() && x->hasShape() && !x->dims().empty() && (yd[0] < 0 || yd[0] == x->dims()[0]))
+        yd[0] = dimsOf(x)[0];
       if (numElements(yd) != numElements(dimsOf(x)))
         throw Error(cat(n.describe(), ": output ", shapeString(yd), " does not hold the input's elements"));
       const size_t xs = current(x), ys = slot(y, yd);

@@ -1,0 +1,54 @@
+// Limited-data two-stage knowledge distillation (Yuan et al.): the float model teaches its
+// quantized copy. Stage 1 (blockwise) fits each block's weights and quantizer steps so the
+// block reproduces the float block's output (MSE); stage 2 (joint) fits all of them to the
+// float model's softened outputs (KL divergence at temperature T). The two ablation baselines,
+// blockwise only and global (joint) only, are modes too. The result is written back into the
+// IR: weights, biases and QuantParams scales.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace lowbit::train {
+
+struct FinetuneConfig {
+  enum class Mode { TwoStage, Blockwise, Global };
+  Mode mode = Mode::TwoStage;
+  int blockIters = 200;    ///< stage 1: optimisation steps per block
+  int jointEpochs = 10;    ///< stage 2: passes over the images
+  float lr = 1e-3f;        ///< Adam, cosine-decayed within each block and over stage 2
+  int batch = 32;
+  float temperature = 4.f;
+  uint32_t seed = 0;
+  /// Stage 1 feeds each block the float model's input to it (true) or the quantized model's,
+  /// i.e. the output of the already fine-tuned quantized blocks before it (false).
+  bool blockInputFromFloat = true;
+  bool progress = true;
+  static Mode parseMode(const std::string &name);  ///< twostage | blockwise | global
+};
+
+/// A block of the graph: the nodes from one cut value to the next.
+struct Block {
+  std::string input, output;
+  std::vector<std::string> nodes;
+};
+
+/// Cuts a prepared graph into blocks at values through which everything flows (a residual
+/// block, a conv-relu unit), never between a layer and its activation; blocks without a
+/// Conv/Gemm join the next one.
+std::vector<Block> findBlocks(const Graph &g);
+
+/// The subgraph computing \p output from \p input (a graph input of it), with constants and
+/// QuantParams copied.
+std::unique_ptr<Graph> extractSubgraph(const Graph &g, const std::string &input, const std::string &output);
+
+/// Fine-tunes \p quantized (a prepared graph whose weights and activations carry QuantParams)
+/// against \p teacher (the same graph in float) on \p images [N, C, H, W] and writes the
+/// result back into \p quantized. \returns a report of the losses per stage and block.
+nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &images, const FinetuneConfig &cfg);
+
+}  // namespace lowbit::train

@@ -252,6 +252,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   const int64_t n = images.dims()[0];
 
   if (cfg.mode != FinetuneConfig::Mode::Global) {
+    Progress stageTimer("stage 1", 1);
     nlohmann::json stage = nlohmann::json::array();
     std::vector<std::unique_ptr<Network>> done;  // fine-tuned quantized blocks (quantized-input mode)
     for (size_t b = 0; b < blocks.size(); ++b) {
@@ -303,6 +304,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
       done.push_back(std::move(net));
     }
     report["stage1_blockwise"] = stage;
+    report["stage1_seconds"] = stageTimer.elapsedSeconds();
   }
 
   if (cfg.mode != FinetuneConfig::Mode::Blockwise) {
@@ -342,6 +344,8 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
     if (cfg.progress) p.finish();
     writeBack(quantized, net);
     report["stage2_joint"] = epochs;
+    report["stage2_seconds"] = p.elapsedSeconds();
+    report["stage2_images_per_s"] = static_cast<double>(ac.totalSteps * batch) / std::max(1e-9, p.elapsedSeconds());
   }
   return report;
 }

@@ -100,7 +100,9 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--block-iters", o->ft.blockIters, "fine-tune stage 1: steps per block")->check(CLI::PositiveNumber);
   cmd->add_option("--joint-epochs", o->ft.jointEpochs, "fine-tune stage 2: epochs over the images")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", o->ft.lr, "fine-tune learning rate (Adam, cosine decay)")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", o->ft.lr, "fine-tune stage 2 learning rate (Adam, cosine decay)")->check(CLI::PositiveNumber);
+  cmd->add_option("--block-lr", o->ft.blockLr, "fine-tune stage 1 learning rate (Adam, cosine decay per block)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--temperature", o->ft.temperature, "fine-tune stage 2: softmax temperature")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--block-input", o->blockInput, "fine-tune stage 1 block input: float (teacher's) or quantized");

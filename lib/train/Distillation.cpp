@@ -262,7 +262,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
       inDims[0] = batch;
       auto net = std::make_unique<Network>(*sub, inDims);
       AdamConfig ac;
-      ac.lr = cfg.lr;
+      ac.lr = cfg.blockLr;
       ac.totalSteps = cfg.blockIters;
       Adam adam(net->params(), ac);
       Tensor dy;

@@ -20,7 +20,8 @@ struct FinetuneConfig {
   Mode mode = Mode::TwoStage;
   int blockIters = 200;    ///< stage 1: optimisation steps per block
   int jointEpochs = 10;    ///< stage 2: passes over the images
-  float lr = 1e-4f;        ///< Adam, cosine-decayed within each block and over stage 2
+  float lr = 1e-4f;        ///< stage 2: Adam, cosine-decayed over the stage
+  float blockLr = 1e-3f;   ///< stage 1: Adam, cosine-decayed within each block
   int batch = 32;
   float temperature = 4.f;
   uint32_t seed = 0;

@@ -56,52 +56,28 @@ struct QuantizedWeight {
   }
 };
 
-class ConvLayer final : public Layer {
+// Conv and Gemm: an op with weights (maybe fake-quantized) and an optional bias.
+template <typename Op>
+class WeightedLayer final : public Layer {
  public:
-  ConvLayer(Device &dev, const Dims &xd, const Dims &yd, QuantizedWeight w, Param *bias, const ConvGeometry &geo,
-            size_t x, size_t y)
-      : op_(dev, xd, w.weight->value.dims(), yd, bias != nullptr, geo), w_(std::move(w)), bias_(bias), x_(x), y_(y) {
+  WeightedLayer(std::unique_ptr<Op> op, QuantizedWeight w, Param *bias, size_t x, size_t y)
+      : op_(std::move(op)), w_(std::move(w)), bias_(bias), x_(x), y_(y) {
     if (w_.fq) w_.quantized = Tensor(DType::Float32, w_.weight->value.dims());
   }
   void forward(std::vector<Tensor> &v) override {
-    op_.forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
+    op_->forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
   }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
     Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, w_.weight->value.dims());
     Tensor db(DType::Float32, bias_ ? bias_->value.dims() : Dims{1});
-    op_.backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, &dw, bias_ ? &db : nullptr);
+    op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, &dw, bias_ ? &db : nullptr);
     accumulate(g[x_], dx);
     w_.backward(dw);
     if (bias_) accumulate(bias_->grad, db);
   }
 
  private:
-  Conv2dOp op_;
-  QuantizedWeight w_;
-  Param *bias_;
-  size_t x_, y_;
-};
-
-class GemmLayer final : public Layer {
- public:
-  GemmLayer(Device &dev, int64_t n, int64_t k, int64_t m, QuantizedWeight w, Param *bias, size_t x, size_t y)
-      : op_(dev, n, k, m, bias != nullptr), w_(std::move(w)), bias_(bias), x_(x), y_(y) {
-    if (w_.fq) w_.quantized = Tensor(DType::Float32, w_.weight->value.dims());
-  }
-  void forward(std::vector<Tensor> &v) override {
-    op_.forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
-  }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, w_.weight->value.dims());
-    Tensor db(DType::Float32, bias_ ? bias_->value.dims() : Dims{1});
-    op_.backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, &dw, bias_ ? &db : nullptr);
-    accumulate(g[x_], dx);
-    w_.backward(dw);
-    if (bias_) accumulate(bias_->grad, db);
-  }
-
- private:
-  LinearOp op_;
+  std::unique_ptr<Op> op_;
   QuantizedWeight w_;
   Param *bias_;
   size_t x_, y_;
@@ -333,8 +309,9 @@ class NetworkBuilder {
       yd.insert(yd.end(), geo.outSpatial.begin(), geo.outSpatial.end());
       ConvGeometry cg{geo.strides, geo.padsBegin, geo.padsEnd, geo.dilations, n.attrInt("group", 1)};
       const size_t xs = current(x), ys = slot(y, yd);
-      net_.layers_.push_back(std::make_unique<ConvLayer>(net_.dev_, xd, yd, weight(n, w, *w->constant(), 0),
-                                                         bias(n.input(2)), cg, xs, ys));
+      auto conv = std::make_unique<Conv2dOp>(net_.dev_, xd, wd, yd, n.input(2) != nullptr, cg);
+      net_.layers_.push_back(std::make_unique<WeightedLayer<Conv2dOp>>(std::move(conv), weight(n, w, *w->constant(), 0),
+                                                                      bias(n.input(2)), xs, ys));
     } else if (op == "Gemm") {
       const Value *w = n.input(1);
       if (!w->isConstant() || n.attrInt("transA", 0) || n.attrFloat("alpha", 1.f) != 1.f ||
@@ -345,8 +322,9 @@ class NetworkBuilder {
       const Dims xd = dimsOf(x);
       const int64_t m = w->dims()[0];
       const size_t xs = current(x), ys = slot(y, {xd[0], m});
-      net_.layers_.push_back(std::make_unique<GemmLayer>(net_.dev_, xd[0], xd[1], m, weight(n, w, *w->constant(), 0),
-                                                         bias(n.input(2)), xs, ys));
+      auto linear = std::make_unique<LinearOp>(net_.dev_, xd[0], xd[1], m, n.input(2) != nullptr);
+      net_.layers_.push_back(std::make_unique<WeightedLayer<LinearOp>>(std::move(linear), weight(n, w, *w->constant(), 0),
+                                                                      bias(n.input(2)), xs, ys));
     } else if (op == "Relu" || op == "Clip") {
       float lo = 0.f, hi = INFINITY;
       if (op == "Clip") std::tie(lo, hi) = clipBounds(n, g_.opset);

@@ -103,6 +103,7 @@ TEST_CASE("two-stage fine-tuning lowers its losses, writes weights and steps bac
     cfg.blockIters = 60;
     cfg.jointEpochs = 15;
     cfg.lr = 5e-3f;
+    cfg.blockLr = 5e-3f;
     cfg.batch = 8;
     cfg.seed = 3;
     cfg.progress = false;

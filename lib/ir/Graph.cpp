@@ -68,6 +68,16 @@ Node *Graph::insertNodeBefore(Node *pos, const std::string &name, const std::str
   return n;
 }
 
+void Graph::replaceByConstants(Node *n, std::vector<Tensor> values) {
+  for (size_t i = 0; i < n->outputs().size() && i < values.size(); ++i) {
+    Value *o = n->output(i);
+    if (!o) continue;
+    o->setProducer(nullptr);
+    o->setConstant(std::make_shared<const Tensor>(std::move(values[i])));
+  }
+  eraseNode(n);
+}
+
 void Graph::eraseNode(Node *n) {
   for (Value *o : n->outputs())
     if (o && o->producer() == n) o->setProducer(nullptr);

@@ -44,6 +44,9 @@ class Graph {
                          std::vector<Value *> inputs, std::vector<Value *> outputs);
   /// Removes \p n; its outputs lose their producer.
   void eraseNode(Node *n);
+  /// Removes \p n and makes its outputs the constants \p values (in output order; extra
+  /// outputs without a value keep no producer).
+  void replaceByConstants(Node *n, std::vector<Tensor> values);
   /// Nodes in topological order.
   std::vector<Node *> nodes() const;
   size_t numNodes() const { return nodes_.size(); }

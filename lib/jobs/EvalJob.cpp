@@ -28,31 +28,42 @@ int rankOf(const float *logits, int k, int label) {
 
 // Bit widths of a QDQ model: lowbit's own metadata when present (it knows sub-8-bit widths),
 // else one 8-bit entry per QuantizeLinear/weight DequantizeLinear.
-std::string quantizationSummary(const Graph &g) {
-  std::map<int, int> weights, acts;
+struct BitWidths {
+  std::map<int, int> weights, acts;  ///< bits -> tensors
+  bool below8() const {
+    return (!weights.empty() && weights.begin()->first < 8) || (!acts.empty() && acts.begin()->first < 8);
+  }
+};
+
+BitWidths bitWidths(const Graph &g) {
+  BitWidths b;
   bool fromMetadata = false;
   for (const auto &[key, value] : g.metadata) {
     if (key != "lowbit.quantization") continue;
     nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
     if (j.is_discarded()) continue;
     const nlohmann::json w = j.value("weights", nlohmann::json::object()), a = j.value("activations", nlohmann::json::object());
-    for (const auto &[name, bits] : w.items()) weights[bits.get<int>()]++;
-    for (const auto &[name, bits] : a.items()) acts[bits.get<int>()]++;
+    for (const auto &[name, bits] : w.items()) b.weights[bits.get<int>()]++;
+    for (const auto &[name, bits] : a.items()) b.acts[bits.get<int>()]++;
     fromMetadata = true;
   }
   if (!fromMetadata)
     for (const Node *n : g.nodes()) {
-      if (n->opType() == "QuantizeLinear") acts[8]++;
+      if (n->opType() == "QuantizeLinear") b.acts[8]++;
       if (n->opType() == "DequantizeLinear" && n->input(0)->isConstant() && n->input(0)->dtype() == DType::Int8)
-        weights[8]++;
+        b.weights[8]++;
     }
-  if (weights.empty() && acts.empty()) return "";
+  return b;
+}
+
+std::string quantizationSummary(const BitWidths &b) {
+  if (b.weights.empty() && b.acts.empty()) return "";
   auto list = [](const std::map<int, int> &m) {
     std::string s;
     for (auto it = m.rbegin(); it != m.rend(); ++it) s += cat(s.empty() ? "" : ", ", it->first, "-bit x", it->second);
     return s.empty() ? std::string("none") : s;
   };
-  return cat("weights ", list(weights), "; activations ", list(acts));
+  return cat("weights ", list(b.weights), "; activations ", list(b.acts));
 }
 
 }  // namespace
@@ -78,7 +89,8 @@ EvalResult runEval(const EvalConfig &cfg) {
 
   EvalResult r;
   r.model = cfg.modelPath;
-  r.quantization = quantizationSummary(*g);
+  const BitWidths bits = bitWidths(*g);
+  r.quantization = quantizationSummary(bits);
   r.data = cfg.dataDir;
   r.runner = cfg.runner;
   Progress progress("eval", static_cast<int64_t>(images.size()));
@@ -117,13 +129,8 @@ EvalResult runEval(const EvalConfig &cfg) {
   if (cfg.progress) progress.finish();
   r.lowering = loweringSummary(exec.lowering());
   // 2..7-bit codes: the integer kernels hold them in 8-bit containers with the reduced range.
-  if (!r.lowering.empty() && r.quantization.find("-bit") != std::string::npos) {
-    for (int bits = 2; bits < 8; ++bits)
-      if (r.quantization.find(cat(" ", bits, "-bit")) != std::string::npos) {
-        r.lowering += "; codes below 8 bits run in 8-bit containers with their reduced range";
-        break;
-      }
-  }
+  if (!r.lowering.empty() && bits.below8())
+    r.lowering += "; codes below 8 bits run in 8-bit containers with their reduced range";
   if (!cfg.dump.empty()) {
     inputDims[0] = logitDims[0] = r.images;
     nlohmann::json meta = {{"model", cfg.modelPath}, {"input_name", in.name}, {"input_shape", inputDims},

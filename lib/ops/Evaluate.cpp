@@ -354,4 +354,13 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   throw Error(cat(n.describe(), ": cannot be evaluated on constants"));
 }
 
+std::vector<Tensor> evaluateConstant(const Node &n, int64_t opset) {
+  std::vector<const Tensor *> ins;
+  for (const Value *in : n.inputs()) {
+    if (in && !in->isConstant()) throw Error(cat(n.describe(), ": input '", in->name(), "' is not a constant"));
+    ins.push_back(in ? in->constant().get() : nullptr);
+  }
+  return evaluate(n, ins, opset);
+}
+
 }  // namespace lowbit

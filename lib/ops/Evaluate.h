@@ -17,6 +17,9 @@ bool canEvaluate(const Node &n);
 std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &inputs,
                              int64_t opset);
 
+/// evaluate() of a node whose inputs are all constants (absent optional inputs allowed).
+std::vector<Tensor> evaluateConstant(const Node &n, int64_t opset);
+
 /// ONNX Shape of a tensor with \p dims (start/end attributes of \p n applied).
 Tensor shapeOfDims(const Node &n, const Dims &dims);
 

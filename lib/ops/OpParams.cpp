@@ -341,4 +341,21 @@ bool isConstantDequantize(const Node &n) {
   return t == DType::Int8 || t == DType::UInt8 || t == DType::Int32;
 }
 
+std::optional<QdqParams> perTensorQdqParams(const Node &n) {
+  const Value *s = n.input(1), *z = n.input(2);
+  if (!s || !s->isConstant() || s->constant()->numel() != 1) return std::nullopt;
+  if (z && (!z->isConstant() || z->constant()->numel() != 1)) return std::nullopt;
+  QdqParams q;
+  q.scale = s->constant()->toFloats()[0];
+  q.zeroPoint = z ? static_cast<int32_t>(z->constant()->toInt64s()[0]) : 0;
+  q.codeType = n.opType() == "DequantizeLinear" ? n.input(0)->dtype() : (z ? z->dtype() : DType::UInt8);
+  return q;
+}
+
+bool hasConstantClipBounds(const Node &n) {
+  for (size_t i = 1; i < n.inputs().size(); ++i)
+    if (n.input(i) && !n.input(i)->isConstant()) return false;
+  return true;
+}
+
 }  // namespace lowbit

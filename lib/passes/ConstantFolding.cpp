@@ -47,13 +47,7 @@ class ConstantFolding final : public Pass {
       } else {
         continue;
       }
-      for (size_t i = 0; i < n->outputs().size() && i < outs.size(); ++i) {
-        Value *o = n->output(i);
-        if (!o) continue;
-        o->setProducer(nullptr);
-        o->setConstant(std::make_shared<const Tensor>(std::move(outs[i])));
-      }
-      g.eraseNode(n);
+      g.replaceByConstants(n, std::move(outs));
       changed = true;
     }
     return changed;

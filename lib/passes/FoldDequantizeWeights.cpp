@@ -17,13 +17,7 @@ class FoldDequantizeWeights final : public Pass {
     bool changed = false;
     for (Node *n : g.nodes()) {
       if (!isConstantDequantize(*n)) continue;
-      std::vector<const Tensor *> ins;
-      for (Value *in : n->inputs()) ins.push_back(in && in->isConstant() ? in->constant().get() : nullptr);
-      std::vector<Tensor> outs = evaluate(*n, ins, g.opset);
-      Value *o = n->output(0);
-      o->setProducer(nullptr);
-      o->setConstant(std::make_shared<const Tensor>(std::move(outs.at(0))));
-      g.eraseNode(n);
+      g.replaceByConstants(n, evaluateConstant(*n, g.opset));
       changed = true;
     }
     return changed;

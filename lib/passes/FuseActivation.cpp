@@ -14,10 +14,7 @@ namespace {
 
 bool fusableActivation(const Node &act) {
   if (act.opType() == "Relu") return true;
-  if (act.opType() != "Clip") return false;
-  for (size_t i = 1; i < act.inputs().size(); ++i)
-    if (act.input(i) && !act.input(i)->isConstant()) return false;
-  return true;
+  return act.opType() == "Clip" && hasConstantClipBounds(act);
 }
 
 class FuseActivation final : public Pass {

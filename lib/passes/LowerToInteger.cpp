@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "ops/Evaluate.h"
 #include "ops/OpParams.h"
 
 namespace lowbit {
@@ -15,23 +16,17 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-struct TensorQ {
-  float scale = 1.f;
-  int32_t zeroPoint = 0;
-  DType codeType = DType::UInt8;
-};
+using TensorQ = QdqParams;
 
-// Constant per-tensor parameters of a QuantizeLinear or DequantizeLinear node.
+// Per-tensor parameters with a usable (positive, finite) scale.
 std::optional<TensorQ> perTensorParams(const Node &n) {
-  const Value *s = n.input(1), *z = n.input(2);
-  if (!s || !s->isConstant() || s->constant()->numel() != 1) return std::nullopt;
-  if (z && (!z->isConstant() || z->constant()->numel() != 1)) return std::nullopt;
-  TensorQ q;
-  q.scale = s->constant()->toFloats()[0];
-  q.zeroPoint = z ? static_cast<int32_t>(z->constant()->toInt64s()[0]) : 0;
-  q.codeType = n.opType() == "DequantizeLinear" ? n.input(0)->dtype() : (z ? z->dtype() : DType::UInt8);
-  if (!(q.scale > 0.f) || !std::isfinite(q.scale)) return std::nullopt;
+  std::optional<TensorQ> q = perTensorQdqParams(n);
+  if (!q || !(q->scale > 0.f) || !std::isfinite(q->scale)) return std::nullopt;
   return q;
+}
+
+bool sameParams(const TensorQ &a, const TensorQ &b) {
+  return a.scale == b.scale && a.zeroPoint == b.zeroPoint && a.codeType == b.codeType;
 }
 
 QuantParams codeParams(const TensorQ &q) {
@@ -103,23 +98,13 @@ std::optional<WeightCodes> weightCodes(const Value *w, int axis, std::string &wh
   return out;
 }
 
-// Bias in model units: absent, a float constant, or a DequantizeLinear of int32 codes.
-std::optional<std::vector<float>> biasValues(const Value *b) {
+// Bias in model units: absent, a float constant, or a DequantizeLinear of constant codes.
+std::optional<std::vector<float>> biasValues(const Value *b, int64_t opset) {
   if (!b) return std::vector<float>{};
   if (b->isConstant() && b->dtype() == DType::Float32) return b->constant()->toFloats();
   const Node *dq = b->producer();
-  if (!dq || dq->opType() != "DequantizeLinear" || !dq->input(0)->isConstant() || !dq->input(1)->isConstant() ||
-      (dq->input(2) && !dq->input(2)->isConstant()))
-    return std::nullopt;
-  std::vector<int64_t> codes = dq->input(0)->constant()->toInt64s();
-  std::vector<float> scale = dq->input(1)->constant()->toFloats();
-  std::vector<int64_t> zp = dq->input(2) ? dq->input(2)->constant()->toInt64s() : std::vector<int64_t>{0};
-  std::vector<float> out(codes.size());
-  for (size_t i = 0; i < codes.size(); ++i) {
-    const size_t c = scale.size() == 1 ? 0 : i;
-    out[i] = static_cast<float>(codes[i] - zp[zp.size() == 1 ? 0 : i]) * scale[c];
-  }
-  return out;
+  if (!dq || !isConstantDequantize(*dq)) return std::nullopt;
+  return evaluateConstant(*dq, opset).at(0).toFloats();
 }
 
 // The Add + Relu/Clip chain after a Conv/Gemm that the integer node computes too.
@@ -168,11 +153,7 @@ OutputChain outputChain(const Graph &g, const Node &n) {
     Node *r = readers[0];
     if (r->opType() == "Relu") {
       c.lo = std::max(c.lo, 0.f);
-    } else if (r->opType() == "Clip") {
-      bool constant = true;
-      for (size_t i = 1; i < r->inputs().size(); ++i)
-        if (r->input(i) && !r->input(i)->isConstant()) constant = false;
-      if (!constant) break;
+    } else if (r->opType() == "Clip" && hasConstantClipBounds(*r)) {
       auto [lo, hi] = clipBounds(*r, g.opset);
       c.lo = std::max(c.lo, lo);
       c.hi = std::min(c.hi, hi);
@@ -195,8 +176,7 @@ std::vector<Node *> requantizers(const Graph &g, const Value *v, TensorQ &q) {
     if (r->opType() != "QuantizeLinear" || r->input(0) != v || g.isGraphOutput(r->output(0))) return {};
     std::optional<TensorQ> p = perTensorParams(*r);
     if (!p) return {};
-    if (first && (p->scale != first->scale || p->zeroPoint != first->zeroPoint || p->codeType != first->codeType))
-      return {};
+    if (first && !sameParams(*p, *first)) return {};
     first = p;
   }
   q = *first;
@@ -260,7 +240,8 @@ class Lowering {
     }
   }
 
-  // Slice, zero Pad, Transpose and reshapes commute with per-tensor symmetric quantization:
+  // Slice, zero Pad, Transpose, reshapes and MaxPool commute with per-tensor symmetric
+  // quantization:
   // DQ -> Slice becomes Slice (on codes) -> DQ, so a residual operand reached through them (the
   // CIFAR ResNets' subsampling shortcut) stays integer codes the next QConv can sum.
   bool sinkDequantize() {
@@ -319,8 +300,7 @@ class Lowering {
       bool sameQ = true;
       for (Node *r : readers) {
         std::optional<TensorQ> rp = r->opType() == "QuantizeLinear" ? perTensorParams(*r) : std::nullopt;
-        sameQ = sameQ && rp && r->input(0) == v && rp->scale == p->scale && rp->zeroPoint == p->zeroPoint &&
-                rp->codeType == p->codeType && !g_.isGraphOutput(r->output(0));
+        sameQ = sameQ && rp && r->input(0) == v && sameParams(*rp, *p) && !g_.isGraphOutput(r->output(0));
       }
       if (!sameQ) continue;
       const size_t dataInputs = pool ? 1 : m->inputs().size();
@@ -363,7 +343,7 @@ class Lowering {
       const Node *dq = q->input(0)->producer();
       if (!dq || dq->opType() != "DequantizeLinear" || dq->input(0)->isConstant()) continue;
       std::optional<TensorQ> a = perTensorParams(*dq), b = perTensorParams(*q);
-      if (!a || !b || a->scale != b->scale || a->zeroPoint != b->zeroPoint || a->codeType != b->codeType) continue;
+      if (!a || !b || !sameParams(*a, *b)) continue;
       g_.replaceAllUsesWith(q->output(0), dq->input(0));
       g_.eraseNode(q);
       return true;
@@ -393,7 +373,7 @@ class Lowering {
     const int axis = conv || transB ? 0 : 1;
     std::optional<WeightCodes> w = weightCodes(n->input(1), axis, d.detail);
     if (!w) return;
-    std::optional<std::vector<float>> bias = biasValues(n->input(2));
+    std::optional<std::vector<float>> bias = biasValues(n->input(2), g_.opset);
     if (!bias) {
       d.detail = "bias is not a constant";
       return;
@@ -417,8 +397,6 @@ class Lowering {
         // (post-ReLU codes are mostly small), so the layer runs as integers and says so.
         if (xq->codeType == DType::UInt8 && !fullRangeU8_ && maxAbsCode(*w->codes) > 64)
           saturationNote = " (u8 codes to 255 with |w| to 127: int16 pair sums may saturate without VNNI)";
-        if (!xIn->quant) xIn->quant = codeParams(*xq);
-        xIn->setDType(DType::UInt8);  // non-negative codes: the container oneDNN takes
       } else {
         // Codes around a zero point: signed codes run as u8 shifted by 128, asymmetric u8 codes
         // as they are, with oneDNN's source zero point. Codes near the zero point make the
@@ -433,23 +411,20 @@ class Lowering {
                          "with |w| > 64; 7-bit weights (--wbits 7) run it as integers");
           return;
         }
-        if (xq->codeType == DType::Int8) {
-          const Node *producer = xIn->producer();
-          if (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv")) {
-            d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
-            return;
-          }
-          if (!xIn->quant) xIn->quant = codeParams(*xq);
-          if (xIn->dtype() == DType::Int8) {  // not shifted yet by another reader
-            xIn->quant->zeroPoint = {xIn->quant->zeroPoint[0] + 128};
-            xIn->quant->isSigned = false;
-            xIn->setDType(DType::UInt8);
-          }
-        } else {
-          if (!xIn->quant) xIn->quant = codeParams(*xq);
-          xIn->setDType(DType::UInt8);
+        const Node *producer = xIn->producer();
+        if (xq->codeType == DType::Int8 &&
+            (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv"))) {
+          d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
+          return;
         }
       }
+      if (!xIn->quant) xIn->quant = codeParams(*xq);
+      if (xIn->dtype() == DType::Int8 && (xq->zeroPoint != 0 || !isNonNegative(g_, xIn))) {
+        // Signed codes not shifted yet by another reader: the same values as u8 around 128.
+        xIn->quant->zeroPoint = {xIn->quant->zeroPoint[0] + 128};
+        xIn->quant->isSigned = false;
+      }
+      xIn->setDType(DType::UInt8);  // the container oneDNN's int8 kernels take
     } else if (!isNonNegative(g_, x)) {
       d.detail = "input may be negative (the int8 kernels take u8 activations)";
       return;
@@ -545,10 +520,7 @@ bool isNonNegative(const Graph &g, const Value *v) {
     if (op == "Relu") return true;
     if (op == "QConv" || op == "QGemm") return p->attrFloat("act_lo", -kInf) >= 0.f;
     if (op == "Clip") {
-      bool constant = true;
-      for (size_t i = 1; i < p->inputs().size(); ++i)
-        if (p->input(i) && !p->input(i)->isConstant()) constant = false;
-      if (constant && clipBounds(*p, g.opset).first >= 0.f) return true;
+      if (hasConstantClipBounds(*p) && clipBounds(*p, g.opset).first >= 0.f) return true;
     } else if (op == "QuantizeLinear" || op == "DequantizeLinear") {
       std::optional<TensorQ> q = perTensorParams(*p);
       if (!q || q->zeroPoint != 0) return false;

@@ -31,28 +31,34 @@ void appendActivationPostOp(const PlanBuilder &b, const Node &act, dnnl::post_op
   }
 }
 
+ConvShape convShape(const Node &n) {
+  const Dims &xd = n.input(0)->dims(), &wd = n.input(1)->dims();
+  if (xd.size() < 3 || xd.size() > 5)
+    throw Error(cat(n.describe(), ": ", xd.size() - 2, "-D convolution is not supported (1-D to 3-D)"));
+  ConvShape s;
+  s.geo = windowGeometry(n, Dims(xd.begin() + 2, xd.end()), Dims(wd.begin() + 2, wd.end()), false);
+  s.dil = s.geo.dilations;
+  for (int64_t &d : s.dil) d -= 1;  // oneDNN counts dilation from 0
+  s.wDims = wd;
+  if (const int64_t group = n.attrInt("group", 1); group > 1) {
+    s.wDims[0] = wd[0] / group;
+    s.wDims.insert(s.wDims.begin(), group);
+  }
+  return s;
+}
+
 void buildConv(PlanBuilder &b, const Node &n) {
   const Value *x = n.input(0), *w = n.input(1), *bias = n.input(2);
   const Dims &xd = x->dims(), &wd = w->dims();
-  const size_t spatial = xd.size() - 2;
-  if (spatial < 1 || spatial > 3)
-    throw Error(cat(n.describe(), ": ", spatial, "-D convolution is not supported (1-D to 3-D)"));
-  const int64_t group = n.attrInt("group", 1);
-  Dims kernel(wd.begin() + 2, wd.end());
-  WindowGeometry geo = windowGeometry(n, Dims(xd.begin() + 2, xd.end()), kernel, false);
-  Dims dil = geo.dilations;
-  for (int64_t &d : dil) d -= 1;  // oneDNN counts dilation from 0
+  const ConvShape shape = convShape(n);
+  const WindowGeometry &geo = shape.geo;
+  const Dims &dil = shape.dil, &wDims = shape.wDims;
 
   const Node *tail = n.fusedAdd ? n.fusedAdd : &n;
   const Node *act = n.fusedActivation;
   const Value *y = (act ? act : tail)->output(0);
   const Dims &yd = n.output(0)->dims();
 
-  Dims wDims = wd;  // grouped weights are 5-D/6-D for oneDNN: {G, OC/G, IC/G, k...}
-  if (group > 1) {
-    wDims[0] = wd[0] / group;
-    wDims.insert(wDims.begin(), group);
-  }
   dnnl::memory::desc srcAny(xd, dt::f32, tag::any), dstAny(yd, dt::f32, tag::any);
   dnnl::memory::desc wAny(wDims, dt::f32, tag::any);
   dnnl::memory::desc biasMd = bias ? plainDesc({wd[0]}) : dnnl::memory::desc();
@@ -76,12 +82,11 @@ void buildConv(PlanBuilder &b, const Node &n) {
   // Weights: plain OIHW (grouped: GOIHW) -> oneDNN's blocked layout; once for constant
   // weights, every run for weights that are graph inputs.
   dnnl::memory wPlain(plainDesc(wDims), b.engine(), b.plainMemoryOf(w).get_data_handle());
-  dnnl::memory wMem = b.newMemory(pd.weights_desc());
+  dnnl::memory wMem;
   if (w->isConstant()) {
-    dnnl::stream s(b.engine());
-    dnnl::reorder(wPlain, wMem).execute(s, wPlain, wMem);
-    s.wait();
+    wMem = b.reorderedNow(wPlain, pd.weights_desc());
   } else {
+    wMem = b.newMemory(pd.weights_desc());
     b.addReorder("reorder " + w->name(), wPlain, wMem);
   }
 

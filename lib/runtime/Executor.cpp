@@ -72,11 +72,6 @@ std::optional<IntegerMode> parseRunner(const std::string &name) {
   throw Error(cat("unknown runner '", name, "' (float, int8, int8-dynamic)"));
 }
 
-std::string runnerName(const std::optional<IntegerMode> &mode) {
-  if (!mode) return "float";
-  return *mode == IntegerMode::Static ? "int8" : "int8-dynamic";
-}
-
 std::string loweringSummary(const std::vector<LoweringDecision> &decisions) {
   if (decisions.empty()) return "";
   size_t integer = 0;

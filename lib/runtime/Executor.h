@@ -21,7 +21,6 @@ void setNumThreads(int threads);
 /// Runner names of the CLI: "float" (quantization simulated in float), "int8" (static integer
 /// lowering), "int8-dynamic" (activation scales per batch). Error for other names.
 std::optional<IntegerMode> parseRunner(const std::string &name);
-std::string runnerName(const std::optional<IntegerMode> &mode);
 /// "19 of 21 Conv/Gemm as integers" for a lowering (empty if there was none).
 std::string loweringSummary(const std::vector<LoweringDecision> &decisions);
 

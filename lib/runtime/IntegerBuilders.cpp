@@ -100,13 +100,24 @@ void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
 
 // Constant int8 codes [OC, ...] reordered once into the layout \p want (viewed as \p dims).
 dnnl::memory weightCodesMemory(PlanBuilder &b, const Value *w, const Dims &dims, const dnnl::memory::desc &want) {
-  const Tensor &t = *w->constant();
-  dnnl::memory plain(plainDesc(dims, dt::s8), b.engine(), const_cast<void *>(t.raw()));
-  dnnl::memory out = b.newMemory(want);
-  dnnl::stream s(b.engine());
-  dnnl::reorder(plain, out).execute(s, plain, out);
-  s.wait();
-  return out;
+  return b.reorderedNow(dnnl::memory(plainDesc(dims, dt::s8), b.engine(), const_cast<void *>(w->constant()->raw())),
+                        want);
+}
+
+// A step dequantizing the 8-bit codes in \p codes into \p out (same layout, f32).
+void addDequantizeStep(PlanBuilder &b, const Node &n, const dnnl::memory &codes, const dnnl::memory &out,
+                       const QuantParams &p) {
+  const size_t count = out.get_desc().get_size() / sizeof(float);
+  const void *from = codes.get_data_handle();
+  float *to = static_cast<float *>(out.get_data_handle());
+  const float scale = p.scale[0];
+  const int32_t zp = p.zeroPoint[0];
+  if (codes.get_desc().data_type() == dt::u8)
+    b.addFunction(n, [=] { dequantizeCodes(static_cast<const uint8_t *>(from), to, count, scale, zp); });
+  else if (codes.get_desc().data_type() == dt::s8)
+    b.addFunction(n, [=] { dequantizeCodes(static_cast<const int8_t *>(from), to, count, scale, zp); });
+  else
+    throw Error(cat(n.describe(), ": codes to dequantize are not 8-bit"));
 }
 
 dnnl::memory floatVector(PlanBuilder &b, const std::vector<float> &v) {
@@ -122,18 +133,8 @@ dnnl::memory residualDestination(PlanBuilder &b, const Node &n, const dnnl::memo
   const dt resDt = resMem.get_desc().data_type();
   if (dstMd.data_type() == dt::f32 && resDt != dt::f32) {
     // Float output, integer residual: dequantize the codes into the destination's layout.
-    dnnl::memory codes = b.memoryIn(res, withDataType(dstMd, resDt));
     dnnl::memory dst = b.newMemory(dstMd);
-    const QuantParams &p = codesParams(n, res);
-    const float scale = p.scale[0];
-    const int32_t zp = p.zeroPoint[0];
-    const void *from = codes.get_data_handle();
-    float *to = static_cast<float *>(dst.get_data_handle());
-    const size_t count = dstMd.get_size() / sizeof(float);
-    if (resDt == dt::u8)
-      b.addFunction(n, [=] { dequantizeCodes(static_cast<const uint8_t *>(from), to, count, scale, zp); });
-    else
-      b.addFunction(n, [=] { dequantizeCodes(static_cast<const int8_t *>(from), to, count, scale, zp); });
+    addDequantizeStep(b, n, b.memoryIn(res, withDataType(dstMd, resDt)), dst, codesParams(n, res));
     return dst;
   }
   const dnnl::memory::desc resInDst = withDataType(dstMd, resDt);
@@ -151,29 +152,6 @@ PrimitiveDesc createPd(const Node &n, const Desc &desc, const dnnl::primitive_at
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no int8 kernel for this configuration (", e.what(), ")"));
   }
-}
-
-struct ConvShape {
-  Dims wDims;  // grouped: {G, OC/G, IC/G, k...}
-  WindowGeometry geo;
-  Dims dil;
-};
-
-ConvShape convShape(const Node &n) {
-  const Dims &xd = n.input(0)->dims(), &wd = n.input(1)->dims();
-  if (xd.size() < 3 || xd.size() > 5)
-    throw Error(cat(n.describe(), ": ", xd.size() - 2, "-D convolution is not supported (1-D to 3-D)"));
-  ConvShape s;
-  const int64_t group = n.attrInt("group", 1);
-  s.geo = windowGeometry(n, Dims(xd.begin() + 2, xd.end()), Dims(wd.begin() + 2, wd.end()), false);
-  s.dil = s.geo.dilations;
-  for (int64_t &d : s.dil) d -= 1;
-  s.wDims = wd;
-  if (group > 1) {
-    s.wDims[0] = wd[0] / group;
-    s.wDims.insert(s.wDims.begin(), group);
-  }
-  return s;
 }
 
 // Dynamic quantization of a non-negative float input to u8 codes [0, 127] with a per-batch
@@ -344,20 +322,9 @@ void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
 
 void buildDequantizeCodes(PlanBuilder &b, const Node &n) {
   const Value *q = n.input(0);
-  const QuantParams &p = codesParams(n, q);
   dnnl::memory codes = b.memoryOf(q);
   dnnl::memory out = b.newMemory(withDataType(codes.get_desc(), dt::f32));
-  const size_t count = out.get_desc().get_size() / sizeof(float);
-  const void *from = codes.get_data_handle();
-  float *to = static_cast<float *>(out.get_data_handle());
-  const float scale = p.scale[0];
-  const int32_t zp = p.zeroPoint[0];
-  if (codes.get_desc().data_type() == dt::u8)
-    b.addFunction(n, [=] { dequantizeCodes(static_cast<const uint8_t *>(from), to, count, scale, zp); });
-  else if (codes.get_desc().data_type() == dt::s8)
-    b.addFunction(n, [=] { dequantizeCodes(static_cast<const int8_t *>(from), to, count, scale, zp); });
-  else
-    throw Error(cat(n.describe(), ": codes of '", q->name(), "' are not 8-bit"));
+  addDequantizeStep(b, n, codes, out, codesParams(n, q));
   b.define(n.output(0), out);
 }
 

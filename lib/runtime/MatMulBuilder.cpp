@@ -19,14 +19,7 @@ dnnl::memory::desc matrixDesc(int64_t rows, int64_t cols, bool trans) {
 // Constant weights go to oneDNN's preferred layout once; runtime ones are read in place.
 dnnl::memory weightsMemory(PlanBuilder &b, const Value *w, const dnnl::memory::desc &userMd,
                            const dnnl::memory::desc &wantMd) {
-  dnnl::memory user = b.memoryOf(w);
-  dnnl::memory asUser(userMd, b.engine(), user.get_data_handle());
-  if (userMd == wantMd) return asUser;
-  dnnl::memory out = b.newMemory(wantMd);
-  dnnl::stream s(b.engine());
-  dnnl::reorder(asUser, out).execute(s, asUser, out);
-  s.wait();
-  return out;
+  return b.reorderedNow(dnnl::memory(userMd, b.engine(), b.memoryOf(w).get_data_handle()), wantMd);
 }
 
 }  // namespace

@@ -1,12 +1,22 @@
 // Per-op plan builders (one file per op family) and what they share.
 #pragma once
 
+#include "ops/OpParams.h"
 #include "runtime/PlanBuilder.h"
 
 namespace lowbit {
 
 /// Ops whose output is the input's buffer under new dims (no copy).
 bool isAliasOp(const std::string &opType);
+/// A Conv's geometry as oneDNN takes it: dilations counted from 0, grouped weights as
+/// {G, OC/G, IC/G, k...}. Error naming \p n for ranks other than 1-D to 3-D convolutions.
+struct ConvShape {
+  Dims wDims;
+  WindowGeometry geo;
+  Dims dil;
+};
+ConvShape convShape(const Node &n);
+
 /// True if \p writer may accumulate into \p other's buffer: no graph input/output/constant,
 /// and nothing but \p sumReader (the node the sum stands for) reads it at or after \p writer.
 bool canOverwrite(const Graph &g, const Node &writer, const Value *other, const Node *sumReader);

@@ -75,6 +75,15 @@ dnnl::memory PlanBuilder::memoryIn(const Value *v, const dnnl::memory::desc &md)
   return out;
 }
 
+dnnl::memory PlanBuilder::reorderedNow(dnnl::memory from, const dnnl::memory::desc &want) {
+  if (from.get_desc() == want) return from;
+  dnnl::memory out = newMemory(want);
+  dnnl::stream s(engine_);
+  dnnl::reorder(from, out).execute(s, from, out);
+  s.wait();
+  return out;
+}
+
 void PlanBuilder::define(const Value *v, dnnl::memory mem) { memories_[v] = std::move(mem); }
 
 void PlanBuilder::addPrimitive(const Node &n, dnnl::primitive p,

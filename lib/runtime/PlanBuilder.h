@@ -56,6 +56,9 @@ class PlanBuilder {
     owned_.emplace_back(md, engine_);
     return owned_.back();
   }
+  /// \p from in layout \p want, reordered now (while building: for constants such as
+  /// weights) into a buffer the plan owns; \p from itself when the layouts agree.
+  dnnl::memory reorderedNow(dnnl::memory from, const dnnl::memory::desc &want);
   /// Records that \p v lives in \p mem from now on.
   void define(const Value *v, dnnl::memory mem);
   bool isDefined(const Value *v) const { return memories_.count(v) != 0; }

@@ -2,6 +2,7 @@
 // fake-quant step over the buffer in whatever layout it has (per-tensor parameters make the
 // operation elementwise). Weight DQs of constants were folded into float constants already.
 #include "kernels/QuantizeRef.h"
+#include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
@@ -16,14 +17,10 @@ struct PerTensorParams {
 
 // Per-tensor constant scale/zero point of a Q or DQ node; nullopt if per-axis or not constant.
 std::optional<PerTensorParams> perTensorParams(const Node &n, DType codeType) {
-  const Value *s = n.input(1), *z = n.input(2);
-  if (!s || !s->isConstant() || s->constant()->numel() != 1) return std::nullopt;
-  if (z && (!z->isConstant() || z->constant()->numel() != 1)) return std::nullopt;
-  PerTensorParams p;
-  p.scale = s->constant()->toFloats()[0];
-  p.zeroPoint = z ? static_cast<int32_t>(z->constant()->toInt64s()[0]) : 0;
-  p.range = codeType == DType::Int8 ? quantRange(8, true, false) : quantRange(8, false, false);
-  return p;
+  std::optional<QdqParams> q = perTensorQdqParams(n);
+  if (!q) return std::nullopt;
+  return PerTensorParams{q->scale, q->zeroPoint,
+                         codeType == DType::Int8 ? quantRange(8, true, false) : quantRange(8, false, false)};
 }
 
 }  // namespace

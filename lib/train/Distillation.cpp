@@ -271,10 +271,11 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
       Progress p(cat("finetune stage 1: block ", b + 1, "/", blocks.size()), cfg.blockIters, "steps");
       for (int it = 0; it < cfg.blockIters; ++it) {
         std::vector<int64_t> idx = randomBatch(rng, n, batch);
-        Tensor x = gather(images, idx);
-        Tensor in = gather(cache.at(blk.input), idx);
-        if (!cfg.blockInputFromFloat && b > 0) {
-          in = x;
+        Tensor in;
+        if (cfg.blockInputFromFloat || b == 0) {
+          in = gather(cache.at(blk.input), idx);
+        } else {  // through the quantized blocks already fine-tuned
+          in = gather(images, idx);
           for (auto &prev : done) in = prev->forward(in);
         }
         const Tensor &y = net->forward(in);

@@ -129,6 +129,22 @@ std::pair<size_t, float> countOff(const Tensor &got, const std::vector<float> &w
   return {off, worst};
 }
 
+// Runs \p g with the static int8 runner: it must lower exactly one layer to integers, whose
+// decision mentions every string of \p details, and agree with the float simulation within
+// one output code (\p so), at most one element in \p rarity off.
+void checkOneIntegerLayerMatchesSimulation(const Graph &g, const std::vector<Tensor> &inputs,
+                                           const std::vector<std::string> &details, float so, size_t rarity) {
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, inputs, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+  for (const std::string &d : details) CHECK_THAT(decisions[0].detail, Catch::Contains(d));
+  Tensor sim = runWith(g, inputs, std::nullopt);
+  auto [off, worst] = countOff(got, sim.toFloats(), 1e-6f);
+  CHECK(worst <= so * 1.001f);
+  CHECK(off * rarity <= static_cast<size_t>(sim.numel()));
+}
+
 }  // namespace
 
 TEST_CASE("quantizeToCodes clamps to a code range narrower than its container", "[int8]") {
@@ -369,16 +385,7 @@ TEST_CASE("a subsampled, zero-padded shortcut stays codes and is summed by the Q
   Value *y = q.qdq(q.op("Relu", {q.op("Add", {conv, padded}, yd)}, yd), so, DType::UInt8);
   g.outputs().push_back(y);
 
-  Tensor in = randomTensor(xd, 41, -1.f, 3.f);
-  std::vector<LoweringDecision> decisions;
-  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
-  REQUIRE(decisions.size() == 1);
-  CHECK(decisions[0].integer);
-  CHECK_THAT(decisions[0].detail, Catch::Contains("UINT8 out") && Catch::Contains("+residual (codes)"));
-  Tensor sim = runWith(g, {in}, std::nullopt);
-  auto [off, worst] = countOff(got, sim.toFloats(), 1e-6f);
-  CHECK(worst <= so * 1.001f);
-  CHECK(off * 50 <= static_cast<size_t>(sim.numel()));
+  checkOneIntegerLayerMatchesSimulation(g, {randomTensor(xd, 41, -1.f, 3.f)}, {"UINT8 out", "+residual (codes)"}, so, 50);
 }
 
 TEST_CASE("QuantizeLinear moves above MaxPool and Concat so convs requantize to codes", "[int8]") {
@@ -458,14 +465,5 @@ TEST_CASE("asymmetric u8 codes (ONNX Runtime's default) run with source and dest
   g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
   g.outputs().push_back(qdqZp(conv, so, 120));
 
-  Tensor in = randomTensor(xd, 82, -1.5f, 2.f);
-  std::vector<LoweringDecision> decisions;
-  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
-  REQUIRE(decisions.size() == 1);
-  CHECK(decisions[0].integer);
-  CHECK_THAT(decisions[0].detail, Catch::Contains("zero point 100") && Catch::Contains("UINT8 out"));
-  Tensor sim = runWith(g, {in}, std::nullopt);
-  auto [off, worst] = countOff(got, sim.toFloats(), 1e-6f);
-  CHECK(worst <= so * 1.001f);
-  CHECK(off * 50 <= static_cast<size_t>(sim.numel()));
+  checkOneIntegerLayerMatchesSimulation(g, {randomTensor(xd, 82, -1.5f, 2.f)}, {"zero point 100", "UINT8 out"}, so, 50);
 }

@@ -50,6 +50,7 @@ void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
       else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = v.template get<int>(); }
       else if (key == "exclude") { if (!given("--exclude")) o.cfg.exclude = v.template get<std::vector<std::string>>(); }
       else if (key == "equalize") { if (!given("--equalize")) o.cfg.equalize = v.template get<bool>(); }
+      else if (key == "absorb_bias") { if (!given("--absorb-bias")) o.cfg.absorbBias = v.template get<bool>(); }
       else if (key == "bias_correct") { if (!given("--bias-correct")) o.cfg.biasCorrect = v.template get<bool>(); }
       else if (key == "num_calib") { if (!given("--num-calib")) o.cfg.numCalib = v.template get<int64_t>(); }
       else if (key == "seed") { if (!given("--seed")) o.cfg.seed = v.template get<uint32_t>(); }
@@ -91,6 +92,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
   cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
   cmd->add_flag("--equalize", o->cfg.equalize, "cross-layer equalization of Conv-ReLU-Conv chains first");
+  cmd->add_flag("--absorb-bias", o->cfg.absorbBias,
+                "high-bias absorption: move each Conv-Relu-Conv channel's calibrated lower bound into the next bias");
   cmd->add_flag("--bias-correct", o->cfg.biasCorrect, "empirical bias correction (calibration channel means)");
   addPreprocessOptions(cmd, o->cfg.preprocess, o->cfg.size, o->mean, o->std);
   cmd->add_option("--batch", o->cfg.batch, "images per batch (calibration and fine-tune)")->check(CLI::PositiveNumber);

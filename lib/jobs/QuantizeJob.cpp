@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "calib/ChannelStatistics.h"
 #include "data/BatchLoader.h"
 #include "data/CalibrationSet.h"
 #include "export/OnnxExporter.h"
@@ -14,6 +15,7 @@
 #include "kernels/QuantizeRef.h"
 #include "passes/PassManager.h"
 #include "quant/BiasCorrection.h"
+#include "quant/HighBiasAbsorption.h"
 #include "runtime/Executor.h"
 #include "support/File.h"
 #include "support/Hash.h"
@@ -47,7 +49,7 @@ struct LayerPlan {
 // Calibrates the activations \p names over \p images; one or two passes over the data.
 std::vector<ActivationObserver> calibrate(const Graph &g, const std::vector<std::string> &names,
                                           const BatchLoader &loader, const QuantizeConfig &cfg,
-                                          std::vector<ChannelMeans> *means) {
+                                          std::vector<ChannelStatistics> *means) {
   ExecutorOptions opts;
   opts.taps = names;
   Executor exec(g, opts);
@@ -81,6 +83,39 @@ std::vector<ActivationObserver> calibrate(const Graph &g, const std::vector<std:
   return obs;
 }
 
+// High-bias absorption: each Conv-Relu-Conv chain's per-channel lower bound of the Relu input,
+// measured on the calibration images, moves into the second convolution's bias.
+nlohmann::json absorbHighBiasOnData(Graph &g, const BatchLoader &loader, const QuantizeConfig &cfg) {
+  std::vector<ConvChain> chains;
+  for (const ConvChain &c : findConvChains(g))
+    if (c.relu) chains.push_back(c);
+  nlohmann::json report = nlohmann::json::array();
+  if (chains.empty()) return report;
+  std::vector<std::string> names;
+  for (const ConvChain &c : chains) names.push_back(c.first->output(0)->name());
+  std::vector<ChannelStatistics> stats(names.size());
+  {
+    ExecutorOptions opts;
+    opts.taps = names;
+    Executor exec(g, opts);
+    const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
+    Progress progress("absorb bias: channel statistics", static_cast<int64_t>(loader.size()));
+    std::vector<Tensor> taps;
+    for (size_t b = 0; b < loader.size(); b += batch) {
+      const size_t e = std::min(loader.size(), b + batch);
+      exec.run({loader.load(b, e, nullptr)}, &taps);
+      for (size_t i = 0; i < names.size(); ++i) stats[i].observe(taps[i]);
+      if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
+    }
+    if (cfg.progress) progress.finish();
+  }
+  for (size_t i = 0; i < chains.size(); ++i) {
+    const AbsorbedBias r = absorbHighBias(g, chains[i], absorptionBound(stats[i]));
+    report.push_back({{"first", r.first}, {"second", r.second}, {"channels", r.channels}, {"max_shift", r.maxShift}});
+  }
+  return report;
+}
+
 }  // namespace
 
 nlohmann::json runQuantize(const QuantizeConfig &cfg) {
@@ -100,6 +135,17 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   const int height = in.height > 0 ? in.height : cfg.size, width = in.width > 0 ? in.width : cfg.size;
   if (height <= 0 || width <= 0)
     throw Error(cat(cfg.modelPath, ": input '", in.name, "' has dynamic height/width; give --size"));
+  std::vector<ImageEntry> images;  // the calibration images (also the fine-tune's data)
+  if (cfg.calibFrom.empty()) {
+    if (cfg.calibDir.empty()) throw Error("quantize needs --calib DIR (or --calib-from REPORT.json)");
+    images = pickBalancedImages(scanImageFolder(cfg.calibDir), cfg.numCalib, cfg.seed);
+  } else {
+    if (cfg.biasCorrect) throw Error("--bias-correct needs calibration images (--calib), not --calib-from");
+    if (cfg.absorbBias) throw Error("--absorb-bias needs calibration images (--calib), not --calib-from");
+  }
+  nlohmann::json absorbReport;
+  if (cfg.absorbBias)
+    absorbReport = absorbHighBiasOnData(*g, BatchLoader(images, cfg.preprocess, in.channels, height, width), cfg);
 
   // Which layers: Conv/Gemm/MatMul with constant weights, minus --exclude.
   std::set<std::string> excluded(cfg.exclude.begin(), cfg.exclude.end());
@@ -162,12 +208,10 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     float min, max, clip;
   };
   std::vector<Range> ranges;
-  std::vector<ChannelMeans> means(names.size());
+  std::vector<ChannelStatistics> means(names.size());
   size_t calibImages = 0;
   double calibSeconds = 0;
-  std::vector<ImageEntry> images;  // the calibration images (also the fine-tune's data)
   if (!cfg.calibFrom.empty()) {
-    if (cfg.biasCorrect) throw Error("--bias-correct needs calibration images (--calib), not --calib-from");
     nlohmann::json old;
     try {
       old = nlohmann::json::parse(readFile(cfg.calibFrom));
@@ -191,9 +235,6 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     }
     calibImages = old.value("calibration", nlohmann::json::object()).value("images", size_t{0});
   } else {
-    if (cfg.calibDir.empty()) throw Error("quantize needs --calib DIR (or --calib-from REPORT.json)");
-    ImageSet set = scanImageFolder(cfg.calibDir);
-    images = pickBalancedImages(set, cfg.numCalib, cfg.seed);
     calibImages = images.size();
     if (cfg.progress)
       std::fprintf(stderr,
@@ -300,6 +341,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
                       {"act_observer", cfg.act.name()},
                       {"first_last_bits", cfg.firstLastBits},
                       {"equalize", cfg.equalize},
+                      {"absorb_bias", cfg.absorbBias},
                       {"bias_correct", cfg.biasCorrect},
                       {"exclude", cfg.exclude},
                       {"num_calib", calibImages},
@@ -312,6 +354,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   if (!cfg.calibFrom.empty()) report["calibration"]["from_report"] = cfg.calibFrom;
   report["weights"] = weightsReport;
   report["activations"] = actReport;
+  if (cfg.absorbBias) report["bias_absorption"] = absorbReport;
   if (cfg.biasCorrect) report["bias_correction"] = biasReport;
   if (!degenerateActs.empty()) report["constant_zero_activations"] = degenerateActs;
   if (cfg.finetune) {

@@ -29,6 +29,7 @@ struct QuantizeConfig {
   int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
   std::vector<std::string> exclude;  ///< node names kept in float
   bool equalize = false;             ///< cross-layer equalization before quantizing
+  bool absorbBias = false;           ///< high-bias absorption (Conv-Relu-Conv) from calibration minima
   bool biasCorrect = false;          ///< empirical bias correction from calibration means
   bool progress = true;
   /// Set: fine-tune weights and quantizer steps by distillation on the calibration images.

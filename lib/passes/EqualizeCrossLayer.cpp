@@ -11,44 +11,20 @@
 //             is 0.
 #include <cmath>
 
+#include "passes/ConvChains.h"
 #include "passes/Pass.h"
 
 namespace lowbit {
 namespace {
 
-bool isPlainOrDepthwise(const Node &conv) {
-  if (conv.opType() != "Conv" || !conv.input(1) || !conv.input(1)->isConstant()) return false;
-  const int64_t group = conv.attrInt("group", 1);
-  const Dims &w = conv.input(1)->dims();
-  return group == 1 || (w[1] == 1 && w[0] == group);  // depthwise: one input channel per group
-}
-
 bool isDepthwise(const Node &conv) { return conv.attrInt("group", 1) > 1; }
-
-// The Conv reading A's output through at most one Relu, if that is the only path.
-Node *nextInChain(const Graph &g, Node *a) {
-  const Value *y = a->output(0);
-  if (g.isGraphOutput(y)) return nullptr;
-  std::vector<Node *> readers = g.users(y);
-  if (readers.size() != 1) return nullptr;
-  Node *r = readers[0];
-  if (r->opType() == "Relu") {
-    if (g.isGraphOutput(r->output(0))) return nullptr;
-    readers = g.users(r->output(0));
-    if (readers.size() != 1) return nullptr;
-    r = readers[0];
-  }
-  return isPlainOrDepthwise(*r) ? r : nullptr;
-}
 
 class EqualizeCrossLayer final : public Pass {
  public:
   std::string_view name() const override { return "EqualizeCrossLayer"; }
   bool run(Graph &g, const PassContext &) override {
     std::vector<std::pair<Node *, Node *>> pairs;
-    for (Node *a : g.nodes())
-      if (isPlainOrDepthwise(*a))
-        if (Node *b = nextInChain(g, a)) pairs.emplace_back(a, b);
+    for (const ConvChain &c : findConvChains(g)) pairs.emplace_back(c.first, c.second);
     if (pairs.empty()) return false;
     // Each pair gets its own copies of the weights (a weight tensor may be shared).
     for (auto &[a, b] : pairs)

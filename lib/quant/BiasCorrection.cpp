@@ -37,25 +37,4 @@ std::vector<float> expectedOutputShift(const Tensor &w, const Tensor &wq, const 
   return eps;
 }
 
-void ChannelMeans::observe(const Tensor &t) {
-  const Dims &d = t.dims();
-  if (d.size() < 2) return;
-  const int64_t n = d[0], c = d[1], inner = t.numel() / std::max<int64_t>(1, n * c);
-  if (sum_.empty()) sum_.assign(static_cast<size_t>(c), 0.0);
-  const float *p = t.data<float>();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch) {
-      double s = 0;
-      for (int64_t k = 0; k < inner; ++k) s += p[(i * c + ch) * inner + k];
-      sum_[static_cast<size_t>(ch)] += s;
-    }
-  count_ += static_cast<double>(n * inner);
-}
-
-std::vector<double> ChannelMeans::means() const {
-  std::vector<double> m = sum_;
-  for (double &v : m) v = count_ > 0 ? v / count_ : 0.0;
-  return m;
-}
-
 }  // namespace lowbit

@@ -16,15 +16,4 @@ namespace lowbit {
 std::vector<float> expectedOutputShift(const Tensor &w, const Tensor &wq, const std::vector<double> &inputMean,
                                        int64_t group, int outAxis);
 
-/// Per-channel (axis 1) means of an [N, C, ...] or [N, C] tensor stream.
-class ChannelMeans {
- public:
-  void observe(const Tensor &t);
-  std::vector<double> means() const;
-
- private:
-  std::vector<double> sum_;
-  double count_ = 0;  ///< values per channel seen so far
-};
-
 }  // namespace lowbit

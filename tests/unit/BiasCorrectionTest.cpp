@@ -34,12 +34,3 @@ TEST_CASE("expected output shift of a Gemm in both weight layouts", "[quant]") {
   CHECK(b[0] == Approx(1.0));
   CHECK(b[1] == Approx(14.0));
 }
-
-TEST_CASE("ChannelMeans averages over batch and spatial positions per channel", "[quant]") {
-  ChannelMeans m;
-  m.observe(Tensor::fromVector<float>({1, 2, 2}, {1, 3, 10, 20}));
-  m.observe(Tensor::fromVector<float>({1, 2, 2}, {5, 7, 0, 0}));
-  std::vector<double> mean = m.means();
-  CHECK(mean[0] == Approx(4.0));
-  CHECK(mean[1] == Approx(7.5));
-}

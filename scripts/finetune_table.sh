@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Prints top-1 of lowbit's distillation fine-tune on the CIFAR ResNets from ../shared: the rows
+# of issue 5 and the seed paper's ablation table (plain rounding, global supervision only,
+# blockwise supervision only, two-stage) at 4-bit weights.
+#   scripts/finetune_table.sh [ablation|w4a4|w2a4|limited] [resnet20 resnet32]
+# Each row: model, setting, method, top-1 (10,000 test images), wall seconds of `quantize`.
+# LOWBIT=path picks the binary (default ./build/lowbit); OUT=dir keeps the models and reports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+table=${1:-ablation}
+shift || true
+models=${*:-resnet20 resnet32}
+lowbit=${LOWBIT:-./build/lowbit}
+shared=../shared
+pre=(--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225)
+out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
+
+run() {  # model setting method quantize-flags...
+  local model=$1 setting=$2 method=$3
+  shift 3
+  local name="$model-${setting// /_}-$method"
+  name=${name//[^A-Za-z0-9_.-]/_}
+  local start end top1
+  start=$(date +%s)
+  "$lowbit" quantize "$shared/models/cifar10/$model.onnx" --calib "$shared/data/cifar10/calib" "${pre[@]}" \
+    -o "$out/$name.onnx" --report "$out/$name.json" "$@" 2>"$out/$name.log" >/dev/null
+  end=$(date +%s)
+  top1=$("$lowbit" eval "$out/$name.onnx" --data "$shared/data/cifar10/test" "${pre[@]}" --json 2>/dev/null |
+    sed -n 's/.*"top1": \([0-9.]*\).*/\1/p')
+  printf "%-9s %-34s %-26s %6.2f %6ds\n" "$model" "$setting" "$method" "$top1" $((end - start))
+}
+
+# The fine-tune methods at one budget: stage 1 runs 300 steps per block, stage 2 15 epochs over
+# the images. Global-only gets 25 epochs: stage 1's 300 steps of batch 32 through every block
+# cost about as much as 10 epochs of the whole network, so its budget equals two-stage's.
+methods() {  # model setting quantize-flags...
+  local model=$1 setting=$2
+  shift 2
+  run "$model" "$setting" "plain rounding" "$@"
+  run "$model" "$setting" "global, 25 epochs" "$@" --finetune global --joint-epochs 25
+  run "$model" "$setting" "blockwise, 300 steps" "$@" --finetune blockwise --block-iters 300
+  run "$model" "$setting" "two-stage, 300 + 15" "$@" --finetune twostage --block-iters 300 --joint-epochs 15
+}
+
+for m in $models; do
+  case "$table" in
+    ablation)
+      methods "$m" "W4A8 per-channel" --wbits 4 --abits 8 --granularity channel
+      methods "$m" "W4A8 group:8" --wbits 4 --abits 8 --granularity group:8
+      ;;
+    w4a4)
+      run "$m" "W4A4 per-channel, first/last 8" "plain rounding" --wbits 4 --abits 4 --granularity channel --first-last-bits 8
+      run "$m" "W4A4 per-channel, first/last 8" "two-stage, 300 + 15" --wbits 4 --abits 4 --granularity channel \
+        --first-last-bits 8 --finetune twostage --block-iters 300 --joint-epochs 15
+      ;;
+    w2a4)
+      run "$m" "W2A4 per-channel, first/last 8" "plain rounding" --wbits 2 --abits 4 --granularity channel --first-last-bits 8
+      run "$m" "W2A4 per-channel, first/last 8" "two-stage, ${BLOCK_ITERS:-300} + ${EPOCHS:-15}" --wbits 2 --abits 4 \
+        --granularity channel --first-last-bits 8 --finetune twostage --block-iters "${BLOCK_ITERS:-300}" \
+        --joint-epochs "${EPOCHS:-15}"
+      ;;
+    limited)
+      run "$m" "W4A8 per-channel, 100 images" "plain rounding" --wbits 4 --abits 8 --granularity channel --num-calib 100
+      # 150 epochs over 100 images take as many steps as 15 over 1,000.
+      run "$m" "W4A8 per-channel, 100 images" "two-stage, 300 + 150" --wbits 4 --abits 8 --granularity channel \
+        --num-calib 100 --finetune twostage --block-iters 300 --joint-epochs 150
+      ;;
+    *) echo "unknown table '$table' (ablation, w4a4, w2a4, limited)" >&2; exit 2 ;;
+  esac
+done

@@ -106,6 +106,9 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--lr", o->ft.lr, "fine-tune stage 2 learning rate (Adam, cosine decay)")->check(CLI::PositiveNumber);
   cmd->add_option("--block-lr", o->ft.blockLr, "fine-tune stage 1 learning rate (Adam, cosine decay per block)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--feature-loss", o->ft.featureWeight,
+                  "fine-tune stage 2: add W x the blocks' output MSE against the float model (default 0: KL only)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--temperature", o->ft.temperature, "fine-tune stage 2: softmax temperature")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--block-input", o->blockInput, "fine-tune stage 1 block input: float (teacher's) or quantized");

@@ -361,7 +361,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     const train::FinetuneConfig &f = *cfg.finetune;
     report["recipe"]["finetune"] = {{"mode", finetuneReport["mode"]}, {"block_iters", f.blockIters},
                                     {"joint_epochs", f.jointEpochs}, {"lr", f.lr}, {"block_lr", f.blockLr}, {"batch", f.batch},
-                                    {"temperature", f.temperature}, {"seed", f.seed},
+                                    {"temperature", f.temperature}, {"feature_weight", f.featureWeight}, {"seed", f.seed},
                                     {"block_input", f.blockInputFromFloat ? "float" : "quantized"}};
     report["finetune"] = finetuneReport;
   }

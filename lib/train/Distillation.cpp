@@ -321,26 +321,47 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
     nlohmann::json epochs = nlohmann::json::array();
     Progress p("finetune stage 2: joint", ac.totalSteps, "steps");
     Tensor ds;
+    // Intermediate feature matching: every block output but the last (the logits, which the
+    // KL term already matches), each weighted featureWeight / count.
+    std::vector<std::string> features;
+    if (cfg.featureWeight > 0.f)
+      for (size_t b = 0; b + 1 < blocks.size(); ++b) features.push_back(blocks[b].output);
+    std::vector<Tensor> featureGrads(features.size());
+    std::vector<ActivationGrad> seeds;
     for (int e = 0; e < cfg.jointEpochs; ++e) {
       std::vector<int64_t> perm(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
       std::shuffle(perm.begin(), perm.end(), rng);
-      double sum = 0;
+      double sum = 0, featureSum = 0;
       for (int64_t s = 0; s < stepsPerEpoch; ++s) {
         std::vector<int64_t> idx(perm.begin() + s * batch, perm.begin() + std::min<int64_t>(n, (s + 1) * batch));
         while (static_cast<int>(idx.size()) < batch) idx.push_back(idx.back());  // fixed batch size
         const Tensor &y = net.forward(gather(images, idx));
         if (ds.dims() != y.dims()) ds = Tensor(DType::Float32, y.dims());
         sum += distillationLoss(y, gather(logits, idx), cfg.temperature, ds);
+        seeds.clear();
+        for (size_t f = 0; f < features.size(); ++f) {
+          const Tensor &a = net.activation(features[f]);
+          Tensor &d = featureGrads[f];
+          if (d.dims() != a.dims()) d = Tensor(DType::Float32, a.dims());
+          featureSum += meanSquaredError(a, gather(cache.at(features[f]), idx), d) / static_cast<double>(features.size());
+          const float w = cfg.featureWeight / static_cast<float>(features.size());
+          for (int64_t i = 0; i < d.numel(); ++i) d.data<float>()[i] *= w;
+          seeds.push_back({features[f], &d});
+        }
         net.zeroGrad();
-        net.backward(ds);
+        net.backward(ds, seeds);
         adam.step();
         if (cfg.progress) {
-          p.setNote(cat("epoch ", e + 1, "/", cfg.jointEpochs, ", kl ", sum / static_cast<double>(s + 1)));
+          std::string note = cat("epoch ", e + 1, "/", cfg.jointEpochs, ", kl ", sum / static_cast<double>(s + 1));
+          if (!features.empty()) note += cat(", feature mse ", featureSum / static_cast<double>(s + 1));
+          p.setNote(note);
           p.advance(1);
         }
       }
-      epochs.push_back({{"epoch", e + 1}, {"mean_kl", sum / static_cast<double>(stepsPerEpoch)}});
+      nlohmann::json epoch = {{"epoch", e + 1}, {"mean_kl", sum / static_cast<double>(stepsPerEpoch)}};
+      if (!features.empty()) epoch["mean_feature_mse"] = featureSum / static_cast<double>(stepsPerEpoch);
+      epochs.push_back(epoch);
     }
     if (cfg.progress) p.finish();
     writeBack(quantized, net);

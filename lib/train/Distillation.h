@@ -1,7 +1,8 @@
 // Limited-data two-stage knowledge distillation (Yuan et al.): the float model teaches its
 // quantized copy. Stage 1 (blockwise) fits each block's weights and quantizer steps so the
 // block reproduces the float block's output (MSE); stage 2 (joint) fits all of them to the
-// float model's softened outputs (KL divergence at temperature T). The two ablation baselines,
+// float model's softened outputs (KL divergence at temperature T), optionally plus the blocks'
+// output MSEs (intermediate feature matching). The two ablation baselines,
 // blockwise only and global (joint) only, are modes too. The result is written back into the
 // IR: weights, biases and QuantParams scales.
 #pragma once
@@ -24,6 +25,9 @@ struct FinetuneConfig {
   float blockLr = 1e-3f;   ///< stage 1: Adam, cosine-decayed within each block
   int batch = 32;
   float temperature = 4.f;
+  /// Stage 2 (joint and global modes) adds this weight times the mean over blocks of the MSE
+  /// between each block's output and the float model's (0: the KL term alone).
+  float featureWeight = 0.f;
   uint32_t seed = 0;
   /// Stage 1 feeds each block the float model's input to it (true) or the quantized model's,
   /// i.e. the output of the already fine-tuned quantized blocks before it (false).

@@ -1,5 +1,6 @@
 #include "train/Network.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -407,10 +408,19 @@ const Tensor &Network::forward(const Tensor &input) {
   return values_[outputSlot_];
 }
 
-const Tensor &Network::backward(const Tensor &dOutput) {
+const Tensor &Network::backward(const Tensor &dOutput, const std::vector<ActivationGrad> &extra) {
   LOWBIT_CHECK(dOutput.dims() == grads_[outputSlot_].dims(), "output gradient has the wrong dims");
   for (Tensor &g : grads_) std::memset(g.raw(), 0, g.byteSize());
   std::memcpy(grads_[outputSlot_].raw(), dOutput.raw(), dOutput.byteSize());
+  // Layers add into their input slots in reverse order, so a seed is complete before the
+  // layer that produced the activation runs.
+  for (const ActivationGrad &e : extra) {
+    Tensor &g = grads_[slotOf(e.name)];
+    if (e.grad->dims() != g.dims()) throw Error(cat("gradient for activation '", e.name, "' has the wrong dims"));
+    float *d = g.data<float>();
+    const float *a = e.grad->data<float>();
+    for (int64_t i = 0; i < g.numel(); ++i) d[i] += a[i];
+  }
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) (*it)->backward(values_, grads_);
   return grads_[inputSlot_];
 }
@@ -425,10 +435,16 @@ std::vector<Param *> Network::params() {
   return out;
 }
 
-const Tensor &Network::activation(const std::string &name) const {
+size_t Network::slotOf(const std::string &name) const {
   for (size_t i = 0; i < slotNames_.size(); ++i)
-    if (slotNames_[i] == name) return values_[i];
+    if (slotNames_[i] == name) return i;
   throw Error(cat("the network has no activation '", name, "'"));
 }
+
+bool Network::hasActivation(const std::string &name) const {
+  return std::find(slotNames_.begin(), slotNames_.end(), name) != slotNames_.end();
+}
+
+const Tensor &Network::activation(const std::string &name) const { return values_[slotOf(name)]; }
 
 }  // namespace lowbit::train

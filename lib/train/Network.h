@@ -23,6 +23,13 @@ struct Param {
 
 class Layer;
 
+/// A gradient to add at an intermediate activation of the last forward (a feature-matching
+/// loss on a block output, say): \p grad has the activation's dims.
+struct ActivationGrad {
+  std::string name;
+  const Tensor *grad;
+};
+
 class Network {
  public:
   /// Builds the layers for inputs of dims \p inputDims (static). Supported ops: Conv, Gemm
@@ -36,13 +43,15 @@ class Network {
 
   /// Runs the model; the returned output stays valid until the next forward.
   const Tensor &forward(const Tensor &input);
-  /// Back-propagates \p dOutput (dims of the output) through the last forward. Parameter
-  /// gradients accumulate (zeroGrad() clears them); the input gradient is overwritten and
-  /// returned.
-  const Tensor &backward(const Tensor &dOutput);
+  /// Back-propagates \p dOutput (dims of the output), plus the gradients \p extra seeds at
+  /// intermediate activations, through the last forward. Parameter gradients accumulate
+  /// (zeroGrad() clears them); the input gradient is overwritten and returned.
+  const Tensor &backward(const Tensor &dOutput, const std::vector<ActivationGrad> &extra = {});
   void zeroGrad();
 
   std::vector<Param *> params();
+  /// Whether the network computes an activation for IR value \p name.
+  bool hasActivation(const std::string &name) const;
   /// The activation computed for IR value \p name in the last forward (Error if none).
   const Tensor &activation(const std::string &name) const;
 
@@ -53,6 +62,7 @@ class Network {
   std::vector<Tensor> values_, grads_;        // per slot
   std::vector<std::string> slotNames_;
   size_t inputSlot_ = 0, outputSlot_ = 0;
+  size_t slotOf(const std::string &name) const;
   friend class NetworkBuilder;
 };
 

@@ -2,6 +2,7 @@
 // QDQ simulation), and its input, weight, bias and step gradients match finite differences of
 // the whole network's loss.
 #include <cmath>
+#include <functional>
 
 #include "TestUtil.h"
 #include "import/OnnxImporter.h"
@@ -59,33 +60,12 @@ double dot(const Tensor &a, const Tensor &b) {
   return s;
 }
 
-}  // namespace
 
-TEST_CASE("Network forward equals the runner on a model with residual, slice, pad and pooling", "[train]") {
-  auto g = miniResNet();
-  Tensor x = randomTensor({2, 3, 8, 8}, 7);
-  train::Network net(*g, x.dims());
-  CHECK(mismatch(net.forward(x), runGraph(*g, {x})[0], 1e-5f, 1e-5f).empty());
-
-  auto tiny = loadPreparedModel(kData + "/good/tiny_convnet.onnx");
-  const Dims d = {3, 3, 8, 8};
-  Tensor t = randomTensor(d, 8);
-  train::Network tinyNet(*tiny, d);
-  CHECK(mismatch(tinyNet.forward(t), runGraph(*tiny, {t})[0], 1e-5f, 1e-5f).empty());
-}
-
-TEST_CASE("Network gradients for the input, weights and biases match finite differences", "[train]") {
-  auto g = miniResNet();
-  Tensor x = randomTensor({2, 3, 8, 8}, 9);
-  train::Network net(*g, x.dims());
-  Tensor r = randomTensor({2, 5}, 10);
-  net.forward(x);
-  net.zeroGrad();
-  Tensor dx = net.backward(r);
-  auto loss = [&] { return dot(net.forward(x), r); };
-  // ReLU and max pooling make the loss piecewise linear: a finite step can cross a kink, where
-  // the gradient of the active piece lies between the one-sided slopes. Smooth points must
-  // match the central difference.
+// Checks the input gradient \p dx and every parameter gradient of \p net against central
+// differences of \p loss (sampled elements). ReLU and max pooling make the loss piecewise
+// linear: a finite step can cross a kink, where the gradient of the active piece lies between
+// the one-sided slopes. Smooth points must match the central difference.
+void checkAgainstFiniteDifferences(train::Network &net, Tensor &x, const Tensor &dx, const std::function<double()> &loss) {
   const double eps = 1e-3;
   const double base = loss();
   int smoothCount = 0, total = 0;
@@ -110,6 +90,52 @@ TEST_CASE("Network gradients for the input, weights and biases match finite diff
     for (int64_t i = 0; i < p->value.numel(); i += 7) check(cat(p->name, "[", i, "]"), p->value.data<float>()[i], p->grad.data<float>()[i]);
   INFO(smoothCount << " of " << total << " matched the central difference");
   CHECK(smoothCount * 10 >= total * 8);  // kinks are the exception, not the rule
+}
+
+}  // namespace
+
+TEST_CASE("Network forward equals the runner on a model with residual, slice, pad and pooling", "[train]") {
+  auto g = miniResNet();
+  Tensor x = randomTensor({2, 3, 8, 8}, 7);
+  train::Network net(*g, x.dims());
+  CHECK(mismatch(net.forward(x), runGraph(*g, {x})[0], 1e-5f, 1e-5f).empty());
+
+  auto tiny = loadPreparedModel(kData + "/good/tiny_convnet.onnx");
+  const Dims d = {3, 3, 8, 8};
+  Tensor t = randomTensor(d, 8);
+  train::Network tinyNet(*tiny, d);
+  CHECK(mismatch(tinyNet.forward(t), runGraph(*tiny, {t})[0], 1e-5f, 1e-5f).empty());
+}
+
+TEST_CASE("Network gradients for the input, weights and biases match finite differences", "[train]") {
+  auto g = miniResNet();
+  Tensor x = randomTensor({2, 3, 8, 8}, 9);
+  train::Network net(*g, x.dims());
+  Tensor r = randomTensor({2, 5}, 10);
+  net.forward(x);
+  net.zeroGrad();
+  Tensor dx = net.backward(r);
+  checkAgainstFiniteDifferences(net, x, dx, [&] { return dot(net.forward(x), r); });
+}
+
+TEST_CASE("Network gradients seeded at an intermediate activation match finite differences", "[train]") {
+  // loss = <y, r> + <r1, q>: the output term plus a feature term on the first Relu's output,
+  // which both the residual branch and the shortcut read.
+  auto g = miniResNet();
+  Tensor x = randomTensor({2, 3, 8, 8}, 9);
+  train::Network net(*g, x.dims());
+  Tensor r = randomTensor({2, 5}, 10), q = randomTensor({2, 4, 8, 8}, 11);
+  REQUIRE(net.hasActivation("r1"));
+  net.forward(x);
+  net.zeroGrad();
+  Tensor dx = net.backward(r, {{"r1", &q}});
+  checkAgainstFiniteDifferences(net, x, dx, [&] {
+    const double out = dot(net.forward(x), r);
+    return out + dot(net.activation("r1"), q);
+  });
+  Tensor wrong = randomTensor({2, 4}, 12);
+  CHECK_THROWS_WITH(net.backward(r, {{"r1", &wrong}}), Catch::Contains("wrong dims"));
+  CHECK_THROWS_WITH(net.backward(r, {{"nothing", &q}}), Catch::Contains("no activation 'nothing'"));
 }
 
 TEST_CASE("Network with quantized weights and activations computes what the QDQ simulation computes", "[train]") {

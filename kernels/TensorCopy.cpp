@@ -137,6 +137,17 @@ void padCopySerial(const void *src, const std::vector<int64_t> &inDims, void *ds
   const size_t rowBytes = static_cast<size_t>(inner) * elemBytes;
   int64_t rows = 1;
   for (size_t i = 0; i + 1 < rank; ++i) rows *= outDims[i];
+  bool innerOnly = mode == PadMode::Constant && lead >= 0 && padsEnd[rank - 1] >= 0;
+  for (size_t i = 0; i + 1 < rank; ++i) innerOnly = innerOnly && padsBegin[i] == 0 && padsEnd[i] == 0;
+  if (innerOnly) {  // e.g. channels of a channels-last tensor: every row is fill, copy, fill
+    const size_t inRowBytes = static_cast<size_t>(innerIn) * elemBytes;
+    for (int64_t r = 0; r < rows; ++r, d += rowBytes, s += inRowBytes) {
+      fillRow(d, lead, fill, elemBytes);
+      std::memcpy(d + lead * static_cast<int64_t>(elemBytes), s, inRowBytes);
+      fillRow(d + (lead + innerIn) * static_cast<int64_t>(elemBytes), padsEnd[rank - 1], fill, elemBytes);
+    }
+    return;
+  }
   std::vector<int64_t> idx(rank, 0);
   // One output row (last axis) at a time: the middle is one memcpy, the ends are padding.
   for (int64_t r = 0; r < rows; ++r, d += rowBytes) {
@@ -158,7 +169,11 @@ void padCopySerial(const void *src, const std::vector<int64_t> &inDims, void *ds
       if (hi > lo)
         std::memcpy(d + lo * static_cast<int64_t>(elemBytes), row + (lo - lead) * static_cast<int64_t>(elemBytes),
                     static_cast<size_t>(hi - lo) * elemBytes);
-      if (lo != 0 || hi != inner) {  // padding along the last axis too
+      if ((lo != 0 || hi != inner) && mode == PadMode::Constant) {  // constant ends of the row
+        const int64_t head = std::min(lo, inner), tail = std::max(hi, head);
+        fillRow(d, head, fill, elemBytes);
+        fillRow(d + tail * static_cast<int64_t>(elemBytes), inner - tail, fill, elemBytes);
+      } else if (lo != 0 || hi != inner) {  // edge or reflect along the last axis too
         for (int64_t j = 0; j < inner; ++j) {
           if (j >= lo && j < hi) continue;
           int64_t i = padSource(j, lead, innerIn, mode);

@@ -3,6 +3,8 @@
 # of issue 5 and the seed paper's ablation table (plain rounding, global supervision only,
 # blockwise supervision only, two-stage) at 4-bit weights.
 #   scripts/finetune_table.sh [ablation|w4a4|w2a4|limited] [resnet20 resnet32]
+# w4a4 and w2a4 take BLOCK_ITERS (stage 1 steps per block, default 300) and EPOCHS (stage 2,
+# default 15) from the environment.
 # Each row: model, setting, method, top-1 (10,000 test images), wall seconds of `quantize`.
 # LOWBIT=path picks the binary (default ./build/lowbit); OUT=dir keeps the models and reports.
 set -euo pipefail
@@ -51,8 +53,9 @@ for m in $models; do
       ;;
     w4a4)
       run "$m" "W4A4 per-channel, first/last 8" "plain rounding" --wbits 4 --abits 4 --granularity channel --first-last-bits 8
-      run "$m" "W4A4 per-channel, first/last 8" "two-stage, 300 + 15" --wbits 4 --abits 4 --granularity channel \
-        --first-last-bits 8 --finetune twostage --block-iters 300 --joint-epochs 15
+      run "$m" "W4A4 per-channel, first/last 8" "two-stage, ${BLOCK_ITERS:-300} + ${EPOCHS:-15}" --wbits 4 --abits 4 \
+        --granularity channel --first-last-bits 8 --finetune twostage --block-iters "${BLOCK_ITERS:-300}" \
+        --joint-epochs "${EPOCHS:-15}"
       ;;
     w2a4)
       run "$m" "W2A4 per-channel, first/last 8" "plain rounding" --wbits 2 --abits 4 --granularity channel --first-last-bits 8

@@ -88,9 +88,9 @@ std::vector<BenchRow> runBench(const BenchConfig &cfg) {
         r.p90Ms = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
         r.imagesPerS = 1000.0 * static_cast<double>(batch) / r.medianMs;
         r.lowering = loweringSummary(exec.lowering());
-        if (std::getenv("LOWBIT_PROFILE"))
+        if (const char *profile = std::getenv("LOWBIT_PROFILE"))  // "steps": every step in plan order
           std::fprintf(stderr, "%s, batch %lld, %lld threads: %s", runner.mode.c_str(), static_cast<long long>(batch),
-                       static_cast<long long>(r.threads), exec.profileReport().c_str());
+                       static_cast<long long>(r.threads), exec.profileReport(std::string(profile) == "steps").c_str());
         rows.push_back(r);
       }
     }

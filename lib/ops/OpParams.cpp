@@ -278,10 +278,10 @@ StridedView transposeView(const Node &n, const Dims &inDims) {
   return v;
 }
 
-StridedView sliceView(const Node &n, int64_t opset, const Dims &inDims) {
+StridedView sliceView(const Node &n, int64_t opset, const Dims &inDims, std::vector<int64_t> inStrides) {
   SliceSpec s = resolveSlice(n, opset, inDims);
   StridedView v;
-  const std::vector<int64_t> inStrides = contiguousStrides(inDims);
+  if (inStrides.empty()) inStrides = contiguousStrides(inDims);
   v.dims = s.outDims;
   v.strides.resize(inStrides.size());
   for (size_t a = 0; a < inStrides.size(); ++a) {

@@ -64,7 +64,8 @@ struct StridedView {
   Dims dims;
 };
 StridedView transposeView(const Node &n, const Dims &inDims);
-StridedView sliceView(const Node &n, int64_t opset, const Dims &inDims);
+/// \p inStrides: the input buffer's strides per dim (elements); empty means contiguous.
+StridedView sliceView(const Node &n, int64_t opset, const Dims &inDims, std::vector<int64_t> inStrides = {});
 
 /// Output dims of Flatten (unknown dims stay unknown).
 Dims flattenDims(const Node &n, const Dims &inDims);

@@ -46,9 +46,15 @@ Executor::Executor(const Graph &g, ExecutorOptions opts)
 }
 Executor::~Executor() = default;
 
-std::string Executor::profileReport() const {
+std::string Executor::profileReport(bool perStep) const {
   const Plan *p = impl_->last;
   if (!p || p->stepMs.empty()) return "";
+  if (perStep) {
+    std::string out = cat("profile: ", p->steps.size(), " steps in plan order\n");
+    for (size_t i = 0; i < p->steps.size(); ++i)
+      out += cat("  ", p->stepMs[i] / p->runs, " ms  ", p->steps[i].opType, "  ", p->steps[i].label, "\n");
+    return out;
+  }
   std::map<std::string, std::pair<double, int>> byOp;
   double total = 0;
   for (size_t i = 0; i < p->steps.size(); ++i) {

@@ -48,9 +48,9 @@ class Executor {
   /// With \p taps, also returns the contents of ExecutorOptions::taps, in that order.
   std::vector<Tensor> run(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps = nullptr);
 
-  /// With ExecutorOptions::profile: milliseconds per op type (and step count) summed over all
-  /// runs of the last plan, most expensive first.
-  std::string profileReport() const;
+  /// With ExecutorOptions::profile: milliseconds per op type (and step count) averaged over
+  /// the runs of the last plan, most expensive first; \p perStep: every step in plan order.
+  std::string profileReport(bool perStep = false) const;
 
   /// With ExecutorOptions::integer: how each Conv/Gemm/MatMul of the last plan runs.
   const std::vector<LoweringDecision> &lowering() const;

@@ -138,8 +138,12 @@ dnnl::memory residualDestination(PlanBuilder &b, const Node &n, const dnnl::memo
     return dst;
   }
   const dnnl::memory::desc resInDst = withDataType(dstMd, resDt);
-  if (b.allowInPlace() && resMem.get_desc() == resInDst && canOverwrite(b.graph(), n, res, &n) && n.input(0) != res)
-    return dnnl::memory(dstMd, b.engine(), resMem.get_data_handle());  // accumulate in place
+  if (b.allowInPlace() && canOverwrite(b.graph(), n, res, &n) && n.input(0) != res) {  // accumulate in place
+    if (resMem.get_desc() == resInDst) return dnnl::memory(dstMd, b.engine(), resMem.get_data_handle());
+    // A copy in this layout an earlier reader asked for: nobody reads the residual after this node.
+    if (std::optional<dnnl::memory> copy = b.reorderedCopy(res, resInDst))
+      return dnnl::memory(dstMd, b.engine(), copy->get_data_handle());
+  }
   dnnl::memory copy = b.newMemory(resInDst);
   b.addReorder("copy " + res->name() + " for " + n.name(), resMem, copy);
   return dnnl::memory(dstMd, b.engine(), copy.get_data_handle());

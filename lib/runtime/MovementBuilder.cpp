@@ -126,21 +126,46 @@ void buildDataMovement(PlanBuilder &b, const Node &n) {
   const std::string &op = n.opType();
   const Value *x = n.input(0);
   const Dims xd = x->dims();
-  // Float data, or 8-bit codes of the integer runner: the copies only move elements.
-  dnnl::memory srcMem = b.plainMemoryOf(x);
+  // Float data, or 8-bit codes of the integer runner: the copies only move elements. Slice and
+  // Pad keep a dense permuted layout (channels-last codes between int8 convolutions) instead of
+  // reordering to plain and back; the rest work on plain buffers.
+  dnnl::memory srcMem = b.memoryOf(x);
+  const bool keepsLayout = op == "Slice" || op == "Pad";  // output rank = input rank
+  std::optional<std::vector<size_t>> order;
+  if (keepsLayout) order = denseDimOrder(srcMem.get_desc());
+  if (!order) {
+    srcMem = b.plainMemoryOf(x);
+    order = std::vector<size_t>(xd.size());
+    for (size_t i = 0; i < xd.size(); ++i) (*order)[i] = i;
+  }
   const void *src = srcMem.get_data_handle();
   const dnnl::memory::data_type type = srcMem.get_desc().data_type();
   const size_t kElem = plainDesc({1}, type).get_size();
+  std::vector<int64_t> outStrides;  // of output 0
   auto output = [&](size_t i) {
-    dnnl::memory m = b.newMemory(plainDesc(n.output(i)->dims(), type));
+    const Dims &od = n.output(i)->dims();
+    dnnl::memory m = b.newMemory(keepsLayout ? orderedDesc(od, type, *order) : plainDesc(od, type));
+    if (i == 0) outStrides = stridesOf(m.get_desc());
     b.define(n.output(i), m);
     return m.get_data_handle();
   };
+  // A dims vector in storage order.
+  auto stored = [&](const std::vector<int64_t> &perDim) {
+    std::vector<int64_t> out;
+    for (size_t a : *order) out.push_back(perDim[a]);
+    return out;
+  };
 
-  if (op == "Transpose" || op == "Slice") {
-    const StridedView v = op == "Transpose" ? transposeView(n, xd) : sliceView(n, b.opset(), xd);
+  if (op == "Transpose") {
+    const StridedView v = transposeView(n, xd);
     void *dst = output(0);
     b.addFunction(n, [=] { copyStrided(src, v.offset, v.strides, dst, 0, contiguousStrides(v.dims), v.dims, kElem); });
+  } else if (op == "Slice") {
+    const StridedView v = sliceView(n, b.opset(), xd, stridesOf(srcMem.get_desc()));
+    void *dst = output(0);
+    // Loop in storage order so the innermost loop runs over contiguous elements.
+    const std::vector<int64_t> dims = stored(v.dims), srcStrides = stored(v.strides), dstStrides = stored(outStrides);
+    b.addFunction(n, [=] { copyStrided(src, v.offset, srcStrides, dst, 0, dstStrides, dims, kElem); });
   } else if (op == "Pad") {
     PadSpec p = resolvePad(n, b.opset(), static_cast<int64_t>(xd.size()));
     PadMode mode = p.mode == "edge" ? PadMode::Edge : p.mode == "reflect" ? PadMode::Reflect : PadMode::Constant;
@@ -150,7 +175,9 @@ void buildDataMovement(PlanBuilder &b, const Node &n) {
     // For codes the fill is 0: the bytes of 0.f are all zero, so its first byte is a 0 code.
     const float value = type == dnnl::memory::data_type::f32 ? fill : 0.f;
     void *dst = output(0);
-    b.addFunction(n, [=] { padCopy(src, xd, dst, p.begin, p.end, mode, &value, kElem); });
+    // Source and destination store their dims in the same order: pad the stored dims.
+    const std::vector<int64_t> dims = stored(xd), begin = stored(p.begin), end = stored(p.end);
+    b.addFunction(n, [=] { padCopy(src, dims, dst, begin, end, mode, &value, kElem); });
   } else if (op == "Gather") {
     const Value *idx = n.input(1);
     if (!idx->isConstant())

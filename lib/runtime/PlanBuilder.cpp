@@ -1,5 +1,6 @@
 #include "runtime/PlanBuilder.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -22,6 +23,41 @@ bool isPlain(const dnnl::memory::desc &md) {
 dnnl::memory::desc withDataType(dnnl::memory::desc md, dt type) {
   md.data.data_type = static_cast<dnnl_data_type_t>(type);
   return md;
+}
+
+std::optional<std::vector<size_t>> denseDimOrder(const dnnl::memory::desc &md) {
+  const dnnl_memory_desc_t &d = md.data;
+  if (d.format_kind != dnnl_blocked || d.format_desc.blocking.inner_nblks != 0 || d.offset0 != 0) return std::nullopt;
+  const size_t rank = static_cast<size_t>(d.ndims);
+  for (size_t i = 0; i < rank; ++i)
+    if (d.padded_dims[i] != d.dims[i]) return std::nullopt;
+  std::vector<size_t> order(rank);
+  for (size_t i = 0; i < rank; ++i) order[i] = i;
+  const auto &st = d.format_desc.blocking.strides;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return st[a] > st[b]; });
+  int64_t expect = 1;  // innermost first: each stride is the product of the dims inside it
+  for (size_t i = rank; i-- > 0;) {
+    const size_t a = order[i];
+    if (d.dims[a] == 1) continue;  // a size-1 dim's stride is arbitrary
+    if (st[a] != expect) return std::nullopt;
+    expect *= d.dims[a];
+  }
+  return order;
+}
+
+dnnl::memory::desc orderedDesc(const Dims &dims, dt type, const std::vector<size_t> &order) {
+  std::vector<int64_t> strides(dims.size(), 1);
+  int64_t stride = 1;
+  for (size_t i = order.size(); i-- > 0;) {
+    strides[order[i]] = stride;
+    stride *= std::max<int64_t>(1, dims[order[i]]);
+  }
+  return dnnl::memory::desc(dims.empty() ? Dims{1} : dims, type, dims.empty() ? std::vector<int64_t>{1} : strides);
+}
+
+std::vector<int64_t> stridesOf(const dnnl::memory::desc &md) {
+  const dnnl_memory_desc_t &d = md.data;
+  return std::vector<int64_t>(d.format_desc.blocking.strides, d.format_desc.blocking.strides + d.ndims);
 }
 
 dt dnnlType(DType t) {
@@ -73,6 +109,12 @@ dnnl::memory PlanBuilder::memoryIn(const Value *v, const dnnl::memory::desc &md)
   addReorder("reorder " + v->name(), m, out);
   reordered_[key] = out;
   return out;
+}
+
+std::optional<dnnl::memory> PlanBuilder::reorderedCopy(const Value *v, const dnnl::memory::desc &md) const {
+  auto it = reordered_.find(std::make_pair(v, descKey(md)));
+  if (it == reordered_.end()) return std::nullopt;
+  return it->second;
 }
 
 dnnl::memory PlanBuilder::reorderedNow(dnnl::memory from, const dnnl::memory::desc &want) {

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -31,6 +32,13 @@ dnnl::memory::desc plainDesc(const Dims &dims, dnnl::memory::data_type dt = dnnl
 bool isPlain(const dnnl::memory::desc &md);
 /// \p md (same dims and layout, strides in elements) holding \p dt elements instead.
 dnnl::memory::desc withDataType(dnnl::memory::desc md, dnnl::memory::data_type dt);
+/// The order in which \p md stores its dims (outermost first) when it is a dense permutation
+/// of the plain layout (plain itself, nhwc, ...); nullopt for blocked, padded or offset layouts.
+std::optional<std::vector<size_t>> denseDimOrder(const dnnl::memory::desc &md);
+/// The dense layout of \p dims that stores them in \p order (outermost first).
+dnnl::memory::desc orderedDesc(const Dims &dims, dnnl::memory::data_type dt, const std::vector<size_t> &order);
+/// Strides per dim (elements) of a dense layout.
+std::vector<int64_t> stridesOf(const dnnl::memory::desc &md);
 /// The oneDNN type of an IR type (float32, int8, uint8, int32); Error for others.
 dnnl::memory::data_type dnnlType(DType t);
 
@@ -51,6 +59,8 @@ class PlanBuilder {
   dnnl::memory plainMemoryOf(const Value *v);
   /// \p v in layout \p md (same dims); adds a cached reorder step if it differs.
   dnnl::memory memoryIn(const Value *v, const dnnl::memory::desc &md);
+  /// The copy of \p v an earlier memoryIn reordered into layout \p md, if there is one.
+  std::optional<dnnl::memory> reorderedCopy(const Value *v, const dnnl::memory::desc &md) const;
   /// A new buffer of layout \p md, owned by the plan (views made from its handle stay valid).
   dnnl::memory newMemory(const dnnl::memory::desc &md) {
     owned_.emplace_back(md, engine_);

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <numeric>
 
 #include "kernels/TensorCopy.h"
@@ -47,6 +48,44 @@ TEST_CASE("padCopy implements constant, edge and reflect modes", "[kernels]") {
   CHECK(dst == std::vector<int32_t>{1, 1, 1, 2, 3, 3, 3});
   padCopy(src.data(), {3}, dst.data(), {2}, {2}, PadMode::Reflect, &fill, 4);
   CHECK(dst == std::vector<int32_t>{3, 2, 1, 2, 3, 2, 1});
+}
+
+TEST_CASE("padCopy with constant pads on the last axis only matches a brute-force pad, bytes and floats", "[kernels]") {
+  // Channels-last codes padded in channels (the CIFAR ResNet shortcut), small and large enough
+  // for the parallel path; then the same with an outer axis padded too (the general path).
+  for (const std::vector<int64_t> &dims : {std::vector<int64_t>{2, 3, 5}, std::vector<int64_t>{64, 16, 16, 16}}) {
+    for (bool outerToo : {false, true}) {
+      const size_t rank = dims.size();
+      std::vector<int64_t> begin(rank, 0), end(rank, 0);
+      begin[rank - 1] = 3;
+      end[rank - 1] = 2;
+      if (outerToo) begin[0] = 1;
+      std::vector<int64_t> outDims(rank);
+      for (size_t a = 0; a < rank; ++a) outDims[a] = dims[a] + begin[a] + end[a];
+      const int64_t n = std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>()),
+                    m = std::accumulate(outDims.begin(), outDims.end(), int64_t{1}, std::multiplies<>());
+      std::vector<uint8_t> src(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) src[static_cast<size_t>(i)] = static_cast<uint8_t>(1 + i % 251);
+      std::vector<uint8_t> want(static_cast<size_t>(m), 0), got(static_cast<size_t>(m), 77);
+      const std::vector<int64_t> inStrides = contiguousStrides(dims), outStrides = contiguousStrides(outDims);
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t at = 0, rest = i;
+        for (size_t a = 0; a < rank; ++a) {
+          at += (rest / inStrides[a] + begin[a]) * outStrides[a];
+          rest %= inStrides[a];
+        }
+        want[static_cast<size_t>(at)] = src[static_cast<size_t>(i)];
+      }
+      const uint8_t zero = 0;
+      padCopy(src.data(), dims, got.data(), begin, end, PadMode::Constant, &zero, 1);
+      INFO("rank " << rank << ", outer axis padded " << outerToo);
+      CHECK(got == want);
+      std::vector<float> srcF(src.begin(), src.end()), gotF(static_cast<size_t>(m), -1.f);
+      const float zeroF = 0.f;
+      padCopy(srcF.data(), dims, gotF.data(), begin, end, PadMode::Constant, &zeroF, 4);
+      CHECK(std::vector<float>(want.begin(), want.end()) == gotF);
+    }
+  }
 }
 
 TEST_CASE("gatherCopy takes rows along an inner axis", "[kernels]") {

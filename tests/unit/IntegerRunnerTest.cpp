@@ -351,6 +351,23 @@ TEST_CASE("signed inputs run as u8 codes with zero point 128, float weights stay
   CHECK(mismatch(got, sim, 0.02f * 4 * 0.5f, 0.f).empty());
 }
 
+TEST_CASE("a layer with signed input and full-range weights stays float on CPUs without VNNI and says how to fix it", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 8, 4, 4};
+  Value *x = addInput(g, "x", xd);
+  Value *conv = q.op("Conv", {q.qdq(x, 0.02f, DType::Int8), q.dequantized(int8Codes({8, 8, 1, 1}, 4, 127), {0.01f}, 0)}, xd);
+  g.outputs().push_back(q.qdq(conv, 0.05f, DType::Int8));
+  std::vector<LoweringDecision> decisions;
+  runWith(g, {randomTensor(xd, 5)}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  if (decisions[0].integer) {
+    SUCCEED("this CPU has VNNI: full-range u8 codes are exact");
+  } else {
+    CHECK_THAT(decisions[0].detail, Catch::Contains("signed input") && Catch::Contains("--wbits 7"));
+  }
+}
+
 TEST_CASE("a Gemm with a signed input stays float: the int8 inner product takes no zero point", "[int8]") {
   QdqGraph q;
   Graph &g = q.g;

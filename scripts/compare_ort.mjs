@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs a model in ONNX Runtime (onnxruntime-node, CPU) on the inputs lowbit eval dumped and
-// compares the logits: max |difference| and top-1 agreement, plus both top-1 accuracies.
+// compares the logits: max |difference|, how many outputs differ at all, top-1 agreement, plus
+// both top-1 accuracies. Any 2-D output works (a flattened activation, say).
 //
 //   ./build/lowbit eval MODEL.onnx --data DIR ... --dump /tmp/run
 //   node scripts/compare_ort.mjs MODEL.onnx /tmp/run [--batch 250] [--threads 2]
@@ -35,7 +36,7 @@ const argmax = (a, off, k) => {
   for (let j = 1; j < k; j++) if (a[off + j] > a[off + best]) best = j;
   return best;
 };
-let maxDiff = 0, agree = 0, ortCorrect = 0, lowbitCorrect = 0;
+let maxDiff = 0, agree = 0, ortCorrect = 0, lowbitCorrect = 0, differing = 0, imagesDiffering = 0;
 const batch = Number(opt.batch);
 for (let b = 0; b < n; b += batch) {
   const m = Math.min(batch, n - b);
@@ -43,8 +44,16 @@ for (let b = 0; b < n; b += batch) {
   const out = await session.run({ [session.inputNames[0]]: x });
   const logits = out[session.outputNames[0]].data;
   for (let i = 0; i < m; i++) {
-    for (let j = 0; j < classes; j++)
-      maxDiff = Math.max(maxDiff, Math.abs(logits[i * classes + j] - lowbitLogits[(b + i) * classes + j]));
+    let any = false;
+    for (let j = 0; j < classes; j++) {
+      const d = Math.abs(logits[i * classes + j] - lowbitLogits[(b + i) * classes + j]);
+      maxDiff = Math.max(maxDiff, d);
+      if (d > 0) {
+        differing++;
+        any = true;
+      }
+    }
+    imagesDiffering += any;
     const o = argmax(logits, i * classes, classes), l = argmax(lowbitLogits, (b + i) * classes, classes);
     agree += o === l;
     ortCorrect += o === meta.labels[b + i];
@@ -53,6 +62,8 @@ for (let b = 0; b < n; b += batch) {
 }
 const pct = (k) => ((100 * k) / n).toFixed(2);
 console.log(`${model}: ${n} images, ONNX Runtime ${pct(ortCorrect)}% vs lowbit ${pct(lowbitCorrect)}% top-1; ` +
-  `top-1 agreement ${pct(agree)}%; max |logit difference| ${maxDiff.toExponential(3)}`);
+  `top-1 agreement ${pct(agree)}%; max |logit difference| ${maxDiff.toExponential(3)}; ` +
+  `${differing} of ${n * classes} outputs differ, in ${imagesDiffering} images`);
 console.log(JSON.stringify({ model, images: n, ort_top1: Number(pct(ortCorrect)), lowbit_top1: Number(pct(lowbitCorrect)),
-  top1_agreement: Number(pct(agree)), max_abs_diff: maxDiff }));
+  top1_agreement: Number(pct(agree)), max_abs_diff: maxDiff, outputs_differing: differing, outputs: n * classes,
+  images_differing: imagesDiffering }));

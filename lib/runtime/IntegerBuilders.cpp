@@ -6,6 +6,7 @@
 #include <cfloat>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "kernels/IntegerKernels.h"
 #include "ops/OpParams.h"
@@ -302,10 +303,45 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
   b.define(y, dst);
 }
 
+namespace {
+
+// Quantizes float \p x into full-range 8-bit codes of \p q with one oneDNN reorder that also
+// changes the layout to channels-last, the int8 convolutions' (x * (1/scale), rounded half to
+// even, saturated to the container). Null when oneDNN offers no such reorder.
+std::optional<dnnl::memory> quantizingReorder(PlanBuilder &b, const Node &n, const dnnl::memory &x, const Value *q,
+                                              const QuantParams &p) {
+  const dnnl::memory::desc &xd = x.get_desc();
+  const size_t rank = static_cast<size_t>(xd.data.ndims);
+  if (rank != 4) return std::nullopt;
+  const dnnl::memory::desc codesMd(xd.dims(), dnnlType(q->dtype()), channelsLast(rank));
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(0, {1.f / p.scale[0]});
+  if (p.zeroPoint[0] != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {p.zeroPoint[0]});
+  dnnl::reorder::primitive_desc pd;
+  try {
+    pd = dnnl::reorder::primitive_desc(b.engine(), xd, b.engine(), codesMd, attr);
+  } catch (const dnnl::error &) {
+    return std::nullopt;
+  }
+  dnnl::memory out = b.newMemory(codesMd);
+  b.addPrimitive(n, dnnl::reorder(pd), {{DNNL_ARG_FROM, x}, {DNNL_ARG_TO, out}});
+  return out;
+}
+
+}  // namespace
+
 void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
   const Value *q = n.output(0);
   const QuantParams &p = codesParams(n, q);
   dnnl::memory x = b.memoryOf(n.input(0));
+  const QuantRange full = q->dtype() == DType::UInt8 ? QuantRange{0, 255} : QuantRange{-128, 127};
+  const QuantRange want = codeRange(*q);
+  if (want.qmin == full.qmin && want.qmax == full.qmax) {
+    if (std::optional<dnnl::memory> codes = quantizingReorder(b, n, x, q, p)) {
+      b.define(q, *codes);
+      return;
+    }
+  }
   dnnl::memory out = b.newMemory(withDataType(x.get_desc(), dnnlType(q->dtype())));
   const size_t count = x.get_desc().get_size() / sizeof(float);
   const float *from = static_cast<const float *>(x.get_data_handle());

@@ -4,7 +4,8 @@
 # blockwise supervision only, two-stage) at 4-bit weights.
 #   scripts/finetune_table.sh [ablation|w4a4|w2a4|limited] [resnet20 resnet32]
 # w4a4 and w2a4 take BLOCK_ITERS (stage 1 steps per block, default 300) and EPOCHS (stage 2,
-# default 15) from the environment; EXTRA adds quantize flags to every row (and to its label).
+# default 15) from the environment; EXTRA adds quantize flags to every row and FT_EXTRA to the
+# fine-tuned rows (both show in the label).
 # Each row: model, setting, method, top-1 (10,000 test images), wall seconds of `quantize`.
 # LOWBIT=path picks the binary (default ./build/lowbit); OUT=dir keeps the models and reports.
 set -euo pipefail
@@ -21,13 +22,15 @@ mkdir -p "$out"
 run() {  # model setting method quantize-flags...
   local model=$1 setting=$2 method=$3
   shift 3
-  [ -n "${EXTRA:-}" ] && method="$method $EXTRA"
+  local extra=(${EXTRA:-})
+  if [[ " $* " == *" --finetune "* ]]; then extra+=(${FT_EXTRA:-}); fi
+  [ ${#extra[@]} -gt 0 ] && method="$method ${extra[*]}"
   local name="$model-${setting// /_}-$method"
   name=${name//[^A-Za-z0-9_.-]/_}
   local start end top1
   start=$(date +%s)
   "$lowbit" quantize "$shared/models/cifar10/$model.onnx" --calib "$shared/data/cifar10/calib" "${pre[@]}" \
-    -o "$out/$name.onnx" --report "$out/$name.json" "$@" ${EXTRA:-} 2>"$out/$name.log" >/dev/null
+    -o "$out/$name.onnx" --report "$out/$name.json" "$@" "${extra[@]}" 2>"$out/$name.log" >/dev/null
   end=$(date +%s)
   top1=$("$lowbit" eval "$out/$name.onnx" --data "$shared/data/cifar10/test" "${pre[@]}" --json 2>/dev/null |
     sed -n 's/.*"top1": \([0-9.]*\).*/\1/p')

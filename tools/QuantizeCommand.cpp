@@ -136,7 +136,11 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
         throw Error(cat("--weight-observer '", o->weightObserver, "' is not minmax or mse"));
       o->cfg.act = ActObserverConfig::parse(o->actObserver);
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
-      if (!o->finetune.empty()) {
+      if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
+        for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--block-lr", "--temperature",
+                                 "--feature-loss", "--block-input"})
+          if (cmd->count(flag)) throw Error(cat(flag, " sets up a fine-tune: give --finetune twostage|blockwise|global"));
+      } else {
         o->ft.mode = train::FinetuneConfig::parseMode(o->finetune);
         if (o->blockInput != "float" && o->blockInput != "quantized")
           throw Error(cat("--block-input '", o->blockInput, "' is not float or quantized"));

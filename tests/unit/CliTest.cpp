@@ -71,6 +71,10 @@ TEST_CASE("lowbit quantize: bad settings are one-line errors, a good run writes 
   CHECK(obs.code == 1);
   CHECK_THAT(obs.output, Catch::Contains("'median'"));
   CHECK(runLowbit("quantize " + model + " --calib " + calib + " --wbits 9 -o " + out.string()).code == 2);
+  RunResult noFinetune = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --feature-loss 1 -o " + out.string());
+  CHECK(noFinetune.code == 1);
+  CHECK_THAT(noFinetune.output, Catch::Contains("--feature-loss") && Catch::Contains("--finetune"));
+  CHECK_FALSE(fs::exists(out));
   RunResult ok = runLowbit("quantize " + model + " --calib " + calib +
                            " --size 8 --wbits 4 --granularity group:2 --act-observer percentile:99 -o " + out.string());
   CHECK(ok.code == 0);

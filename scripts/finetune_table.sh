@@ -2,7 +2,7 @@
 # Prints top-1 of lowbit's distillation fine-tune on the CIFAR ResNets from ../shared: the rows
 # of issue 5 and the seed paper's ablation table (plain rounding, global supervision only,
 # blockwise supervision only, two-stage) at 4-bit weights.
-#   scripts/finetune_table.sh [ablation|ablation-a4|w4a4|w2a4|limited] [resnet20 resnet32]
+#   scripts/finetune_table.sh [ablation|ablation-a4|w4a8|w4a4|w2a4|limited] [resnet20 resnet32]
 # w4a4 and w2a4 take BLOCK_ITERS (stage 1 steps per block, default 300) and EPOCHS (stage 2,
 # default 15) from the environment; EXTRA adds quantize flags to every row and FT_EXTRA to the
 # fine-tuned rows (both show in the label).
@@ -59,6 +59,13 @@ for m in $models; do
       methods "$m" "W4A4 per-channel, first/last 8" --wbits 4 --abits 4 --granularity channel --first-last-bits 8
       methods "$m" "W4A4 group:8, first/last 8" --wbits 4 --abits 4 --granularity group:8 --first-last-bits 8
       ;;
+    w4a8)
+      for gran in channel group:8; do
+        run "$m" "W4A8 $gran" "plain rounding" --wbits 4 --abits 8 --granularity $gran
+        run "$m" "W4A8 $gran" "two-stage, 300 + 15" --wbits 4 --abits 8 --granularity $gran \
+          --finetune twostage --block-iters 300 --joint-epochs 15
+      done
+      ;;
     w4a4)
       run "$m" "W4A4 per-channel, first/last 8" "plain rounding" --wbits 4 --abits 4 --granularity channel --first-last-bits 8
       run "$m" "W4A4 per-channel, first/last 8" "two-stage, ${BLOCK_ITERS:-300} + ${EPOCHS:-15}" --wbits 4 --abits 4 \
@@ -77,6 +84,6 @@ for m in $models; do
       run "$m" "W4A8 per-channel, 100 images" "two-stage, 300 + 150" --wbits 4 --abits 8 --granularity channel \
         --num-calib 100 --finetune twostage --block-iters 300 --joint-epochs 150
       ;;
-    *) echo "unknown table '$table' (ablation, ablation-a4, w4a4, w2a4, limited)" >&2; exit 2 ;;
+    *) echo "unknown table '$table' (ablation, ablation-a4, w4a8, w4a4, w2a4, limited)" >&2; exit 2 ;;
   esac
 done

@@ -132,7 +132,7 @@ void buildDataMovement(PlanBuilder &b, const Node &n) {
   dnnl::memory srcMem = b.memoryOf(x);
   const bool keepsLayout = op == "Slice" || op == "Pad";  // output rank = input rank
   std::optional<std::vector<size_t>> order;
-  if (keepsLayout) order = denseDimOrder(srcMem.get_desc());
+  if (keepsLayout && !xd.empty()) order = denseDimOrder(srcMem.get_desc());
   if (!order) {
     srcMem = b.plainMemoryOf(x);
     order = std::vector<size_t>(xd.size());

@@ -1,6 +1,7 @@
 // The float runner against naive loops over a seeded grid of shapes (ncnn/ggml style).
 #include "TestUtil.h"
 #include "ops/ShapeInference.h"
+#include "runtime/PlanBuilder.h"
 
 using namespace lowbit;
 using namespace lowbit::test;
@@ -117,4 +118,20 @@ TEST_CASE("a wrongly shaped input is refused with both shapes", "[runtime]") {
   Executor exec(g);
   CHECK_THROWS_WITH(exec.run({randomTensor({1, 1, 8, 8}, 1)}),
                     Catch::Contains("[?,3,8,8]") && Catch::Contains("[1,1,8,8]"));
+}
+
+TEST_CASE("dense layouts: storage order of plain and channels-last descriptors, none for blocked ones", "[runtime]") {
+  using tag = dnnl::memory::format_tag;
+  using dt = dnnl::memory::data_type;
+  const Dims d = {2, 16, 5, 7};
+  CHECK(denseDimOrder(dnnl::memory::desc(d, dt::f32, tag::nchw)) == std::vector<size_t>{0, 1, 2, 3});
+  CHECK(denseDimOrder(dnnl::memory::desc(d, dt::u8, tag::nhwc)) == std::vector<size_t>{0, 2, 3, 1});
+  CHECK_FALSE(denseDimOrder(dnnl::memory::desc(d, dt::f32, tag::nChw8c)).has_value());
+  // orderedDesc builds the layout denseDimOrder reads back; nhwc's strides are C*H*W's permutation.
+  const dnnl::memory::desc nhwc = orderedDesc(d, dt::u8, {0, 2, 3, 1});
+  CHECK(nhwc == dnnl::memory::desc(d, dt::u8, tag::nhwc));
+  CHECK(stridesOf(nhwc) == std::vector<int64_t>{16 * 5 * 7, 1, 7 * 16, 16});
+  // A size-1 dim may carry any stride without breaking density.
+  const Dims one = {1, 16, 5, 7};
+  CHECK(denseDimOrder(dnnl::memory::desc(one, dt::u8, tag::nhwc)).has_value());
 }

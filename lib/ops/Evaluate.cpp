@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <set>
 
+#include "kernels/DropoutMask.h"
 #include "kernels/Half.h"
 #include "kernels/QuantizeRef.h"
 #include "kernels/TensorCopy.h"
@@ -311,8 +313,27 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   if (op == "Identity") return {in(0)};
   if (op == "Dropout") {
     Tensor mask(DType::Bool, in(0).dims());
-    std::fill_n(static_cast<uint8_t *>(mask.raw()), mask.byteSize(), uint8_t{1});
-    return {in(0), mask};
+    uint8_t *keep = static_cast<uint8_t *>(mask.raw());
+    auto given = [&](size_t i) { return i < inputs.size() && inputs[i]; };
+    const bool training = given(2) && in(2).toInt64s().at(0) != 0;
+    const float ratio = given(1) ? in(1).toFloats().at(0) : 0.5f;
+    if (!training || ratio <= 0.f) {
+      std::fill_n(keep, mask.byteSize(), uint8_t{1});
+      return {in(0), mask};
+    }
+    if (ratio >= 1.f) throw Error(cat(n.describe(), ": Dropout ratio must be below 1, got ", ratio));
+    if (in(0).dtype() != DType::Float32)
+      throw Error(cat(n.describe(), ": training-mode Dropout of ", dtypeName(in(0).dtype()), " data"));
+    // Unseeded: a new mask each run, as the spec asks ("auto generate" a seed).
+    const uint32_t seed = n.hasAttr("seed") ? static_cast<uint32_t>(n.attrInt("seed", 0))
+                                             : std::random_device{}();
+    dropoutMask(seed, ratio, mask.numel(), keep);
+    Tensor y(DType::Float32, in(0).dims());
+    const float *x = static_cast<const float *>(in(0).raw());
+    float *yp = static_cast<float *>(y.raw());
+    const float scale = 1.f / (1.f - ratio);
+    for (int64_t i = 0; i < y.numel(); ++i) yp[i] = keep[i] ? x[i] * scale : 0.f;
+    return {y, mask};
   }
   if (op == "Cast") return {castTensor(in(0), static_cast<DType>(n.attrInt("to", 0)))};
   if (op == "Shape") return {shapeOfDims(n, in(0).dims())};

@@ -248,6 +248,20 @@ std::pair<float, float> clipBounds(const Node &n, int64_t opset) {
   return {lo, hi};
 }
 
+bool dropoutDrops(const Node &n) {
+  auto constant = [&](size_t i, const char *what) -> const Tensor * {
+    const Value *v = n.input(i);
+    if (!v) return nullptr;
+    if (!v->isConstant())
+      throw Error(cat(n.describe(), ": Dropout ", what, " '", v->name(), "' must be a constant"));
+    return v->constant().get();
+  };
+  const Tensor *training = constant(2, "training_mode");
+  if (!training || training->toInt64s().at(0) == 0) return false;
+  const Tensor *ratio = constant(1, "ratio");
+  return (ratio ? ratio->toFloats().at(0) : 0.5f) > 0.f;
+}
+
 std::vector<int64_t> reduceAxes(const Node &n, int64_t rank) {
   std::vector<int64_t> axes = n.attrInts("axes");
   for (int64_t &a : axes) a = normalizeAxis(a, rank, n);

@@ -93,6 +93,11 @@ bool hasConstantClipBounds(const Node &n);
 /// Clip bounds: attributes before opset 11, optional constant inputs after.
 std::pair<float, float> clipBounds(const Node &n, int64_t opset);
 
+/// True for a Dropout that drops elements: training_mode (a constant input) is true and the
+/// ratio (a constant input, default 0.5) is above zero. Any other Dropout is an identity with an
+/// all-true mask. Error when training_mode or ratio is computed at run time.
+bool dropoutDrops(const Node &n);
+
 /// Reduction axes for ReduceMean (attribute up to opset 17); empty means all axes.
 std::vector<int64_t> reduceAxes(const Node &n, int64_t rank);
 

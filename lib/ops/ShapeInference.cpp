@@ -94,11 +94,6 @@ void inferNodeShapes(Node &n, int64_t opset) {
     return;
   }
   if (op == "Dropout") {
-    if (opset >= 12 && n.input(2)) {
-      Value *tm = n.input(2);
-      if (!tm->isConstant() || tm->constant()->toInt64s().at(0) != 0)
-        throw Error(cat(n.describe(), ": training_mode=true is not supported (inference only)"));
-    }
     setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
     setOut(n, 1, DType::Bool, known(x) ? &x->dims() : nullptr);
     return;
@@ -119,11 +114,12 @@ void inferNodeShapes(Node &n, int64_t opset) {
   }
   if (op == "Conv") return inferWindowOp(n, true, false);
   if (op == "MaxPool" || op == "AveragePool") {
-    if (n.outputs().size() > 1 && n.output(1))
-      throw Error(cat(n.describe(), ": the Indices output of MaxPool is not supported"));
-    if (n.attrInt("storage_order", 0) != 0)
-      throw Error(cat(n.describe(), ": storage_order=1 is not supported"));
-    return inferWindowOp(n, false, n.attrInt("ceil_mode", 0) != 0);
+    inferWindowOp(n, false, n.attrInt("ceil_mode", 0) != 0);
+    if (op == "MaxPool" && n.outputs().size() > 1 && n.output(1)) {  // Indices: same shape as Y
+      const Value *y = n.output(0);
+      setOut(n, 1, DType::Int64, y->hasShape() ? &y->dims() : nullptr);
+    }
+    return;
   }
   if (op == "GlobalAveragePool") {
     setOut(n, 0, inType(n, 0), nullptr);
@@ -135,9 +131,16 @@ void inferNodeShapes(Node &n, int64_t opset) {
     return;
   }
   if (op == "BatchNormalization") {
-    if (n.attrInt("training_mode", 0) != 0 || n.outputs().size() > 1)
-      throw Error(cat(n.describe(), ": training_mode BatchNormalization is not supported (inference only)"));
+    const bool training = n.attrInt("training_mode", 0) != 0;
+    if (opset < 14 && n.outputs().size() > 1)
+      throw Error(cat(n.describe(), ": training outputs of BatchNormalization before opset 14 are not supported"));
+    if (!training && n.outputs().size() > 1)
+      throw Error(cat(n.describe(), ": running_mean and running_var outputs need training_mode=1"));
     setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
+    // Updated running statistics, one per channel.
+    const Value *scale = n.input(1);
+    for (size_t i = 1; i < n.outputs().size(); ++i)
+      setOut(n, i, inType(n, 0), scale && scale->hasShape() ? &scale->dims() : nullptr);
     return;
   }
   if (op == "Gemm") {

@@ -1,8 +1,9 @@
 // EliminateIdentity
 //   Requires: nothing.
-//   Produces: Identity, inference-mode Dropout (mask unused) and Cast to the same type are
+//   Produces: Identity, Dropout that drops nothing (inference mode or ratio 0, mask unused) and Cast to the same type are
 //             removed; readers use the input directly.
 //   Leaves untouched: such nodes whose removal would rename a graph input or output.
+#include "ops/OpParams.h"
 #include "passes/Pass.h"
 
 namespace lowbit {
@@ -15,8 +16,9 @@ bool isNoOp(const Graph &g, const Node &n) {
   if (n.opType() == "Dropout") {
     const Value *mask = n.output(1);
     if (mask && (!g.users(mask).empty() || g.isGraphOutput(mask))) return false;
-    const Value *training = n.input(2);
-    return !training || (training->isConstant() && training->constant()->toInt64s().at(0) == 0);
+    for (size_t i = 1; i < n.inputs().size(); ++i)  // run-time ratio or mode: decided per plan
+      if (n.input(i) && !n.input(i)->isConstant()) return false;
+    return !dropoutDrops(n);
   }
   if (n.opType() == "Cast")
     return x->dtype() != DType::Undefined && static_cast<DType>(n.attrInt("to", 0)) == x->dtype();

@@ -22,7 +22,7 @@ class FoldBatchNorm final : public Pass {
   bool run(Graph &g, const PassContext &) override {
     bool changed = false;
     for (Node *bn : g.nodes()) {
-      if (bn->opType() != "BatchNormalization") continue;
+      if (bn->opType() != "BatchNormalization" || bn->attrInt("training_mode", 0) != 0) continue;
       Value *x = bn->input(0);
       Node *prod = x ? x->producer() : nullptr;
       if (!prod || (prod->opType() != "Conv" && prod->opType() != "Gemm")) continue;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "ops/OpParams.h"
 #include "ops/ShapeInference.h"
 #include "passes/PassManager.h"
 #include "runtime/PlanBuilder.h"
@@ -92,9 +93,11 @@ const std::vector<LoweringDecision> &Executor::lowering() const {
 
 namespace {
 
-// Float tensors of rank >= 1 are data; everything else (shapes, indices, scalar parameters
-// such as Clip bounds given as inputs) is fixed per plan and folded into it.
-bool isDataInput(const Tensor &t) { return t.dtype() == DType::Float32 && t.rank() > 0; }
+// Float and 8-bit tensors of rank >= 1 are data; everything else (shapes, indices, scalar
+// parameters such as Clip bounds given as inputs) is fixed per plan and folded into it.
+bool isDataInput(const Tensor &t) {
+  return (t.dtype() == DType::Float32 || t.dtype() == DType::UInt8 || t.dtype() == DType::Int8) && t.rank() > 0;
+}
 
 std::string planKey(const std::vector<Tensor> &inputs) {
   std::string key;
@@ -139,9 +142,9 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
       v->setConstant(std::make_shared<const Tensor>(t));  // shapes/indices: fixed for this plan
     }
   }
-  // Inference-mode Dropout masks are all true: constants, not run-time data.
+  // Masks of Dropouts that drop nothing are all true: constants, not run-time data.
   for (Node *n : g.nodes())
-    if (n->opType() == "Dropout" && n->output(1)) {
+    if (n->opType() == "Dropout" && n->output(1) && !dropoutDrops(*n)) {
       Value *mask = n->output(1);
       n->outputs().resize(1);
       mask->setProducer(nullptr);
@@ -181,7 +184,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     Value *v = graph_->inputs()[i];
     Value *sv = g.findValue(v->name());
     if (isDataInput(inputs[i]) && sv && !sv->isConstant()) {
-      dnnl::memory m = b.newMemory(plainDesc(inputs[i].dims()));
+      dnnl::memory m = b.newMemory(plainDesc(inputs[i].dims(), dnnlType(inputs[i].dtype())));
       b.define(sv, m);
       plan->inputs.push_back(m);
     } else {

@@ -31,15 +31,19 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
       throw Error(cat(n.describe(), ": its ", dtypeName(out->dtype()), " result is read by ",
                       reader->describe(), "; the float runner computes float32 tensors only"));
   }
-  // Inputs: constants as they are, float data read from plain buffers at run time.
+  // Inputs: constants as they are, data read from plain buffers at run time.
+  struct RuntimeInput {
+    const void *data = nullptr;
+    DType dtype = DType::Float32;
+    Dims dims;
+  };
   std::vector<std::shared_ptr<const Tensor>> constants;
-  std::vector<std::pair<const float *, Dims>> runtime;
+  std::vector<RuntimeInput> runtime;
   for (const Value *in : n.inputs()) {
     constants.push_back(in && in->isConstant() ? in->constant() : nullptr);
-    runtime.emplace_back(in && !in->isConstant()
-                             ? static_cast<const float *>(b.plainMemoryOf(in).get_data_handle())
-                             : nullptr,
-                         in ? in->dims() : Dims{});
+    RuntimeInput r;
+    if (in && !in->isConstant()) r = {b.plainMemoryOf(in).get_data_handle(), in->dtype(), in->dims()};
+    runtime.push_back(r);
   }
   // Outputs: plain float buffers, or byte buffers the executor copies out by ONNX type.
   std::vector<void *> outs;
@@ -64,9 +68,9 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
     for (size_t i = 0; i < runtime.size(); ++i) {
       if (constants[i]) {
         ins.push_back(constants[i].get());
-      } else if (runtime[i].first) {
-        held[i] = Tensor(DType::Float32, runtime[i].second);
-        std::memcpy(held[i].raw(), runtime[i].first, held[i].byteSize());
+      } else if (runtime[i].data) {
+        held[i] = Tensor(runtime[i].dtype, runtime[i].dims);
+        std::memcpy(held[i].raw(), runtime[i].data, held[i].byteSize());
         ins.push_back(&held[i]);
       } else {
         ins.push_back(nullptr);

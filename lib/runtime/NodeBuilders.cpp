@@ -1,3 +1,5 @@
+#include "ops/Evaluate.h"
+#include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
@@ -19,7 +21,15 @@ void buildNode(PlanBuilder &b, const Node &n) {
     if (n.opType() == "Concat") return buildConcat(b, n);
   }
   if (n.opType() == "Cast" && n.output(0)->dtype() != DType::Float32) return buildEvaluated(b, n);
+  // MaxPool compares 8-bit data as it is, and its Indices output is int64.
+  if (n.opType() == "MaxPool") return buildPool(b, n);
+  // Other ops on 8-bit data (not codes the integer lowering planned): the reference evaluator.
+  for (const Value *in : n.inputs())
+    if (in && !in->isConstant() && (in->dtype() == DType::UInt8 || in->dtype() == DType::Int8) && canEvaluate(n))
+      return buildEvaluated(b, n);
   if (n.opType() == "DequantizeLinear") return buildEvaluated(b, n);
+  // Training-mode Dropout: its mask comes from a seeded generator, not from oneDNN.
+  if (n.opType() == "Dropout" && dropoutDrops(n)) return buildEvaluated(b, n);
   for (const Value *out : n.outputs())
     if (out && out->dtype() != DType::Float32)
       throw Error(cat(n.describe(), ": produces ", dtypeName(out->dtype()), " data at run time ('",

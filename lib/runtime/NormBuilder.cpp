@@ -1,4 +1,4 @@
-// BatchNormalization (inference, global statistics), Softmax and ReduceMean on oneDNN.
+// BatchNormalization (inference with global statistics, or training with batch statistics), Softmax and ReduceMean on oneDNN.
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
 
@@ -7,21 +7,47 @@ namespace lowbit {
 void buildBatchNorm(PlanBuilder &b, const Node &n) {
   for (size_t i = 1; i < 5; ++i)
     if (!n.input(i)) throw Error(cat(n.describe(), ": needs scale, B, mean and var inputs"));
+  const bool training = n.attrInt("training_mode", 0) != 0;
   dnnl::memory src = b.memoryOf(n.input(0));
-  auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
-               dnnl::normalization_flags::use_shift;
-  auto desc = dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_inference,
-                                                       src.get_desc(), n.attrFloat("epsilon", 1e-5f), flags);
+  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  if (!training) flags |= dnnl::normalization_flags::use_global_stats;
+  auto desc = dnnl::batch_normalization_forward::desc(
+      training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, src.get_desc(),
+      n.attrFloat("epsilon", 1e-5f), flags);
   auto pd = dnnl::batch_normalization_forward::primitive_desc(desc, b.engine());
   dnnl::memory dst = b.newMemory(pd.dst_desc());
-  b.addPrimitive(n, dnnl::batch_normalization_forward(pd),
-                 {{DNNL_ARG_SRC, src},
-                  {DNNL_ARG_SCALE, b.plainMemoryOf(n.input(1))},
-                  {DNNL_ARG_SHIFT, b.plainMemoryOf(n.input(2))},
-                  {DNNL_ARG_MEAN, b.plainMemoryOf(n.input(3))},
-                  {DNNL_ARG_VARIANCE, b.plainMemoryOf(n.input(4))},
-                  {DNNL_ARG_DST, dst}});
+  dnnl::memory inMean = b.plainMemoryOf(n.input(3)), inVar = b.plainMemoryOf(n.input(4));
+  // Training normalises by the batch's statistics, which oneDNN writes out.
+  dnnl::memory mean = training ? b.newMemory(pd.mean_desc()) : inMean;
+  dnnl::memory var = training ? b.newMemory(pd.variance_desc()) : inVar;
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src},
+                                                {DNNL_ARG_SCALE, b.plainMemoryOf(n.input(1))},
+                                                {DNNL_ARG_SHIFT, b.plainMemoryOf(n.input(2))},
+                                                {DNNL_ARG_MEAN, mean},
+                                                {DNNL_ARG_VARIANCE, var},
+                                                {DNNL_ARG_DST, dst}};
+  if (training && pd.workspace_desc().get_size() != 0) args[DNNL_ARG_WORKSPACE] = b.newMemory(pd.workspace_desc());
+  b.addPrimitive(n, dnnl::batch_normalization_forward(pd), args);
   b.define(n.output(0), dst);
+  if (!training || n.outputs().size() < 2) return;
+  // running = input * momentum + batch statistic * (1 - momentum), with the population
+  // (biased) variance, as ONNX defines the outputs.
+  const float momentum = n.attrFloat("momentum", 0.9f);
+  const int64_t channels = n.input(1)->dims().at(0);
+  std::vector<std::pair<dnnl::memory, dnnl::memory>> updates;  // (running input, batch stat)
+  updates.emplace_back(inMean, mean);
+  updates.emplace_back(inVar, var);
+  for (size_t i = 1; i < 3 && i < n.outputs().size(); ++i) {
+    if (!n.output(i)) continue;
+    dnnl::memory out = b.newMemory(plainDesc({channels}));
+    b.define(n.output(i), out);
+    const float *running = static_cast<const float *>(updates[i - 1].first.get_data_handle());
+    const float *batch = static_cast<const float *>(updates[i - 1].second.get_data_handle());
+    float *o = static_cast<float *>(out.get_data_handle());
+    b.addFunction(n, [=] {
+      for (int64_t c = 0; c < channels; ++c) o[c] = running[c] * momentum + batch[c] * (1.f - momentum);
+    });
+  }
 }
 
 void buildSoftmax(PlanBuilder &b, const Node &n) {

@@ -43,17 +43,6 @@ const std::map<std::string, std::string> kRefused = {
     {"test_castlike_STRING_to_FLOAT_expanded", "STRING tensors are not supported"},
     {"test_identity_opt", "optional types are not supported"},
     {"test_identity_sequence", "sequence types are not supported"},
-    {"test_batchnorm_epsilon_training_mode", "training-mode BatchNormalization (inference only)"},
-    {"test_batchnorm_example_training_mode", "training-mode BatchNormalization (inference only)"},
-    {"test_training_dropout", "training-mode Dropout (inference only)"},
-    {"test_training_dropout_default", "training-mode Dropout (inference only)"},
-    {"test_training_dropout_default_mask", "training-mode Dropout (inference only)"},
-    {"test_training_dropout_mask", "training-mode Dropout (inference only)"},
-    {"test_training_dropout_zero_ratio", "training-mode Dropout (inference only)"},
-    {"test_training_dropout_zero_ratio_mask", "training-mode Dropout (inference only)"},
-    {"test_maxpool_with_argmax_2d_precomputed_pads", "MaxPool Indices output"},
-    {"test_maxpool_with_argmax_2d_precomputed_strides", "MaxPool Indices output"},
-    {"test_maxpool_2d_uint8", "the float runner computes float32 tensors only"},
 };
 
 Tensor readTensorPb(const fs::path &p) {

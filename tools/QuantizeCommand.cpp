@@ -28,6 +28,24 @@ void parseGranularity(const std::string &text, WeightQuantConfig &w) {
   }
 }
 
+// The fine-tune part of a recipe ("finetune": {...}, as reports record it).
+template <typename Given, typename Opts>
+void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
+  for (const auto &[key, v] : f.items()) {
+    if (key == "mode") { if (!given("--finetune")) o.finetune = v.template get<std::string>(); }
+    else if (key == "block_iters") { if (!given("--block-iters")) o.ft.blockIters = v.template get<int>(); }
+    else if (key == "joint_epochs") { if (!given("--joint-epochs")) o.ft.jointEpochs = v.template get<int>(); }
+    else if (key == "lr") { if (!given("--lr")) o.ft.lr = v.template get<float>(); }
+    else if (key == "block_lr") { if (!given("--block-lr")) o.ft.blockLr = v.template get<float>(); }
+    else if (key == "temperature") { if (!given("--temperature")) o.ft.temperature = v.template get<float>(); }
+    else if (key == "feature_weight") { if (!given("--feature-loss")) o.ft.featureWeight = v.template get<float>(); }
+    else if (key == "block_input") { if (!given("--block-input")) o.blockInput = v.template get<std::string>(); }
+    else if (key == "activation_quantizer") { if (!given("--act-quantizer")) o.actQuantizer = v.template get<std::string>(); }
+    else if (key == "batch" || key == "seed") { /* the command's --batch and --seed */ }
+    else throw Error(cat("unknown fine-tune recipe setting '", key, "'"));
+  }
+}
+
 // Settings from a recipe file for every option the command line did not give.
 template <typename Opts>
 void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
@@ -54,6 +72,7 @@ void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
       else if (key == "bias_correct") { if (!given("--bias-correct")) o.cfg.biasCorrect = v.template get<bool>(); }
       else if (key == "num_calib") { if (!given("--num-calib")) o.cfg.numCalib = v.template get<int64_t>(); }
       else if (key == "seed") { if (!given("--seed")) o.cfg.seed = v.template get<uint32_t>(); }
+      else if (key == "finetune") applyFinetuneRecipe(v, given, o);
       else if (key == "passes") { /* derived from the settings above; recorded for readers */ }
       else throw Error(cat(path, ": unknown recipe setting '", key, "'"));
     }
@@ -69,7 +88,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   struct Opts {
     QuantizeConfig cfg;
     std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
-                           actObserver = "minmax", exclude, recipe, finetune, blockInput = "float";
+                           actObserver = "minmax", exclude, recipe, finetune, blockInput = "float",
+                actQuantizer = "lsq";
     train::FinetuneConfig ft;
     bool json = false;
   };
@@ -112,6 +132,9 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--temperature", o->ft.temperature, "fine-tune stage 2: softmax temperature")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--block-input", o->blockInput, "fine-tune stage 1 block input: float (teacher's) or quantized");
+  cmd->add_option("--act-quantizer", o->actQuantizer,
+                  "fine-tune activation quantizers: lsq (learnable steps) or pact (learnable clip of unsigned "
+                  "activations; signed ones keep lsq)");
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--recipe", o->recipe,
                   "JSON with the settings above (wbits, abits, granularity, ...); a report's recipe works too; "
@@ -138,13 +161,14 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--block-lr", "--temperature",
-                                 "--feature-loss", "--block-input"})
+                                 "--feature-loss", "--block-input", "--act-quantizer"})
           if (cmd->count(flag)) throw Error(cat(flag, " sets up a fine-tune: give --finetune twostage|blockwise|global"));
       } else {
         o->ft.mode = train::FinetuneConfig::parseMode(o->finetune);
         if (o->blockInput != "float" && o->blockInput != "quantized")
           throw Error(cat("--block-input '", o->blockInput, "' is not float or quantized"));
         o->ft.blockInputFromFloat = o->blockInput == "float";
+        o->ft.activations = train::parseActivationQuantizer(o->actQuantizer);
         o->ft.batch = o->cfg.batch;
         o->ft.seed = o->cfg.seed;
         o->ft.progress = o->cfg.progress;

@@ -362,7 +362,8 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     report["recipe"]["finetune"] = {{"mode", finetuneReport["mode"]}, {"block_iters", f.blockIters},
                                     {"joint_epochs", f.jointEpochs}, {"lr", f.lr}, {"block_lr", f.blockLr}, {"batch", f.batch},
                                     {"temperature", f.temperature}, {"feature_weight", f.featureWeight}, {"seed", f.seed},
-                                    {"block_input", f.blockInputFromFloat ? "float" : "quantized"}};
+                                    {"block_input", f.blockInputFromFloat ? "float" : "quantized"},
+                                    {"activation_quantizer", train::activationQuantizerName(f.activations)}};
     report["finetune"] = finetuneReport;
   }
   if (!cfg.reportPath.empty()) writeFileAtomic(cfg.reportPath, report.dump(2) + "\n");

@@ -36,8 +36,8 @@ void Adam::step() {
       double update = mHat / (std::sqrt(vHat) + cfg_.eps);
       if (decay) update += cfg_.weightDecay * w[i];
       w[i] -= static_cast<float>(lr * update);
-      // A step size must stay positive; a tiny floor keeps x / s finite.
-      if (p.kind == Param::Kind::Step) w[i] = std::max(w[i], 1e-8f);
+      // A step size (or a clip that sets one) must stay positive; a tiny floor keeps x / s finite.
+      if (p.kind == Param::Kind::Step || p.kind == Param::Kind::Clip) w[i] = std::max(w[i], 1e-8f);
     }
   }
 }

@@ -179,11 +179,13 @@ std::map<std::string, Tensor> teacherBoundaries(const Graph &teacher, const Tens
 // Copies trained values into the IR: weights and biases by value name, steps into QuantParams.
 void writeBack(Graph &g, Network &net) {
   for (Param *p : net.params()) {
-    if (p->kind == Param::Kind::Step) {
-      const std::string name = p->name.substr(0, p->name.size() - std::string(".step").size());
+    if (p->kind == Param::Kind::Step || p->kind == Param::Kind::Clip) {
+      const size_t suffix = std::string(p->kind == Param::Kind::Step ? ".step" : ".alpha").size();
+      const std::string name = p->name.substr(0, p->name.size() - suffix);
       Value *v = g.findValue(name);
       if (!v || !v->quant) throw Error(cat("finetune: no quantized value '", name, "' to write a step to"));
       std::vector<float> s = p->value.toFloats();
+      for (float &x : s) x *= p->stepPerUnit;
       if (s.size() == 1) {
         std::fill(v->quant->scale.begin(), v->quant->scale.end(), s[0]);
       } else {
@@ -248,6 +250,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
                    : cfg.mode == FinetuneConfig::Mode::Blockwise ? "blockwise" : "global";
   const std::vector<Block> blocks = findBlocks(teacher);
   report["blocks"] = blocks.size();
+  report["activation_quantizer"] = activationQuantizerName(cfg.activations);
   std::map<std::string, Tensor> cache = teacherBoundaries(teacher, images, blocks, batch, cfg.progress);
   const int64_t n = images.dims()[0];
 
@@ -260,7 +263,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
       std::unique_ptr<Graph> sub = extractSubgraph(quantized, blk.input, blk.output);
       Dims inDims = cache.at(blk.input).dims();
       inDims[0] = batch;
-      auto net = std::make_unique<Network>(*sub, inDims);
+      auto net = std::make_unique<Network>(*sub, inDims, cfg.activations);
       AdamConfig ac;
       ac.lr = cfg.blockLr;
       ac.totalSteps = cfg.blockIters;
@@ -311,7 +314,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   if (cfg.mode != FinetuneConfig::Mode::Blockwise) {
     Dims bd = images.dims();
     bd[0] = batch;
-    Network net(quantized, bd);
+    Network net(quantized, bd, cfg.activations);
     const Tensor &logits = cache.at(blocks.back().output);
     const int64_t stepsPerEpoch = std::max<int64_t>(1, n / batch);
     AdamConfig ac;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ir/Graph.h"
+#include "train/Network.h"
 
 namespace lowbit::train {
 
@@ -32,6 +33,8 @@ struct FinetuneConfig {
   /// Stage 1 feeds each block the float model's input to it (true) or the quantized model's,
   /// i.e. the output of the already fine-tuned quantized blocks before it (false).
   bool blockInputFromFloat = true;
+  /// Learnable activation quantizers: LSQ steps, or PACT clips on unsigned activations.
+  ActivationQuantizer activations = ActivationQuantizer::Lsq;
   bool progress = true;
   static Mode parseMode(const std::string &name);  ///< twostage | blockwise | global
 };

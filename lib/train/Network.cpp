@@ -210,11 +210,45 @@ class ActQuantLayer final : public Layer {
   size_t x_, y_;
 };
 
+// PACT: clip at a learnable alpha, then quantize uniformly with step alpha / qmax. The input
+// gradient passes straight through inside [0, alpha]; alpha collects the clipped elements'.
+class PactQuantLayer final : public Layer {
+ public:
+  PactQuantLayer(QuantRange r, Param *alpha, size_t x, size_t y)
+      : fq_(r, -1, false), alpha_(alpha), x_(x), y_(y), step_(DType::Float32, {1}) {}
+  void forward(std::vector<Tensor> &v) override {
+    step_.data<float>()[0] = alpha_->value.data<float>()[0] * alpha_->stepPerUnit;
+    fq_.forward(v[x_], step_, v[y_]);
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims()), da(DType::Float32, {1});
+    pact_.backward(v[x_], alpha_->value, g[y_], &dx, &da);
+    accumulate(g[x_], dx);
+    accumulate(alpha_->grad, da);
+  }
+
+ private:
+  FakeQuantOp fq_;
+  PactClipOp pact_;
+  Param *alpha_;
+  size_t x_, y_;
+  Tensor step_;
+};
+
 }  // namespace
+
+ActivationQuantizer parseActivationQuantizer(const std::string &name) {
+  if (name == "lsq") return ActivationQuantizer::Lsq;
+  if (name == "pact") return ActivationQuantizer::Pact;
+  throw Error(cat("unknown activation quantizer '", name, "' (lsq, pact)"));
+}
+
+const char *activationQuantizerName(ActivationQuantizer q) { return q == ActivationQuantizer::Pact ? "pact" : "lsq"; }
 
 class NetworkBuilder {
  public:
-  NetworkBuilder(Network &net, const Graph &g) : net_(net), g_(g) {}
+  NetworkBuilder(Network &net, const Graph &g, ActivationQuantizer activations)
+      : net_(net), g_(g), activations_(activations) {}
 
   void build(const Dims &inputDims) {
     if (g_.inputs().size() != 1 || g_.outputs().size() != 1)
@@ -287,14 +321,22 @@ class NetworkBuilder {
     if (!v->quant || v->quant->scale.size() != 1 || v->quant->state == QuantParams::State::FloatOnly) return;
     const QuantParams &p = *v->quant;
     if (p.zeroPoint.at(0) != 0) throw Error(cat("activation '", v->name(), "' has a zero point; only symmetric ones train"));
-    Param *step = param(v->name() + ".step", Tensor::fromVector<float>({1}, {p.scale[0]}), Param::Kind::Step);
+    const QuantRange range = quantRange(p.bits, p.isSigned, p.narrowRange);
+    const bool pact = activations_ == ActivationQuantizer::Pact && range.qmin == 0;
+    Param *step = pact ? param(v->name() + ".alpha", Tensor::fromVector<float>({1}, {p.scale[0] * static_cast<float>(range.qmax)}),
+                               Param::Kind::Clip)
+                       : param(v->name() + ".step", Tensor::fromVector<float>({1}, {p.scale[0]}), Param::Kind::Step);
+    if (pact) step->stepPerUnit = 1.f / static_cast<float>(range.qmax);
     const size_t from = current(v);
     const Dims d = net_.values_[from].dims();
     net_.values_.emplace_back(DType::Float32, d);
     net_.grads_.emplace_back(DType::Float32, d);
     net_.slotNames_.push_back(v->name() + " (fake-quantized)");
     const size_t to = net_.values_.size() - 1;
-    net_.layers_.push_back(std::make_unique<ActQuantLayer>(quantRange(p.bits, p.isSigned, p.narrowRange), step, from, to));
+    if (pact)
+      net_.layers_.push_back(std::make_unique<PactQuantLayer>(range, step, from, to));
+    else
+      net_.layers_.push_back(std::make_unique<ActQuantLayer>(range, step, from, to));
     quantized_[v] = to;
   }
 
@@ -393,10 +435,13 @@ class NetworkBuilder {
 
   Network &net_;
   const Graph &g_;
+  ActivationQuantizer activations_;
   std::map<const Value *, size_t> slots_, quantized_;
 };
 
-Network::Network(const Graph &g, const Dims &inputDims) { NetworkBuilder(*this, g).build(inputDims); }
+Network::Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations) {
+  NetworkBuilder(*this, g, activations).build(inputDims);
+}
 Network::~Network() = default;
 
 const Tensor &Network::forward(const Tensor &input) {

@@ -14,12 +14,23 @@
 
 namespace lowbit::train {
 
-/// A trainable tensor and its gradient (same dims), named after the IR value it came from.
+/// A trainable tensor and its gradient (same dims), named after the IR value it came from
+/// ("<value>.step" for quantizer steps, "<value>.alpha" for PACT clips).
 struct Param {
   std::string name;
   Tensor value, grad;
-  enum class Kind { Weight, Bias, Step } kind = Kind::Weight;
+  /// Step: a quantizer step size (LSQ). Clip: PACT's clip bound alpha, a step of alpha * stepPerUnit.
+  enum class Kind { Weight, Bias, Step, Clip } kind = Kind::Weight;
+  float stepPerUnit = 1.f;
 };
+
+/// How activations are fake-quantized in training. Lsq: a learnable step, whose gradient (LSQ)
+/// comes from every element. Pact: unsigned (post-ReLU) activations are clipped at a learnable
+/// alpha and quantized on [0, alpha]; alpha's gradient comes only from the clipped elements
+/// (Choi et al.). PACT is defined for unsigned ranges: signed activations keep LSQ steps.
+enum class ActivationQuantizer { Lsq, Pact };
+ActivationQuantizer parseActivationQuantizer(const std::string &name);  ///< lsq | pact
+const char *activationQuantizerName(ActivationQuantizer q);
 
 class Layer;
 
@@ -36,7 +47,7 @@ class Network {
   /// (constant weights), Relu, Clip, Add (same dims), MaxPool, AveragePool,
   /// GlobalAveragePool, Flatten, Reshape, Identity, Slice, constant Pad. Throws Error naming
   /// the node otherwise. One graph input, one graph output.
-  Network(const Graph &g, const Dims &inputDims);
+  Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations = ActivationQuantizer::Lsq);
   ~Network();
   Network(const Network &) = delete;
   Network &operator=(const Network &) = delete;

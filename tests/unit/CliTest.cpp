@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "TestUtil.h"
+#include "support/File.h"
 
 namespace {
 const std::string kData = LOWBIT_TEST_DATA;
@@ -129,4 +130,27 @@ TEST_CASE("lowbit quantize --recipe: settings from the file, command-line flags 
   CHECK(bad.code == 1);
   CHECK_THAT(bad.output, Catch::Contains("unknown recipe setting 'colour'"));
   for (const auto &p : {recipe, out, report}) fs::remove(p);
+}
+
+TEST_CASE("lowbit quantize: a fine-tuned run's report replays as a recipe, PACT clips included", "[cli]") {
+  namespace fs = std::filesystem;
+  const std::string model = kData + "/good/tiny_convnet.onnx", calib = kData + "/good";
+  const fs::path dir = fs::temp_directory_path();
+  const std::string out = (dir / "lowbit_cli_ft.onnx").string(), report = (dir / "lowbit_cli_ft.json").string(),
+                    replay = (dir / "lowbit_cli_ft2.json").string();
+  RunResult bad = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --finetune global --act-quantizer dorefa -o " + out);
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.output, Catch::Contains("'dorefa'"));
+  RunResult ft = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 4 --finetune global --joint-epochs 2 " +
+                           "--act-quantizer pact --lr 0.002 -o " + out + " --report " + report);
+  REQUIRE(ft.code == 0);
+  nlohmann::json first = nlohmann::json::parse(lowbit::readFile(report));
+  CHECK(first["recipe"]["finetune"]["activation_quantizer"] == "pact");
+  CHECK(first["finetune"]["activation_quantizer"] == "pact");
+  RunResult again = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --recipe " + report + " -o " + out +
+                              " --report " + replay);
+  REQUIRE(again.code == 0);
+  nlohmann::json second = nlohmann::json::parse(lowbit::readFile(replay));
+  CHECK(second["recipe"] == first["recipe"]);
+  CHECK(second["finetune"]["stage2_joint"] == first["finetune"]["stage2_joint"]);  // same seed, same losses
 }

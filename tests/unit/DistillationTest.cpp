@@ -166,3 +166,34 @@ TEST_CASE("the joint stage's feature term matches block outputs to the float mod
   // The feature term changes the descent: the KL path differs from the KL-only run.
   CHECK(epochs.back()["mean_kl"] != plain["stage2_joint"].back()["mean_kl"]);
 }
+
+TEST_CASE("fine-tuning with PACT clips writes alpha / qmax back as the activation step", "[train]") {
+  auto g = smallResNet();
+  std::unique_ptr<Graph> teacher = g->clone();
+  quantize(*g);
+  const float before = g->findValue("r1")->quant->scale[0];
+  train::FinetuneConfig cfg;
+  cfg.mode = train::FinetuneConfig::Mode::Global;
+  cfg.jointEpochs = 10;
+  cfg.lr = 5e-3f;
+  cfg.batch = 8;
+  cfg.seed = 3;
+  cfg.activations = train::ActivationQuantizer::Pact;
+  cfg.progress = false;
+  nlohmann::json report = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
+  INFO(report.dump());
+  CHECK(report["activation_quantizer"] == "pact");
+  const auto &epochs = report["stage2_joint"];
+  CHECK(epochs.back()["mean_kl"].get<double>() < epochs.front()["mean_kl"].get<double>());
+  const float after = g->findValue("r1")->quant->scale[0];
+  CHECK(after != before);
+  CHECK(after > 0.f);
+  // The step written back is the one the QDQ simulation then uses: a whole network of it runs.
+  train::Network check(*g, {8, 3, 6, 6}, train::ActivationQuantizer::Pact);
+  for (train::Param *p : check.params())
+    if (p->name == "r1.alpha") {
+      const QuantParams &q = *g->findValue("r1")->quant;
+      CHECK(p->value.toFloats()[0] * p->stepPerUnit == Approx(after));
+      CHECK(p->value.toFloats()[0] == Approx(after * static_cast<float>(quantRange(q.bits, q.isSigned, q.narrowRange).qmax)));
+    }
+}

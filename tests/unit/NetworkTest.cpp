@@ -191,3 +191,37 @@ TEST_CASE("Network refuses ops it has no gradient for, naming the node", "[train
   g.outputs().push_back(s->output(0));
   CHECK_THROWS_WITH(train::Network(g, {1, 4}), Catch::Contains("sm_node") && Catch::Contains("no gradient"));
 }
+
+TEST_CASE("Network with PACT activations quantizes on [0, alpha] and gives alpha the clipped elements' gradient", "[train]") {
+  // x -> Relu -> output, the Relu output 2-bit unsigned with step 0.5: alpha = 1.5.
+  Graph g;
+  Value *x = addInput(g, "x", {1, 6});
+  Node *r = addOp(g, "Relu", {x}, "r");
+  g.outputs().push_back(r->output(0));
+  QuantParams ap;
+  ap.state = QuantParams::State::Calibrated;
+  ap.bits = 2;
+  ap.isSigned = false;
+  ap.scale = {0.5f};
+  ap.zeroPoint = {0};
+  r->output(0)->quant = ap;
+
+  train::Network net(g, {1, 6}, train::ActivationQuantizer::Pact);
+  REQUIRE(net.params().size() == 1);
+  train::Param &alpha = *net.params()[0];
+  CHECK(alpha.kind == train::Param::Kind::Clip);
+  CHECK(alpha.name == "r.alpha");
+  CHECK(alpha.value.toFloats()[0] == Approx(1.5f));
+  const Tensor &y = net.forward(Tensor::fromVector<float>({1, 6}, {-1.f, 0.2f, 0.4f, 1.3f, 1.5f, 4.f}));
+  CHECK(y.toFloats() == std::vector<float>{0.f, 0.f, 0.5f, 1.5f, 1.5f, 1.5f});  // 0.4/0.5 rounds to 1
+  net.zeroGrad();
+  const Tensor &dx = net.backward(Tensor::fromVector<float>({1, 6}, {1.f, 2.f, 3.f, 4.f, 5.f, 6.f}));
+  // Straight through inside (0, alpha); alpha collects x >= alpha: 5 + 6.
+  CHECK(dx.toFloats() == std::vector<float>{0.f, 2.f, 3.f, 4.f, 0.f, 0.f});
+  CHECK(alpha.grad.toFloats()[0] == Approx(11.f));
+
+  // Signed activations have no PACT form: they keep a learnable LSQ step.
+  r->output(0)->quant->isSigned = true;
+  train::Network signedNet(g, {1, 6}, train::ActivationQuantizer::Pact);
+  CHECK(signedNet.params()[0]->kind == train::Param::Kind::Step);
+}

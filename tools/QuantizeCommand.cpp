@@ -41,6 +41,8 @@ void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
     else if (key == "feature_weight") { if (!given("--feature-loss")) o.ft.featureWeight = v.template get<float>(); }
     else if (key == "block_input") { if (!given("--block-input")) o.blockInput = v.template get<std::string>(); }
     else if (key == "activation_quantizer") { if (!given("--act-quantizer")) o.actQuantizer = v.template get<std::string>(); }
+    else if (key == "augment") { if (!given("--augment")) o.ft.augment = v.template get<bool>(); }
+    else if (key == "augment_shift") { if (!given("--augment-shift")) o.ft.augmentShift = v.template get<int>(); }
     else if (key == "batch" || key == "seed") { /* the command's --batch and --seed */ }
     else throw Error(cat("unknown fine-tune recipe setting '", key, "'"));
   }
@@ -132,6 +134,10 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--temperature", o->ft.temperature, "fine-tune stage 2: softmax temperature")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--block-input", o->blockInput, "fine-tune stage 1 block input: float (teacher's) or quantized");
+  cmd->add_flag("--augment", o->ft.augment,
+                "fine-tune stage 2: random left-right flips and shifts of the images (the teacher runs on each batch)");
+  cmd->add_option("--augment-shift", o->ft.augmentShift, "fine-tune --augment: largest shift in pixels (default 4)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--act-quantizer", o->actQuantizer,
                   "fine-tune activation quantizers: lsq (learnable steps) or pact (learnable clip of unsigned "
                   "activations; signed ones keep lsq)");
@@ -161,7 +167,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--block-lr", "--temperature",
-                                 "--feature-loss", "--block-input", "--act-quantizer"})
+                                 "--feature-loss", "--block-input", "--act-quantizer", "--augment", "--augment-shift"})
           if (cmd->count(flag)) throw Error(cat(flag, " sets up a fine-tune: give --finetune twostage|blockwise|global"));
       } else {
         o->ft.mode = train::FinetuneConfig::parseMode(o->finetune);

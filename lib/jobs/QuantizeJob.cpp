@@ -363,7 +363,8 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
                                     {"joint_epochs", f.jointEpochs}, {"lr", f.lr}, {"block_lr", f.blockLr}, {"batch", f.batch},
                                     {"temperature", f.temperature}, {"feature_weight", f.featureWeight}, {"seed", f.seed},
                                     {"block_input", f.blockInputFromFloat ? "float" : "quantized"},
-                                    {"activation_quantizer", train::activationQuantizerName(f.activations)}};
+                                    {"activation_quantizer", train::activationQuantizerName(f.activations)},
+                                    {"augment", f.augment}, {"augment_shift", f.augmentShift}};
     report["finetune"] = finetuneReport;
   }
   if (!cfg.reportPath.empty()) writeFileAtomic(cfg.reportPath, report.dump(2) + "\n");

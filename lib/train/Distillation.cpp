@@ -11,6 +11,7 @@
 #include "support/Progress.h"
 #include "support/Strings.h"
 #include "train/Adam.h"
+#include "train/Augment.h"
 #include "train/Network.h"
 
 namespace lowbit::train {
@@ -251,6 +252,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   const std::vector<Block> blocks = findBlocks(teacher);
   report["blocks"] = blocks.size();
   report["activation_quantizer"] = activationQuantizerName(cfg.activations);
+  if (cfg.augment) report["augment"] = {{"flip", true}, {"shift", cfg.augmentShift}};
   std::map<std::string, Tensor> cache = teacherBoundaries(teacher, images, blocks, batch, cfg.progress);
   const int64_t n = images.dims()[0];
 
@@ -315,7 +317,8 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
     Dims bd = images.dims();
     bd[0] = batch;
     Network net(quantized, bd, cfg.activations);
-    const Tensor &logits = cache.at(blocks.back().output);
+    std::unique_ptr<Network> teacherNet;
+    if (cfg.augment) teacherNet = std::make_unique<Network>(teacher, bd);
     const int64_t stepsPerEpoch = std::max<int64_t>(1, n / batch);
     AdamConfig ac;
     ac.lr = cfg.lr;
@@ -339,15 +342,24 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
       for (int64_t s = 0; s < stepsPerEpoch; ++s) {
         std::vector<int64_t> idx(perm.begin() + s * batch, perm.begin() + std::min<int64_t>(n, (s + 1) * batch));
         while (static_cast<int>(idx.size()) < batch) idx.push_back(idx.back());  // fixed batch size
-        const Tensor &y = net.forward(gather(images, idx));
+        Tensor x = gather(images, idx);
+        // Targets: cached for the images as they are; the teacher runs again on augmented ones.
+        auto teacherOut = [&](const std::string &name) {
+          return teacherNet ? Tensor(teacherNet->activation(name)) : gather(cache.at(name), idx);
+        };
+        if (teacherNet) {
+          x = flipAndShift(x, rng, cfg.augmentShift);
+          teacherNet->forward(x);
+        }
+        const Tensor &y = net.forward(x);
         if (ds.dims() != y.dims()) ds = Tensor(DType::Float32, y.dims());
-        sum += distillationLoss(y, gather(logits, idx), cfg.temperature, ds);
+        sum += distillationLoss(y, teacherOut(blocks.back().output), cfg.temperature, ds);
         seeds.clear();
         for (size_t f = 0; f < features.size(); ++f) {
           const Tensor &a = net.activation(features[f]);
           Tensor &d = featureGrads[f];
           if (d.dims() != a.dims()) d = Tensor(DType::Float32, a.dims());
-          featureSum += meanSquaredError(a, gather(cache.at(features[f]), idx), d) / static_cast<double>(features.size());
+          featureSum += meanSquaredError(a, teacherOut(features[f]), d) / static_cast<double>(features.size());
           const float w = cfg.featureWeight / static_cast<float>(features.size());
           for (int64_t i = 0; i < d.numel(); ++i) d.data<float>()[i] *= w;
           seeds.push_back({features[f], &d});

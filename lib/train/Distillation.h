@@ -33,6 +33,10 @@ struct FinetuneConfig {
   /// Stage 1 feeds each block the float model's input to it (true) or the quantized model's,
   /// i.e. the output of the already fine-tuned quantized blocks before it (false).
   bool blockInputFromFloat = true;
+  /// Stage 2 trains on random left-right flips and shifts of up to augmentShift pixels of the
+  /// images, the teacher run on each augmented batch (stage 1 keeps the cached originals).
+  bool augment = false;
+  int augmentShift = 4;
   /// Learnable activation quantizers: LSQ steps, or PACT clips on unsigned activations.
   ActivationQuantizer activations = ActivationQuantizer::Lsq;
   bool progress = true;

@@ -197,3 +197,32 @@ TEST_CASE("fine-tuning with PACT clips writes alpha / qmax back as the activatio
       CHECK(p->value.toFloats()[0] == Approx(after * static_cast<float>(quantRange(q.bits, q.isSigned, q.narrowRange).qmax)));
     }
 }
+
+TEST_CASE("the joint stage with augmentation runs the teacher on each flipped and shifted batch", "[train]") {
+  auto g = smallResNet();
+  std::unique_ptr<Graph> teacher = g->clone();
+  quantize(*g);
+  train::FinetuneConfig cfg;
+  cfg.mode = train::FinetuneConfig::Mode::Global;
+  cfg.jointEpochs = 15;
+  cfg.lr = 5e-3f;
+  cfg.batch = 8;
+  cfg.seed = 3;
+  cfg.augment = true;
+  cfg.augmentShift = 1;
+  cfg.featureWeight = 1.f;  // feature targets come from the teacher's run on the same batch
+  cfg.progress = false;
+  const Tensor images = randomTensor({32, 3, 6, 6}, 7);
+  nlohmann::json report = train::finetune(*g, *teacher, images, cfg);
+  INFO(report.dump());
+  CHECK(report["augment"]["shift"] == 1);
+  const auto &epochs = report["stage2_joint"];
+  CHECK(epochs.back()["mean_kl"].get<double>() < epochs.front()["mean_kl"].get<double>());
+  // Without augmentation the same seed takes another path.
+  auto plain = smallResNet();
+  quantize(*plain);
+  cfg.augment = false;
+  nlohmann::json without = train::finetune(*plain, *teacher, images, cfg);
+  CHECK(without["stage2_joint"].back()["mean_kl"] != epochs.back()["mean_kl"]);
+  CHECK_FALSE(without.contains("augment"));
+}

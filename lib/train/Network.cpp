@@ -116,6 +116,79 @@ class AddLayer final : public Layer {
   size_t a_, b_, y_;
 };
 
+// MatMul by a constant matrix B [K, M]: y = x B for x [..., K], on the inner-product op with
+// W = B^T. The parameter (and its fake quantization, per output column) keeps the IR's layout.
+class MatMulLayer final : public Layer {
+ public:
+  MatMulLayer(std::unique_ptr<LinearOp> op, QuantizedWeight w, int64_t rows, size_t x, size_t y)
+      : op_(std::move(op)), w_(std::move(w)), rows_(rows), x_(x), y_(y) {
+    const Dims &bd = w_.weight->value.dims();
+    if (w_.fq) w_.quantized = Tensor(DType::Float32, bd);
+    wt_ = Tensor(DType::Float32, {bd[1], bd[0]});
+  }
+  void forward(std::vector<Tensor> &v) override {
+    transpose(w_.forward(), wt_);
+    Tensor y2(DType::Float32, {rows_, wt_.dims()[0]});
+    op_->forward(v[x_].reshaped({rows_, wt_.dims()[1]}), wt_, nullptr, y2);
+    std::memcpy(v[y_].raw(), y2.raw(), y2.byteSize());
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    const int64_t k = wt_.dims()[1], m = wt_.dims()[0];
+    Tensor dx(DType::Float32, {rows_, k}), dwt(DType::Float32, {m, k}), db(DType::Float32, w_.weight->value.dims());
+    op_->backward(v[x_].reshaped({rows_, k}), wt_, g[y_].reshaped({rows_, m}), &dx, &dwt, nullptr);
+    accumulate(g[x_], dx.reshaped(g[x_].dims()));
+    transpose(dwt, db);
+    w_.backward(db);
+  }
+
+ private:
+  static void transpose(const Tensor &a, Tensor &t) {  // a [r, c] -> t [c, r]
+    const int64_t r = a.dims()[0], c = a.dims()[1];
+    const float *src = a.data<float>();
+    float *dst = t.data<float>();
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = 0; j < c; ++j) dst[j * r + i] = src[i * c + j];
+  }
+  std::unique_ptr<LinearOp> op_;
+  QuantizedWeight w_;
+  int64_t rows_;
+  size_t x_, y_;
+  Tensor wt_;
+};
+
+// Concat along one axis: each input is a block of every outer row; the gradient splits back.
+class ConcatLayer final : public Layer {
+ public:
+  ConcatLayer(std::vector<size_t> xs, size_t y, std::vector<int64_t> widths, int64_t outer)
+      : xs_(std::move(xs)), y_(y), widths_(std::move(widths)), outer_(outer) {}
+  void forward(std::vector<Tensor> &v) override { copy(v, true); }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override { copy(g, false); }
+
+ private:
+  // Forward copies the inputs' rows into the output; backward adds the output gradient's rows
+  // to the inputs' gradients.
+  void copy(std::vector<Tensor> &t, bool forward) {
+    int64_t total = 0;
+    for (int64_t w : widths_) total += w;
+    float *y = t[y_].data<float>();
+    for (int64_t o = 0; o < outer_; ++o) {
+      int64_t at = o * total;
+      for (size_t i = 0; i < xs_.size(); ++i) {
+        float *x = t[xs_[i]].data<float>() + o * widths_[i];
+        if (forward)
+          std::memcpy(y + at, x, static_cast<size_t>(widths_[i]) * sizeof(float));
+        else
+          for (int64_t j = 0; j < widths_[i]; ++j) x[j] += y[at + j];
+        at += widths_[i];
+      }
+    }
+  }
+  std::vector<size_t> xs_;
+  size_t y_;
+  std::vector<int64_t> widths_;  // per input: elements per outer row (its axis dim x inner)
+  int64_t outer_;
+};
+
 class PoolLayer final : public Layer {
  public:
   PoolLayer(Device &dev, PoolOp::Kind kind, const Dims &xd, const Dims &yd, const WindowGeometry &geo, size_t x, size_t y)
@@ -374,6 +447,43 @@ class NetworkBuilder {
       const Dims d = dimsOf(x);
       const size_t xs = current(x), ys = slot(y, d);
       net_.layers_.push_back(std::make_unique<ActivationLayer>(net_.dev_, d, lo, hi, xs, ys));
+    } else if (op == "MatMul") {
+      const Value *w = n.input(1);
+      if (!w || !w->isConstant() || w->dims().size() != 2)
+        throw Error(cat(n.describe(), ": the training engine takes MatMul by a constant 2-D matrix"));
+      const Dims xd = dimsOf(x);
+      const int64_t k = w->dims()[0], m = w->dims()[1];
+      if (xd.empty() || xd.back() != k)
+        throw Error(cat(n.describe(), ": input ", shapeString(xd), " does not end in the matrix's ", k, " rows"));
+      Dims yd = xd;
+      yd.back() = m;
+      const int64_t rows = numElements(xd) / k;
+      const size_t xs = current(x), ys = slot(y, yd);
+      const int axis = w->quant ? static_cast<int>(w->quant->axis) : 1;
+      net_.layers_.push_back(std::make_unique<MatMulLayer>(std::make_unique<LinearOp>(net_.dev_, rows, k, m, false),
+                                                           weight(n, w, *w->constant(), axis), rows, xs, ys));
+    } else if (op == "Concat") {
+      const Dims first = dimsOf(x);
+      const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(first.size()), n);
+      Dims yd = first;
+      yd[static_cast<size_t>(axis)] = 0;
+      std::vector<size_t> xs;
+      std::vector<int64_t> widths;
+      int64_t outer = 1;
+      for (int64_t i = 0; i < axis; ++i) outer *= first[static_cast<size_t>(i)];
+      for (const Value *in : n.inputs()) {
+        if (!in || in->isConstant()) throw Error(cat(n.describe(), ": the training engine concatenates computed tensors only"));
+        const Dims d = dimsOf(in);
+        bool fits = d.size() == first.size();
+        for (size_t a = 0; fits && a < d.size(); ++a) fits = static_cast<int64_t>(a) == axis || d[a] == first[a];
+        if (!fits)
+            throw Error(cat(n.describe(), ": input ", shapeString(d), " does not fit ", shapeString(first), " on axis ", axis));
+        yd[static_cast<size_t>(axis)] += d[static_cast<size_t>(axis)];
+        xs.push_back(current(in));
+        widths.push_back(numElements(d) / outer);
+      }
+      const size_t ys = slot(y, yd);
+      net_.layers_.push_back(std::make_unique<ConcatLayer>(std::move(xs), ys, std::move(widths), outer));
     } else if (op == "Add") {
       const Value *b = n.input(1);
       if (dimsOf(x) != dimsOf(b)) throw Error(cat(n.describe(), ": the training engine adds tensors of equal dims only"));

@@ -44,7 +44,7 @@ struct ActivationGrad {
 class Network {
  public:
   /// Builds the layers for inputs of dims \p inputDims (static). Supported ops: Conv, Gemm
-  /// (constant weights), Relu, Clip, Add (same dims), MaxPool, AveragePool,
+  /// and MatMul (constant weights), Relu, Clip, Add (same dims), Concat, MaxPool, AveragePool,
   /// GlobalAveragePool, Flatten, Reshape, Identity, Slice, constant Pad. Throws Error naming
   /// the node otherwise. One graph input, one graph output.
   Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations = ActivationQuantizer::Lsq);

@@ -225,3 +225,53 @@ TEST_CASE("Network with PACT activations quantizes on [0, alpha] and gives alpha
   train::Network signedNet(g, {1, 6}, train::ActivationQuantizer::Pact);
   CHECK(signedNet.params()[0]->kind == train::Param::Kind::Step);
 }
+
+namespace {
+
+// Conv-Relu, a Concat of that with the input (a DenseNet-style skip), global pooling and a
+// MatMul classifier head, as PyTorch exports torch.matmul.
+std::unique_ptr<Graph> concatMatMulNet() {
+  auto g = std::make_unique<Graph>();
+  Value *x = addInput(*g, "x", {2, 3, 4, 4});
+  Node *c1 = addOp(*g, "Conv", {x, constant(*g, "w1", randomTensor({4, 3, 3, 3}, 21, -0.5f, 0.5f)),
+                                constant(*g, "b1", randomTensor({4}, 22))}, "c1");
+  setInts(c1, "pads", {1, 1, 1, 1});
+  Node *r1 = addOp(*g, "Relu", {c1->output(0)}, "r1");
+  Node *cat = addOp(*g, "Concat", {r1->output(0), x}, "cat");
+  cat->setAttr("axis", Attribute::ofInt(1));
+  Node *gap = addOp(*g, "GlobalAveragePool", {cat->output(0)}, "gap");
+  Node *fl = addOp(*g, "Flatten", {gap->output(0)}, "fl");
+  Node *mm = addOp(*g, "MatMul", {fl->output(0), constant(*g, "wm", randomTensor({7, 5}, 23))}, "mm");
+  g->outputs().push_back(mm->output(0));
+  runPasses(*g, {"ConstantFolding"});  // shapes
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("Network Concat and MatMul: forward equals the runner, gradients match finite differences", "[train]") {
+  auto g = concatMatMulNet();
+  Tensor x = randomTensor({2, 3, 4, 4}, 24);
+  train::Network net(*g, x.dims());
+  CHECK(mismatch(net.forward(x), runGraph(*g, {x})[0], 1e-5f, 1e-5f).empty());
+  Tensor r = randomTensor({2, 5}, 25);
+  net.zeroGrad();
+  Tensor dx = net.backward(r);
+  checkAgainstFiniteDifferences(net, x, dx, [&] { return dot(net.forward(x), r); });
+
+  // 4-bit MatMul weights per output column (axis 1): the QDQ simulation computes the same.
+  QuantParams wp;
+  wp.granularity = QuantParams::Granularity::PerChannel;
+  wp.axis = 1;
+  wp.bits = 4;
+  wp.state = QuantParams::State::Calibrated;
+  for (int c = 0; c < 5; ++c) {
+    wp.scale.push_back(0.15f + 0.01f * static_cast<float>(c));
+    wp.zeroPoint.push_back(0);
+  }
+  g->findValue("wm")->quant = wp;
+  train::Network qnet(*g, x.dims());
+  std::unique_ptr<Graph> qdq = g->clone();
+  runPasses(*qdq, {"InsertQDQ"});
+  CHECK(mismatch(qnet.forward(x), runGraph(*qdq, {x})[0], 1e-5f, 1e-5f).empty());
+}

@@ -39,13 +39,6 @@ QuantParams codeParams(const TensorQ &q) {
   return p;
 }
 
-// Without VNNI, oneDNN's int8 kernels multiply u8 x s8 pairs with vpmaddubsw, whose int16 sum
-// saturates once codes exceed 127: such inputs cannot run exactly.
-bool fullRangeU8IsExact() {
-  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-  return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
-         isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
-}
 
 int maxAbsCode(const Value &codes) {
   const Tensor &t = *codes.constant();
@@ -537,6 +530,14 @@ bool isNonNegative(const Graph &g, const Value *v) {
     v = p->input(0);
   }
   return false;
+}
+
+// Without VNNI, oneDNN's int8 kernels multiply u8 x s8 pairs with vpmaddubsw, whose int16 sum
+// saturates once codes exceed 127: such inputs cannot run exactly.
+bool fullRangeU8IsExact() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
+         isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
 }
 
 std::vector<LoweringDecision> lowerToInteger(Graph &g, IntegerMode mode) { return Lowering(g, mode).run(); }

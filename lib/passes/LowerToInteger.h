@@ -39,6 +39,10 @@ struct LoweringDecision {
 /// Rewrites \p g in place; returns one decision per Conv/Gemm/MatMul, in graph order.
 std::vector<LoweringDecision> lowerToInteger(Graph &g, IntegerMode mode);
 
+/// Whether this CPU's int8 kernels multiply full-range u8 codes exactly (VNNI); without it
+/// oneDNN's vpmaddubsw pair sums saturate, so u8 codes around a zero point need |w| <= 64.
+bool fullRangeU8IsExact();
+
 /// True when every element of \p v is >= 0 by construction (Relu, Clip with min >= 0,
 /// pooling/reshaping of such values, codes with a non-negative range).
 bool isNonNegative(const Graph &g, const Value *v);

@@ -69,6 +69,18 @@ void quantize(Graph &g) {
   }
 }
 
+// The joint stage alone, small and fast: 8-image batches, lr 5e-3, seed 3, no progress.
+train::FinetuneConfig quickJointConfig(int epochs) {
+  train::FinetuneConfig cfg;
+  cfg.mode = train::FinetuneConfig::Mode::Global;
+  cfg.jointEpochs = epochs;
+  cfg.lr = 5e-3f;
+  cfg.batch = 8;
+  cfg.seed = 3;
+  cfg.progress = false;
+  return cfg;
+}
+
 }  // namespace
 
 TEST_CASE("findBlocks cuts at conv-relu units and residual blocks, a layerless tail joins the last block", "[train]") {
@@ -147,14 +159,8 @@ TEST_CASE("the joint stage's feature term matches block outputs to the float mod
     auto g = smallResNet();
     std::unique_ptr<Graph> teacher = g->clone();
     quantize(*g);
-    train::FinetuneConfig cfg;
-    cfg.mode = train::FinetuneConfig::Mode::Global;
-    cfg.jointEpochs = 15;
-    cfg.lr = 5e-3f;
-    cfg.batch = 8;
-    cfg.seed = 3;
+    train::FinetuneConfig cfg = quickJointConfig(15);
     cfg.featureWeight = featureWeight;
-    cfg.progress = false;
     return train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
   };
   const nlohmann::json plain = run(0.f), matched = run(10.f);
@@ -172,14 +178,8 @@ TEST_CASE("fine-tuning with PACT clips writes alpha / qmax back as the activatio
   std::unique_ptr<Graph> teacher = g->clone();
   quantize(*g);
   const float before = g->findValue("r1")->quant->scale[0];
-  train::FinetuneConfig cfg;
-  cfg.mode = train::FinetuneConfig::Mode::Global;
-  cfg.jointEpochs = 10;
-  cfg.lr = 5e-3f;
-  cfg.batch = 8;
-  cfg.seed = 3;
+  train::FinetuneConfig cfg = quickJointConfig(10);
   cfg.activations = train::ActivationQuantizer::Pact;
-  cfg.progress = false;
   nlohmann::json report = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
   INFO(report.dump());
   CHECK(report["activation_quantizer"] == "pact");
@@ -202,16 +202,10 @@ TEST_CASE("the joint stage with augmentation runs the teacher on each flipped an
   auto g = smallResNet();
   std::unique_ptr<Graph> teacher = g->clone();
   quantize(*g);
-  train::FinetuneConfig cfg;
-  cfg.mode = train::FinetuneConfig::Mode::Global;
-  cfg.jointEpochs = 15;
-  cfg.lr = 5e-3f;
-  cfg.batch = 8;
-  cfg.seed = 3;
+  train::FinetuneConfig cfg = quickJointConfig(15);
   cfg.augment = true;
   cfg.augmentShift = 1;
   cfg.featureWeight = 1.f;  // feature targets come from the teacher's run on the same batch
-  cfg.progress = false;
   const Tensor images = randomTensor({32, 3, 6, 6}, 7);
   nlohmann::json report = train::finetune(*g, *teacher, images, cfg);
   INFO(report.dump());

@@ -55,8 +55,7 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
     size_t bytes = static_cast<size_t>(numElements(out->dims())) * dtypeSize(out->dtype());
     dnnl::memory m = out->dtype() == DType::Float32
                          ? b.newMemory(plainDesc(out->dims()))
-                         : b.newMemory(dnnl::memory::desc({static_cast<int64_t>(std::max<size_t>(bytes, 1))},
-                                                          dnnl::memory::data_type::u8, dnnl::memory::format_tag::a));
+                         : b.newByteBuffer(bytes);
     outs.push_back(m.get_data_handle());
     b.define(out, m);
   }

@@ -34,20 +34,19 @@ void buildBatchNorm(PlanBuilder &b, const Node &n) {
   // (biased) variance, as ONNX defines the outputs.
   const float momentum = n.attrFloat("momentum", 0.9f);
   const int64_t channels = n.input(1)->dims().at(0);
-  std::vector<std::pair<dnnl::memory, dnnl::memory>> updates;  // (running input, batch stat)
-  updates.emplace_back(inMean, mean);
-  updates.emplace_back(inVar, var);
-  for (size_t i = 1; i < 3 && i < n.outputs().size(); ++i) {
-    if (!n.output(i)) continue;
+  auto addRunningUpdate = [&](const Value *output, const dnnl::memory &runningIn, const dnnl::memory &batchStat) {
+    if (!output) return;
     dnnl::memory out = b.newMemory(plainDesc({channels}));
-    b.define(n.output(i), out);
-    const float *running = static_cast<const float *>(updates[i - 1].first.get_data_handle());
-    const float *batch = static_cast<const float *>(updates[i - 1].second.get_data_handle());
+    b.define(output, out);
+    const float *running = static_cast<const float *>(runningIn.get_data_handle());
+    const float *batch = static_cast<const float *>(batchStat.get_data_handle());
     float *o = static_cast<float *>(out.get_data_handle());
     b.addFunction(n, [=] {
       for (int64_t c = 0; c < channels; ++c) o[c] = running[c] * momentum + batch[c] * (1.f - momentum);
     });
-  }
+  };
+  addRunningUpdate(n.output(1), inMean, mean);
+  if (n.outputs().size() > 2) addRunningUpdate(n.output(2), inVar, var);
 }
 
 void buildSoftmax(PlanBuilder &b, const Node &n) {

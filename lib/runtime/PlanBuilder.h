@@ -3,6 +3,7 @@
 // consumer needs another layout.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -65,6 +66,12 @@ class PlanBuilder {
   dnnl::memory newMemory(const dnnl::memory::desc &md) {
     owned_.emplace_back(md, engine_);
     return owned_.back();
+  }
+  /// A buffer of \p bytes raw bytes (at least one) for a value of a type oneDNN has no memory
+  /// type for (int64, bool, ...); the executor copies it out by the value's ONNX type.
+  dnnl::memory newByteBuffer(size_t bytes) {
+    return newMemory(dnnl::memory::desc({static_cast<int64_t>(std::max<size_t>(bytes, 1))}, dnnl::memory::data_type::u8,
+                                        dnnl::memory::format_tag::a));
   }
   /// \p from in layout \p want, reordered now (while building: for constants such as
   /// weights) into a buffer the plan owns; \p from itself when the layouts agree.

@@ -5,8 +5,28 @@
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
+namespace {
 
-void buildMaxPoolIndices(PlanBuilder &b, const Node &n, const WindowGeometry &geo);
+// oneDNN's pooling workspace is its own format, not ONNX's flattened input offsets: the
+// Indices output comes from the reference kernel on the plain input.
+void buildMaxPoolIndices(PlanBuilder &b, const Node &n, const WindowGeometry &geo) {
+  const Value *x = n.input(0);
+  if (x->dtype() != DType::Float32)
+    throw Error(cat(n.describe(), ": the Indices output is computed for float32 input only, got ",
+                    dtypeName(x->dtype())));
+  const Dims &xd = x->dims();
+  PoolWindow w{Dims(xd.begin() + 2, xd.end()), geo.outSpatial, geo.kernel, geo.strides, geo.dilations,
+               geo.padsBegin};
+  const int64_t outer = xd[0] * xd[1];
+  const float *src = static_cast<const float *>(b.plainMemoryOf(x).get_data_handle());
+  dnnl::memory out = b.newByteBuffer(static_cast<size_t>(numElements(n.output(1)->dims())) * sizeof(int64_t));
+  b.define(n.output(1), out);
+  int64_t *indices = static_cast<int64_t *>(out.get_data_handle());
+  const bool columnMajor = n.attrInt("storage_order", 0) != 0;
+  b.addFunction(n, [=] { maxPoolIndices(src, outer, w, columnMajor, indices); });
+}
+
+}  // namespace
 
 void buildPool(PlanBuilder &b, const Node &n) {
   const Value *x = n.input(0);
@@ -54,27 +74,6 @@ void buildPool(PlanBuilder &b, const Node &n) {
   b.addPrimitive(n, dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
   b.define(n.output(0), dst);
   if (n.opType() == "MaxPool" && n.outputs().size() > 1 && n.output(1)) buildMaxPoolIndices(b, n, geo);
-}
-
-// oneDNN's pooling workspace is its own format, not ONNX's flattened input offsets: the
-// Indices output comes from the reference kernel on the plain input.
-void buildMaxPoolIndices(PlanBuilder &b, const Node &n, const WindowGeometry &geo) {
-  const Value *x = n.input(0);
-  if (x->dtype() != DType::Float32)
-    throw Error(cat(n.describe(), ": the Indices output is computed for float32 input only, got ",
-                    dtypeName(x->dtype())));
-  const Dims &xd = x->dims();
-  PoolWindow w{Dims(xd.begin() + 2, xd.end()), geo.outSpatial, geo.kernel, geo.strides, geo.dilations,
-               geo.padsBegin};
-  const int64_t outer = xd[0] * xd[1];
-  const float *src = static_cast<const float *>(b.plainMemoryOf(x).get_data_handle());
-  const int64_t count = numElements(n.output(1)->dims());
-  dnnl::memory out = b.newMemory(dnnl::memory::desc({std::max<int64_t>(count, 1) * 8}, dnnl::memory::data_type::u8,
-                                                    dnnl::memory::format_tag::a));
-  b.define(n.output(1), out);
-  int64_t *indices = static_cast<int64_t *>(out.get_data_handle());
-  const bool columnMajor = n.attrInt("storage_order", 0) != 0;
-  b.addFunction(n, [=] { maxPoolIndices(src, outer, w, columnMajor, indices); });
 }
 
 }  // namespace lowbit

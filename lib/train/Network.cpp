@@ -134,20 +134,17 @@ class MatMulLayer final : public Layer {
   }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
     const int64_t k = wt_.dims()[1], m = wt_.dims()[0];
-    Tensor dx(DType::Float32, {rows_, k}), dwt(DType::Float32, {m, k}), db(DType::Float32, w_.weight->value.dims());
+    Tensor dx(DType::Float32, {rows_, k}), dwt(DType::Float32, {m, k}), dw(DType::Float32, w_.weight->value.dims());
     op_->backward(v[x_].reshaped({rows_, k}), wt_, g[y_].reshaped({rows_, m}), &dx, &dwt, nullptr);
     accumulate(g[x_], dx.reshaped(g[x_].dims()));
-    transpose(dwt, db);
-    w_.backward(db);
+    transpose(dwt, dw);
+    w_.backward(dw);
   }
 
  private:
   static void transpose(const Tensor &a, Tensor &t) {  // a [r, c] -> t [c, r]
-    const int64_t r = a.dims()[0], c = a.dims()[1];
-    const float *src = a.data<float>();
-    float *dst = t.data<float>();
-    for (int64_t i = 0; i < r; ++i)
-      for (int64_t j = 0; j < c; ++j) dst[j * r + i] = src[i * c + j];
+    const Dims &td = t.dims();
+    copyStrided(a.raw(), 0, {1, td[0]}, t.raw(), 0, contiguousStrides(td), td, sizeof(float));
   }
   std::unique_ptr<LinearOp> op_;
   QuantizedWeight w_;
@@ -160,7 +157,9 @@ class MatMulLayer final : public Layer {
 class ConcatLayer final : public Layer {
  public:
   ConcatLayer(std::vector<size_t> xs, size_t y, std::vector<int64_t> widths, int64_t outer)
-      : xs_(std::move(xs)), y_(y), widths_(std::move(widths)), outer_(outer) {}
+      : xs_(std::move(xs)), y_(y), widths_(std::move(widths)), outer_(outer) {
+    for (int64_t w : widths_) total_ += w;
+  }
   void forward(std::vector<Tensor> &v) override { copy(v, true); }
   void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override { copy(g, false); }
 
@@ -168,11 +167,9 @@ class ConcatLayer final : public Layer {
   // Forward copies the inputs' rows into the output; backward adds the output gradient's rows
   // to the inputs' gradients.
   void copy(std::vector<Tensor> &t, bool forward) {
-    int64_t total = 0;
-    for (int64_t w : widths_) total += w;
     float *y = t[y_].data<float>();
     for (int64_t o = 0; o < outer_; ++o) {
-      int64_t at = o * total;
+      int64_t at = o * total_;
       for (size_t i = 0; i < xs_.size(); ++i) {
         float *x = t[xs_[i]].data<float>() + o * widths_[i];
         if (forward)
@@ -186,7 +183,7 @@ class ConcatLayer final : public Layer {
   std::vector<size_t> xs_;
   size_t y_;
   std::vector<int64_t> widths_;  // per input: elements per outer row (its axis dim x inner)
-  int64_t outer_;
+  int64_t outer_, total_ = 0;    // total_: the output's elements per outer row
 };
 
 class PoolLayer final : public Layer {

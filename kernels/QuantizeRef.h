@@ -36,6 +36,10 @@ inline float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
   return static_cast<float>(q - zeroPoint) * scale;
 }
 
+/// y[i] = q - zeroPoint for x[i] = DequantizeLinear(q) with \p scale: x / scale lies within
+/// float rounding of that integer, so rounding it to the nearest integer recovers it exactly.
+void centeredCodes(const float *x, float *y, size_t n, float scale);
+
 /// dequantize(quantize(x)) for \p n values sharing one scale and zero point.
 void fakeQuantize(const float *x, float *y, size_t n, float scale, int32_t zeroPoint, QuantRange r);
 

@@ -24,7 +24,9 @@ bool isSupportedOp(const std::string &opType, const std::string &domain) {
   return std::binary_search(ops.begin(), ops.end(), opType);
 }
 
-bool isInternalOp(const std::string &opType) { return opType == "QConv" || opType == "QGemm"; }
+bool isInternalOp(const std::string &opType) {
+  return opType == "QConv" || opType == "QGemm" || opType == "CodeConv";
+}
 
 std::vector<std::string> unsupportedNodeLines(const Graph &g) {
   std::vector<std::string> lines;

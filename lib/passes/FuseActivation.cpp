@@ -1,6 +1,6 @@
 // FuseActivation
 //   Requires: nothing.
-//   Produces: marks (Node::fusedActivation / fusedInto) on a Conv or Gemm whose only reader
+//   Produces: marks (Node::fusedActivation / fusedInto) on a Conv, CodeConv or Gemm whose only reader
 //             (or, after FuseResidualAdd, whose fused Add's only reader) is a Relu or a Clip
 //             with constant bounds, so the runner applies the activation as a
 //             post-op of the same primitive. The graph's ops and edges are unchanged, so
@@ -23,7 +23,7 @@ class FuseActivation final : public Pass {
   bool run(Graph &g, const PassContext &) override {
     bool changed = false;
     for (Node *n : g.nodes()) {
-      if ((n->opType() != "Conv" && n->opType() != "Gemm") || n->fusedActivation) continue;
+      if ((n->opType() != "Conv" && n->opType() != "CodeConv" && n->opType() != "Gemm") || n->fusedActivation) continue;
       Value *y = (n->fusedAdd ? n->fusedAdd : n)->output(0);
       if (g.isGraphOutput(y) || y->dtype() != DType::Float32) continue;
       std::vector<Node *> readers = g.users(y);

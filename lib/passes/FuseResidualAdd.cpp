@@ -1,6 +1,6 @@
 // FuseResidualAdd
 //   Requires: nothing.
-//   Produces: marks (Node::fusedAdd / fusedInto) on a Conv whose only reader is an Add of the
+//   Produces: marks (Node::fusedAdd / fusedInto) on a Conv (or CodeConv) whose only reader is an Add of the
 //             same shape whose other operand is computed before the Conv: the runner then
 //             accumulates the Conv result into that operand's buffer (oneDNN sum post-op),
 //             which is how ResNet blocks save a pass over memory. Graph unchanged.
@@ -23,7 +23,7 @@ class FuseResidualAdd final : public Pass {
       return std::find(order.begin(), order.end(), n) - order.begin();
     };
     for (Node *conv : order) {
-      if (conv->opType() != "Conv" || conv->fusedAdd || conv->fusedActivation) continue;
+      if ((conv->opType() != "Conv" && conv->opType() != "CodeConv") || conv->fusedAdd || conv->fusedActivation) continue;
       Value *y = conv->output(0);
       if (g.isGraphOutput(y) || y->dtype() != DType::Float32 || !y->hasShape()) continue;
       std::vector<Node *> readers = g.users(y);

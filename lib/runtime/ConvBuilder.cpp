@@ -1,7 +1,10 @@
 // Conv on oneDNN: layouts chosen by oneDNN (format_tag::any), weights reordered once at plan
-// time, fused Add (sum post-op) and Relu/Clip (eltwise post-op) from the fusion marks.
+// time, fused Add (sum post-op) and Relu/Clip (eltwise post-op) from the fusion marks. CodeConv
+// (ConvInCodeUnits) is the same convolution on integer-valued operands.
 #include <algorithm>
+#include <optional>
 
+#include "kernels/QuantizeRef.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
 
@@ -47,8 +50,18 @@ ConvShape convShape(const Node &n) {
   return s;
 }
 
-void buildConv(PlanBuilder &b, const Node &n) {
-  const Value *x = n.input(0), *w = n.input(1), *bias = n.input(2);
+namespace {
+
+// What a CodeConv adds to a Conv: its input is turned back into centered codes (x / scale is
+// an integer), its weights are integer codes, and the per-channel scale and the bias apply after
+// the sum as binary post-ops, so the integer-valued sums stay exact.
+struct CodeUnits {
+  float inputScale;
+  const Value *scale;  // [OC]: input scale x weight scale
+};
+
+void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUnits> &codes) {
+  const Value *x = n.input(0), *w = n.input(1), *bias = n.input(codes ? 3 : 2);
   const Dims &xd = x->dims(), &wd = w->dims();
   const ConvShape shape = convShape(n);
   const WindowGeometry &geo = shape.geo;
@@ -61,12 +74,26 @@ void buildConv(PlanBuilder &b, const Node &n) {
 
   dnnl::memory::desc srcAny(xd, dt::f32, tag::any), dstAny(yd, dt::f32, tag::any);
   dnnl::memory::desc wAny(wDims, dt::f32, tag::any);
-  dnnl::memory::desc biasMd = bias ? plainDesc({wd[0]}) : dnnl::memory::desc();
+  dnnl::memory::desc biasMd = bias && !codes ? plainDesc({wd[0]}) : dnnl::memory::desc();
   auto desc = dnnl::convolution_forward::desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcAny, wAny,
       biasMd, dstAny, geo.strides, dil, geo.padsBegin, geo.padsEnd);
 
   dnnl::post_ops po;
+  std::unordered_map<int, dnnl::memory> args;
+  if (codes) {
+    Dims perChannel(xd.size(), 1);
+    perChannel[1] = wd[0];
+    const dnnl::memory::desc md = plainDesc(perChannel);
+    auto addBinary = [&](dnnl::algorithm alg, const Value *v) {
+      const int index = po.len();
+      po.append_binary(alg, md);
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1] =
+          dnnl::memory(md, b.engine(), b.plainMemoryOf(v).get_data_handle());
+    };
+    addBinary(dnnl::algorithm::binary_mul, codes->scale);
+    if (bias) addBinary(dnnl::algorithm::binary_add, bias);
+  }
   if (n.fusedAdd) po.append_sum(1.f);
   if (act) appendActivationPostOp(b, *act, po);
   dnnl::primitive_attr attr;
@@ -79,6 +106,15 @@ void buildConv(PlanBuilder &b, const Node &n) {
   }
 
   dnnl::memory src = b.memoryIn(x, pd.src_desc());
+  if (codes) {
+    dnnl::memory centered = b.newMemory(pd.src_desc());
+    const float *from = static_cast<const float *>(src.get_data_handle());
+    float *to = static_cast<float *>(centered.get_data_handle());
+    const size_t count = pd.src_desc().get_size() / sizeof(float);
+    const float scale = codes->inputScale;
+    b.addFunction(n, [=] { centeredCodes(from, to, count, scale); });
+    src = centered;
+  }
   // Weights: plain OIHW (grouped: GOIHW) -> oneDNN's blocked layout; once for constant
   // weights, every run for weights that are graph inputs.
   dnnl::memory wPlain(plainDesc(wDims), b.engine(), b.plainMemoryOf(w).get_data_handle());
@@ -104,11 +140,20 @@ void buildConv(PlanBuilder &b, const Node &n) {
   } else {
     dst = b.newMemory(pd.dst_desc());
   }
-  std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wMem}, {DNNL_ARG_DST, dst}};
-  if (bias) args[DNNL_ARG_BIAS] = b.plainMemoryOf(bias);
+  args[DNNL_ARG_SRC] = src;
+  args[DNNL_ARG_WEIGHTS] = wMem;
+  args[DNNL_ARG_DST] = dst;
+  if (bias && !codes) args[DNNL_ARG_BIAS] = b.plainMemoryOf(bias);
   b.addPrimitive(n, dnnl::convolution_forward(pd), std::move(args));
   b.define(y, dst);
+}
+
+}  // namespace
+
+void buildConv(PlanBuilder &b, const Node &n) { buildConvolution(b, n, std::nullopt); }
+
+void buildCodeConv(PlanBuilder &b, const Node &n) {
+  buildConvolution(b, n, CodeUnits{n.attrFloat("input_scale", 1.f), n.input(2)});
 }
 
 }  // namespace lowbit

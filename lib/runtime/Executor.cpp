@@ -159,7 +159,9 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   // Shape chains fold first (static shapes everywhere); quantized weights stay codes until the
   // integer lowering has read them.
   runPasses(g, {"ConstantFolding"});
+  // The float simulation convolves codes where it can (exact integer sums, see ConvInCodeUnits).
   if (opts_.integer) plan->lowering = lowerToInteger(g, *opts_.integer);
+  else runPasses(g, {"ConvInCodeUnits"});
   runPasses(g, {"FoldDequantizeWeights", "DeadCodeElimination"});
   // Fusion decisions are re-made on the static shapes of this plan; a fusion that would hide
   // a tapped intermediate value is undone.

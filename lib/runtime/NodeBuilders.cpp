@@ -40,6 +40,7 @@ void buildNode(PlanBuilder &b, const Node &n) {
                       in->name(), "'); the float runner computes float32 tensors only"));
   const std::string &op = n.opType();
   if (op == "Conv") return buildConv(b, n);
+  if (op == "CodeConv") return buildCodeConv(b, n);
   if (op == "Gemm") return buildGemm(b, n);
   if (op == "MatMul") return buildMatMul(b, n);
   if (op == "Relu" || op == "Clip" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish")

@@ -3,12 +3,14 @@
 # ../shared for a list of settings: the seed paper's granularity table and the observer rows.
 #   scripts/ptq_table.sh [granularity|equalize|observers] [resnet20 resnet32]
 # Each row: model, setting, top-1 (10,000 test images; 1,000 calibration images).
+# LOWBIT=path picks the binary (default ./build/lowbit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 table=${1:-granularity}
 shift || true
 models=${*:-resnet20 resnet32}
 shared=../shared
+lowbit=${LOWBIT:-./build/lowbit}
 pre=(--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -16,10 +18,10 @@ trap 'rm -rf "$tmp"' EXIT
 run() {  # model label quantize-flags...
   local model=$1 label=$2
   shift 2
-  ./build/lowbit quantize "$shared/models/cifar10/$model.onnx" --calib "$shared/data/cifar10/calib" "${pre[@]}" \
+  "$lowbit" quantize "$shared/models/cifar10/$model.onnx" --calib "$shared/data/cifar10/calib" "${pre[@]}" \
     -o "$tmp/q.onnx" "$@" 2>/dev/null >/dev/null
   local top1
-  top1=$(./build/lowbit eval "$tmp/q.onnx" --data "$shared/data/cifar10/test" "${pre[@]}" --json 2>/dev/null |
+  top1=$("$lowbit" eval "$tmp/q.onnx" --data "$shared/data/cifar10/test" "${pre[@]}" --json 2>/dev/null |
     sed -n 's/.*"top1": \([0-9.]*\).*/\1/p')
   printf "%-9s %-40s %6.2f\n" "$model" "$label" "$top1"
 }

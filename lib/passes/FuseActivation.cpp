@@ -1,9 +1,9 @@
 // FuseActivation
 //   Requires: nothing.
-//   Produces: marks (Node::fusedActivation / fusedInto) on a Conv, CodeConv or Gemm whose only reader
-//             (or, after FuseResidualAdd, whose fused Add's only reader) is a Relu or a Clip
-//             with constant bounds, so the runner applies the activation as a
-//             post-op of the same primitive. The graph's ops and edges are unchanged, so
+//   Produces: marks (Node::fusedActivation / fusedInto) on a Conv, CodeConv or Gemm whose only
+//             reader (or, after FuseResidualAdd, whose fused Add's only reader) is a Relu or a
+//             Clip with constant bounds, so the runner applies the activation as a post-op of
+//             the same primitive. The graph's ops and edges are unchanged, so
 //             export and passes that ignore the marks see the same model.
 //   Leaves untouched: producers whose output is also a graph output or read elsewhere.
 #include "ops/OpParams.h"

@@ -1,7 +1,7 @@
 // FuseResidualAdd
 //   Requires: nothing.
-//   Produces: marks (Node::fusedAdd / fusedInto) on a Conv (or CodeConv) whose only reader is an Add of the
-//             same shape whose other operand is computed before the Conv: the runner then
+//   Produces: marks (Node::fusedAdd / fusedInto) on a Conv (or CodeConv) whose only reader is
+//             an Add of the same shape whose other operand is computed before the Conv: the runner then
 //             accumulates the Conv result into that operand's buffer (oneDNN sum post-op),
 //             which is how ResNet blocks save a pass over memory. Graph unchanged.
 //   Leaves untouched: broadcasting Adds, Adds of two Convs' outputs where the other Conv comes

@@ -42,6 +42,17 @@ std::string readExternal(const onnx::TensorProto &proto, const std::string &base
 Tensor tensorFromProto(const onnx::TensorProto &proto, const std::string &baseDir,
                        const std::string &where) {
   DType dt = static_cast<DType>(proto.data_type());
+  if (dt == DType::String) {
+    if (proto.data_location() == onnx::TensorProto::EXTERNAL || proto.has_raw_data())
+      throw Error(cat(where, ": STRING tensors keep their values in string_data"));
+    Dims dims(proto.dims().begin(), proto.dims().end());
+    for (int64_t d : dims)
+      if (d < 0) throw Error(cat(where, ": negative dimension in tensor"));
+    if (proto.string_data_size() != numElements(dims))
+      throw Error(cat(where, ": has ", proto.string_data_size(), " strings, expected ", numElements(dims),
+                      " for shape ", shapeString(dims)));
+    return Tensor::fromStrings(dims, {proto.string_data().begin(), proto.string_data().end()});
+  }
   if (!isNumeric(dt))
     throw Error(cat(where, ": tensors of type ", dtypeName(dt), " are not supported"));
   Dims dims(proto.dims().begin(), proto.dims().end());
@@ -90,6 +101,10 @@ void tensorToProto(const Tensor &t, const std::string &name, onnx::TensorProto *
   proto->set_name(name);
   proto->set_data_type(static_cast<int32_t>(t.dtype()));
   for (int64_t d : t.dims()) proto->add_dims(d);
+  if (t.dtype() == DType::String) {
+    for (const std::string &v : t.strings()) proto->add_string_data(v);
+    return;
+  }
   proto->set_raw_data(t.raw(), t.byteSize());
 }
 

@@ -14,7 +14,7 @@ namespace lowbit {
 Tensor tensorFromProto(const onnx::TensorProto &proto, const std::string &baseDir,
                        const std::string &where);
 
-/// Writes \p t into \p proto as raw_data with \p name.
+/// Writes \p t into \p proto with \p name: raw_data, or string_data for STRING tensors.
 void tensorToProto(const Tensor &t, const std::string &name, onnx::TensorProto *proto);
 
 }  // namespace lowbit

@@ -13,6 +13,7 @@ int64_t numElements(const Dims &dims) {
 Tensor::Tensor(DType dtype, Dims dims) : dtype_(dtype), dims_(std::move(dims)) {
   for (int64_t d : dims_) LOWBIT_CHECK(d >= 0, "Tensor with a negative dimension");
   bytes_.assign(static_cast<size_t>(numElements(dims_)) * dtypeSize(dtype_), 0);
+  if (dtype_ == DType::String) strings_.resize(static_cast<size_t>(numElements(dims_)));
 }
 
 Tensor Tensor::reshaped(const Dims &dims) const {

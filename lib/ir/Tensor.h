@@ -1,8 +1,10 @@
 // A dense, row-major tensor that owns its bytes: initializers, folded constants, runner I/O.
+// STRING tensors hold one std::string per element instead of bytes.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "ir/DType.h"
@@ -27,6 +29,13 @@ class Tensor {
     Tensor t(DTypeOf<T>::value, dims);
     LOWBIT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "fromVector size mismatch");
     if (!values.empty()) std::memcpy(t.bytes_.data(), values.data(), t.bytes_.size());
+    return t;
+  }
+  /// A STRING tensor of \p dims holding \p values.
+  static Tensor fromStrings(const Dims &dims, std::vector<std::string> values) {
+    Tensor t(DType::String, dims);
+    LOWBIT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "fromStrings size mismatch");
+    t.strings_ = std::move(values);
     return t;
   }
   /// A rank-0 tensor holding \p v.
@@ -54,21 +63,32 @@ class Tensor {
     return reinterpret_cast<const T *>(bytes_.data());
   }
 
+  /// The elements of a STRING tensor.
+  std::vector<std::string> &strings() {
+    LOWBIT_CHECK(dtype_ == DType::String, "Tensor::strings of a numeric tensor");
+    return strings_;
+  }
+  const std::vector<std::string> &strings() const {
+    LOWBIT_CHECK(dtype_ == DType::String, "Tensor::strings of a numeric tensor");
+    return strings_;
+  }
+
   /// Same bytes, new \p dims with the same element count.
   Tensor reshaped(const Dims &dims) const;
   /// Integer contents (Int64, Int32, Int8, UInt8, ...) widened to int64, e.g. shapes and axes.
   std::vector<int64_t> toInt64s() const;
   /// Contents converted to float (any numeric type).
   std::vector<float> toFloats() const;
-  /// Bitwise equality of type, dims and bytes.
+  /// Bitwise equality of type, dims and bytes (strings for STRING tensors).
   bool operator==(const Tensor &o) const {
-    return dtype_ == o.dtype_ && dims_ == o.dims_ && bytes_ == o.bytes_;
+    return dtype_ == o.dtype_ && dims_ == o.dims_ && bytes_ == o.bytes_ && strings_ == o.strings_;
   }
 
  private:
   DType dtype_ = DType::Undefined;
   Dims dims_;
   std::vector<uint8_t> bytes_;
+  std::vector<std::string> strings_;  ///< STRING only
 };
 
 }  // namespace lowbit

@@ -1,7 +1,9 @@
 #include "ops/Evaluate.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <string_view>
 #include <random>
 #include <set>
 
@@ -280,16 +282,61 @@ Tensor shapeOfDims(const Node &n, const Dims &dims) {
   return Tensor::fromVector<int64_t>({static_cast<int64_t>(d.size())}, d);
 }
 
+// Cast to STRING: the shortest decimal that reads back as the same value (std::to_chars,
+// what numpy prints), NaN / INF / -INF as the ONNX Cast spec spells them.
+std::string formatNumber(const Tensor &t, int64_t i) {
+  char buf[64];
+  std::to_chars_result r{};
+  if (isFloatType(t.dtype())) {
+    const double v = getDouble(t, i);
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "INF" : "-INF";
+    r = t.dtype() == DType::Float64 ? std::to_chars(buf, buf + sizeof buf, v)
+                                    : std::to_chars(buf, buf + sizeof buf, static_cast<float>(v));
+  } else if (t.dtype() == DType::UInt64) {
+    r = std::to_chars(buf, buf + sizeof buf, static_cast<const uint64_t *>(t.raw())[i]);
+  } else {
+    r = std::to_chars(buf, buf + sizeof buf, getInt(t, i));
+  }
+  return std::string(buf, r.ptr);
+}
+
+// Cast from STRING: a decimal number, "NaN", "INF", "+INF", "-INF" (any case) for float
+// types, a decimal integer for integer types; anything else is an error naming the string.
+template <typename T>
+T parseNumber(const std::string &s, DType to) {
+  std::string_view v = s;
+  if (!v.empty() && v.front() == '+') v.remove_prefix(1);  // from_chars takes no '+'
+  T out{};
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || end != v.data() + v.size())
+    throw Error(cat("Cast: '", s, "' is not a ", dtypeName(to), " value"));
+  return out;
+}
+
 Tensor castTensor(const Tensor &t, DType to) {
-  if (!isNumeric(to) || !isNumeric(t.dtype()))
+  const bool toString = to == DType::String, fromString = t.dtype() == DType::String;
+  if ((!isNumeric(to) && !toString) || (!isNumeric(t.dtype()) && !fromString) ||
+      (fromString && to == DType::Bool))
     throw Error(cat("Cast from ", dtypeName(t.dtype()), " to ", dtypeName(to), " is not supported"));
   Tensor out(to, t.dims());
+  if (toString) {
+    for (int64_t i = 0; i < t.numel(); ++i)
+      out.strings()[static_cast<size_t>(i)] = fromString ? t.strings()[static_cast<size_t>(i)] : formatNumber(t, i);
+    return out;
+  }
   const bool fromFloat = isFloatType(t.dtype());
   for (int64_t i = 0; i < t.numel(); ++i) {
-    if (isFloatType(to) || to == DType::Bool)
+    if (fromString) {
+      const std::string &v = t.strings()[static_cast<size_t>(i)];
+      if (to == DType::Float32) setDouble(out, i, parseNumber<float>(v, to));
+      else if (isFloatType(to)) setDouble(out, i, parseNumber<double>(v, to));
+      else setInt(out, i, parseNumber<int64_t>(v, to));
+    } else if (isFloatType(to) || to == DType::Bool) {
       setDouble(out, i, getDouble(t, i));
-    else
+    } else {
       setInt(out, i, fromFloat ? static_cast<int64_t>(getDouble(t, i)) : getInt(t, i));
+    }
   }
   return out;
 }

@@ -26,6 +26,7 @@ struct Executor::Plan {
   std::vector<dnnl::memory> inputs;       // per graph input; empty memory for fixed inputs
   std::vector<std::shared_ptr<const Tensor>> constOutputs;  // per graph output, if constant
   std::vector<dnnl::memory> outputs;      // per graph output, plain layout
+  std::vector<std::shared_ptr<Tensor>> hostOutputs;  // per graph output, if held on the host (STRING)
   std::vector<const Value *> tapValues;   // per tap
   std::vector<dnnl::memory> taps;         // per tap, plain layout (empty if constant)
   std::vector<double> stepMs;             // per step, summed over runs (profiling)
@@ -103,7 +104,9 @@ std::string planKey(const std::vector<Tensor> &inputs) {
   std::string key;
   for (const Tensor &t : inputs) {
     key += cat(static_cast<int>(t.dtype()), shapeString(t.dims()), ";");
-    if (!isDataInput(t))
+    if (t.dtype() == DType::String)
+      for (const std::string &v : t.strings()) key += cat(v.size(), ":", v);
+    else if (!isDataInput(t))
       key.append(static_cast<const char *>(t.raw()), t.byteSize());
   }
   return key;
@@ -201,8 +204,12 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     buildNode(b, *n);
   }
   for (Value *out : g.outputs()) {
+    plan->hostOutputs.push_back(b.findHostTensor(out));
     if (out->isConstant()) {
       plan->constOutputs.push_back(out->constant());
+      plan->outputs.emplace_back();
+    } else if (plan->hostOutputs.back()) {
+      plan->constOutputs.push_back(nullptr);
       plan->outputs.emplace_back();
     } else {
       plan->constOutputs.push_back(nullptr);
@@ -249,6 +256,10 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor> &inputs, std::vector
   for (size_t i = 0; i < plan.outputs.size(); ++i) {
     if (plan.constOutputs[i]) {
       outs.push_back(*plan.constOutputs[i]);
+      continue;
+    }
+    if (plan.hostOutputs[i]) {
+      outs.push_back(*plan.hostOutputs[i]);
       continue;
     }
     const Value *v = plan.graph->outputs()[i];

@@ -45,10 +45,14 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
     if (in && !in->isConstant()) r = {b.plainMemoryOf(in).get_data_handle(), in->dtype(), in->dims()};
     runtime.push_back(r);
   }
-  // Outputs: plain float buffers, or byte buffers the executor copies out by ONNX type.
+  // Outputs: plain float buffers, byte buffers the executor copies out by ONNX type, or
+  // host tensors (STRING).
   std::vector<void *> outs;
-  for (const Value *out : n.outputs()) {
-    if (!out) {
+  std::vector<std::shared_ptr<Tensor>> hostOuts(n.outputs().size());
+  for (size_t i = 0; i < n.outputs().size(); ++i) {
+    const Value *out = n.output(i);
+    if (!out || out->dtype() == DType::String) {
+      if (out) hostOuts[i] = b.hostTensor(out);
       outs.push_back(nullptr);
       continue;
     }
@@ -76,8 +80,10 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
       }
     }
     std::vector<Tensor> results = evaluate(*node, ins, opset);
-    for (size_t i = 0; i < outs.size() && i < results.size(); ++i)
+    for (size_t i = 0; i < outs.size() && i < results.size(); ++i) {
       if (outs[i]) std::memcpy(outs[i], results[i].raw(), results[i].byteSize());
+      if (hostOuts[i]) *hostOuts[i] = std::move(results[i]);
+    }
   });
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -73,6 +74,17 @@ class PlanBuilder {
     return newMemory(dnnl::memory::desc({static_cast<int64_t>(std::max<size_t>(bytes, 1))}, dnnl::memory::data_type::u8,
                                         dnnl::memory::format_tag::a));
   }
+  /// The host tensor holding \p v, created on the first call: for values whose elements have
+  /// no fixed size (STRING graph outputs), which steps write as whole tensors.
+  std::shared_ptr<Tensor> hostTensor(const Value *v) {
+    std::shared_ptr<Tensor> &t = host_[v];
+    if (!t) t = std::make_shared<Tensor>();
+    return t;
+  }
+  std::shared_ptr<Tensor> findHostTensor(const Value *v) const {
+    auto it = host_.find(v);
+    return it == host_.end() ? nullptr : it->second;
+  }
   /// \p from in layout \p want, reordered now (while building: for constants such as
   /// weights) into a buffer the plan owns; \p from itself when the layouts agree.
   dnnl::memory reorderedNow(dnnl::memory from, const dnnl::memory::desc &want);
@@ -104,6 +116,7 @@ class PlanBuilder {
   std::vector<PlanStep> steps_;
   std::vector<dnnl::memory> owned_;
   std::set<const Node *> computed_;
+  std::unordered_map<const Value *, std::shared_ptr<Tensor>> host_;
   bool allowInPlace_ = true;
 };
 

@@ -37,10 +37,6 @@ constexpr double kFloatAtol = 1e-5;
 
 // Tests lowbit refuses on purpose, each with the reason printed in the summary.
 const std::map<std::string, std::string> kRefused = {
-    {"test_cast_FLOAT_to_STRING", "STRING tensors are not supported"},
-    {"test_cast_STRING_to_FLOAT", "STRING tensors are not supported"},
-    {"test_castlike_FLOAT_to_STRING_expanded", "STRING tensors are not supported"},
-    {"test_castlike_STRING_to_FLOAT_expanded", "STRING tensors are not supported"},
     {"test_identity_opt", "optional types are not supported"},
     {"test_identity_sequence", "sequence types are not supported"},
 };
@@ -81,6 +77,13 @@ std::string compare(const Tensor &got, const Tensor &want, bool exact) {
   if (got.dtype() != want.dtype())
     return cat("type ", dtypeName(got.dtype()), " vs expected ", dtypeName(want.dtype()));
   if (got == want) return "";
+  if (want.dtype() == DType::String) {
+    size_t bad = 0, first = 0;
+    for (size_t i = want.strings().size(); i-- > 0;)
+      if (got.strings()[i] != want.strings()[i]) ++bad, first = i;
+    return cat(bad, " of ", want.strings().size(), " strings differ; first at ", first, ": got '", got.strings()[first],
+               "' expected '", want.strings()[first], "'");
+  }
   std::vector<float> g = got.toFloats(), w = want.toFloats();
   size_t bad = 0;
   double worst = 0;

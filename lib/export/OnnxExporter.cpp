@@ -11,8 +11,22 @@
 namespace lowbit {
 namespace {
 
+void writeContainerType(const ContainerType &c, onnx::TypeProto *t) {
+  onnx::TypeProto *elem = c.kind == ContainerType::Kind::Sequence ? t->mutable_sequence_type()->mutable_elem_type()
+                                                                  : t->mutable_optional_type()->mutable_elem_type();
+  if (c.inner) return writeContainerType(*c.inner, elem);
+  auto *tt = elem->mutable_tensor_type();
+  tt->set_elem_type(static_cast<int32_t>(c.elemType));
+  if (c.elemDims)
+    for (int64_t d : *c.elemDims) {
+      auto *dim = tt->mutable_shape()->add_dim();
+      if (d >= 0) dim->set_dim_value(d);
+    }
+}
+
 void writeValueInfo(const Value *v, onnx::ValueInfoProto *info) {
   info->set_name(v->name());
+  if (v->container) return writeContainerType(*v->container, info->mutable_type());
   auto *tt = info->mutable_type()->mutable_tensor_type();
   tt->set_elem_type(static_cast<int32_t>(v->dtype()));
   auto *shape = tt->mutable_shape();  // the 1.12 checker wants the field even when unknown

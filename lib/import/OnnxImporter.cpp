@@ -30,6 +30,32 @@ int64_t minOpsetFor(const std::string &op) {
   return 1;
 }
 
+// The type of a sequence or optional value; Error naming \p where for maps and sparse tensors.
+std::shared_ptr<const ContainerType> containerType(const onnx::TypeProto &t, const std::string &where) {
+  auto c = std::make_shared<ContainerType>();
+  const onnx::TypeProto *elem = nullptr;
+  if (t.has_sequence_type()) {
+    c->kind = ContainerType::Kind::Sequence;
+    elem = &t.sequence_type().elem_type();
+  } else if (t.has_optional_type()) {
+    c->kind = ContainerType::Kind::Optional;
+    elem = &t.optional_type().elem_type();
+  } else {
+    throw Error(cat(where, " is not a tensor, sequence or optional (maps and sparse tensors are not supported)"));
+  }
+  if (elem->has_tensor_type()) {
+    c->elemType = static_cast<DType>(elem->tensor_type().elem_type());
+    if (elem->tensor_type().has_shape()) {
+      Dims dims;
+      for (const auto &d : elem->tensor_type().shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+      c->elemDims = dims;
+    }
+  } else {
+    c->inner = containerType(*elem, where);
+  }
+  return c;
+}
+
 void applyValueInfo(Value *v, const onnx::ValueInfoProto &info) {
   if (!info.type().has_tensor_type()) return;
   const auto &tt = info.type().tensor_type();
@@ -135,9 +161,8 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
       if (v->isConstant()) continue;  // IR < 4 lists initializers as inputs too
       throw Error(cat(file, ": graph input '", in.name(), "' is listed twice"));
     }
-    if (!in.type().has_tensor_type())
-      throw Error(cat(file, ": graph input '", in.name(), "' is not a tensor (sequences and maps are not supported)"));
     Value *v = g->addValue(in.name());
+    if (!in.type().has_tensor_type()) v->container = containerType(in.type(), cat(file, ": graph input '", in.name(), "'"));
     applyValueInfo(v, in);
     g->inputs().push_back(v);
   }
@@ -207,6 +232,8 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
   for (const auto &out : gp.output()) {
     Value *v = g->findValue(out.name());
     if (!v) throw Error(cat(file, ": graph output '", out.name(), "' is never computed"));
+    if (!out.type().has_tensor_type() && out.has_type())
+      v->container = containerType(out.type(), cat(file, ": graph output '", out.name(), "'"));
     applyValueInfo(v, out);
     g->outputs().push_back(v);
   }

@@ -1,5 +1,6 @@
 // An edge of the graph: a named tensor with type, shape, optional constant data and, once
-// quantization has run, its quantization parameters.
+// quantization has run, its quantization parameters. Values of sequence or optional type carry
+// a ContainerType instead of dtype and shape.
 #pragma once
 
 #include <memory>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/Container.h"
 #include "ir/QuantParams.h"
 #include "ir/Tensor.h"
 
@@ -54,6 +56,8 @@ class Value {
   void setProducer(Node *n) { producer_ = n; }
 
   std::optional<QuantParams> quant;
+  /// Set for a sequence or optional value (dtype and shape then stay unset).
+  std::shared_ptr<const ContainerType> container;
 
  private:
   std::string name_;

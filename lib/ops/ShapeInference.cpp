@@ -79,6 +79,14 @@ void inferNodeShapes(Node &n, int64_t opset) {
   Value *x = n.input(0);
 
   if (op == "Constant") return;  // the importer turns Constant nodes into constant values
+  if (op == "Identity" && x && x->container) {  // a sequence or optional passes through
+    if (Value *y = n.output(0)) y->container = x->container;
+    return;
+  }
+  for (const Value *in : n.inputs())
+    if (in && in->container)
+      throw Error(cat(n.describe(), ": reads the ", in->container->describe(), " value '", in->name(),
+                      "'; lowbit passes sequence and optional values through Identity only"));
   if (op == "Relu" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" ||
       op == "Clip" || op == "Identity" || op == "Cast") {
     DType t = op == "Cast" ? static_cast<DType>(n.attrInt("to", 0)) : inType(n, 0);

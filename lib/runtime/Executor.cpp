@@ -27,6 +27,7 @@ struct Executor::Plan {
   std::vector<std::shared_ptr<const Tensor>> constOutputs;  // per graph output, if constant
   std::vector<dnnl::memory> outputs;      // per graph output, plain layout
   std::vector<std::shared_ptr<Tensor>> hostOutputs;  // per graph output, if held on the host (STRING)
+  std::vector<int> containerSources;      // per graph output: the graph input a sequence/optional is, or -1
   std::vector<const Value *> tapValues;   // per tap
   std::vector<dnnl::memory> taps;         // per tap, plain layout (empty if constant)
   std::vector<double> stepMs;             // per step, summed over runs (profiling)
@@ -128,6 +129,12 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     Value *v = g.inputs()[i];
     const Tensor &t = inputs[i];
+    if (v->container) {  // passed on by runValues, never read as a tensor
+      if (t.dtype() != DType::Undefined)
+        throw Error(cat("input '", v->name(), "' is of type ", v->container->describe(), ", not a tensor (use runValues)"));
+      dataInputs.push_back(v);
+      continue;
+    }
     if (v->dtype() != DType::Undefined && v->dtype() != t.dtype())
       throw Error(cat("input '", v->name(), "' expects ", dtypeName(v->dtype()), ", got ", dtypeName(t.dtype())));
     if (v->hasShape() && !g.users(v).empty()) {  // an unread input cannot be wrong
@@ -197,6 +204,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     }
   }
   for (Node *n : g.nodes()) {
+    if (n->opType() == "Identity" && n->input(0)->container) continue;  // resolved per output below
     for (Value *o : n->outputs())
       if (o && !o->shapeIsStatic())
         throw Error(cat(n->describe(), ": output '", o->name(), "' has no static shape for inputs ",
@@ -204,6 +212,21 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     buildNode(b, *n);
   }
   for (Value *out : g.outputs()) {
+    plan->containerSources.push_back(-1);
+    if (out->container) {  // a graph input handed on through Identity nodes
+      const Value *v = out;
+      while (v->producer() && v->producer()->opType() == "Identity") v = v->producer()->input(0);
+      // Indexed among the caller's inputs (the plan's graph keeps only its run-time inputs).
+      const std::vector<Value *> &given = graph_->inputs();
+      auto source = std::find_if(given.begin(), given.end(), [&](const Value *in) { return in->name() == v->name(); });
+      if (v->producer() || source == given.end())
+        throw Error(cat("output '", out->name(), "' (", out->container->describe(), ") is not a graph input passed through Identity"));
+      plan->containerSources.back() = static_cast<int>(source - given.begin());
+      plan->hostOutputs.push_back(nullptr);
+      plan->constOutputs.push_back(nullptr);
+      plan->outputs.emplace_back();
+      continue;
+    }
     plan->hostOutputs.push_back(b.findHostTensor(out));
     if (out->isConstant()) {
       plan->constOutputs.push_back(out->constant());
@@ -230,6 +253,43 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
 }
 
 std::vector<Tensor> Executor::run(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps) {
+  std::vector<Tensor> outs = runTensors(inputs, taps);
+  const Plan &plan = *impl_->last;
+  for (size_t i = 0; i < outs.size(); ++i)
+    if (plan.containerSources[i] >= 0)
+      throw Error(cat("output '", plan.graph->outputs()[i]->name(), "' is of type ",
+                      plan.graph->outputs()[i]->container->describe(), ", not a tensor (use runValues)"));
+  return outs;
+}
+
+std::vector<RunValue> Executor::runValues(const std::vector<RunValue> &inputs) {
+  std::vector<Tensor> tensors;
+  for (size_t i = 0; i < inputs.size() && i < graph_->inputs().size(); ++i) {
+    const Value *v = graph_->inputs()[i];
+    const bool isContainer = std::holds_alternative<Container>(inputs[i]);
+    if (v->container && !isContainer)
+      throw Error(cat("input '", v->name(), "' must be of type ", v->container->describe(), ", got a tensor"));
+    if (!v->container && isContainer)
+      throw Error(cat("input '", v->name(), "' is a tensor, got a sequence or optional value"));
+    tensors.push_back(isContainer ? Tensor() : std::get<Tensor>(inputs[i]));
+  }
+  if (inputs.size() != graph_->inputs().size())
+    throw Error(cat("the model has ", graph_->inputs().size(), " inputs, got ", inputs.size()));
+  std::vector<Tensor> outs = runTensors(tensors, nullptr);
+  const Plan &plan = *impl_->last;
+  std::vector<RunValue> result;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const int source = plan.containerSources[i];
+    if (source < 0) {
+      result.emplace_back(std::move(outs[i]));
+      continue;
+    }
+    result.emplace_back(std::get<Container>(inputs[static_cast<size_t>(source)]));
+  }
+  return result;
+}
+
+std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps) {
   Plan &plan = planFor(inputs);
   impl_->last = &plan;
   for (size_t i = 0; i < inputs.size(); ++i)
@@ -260,6 +320,10 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor> &inputs, std::vector
     }
     if (plan.hostOutputs[i]) {
       outs.push_back(*plan.hostOutputs[i]);
+      continue;
+    }
+    if (plan.containerSources[i] >= 0) {  // filled in by runValues
+      outs.emplace_back();
       continue;
     }
     const Value *v = plan.graph->outputs()[i];

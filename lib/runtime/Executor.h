@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "ir/Graph.h"
@@ -34,6 +35,9 @@ struct ExecutorOptions {
   std::optional<IntegerMode> integer;
 };
 
+/// A graph input or output: a tensor, or a sequence/optional value (which only passes through).
+using RunValue = std::variant<Tensor, Container>;
+
 class Executor {
  public:
   /// Keeps a copy of \p g (normally after floatPreparePipeline()).
@@ -47,6 +51,9 @@ class Executor {
   /// Throws Error naming the input or node at fault.
   /// With \p taps, also returns the contents of ExecutorOptions::taps, in that order.
   std::vector<Tensor> run(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps = nullptr);
+  /// run() for graphs with sequence or optional inputs and outputs (ONNX's non-tensor types),
+  /// which pass through Identity nodes unchanged.
+  std::vector<RunValue> runValues(const std::vector<RunValue> &inputs);
 
   /// With ExecutorOptions::profile: milliseconds per op type (and step count) averaged over
   /// the runs of the last plan, most expensive first; \p perStep: every step in plan order.
@@ -58,6 +65,7 @@ class Executor {
  private:
   struct Plan;
   Plan &planFor(const std::vector<Tensor> &inputs);
+  std::vector<Tensor> runTensors(const std::vector<Tensor> &inputs, std::vector<Tensor> *taps);
   std::unique_ptr<Graph> graph_;
   ExecutorOptions opts_;
   struct Impl;

@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <type_traits>
+#include <variant>
 
 #include "export/OnnxExporter.h"
 #include "import/OnnxImporter.h"
@@ -37,8 +39,6 @@ constexpr double kFloatAtol = 1e-5;
 
 // Tests lowbit refuses on purpose, each with the reason printed in the summary.
 const std::map<std::string, std::string> kRefused = {
-    {"test_identity_opt", "optional types are not supported"},
-    {"test_identity_sequence", "sequence types are not supported"},
 };
 
 Tensor readTensorPb(const fs::path &p) {
@@ -62,6 +62,57 @@ std::vector<fs::path> sortedFiles(const fs::path &dir, const std::string &prefix
   return out;
 }
 
+Tensor fixBfloat16(const Tensor &t, DType expected);
+
+// A SequenceProto / OptionalProto (as the test data stores sequence and optional values) of
+// type \p t; elements are tensors or nested containers.
+Container containerFrom(const onnx::SequenceProto &p, const ContainerType &t, const std::string &where);
+Container containerFrom(const onnx::OptionalProto &p, const ContainerType &t, const std::string &where);
+
+template <typename Proto>
+void addElement(Container &c, const ContainerType &t, const Proto &elem, const std::string &where) {
+  if constexpr (std::is_same_v<Proto, onnx::TensorProto>) {
+    if (t.inner) throw Error(cat(where, ": a tensor where the type says ", t.inner->describe()));
+    c.tensors.push_back(tensorFromProto(elem, ".", where));
+  } else {
+    if (!t.inner) throw Error(cat(where, ": a nested container where the type says tensor elements"));
+    c.containers.push_back(containerFrom(elem, *t.inner, where));
+  }
+}
+
+Container containerFrom(const onnx::SequenceProto &p, const ContainerType &t, const std::string &where) {
+  if (t.kind != ContainerType::Kind::Sequence) throw Error(cat(where, ": a sequence where the type says ", t.describe()));
+  Container c;
+  for (const auto &e : p.tensor_values()) addElement(c, t, e, where);
+  for (const auto &e : p.sequence_values()) addElement(c, t, e, where);
+  for (const auto &e : p.optional_values()) addElement(c, t, e, where);
+  return c;
+}
+
+Container containerFrom(const onnx::OptionalProto &p, const ContainerType &t, const std::string &where) {
+  if (t.kind != ContainerType::Kind::Optional) throw Error(cat(where, ": an optional where the type says ", t.describe()));
+  Container c;
+  c.kind = ContainerType::Kind::Optional;
+  if (p.has_tensor_value()) addElement(c, t, p.tensor_value(), where);
+  if (p.has_sequence_value()) addElement(c, t, p.sequence_value(), where);
+  if (p.has_optional_value()) addElement(c, t, p.optional_value(), where);
+  return c;
+}
+
+// A test data file as the value \p v of the graph takes it: a tensor, sequence or optional.
+RunValue readValuePb(const fs::path &p, const Value &v) {
+  if (!v.container) return fixBfloat16(readTensorPb(p), v.dtype());
+  const std::string bytes = readFile(p.string());
+  if (v.container->kind == ContainerType::Kind::Sequence) {
+    onnx::SequenceProto proto;
+    if (!proto.ParseFromString(bytes)) throw Error(cat(p.string(), ": not a SequenceProto"));
+    return containerFrom(proto, *v.container, p.string());
+  }
+  onnx::OptionalProto proto;
+  if (!proto.ParseFromString(bytes)) throw Error(cat(p.string(), ": not an OptionalProto"));
+  return containerFrom(proto, *v.container, p.string());
+}
+
 // ONNX 1.12's test data stores BFLOAT16 tensors with data_type UINT16; reinterpret them.
 Tensor fixBfloat16(const Tensor &t, DType expected) {
   if (expected != DType::BFloat16 || t.dtype() != DType::UInt16) return t;
@@ -71,6 +122,26 @@ Tensor fixBfloat16(const Tensor &t, DType expected) {
 }
 
 // \returns an empty string when \p got matches \p want, else a description of the mismatch.
+std::string compare(const Tensor &got, const Tensor &want, bool exact);
+
+// Containers: the same kind and number of elements, each element matching.
+std::string compare(const Container &got, const Container &want, bool exact) {
+  if (got.kind != want.kind || got.tensors.size() != want.tensors.size() || got.containers.size() != want.containers.size())
+    return cat("a container of ", got.tensors.size() + got.containers.size(), " elements, expected ",
+               want.tensors.size() + want.containers.size());
+  for (size_t i = 0; i < want.tensors.size(); ++i)
+    if (std::string d = compare(got.tensors[i], want.tensors[i], exact); !d.empty()) return cat("element ", i, ": ", d);
+  for (size_t i = 0; i < want.containers.size(); ++i)
+    if (std::string d = compare(got.containers[i], want.containers[i], exact); !d.empty()) return cat("element ", i, ": ", d);
+  return "";
+}
+
+std::string compare(const RunValue &got, const RunValue &want, bool exact) {
+  if (got.index() != want.index()) return "a tensor where a sequence/optional was expected, or the reverse";
+  if (std::holds_alternative<Tensor>(want)) return compare(std::get<Tensor>(got), std::get<Tensor>(want), exact);
+  return compare(std::get<Container>(got), std::get<Container>(want), exact);
+}
+
 std::string compare(const Tensor &got, const Tensor &want, bool exact) {
   if (got.dims() != want.dims())
     return cat("shape ", shapeString(got.dims()), " vs expected ", shapeString(want.dims()));
@@ -154,12 +225,10 @@ int main(int argc, char **argv) {
       runPasses(*back, floatPreparePipeline());
       Executor exec(*g), execBack(*back);
       for (const fs::path &set : sortedFiles(dir, "test_data_set_")) {
-        std::vector<Tensor> ins, wants;
-        for (const fs::path &p : sortedFiles(set, "input_"))
-          ins.push_back(fixBfloat16(readTensorPb(p), g->inputs()[ins.size()]->dtype()));
-        for (const fs::path &p : sortedFiles(set, "output_"))
-          wants.push_back(fixBfloat16(readTensorPb(p), g->outputs()[wants.size()]->dtype()));
-        std::vector<Tensor> outs = exec.run(ins), outsBack = execBack.run(ins);
+        std::vector<RunValue> ins, wants;
+        for (const fs::path &p : sortedFiles(set, "input_")) ins.push_back(readValuePb(p, *g->inputs()[ins.size()]));
+        for (const fs::path &p : sortedFiles(set, "output_")) wants.push_back(readValuePb(p, *g->outputs()[wants.size()]));
+        std::vector<RunValue> outs = exec.runValues(ins), outsBack = execBack.runValues(ins);
         if (outs.size() != wants.size()) {
           problem = cat(outs.size(), " outputs, expected ", wants.size());
           break;

@@ -1,4 +1,5 @@
 #include <filesystem>
+#include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
 #include "TestUtil.h"
@@ -103,4 +104,84 @@ TEST_CASE("damaged model bytes give an Error or a valid graph, never a crash", "
   }
   CHECK(errors > 0);
   CHECK(parsed + errors == good.size() / 7 + 1 + 400);
+}
+
+namespace {
+
+// x: optional(sequence(tensor(FLOAT, [2]))) -> Identity -> y, and a FLOAT tensor t -> Relu -> r.
+std::string optionalSequenceModel(const std::string &middleOp = "Identity") {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(16);
+  onnx::GraphProto *g = m.mutable_graph();
+  g->set_name("pass_through");
+  auto optionalSequence = [](onnx::ValueInfoProto *v, const std::string &name) {
+    v->set_name(name);
+    auto *tt = v->mutable_type()->mutable_optional_type()->mutable_elem_type()->mutable_sequence_type()
+                   ->mutable_elem_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    tt->mutable_shape()->add_dim()->set_dim_value(2);
+  };
+  auto tensor = [](onnx::ValueInfoProto *v, const std::string &name) {
+    v->set_name(name);
+    auto *tt = v->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    tt->mutable_shape()->add_dim()->set_dim_value(3);
+  };
+  optionalSequence(g->add_input(), "x");
+  tensor(g->add_input(), "t");
+  optionalSequence(g->add_output(), "y");
+  tensor(g->add_output(), "r");
+  onnx::NodeProto *pass = g->add_node();
+  pass->set_name("pass");
+  pass->set_op_type(middleOp);
+  pass->add_input("x");
+  pass->add_output("y");
+  onnx::NodeProto *relu = g->add_node();
+  relu->set_name("relu");
+  relu->set_op_type("Relu");
+  relu->add_input("t");
+  relu->add_output("r");
+  std::string bytes;
+  m.SerializeToString(&bytes);
+  return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("a sequence or optional value passes through Identity, the runner and the export round trip", "[import][export][runtime]") {
+  auto g = importOnnxBytes(optionalSequenceModel(), "pass_through.onnx", ".");
+  REQUIRE(g->inputs()[0]->container);
+  CHECK(g->inputs()[0]->container->describe() == "optional(sequence(tensor(FLOAT)))");
+  Container seq;
+  seq.tensors = {Tensor::fromVector<float>({2}, {1.f, 2.f}), Tensor::fromVector<float>({2}, {3.f, 4.f})};
+  Container x;
+  x.kind = ContainerType::Kind::Optional;
+  x.containers = {seq};
+  const Tensor t = Tensor::fromVector<float>({3}, {-1.f, 0.5f, 2.f});
+
+  onnx::ModelProto exported;
+  exportToProto(*g, &exported);
+  onnx::checker::check_model(exported);
+  CHECK(exported.graph().output(0).type().optional_type().elem_type().sequence_type().elem_type().tensor_type().shape().dim(0).dim_value() == 2);
+  std::string bytes;
+  exported.SerializeToString(&bytes);
+  auto back = importOnnxBytes(bytes, "exported", ".");
+  for (Graph *graph : {g.get(), back.get()}) {
+    runPasses(*graph, floatPreparePipeline());
+    Executor exec(*graph);
+    std::vector<RunValue> outs = exec.runValues({x, t});
+    REQUIRE(outs.size() == 2);
+    CHECK(std::get<Container>(outs[0]) == x);
+    CHECK(std::get<Tensor>(outs[1]).toFloats() == std::vector<float>{0.f, 0.5f, 2.f});
+    // The tensor-only entry point says what to use instead.
+    CHECK_THROWS_WITH(exec.run({Tensor(), t}), Catch::Contains("'y' is of type optional(sequence(tensor(FLOAT)))") &&
+                                                   Catch::Contains("runValues"));
+    CHECK_THROWS_WITH(exec.runValues({t, t}), Catch::Contains("input 'x' must be of type optional"));
+  }
+}
+
+TEST_CASE("an op other than Identity reading a sequence is an error naming the node", "[import]") {
+  CHECK_THROWS_WITH(importOnnxBytes(optionalSequenceModel("Relu"), "relu_of_sequence.onnx", "."),
+                    Catch::Contains("'pass' (Relu)") && Catch::Contains("Identity only"));
 }

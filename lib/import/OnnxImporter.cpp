@@ -162,7 +162,8 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
       throw Error(cat(file, ": graph input '", in.name(), "' is listed twice"));
     }
     Value *v = g->addValue(in.name());
-    if (!in.type().has_tensor_type()) v->container = containerType(in.type(), cat(file, ": graph input '", in.name(), "'"));
+    if (!in.type().has_tensor_type())
+      v->container = containerType(in.type(), cat(file, ": graph input '", in.name(), "'"));
     applyValueInfo(v, in);
     g->inputs().push_back(v);
   }

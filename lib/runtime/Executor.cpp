@@ -26,8 +26,8 @@ struct Executor::Plan {
   std::vector<dnnl::memory> inputs;       // per graph input; empty memory for fixed inputs
   std::vector<std::shared_ptr<const Tensor>> constOutputs;  // per graph output, if constant
   std::vector<dnnl::memory> outputs;      // per graph output, plain layout
-  std::vector<std::shared_ptr<Tensor>> hostOutputs;  // per graph output, if held on the host (STRING)
-  std::vector<int> containerSources;      // per graph output: the graph input a sequence/optional is, or -1
+  std::vector<std::shared_ptr<Tensor>> hostOutputs;  // per graph output held on the host (STRING)
+  std::vector<int> containerSources;      // per graph output: the input a sequence/optional is, or -1
   std::vector<const Value *> tapValues;   // per tap
   std::vector<dnnl::memory> taps;         // per tap, plain layout (empty if constant)
   std::vector<double> stepMs;             // per step, summed over runs (profiling)
@@ -131,7 +131,8 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     const Tensor &t = inputs[i];
     if (v->container) {  // passed on by runValues, never read as a tensor
       if (t.dtype() != DType::Undefined)
-        throw Error(cat("input '", v->name(), "' is of type ", v->container->describe(), ", not a tensor (use runValues)"));
+        throw Error(cat("input '", v->name(), "' is of type ", v->container->describe(),
+                        ", not a tensor (use runValues)"));
       dataInputs.push_back(v);
       continue;
     }
@@ -218,9 +219,11 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
       while (v->producer() && v->producer()->opType() == "Identity") v = v->producer()->input(0);
       // Indexed among the caller's inputs (the plan's graph keeps only its run-time inputs).
       const std::vector<Value *> &given = graph_->inputs();
-      auto source = std::find_if(given.begin(), given.end(), [&](const Value *in) { return in->name() == v->name(); });
+      auto source =
+          std::find_if(given.begin(), given.end(), [&](const Value *in) { return in->name() == v->name(); });
       if (v->producer() || source == given.end())
-        throw Error(cat("output '", out->name(), "' (", out->container->describe(), ") is not a graph input passed through Identity"));
+        throw Error(cat("output '", out->name(), "' (", out->container->describe(),
+                        ") is not a graph input passed through Identity"));
       plan->containerSources.back() = static_cast<int>(source - given.begin());
       plan->hostOutputs.push_back(nullptr);
       plan->constOutputs.push_back(nullptr);

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <optional>
 
+#include "kernels/QuantizeRef.h"
 #include "ops/Evaluate.h"
 #include "ops/OpParams.h"
 #include "passes/Pass.h"
@@ -29,10 +30,10 @@ namespace {
 
 constexpr double kExactFloatInteger = 16777216.0;  // 2^24: float32 holds every integer below
 
-// Largest |q - z| an input code can take.
+// Largest |q - z| an 8-bit input code can take.
 double maxCenteredCode(const QdqParams &q) {
-  const double lo = q.codeType == DType::Int8 ? -128.0 : 0.0, hi = q.codeType == DType::Int8 ? 127.0 : 255.0;
-  return std::max(std::fabs(lo - q.zeroPoint), std::fabs(hi - q.zeroPoint));
+  const QuantRange r = quantRange(8, q.codeType == DType::Int8, false);
+  return std::max(std::abs(r.qmin - q.zeroPoint), std::abs(r.qmax - q.zeroPoint));
 }
 
 // Per-output-channel values of a scale or zero point input of \p dq (one or \p channels).

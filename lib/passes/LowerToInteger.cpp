@@ -39,7 +39,6 @@ QuantParams codeParams(const TensorQ &q) {
   return p;
 }
 
-
 int maxAbsCode(const Value &codes) {
   const Tensor &t = *codes.constant();
   int m = 0;

@@ -266,8 +266,10 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor> &inputs, std::vector
 }
 
 std::vector<RunValue> Executor::runValues(const std::vector<RunValue> &inputs) {
+  if (inputs.size() != graph_->inputs().size())
+    throw Error(cat("the model has ", graph_->inputs().size(), " inputs, got ", inputs.size()));
   std::vector<Tensor> tensors;
-  for (size_t i = 0; i < inputs.size() && i < graph_->inputs().size(); ++i) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
     const Value *v = graph_->inputs()[i];
     const bool isContainer = std::holds_alternative<Container>(inputs[i]);
     if (v->container && !isContainer)
@@ -276,8 +278,6 @@ std::vector<RunValue> Executor::runValues(const std::vector<RunValue> &inputs) {
       throw Error(cat("input '", v->name(), "' is a tensor, got a sequence or optional value"));
     tensors.push_back(isContainer ? Tensor() : std::get<Tensor>(inputs[i]));
   }
-  if (inputs.size() != graph_->inputs().size())
-    throw Error(cat("the model has ", graph_->inputs().size(), " inputs, got ", inputs.size()));
   std::vector<Tensor> outs = runTensors(tensors, nullptr);
   const Plan &plan = *impl_->last;
   std::vector<RunValue> result;

@@ -344,8 +344,12 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
         while (static_cast<int>(idx.size()) < batch) idx.push_back(idx.back());  // fixed batch size
         Tensor x = gather(images, idx);
         // Targets: cached for the images as they are; the teacher runs again on augmented ones.
-        auto teacherOut = [&](const std::string &name) {
-          return teacherNet ? Tensor(teacherNet->activation(name)) : gather(cache.at(name), idx);
+        // Each target is used before the next is asked for, so one gathered buffer serves.
+        Tensor gathered;
+        auto teacherOut = [&](const std::string &name) -> const Tensor & {
+          if (teacherNet) return teacherNet->activation(name);
+          gathered = gather(cache.at(name), idx);
+          return gathered;
         };
         if (teacherNet) {
           x = flipAndShift(x, rng, cfg.augmentShift);

@@ -18,10 +18,16 @@ LinearOp::LinearOp(Device &dev, int64_t n, int64_t k, int64_t m, bool bias) : de
       dnnl::inner_product_backward_weights::desc(x, w, b, y), dev.engine, fwd_);
 }
 
+dnnl::memory LinearOp::view(const dnnl::memory::desc &md, const Tensor &t) const {
+  LOWBIT_CHECK(t.dtype() == DType::Float32 && t.byteSize() == md.get_size(), "LinearOp: operand size differs");
+  return dnnl::memory(md, dev_.engine, const_cast<void *>(t.raw()));
+}
+
 void LinearOp::forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y) {
-  std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC, viewOf(dev_, x)}, {DNNL_ARG_WEIGHTS, viewOf(dev_, w)}, {DNNL_ARG_DST, viewOf(dev_, y)}};
-  if (bias_) args[DNNL_ARG_BIAS] = viewOf(dev_, *b);
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, view(fwd_.src_desc(), x)},
+                                                {DNNL_ARG_WEIGHTS, view(fwd_.weights_desc(), w)},
+                                                {DNNL_ARG_DST, view(fwd_.dst_desc(), y)}};
+  if (bias_) args[DNNL_ARG_BIAS] = view(fwd_.bias_desc(), *b);
   dnnl::inner_product_forward(fwd_).execute(dev_.stream, args);
   dev_.stream.wait();
 }
@@ -29,15 +35,17 @@ void LinearOp::forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor
 void LinearOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db) {
   if (dx)
     dnnl::inner_product_backward_data(bwdData_).execute(
-        dev_.stream,
-        {{DNNL_ARG_DIFF_DST, viewOf(dev_, dy)}, {DNNL_ARG_WEIGHTS, viewOf(dev_, w)}, {DNNL_ARG_DIFF_SRC, viewOf(dev_, *dx)}});
+        dev_.stream, {{DNNL_ARG_DIFF_DST, view(bwdData_.diff_dst_desc(), dy)},
+                      {DNNL_ARG_WEIGHTS, view(bwdData_.weights_desc(), w)},
+                      {DNNL_ARG_DIFF_SRC, view(bwdData_.diff_src_desc(), *dx)}});
   if (dw) {
     Tensor scratch;
-    std::unordered_map<int, dnnl::memory> args = {
-        {DNNL_ARG_SRC, viewOf(dev_, x)}, {DNNL_ARG_DIFF_DST, viewOf(dev_, dy)}, {DNNL_ARG_DIFF_WEIGHTS, viewOf(dev_, *dw)}};
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, view(bwdWeights_.src_desc(), x)},
+                                                  {DNNL_ARG_DIFF_DST, view(bwdWeights_.diff_dst_desc(), dy)},
+                                                  {DNNL_ARG_DIFF_WEIGHTS, view(bwdWeights_.diff_weights_desc(), *dw)}};
     if (bias_) {
       if (!db) scratch = Tensor(DType::Float32, {m_});
-      args[DNNL_ARG_DIFF_BIAS] = viewOf(dev_, db ? *db : scratch);
+      args[DNNL_ARG_DIFF_BIAS] = view(bwdWeights_.diff_bias_desc(), db ? *db : scratch);
     }
     dnnl::inner_product_backward_weights(bwdWeights_).execute(dev_.stream, args);
   }

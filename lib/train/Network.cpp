@@ -117,26 +117,24 @@ class AddLayer final : public Layer {
 };
 
 // MatMul by a constant matrix B [K, M]: y = x B for x [..., K], on the inner-product op with
-// W = B^T. The parameter (and its fake quantization, per output column) keeps the IR's layout.
+// W = B^T (which views x and y as [rows, K] and [rows, M]). The parameter (and its fake
+// quantization, per output column) keeps the IR's layout.
 class MatMulLayer final : public Layer {
  public:
-  MatMulLayer(std::unique_ptr<LinearOp> op, QuantizedWeight w, int64_t rows, size_t x, size_t y)
-      : op_(std::move(op)), w_(std::move(w)), rows_(rows), x_(x), y_(y) {
+  MatMulLayer(std::unique_ptr<LinearOp> op, QuantizedWeight w, size_t x, size_t y)
+      : op_(std::move(op)), w_(std::move(w)), x_(x), y_(y) {
     const Dims &bd = w_.weight->value.dims();
     if (w_.fq) w_.quantized = Tensor(DType::Float32, bd);
     wt_ = Tensor(DType::Float32, {bd[1], bd[0]});
   }
   void forward(std::vector<Tensor> &v) override {
     transpose(w_.forward(), wt_);
-    Tensor y2(DType::Float32, {rows_, wt_.dims()[0]});
-    op_->forward(v[x_].reshaped({rows_, wt_.dims()[1]}), wt_, nullptr, y2);
-    std::memcpy(v[y_].raw(), y2.raw(), y2.byteSize());
+    op_->forward(v[x_], wt_, nullptr, v[y_]);
   }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    const int64_t k = wt_.dims()[1], m = wt_.dims()[0];
-    Tensor dx(DType::Float32, {rows_, k}), dwt(DType::Float32, {m, k}), dw(DType::Float32, w_.weight->value.dims());
-    op_->backward(v[x_].reshaped({rows_, k}), wt_, g[y_].reshaped({rows_, m}), &dx, &dwt, nullptr);
-    accumulate(g[x_], dx.reshaped(g[x_].dims()));
+    Tensor dx(DType::Float32, v[x_].dims()), dwt(DType::Float32, wt_.dims()), dw(DType::Float32, w_.weight->value.dims());
+    op_->backward(v[x_], wt_, g[y_], &dx, &dwt, nullptr);
+    accumulate(g[x_], dx);
     transpose(dwt, dw);
     w_.backward(dw);
   }
@@ -148,7 +146,6 @@ class MatMulLayer final : public Layer {
   }
   std::unique_ptr<LinearOp> op_;
   QuantizedWeight w_;
-  int64_t rows_;
   size_t x_, y_;
   Tensor wt_;
 };
@@ -458,7 +455,7 @@ class NetworkBuilder {
       const size_t xs = current(x), ys = slot(y, yd);
       const int axis = w->quant ? static_cast<int>(w->quant->axis) : 1;
       net_.layers_.push_back(std::make_unique<MatMulLayer>(std::make_unique<LinearOp>(net_.dev_, rows, k, m, false),
-                                                           weight(n, w, *w->constant(), axis), rows, xs, ys));
+                                                           weight(n, w, *w->constant(), axis), xs, ys));
     } else if (op == "Concat") {
       const Dims first = dimsOf(x);
       const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(first.size()), n);

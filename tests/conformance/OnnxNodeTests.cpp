@@ -62,7 +62,13 @@ std::vector<fs::path> sortedFiles(const fs::path &dir, const std::string &prefix
   return out;
 }
 
-Tensor fixBfloat16(const Tensor &t, DType expected);
+// ONNX 1.12's test data stores BFLOAT16 tensors with data_type UINT16; reinterpret them.
+Tensor fixBfloat16(const Tensor &t, DType expected) {
+  if (expected != DType::BFloat16 || t.dtype() != DType::UInt16) return t;
+  Tensor out(DType::BFloat16, t.dims());
+  std::memcpy(out.raw(), t.raw(), t.byteSize());
+  return out;
+}
 
 // A SequenceProto / OptionalProto (as the test data stores sequence and optional values) of
 // type \p t; elements are tensors or nested containers.
@@ -113,35 +119,7 @@ RunValue readValuePb(const fs::path &p, const Value &v) {
   return containerFrom(proto, *v.container, p.string());
 }
 
-// ONNX 1.12's test data stores BFLOAT16 tensors with data_type UINT16; reinterpret them.
-Tensor fixBfloat16(const Tensor &t, DType expected) {
-  if (expected != DType::BFloat16 || t.dtype() != DType::UInt16) return t;
-  Tensor out(DType::BFloat16, t.dims());
-  std::memcpy(out.raw(), t.raw(), t.byteSize());
-  return out;
-}
-
 // \returns an empty string when \p got matches \p want, else a description of the mismatch.
-std::string compare(const Tensor &got, const Tensor &want, bool exact);
-
-// Containers: the same kind and number of elements, each element matching.
-std::string compare(const Container &got, const Container &want, bool exact) {
-  if (got.kind != want.kind || got.tensors.size() != want.tensors.size() || got.containers.size() != want.containers.size())
-    return cat("a container of ", got.tensors.size() + got.containers.size(), " elements, expected ",
-               want.tensors.size() + want.containers.size());
-  for (size_t i = 0; i < want.tensors.size(); ++i)
-    if (std::string d = compare(got.tensors[i], want.tensors[i], exact); !d.empty()) return cat("element ", i, ": ", d);
-  for (size_t i = 0; i < want.containers.size(); ++i)
-    if (std::string d = compare(got.containers[i], want.containers[i], exact); !d.empty()) return cat("element ", i, ": ", d);
-  return "";
-}
-
-std::string compare(const RunValue &got, const RunValue &want, bool exact) {
-  if (got.index() != want.index()) return "a tensor where a sequence/optional was expected, or the reverse";
-  if (std::holds_alternative<Tensor>(want)) return compare(std::get<Tensor>(got), std::get<Tensor>(want), exact);
-  return compare(std::get<Container>(got), std::get<Container>(want), exact);
-}
-
 std::string compare(const Tensor &got, const Tensor &want, bool exact) {
   if (got.dims() != want.dims())
     return cat("shape ", shapeString(got.dims()), " vs expected ", shapeString(want.dims()));
@@ -173,6 +151,24 @@ std::string compare(const Tensor &got, const Tensor &want, bool exact) {
   std::string msg = cat(bad, " of ", g.size(), " values differ (max abs diff ", worst, ")");
   if (g.size() <= 16) msg += cat(": got ", join(g, ","), " expected ", join(w, ","));
   return msg;
+}
+
+// Containers: the same kind and number of elements, each element matching.
+std::string compare(const Container &got, const Container &want, bool exact) {
+  if (got.kind != want.kind || got.tensors.size() != want.tensors.size() || got.containers.size() != want.containers.size())
+    return cat("a container of ", got.tensors.size() + got.containers.size(), " elements, expected ",
+               want.tensors.size() + want.containers.size());
+  for (size_t i = 0; i < want.tensors.size(); ++i)
+    if (std::string d = compare(got.tensors[i], want.tensors[i], exact); !d.empty()) return cat("element ", i, ": ", d);
+  for (size_t i = 0; i < want.containers.size(); ++i)
+    if (std::string d = compare(got.containers[i], want.containers[i], exact); !d.empty()) return cat("element ", i, ": ", d);
+  return "";
+}
+
+std::string compare(const RunValue &got, const RunValue &want, bool exact) {
+  if (got.index() != want.index()) return "a tensor where a sequence/optional was expected, or the reverse";
+  if (std::holds_alternative<Tensor>(want)) return compare(std::get<Tensor>(got), std::get<Tensor>(want), exact);
+  return compare(std::get<Container>(got), std::get<Container>(want), exact);
 }
 
 struct OpCount {

@@ -1,9 +1,12 @@
 #include "passes/PassManager.h"
 
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "ir/Verifier.h"
+#include "ops/OpParams.h"
+#include "ops/ShapeInference.h"
 #include "passes/Passes.h"
 #include "support/Strings.h"
 
@@ -35,6 +38,43 @@ const std::vector<std::string> &floatPreparePipeline() {
       "DeadCodeElimination",  // drop the shape subgraphs folding left behind
   };
   return pipeline;
+}
+
+void specializeShapes(Graph &g) {
+  // Masks of Dropouts that drop nothing are all true: constants, not run-time data.
+  for (Node *n : g.nodes())
+    if (n->opType() == "Dropout" && n->output(1) && !dropoutDrops(*n)) {
+      Value *mask = n->output(1);
+      n->outputs().resize(1);
+      mask->setProducer(nullptr);
+      if (n->input(0)->hasShape()) {
+        Tensor ones(DType::Bool, n->input(0)->dims());
+        std::memset(ones.raw(), 1, ones.byteSize());
+        mask->setConstant(std::make_shared<const Tensor>(std::move(ones)));
+      }
+    }
+  inferShapes(g);
+  runPasses(g, {"ConstantFolding"});
+}
+
+std::unique_ptr<Graph> specializedClone(const Graph &g, const std::vector<Dims> &inputDims, bool anyBatch) {
+  if (inputDims.size() != g.inputs().size())
+    throw Error(cat("the model has ", g.inputs().size(), " inputs, got shapes for ", inputDims.size()));
+  std::unique_ptr<Graph> s = g.clone();
+  for (size_t i = 0; i < inputDims.size(); ++i) {
+    Value *v = s->inputs()[i];
+    if (v->hasShape()) {
+      bool ok = v->dims().size() == inputDims[i].size();
+      for (size_t d = anyBatch ? 1 : 0; ok && d < inputDims[i].size(); ++d)
+        ok = v->dims()[d] < 0 || v->dims()[d] == inputDims[i][d];
+      if (!ok)
+        throw Error(cat("input '", v->name(), "' expects shape ", shapeString(v->dims()), ", got ",
+                        shapeString(inputDims[i])));
+    }
+    v->setShape(inputDims[i]);
+  }
+  specializeShapes(*s);
+  return s;
 }
 
 std::string dumpGraph(const Graph &g) {

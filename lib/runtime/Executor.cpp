@@ -153,23 +153,10 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
       v->setConstant(std::make_shared<const Tensor>(t));  // shapes/indices: fixed for this plan
     }
   }
-  // Masks of Dropouts that drop nothing are all true: constants, not run-time data.
-  for (Node *n : g.nodes())
-    if (n->opType() == "Dropout" && n->output(1) && !dropoutDrops(*n)) {
-      Value *mask = n->output(1);
-      n->outputs().resize(1);
-      mask->setProducer(nullptr);
-      if (n->input(0)->hasShape()) {
-        Tensor ones(DType::Bool, n->input(0)->dims());
-        std::memset(ones.raw(), 1, ones.byteSize());
-        mask->setConstant(std::make_shared<const Tensor>(std::move(ones)));
-      }
-    }
   g.inputs() = dataInputs;
-  inferShapes(g);
   // Shape chains fold first (static shapes everywhere); quantized weights stay codes until the
   // integer lowering has read them.
-  runPasses(g, {"ConstantFolding"});
+  specializeShapes(g);
   // The float simulation convolves codes where it can (exact integer sums, see ConvInCodeUnits).
   if (opts_.integer) plan->lowering = lowerToInteger(g, *opts_.integer);
   else runPasses(g, {"ConvInCodeUnits"});

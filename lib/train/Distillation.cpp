@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "passes/PassManager.h"
 #include "support/Progress.h"
 #include "support/Strings.h"
 #include "train/Adam.h"
@@ -37,7 +38,7 @@ std::vector<Block> findBlocks(const Graph &g) {
   for (size_t i = 0; i < order.size(); ++i) {
     const Node *n = order[i];
     cur.nodes.push_back(n->name());
-    hasLayer |= n->opType() == "Conv" || n->opType() == "Gemm";
+    hasLayer |= n->opType() == "Conv" || n->opType() == "Gemm" || n->opType() == "MatMul";
     for (const Value *o : n->outputs())
       if (o) live.insert(o);
     for (auto it = live.begin(); it != live.end();)
@@ -249,11 +250,17 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   nlohmann::json report;
   report["mode"] = cfg.mode == FinetuneConfig::Mode::TwoStage ? "twostage"
                    : cfg.mode == FinetuneConfig::Mode::Blockwise ? "blockwise" : "global";
-  const std::vector<Block> blocks = findBlocks(teacher);
+  // Blocks, subgraphs and networks all come from the graphs specialised to the training batch
+  // (the graph the runner plans: shape chains folded), so no shape subgraph reaches the engine.
+  Dims bd = images.dims();
+  bd[0] = batch;
+  const std::unique_ptr<Graph> student = specializedClone(quantized, {bd}, /*anyBatch=*/true);
+  const std::unique_ptr<Graph> fixedTeacher = specializedClone(teacher, {bd}, /*anyBatch=*/true);
+  const std::vector<Block> blocks = findBlocks(*fixedTeacher);
   report["blocks"] = blocks.size();
   report["activation_quantizer"] = activationQuantizerName(cfg.activations);
   if (cfg.augment) report["augment"] = {{"flip", true}, {"shift", cfg.augmentShift}};
-  std::map<std::string, Tensor> cache = teacherBoundaries(teacher, images, blocks, batch, cfg.progress);
+  std::map<std::string, Tensor> cache = teacherBoundaries(*fixedTeacher, images, blocks, batch, cfg.progress);
   const int64_t n = images.dims()[0];
 
   if (cfg.mode != FinetuneConfig::Mode::Global) {
@@ -262,7 +269,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
     std::vector<std::unique_ptr<Network>> done;  // fine-tuned quantized blocks (quantized-input mode)
     for (size_t b = 0; b < blocks.size(); ++b) {
       const Block &blk = blocks[b];
-      std::unique_ptr<Graph> sub = extractSubgraph(quantized, blk.input, blk.output);
+      std::unique_ptr<Graph> sub = extractSubgraph(*student, blk.input, blk.output);
       Dims inDims = cache.at(blk.input).dims();
       inDims[0] = batch;
       auto net = std::make_unique<Network>(*sub, inDims, cfg.activations);
@@ -304,6 +311,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
         }
       }
       if (cfg.progress) p.finish();
+      writeBack(*student, *net);
       writeBack(quantized, *net);
       stage.push_back({{"block", b + 1}, {"input", blk.input}, {"output", blk.output}, {"nodes", blk.nodes.size()},
                        {"first_mse", first}, {"last_mse", last}});
@@ -314,11 +322,9 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   }
 
   if (cfg.mode != FinetuneConfig::Mode::Blockwise) {
-    Dims bd = images.dims();
-    bd[0] = batch;
-    Network net(quantized, bd, cfg.activations);
+    Network net(*student, bd, cfg.activations);
     std::unique_ptr<Network> teacherNet;
-    if (cfg.augment) teacherNet = std::make_unique<Network>(teacher, bd);
+    if (cfg.augment) teacherNet = std::make_unique<Network>(*fixedTeacher, bd);
     const int64_t stepsPerEpoch = std::max<int64_t>(1, n / batch);
     AdamConfig ac;
     ac.lr = cfg.lr;

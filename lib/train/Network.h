@@ -33,6 +33,10 @@ ActivationQuantizer parseActivationQuantizer(const std::string &name);  ///< lsq
 const char *activationQuantizerName(ActivationQuantizer q);
 
 class Layer;
+class NetworkBuilder;
+
+/// True if the training engine has a gradient for \p opType (default domain).
+bool isTrainableOp(const std::string &opType);
 
 /// A gradient to add at an intermediate activation of the last forward (a feature-matching
 /// loss on a block output, say): \p grad has the activation's dims.
@@ -43,10 +47,10 @@ struct ActivationGrad {
 
 class Network {
  public:
-  /// Builds the layers for inputs of dims \p inputDims (static). Supported ops: Conv, Gemm
-  /// and MatMul (constant weights), Relu, Clip, Add (same dims), Concat, MaxPool, AveragePool,
-  /// GlobalAveragePool, Flatten, Reshape, Identity, Slice, constant Pad. Throws Error naming
-  /// the node otherwise. One graph input, one graph output.
+  /// Builds the layers for inputs of dims \p inputDims from \p g specialised to them
+  /// (specializedClone: the graph the runner plans, shape chains folded), one layer per node of
+  /// an op in the gradient table (isTrainableOp). Throws Error naming the node otherwise.
+  /// One graph input, one graph output.
   Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations = ActivationQuantizer::Lsq);
   ~Network();
   Network(const Network &) = delete;

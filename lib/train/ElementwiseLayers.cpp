@@ -1,0 +1,306 @@
+// Elementwise layers: Relu and Clip (oneDNN eltwise), Sigmoid / HardSigmoid / HardSwish,
+// broadcasting Add / Sub / Mul / Div (squeeze-excite gates, h-swish written out), and
+// BatchNormalization with inference statistics (a per-channel affine whose scale and bias train).
+#include <cmath>
+
+#include "ops/OpParams.h"
+#include "support/Strings.h"
+#include "train/ActivationOp.h"
+#include "train/Layer.h"
+
+namespace lowbit::train {
+namespace {
+
+class ActivationLayer final : public Layer {
+ public:
+  ActivationLayer(Device &dev, const Dims &d, float lo, float hi, size_t x, size_t y) : op_(dev, d, lo, hi), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override { op_.forward(v[x_], v[y_]); }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims());
+    op_.backward(v[x_], g[y_], dx);
+    accumulate(g[x_], dx);
+  }
+
+ private:
+  ActivationOp op_;
+  size_t x_, y_;
+};
+
+// y = f(x), dx += f'(x) dy, for the smooth and piecewise-linear gates of lightweight networks.
+class UnaryLayer final : public Layer {
+ public:
+  enum class Kind { Sigmoid, HardSigmoid, HardSwish };
+  UnaryLayer(Kind kind, float alpha, float beta, size_t x, size_t y) : kind_(kind), alpha_(alpha), beta_(beta), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    const float *x = v[x_].data<float>();
+    float *y = v[y_].data<float>();
+    const int64_t n = v[x_].numel();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] = value(x[i]);
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    const float *x = v[x_].data<float>(), *dy = g[y_].data<float>();
+    float *dx = g[x_].data<float>();
+    const int64_t n = v[x_].numel();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) dx[i] += slope(x[i]) * dy[i];
+  }
+
+ private:
+  // HardSigmoid: max(0, min(1, alpha x + beta)); HardSwish: x * HardSigmoid(x) at 1/6, 1/2.
+  float value(float x) const {
+    switch (kind_) {
+      case Kind::Sigmoid: return 1.f / (1.f + std::exp(-x));
+      case Kind::HardSigmoid: return std::max(0.f, std::min(1.f, alpha_ * x + beta_));
+      case Kind::HardSwish: return x * std::max(0.f, std::min(1.f, x / 6.f + 0.5f));
+    }
+    return 0.f;
+  }
+  float slope(float x) const {
+    switch (kind_) {
+      case Kind::Sigmoid: {
+        const float s = 1.f / (1.f + std::exp(-x));
+        return s * (1.f - s);
+      }
+      case Kind::HardSigmoid: {
+        const float t = alpha_ * x + beta_;
+        return t > 0.f && t < 1.f ? alpha_ : 0.f;
+      }
+      case Kind::HardSwish: return x < -3.f ? 0.f : x > 3.f ? 1.f : x / 3.f + 0.5f;
+    }
+    return 0.f;
+  }
+  Kind kind_;
+  float alpha_, beta_;
+  size_t x_, y_;
+};
+
+// Element offsets of the rows (last dim) of a broadcast: for each row of the output, the row's
+// start in each operand, and the operands' steps along the last dim (0 when broadcast).
+struct BroadcastRows {
+  std::vector<int64_t> a, b;
+  int64_t len = 1, aStep = 1, bStep = 1;
+
+  BroadcastRows(const Dims &out, const Dims &ad, const Dims &bd) {
+    const size_t r = out.size();
+    auto strides = [&](const Dims &d) {
+      Dims padded(r, 1);
+      for (size_t i = 0; i < d.size(); ++i) padded[r - d.size() + i] = d[i];
+      std::vector<int64_t> s(r, 0);
+      int64_t acc = 1;
+      for (size_t i = r; i-- > 0;) {
+        s[i] = padded[i] == 1 && out[i] != 1 ? 0 : acc;
+        acc *= padded[i];
+      }
+      return s;
+    };
+    const std::vector<int64_t> sa = strides(ad), sb = strides(bd);
+    if (r > 0) {
+      len = out[r - 1];
+      aStep = sa[r - 1];
+      bStep = sb[r - 1];
+    }
+    const int64_t rows = len > 0 ? numElements(out) / len : 0;
+    a.resize(static_cast<size_t>(rows));
+    b.resize(static_cast<size_t>(rows));
+    Dims idx(r > 0 ? r - 1 : 0, 0);
+    for (int64_t k = 0; k < rows; ++k) {
+      int64_t oa = 0, ob = 0;
+      for (size_t i = 0; i < idx.size(); ++i) {
+        oa += idx[i] * sa[i];
+        ob += idx[i] * sb[i];
+      }
+      a[static_cast<size_t>(k)] = oa;
+      b[static_cast<size_t>(k)] = ob;
+      for (size_t i = idx.size(); i-- > 0;) {
+        if (++idx[i] < out[i]) break;
+        idx[i] = 0;
+      }
+    }
+  }
+};
+
+// y = a op b with numpy broadcasting; each operand's gradient is summed over the elements it was
+// broadcast to. Constant operands (a scale, h-swish's 3 and 6) get no gradient.
+class BinaryLayer final : public Layer {
+ public:
+  enum class Op { Add, Sub, Mul, Div };
+  BinaryLayer(Op op, const Dims &ad, const Dims &bd, const Dims &yd, bool aConst, bool bConst, size_t a, size_t b, size_t y)
+      : op_(op), rows_(yd, ad, bd), aConst_(aConst), bConst_(bConst), a_(a), b_(b), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    const float *a = v[a_].data<float>(), *b = v[b_].data<float>();
+    float *y = v[y_].data<float>();
+    const int64_t rows = static_cast<int64_t>(rows_.a.size()), len = rows_.len;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *ar = a + rows_.a[static_cast<size_t>(r)], *br = b + rows_.b[static_cast<size_t>(r)];
+      float *yr = y + r * len;
+      for (int64_t j = 0; j < len; ++j) yr[j] = apply(ar[j * rows_.aStep], br[j * rows_.bStep]);
+    }
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    const float *a = v[a_].data<float>(), *b = v[b_].data<float>(), *dy = g[y_].data<float>();
+    float *da = g[a_].data<float>(), *db = g[b_].data<float>();
+    const int64_t rows = static_cast<int64_t>(rows_.a.size()), len = rows_.len;
+    // Sequential: a broadcast operand's gradient element collects from many output elements.
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t oa = rows_.a[static_cast<size_t>(r)], ob = rows_.b[static_cast<size_t>(r)];
+      const float *dyr = dy + r * len;
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t ia = oa + j * rows_.aStep, ib = ob + j * rows_.bStep;
+        const float x = a[ia], w = b[ib], d = dyr[j];
+        switch (op_) {
+          case Op::Add: if (!aConst_) da[ia] += d; if (!bConst_) db[ib] += d; break;
+          case Op::Sub: if (!aConst_) da[ia] += d; if (!bConst_) db[ib] -= d; break;
+          case Op::Mul: if (!aConst_) da[ia] += d * w; if (!bConst_) db[ib] += d * x; break;
+          case Op::Div: if (!aConst_) da[ia] += d / w; if (!bConst_) db[ib] -= d * x / (w * w); break;
+        }
+      }
+    }
+  }
+
+ private:
+  float apply(float x, float w) const {
+    switch (op_) {
+      case Op::Add: return x + w;
+      case Op::Sub: return x - w;
+      case Op::Mul: return x * w;
+      case Op::Div: return x / w;
+    }
+    return 0.f;
+  }
+  Op op_;
+  BroadcastRows rows_;
+  bool aConst_, bConst_;
+  size_t a_, b_, y_;
+};
+
+// Same-dims Add (the residual sum): no broadcast bookkeeping on the ResNets' hot path.
+class AddLayer final : public Layer {
+ public:
+  AddLayer(size_t a, size_t b, size_t y) : a_(a), b_(b), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    const float *a = v[a_].data<float>(), *b = v[b_].data<float>();
+    float *y = v[y_].data<float>();
+    const int64_t n = v[y_].numel();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+  }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+    accumulate(g[a_], g[y_]);
+    accumulate(g[b_], g[y_]);
+  }
+
+ private:
+  size_t a_, b_, y_;
+};
+
+// y = scale[c] (x - mean[c]) / sqrt(var[c] + eps) + B[c] over [N, C, ...]; scale and B train,
+// the statistics stay as calibrated by the float model.
+class BatchNormLayer final : public Layer {
+ public:
+  BatchNormLayer(Param *scale, Param *bias, std::vector<float> mean, std::vector<float> var, float eps, const Dims &xd,
+                 size_t x, size_t y)
+      : scale_(scale), bias_(bias), mean_(std::move(mean)), invStd_(var.size()), x_(x), y_(y) {
+    for (size_t c = 0; c < var.size(); ++c) invStd_[c] = 1.f / std::sqrt(var[c] + eps);
+    channels_ = xd[1];
+    inner_ = numElements(Dims(xd.begin() + 2, xd.end()));
+    outer_ = xd[0];
+  }
+  void forward(std::vector<Tensor> &v) override {
+    const float *x = v[x_].data<float>(), *s = scale_->value.data<float>(), *b = bias_->value.data<float>();
+    float *y = v[y_].data<float>();
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t o = 0; o < outer_; ++o)
+      for (int64_t c = 0; c < channels_; ++c) {
+        const size_t cc = static_cast<size_t>(c);
+        const float a = s[c] * invStd_[cc], shift = b[c] - mean_[cc] * a;
+        const int64_t at = (o * channels_ + c) * inner_;
+        for (int64_t i = 0; i < inner_; ++i) y[at + i] = a * x[at + i] + shift;
+      }
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    const float *x = v[x_].data<float>(), *dy = g[y_].data<float>(), *s = scale_->value.data<float>();
+    float *dx = g[x_].data<float>(), *ds = scale_->grad.data<float>(), *db = bias_->grad.data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < channels_; ++c) {
+      const size_t cc = static_cast<size_t>(c);
+      const float a = s[c] * invStd_[cc];
+      double sumDy = 0, sumDyHat = 0;
+      for (int64_t o = 0; o < outer_; ++o) {
+        const int64_t at = (o * channels_ + c) * inner_;
+        for (int64_t i = 0; i < inner_; ++i) {
+          const float d = dy[at + i];
+          dx[at + i] += a * d;
+          sumDy += d;
+          sumDyHat += static_cast<double>(d) * (x[at + i] - mean_[cc]) * invStd_[cc];
+        }
+      }
+      ds[c] += static_cast<float>(sumDyHat);
+      db[c] += static_cast<float>(sumDy);
+    }
+  }
+
+ private:
+  Param *scale_, *bias_;
+  std::vector<float> mean_, invStd_;
+  int64_t outer_ = 1, channels_ = 1, inner_ = 1;
+  size_t x_, y_;
+};
+
+}  // namespace
+
+void buildActivation(NetworkBuilder &b, const Node &n) {
+  float lo = 0.f, hi = INFINITY;
+  if (n.opType() == "Clip") {
+    if (!hasConstantClipBounds(n)) throw Error(cat(n.describe(), ": the training engine takes constant Clip bounds"));
+    std::tie(lo, hi) = clipBounds(n, b.opset());
+  }
+  const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
+  b.add(std::make_unique<ActivationLayer>(b.device(), b.dims(xs), lo, hi, xs, ys));
+}
+
+void buildUnary(NetworkBuilder &b, const Node &n) {
+  const std::string &op = n.opType();
+  UnaryLayer::Kind kind = op == "Sigmoid" ? UnaryLayer::Kind::Sigmoid
+                          : op == "HardSigmoid" ? UnaryLayer::Kind::HardSigmoid : UnaryLayer::Kind::HardSwish;
+  const float alpha = n.attrFloat("alpha", 0.2f), beta = n.attrFloat("beta", 0.5f);
+  const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
+  b.add(std::make_unique<UnaryLayer>(kind, alpha, beta, xs, ys));
+}
+
+void buildBinary(NetworkBuilder &b, const Node &n) {
+  const std::string &op = n.opType();
+  const Value *x = n.input(0), *w = n.input(1);
+  const size_t as = b.input(n, x), bs = b.input(n, w), ys = b.output(n, n.output(0));
+  const Dims ad = b.dims(as), bd = b.dims(bs), yd = b.dims(ys);
+  if (op == "Add" && ad == bd && !x->isConstant() && !w->isConstant()) {
+    b.add(std::make_unique<AddLayer>(as, bs, ys));
+    return;
+  }
+  const BinaryLayer::Op kind = op == "Add" ? BinaryLayer::Op::Add
+                               : op == "Sub" ? BinaryLayer::Op::Sub
+                               : op == "Mul" ? BinaryLayer::Op::Mul : BinaryLayer::Op::Div;
+  b.add(std::make_unique<BinaryLayer>(kind, ad, bd, yd, x->isConstant(), w->isConstant(), as, bs, ys));
+}
+
+void buildBatchNorm(NetworkBuilder &b, const Node &n) {
+  if (n.attrInt("training_mode", 0) || (n.outputs().size() > 1 && n.output(1)))
+    throw Error(cat(n.describe(), ": the training engine takes BatchNormalization with inference statistics"));
+  for (size_t i = 1; i <= 4; ++i)
+    if (!n.input(i) || !n.input(i)->isConstant())
+      throw Error(cat(n.describe(), ": scale, bias, mean and variance must be constants to train"));
+  const size_t xs = b.input(n, n.input(0));
+  const Dims xd = b.dims(xs);
+  if (xd.size() < 2) throw Error(cat(n.describe(), ": input ", shapeString(xd), " has no channel axis"));
+  for (size_t i = 1; i <= 4; ++i)
+    if (n.input(i)->constant()->numel() != xd[1])
+      throw Error(cat(n.describe(), ": input ", i, " has ", n.input(i)->constant()->numel(), " values for ", xd[1],
+                      " channels"));
+  const size_t ys = b.output(n, n.output(0));
+  b.add(std::make_unique<BatchNormLayer>(b.param(n.input(1), Param::Kind::Bias), b.param(n.input(2), Param::Kind::Bias),
+                                         n.input(3)->constant()->toFloats(), n.input(4)->constant()->toFloats(),
+                                         n.attrFloat("epsilon", 1e-5f), xd, xs, ys));
+}
+
+}  // namespace lowbit::train

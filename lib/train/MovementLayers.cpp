@@ -1,0 +1,168 @@
+// Layers that move elements: reshapes (Flatten, Reshape, Squeeze, Unsqueeze, Identity, Cast to
+// float, inference Dropout), Transpose, Slice and Split (strided views), Concat and Pad.
+#include <cstring>
+
+#include "kernels/TensorCopy.h"
+#include "ops/OpParams.h"
+#include "support/Strings.h"
+#include "train/Layer.h"
+
+namespace lowbit::train {
+namespace {
+
+// The same elements under new dims.
+class ViewLayer final : public Layer {
+ public:
+  ViewLayer(size_t x, size_t y) : x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override { std::memcpy(v[y_].raw(), v[x_].raw(), v[x_].byteSize()); }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+    const float *dy = g[y_].data<float>();
+    float *dx = g[x_].data<float>();
+    for (int64_t i = 0; i < g[x_].numel(); ++i) dx[i] += dy[i];
+  }
+
+ private:
+  size_t x_, y_;
+};
+
+// y = the strided view of x (Transpose, Slice, one output of Split); the gradient is scattered
+// back through the same view.
+class StridedViewLayer final : public Layer {
+ public:
+  StridedViewLayer(StridedView view, size_t x, size_t y) : view_(std::move(view)), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    copyStrided(v[x_].raw(), view_.offset, view_.strides, v[y_].raw(), 0, contiguousStrides(view_.dims), view_.dims,
+                sizeof(float));
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims());
+    copyStrided(g[y_].raw(), 0, contiguousStrides(view_.dims), dx.raw(), view_.offset, view_.strides, view_.dims,
+                sizeof(float));
+    accumulate(g[x_], dx);
+  }
+
+ private:
+  StridedView view_;
+  size_t x_, y_;
+};
+
+// Concat along one axis: each input is a block of every outer row; the gradient splits back.
+class ConcatLayer final : public Layer {
+ public:
+  ConcatLayer(std::vector<size_t> xs, size_t y, std::vector<int64_t> widths, int64_t outer)
+      : xs_(std::move(xs)), y_(y), widths_(std::move(widths)), outer_(outer) {
+    for (int64_t w : widths_) total_ += w;
+  }
+  void forward(std::vector<Tensor> &v) override { copy(v, true); }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override { copy(g, false); }
+
+ private:
+  // Forward copies the inputs' rows into the output; backward adds the output gradient's rows
+  // to the inputs' gradients.
+  void copy(std::vector<Tensor> &t, bool forward) {
+    float *y = t[y_].data<float>();
+    for (int64_t o = 0; o < outer_; ++o) {
+      int64_t at = o * total_;
+      for (size_t i = 0; i < xs_.size(); ++i) {
+        float *x = t[xs_[i]].data<float>() + o * widths_[i];
+        if (forward)
+          std::memcpy(y + at, x, static_cast<size_t>(widths_[i]) * sizeof(float));
+        else
+          for (int64_t j = 0; j < widths_[i]; ++j) x[j] += y[at + j];
+        at += widths_[i];
+      }
+    }
+  }
+  std::vector<size_t> xs_;
+  size_t y_;
+  std::vector<int64_t> widths_;  // per input: elements per outer row (its axis dim x inner)
+  int64_t outer_, total_ = 0;    // total_: the output's elements per outer row
+};
+
+// Constant Pad; its gradient is the crop of the output gradient.
+class PadLayer final : public Layer {
+ public:
+  PadLayer(PadSpec p, float fill, size_t x, size_t y) : pad_(std::move(p)), fill_(fill), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    padCopy(v[x_].raw(), v[x_].dims(), v[y_].raw(), pad_.begin, pad_.end, PadMode::Constant, &fill_, sizeof(float));
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    Tensor dx(DType::Float32, v[x_].dims());
+    Dims negBegin = pad_.begin, negEnd = pad_.end;
+    for (int64_t &d : negBegin) d = -d;
+    for (int64_t &d : negEnd) d = -d;
+    const float zero = 0.f;
+    padCopy(g[y_].raw(), g[y_].dims(), dx.raw(), negBegin, negEnd, PadMode::Constant, &zero, sizeof(float));
+    accumulate(g[x_], dx);
+  }
+
+ private:
+  PadSpec pad_;
+  float fill_;
+  size_t x_, y_;
+};
+
+}  // namespace
+
+void buildView(NetworkBuilder &b, const Node &n) {
+  if (n.opType() == "Dropout" && dropoutDrops(n))
+    throw Error(cat(n.describe(), ": the training engine runs Dropout in inference mode only"));
+  const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
+  if (numElements(b.dims(xs)) != numElements(b.dims(ys)))
+    throw Error(cat(n.describe(), ": output ", shapeString(b.dims(ys)), " does not hold the input's elements"));
+  b.add(std::make_unique<ViewLayer>(xs, ys));
+}
+
+void buildTranspose(NetworkBuilder &b, const Node &n) {
+  const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
+  b.add(std::make_unique<StridedViewLayer>(transposeView(n, b.dims(xs)), xs, ys));
+}
+
+void buildSlice(NetworkBuilder &b, const Node &n) {
+  const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
+  b.add(std::make_unique<StridedViewLayer>(sliceView(n, b.opset(), b.dims(xs)), xs, ys));
+}
+
+void buildSplit(NetworkBuilder &b, const Node &n) {
+  const size_t xs = b.input(n, n.input(0));
+  const Dims xd = b.dims(xs);
+  const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(xd.size()), n);
+  const std::vector<int64_t> sizes = splitSizes(n, b.opset(), xd[static_cast<size_t>(axis)]);
+  const std::vector<int64_t> strides = contiguousStrides(xd);
+  int64_t start = 0;
+  for (size_t i = 0; i < n.outputs().size() && i < sizes.size(); ++i) {
+    StridedView view;
+    view.offset = start * strides[static_cast<size_t>(axis)];
+    view.strides = strides;
+    view.dims = xd;
+    view.dims[static_cast<size_t>(axis)] = sizes[i];
+    start += sizes[i];
+    if (!n.output(i)) continue;
+    const size_t ys = b.output(n, n.output(i));
+    b.add(std::make_unique<StridedViewLayer>(view, xs, ys));
+  }
+}
+
+void buildConcat(NetworkBuilder &b, const Node &n) {
+  std::vector<size_t> xs;
+  for (const Value *in : n.inputs()) xs.push_back(b.input(n, in));
+  const Dims first = b.dims(xs.at(0));
+  const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(first.size()), n);
+  int64_t outer = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= first[static_cast<size_t>(i)];
+  std::vector<int64_t> widths;
+  for (size_t s : xs) widths.push_back(numElements(b.dims(s)) / outer);
+  const size_t ys = b.output(n, n.output(0));
+  b.add(std::make_unique<ConcatLayer>(std::move(xs), ys, std::move(widths), outer));
+}
+
+void buildPad(NetworkBuilder &b, const Node &n) {
+  const size_t xs = b.input(n, n.input(0));
+  PadSpec p = resolvePad(n, b.opset(), static_cast<int64_t>(b.dims(xs).size()));
+  if (p.mode != "constant") throw Error(cat(n.describe(), ": only constant padding can be trained (mode '", p.mode, "')"));
+  const float fill = static_cast<float>(p.constant.value_or(0.0));
+  const size_t ys = b.output(n, n.output(0));
+  b.add(std::make_unique<PadLayer>(p, fill, xs, ys));
+}
+
+}  // namespace lowbit::train

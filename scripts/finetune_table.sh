@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prints top-1 of lowbit's distillation fine-tune on the CIFAR ResNets from ../shared: the rows
-# of issue 5 and the seed paper's ablation table (plain rounding, global supervision only,
+# Prints top-1 of lowbit's distillation fine-tune on the CIFAR models from ../shared (resnet20,
+# resnet32, shufflenetv2_x0_5 with its own mean/std): the fine-tune rows and the seed paper's ablation table (plain rounding, global supervision only,
 # blockwise supervision only, two-stage) at 4-bit weights.
 #   scripts/finetune_table.sh [ablation|ablation-a4|w4a8|w4a4|w2a4|limited] [resnet20 resnet32]
 # w4a4 and w2a4 take BLOCK_ITERS (stage 1 steps per block, default 300) and EPOCHS (stage 2,
@@ -15,7 +15,12 @@ shift || true
 models=${*:-resnet20 resnet32}
 lowbit=${LOWBIT:-./build/lowbit}
 shared=../shared
-pre=(--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225)
+preprocessing() {  # model -> the flags of its preprocessing (../shared/README.md)
+  case "$1" in
+    shufflenetv2*) echo "--size 32 --mean 0.4914,0.4822,0.4465 --std 0.2023,0.1994,0.2010" ;;
+    *) echo "--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225" ;;
+  esac
+}
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 
@@ -28,6 +33,7 @@ run() {  # model setting method quantize-flags...
   local name="$model-${setting// /_}-$method"
   name=${name//[^A-Za-z0-9_.-]/_}
   local start end top1
+  local pre=($(preprocessing "$model"))
   start=$(date +%s)
   "$lowbit" quantize "$shared/models/cifar10/$model.onnx" --calib "$shared/data/cifar10/calib" "${pre[@]}" \
     -o "$out/$name.onnx" --report "$out/$name.json" "$@" "${extra[@]}" 2>"$out/$name.log" >/dev/null

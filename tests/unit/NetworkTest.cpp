@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 
+#include "GradientCheck.h"
 #include "TestUtil.h"
 #include "import/OnnxImporter.h"
 #include "jobs/ModelLoader.h"
@@ -52,44 +53,6 @@ std::unique_ptr<Graph> miniResNet() {
   g->outputs().push_back(fc->output(0));
   runPasses(*g, {"ConstantFolding"});  // shapes
   return g;
-}
-
-double dot(const Tensor &a, const Tensor &b) {
-  double s = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a.data<float>()[i]) * b.data<float>()[i];
-  return s;
-}
-
-
-// Checks the input gradient \p dx and every parameter gradient of \p net against central
-// differences of \p loss (sampled elements). ReLU and max pooling make the loss piecewise
-// linear: a finite step can cross a kink, where the gradient of the active piece lies between
-// the one-sided slopes. Smooth points must match the central difference.
-void checkAgainstFiniteDifferences(train::Network &net, Tensor &x, const Tensor &dx, const std::function<double()> &loss) {
-  const double eps = 1e-3;
-  const double base = loss();
-  int smoothCount = 0, total = 0;
-  auto check = [&](const std::string &what, float &v, float analytic) {
-    const float saved = v;
-    v = static_cast<float>(saved + eps);
-    const double up = loss();
-    v = static_cast<float>(saved - eps);
-    const double down = loss();
-    v = saved;
-    const double central = (up - down) / (2 * eps), left = (base - down) / eps, right = (up - base) / eps;
-    const double tol = 5e-3 * std::max(1.0, std::fabs(central));
-    const bool smooth = std::fabs(analytic - central) <= tol;
-    const bool kink = analytic >= std::min(left, right) - tol && analytic <= std::max(left, right) + tol;
-    INFO(what << ": analytic " << analytic << ", central " << central << ", left " << left << ", right " << right);
-    CHECK((smooth || kink));
-    smoothCount += smooth;
-    ++total;
-  };
-  for (int64_t i = 0; i < x.numel(); i += 29) check(cat("input ", i), x.data<float>()[i], dx.data<float>()[i]);
-  for (train::Param *p : net.params())
-    for (int64_t i = 0; i < p->value.numel(); i += 7) check(cat(p->name, "[", i, "]"), p->value.data<float>()[i], p->grad.data<float>()[i]);
-  INFO(smoothCount << " of " << total << " matched the central difference");
-  CHECK(smoothCount * 10 >= total * 8);  // kinks are the exception, not the rule
 }
 
 }  // namespace

@@ -1,0 +1,220 @@
+// One harness over the training engine's gradient table (ggml's test-backend-ops): every
+// trainable op has cases here (the first test fails when an op of the table has none), and
+// each case checks that the network's forward equals the float runner's output and that its
+// input and parameter gradients match central finite differences.
+#include <functional>
+#include <set>
+
+#include "GradientCheck.h"
+#include "TestUtil.h"
+#include "train/Layer.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+
+namespace {
+
+constexpr float kForwardAtol = 1e-5f, kForwardRtol = 1e-4f;
+
+struct OpCase {
+  std::string op, label;
+  Dims input;
+  int64_t opset = 13;
+  // Builds the graph's nodes after the input x; returns the output value.
+  std::function<Value *(Graph &, Value *)> build;
+};
+
+Value *ints(Graph &g, const std::string &name, std::vector<int64_t> v) {
+  return g.addConstant(g.uniqueName(name), Tensor::fromVector<int64_t>({static_cast<int64_t>(v.size())}, v));
+}
+Value *floats(Graph &g, const std::string &name, const Dims &d, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  return g.addConstant(g.uniqueName(name), randomTensor(d, seed, lo, hi));
+}
+Value *scalar(Graph &g, const std::string &name, float v) {
+  return g.addConstant(g.uniqueName(name), Tensor::scalar<float>(v));
+}
+Node *op(Graph &g, const std::string &type, std::vector<Value *> ins) {
+  return addOp(g, type, std::move(ins), g.uniqueName(type));
+}
+Node *attr(Node *n, const std::string &name, int64_t v) {
+  n->setAttr(name, Attribute::ofInt(v));
+  return n;
+}
+Node *attr(Node *n, const std::string &name, float v) {
+  n->setAttr(name, Attribute::ofFloat(v));
+  return n;
+}
+Node *attrs(Node *n, const std::string &name, std::vector<int64_t> v) {
+  n->setAttr(name, Attribute::ofInts(std::move(v)));
+  return n;
+}
+// One-input op of \p type with no attributes.
+std::function<Value *(Graph &, Value *)> unary(const std::string &type) {
+  return [type](Graph &g, Value *x) { return op(g, type, {x})->output(0); };
+}
+
+std::vector<OpCase> cases() {
+  std::vector<OpCase> c;
+  // Linear layers.
+  c.push_back({"Conv", "3x3 pads 1, stride 2, bias", {2, 3, 7, 7}, 13, [](Graph &g, Value *x) {
+                 Node *n = op(g, "Conv", {x, floats(g, "w", {4, 3, 3, 3}, 1), floats(g, "b", {4}, 2)});
+                 attrs(attrs(n, "pads", {1, 1, 1, 1}), "strides", {2, 2});
+                 return n->output(0);
+               }});
+  c.push_back({"Conv", "depthwise, dilation 2, no bias", {2, 4, 7, 7}, 13, [](Graph &g, Value *x) {
+                 Node *n = op(g, "Conv", {x, floats(g, "w", {4, 1, 3, 3}, 3)});
+                 attrs(attrs(attr(n, "group", int64_t{4}), "dilations", {2, 2}), "pads", {2, 2, 2, 2});
+                 return n->output(0);
+               }});
+  c.push_back({"Gemm", "transB, bias", {3, 5}, 13, [](Graph &g, Value *x) {
+                 return attr(op(g, "Gemm", {x, floats(g, "w", {4, 5}, 4), floats(g, "b", {4}, 5)}), "transB", int64_t{1})
+                     ->output(0);
+               }});
+  c.push_back({"Gemm", "B as [K, N], alpha 0.5, beta 2", {3, 5}, 13, [](Graph &g, Value *x) {
+                 Node *n = op(g, "Gemm", {x, floats(g, "w", {5, 4}, 6), floats(g, "b", {4}, 7)});
+                 return attr(attr(n, "alpha", 0.5f), "beta", 2.f)->output(0);
+               }});
+  c.push_back({"Gemm", "transA, scalar C", {5, 3}, 13, [](Graph &g, Value *x) {
+                 Node *n = op(g, "Gemm", {x, floats(g, "w", {4, 5}, 8), floats(g, "b", {1}, 9)});
+                 return attr(attr(n, "transA", int64_t{1}), "transB", int64_t{1})->output(0);
+               }});
+  c.push_back({"MatMul", "by a constant [K, M]", {2, 3, 5}, 13, [](Graph &g, Value *x) {
+                 return op(g, "MatMul", {x, floats(g, "w", {5, 4}, 10)})->output(0);
+               }});
+  c.push_back({"MatMul", "two activations, broadcast batch", {2, 3, 4}, 13, [](Graph &g, Value *x) {
+                 Value *t = attrs(op(g, "Transpose", {x}), "perm", {0, 2, 1})->output(0);
+                 Value *first = op(g, "Slice", {t, ints(g, "st", {0}), ints(g, "en", {1}), ints(g, "ax", {0})})->output(0);
+                 return op(g, "MatMul", {x, first})->output(0);
+               }});
+  // Elementwise.
+  c.push_back({"Relu", "", {2, 3, 4, 4}, 13, unary("Relu")});
+  c.push_back({"Clip", "min and max", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Clip", {x, scalar(g, "lo", -0.5f), scalar(g, "hi", 0.7f)})->output(0);
+               }});
+  c.push_back({"Clip", "max only (opset 11 inputs)", {2, 3, 4, 4}, 11, [](Graph &g, Value *x) {
+                 return op(g, "Clip", {x, nullptr, scalar(g, "hi", 0.3f)})->output(0);
+               }});
+  c.push_back({"Sigmoid", "", {2, 3, 4, 4}, 13, unary("Sigmoid")});
+  c.push_back({"HardSigmoid", "alpha 0.3, beta 0.4", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 return attr(attr(op(g, "HardSigmoid", {x}), "alpha", 0.3f), "beta", 0.4f)->output(0);
+               }});
+  c.push_back({"HardSwish", "inputs across -3..3", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 return op(g, "HardSwish", {op(g, "Mul", {x, scalar(g, "four", 4.f)})->output(0)})->output(0);
+               }});
+  c.push_back({"Add", "constant per channel [C,1,1]", {2, 3, 4, 5}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Add", {x, floats(g, "c", {3, 1, 1}, 11)})->output(0);
+               }});
+  c.push_back({"Add", "two activations, equal dims", {2, 3, 4, 5}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Add", {x, op(g, "Sigmoid", {x})->output(0)})->output(0);
+               }});
+  c.push_back({"Sub", "constant minus activation", {2, 3, 4, 5}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Sub", {floats(g, "c", {5}, 12), x})->output(0);
+               }});
+  c.push_back({"Mul", "squeeze-excite gate [N,C,1,1]", {2, 3, 4, 5}, 13, [](Graph &g, Value *x) {
+                 Value *m = attrs(op(g, "ReduceMean", {x}), "axes", {2, 3})->output(0);
+                 return op(g, "Mul", {x, op(g, "Sigmoid", {m})->output(0)})->output(0);
+               }});
+  c.push_back({"Div", "by a constant and by an activation", {2, 3, 4, 5}, 13, [](Graph &g, Value *x) {
+                 Value *half = op(g, "Div", {x, scalar(g, "two", 2.f)})->output(0);
+                 Value *den = op(g, "Add", {op(g, "Sigmoid", {x})->output(0), scalar(g, "one", 1.f)})->output(0);
+                 return op(g, "Div", {half, den})->output(0);
+               }});
+  c.push_back({"BatchNormalization", "inference statistics", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 return op(g, "BatchNormalization", {x, floats(g, "s", {3}, 13), floats(g, "b", {3}, 14),
+                                                     floats(g, "m", {3}, 15), floats(g, "v", {3}, 16, 0.5f, 1.5f)})
+                     ->output(0);
+               }});
+  // Movement.
+  c.push_back({"Flatten", "", {2, 3, 2, 2}, 13, unary("Flatten")});
+  c.push_back({"Reshape", "with -1", {2, 3, 2, 2}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Reshape", {x, ints(g, "shape", {2, -1, 3})})->output(0);
+               }});
+  c.push_back({"Squeeze", "", {2, 1, 3, 1}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Squeeze", {x, ints(g, "axes", {1, 3})})->output(0);
+               }});
+  c.push_back({"Unsqueeze", "", {2, 3}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Unsqueeze", {x, ints(g, "axes", {1})})->output(0);
+               }});
+  c.push_back({"Identity", "", {2, 3}, 13, unary("Identity")});
+  c.push_back({"Dropout", "inference", {2, 3}, 13, unary("Dropout")});
+  c.push_back({"Cast", "float to float", {2, 3}, 13, [](Graph &g, Value *x) {
+                 return attr(op(g, "Cast", {x}), "to", int64_t{1})->output(0);
+               }});
+  c.push_back({"Transpose", "NCHW to NHWC", {2, 3, 4, 5}, 13, [](Graph &g, Value *x) {
+                 return attrs(op(g, "Transpose", {x}), "perm", {0, 2, 3, 1})->output(0);
+               }});
+  c.push_back({"Transpose", "channel shuffle", {2, 6, 3, 3}, 13, [](Graph &g, Value *x) {
+                 Value *r = op(g, "Reshape", {x, ints(g, "s1", {2, 2, 3, 3, 3})})->output(0);
+                 Value *t = attrs(op(g, "Transpose", {r}), "perm", {0, 2, 1, 3, 4})->output(0);
+                 return op(g, "Reshape", {t, ints(g, "s2", {2, 6, 3, 3})})->output(0);
+               }});
+  c.push_back({"Slice", "step 2 on two axes", {2, 3, 6, 6}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Slice", {x, ints(g, "st", {0, 1}), ints(g, "en", {6, 6}), ints(g, "ax", {2, 3}),
+                                        ints(g, "sp", {2, 2})})
+                     ->output(0);
+               }});
+  c.push_back({"Split", "sizes 1 and 2 on the channels, both outputs used", {2, 3, 2, 2}, 13, [](Graph &g, Value *x) {
+                 Value *a = g.addValue("split_a"), *b = g.addValue("split_b");
+                 attr(g.addNode("split", "Split", {x, ints(g, "sizes", {1, 2})}, {a, b}), "axis", int64_t{1});
+                 return attr(op(g, "Concat", {op(g, "Mul", {a, scalar(g, "k", 2.f)})->output(0), b}), "axis", int64_t{1})
+                     ->output(0);
+               }});
+  c.push_back({"Concat", "axis 1, computed inputs", {2, 3, 2, 2}, 13, [](Graph &g, Value *x) {
+                 return attr(op(g, "Concat", {x, op(g, "Sigmoid", {x})->output(0)}), "axis", int64_t{1})->output(0);
+               }});
+  c.push_back({"Pad", "constant 0.5", {2, 3, 3, 3}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Pad", {x, ints(g, "pads", {0, 1, 1, 0, 0, 2, 0, 1}), scalar(g, "v", 0.5f)})->output(0);
+               }});
+  // Reductions.
+  c.push_back({"MaxPool", "3x3 stride 2, pads, ceil_mode", {2, 3, 8, 8}, 13, [](Graph &g, Value *x) {
+                 Node *n = attrs(attrs(op(g, "MaxPool", {x}), "kernel_shape", {3, 3}), "strides", {2, 2});
+                 return attr(attrs(n, "pads", {1, 1, 0, 0}), "ceil_mode", int64_t{1})->output(0);
+               }});
+  c.push_back({"AveragePool", "count_include_pad 1", {2, 3, 6, 6}, 13, [](Graph &g, Value *x) {
+                 Node *n = attrs(attrs(op(g, "AveragePool", {x}), "kernel_shape", {3, 3}), "pads", {1, 1, 1, 1});
+                 return attr(n, "count_include_pad", int64_t{1})->output(0);
+               }});
+  c.push_back({"AveragePool", "count_include_pad 0, stride 2", {2, 3, 6, 6}, 13, [](Graph &g, Value *x) {
+                 Node *n = attrs(attrs(op(g, "AveragePool", {x}), "kernel_shape", {2, 2}), "pads", {1, 1, 1, 1});
+                 return attrs(n, "strides", {2, 2})->output(0);
+               }});
+  c.push_back({"GlobalAveragePool", "", {2, 3, 5, 5}, 13, unary("GlobalAveragePool")});
+  c.push_back({"ReduceMean", "axis 1, keepdims 0", {2, 3, 4}, 13, [](Graph &g, Value *x) {
+                 return attr(attrs(op(g, "ReduceMean", {x}), "axes", {1}), "keepdims", int64_t{0})->output(0);
+               }});
+  c.push_back({"ReduceMean", "all axes", {2, 3, 4}, 13, unary("ReduceMean")});
+  c.push_back({"Softmax", "last axis", {2, 3, 4}, 13, unary("Softmax")});
+  c.push_back({"Softmax", "opset 11: trailing axes flattened from 1", {2, 3, 4}, 11, unary("Softmax")});
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("every op of the gradient table has a case in the harness", "[train]") {
+  std::set<std::string> covered;
+  for (const OpCase &c : cases()) covered.insert(c.op);
+  for (const train::TrainableOp &t : train::trainableOps()) {
+    INFO("trainable op " << t.opType);
+    CHECK(covered.count(t.opType) == 1);
+  }
+  for (const std::string &op : covered) CHECK(train::isTrainableOp(op));
+}
+
+TEST_CASE("every trainable op: forward equals the runner, gradients match finite differences", "[train]") {
+  uint32_t seed = 100;
+  for (const OpCase &c : cases()) {
+    INFO("op " << c.op << " (" << c.label << "), input " << shapeString(c.input) << ", opset " << c.opset << ", seed " << seed);
+    Graph g;
+    g.opset = c.opset;
+    Value *x = addInput(g, "x", c.input);
+    g.outputs().push_back(c.build(g, x));
+    Tensor in = randomTensor(c.input, seed++);
+    train::Network net(g, c.input);
+    const Tensor y = net.forward(in);
+    CHECK(mismatch(y, runGraph(g, {in})[0], kForwardAtol, kForwardRtol).empty());
+    Tensor r = randomTensor(y.dims(), seed++);
+    net.zeroGrad();
+    Tensor dx = net.backward(r);
+    checkAgainstFiniteDifferences(net, in, dx, [&] { return dot(net.forward(in), r); }, 3, 1);
+  }
+}

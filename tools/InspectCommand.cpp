@@ -23,7 +23,7 @@ void addInspectCommand(CLI::App &app, Action &action) {
   CLI::App *cmd = app.add_subcommand("inspect", "inputs, outputs, ops, parameters, FLOPs per layer, unsupported ops");
   cmd->add_option("model", opts->model, "ONNX model");
   cmd->add_flag("--json", opts->json, "print one JSON object");
-  cmd->add_flag("--list-ops", opts->listOps, "list the ONNX ops lowbit supports");
+  cmd->add_flag("--list-ops", opts->listOps, "list the ONNX ops lowbit supports: float runner, int8 runner, training engine");
   cmd->add_option("--compare", opts->compare, "FLOAT.onnx QUANT.onnx: per-layer SQNR on --data images, worst first")
       ->expected(2);
   cmd->add_option("--data", opts->cmp.dataDir, "images for --compare");
@@ -32,10 +32,7 @@ void addInspectCommand(CLI::App &app, Action &action) {
   cmd->callback([opts, &action, cmd] {
     action = [opts, cmd]() -> int {
       if (opts->listOps) {
-        if (opts->json)
-          std::printf("%s\n", nlohmann::json(supportedOps()).dump().c_str());
-        else
-          std::printf("%s\n", join(supportedOps(), " ").c_str());
+        std::printf("%s", opts->json ? (opTable().dump(2) + "\n").c_str() : formatOpTable(opTable()).c_str());
         return 0;
       }
       if (!opts->compare.empty()) {

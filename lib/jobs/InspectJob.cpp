@@ -1,5 +1,7 @@
 #include "jobs/InspectJob.h"
 
+#include <algorithm>
+#include <iomanip>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -10,8 +12,31 @@
 #include "passes/LowerToInteger.h"
 #include "passes/PassManager.h"
 #include "support/Strings.h"
+#include "train/Network.h"
 
 namespace lowbit {
+
+nlohmann::json opTable() {
+  nlohmann::json rows = nlohmann::json::array();
+  const std::vector<std::string> &integer = integerOps();
+  for (const std::string &op : supportedOps())
+    rows.push_back({{"op", op},
+                    {"float", true},
+                    {"int8", std::binary_search(integer.begin(), integer.end(), op)},
+                    {"trainable", train::isTrainableOp(op)}});
+  return rows;
+}
+
+std::string formatOpTable(const nlohmann::json &table) {
+  std::ostringstream os;
+  os << std::left << std::setw(20) << "op" << std::setw(7) << "float" << std::setw(6) << "int8" << "trainable\n";
+  for (const auto &r : table) {
+    auto mark = [&](const char *k) { return r.at(k).get<bool>() ? "yes" : "-"; };
+    os << std::setw(20) << r.at("op").get<std::string>() << std::setw(7) << mark("float") << std::setw(6) << mark("int8")
+       << mark("trainable") << "\n";
+  }
+  return os.str();
+}
 namespace {
 
 nlohmann::json valueJson(const Value *v) {

@@ -12,6 +12,23 @@
 #include "ops/OpParams.h"
 
 namespace lowbit {
+
+namespace {
+// Ops that move or select elements so that they commute with a per-tensor quantization: codes
+// pass through them (sorted; Pad only with a zero fill, MaxPool without Indices).
+const std::vector<std::string> kCodePassThrough = {"Flatten", "MaxPool", "Pad",       "Reshape",
+                                                   "Slice",   "Squeeze", "Transpose", "Unsqueeze"};
+}  // namespace
+
+const std::vector<std::string> &integerOps() {
+  static const std::vector<std::string> ops = [] {
+    std::vector<std::string> v = kCodePassThrough;
+    v.insert(v.end(), {"Add", "Clip", "Conv", "DequantizeLinear", "Gemm", "QuantizeLinear", "Relu"});
+    std::sort(v.begin(), v.end());
+    return v;
+  }();
+  return ops;
+}
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -345,11 +362,9 @@ class Lowering {
 
   bool commutesWithQuantization(const Node &m) const {
     const std::string &op = m.opType();
-    if (op == "Slice" || op == "Transpose" || op == "Reshape" || op == "Flatten" || op == "Squeeze" ||
-        op == "Unsqueeze")
-      return true;
+    if (!std::binary_search(kCodePassThrough.begin(), kCodePassThrough.end(), op)) return false;
     if (op == "MaxPool") return m.outputs().size() == 1;  // max commutes with a monotonic map
-    if (op != "Pad") return false;
+    if (op != "Pad") return true;
     PadSpec p = resolvePad(m, g_.opset, static_cast<int64_t>(m.input(0)->dims().size()));
     return p.mode == "constant" && p.constant.value_or(0.0) == 0.0;
   }

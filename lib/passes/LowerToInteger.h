@@ -36,6 +36,12 @@ struct LoweringDecision {
   std::string detail;  ///< integer: "u8 in, u8 out (+residual, relu)"; float: the reason
 };
 
+/// Op types the int8 runner can execute on integer codes: Conv and Gemm (as QConv / QGemm),
+/// Relu, Clip and Add (fused into them), the ops codes pass through unchanged, and the
+/// QuantizeLinear / DequantizeLinear at the boundaries (sorted).
+/// Every other op runs in float between a DequantizeLinear and a QuantizeLinear.
+const std::vector<std::string> &integerOps();
+
 /// Rewrites \p g in place; returns one decision per Conv/Gemm/MatMul, in graph order.
 std::vector<LoweringDecision> lowerToInteger(Graph &g, IntegerMode mode);
 

@@ -1,11 +1,13 @@
 // The CLI as a user meets it: exit codes and one-line errors on stderr.
 #include <array>
+#include <map>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "TestUtil.h"
+#include "ops/OpSupport.h"
 #include "support/File.h"
 
 namespace {
@@ -52,6 +54,20 @@ TEST_CASE("bad usage exits 2", "[cli]") {
   CHECK(runLowbit("eval").code == 2);
   CHECK(runLowbit("frobnicate").code == 2);
   CHECK(runLowbit("eval model.onnx --data d --batch 0").code == 2);
+}
+
+TEST_CASE("lowbit inspect --list-ops says per op what runs it: float runner, int8 runner, training engine", "[cli]") {
+  RunResult r = runLowbit("inspect --list-ops --json");
+  REQUIRE(r.code == 0);
+  const nlohmann::json table = nlohmann::json::parse(r.output);
+  std::map<std::string, nlohmann::json> byOp;
+  for (const auto &row : table) byOp[row.at("op").get<std::string>()] = row;
+  REQUIRE(byOp.size() == lowbit::supportedOps().size());
+  CHECK(byOp.at("Conv") == nlohmann::json({{"op", "Conv"}, {"float", true}, {"int8", true}, {"trainable", true}}));
+  CHECK(byOp.at("Mul").at("int8") == false);
+  CHECK(byOp.at("Mul").at("trainable") == true);
+  CHECK(byOp.at("Shape").at("trainable") == false);  // folded away before training
+  CHECK_THAT(runLowbit("inspect --list-ops").output, Catch::Contains("HardSwish") && Catch::Contains("trainable"));
 }
 
 TEST_CASE("lowbit inspect prints FLOPs of a valid model", "[cli]") {

@@ -2,7 +2,11 @@
 """Exports torchvision architectures with random weights (nothing can be downloaded here) to
 ONNX as users do: torch.onnx.export, opset 13, dynamic batch, input [N,3,224,224], eval mode
 (BatchNorm folded by the exporter). For speed and float-vs-ONNX Runtime checks on the seed
-papers' architectures. Large files: written to OUT (default models/generated/, not committed).
+papers' architectures, and for fine-tuning every architecture users bring. Two small CIFAR-size
+nets cover export patterns torchvision's do not: a MobileNetV1 whose classifier flattens with
+x.view(x.size(0), -1) (a Shape/Gather/Concat/Reshape tail) and a SqueezeNet whose Fire modules
+put BatchNorm after the Concat (not foldable into a convolution). Large files: written to OUT
+(default models/generated/, not committed).
 
   /usr/bin/python3 models/make_torchvision_models.py [OUT] [--only resnet18,...]
 """
@@ -18,7 +22,59 @@ MODELS = {
     "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(),
     "shufflenet_v2_x1_0": lambda: torchvision.models.shufflenet_v2_x1_0(),
     "squeezenet1_1": lambda: torchvision.models.squeezenet1_1(),
+    "mobilenet_v3_small": lambda: torchvision.models.mobilenet_v3_small(),
+    "mobilenet_v1_cifar": lambda: MobileNetV1(),
+    "squeezenet_bn_cifar": lambda: SqueezeNetBN(),
 }
+SIZES = {"mobilenet_v1_cifar": 32, "squeezenet_bn_cifar": 32}  # others 224
+
+
+def conv_bn(cin, cout, stride, groups=1):
+    return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3 if groups > 1 or cin == 3 else 1, stride,
+                                               1 if groups > 1 or cin == 3 else 0, groups=groups, bias=False),
+                               torch.nn.BatchNorm2d(cout), torch.nn.ReLU(inplace=True))
+
+
+class MobileNetV1(torch.nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        layers, cin = [conv_bn(3, 32, 1)], 32
+        for cout, stride in [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)]:
+            layers += [conv_bn(cin, cin, stride, groups=cin), conv_bn(cin, cout, 1)]
+            cin = cout
+        self.features = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1))
+        self.fc = torch.nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = self.features(x)
+        return self.fc(x.view(x.size(0), -1))
+
+
+class Fire(torch.nn.Module):
+    def __init__(self, cin, squeeze, expand):
+        super().__init__()
+        self.squeeze = torch.nn.Sequential(torch.nn.Conv2d(cin, squeeze, 1), torch.nn.ReLU(inplace=True))
+        self.e1 = torch.nn.Conv2d(squeeze, expand, 1)
+        self.e3 = torch.nn.Conv2d(squeeze, expand, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(2 * expand)  # after the Concat: no convolution to fold into
+
+    def forward(self, x):
+        s = self.squeeze(x)
+        return torch.relu(self.bn(torch.cat([self.e1(s), self.e3(s)], 1)))
+
+
+class SqueezeNetBN(torch.nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3, padding=1), torch.nn.ReLU(inplace=True),
+                                            Fire(64, 16, 64), torch.nn.MaxPool2d(3, 2, ceil_mode=True),
+                                            Fire(128, 32, 128), torch.nn.MaxPool2d(3, 2, ceil_mode=True),
+                                            Fire(256, 48, 192))
+        self.classifier = torch.nn.Sequential(torch.nn.Conv2d(384, classes, 1), torch.nn.ReLU(inplace=True),
+                                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
 
 
 def main():
@@ -37,7 +93,8 @@ def main():
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
         path = os.path.join(args.out, name + ".onnx")
-        torch.onnx.export(model, torch.zeros(1, 3, 224, 224), path, opset_version=13,
+        size = SIZES.get(name, 224)
+        torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=13,
                           input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
         print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")

@@ -294,14 +294,16 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
         Tensor target = gather(cache.at(blk.output), idx);
         if (dy.dims() != y.dims()) dy = Tensor(DType::Float32, y.dims());
         const double loss = meanSquaredError(y, target, dy);
-        if (it == 0) first = loss;
         windowSum += loss;
         ++window;
         net->zeroGrad();
         net->backward(dy);
         adam.step();
-        if (window == 10 || it + 1 == cfg.blockIters) {  // the loss averaged over the last steps
+        // Losses averaged over windows of 10 steps (single batches are noisy): the first window's
+        // mean is first_mse, the last one's last_mse.
+        if (window == 10 || it + 1 == cfg.blockIters) {
           last = windowSum / window;
+          if (it < 10) first = last;
           windowSum = 0;
           window = 0;
         }

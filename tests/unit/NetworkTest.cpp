@@ -239,3 +239,57 @@ TEST_CASE("Network Concat and MatMul: forward equals the runner, gradients match
   runPasses(*qdq, {"InsertQDQ"});
   CHECK(mismatch(qnet.forward(x), runGraph(*qdq, {x})[0], 1e-5f, 1e-5f).empty());
 }
+
+namespace {
+
+// x [N, 3, 4, 4] -> Conv -> the exporter's x.view(x.size(0), -1) tail: Shape -> Gather(0) ->
+// Unsqueeze -> Concat with [-1] -> Reshape -> Gemm. \p batch: the input's declared batch (-1:
+// dynamic). \p bakedBatch: a Reshape to a constant [bakedBatch, 32] instead of the shape chain.
+std::unique_ptr<Graph> viewTailModel(int64_t batch, int64_t bakedBatch = 0) {
+  auto g = std::make_unique<Graph>();
+  Value *x = addInput(*g, "x", {batch, 3, 4, 4});
+  Node *c = addOp(*g, "Conv", {x, g->addConstant("w", randomTensor({2, 3, 3, 3}, 31))}, "c");
+  c->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  auto ints = [&](const std::string &n, std::vector<int64_t> v) {
+    return g->addConstant(n, Tensor::fromVector<int64_t>({static_cast<int64_t>(v.size())}, v));
+  };
+  Value *shape;
+  if (bakedBatch) {
+    shape = ints("baked", {bakedBatch, 32});
+  } else {
+    Node *s = addOp(*g, "Shape", {c->output(0)}, "shape");
+    Node *n = addOp(*g, "Gather", {s->output(0), g->addConstant("zero", Tensor::scalar<int64_t>(0))}, "n");
+    Node *u = addOp(*g, "Unsqueeze", {n->output(0), ints("axes", {0})}, "nu");
+    Node *cat = addOp(*g, "Concat", {u->output(0), ints("minus1", {-1})}, "newshape");
+    cat->setAttr("axis", Attribute::ofInt(0));
+    shape = cat->output(0);
+  }
+  Node *r = addOp(*g, "Reshape", {c->output(0), shape}, "flat");
+  Node *fc = addOp(*g, "Gemm", {r->output(0), g->addConstant("wf", randomTensor({3, 32}, 32))}, "fc");
+  fc->setAttr("transB", Attribute::ofInt(1));
+  g->outputs().push_back(fc->output(0));
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("Network trains through shape chains the runner folds (x.view(x.size(0), -1))", "[train]") {
+  auto g = viewTailModel(-1);
+  Tensor x = randomTensor({4, 3, 4, 4}, 33);
+  train::Network net(*g, x.dims());
+  CHECK(mismatch(net.forward(x), runGraph(*g, {x})[0], 1e-5f, 1e-5f).empty());
+  Tensor r = randomTensor({4, 3}, 34);
+  net.zeroGrad();
+  Tensor dx = net.backward(r);
+  checkAgainstFiniteDifferences(net, x, dx, [&] { return dot(net.forward(x), r); }, 5, 3);
+}
+
+TEST_CASE("Network trains a model exported with a fixed batch at its own batch size", "[train]") {
+  auto fixed = viewTailModel(1);  // declared batch 1, the shape chain follows the batch
+  Tensor x = randomTensor({4, 3, 4, 4}, 35);
+  train::Network net(*fixed, x.dims());
+  CHECK(net.forward(x).dims() == Dims{4, 3});
+  // A shape constant that bakes batch 1 in cannot hold 4 images: an error naming the Reshape.
+  auto baked = viewTailModel(1, 1);
+  CHECK_THROWS_WITH(train::Network(*baked, x.dims()), Catch::Contains("flat"));
+}

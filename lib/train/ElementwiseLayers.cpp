@@ -13,7 +13,8 @@ namespace {
 
 class ActivationLayer final : public Layer {
  public:
-  ActivationLayer(Device &dev, const Dims &d, float lo, float hi, size_t x, size_t y) : op_(dev, d, lo, hi), x_(x), y_(y) {}
+  ActivationLayer(Device &dev, const Dims &d, float lo, float hi, size_t x, size_t y)
+      : op_(dev, d, lo, hi), x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override { op_.forward(v[x_], v[y_]); }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
     Tensor dx(DType::Float32, v[x_].dims());
@@ -30,7 +31,8 @@ class ActivationLayer final : public Layer {
 class UnaryLayer final : public Layer {
  public:
   enum class Kind { Sigmoid, HardSigmoid, HardSwish };
-  UnaryLayer(Kind kind, float alpha, float beta, size_t x, size_t y) : kind_(kind), alpha_(alpha), beta_(beta), x_(x), y_(y) {}
+  UnaryLayer(Kind kind, float alpha, float beta, size_t x, size_t y)
+      : kind_(kind), alpha_(alpha), beta_(beta), x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override {
     const float *x = v[x_].data<float>();
     float *y = v[y_].data<float>();
@@ -125,7 +127,8 @@ struct BroadcastRows {
 class BinaryLayer final : public Layer {
  public:
   enum class Op { Add, Sub, Mul, Div };
-  BinaryLayer(Op op, const Dims &ad, const Dims &bd, const Dims &yd, bool aConst, bool bConst, size_t a, size_t b, size_t y)
+  BinaryLayer(Op op, const Dims &ad, const Dims &bd, const Dims &yd, bool aConst, bool bConst, size_t a, size_t b,
+              size_t y)
       : op_(op), rows_(yd, ad, bd), aConst_(aConst), bConst_(bConst), a_(a), b_(b), y_(y) {}
   void forward(std::vector<Tensor> &v) override {
     const float *a = v[a_].data<float>(), *b = v[b_].data<float>();
@@ -150,10 +153,22 @@ class BinaryLayer final : public Layer {
         const int64_t ia = oa + j * rows_.aStep, ib = ob + j * rows_.bStep;
         const float x = a[ia], w = b[ib], d = dyr[j];
         switch (op_) {
-          case Op::Add: if (!aConst_) da[ia] += d; if (!bConst_) db[ib] += d; break;
-          case Op::Sub: if (!aConst_) da[ia] += d; if (!bConst_) db[ib] -= d; break;
-          case Op::Mul: if (!aConst_) da[ia] += d * w; if (!bConst_) db[ib] += d * x; break;
-          case Op::Div: if (!aConst_) da[ia] += d / w; if (!bConst_) db[ib] -= d * x / (w * w); break;
+          case Op::Add:
+            if (!aConst_) da[ia] += d;
+            if (!bConst_) db[ib] += d;
+            break;
+          case Op::Sub:
+            if (!aConst_) da[ia] += d;
+            if (!bConst_) db[ib] -= d;
+            break;
+          case Op::Mul:
+            if (!aConst_) da[ia] += d * w;
+            if (!bConst_) db[ib] += d * x;
+            break;
+          case Op::Div:
+            if (!aConst_) da[ia] += d / w;
+            if (!bConst_) db[ib] -= d * x / (w * w);
+            break;
         }
       }
     }
@@ -262,8 +277,9 @@ void buildActivation(NetworkBuilder &b, const Node &n) {
 
 void buildUnary(NetworkBuilder &b, const Node &n) {
   const std::string &op = n.opType();
-  UnaryLayer::Kind kind = op == "Sigmoid" ? UnaryLayer::Kind::Sigmoid
-                          : op == "HardSigmoid" ? UnaryLayer::Kind::HardSigmoid : UnaryLayer::Kind::HardSwish;
+  UnaryLayer::Kind kind = op == "Sigmoid"       ? UnaryLayer::Kind::Sigmoid
+                          : op == "HardSigmoid" ? UnaryLayer::Kind::HardSigmoid
+                                                : UnaryLayer::Kind::HardSwish;
   const float alpha = n.attrFloat("alpha", 0.2f), beta = n.attrFloat("beta", 0.5f);
   const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
   b.add(std::make_unique<UnaryLayer>(kind, alpha, beta, xs, ys));
@@ -278,9 +294,10 @@ void buildBinary(NetworkBuilder &b, const Node &n) {
     b.add(std::make_unique<AddLayer>(as, bs, ys));
     return;
   }
-  const BinaryLayer::Op kind = op == "Add" ? BinaryLayer::Op::Add
+  const BinaryLayer::Op kind = op == "Add"   ? BinaryLayer::Op::Add
                                : op == "Sub" ? BinaryLayer::Op::Sub
-                               : op == "Mul" ? BinaryLayer::Op::Mul : BinaryLayer::Op::Div;
+                               : op == "Mul" ? BinaryLayer::Op::Mul
+                                             : BinaryLayer::Op::Div;
   b.add(std::make_unique<BinaryLayer>(kind, ad, bd, yd, x->isConstant(), w->isConstant(), as, bs, ys));
 }
 

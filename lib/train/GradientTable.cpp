@@ -41,7 +41,8 @@ const std::vector<TrainableOp> &trainableOps() {
         {"Transpose", buildTranspose},
         {"Unsqueeze", buildView},
     };
-    std::sort(t.begin(), t.end(), [](const TrainableOp &a, const TrainableOp &b) { return std::string(a.opType) < b.opType; });
+    std::sort(t.begin(), t.end(),
+              [](const TrainableOp &a, const TrainableOp &b) { return std::string(a.opType) < b.opType; });
     return t;
   }();
   return table;

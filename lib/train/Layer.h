@@ -83,20 +83,20 @@ struct TrainableOp {
 const std::vector<TrainableOp> &trainableOps();
 
 // Builders, one per family of ops (each file holds the layers it builds).
-void buildConv(NetworkBuilder &b, const Node &n);        // LinearLayers.cpp
+void buildConv(NetworkBuilder &b, const Node &n);  // LinearLayers.cpp
 void buildGemm(NetworkBuilder &b, const Node &n);
 void buildMatMul(NetworkBuilder &b, const Node &n);
 void buildActivation(NetworkBuilder &b, const Node &n);  // ElementwiseLayers.cpp: Relu, Clip
 void buildUnary(NetworkBuilder &b, const Node &n);       // Sigmoid, HardSigmoid, HardSwish
 void buildBinary(NetworkBuilder &b, const Node &n);      // Add, Sub, Mul, Div (broadcasting)
 void buildBatchNorm(NetworkBuilder &b, const Node &n);
-void buildView(NetworkBuilder &b, const Node &n);        // MovementLayers.cpp: reshapes, Identity
+void buildView(NetworkBuilder &b, const Node &n);  // MovementLayers.cpp: reshapes, Identity
 void buildTranspose(NetworkBuilder &b, const Node &n);
 void buildSlice(NetworkBuilder &b, const Node &n);
 void buildSplit(NetworkBuilder &b, const Node &n);
 void buildConcat(NetworkBuilder &b, const Node &n);
 void buildPad(NetworkBuilder &b, const Node &n);
-void buildPool(NetworkBuilder &b, const Node &n);        // ReduceLayers.cpp: pools
+void buildPool(NetworkBuilder &b, const Node &n);  // ReduceLayers.cpp: pools
 void buildReduceMean(NetworkBuilder &b, const Node &n);
 void buildSoftmax(NetworkBuilder &b, const Node &n);
 

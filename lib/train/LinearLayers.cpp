@@ -225,7 +225,8 @@ void buildConv(NetworkBuilder &b, const Node &n) {
   if (!w || !w->isConstant()) throw Error(cat(n.describe(), ": weights must be constant to train"));
   const size_t xs = b.input(n, n.input(0));
   const Dims xd = b.dims(xs), wd = w->dims();
-  if (xd.size() != 4) throw Error(cat(n.describe(), ": the training engine takes 2-D convolutions (input ", shapeString(xd), ")"));
+  if (xd.size() != 4)
+    throw Error(cat(n.describe(), ": the training engine takes 2-D convolutions (input ", shapeString(xd), ")"));
   WindowGeometry geo = windowGeometry(n, Dims(xd.begin() + 2, xd.end()), Dims(wd.begin() + 2, wd.end()), false);
   ConvGeometry cg{geo.strides, geo.padsBegin, geo.padsEnd, geo.dilations, n.attrInt("group", 1)};
   const Value *bias = n.input(2);
@@ -254,8 +255,8 @@ void buildGemm(NetworkBuilder &b, const Node &n) {
   if (c && (!c->isConstant() || (c->constant()->numel() != m && c->constant()->numel() != 1)))
     throw Error(cat(n.describe(), ": the training engine takes C as a constant of ", m, " values or one"));
   const size_t ys = b.output(n, n.output(0));
-  auto op = std::make_unique<LinearOp>(b.device(), rows, k, m, c && cfg.alpha == 1.f && cfg.beta == 1.f && m > 1 &&
-                                                                    c->constant()->numel() == m);
+  auto op = std::make_unique<LinearOp>(
+      b.device(), rows, k, m, c && cfg.alpha == 1.f && cfg.beta == 1.f && m > 1 && c->constant()->numel() == m);
   b.add(std::make_unique<LinearLayer>(std::move(op), b.weight(n, w, cfg.weightInOut ? 1 : 0), biasParam(b, n, c), cfg,
                                       xs, ys));
 }

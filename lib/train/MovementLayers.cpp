@@ -159,7 +159,8 @@ void buildConcat(NetworkBuilder &b, const Node &n) {
 void buildPad(NetworkBuilder &b, const Node &n) {
   const size_t xs = b.input(n, n.input(0));
   PadSpec p = resolvePad(n, b.opset(), static_cast<int64_t>(b.dims(xs).size()));
-  if (p.mode != "constant") throw Error(cat(n.describe(), ": only constant padding can be trained (mode '", p.mode, "')"));
+  if (p.mode != "constant")
+    throw Error(cat(n.describe(), ": only constant padding can be trained (mode '", p.mode, "')"));
   const float fill = static_cast<float>(p.constant.value_or(0.0));
   const size_t ys = b.output(n, n.output(0));
   b.add(std::make_unique<PadLayer>(p, fill, xs, ys));

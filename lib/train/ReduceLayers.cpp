@@ -13,7 +13,8 @@ namespace {
 
 class PoolLayer final : public Layer {
  public:
-  PoolLayer(Device &dev, PoolOp::Kind kind, const Dims &xd, const Dims &yd, const WindowGeometry &geo, size_t x, size_t y)
+  PoolLayer(Device &dev, PoolOp::Kind kind, const Dims &xd, const Dims &yd, const WindowGeometry &geo, size_t x,
+            size_t y)
       : op_(dev, kind, xd, yd, geo.kernel, geo.strides, geo.padsBegin, geo.padsEnd), x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override { op_.forward(v[x_], v[y_]); }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
@@ -121,7 +122,8 @@ void buildPool(NetworkBuilder &b, const Node &n) {
   const std::string &op = n.opType();
   const size_t xs = b.input(n, n.input(0));
   const Dims xd = b.dims(xs);
-  if (xd.size() != 4) throw Error(cat(n.describe(), ": the training engine pools 2-D planes (input ", shapeString(xd), ")"));
+  if (xd.size() != 4)
+    throw Error(cat(n.describe(), ": the training engine pools 2-D planes (input ", shapeString(xd), ")"));
   const Dims spatial(xd.begin() + 2, xd.end());
   WindowGeometry geo;
   PoolOp::Kind kind = PoolOp::Kind::Max;
@@ -161,9 +163,12 @@ void buildSoftmax(NetworkBuilder &b, const Node &n) {
   int64_t outer = 1, mid = 1, inner = 1;
   for (int64_t i = 0; i < rank; ++i) {
     const int64_t d = xd[static_cast<size_t>(i)];
-    if (i < axis) outer *= d;
-    else if (i == axis || legacy) mid *= d;
-    else inner *= d;
+    if (i < axis)
+      outer *= d;
+    else if (i == axis || legacy)
+      mid *= d;
+    else
+      inner *= d;
   }
   const size_t ys = b.output(n, n.output(0));
   b.add(std::make_unique<SoftmaxLayer>(outer, mid, inner, xs, ys));

@@ -54,6 +54,10 @@ class LinearLayer final : public Layer {
     bool transA = false, weightInOut = false;
     float alpha = 1.f, beta = 1.f;
   };
+  /// Whether a bias of \p biasValues values rides in the inner-product primitive (one per output, unscaled).
+  static bool fusesBias(const Config &cfg, int64_t biasValues) {
+    return biasValues > 1 && cfg.alpha == 1.f && cfg.beta == 1.f;
+  }
   LinearLayer(std::unique_ptr<LinearOp> op, QuantizedWeight w, Param *bias, Config cfg, size_t x, size_t y)
       : op_(std::move(op)), w_(std::move(w)), bias_(bias), cfg_(cfg), x_(x), y_(y) {
     const Dims &wd = w_.weight->value.dims();
@@ -106,7 +110,7 @@ class LinearLayer final : public Layer {
   }
 
  private:
-  bool fusedBias() const { return bias_ && cfg_.alpha == 1.f && cfg_.beta == 1.f && bias_->value.numel() > 1; }
+  bool fusedBias() const { return bias_ && fusesBias(cfg_, bias_->value.numel()); }
   const Tensor &input(const Tensor &x) {
     if (!cfg_.transA) return x;
     if (xt_.dims().empty()) xt_ = Tensor(DType::Float32, {x.dims()[1], x.dims()[0]});
@@ -255,8 +259,8 @@ void buildGemm(NetworkBuilder &b, const Node &n) {
   if (c && (!c->isConstant() || (c->constant()->numel() != m && c->constant()->numel() != 1)))
     throw Error(cat(n.describe(), ": the training engine takes C as a constant of ", m, " values or one"));
   const size_t ys = b.output(n, n.output(0));
-  auto op = std::make_unique<LinearOp>(
-      b.device(), rows, k, m, c && cfg.alpha == 1.f && cfg.beta == 1.f && m > 1 && c->constant()->numel() == m);
+  auto op =
+      std::make_unique<LinearOp>(b.device(), rows, k, m, c && LinearLayer::fusesBias(cfg, c->constant()->numel()));
   b.add(std::make_unique<LinearLayer>(std::move(op), b.weight(n, w, cfg.weightInOut ? 1 : 0), biasParam(b, n, c), cfg,
                                       xs, ys));
 }

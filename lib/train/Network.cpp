@@ -1,7 +1,6 @@
 #include "train/Network.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <map>
 

@@ -1,8 +1,9 @@
-// A differentiable copy of a prepared float graph (BatchNorm folded): forward keeps every
-// activation, backward gives gradients for the weights, biases and quantizer step sizes
-// (parameters) and for the input image. Conv/Gemm weights and activations that carry
-// QuantParams are fake-quantized with learnable steps (LSQ), so the distillation fine-tune and
-// adversarial attacks on the quantized model run on the same engine.
+// A differentiable copy of a prepared graph, specialised to one input shape as the runner
+// specialises it: forward keeps every activation, backward gives gradients for the weights,
+// biases, BatchNorm affines and quantizer step sizes (parameters) and for the input image.
+// Weights and activations that carry QuantParams are fake-quantized with learnable steps (LSQ)
+// or clips (PACT), so the distillation fine-tune and adversarial attacks on the quantized model
+// run on the same engine.
 #pragma once
 
 #include <memory>

@@ -51,4 +51,18 @@ inline void checkAgainstFiniteDifferences(train::Network &net, Tensor &x, const 
   CHECK(smoothCount * 10 >= total * 8);  // kinks are the exception, not the rule
 }
 
+/// Builds the training network of \p g for \p x's dims, checks its forward against the float
+/// runner (|a-b| <= \p atol + \p rtol |b|), then its gradients of dot(output, r) (r seeded by
+/// \p seed) against finite differences.
+inline void checkForwardAndGradients(const Graph &g, Tensor x, uint32_t seed, float atol = 1e-5f, float rtol = 1e-5f,
+                                     int64_t inputStride = 29, int64_t paramStride = 7) {
+  train::Network net(g, x.dims());
+  const Tensor y = net.forward(x);
+  CHECK(mismatch(y, runGraph(g, {x})[0], atol, rtol).empty());
+  const Tensor r = randomTensor(y.dims(), seed);
+  net.zeroGrad();
+  const Tensor dx = net.backward(r);
+  checkAgainstFiniteDifferences(net, x, dx, [&] { return dot(net.forward(x), r); }, inputStride, paramStride);
+}
+
 }  // namespace lowbit::test

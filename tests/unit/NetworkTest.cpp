@@ -216,12 +216,7 @@ std::unique_ptr<Graph> concatMatMulNet() {
 TEST_CASE("Network Concat and MatMul: forward equals the runner, gradients match finite differences", "[train]") {
   auto g = concatMatMulNet();
   Tensor x = randomTensor({2, 3, 4, 4}, 24);
-  train::Network net(*g, x.dims());
-  CHECK(mismatch(net.forward(x), runGraph(*g, {x})[0], 1e-5f, 1e-5f).empty());
-  Tensor r = randomTensor({2, 5}, 25);
-  net.zeroGrad();
-  Tensor dx = net.backward(r);
-  checkAgainstFiniteDifferences(net, x, dx, [&] { return dot(net.forward(x), r); });
+  checkForwardAndGradients(*g, x, 25);
 
   // 4-bit MatMul weights per output column (axis 1): the QDQ simulation computes the same.
   QuantParams wp;
@@ -274,14 +269,7 @@ std::unique_ptr<Graph> viewTailModel(int64_t batch, int64_t bakedBatch = 0) {
 }  // namespace
 
 TEST_CASE("Network trains through shape chains the runner folds (x.view(x.size(0), -1))", "[train]") {
-  auto g = viewTailModel(-1);
-  Tensor x = randomTensor({4, 3, 4, 4}, 33);
-  train::Network net(*g, x.dims());
-  CHECK(mismatch(net.forward(x), runGraph(*g, {x})[0], 1e-5f, 1e-5f).empty());
-  Tensor r = randomTensor({4, 3}, 34);
-  net.zeroGrad();
-  Tensor dx = net.backward(r);
-  checkAgainstFiniteDifferences(net, x, dx, [&] { return dot(net.forward(x), r); }, 5, 3);
+  checkForwardAndGradients(*viewTailModel(-1), randomTensor({4, 3, 4, 4}, 33), 34, 1e-5f, 1e-5f, 5, 3);
 }
 
 TEST_CASE("Network trains a model exported with a fixed batch at its own batch size", "[train]") {

@@ -3,6 +3,7 @@
 // BatchNormalization with inference statistics (a per-channel affine whose scale and bias train).
 #include <cmath>
 
+#include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
 #include "support/Strings.h"
 #include "train/ActivationOp.h"
@@ -84,41 +85,18 @@ struct BroadcastRows {
   int64_t len = 1, aStep = 1, bStep = 1;
 
   BroadcastRows(const Dims &out, const Dims &ad, const Dims &bd) {
-    const size_t r = out.size();
-    auto strides = [&](const Dims &d) {
-      Dims padded(r, 1);
-      for (size_t i = 0; i < d.size(); ++i) padded[r - d.size() + i] = d[i];
-      std::vector<int64_t> s(r, 0);
-      int64_t acc = 1;
-      for (size_t i = r; i-- > 0;) {
-        s[i] = padded[i] == 1 && out[i] != 1 ? 0 : acc;
-        acc *= padded[i];
-      }
-      return s;
-    };
-    const std::vector<int64_t> sa = strides(ad), sb = strides(bd);
-    if (r > 0) {
-      len = out[r - 1];
-      aStep = sa[r - 1];
-      bStep = sb[r - 1];
+    std::vector<int64_t> sa = broadcastStrides(ad, out), sb = broadcastStrides(bd, out);
+    Dims rows = out;
+    if (!rows.empty()) {
+      len = rows.back();
+      aStep = sa.back();
+      bStep = sb.back();
+      rows.pop_back();
+      sa.pop_back();
+      sb.pop_back();
     }
-    const int64_t rows = len > 0 ? numElements(out) / len : 0;
-    a.resize(static_cast<size_t>(rows));
-    b.resize(static_cast<size_t>(rows));
-    Dims idx(r > 0 ? r - 1 : 0, 0);
-    for (int64_t k = 0; k < rows; ++k) {
-      int64_t oa = 0, ob = 0;
-      for (size_t i = 0; i < idx.size(); ++i) {
-        oa += idx[i] * sa[i];
-        ob += idx[i] * sb[i];
-      }
-      a[static_cast<size_t>(k)] = oa;
-      b[static_cast<size_t>(k)] = ob;
-      for (size_t i = idx.size(); i-- > 0;) {
-        if (++idx[i] < out[i]) break;
-        idx[i] = 0;
-      }
-    }
+    a = elementOffsets(rows, sa);
+    b = elementOffsets(rows, sb);
   }
 };
 

@@ -48,9 +48,13 @@ const std::vector<TrainableOp> &trainableOps() {
   return table;
 }
 
-bool isTrainableOp(const std::string &opType) {
+const TrainableOp *findTrainableOp(const std::string &opType) {
   const auto &t = trainableOps();
-  return std::any_of(t.begin(), t.end(), [&](const TrainableOp &e) { return opType == e.opType; });
+  auto it = std::lower_bound(t.begin(), t.end(), opType,
+                             [](const TrainableOp &e, const std::string &op) { return e.opType < op; });
+  return it != t.end() && opType == it->opType ? &*it : nullptr;
 }
+
+bool isTrainableOp(const std::string &opType) { return findTrainableOp(opType) != nullptr; }
 
 }  // namespace lowbit::train

@@ -81,6 +81,8 @@ struct TrainableOp {
 };
 /// The gradient table: every op the training engine differentiates, sorted by name.
 const std::vector<TrainableOp> &trainableOps();
+/// The table's entry for \p opType, or null.
+const TrainableOp *findTrainableOp(const std::string &opType);
 
 // Builders, one per family of ops (each file holds the layers it builds).
 void buildConv(NetworkBuilder &b, const Node &n);  // LinearLayers.cpp

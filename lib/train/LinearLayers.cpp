@@ -137,31 +137,12 @@ class LinearLayer final : public Layer {
   Tensor wt_, xt_;
 };
 
-// Offsets of each broadcast batch of a MatMul operand: element offset of matrix b of the
-// output's batch dims \p batch, for an operand whose batch dims are \p own (right-aligned).
+// Element offset of each matrix of a MatMul operand whose batch dims are \p own, for every
+// batch index of the output's batch dims \p batch (numpy broadcasting).
 std::vector<int64_t> batchOffsets(const Dims &batch, const Dims &own, int64_t matrixSize) {
-  const size_t r = batch.size();
-  Dims padded(r, 1);
-  for (size_t i = 0; i < own.size(); ++i) padded[r - own.size() + i] = own[i];
-  std::vector<int64_t> strides(r, 0);
-  int64_t s = matrixSize;
-  for (size_t i = r; i-- > 0;) {
-    strides[i] = padded[i] == 1 ? 0 : s;
-    s *= padded[i];
-  }
-  std::vector<int64_t> out;
-  Dims idx(r, 0);
-  const int64_t count = numElements(batch);
-  for (int64_t k = 0; k < count; ++k) {
-    int64_t off = 0;
-    for (size_t i = 0; i < r; ++i) off += idx[i] * strides[i];
-    out.push_back(off);
-    for (size_t i = r; i-- > 0;) {
-      if (++idx[i] < batch[i]) break;
-      idx[i] = 0;
-    }
-  }
-  return out;
+  std::vector<int64_t> strides = broadcastStrides(own, batch);
+  for (int64_t &s : strides) s *= matrixSize;
+  return elementOffsets(batch, strides);
 }
 
 // MatMul of two activations, A [..., M, K] x B [..., K, N], batch dims broadcast (numpy);

@@ -98,9 +98,8 @@ void NetworkBuilder::build() {
   slots_[in] = net_.inputSlot_;
   maybeQuantizeActivation(in);
   for (const Node *n : g_.nodes()) {
-    const auto &table = trainableOps();
-    auto e = std::find_if(table.begin(), table.end(), [&](const TrainableOp &t) { return n->opType() == t.opType; });
-    if (e == table.end() || !n->domain().empty())
+    const TrainableOp *e = n->domain().empty() ? findTrainableOp(n->opType()) : nullptr;
+    if (!e)
       throw Error(cat(n->describe(), ": the training engine has no gradient for this op"));
     e->build(*this, *n);
     for (const Value *out : n->outputs())

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
 #include "support/Strings.h"
 #include "train/Layer.h"
@@ -33,28 +34,13 @@ class PoolLayer final : public Layer {
 class ReduceMeanLayer final : public Layer {
  public:
   ReduceMeanLayer(const Dims &xd, const std::vector<bool> &reduced, size_t x, size_t y) : x_(x), y_(y) {
-    const size_t r = xd.size();
-    std::vector<int64_t> outStride(r, 0);
-    int64_t acc = 1;
-    for (size_t i = r; i-- > 0;) {
+    Dims kept = xd;
+    for (size_t i = 0; i < xd.size(); ++i)
       if (reduced[i]) {
         count_ *= xd[i];
-      } else {
-        outStride[i] = acc;
-        acc *= xd[i];
+        kept[i] = 1;
       }
-    }
-    outOf_.resize(static_cast<size_t>(numElements(xd)));
-    Dims idx(r, 0);
-    for (size_t k = 0; k < outOf_.size(); ++k) {
-      int64_t o = 0;
-      for (size_t i = 0; i < r; ++i) o += idx[i] * outStride[i];
-      outOf_[k] = o;
-      for (size_t i = r; i-- > 0;) {
-        if (++idx[i] < xd[i]) break;
-        idx[i] = 0;
-      }
-    }
+    outOf_ = elementOffsets(xd, broadcastStrides(kept, xd));
   }
   void forward(std::vector<Tensor> &v) override {
     const float *x = v[x_].data<float>();

@@ -11,6 +11,22 @@ dnnl::memory viewOf(const Device &dev, const Tensor &t) {
   return dnnl::memory(md, dev.engine, const_cast<void *>(t.raw()));
 }
 
+std::vector<int64_t> elementOffsets(const Dims &dims, const std::vector<int64_t> &strides) {
+  std::vector<int64_t> out(static_cast<size_t>(numElements(dims)));
+  Dims idx(dims.size(), 0);
+  int64_t off = 0;
+  for (int64_t &o : out) {
+    o = off;
+    for (size_t i = dims.size(); i-- > 0;) {  // odometer step, the offset kept incrementally
+      off += strides[i];
+      if (++idx[i] < dims[i]) break;
+      off -= strides[i] * dims[i];
+      idx[i] = 0;
+    }
+  }
+  return out;
+}
+
 void accumulate(Tensor &a, const Tensor &b) {
   LOWBIT_CHECK(a.dims() == b.dims(), "gradient shapes differ");
   float *x = a.data<float>();

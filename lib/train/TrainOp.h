@@ -20,6 +20,10 @@ struct Device {
 /// A oneDNN memory viewing \p t's data as plain row-major f32 (no copy).
 dnnl::memory viewOf(const Device &dev, const Tensor &t);
 
+/// The element offset idx . \p strides of every index idx of \p dims, in row-major order (with
+/// broadcastStrides: where each element of a broadcast or reduction reads or lands).
+std::vector<int64_t> elementOffsets(const Dims &dims, const std::vector<int64_t> &strides);
+
 /// Adds \p b into \p a elementwise (same dims): gradient accumulation.
 void accumulate(Tensor &a, const Tensor &b);
 

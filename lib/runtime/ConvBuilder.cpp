@@ -94,7 +94,19 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
     addBinary(dnnl::algorithm::binary_mul, codes->scale);
     if (bias) addBinary(dnnl::algorithm::binary_add, bias);
   }
-  if (n.fusedAdd) po.append_sum(1.f);
+  // The residual: a sum post-op accumulates into the shortcut's buffer. After the code-unit
+  // binary post-ops oneDNN 2.x has no jit convolution with a sum (only ref:any, ~100x slower),
+  // so there the shortcut is one more binary_add post-op (the same addition, in the same order).
+  const Value *other = n.fusedAdd ? (tail->input(0) == n.output(0) ? tail->input(1) : tail->input(0)) : nullptr;
+  const bool residualAsBinary = n.fusedAdd && codes;
+  if (residualAsBinary) {
+    dnnl::memory otherMem = b.memoryOf(other);
+    const int index = po.len();
+    po.append_binary(dnnl::algorithm::binary_add, otherMem.get_desc());
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1] = otherMem;
+  } else if (n.fusedAdd) {
+    po.append_sum(1.f);
+  }
   if (act) appendActivationPostOp(b, *act, po);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
@@ -127,8 +139,7 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   }
 
   dnnl::memory dst;
-  if (n.fusedAdd) {
-    const Value *other = tail->input(0) == n.output(0) ? tail->input(1) : tail->input(0);
+  if (n.fusedAdd && !residualAsBinary) {
     dnnl::memory otherMem = b.memoryOf(other);
     if (b.allowInPlace() && otherMem.get_desc() == pd.dst_desc() &&
         canOverwrite(b.graph(), n, other, tail)) {

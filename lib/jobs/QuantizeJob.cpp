@@ -13,6 +13,7 @@
 #include "export/OnnxExporter.h"
 #include "jobs/ModelLoader.h"
 #include "kernels/QuantizeRef.h"
+#include "ops/OpParams.h"
 #include "passes/PassManager.h"
 #include "quant/BiasCorrection.h"
 #include "quant/HighBiasAbsorption.h"
@@ -32,13 +33,6 @@ std::string granularityName(const QuantParams &p) {
     case QuantParams::Granularity::PerGroup: return cat("group:", p.groups);
   }
   return "?";
-}
-
-// Output-channel axis of a node's weight: Conv [OC, ...], Gemm [N, K] with transB else [K, N].
-int weightAxis(const Node &n) {
-  if (n.opType() == "Conv") return 0;
-  if (n.opType() == "Gemm") return n.attrInt("transB", 0) ? 0 : 1;
-  return 1;  // MatMul [K, N]
 }
 
 struct LayerPlan {
@@ -173,7 +167,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     Value *w = l.node->input(1);
     WeightQuantConfig wc = cfg.weights;
     wc.bits = l.bits;
-    const int axis = weightAxis(*l.node);
+    const int axis = weightOutputAxis(*l.node);
     if (wc.granularity == QuantParams::Granularity::PerGroup &&
         static_cast<int64_t>(wc.groups) > w->dims()[static_cast<size_t>(axis)])
       wc.groups = static_cast<int>(w->dims()[static_cast<size_t>(axis)]);  // fewer channels than groups
@@ -284,7 +278,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
       const std::vector<double> mean = means[static_cast<size_t>(it - names.begin())].means();
       const Tensor wq = fakeQuantizeWeights(*w->constant(), *w->quant);
       std::vector<float> eps = expectedOutputShift(*w->constant(), wq, mean, l.node->attrInt("group", 1),
-                                                   weightAxis(*l.node));
+                                                   weightOutputAxis(*l.node));
       if (l.node->opType() == "MatMul") continue;  // no bias input to correct
       Value *b = l.node->input(2);
       std::vector<float> bias = b ? b->constant()->toFloats() : std::vector<float>(eps.size(), 0.f);

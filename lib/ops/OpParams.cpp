@@ -16,6 +16,12 @@ int64_t normalizeAxis(int64_t axis, int64_t rank, const Node &n) {
   return a;
 }
 
+int weightOutputAxis(const Node &layer) {
+  if (layer.opType() == "Conv") return 0;
+  if (layer.opType() == "Gemm") return layer.attrInt("transB", 0) ? 0 : 1;
+  return 1;
+}
+
 std::optional<std::vector<int64_t>> constIntsInput(const Node &n, size_t i) {
   Value *v = n.input(i);
   if (!v) return std::nullopt;

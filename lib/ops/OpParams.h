@@ -12,6 +12,11 @@ namespace lowbit {
 /// Maps a possibly negative \p axis into [0, rank); throws Error naming \p n if out of range.
 int64_t normalizeAxis(int64_t axis, int64_t rank, const Node &n);
 
+/// The output-channel axis of a layer's weight (input 1), the axis per-channel scales and
+/// folded BatchNorm factors run along: Conv [OC, IC/group, ...] 0; Gemm [N, K] with transB,
+/// else [K, N] 1; MatMul [K, N] 1.
+int weightOutputAxis(const Node &layer);
+
 /// Integer contents of constant input \p i; nullopt when the input is omitted.
 /// Throws Error naming \p n when the input exists but is not constant.
 std::optional<std::vector<int64_t>> constIntsInput(const Node &n, size_t i);

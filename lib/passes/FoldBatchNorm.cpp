@@ -9,6 +9,7 @@
 //             the runner executes those with the BN primitive.
 #include <cmath>
 
+#include "ops/OpParams.h"
 #include "passes/Pass.h"
 
 namespace lowbit {
@@ -33,7 +34,7 @@ class FoldBatchNorm final : public Pass {
       Value *w = prod->input(1), *b = prod->input(2);
       if (!paramsConst || !w || !w->isConstant() || (b && !b->isConstant())) continue;
       if (prod->opType() == "Gemm" && (prod->attrInt("transA", 0) != 0)) continue;
-      if (b && prod->opType() == "Gemm" && b->constant()->numel() != w->dims()[prod->attrInt("transB", 0) ? 0 : 1])
+      if (b && prod->opType() == "Gemm" && b->constant()->numel() != w->dims()[static_cast<size_t>(weightOutputAxis(*prod))])
         continue;  // a matrix or scalar C cannot take a per-column bias fold
 
       const std::vector<float> gamma = constFloats(bn->input(1)), beta = constFloats(bn->input(2)),
@@ -47,7 +48,7 @@ class FoldBatchNorm final : public Pass {
       Tensor wt = castTensorToFloat(*w->constant());
       float *wd = wt.data<float>();
       const Dims &wdims = wt.dims();
-      const bool gemmColumns = prod->opType() == "Gemm" && prod->attrInt("transB", 0) == 0;
+      const bool gemmColumns = weightOutputAxis(*prod) == 1;
       if (gemmColumns) {  // W is [K, N]: scale column n
         if (static_cast<size_t>(wdims[1]) != channels) continue;
         for (int64_t k = 0; k < wdims[0]; ++k)

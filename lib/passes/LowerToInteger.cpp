@@ -377,7 +377,7 @@ class Lowering {
       return;
     }
     const bool transB = !conv && n->attrInt("transB", 0) != 0;
-    const int axis = conv || transB ? 0 : 1;
+    const int axis = weightOutputAxis(*n);
     std::optional<WeightCodes> w = weightCodes(n->input(1), axis, d.detail);
     if (!w) return;
     std::optional<std::vector<float>> bias = biasValues(n->input(2), g_.opset);

@@ -268,6 +268,14 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
                          {"min", rg.min}, {"max", rg.max}, {"clip", rg.clip}, {"scale", scale}});
   }
 
+  // The distillation teacher is the float model: cloned before bias correction, which rewrites
+  // biases for the quantized weights only (equalization and absorption keep the float function).
+  std::unique_ptr<Graph> teacher;
+  if (cfg.finetune) {
+    teacher = g->clone();
+    for (Value *v : teacher->values()) v->quant.reset();
+  }
+
   // Empirical bias correction: remove the expected output shift each weight quantization causes.
   nlohmann::json biasReport = nlohmann::json::array();
   if (cfg.biasCorrect) {
@@ -296,14 +304,12 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     }
   }
 
-  // Limited-data distillation: the float model (the same graph without QuantParams) teaches.
+  // Limited-data distillation: the float model teaches.
   nlohmann::json finetuneReport;
   if (cfg.finetune) {
     if (images.empty()) throw Error("--finetune needs the calibration images (--calib DIR), not --calib-from");
     BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
     const Tensor all = loader.load(0, images.size(), nullptr);
-    std::unique_ptr<Graph> teacher = g->clone();
-    for (Value *v : teacher->values()) v->quant.reset();
     Progress timer("finetune", 1);
     finetuneReport = train::finetune(*g, *teacher, all, *cfg.finetune);
     finetuneReport["seconds"] = timer.elapsedSeconds();

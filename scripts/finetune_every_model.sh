@@ -37,6 +37,7 @@ for m in "${models[@]}"; do
     start=$(date +%s)
     if ! "$lowbit" quantize "$m" --calib "$data" "${pre[@]}" --num-calib "${NUM_CALIB:-64}" --wbits 4 --abits 8 \
         --granularity channel --finetune "$mode" --block-iters "${BLOCK_ITERS:-10}" --joint-epochs "${EPOCHS:-3}" \
+        --held-back 0 --lr 1e-4 \
         --batch 16 -o "$out/$name-$mode.onnx" --report "$out/$name-$mode.json" 2>"$out/$name-$mode.log" >/dev/null; then
       printf "%-26s %-9s FAILED: %s\n" "$name" "$mode" "$(grep error: "$out/$name-$mode.log" | head -1)"
       continue

@@ -2,7 +2,7 @@
 # Prints top-1 of lowbit's distillation fine-tune on the CIFAR models from ../shared (resnet20,
 # resnet32, shufflenetv2_x0_5 with its own mean/std): the fine-tune rows and the seed paper's ablation table (plain rounding, global supervision only,
 # blockwise supervision only, two-stage) at 4-bit weights.
-#   scripts/finetune_table.sh [ablation|ablation-a4|w4a8|w4a4|w2a4|limited] [resnet20 resnet32]
+#   scripts/finetune_table.sh [ablation|ablation-a4|w4a8|w4a4|w2a4|limited|defaults] [resnet20 resnet32]
 # w4a4 and w2a4 take BLOCK_ITERS (stage 1 steps per block, default 300) and EPOCHS (stage 2,
 # default 15) from the environment; EXTRA adds quantize flags to every row and FT_EXTRA to the
 # fine-tuned rows (both show in the label).
@@ -28,7 +28,16 @@ run() {  # model setting method quantize-flags...
   local model=$1 setting=$2 method=$3
   shift 3
   local extra=(${EXTRA:-})
-  if [[ " $* " == *" --finetune "* ]]; then extra+=(${FT_EXTRA:-}); fi
+  if [[ " $* " == *" --finetune "* ]]; then
+    extra+=(${FT_EXTRA:-})
+    # A row with a budget trains on every image for exactly that budget at LR (default 1e-4)
+    # unless FT_EXTRA names its own; the defaults row holds images back and searches.
+    if [[ " $* " == *" --joint-epochs "* || " $* " == *" --finetune blockwise "* ]]; then
+      fixed=(--held-back 0)
+      [[ " ${FT_EXTRA:-} " == *" --lr "* ]] || fixed+=(--lr "${LR:-1e-4}")
+      set -- "$@" "${fixed[@]}"
+    fi
+  fi
   [ ${#extra[@]} -gt 0 ] && method="$method ${extra[*]}"
   local name="$model-${setting// /_}-$method"
   name=${name//[^A-Za-z0-9_.-]/_}
@@ -90,6 +99,11 @@ for m in $models; do
       run "$m" "W4A8 per-channel, 100 images" "two-stage, 300 + 150" --wbits 4 --abits 8 --granularity channel \
         --num-calib 100 --finetune twostage --block-iters 300 --joint-epochs 150
       ;;
-    *) echo "unknown table '$table' (ablation, ablation-a4, w4a8, w4a4, w2a4, limited)" >&2; exit 2 ;;
+    defaults)  # no fine-tune flag but --finetune: the budget, learning rate and stopping rule as a user gets them
+      run "$m" "W4A4 per-channel, first/last 8" "plain rounding" --wbits 4 --abits 4 --granularity channel --first-last-bits 8
+      run "$m" "W4A4 per-channel, first/last 8" "two-stage, defaults" --wbits 4 --abits 4 --granularity channel \
+        --first-last-bits 8 --finetune twostage
+      ;;
+    *) echo "unknown table '$table' (ablation, ablation-a4, w4a8, w4a4, w2a4, limited, defaults)" >&2; exit 2 ;;
   esac
 done

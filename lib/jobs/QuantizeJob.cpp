@@ -360,11 +360,18 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   if (cfg.finetune) {
     const train::FinetuneConfig &f = *cfg.finetune;
     report["recipe"]["finetune"] = {{"mode", finetuneReport["mode"]}, {"block_iters", f.blockIters},
-                                    {"joint_epochs", f.jointEpochs}, {"lr", f.lr}, {"block_lr", f.blockLr}, {"batch", f.batch},
+                                    {"block_lr", f.blockLr}, {"batch", f.batch},
                                     {"temperature", f.temperature}, {"feature_weight", f.featureWeight}, {"seed", f.seed},
                                     {"block_input", f.blockInputFromFloat ? "float" : "quantized"},
                                     {"activation_quantizer", train::activationQuantizerName(f.activations)},
                                     {"augment", f.augment}, {"augment_shift", f.augmentShift}};
+    // The stage-2 budget and learning rate as used (searched or given): replaying the recipe
+    // repeats the run without the search.
+    if (finetuneReport.contains("stage2")) {
+      report["recipe"]["finetune"]["joint_epochs"] = finetuneReport["stage2"]["max_epochs"];
+      report["recipe"]["finetune"]["lr"] = finetuneReport["stage2"]["lr"];
+    }
+    report["recipe"]["finetune"]["held_back"] = f.heldBack;
     report["finetune"] = finetuneReport;
   }
   if (!cfg.reportPath.empty()) writeFileAtomic(cfg.reportPath, report.dump(2) + "\n");

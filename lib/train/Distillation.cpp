@@ -241,15 +241,301 @@ double distillationLoss(const Tensor &s, const Tensor &t, float temperature, Ten
   return total / static_cast<double>(n);
 }
 
+// Stage 1: each block, in order, fits the float block's output on the training images.
+nlohmann::json runBlockwise(Graph &quantized, Graph &student, const std::vector<Block> &blocks,
+                            const std::map<std::string, Tensor> &cache, const Tensor &images,
+                            const std::vector<int64_t> &trainIdx, const FinetuneConfig &cfg, int batch, std::mt19937 &rng) {
+  nlohmann::json stage = nlohmann::json::array();
+  std::vector<std::unique_ptr<Network>> done;  // fine-tuned quantized blocks (quantized-input mode)
+  const int64_t n = static_cast<int64_t>(trainIdx.size());
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const Block &blk = blocks[b];
+    std::unique_ptr<Graph> sub = extractSubgraph(student, blk.input, blk.output);
+    Dims inDims = cache.at(blk.input).dims();
+    inDims[0] = batch;
+    auto net = std::make_unique<Network>(*sub, inDims, cfg.activations);
+    AdamConfig ac;
+    ac.lr = cfg.blockLr;
+    ac.totalSteps = cfg.blockIters;
+    Adam adam(net->params(), ac);
+    Tensor dy;
+    double first = 0, last = 0, windowSum = 0;
+    int window = 0;
+    Progress p(cat("finetune stage 1: block ", b + 1, "/", blocks.size()), cfg.blockIters, "steps");
+    for (int it = 0; it < cfg.blockIters; ++it) {
+      std::vector<int64_t> idx = randomBatch(rng, n, batch);
+      for (int64_t &i : idx) i = trainIdx[static_cast<size_t>(i)];
+      Tensor in;
+      if (cfg.blockInputFromFloat || b == 0) {
+        in = gather(cache.at(blk.input), idx);
+      } else {  // through the quantized blocks already fine-tuned
+        in = gather(images, idx);
+        for (auto &prev : done) in = prev->forward(in);
+      }
+      const Tensor &y = net->forward(in);
+      Tensor target = gather(cache.at(blk.output), idx);
+      if (dy.dims() != y.dims()) dy = Tensor(DType::Float32, y.dims());
+      const double loss = meanSquaredError(y, target, dy);
+      windowSum += loss;
+      ++window;
+      net->zeroGrad();
+      net->backward(dy);
+      adam.step();
+      // Losses averaged over windows of 10 steps (single batches are noisy): the first window's
+      // mean is first_mse, the last one's last_mse.
+      if (window == 10 || it + 1 == cfg.blockIters) {
+        last = windowSum / window;
+        if (it < 10) first = last;
+        windowSum = 0;
+        window = 0;
+      }
+      if (cfg.progress) {
+        p.setNote(cat("mse ", last > 0 ? last : loss));
+        p.advance(1);
+      }
+    }
+    if (cfg.progress) p.finish();
+    writeBack(student, *net);
+    writeBack(quantized, *net);
+    stage.push_back({{"block", b + 1}, {"input", blk.input}, {"output", blk.output}, {"nodes", blk.nodes.size()},
+                     {"first_mse", first}, {"last_mse", last}});
+    done.push_back(std::move(net));
+  }
+  return stage;
+}
+
+// Stage 2: the whole quantized network against the float model's softened outputs, optionally
+// plus the block outputs' MSE; epochs over the training images and a KL on the held-back ones.
+class JointStage {
+ public:
+  JointStage(const Graph &student, const Graph &teacher, const Dims &batchDims, const std::vector<Block> &blocks,
+             const std::map<std::string, Tensor> &cache, const Tensor &images, const FinetuneConfig &cfg)
+      : net_(student, batchDims, cfg.activations), cache_(cache), images_(images), cfg_(cfg),
+        batch_(static_cast<int>(batchDims[0])), logits_(blocks.back().output) {
+    if (cfg.augment) teacher_ = std::make_unique<Network>(teacher, batchDims);
+    // Intermediate feature matching: every block output but the last (the logits, which the
+    // KL term already matches), each weighted featureWeight / count.
+    if (cfg.featureWeight > 0.f)
+      for (size_t b = 0; b + 1 < blocks.size(); ++b) features_.push_back(blocks[b].output);
+    featureGrads_.resize(features_.size());
+  }
+
+  Network &net() { return net_; }
+
+  struct Loss {
+    double kl = 0, featureMse = 0;
+  };
+
+  // One pass over \p trainIdx in a random order; \returns the mean losses.
+  Loss epoch(const std::vector<int64_t> &trainIdx, Adam &adam, std::mt19937 &rng, Progress *p, const std::string &label) {
+    std::vector<int64_t> perm = trainIdx;
+    std::shuffle(perm.begin(), perm.end(), rng);
+    const int64_t steps = stepsPerEpoch(trainIdx.size());
+    Loss sum;
+    for (int64_t s = 0; s < steps; ++s) {
+      std::vector<int64_t> idx(perm.begin() + s * batch_, perm.begin() + std::min<int64_t>(perm.size(), (s + 1) * batch_));
+      while (static_cast<int>(idx.size()) < batch_) idx.push_back(idx.back());  // fixed batch size
+      const Loss l = step(idx, adam, rng);
+      sum.kl += l.kl;
+      sum.featureMse += l.featureMse;
+      if (p) {
+        std::string note = cat(label, ", kl ", sum.kl / static_cast<double>(s + 1));
+        if (!features_.empty()) note += cat(", feature mse ", sum.featureMse / static_cast<double>(s + 1));
+        p->setNote(note);
+        p->advance(1);
+      }
+    }
+    return {sum.kl / static_cast<double>(steps), sum.featureMse / static_cast<double>(steps)};
+  }
+
+  // Mean T^2 KL against the float model on the held-back images (no update).
+  double heldBackKl(const std::vector<int64_t> &heldIdx) {
+    double total = 0;
+    for (size_t start = 0; start < heldIdx.size(); start += static_cast<size_t>(batch_)) {
+      std::vector<int64_t> idx(heldIdx.begin() + static_cast<std::ptrdiff_t>(start),
+                               heldIdx.begin() + static_cast<std::ptrdiff_t>(std::min(heldIdx.size(), start + batch_)));
+      const size_t real = idx.size();
+      while (static_cast<int>(idx.size()) < batch_) idx.push_back(idx.back());  // pad; padded rows not counted
+      const Tensor &y = net_.forward(gather(images_, idx));
+      const Tensor t = gather(cache_.at(logits_), idx);
+      const int64_t k = y.dims()[1];
+      Tensor ys(DType::Float32, {static_cast<int64_t>(real), k}), ts = ys, ds = ys;
+      std::memcpy(ys.raw(), y.raw(), ys.byteSize());
+      std::memcpy(ts.raw(), t.raw(), ts.byteSize());
+      total += distillationLoss(ys, ts, cfg_.temperature, ds) * static_cast<double>(real);
+    }
+    return total / static_cast<double>(heldIdx.size());
+  }
+
+  std::vector<Tensor> snapshot() {
+    std::vector<Tensor> s;
+    for (const Param *p : net_.params()) s.push_back(p->value);
+    return s;
+  }
+  void restore(const std::vector<Tensor> &s) {
+    std::vector<Param *> ps = net_.params();
+    for (size_t i = 0; i < ps.size(); ++i) ps[i]->value = s[i];
+  }
+
+  int64_t stepsPerEpoch(size_t images) const { return std::max<int64_t>(1, static_cast<int64_t>(images) / batch_); }
+  bool hasFeatures() const { return !features_.empty(); }
+
+ private:
+  Loss step(const std::vector<int64_t> &idx, Adam &adam, std::mt19937 &rng) {
+    Tensor x = gather(images_, idx);
+    // Targets: cached for the images as they are; the teacher runs again on augmented ones.
+    // Each target is used before the next is asked for, so one gathered buffer serves.
+    Tensor gathered;
+    auto teacherOut = [&](const std::string &name) -> const Tensor & {
+      if (teacher_) return teacher_->activation(name);
+      gathered = gather(cache_.at(name), idx);
+      return gathered;
+    };
+    if (teacher_) {
+      x = flipAndShift(x, rng, cfg_.augmentShift);
+      teacher_->forward(x);
+    }
+    const Tensor &y = net_.forward(x);
+    if (ds_.dims() != y.dims()) ds_ = Tensor(DType::Float32, y.dims());
+    Loss l;
+    l.kl = distillationLoss(y, teacherOut(logits_), cfg_.temperature, ds_);
+    std::vector<ActivationGrad> seeds;
+    for (size_t f = 0; f < features_.size(); ++f) {
+      const Tensor &a = net_.activation(features_[f]);
+      Tensor &d = featureGrads_[f];
+      if (d.dims() != a.dims()) d = Tensor(DType::Float32, a.dims());
+      l.featureMse += meanSquaredError(a, teacherOut(features_[f]), d) / static_cast<double>(features_.size());
+      const float w = cfg_.featureWeight / static_cast<float>(features_.size());
+      for (int64_t i = 0; i < d.numel(); ++i) d.data<float>()[i] *= w;
+      seeds.push_back({features_[f], &d});
+    }
+    net_.zeroGrad();
+    net_.backward(ds_, seeds);
+    adam.step();
+    return l;
+  }
+
+  Network net_;
+  std::unique_ptr<Network> teacher_;
+  const std::map<std::string, Tensor> &cache_;
+  const Tensor &images_;
+  const FinetuneConfig &cfg_;
+  int batch_;
+  std::string logits_;
+  std::vector<std::string> features_;
+  std::vector<Tensor> featureGrads_;
+  Tensor ds_;
+};
+
+// The learning-rate search: from the same start and seed, a short cosine run at each candidate;
+// the one ending lowest on the held-back images wins.
+float searchLearningRate(JointStage &stage, const std::vector<int64_t> &trainIdx, const std::vector<int64_t> &heldIdx,
+                         const FinetuneConfig &cfg, const std::mt19937 &rng, nlohmann::json &report) {
+  const std::vector<Tensor> start = stage.snapshot();
+  float best = 0.f;
+  double bestKl = 0;
+  Progress p("finetune stage 2: learning-rate search",
+             stage.stepsPerEpoch(trainIdx.size()) * cfg.lrTrialEpochs * static_cast<int64_t>(cfg.lrCandidates.size()), "steps");
+  for (float lr : cfg.lrCandidates) {
+    stage.restore(start);
+    std::mt19937 trialRng = rng;
+    AdamConfig ac;
+    ac.lr = lr;
+    ac.totalSteps = stage.stepsPerEpoch(trainIdx.size()) * cfg.lrTrialEpochs;
+    Adam adam(stage.net().params(), ac);
+    for (int e = 0; e < cfg.lrTrialEpochs; ++e) stage.epoch(trainIdx, adam, trialRng, cfg.progress ? &p : nullptr, cat("lr ", lr));
+    const double kl = stage.heldBackKl(heldIdx);
+    report.push_back({{"lr", lr}, {"held_back_kl", kl}});
+    if (best == 0.f || kl < bestKl) {
+      best = lr;
+      bestKl = kl;
+    }
+  }
+  if (cfg.progress) p.finish();
+  stage.restore(start);
+  return best;
+}
+
+// Stage 2 at a known learning rate, with the stopping rule when images are held back.
+nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx, const std::vector<int64_t> &heldIdx,
+                        float lr, int maxEpochs, const FinetuneConfig &cfg, std::mt19937 &rng, int64_t *steps) {
+  AdamConfig ac;
+  ac.lr = lr;
+  ac.totalSteps = stage.stepsPerEpoch(trainIdx.size()) * maxEpochs;
+  Adam adam(stage.net().params(), ac);
+  // Under the cosine schedule the held-back KL wanders while the rate is high and settles as it
+  // decays, so only half a budget without a new best (divergence, overfitting) stops the stage.
+  const int patience = cfg.patience > 0 ? cfg.patience : std::max(3, (maxEpochs + 1) / 2);
+  nlohmann::json epochs = nlohmann::json::array();
+  Progress p("finetune stage 2: joint", ac.totalSteps, "steps");
+  std::vector<Tensor> best;
+  double bestKl = 0;
+  int bestEpoch = 0;
+  for (int e = 0; e < maxEpochs; ++e) {
+    const JointStage::Loss l = stage.epoch(trainIdx, adam, rng, cfg.progress ? &p : nullptr, cat("epoch ", e + 1, "/", maxEpochs));
+    nlohmann::json epoch = {{"epoch", e + 1}, {"mean_kl", l.kl}};
+    if (stage.hasFeatures()) epoch["mean_feature_mse"] = l.featureMse;
+    if (!heldIdx.empty()) {
+      const double kl = stage.heldBackKl(heldIdx);
+      epoch["held_back_kl"] = kl;
+      // A new best must beat the old by 0.1 %: noise-level wiggles do not reset the patience.
+      if (bestEpoch == 0 || kl < bestKl * (1.0 - 1e-3)) {
+        best = stage.snapshot();
+        bestKl = kl;
+        bestEpoch = e + 1;
+      }
+    }
+    epochs.push_back(epoch);
+    if (!heldIdx.empty() && e + 1 - bestEpoch >= patience) break;
+  }
+  if (cfg.progress) p.finish();
+  *steps = adam.steps();
+  nlohmann::json out = {{"epochs", epochs}, {"max_epochs", maxEpochs}, {"lr", lr}};
+  if (!heldIdx.empty()) {
+    stage.restore(best);
+    out["best_epoch"] = bestEpoch;
+    out["best_held_back_kl"] = bestKl;
+    out["patience"] = patience;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<int64_t> heldBackImages(int64_t n, float share, uint32_t seed) {
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+  std::mt19937 rng(seed ^ 0x9e3779b9u);  // its own stream: the split leaves the training order alone
+  std::shuffle(perm.begin(), perm.end(), rng);
+  perm.resize(static_cast<size_t>(std::floor(static_cast<double>(n) * share)));
+  std::sort(perm.begin(), perm.end());
+  return perm;
+}
+
+int defaultJointEpochs(int weightLayers) { return std::clamp(static_cast<int>(std::ceil(0.75 * weightLayers)), 15, 45); }
 
 nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &images, const FinetuneConfig &cfg) {
   if (images.rank() != 4 || images.dims()[0] < 1) throw Error("finetune needs calibration images");
-  const int batch = std::max(1, std::min<int>(cfg.batch, static_cast<int>(images.dims()[0])));
+  const bool joint = cfg.mode != FinetuneConfig::Mode::Blockwise;
+  const int64_t n = images.dims()[0];
   std::mt19937 rng(cfg.seed);
+  const std::vector<int64_t> heldIdx = heldBackImages(n, joint ? cfg.heldBack : 0.f, cfg.seed);
+  std::vector<int64_t> trainIdx;  // the rest
+  for (int64_t i = 0, h = 0; i < n; ++i)
+    if (h < static_cast<int64_t>(heldIdx.size()) && heldIdx[static_cast<size_t>(h)] == i)
+      ++h;
+    else
+      trainIdx.push_back(i);
+  if (joint && heldIdx.empty() && (cfg.lr <= 0.f || cfg.jointEpochs <= 0))
+    throw Error(cat("finetune: with no images held back (", n, " images, share ", cfg.heldBack,
+                    ") give the stage-2 learning rate and epochs (--lr, --joint-epochs)"));
+  if (trainIdx.empty()) throw Error("finetune: every image is held back; lower --held-back");
+  const int batch = std::max(1, std::min<int>(cfg.batch, static_cast<int>(trainIdx.size())));
   nlohmann::json report;
   report["mode"] = cfg.mode == FinetuneConfig::Mode::TwoStage ? "twostage"
                    : cfg.mode == FinetuneConfig::Mode::Blockwise ? "blockwise" : "global";
+  report["train_images"] = trainIdx.size();
+  report["held_back_images"] = heldIdx.size();
   // Blocks, subgraphs and networks all come from the graphs specialised to the training batch
   // (the graph the runner plans: shape chains folded), so no shape subgraph reaches the engine.
   Dims bd = images.dims();
@@ -257,144 +543,41 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   const std::unique_ptr<Graph> student = specializedClone(quantized, {bd}, /*anyBatch=*/true);
   const std::unique_ptr<Graph> fixedTeacher = specializedClone(teacher, {bd}, /*anyBatch=*/true);
   const std::vector<Block> blocks = findBlocks(*fixedTeacher);
+  int weightLayers = 0;
+  for (const Node *node : fixedTeacher->nodes())
+    weightLayers += node->opType() == "Conv" || node->opType() == "Gemm" || node->opType() == "MatMul";
   report["blocks"] = blocks.size();
+  report["weight_layers"] = weightLayers;
   report["activation_quantizer"] = activationQuantizerName(cfg.activations);
   if (cfg.augment) report["augment"] = {{"flip", true}, {"shift", cfg.augmentShift}};
   std::map<std::string, Tensor> cache = teacherBoundaries(*fixedTeacher, images, blocks, batch, cfg.progress);
-  const int64_t n = images.dims()[0];
 
   if (cfg.mode != FinetuneConfig::Mode::Global) {
     Progress stageTimer("stage 1", 1);
-    nlohmann::json stage = nlohmann::json::array();
-    std::vector<std::unique_ptr<Network>> done;  // fine-tuned quantized blocks (quantized-input mode)
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      const Block &blk = blocks[b];
-      std::unique_ptr<Graph> sub = extractSubgraph(*student, blk.input, blk.output);
-      Dims inDims = cache.at(blk.input).dims();
-      inDims[0] = batch;
-      auto net = std::make_unique<Network>(*sub, inDims, cfg.activations);
-      AdamConfig ac;
-      ac.lr = cfg.blockLr;
-      ac.totalSteps = cfg.blockIters;
-      Adam adam(net->params(), ac);
-      Tensor dy;
-      double first = 0, last = 0, windowSum = 0;
-      int window = 0;
-      Progress p(cat("finetune stage 1: block ", b + 1, "/", blocks.size()), cfg.blockIters, "steps");
-      for (int it = 0; it < cfg.blockIters; ++it) {
-        std::vector<int64_t> idx = randomBatch(rng, n, batch);
-        Tensor in;
-        if (cfg.blockInputFromFloat || b == 0) {
-          in = gather(cache.at(blk.input), idx);
-        } else {  // through the quantized blocks already fine-tuned
-          in = gather(images, idx);
-          for (auto &prev : done) in = prev->forward(in);
-        }
-        const Tensor &y = net->forward(in);
-        Tensor target = gather(cache.at(blk.output), idx);
-        if (dy.dims() != y.dims()) dy = Tensor(DType::Float32, y.dims());
-        const double loss = meanSquaredError(y, target, dy);
-        windowSum += loss;
-        ++window;
-        net->zeroGrad();
-        net->backward(dy);
-        adam.step();
-        // Losses averaged over windows of 10 steps (single batches are noisy): the first window's
-        // mean is first_mse, the last one's last_mse.
-        if (window == 10 || it + 1 == cfg.blockIters) {
-          last = windowSum / window;
-          if (it < 10) first = last;
-          windowSum = 0;
-          window = 0;
-        }
-        if (cfg.progress) {
-          p.setNote(cat("mse ", last > 0 ? last : loss));
-          p.advance(1);
-        }
-      }
-      if (cfg.progress) p.finish();
-      writeBack(*student, *net);
-      writeBack(quantized, *net);
-      stage.push_back({{"block", b + 1}, {"input", blk.input}, {"output", blk.output}, {"nodes", blk.nodes.size()},
-                       {"first_mse", first}, {"last_mse", last}});
-      done.push_back(std::move(net));
-    }
-    report["stage1_blockwise"] = stage;
+    report["stage1_blockwise"] = runBlockwise(quantized, *student, blocks, cache, images, trainIdx, cfg, batch, rng);
     report["stage1_seconds"] = stageTimer.elapsedSeconds();
   }
-
-  if (cfg.mode != FinetuneConfig::Mode::Blockwise) {
-    Network net(*student, bd, cfg.activations);
-    std::unique_ptr<Network> teacherNet;
-    if (cfg.augment) teacherNet = std::make_unique<Network>(*fixedTeacher, bd);
-    const int64_t stepsPerEpoch = std::max<int64_t>(1, n / batch);
-    AdamConfig ac;
-    ac.lr = cfg.lr;
-    ac.totalSteps = stepsPerEpoch * cfg.jointEpochs;
-    Adam adam(net.params(), ac);
-    nlohmann::json epochs = nlohmann::json::array();
-    Progress p("finetune stage 2: joint", ac.totalSteps, "steps");
-    Tensor ds;
-    // Intermediate feature matching: every block output but the last (the logits, which the
-    // KL term already matches), each weighted featureWeight / count.
-    std::vector<std::string> features;
-    if (cfg.featureWeight > 0.f)
-      for (size_t b = 0; b + 1 < blocks.size(); ++b) features.push_back(blocks[b].output);
-    std::vector<Tensor> featureGrads(features.size());
-    std::vector<ActivationGrad> seeds;
-    for (int e = 0; e < cfg.jointEpochs; ++e) {
-      std::vector<int64_t> perm(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
-      std::shuffle(perm.begin(), perm.end(), rng);
-      double sum = 0, featureSum = 0;
-      for (int64_t s = 0; s < stepsPerEpoch; ++s) {
-        std::vector<int64_t> idx(perm.begin() + s * batch, perm.begin() + std::min<int64_t>(n, (s + 1) * batch));
-        while (static_cast<int>(idx.size()) < batch) idx.push_back(idx.back());  // fixed batch size
-        Tensor x = gather(images, idx);
-        // Targets: cached for the images as they are; the teacher runs again on augmented ones.
-        // Each target is used before the next is asked for, so one gathered buffer serves.
-        Tensor gathered;
-        auto teacherOut = [&](const std::string &name) -> const Tensor & {
-          if (teacherNet) return teacherNet->activation(name);
-          gathered = gather(cache.at(name), idx);
-          return gathered;
-        };
-        if (teacherNet) {
-          x = flipAndShift(x, rng, cfg.augmentShift);
-          teacherNet->forward(x);
-        }
-        const Tensor &y = net.forward(x);
-        if (ds.dims() != y.dims()) ds = Tensor(DType::Float32, y.dims());
-        sum += distillationLoss(y, teacherOut(blocks.back().output), cfg.temperature, ds);
-        seeds.clear();
-        for (size_t f = 0; f < features.size(); ++f) {
-          const Tensor &a = net.activation(features[f]);
-          Tensor &d = featureGrads[f];
-          if (d.dims() != a.dims()) d = Tensor(DType::Float32, a.dims());
-          featureSum += meanSquaredError(a, teacherOut(features[f]), d) / static_cast<double>(features.size());
-          const float w = cfg.featureWeight / static_cast<float>(features.size());
-          for (int64_t i = 0; i < d.numel(); ++i) d.data<float>()[i] *= w;
-          seeds.push_back({features[f], &d});
-        }
-        net.zeroGrad();
-        net.backward(ds, seeds);
-        adam.step();
-        if (cfg.progress) {
-          std::string note = cat("epoch ", e + 1, "/", cfg.jointEpochs, ", kl ", sum / static_cast<double>(s + 1));
-          if (!features.empty()) note += cat(", feature mse ", featureSum / static_cast<double>(s + 1));
-          p.setNote(note);
-          p.advance(1);
-        }
-      }
-      nlohmann::json epoch = {{"epoch", e + 1}, {"mean_kl", sum / static_cast<double>(stepsPerEpoch)}};
-      if (!features.empty()) epoch["mean_feature_mse"] = featureSum / static_cast<double>(stepsPerEpoch);
-      epochs.push_back(epoch);
+  if (joint) {
+    Progress stageTimer("stage 2", 1);
+    JointStage stage(*student, *fixedTeacher, bd, blocks, cache, images, cfg);
+    float lr = cfg.lr;
+    if (lr <= 0.f) {
+      nlohmann::json trials = nlohmann::json::array();
+      lr = searchLearningRate(stage, trainIdx, heldIdx, cfg, rng, trials);
+      report["lr_search"] = {{"trial_epochs", cfg.lrTrialEpochs}, {"trials", trials}, {"chosen", lr},
+                             {"seconds", stageTimer.elapsedSeconds()}};
     }
-    if (cfg.progress) p.finish();
-    writeBack(quantized, net);
-    report["stage2_joint"] = epochs;
-    report["stage2_seconds"] = p.elapsedSeconds();
-    report["stage2_images_per_s"] = static_cast<double>(ac.totalSteps * batch) / std::max(1e-9, p.elapsedSeconds());
+    const int maxEpochs = cfg.jointEpochs > 0 ? cfg.jointEpochs : defaultJointEpochs(weightLayers);
+    const double before = stageTimer.elapsedSeconds();
+    int64_t steps = 0;
+    nlohmann::json joint2 = runJoint(stage, trainIdx, heldIdx, lr, maxEpochs, cfg, rng, &steps);
+    const double seconds = stageTimer.elapsedSeconds() - before;
+    writeBack(quantized, stage.net());
+    report["stage2_joint"] = joint2["epochs"];
+    joint2.erase("epochs");
+    report["stage2"] = joint2;
+    report["stage2_seconds"] = stageTimer.elapsedSeconds();
+    report["stage2_images_per_s"] = static_cast<double>(steps * batch) / std::max(1e-9, seconds);
   }
   return report;
 }

@@ -20,10 +20,21 @@ namespace lowbit::train {
 struct FinetuneConfig {
   enum class Mode { TwoStage, Blockwise, Global };
   Mode mode = Mode::TwoStage;
-  int blockIters = 200;    ///< stage 1: optimisation steps per block
-  int jointEpochs = 10;    ///< stage 2: passes over the images
-  float lr = 1e-4f;        ///< stage 2: Adam, cosine-decayed over the stage
+  int blockIters = 300;    ///< stage 1: optimisation steps per block
+  /// Stage 2: most passes over the training images; 0 picks defaultJointEpochs(weight layers).
+  int jointEpochs = 0;
+  /// Stage 2: Adam, cosine-decayed over the stage; 0 picks the one of lrCandidates whose short
+  /// trial run (lrTrialEpochs, from the stage-1 result) ends lowest on the held-back images.
+  float lr = 0.f;
+  std::vector<float> lrCandidates = {1e-4f, 3e-4f, 1e-3f};
+  int lrTrialEpochs = 2;
   float blockLr = 1e-3f;   ///< stage 1: Adam, cosine-decayed within each block
+  /// Share of the images held back from training (both stages) when there is a stage 2: its
+  /// KL after each epoch picks the learning rate, stops the stage after `patience` epochs
+  /// without a new best, and the best epoch's weights are the result. 0: train on all images
+  /// for exactly jointEpochs at lr (both must then be given).
+  float heldBack = 0.1f;
+  int patience = 0;        ///< 0: max(3, half the epochs)
   int batch = 32;
   float temperature = 4.f;
   /// Stage 2 (joint and global modes) adds this weight times the mean over blocks of the MSE
@@ -42,6 +53,14 @@ struct FinetuneConfig {
   bool progress = true;
   static Mode parseMode(const std::string &name);  ///< twostage | blockwise | global
 };
+
+/// The default stage-2 budget for a network with \p weightLayers Conv/Gemm/MatMul layers:
+/// deeper networks accumulate more quantization error to undo (0.75 epochs per layer, 15..45).
+int defaultJointEpochs(int weightLayers);
+
+/// The images \p finetune holds back out of \p n (sorted): a share \p share of a permutation
+/// seeded with \p seed, so each class keeps its share on average.
+std::vector<int64_t> heldBackImages(int64_t n, float share, uint32_t seed);
 
 /// A block of the graph: the nodes from one cut value to the next.
 struct Block {

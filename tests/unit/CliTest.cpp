@@ -169,4 +169,8 @@ TEST_CASE("lowbit quantize: a fine-tuned run's report replays as a recipe, PACT 
   nlohmann::json second = nlohmann::json::parse(lowbit::readFile(replay));
   CHECK(second["recipe"] == first["recipe"]);
   CHECK(second["finetune"]["stage2_joint"] == first["finetune"]["stage2_joint"]);  // same seed, same losses
+  // Five images hold none back: the default search and stopping rule cannot run, and say so.
+  RunResult few = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --finetune twostage -o " + out);
+  CHECK(few.code == 1);
+  CHECK_THAT(few.output, Catch::Contains("no images held back (5 images") && Catch::Contains("--lr"));
 }

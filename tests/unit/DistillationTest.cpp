@@ -220,3 +220,131 @@ TEST_CASE("the joint stage with augmentation runs the teacher on each flipped an
   CHECK(without["stage2_joint"].back()["mean_kl"] != epochs.back()["mean_kl"]);
   CHECK_FALSE(without.contains("augment"));
 }
+
+namespace {
+
+// T^2 KL(softmax(t/T) || softmax(s/T)), the batch mean, as the joint stage defines it.
+double referenceKl(const Tensor &s, const Tensor &t, double T) {
+  const int64_t n = s.dims()[0], k = s.dims()[1];
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double zs = 0, zt = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      zs += std::exp(s.data<float>()[i * k + j] / T);
+      zt += std::exp(t.data<float>()[i * k + j] / T);
+    }
+    for (int64_t j = 0; j < k; ++j) {
+      const double p = std::exp(t.data<float>()[i * k + j] / T) / zt, q = std::exp(s.data<float>()[i * k + j] / T) / zs;
+      total += T * T * p * std::log(p / q);
+    }
+  }
+  return total / static_cast<double>(n);
+}
+
+// The mean KL of \p student against \p teacher over \p images rows \p idx, one image at a time.
+double heldBackKl(const Graph &student, const Graph &teacher, const Tensor &images, const std::vector<int64_t> &idx) {
+  Dims one = images.dims();
+  one[0] = 1;
+  train::Network s(student, one), t(teacher, one);
+  const size_t row = static_cast<size_t>(images.numel() / images.dims()[0]);
+  double sum = 0;
+  for (int64_t i : idx) {
+    std::vector<float> x(images.data<float>() + static_cast<size_t>(i) * row, images.data<float>() + static_cast<size_t>(i + 1) * row);
+    const Tensor in = Tensor::fromVector(one, x);
+    const Tensor ys = s.forward(in);
+    sum += referenceKl(ys, t.forward(in), 4.0);
+  }
+  return sum / static_cast<double>(idx.size());
+}
+
+}  // namespace
+
+TEST_CASE("the held-back share is a seeded, sorted subset; budgets grow with depth", "[train]") {
+  const std::vector<int64_t> a = train::heldBackImages(100, 0.1f, 0), b = train::heldBackImages(100, 0.1f, 0);
+  CHECK(a == b);
+  REQUIRE(a.size() == 10);
+  CHECK(std::is_sorted(a.begin(), a.end()));
+  CHECK(std::adjacent_find(a.begin(), a.end()) == a.end());
+  CHECK(a != train::heldBackImages(100, 0.1f, 1));
+  CHECK(train::heldBackImages(9, 0.1f, 0).empty());
+  CHECK(train::defaultJointEpochs(8) == 15);
+  CHECK(train::defaultJointEpochs(22) == 17);
+  CHECK(train::defaultJointEpochs(46) == 35);
+  CHECK(train::defaultJointEpochs(200) == 45);
+}
+
+TEST_CASE("the learning-rate search keeps the candidate lowest on the held-back images; its rate replays the run",
+          "[train]") {
+  const Tensor images = randomTensor({32, 3, 6, 6}, 7);
+  auto run = [&](float lr, nlohmann::json *report) {
+    auto g = smallResNet();
+    std::unique_ptr<Graph> teacher = g->clone();
+    quantize(*g);
+    train::FinetuneConfig cfg = quickJointConfig(4);
+    cfg.lr = lr;
+    cfg.lrCandidates = {1e-7f, 5e-3f, 0.3f};
+    cfg.heldBack = 0.25f;
+    *report = train::finetune(*g, *teacher, images, cfg);
+    return g;
+  };
+  nlohmann::json searched, replayed;
+  auto a = run(0.f, &searched);
+  INFO(searched.dump());
+  CHECK(searched["held_back_images"] == 8);
+  CHECK(searched["train_images"] == 24);
+  const auto &trials = searched["lr_search"]["trials"];
+  REQUIRE(trials.size() == 3);
+  size_t best = 0;
+  for (size_t i = 1; i < trials.size(); ++i)
+    if (trials[i]["held_back_kl"].get<double>() < trials[best]["held_back_kl"].get<double>()) best = i;
+  CHECK(searched["lr_search"]["chosen"] == trials[best]["lr"]);
+  CHECK(searched["lr_search"]["chosen"].get<float>() != 1e-7f);  // a rate that cannot move the weights loses
+  CHECK(searched["stage2"]["lr"] == searched["lr_search"]["chosen"]);
+  // Each trial starts from the same weights: the search leaves no trace but the rate.
+  auto b = run(searched["lr_search"]["chosen"].get<float>(), &replayed);
+  CHECK_FALSE(replayed.contains("lr_search"));
+  CHECK(replayed["stage2_joint"] == searched["stage2_joint"]);
+  CHECK(a->findValue("w2")->constant()->toFloats() == b->findValue("w2")->constant()->toFloats());
+}
+
+TEST_CASE("stage 2 stops after `patience` epochs without a new held-back best and keeps the best epoch", "[train]") {
+  auto g = smallResNet();
+  std::unique_ptr<Graph> teacher = g->clone();
+  quantize(*g);
+  const Tensor images = randomTensor({32, 3, 6, 6}, 7);
+  train::FinetuneConfig cfg = quickJointConfig(40);
+  cfg.lr = 0.05f;  // large enough that the held-back KL wanders and the rule must act
+  cfg.heldBack = 0.25f;
+  cfg.patience = 2;
+  nlohmann::json report = train::finetune(*g, *teacher, images, cfg);
+  INFO(report.dump());
+  const auto &epochs = report["stage2_joint"];
+  const int bestEpoch = report["stage2"]["best_epoch"].get<int>();
+  REQUIRE(epochs.size() < 40);
+  CHECK(static_cast<int>(epochs.size()) == bestEpoch + 2);
+  double lowest = 1e300;
+  for (const auto &e : epochs) lowest = std::min(lowest, e["held_back_kl"].get<double>());
+  const double best = report["stage2"]["best_held_back_kl"].get<double>();
+  CHECK(best == epochs[static_cast<size_t>(bestEpoch - 1)]["held_back_kl"].get<double>());
+  CHECK(best <= lowest * (1 + 1e-3));
+  // The graph written back is the best epoch's, not the last one's.
+  const double measured = heldBackKl(*g, *teacher, images, train::heldBackImages(32, 0.25f, cfg.seed));
+  CHECK(measured == Approx(best).epsilon(1e-4));
+  CHECK(measured != Approx(epochs.back()["held_back_kl"].get<double>()).epsilon(1e-4));
+}
+
+TEST_CASE("without held-back images stage 2 needs a given learning rate and budget", "[train]") {
+  auto g = smallResNet();
+  std::unique_ptr<Graph> teacher = g->clone();
+  quantize(*g);
+  train::FinetuneConfig cfg = quickJointConfig(2);
+  cfg.heldBack = 0.f;
+  cfg.lr = 0.f;
+  CHECK_THROWS_WITH(train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg),
+                    Catch::Contains("--lr") && Catch::Contains("32 images"));
+  cfg.lr = 1e-3f;
+  nlohmann::json report = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
+  CHECK(report["train_images"] == 32);
+  CHECK(report["stage2_joint"].size() == 2);
+  CHECK_FALSE(report["stage2"].contains("best_epoch"));
+}

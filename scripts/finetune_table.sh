@@ -2,7 +2,7 @@
 # Prints top-1 of lowbit's distillation fine-tune on the CIFAR models from ../shared (resnet20,
 # resnet32, shufflenetv2_x0_5 with its own mean/std): the fine-tune rows and the seed paper's ablation table (plain rounding, global supervision only,
 # blockwise supervision only, two-stage) at 4-bit weights.
-#   scripts/finetune_table.sh [ablation|ablation-a4|w4a8|w4a4|w2a4|limited|defaults] [resnet20 resnet32]
+#   scripts/finetune_table.sh [ablation|ablation-a4|w4a8|w4a4|w2a4|limited|defaults|defaults-w4a8] [resnet20 resnet32]
 # w4a4 and w2a4 take BLOCK_ITERS (stage 1 steps per block, default 300) and EPOCHS (stage 2,
 # default 15) from the environment; EXTRA adds quantize flags to every row and FT_EXTRA to the
 # fine-tuned rows (both show in the label).
@@ -104,6 +104,9 @@ for m in $models; do
       run "$m" "W4A4 per-channel, first/last 8" "two-stage, defaults" --wbits 4 --abits 4 --granularity channel \
         --first-last-bits 8 --finetune twostage
       ;;
-    *) echo "unknown table '$table' (ablation, ablation-a4, w4a8, w4a4, w2a4, limited, defaults)" >&2; exit 2 ;;
+    defaults-w4a8)
+      run "$m" "W4A8 per-channel" "two-stage, defaults" --wbits 4 --abits 8 --granularity channel --finetune twostage
+      ;;
+    *) echo "unknown table '$table' (ablation, ablation-a4, w4a8, w4a4, w2a4, limited, defaults, defaults-w4a8)" >&2; exit 2 ;;
   esac
 done

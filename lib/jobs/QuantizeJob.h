@@ -1,4 +1,5 @@
-// `lowbit quantize`: calibrate, quantize weights and activations, export QDQ ONNX + report.
+// `lowbit quantize`: load and prepare the model, pick the calibration images, run the
+// quantization pipeline (pipeline/QuantizePasses.def), export QDQ ONNX and the report.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -6,36 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "calib/ActivationObserver.h"
-#include "data/Preprocess.h"
-#include "passes/Pass.h"
-#include "quant/WeightQuantizer.h"
-#include "train/Distillation.h"
+#include "pipeline/QuantizeConfig.h"
 
 namespace lowbit {
-
-struct QuantizeConfig {
-  std::string modelPath, calibDir, outPath, reportPath;
-  std::string calibFrom;  ///< reuse activation ranges from this report (same model) instead of images
-  int64_t numCalib = 0;  ///< 0: every image in the folder
-  uint32_t seed = 0;
-  int batch = 32;
-  int threads = 0;
-  PreprocessConfig preprocess;
-  int size = 0;  ///< input H = W when the model leaves them dynamic
-  WeightQuantConfig weights;  ///< bits, granularity, groups, observer
-  int actBits = 8;
-  ActObserverConfig act;
-  int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
-  std::vector<std::string> exclude;  ///< node names kept in float
-  bool equalize = false;             ///< cross-layer equalization before quantizing
-  bool absorbBias = false;           ///< high-bias absorption (Conv-Relu-Conv) from calibration minima
-  bool biasCorrect = false;          ///< empirical bias correction from calibration means
-  bool progress = true;
-  /// Set: fine-tune weights and quantizer steps by distillation on the calibration images.
-  std::optional<train::FinetuneConfig> finetune;
-  PassContext passes;  ///< --verify-each, --dump-after, --print-passes
-};
 
 /// Runs the whole flow and writes outPath (and reportPath if set) atomically.
 /// \returns the report. Throws Error naming the model, folder, image or node at fault.

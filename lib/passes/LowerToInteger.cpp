@@ -10,6 +10,7 @@
 
 #include "ops/Evaluate.h"
 #include "ops/OpParams.h"
+#include "quant/QuantRules.h"
 
 namespace lowbit {
 
@@ -211,7 +212,7 @@ class Lowering {
     // of the layers taken before any is changed.
     std::vector<Node *> layers;
     for (Node *n : g_.nodes())
-      if (n->opType() == "Conv" || n->opType() == "Gemm" || n->opType() == "MatMul") layers.push_back(n);
+      if (isWeightLayer(*n)) layers.push_back(n);
     std::vector<LoweringDecision> decisions;
     for (Node *n : layers) {
       const std::string &op = n->opType();

@@ -6,8 +6,18 @@
 #include <numeric>
 
 #include "kernels/QuantizeRef.h"
+#include "quant/QuantRules.h"
 
 namespace lowbit {
+
+std::string granularityName(const QuantParams &p) {
+  switch (p.granularity) {
+    case QuantParams::Granularity::PerTensor: return "layer";
+    case QuantParams::Granularity::PerChannel: return "channel";
+    case QuantParams::Granularity::PerGroup: return "group:" + std::to_string(p.groups);
+  }
+  return "?";
+}
 namespace {
 
 // Weights as [outer, channels, inner] along `axis`.
@@ -106,8 +116,7 @@ QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConf
   std::vector<float> unitScale(static_cast<size_t>(units));
   for (size_t u = 0; u < unitScale.size(); ++u) {
     float clip = chooseClip(unitValues[u], unitMax[u], r, cfg.observer);
-    // s = clip / qmax; an all-zero unit gets scale 1 so no scale is 0, inf or NaN.
-    unitScale[u] = clip > 0.f ? clip / static_cast<float>(r.qmax) : 1.f;
+    unitScale[u] = scaleForClip(clip, r);
     if (clip == 0.f && degenerate) degenerate->push_back(static_cast<int>(u));
   }
   if (cfg.granularity == QuantParams::Granularity::PerTensor) {

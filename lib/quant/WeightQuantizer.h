@@ -28,6 +28,9 @@ struct WeightQuantConfig {
 QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConfig &cfg,
                                 std::vector<int> *degenerate = nullptr);
 
+/// The granularity as --granularity and reports spell it: layer, channel or group:G.
+std::string granularityName(const QuantParams &p);
+
 /// dequantize(quantize(w)) with \p p.
 Tensor fakeQuantizeWeights(const Tensor &w, const QuantParams &p);
 

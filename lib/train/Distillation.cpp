@@ -9,6 +9,7 @@
 #include <set>
 
 #include "passes/PassManager.h"
+#include "quant/QuantRules.h"
 #include "support/Progress.h"
 #include "support/Strings.h"
 #include "train/Adam.h"
@@ -38,7 +39,7 @@ std::vector<Block> findBlocks(const Graph &g) {
   for (size_t i = 0; i < order.size(); ++i) {
     const Node *n = order[i];
     cur.nodes.push_back(n->name());
-    hasLayer |= n->opType() == "Conv" || n->opType() == "Gemm" || n->opType() == "MatMul";
+    hasLayer |= isWeightLayer(*n);
     for (const Value *o : n->outputs())
       if (o) live.insert(o);
     for (auto it = live.begin(); it != live.end();)
@@ -545,7 +546,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   const std::vector<Block> blocks = findBlocks(*fixedTeacher);
   int weightLayers = 0;
   for (const Node *node : fixedTeacher->nodes())
-    weightLayers += node->opType() == "Conv" || node->opType() == "Gemm" || node->opType() == "MatMul";
+    weightLayers += isWeightLayer(*node);
   report["blocks"] = blocks.size();
   report["weight_layers"] = weightLayers;
   report["activation_quantizer"] = activationQuantizerName(cfg.activations);

@@ -1,0 +1,136 @@
+// CalibrateActivations: a range for each of ctx.activations, observed on the images
+// (cfg.act: min-max in one pass; percentile, KL and MSE from a histogram in a second) or read
+// from an earlier report of the same model (cfg.calibFrom), then per-tensor QuantParams at
+// ctx.activationBits: unsigned when never negative, zero point 0, scale = clip / qmax.
+// With cfg.biasCorrect the same pass also gathers the layers' input channel means (ctx.means).
+// Fills ctx.ranges, ctx.calibImages, ctx.calibSeconds; report sections "activations",
+// "constant_zero_activations" and "calibration".
+#include <cstdio>
+
+#include "calib/ActivationObserver.h"
+#include "pipeline/QuantizePipeline.h"
+#include "quant/QuantRules.h"
+#include "runtime/Executor.h"
+#include "support/File.h"
+#include "support/Progress.h"
+#include "support/Strings.h"
+
+namespace lowbit {
+namespace {
+
+// Observes the activations \p names over \p loader's images; one or two passes over the data.
+std::vector<ActivationObserver> observe(const Graph &g, const std::vector<std::string> &names, const BatchLoader &loader,
+                                        const QuantizeConfig &cfg, std::vector<ChannelStatistics> *means) {
+  ExecutorOptions opts;
+  opts.taps = names;
+  Executor exec(g, opts);
+  std::vector<ActivationObserver> obs(names.size());
+  const bool histogram = cfg.act.kind != ActObserverConfig::Kind::MinMax;
+  const int passes = histogram ? 2 : 1;
+  const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
+  for (int pass = 0; pass < passes; ++pass) {
+    Progress progress(cat("calibrate pass ", pass + 1, "/", passes), static_cast<int64_t>(loader.size()));
+    std::vector<Tensor> taps;
+    for (size_t b = 0; b < loader.size(); b += batch) {
+      const size_t e = std::min(loader.size(), b + batch);
+      Tensor x = loader.load(b, e, nullptr);
+      exec.run({x}, &taps);
+      // Tensors are independent: observe them in parallel (one tensor per thread).
+#pragma omp parallel for schedule(dynamic)
+      for (size_t i = 0; i < names.size(); ++i) {
+        const float *d = taps[i].data<float>();
+        const size_t n = static_cast<size_t>(taps[i].numel());
+        if (pass == 0) {
+          obs[i].observeRange(d, n);
+          if (means) (*means)[i].observe(taps[i]);
+        } else {
+          obs[i].observeHistogram(d, n);
+        }
+      }
+      if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
+    }
+    if (cfg.progress) progress.finish();
+  }
+  return obs;
+}
+
+// The ranges an earlier report of the same model recorded for ctx.activations.
+std::vector<ActivationRange> rangesFromReport(const QuantizeContext &ctx, size_t *images) {
+  const QuantizeConfig &cfg = ctx.cfg;
+  nlohmann::json old;
+  try {
+    old = nlohmann::json::parse(readFile(cfg.calibFrom));
+  } catch (const nlohmann::json::exception &e) {
+    throw Error(cat(cfg.calibFrom, ": not a lowbit report (", e.what(), ")"));
+  }
+  const std::string oldHash = old.value("model_hash", "");
+  if (oldHash != ctx.modelHash)
+    throw Error(cat(cfg.calibFrom, " was made for a different model (report hash ", oldHash, ", model hash ",
+                    ctx.modelHash, "); re-run lowbit quantize with --calib"));
+  std::map<std::string, ActivationRange> byName;
+  for (const auto &a : old.value("activations", nlohmann::json::array()))
+    byName[a.at("tensor").get<std::string>()] = {a.at("min").get<float>(), a.at("max").get<float>(),
+                                                 a.at("clip").get<float>()};
+  std::vector<ActivationRange> ranges;
+  for (const Value *v : ctx.activations) {
+    auto it = byName.find(v->name());
+    if (it == byName.end())
+      throw Error(cat(cfg.calibFrom, ": has no range for activation '", v->name(),
+                      "' (made with other layers or --exclude); re-run with --calib"));
+    ranges.push_back(it->second);
+  }
+  *images = old.value("calibration", nlohmann::json::object()).value("images", size_t{0});
+  return ranges;
+}
+
+}  // namespace
+
+void runCalibrateActivations(QuantizeContext &ctx) {
+  const QuantizeConfig &cfg = ctx.cfg;
+  std::vector<std::string> names;
+  for (const Value *v : ctx.activations) names.push_back(v->name());
+  ctx.means.assign(names.size(), ChannelStatistics());
+  if (!cfg.calibFrom.empty()) {
+    ctx.ranges = rangesFromReport(ctx, &ctx.calibImages);
+  } else {
+    ctx.calibImages = ctx.images.size();
+    if (cfg.progress)
+      std::fprintf(stderr,
+                   "quantize %s: %zu layers, weights %d-bit %s (%s), activations %d-bit (%s)%s; "
+                   "calibrating %zu activations on %zu images from %s\n",
+                   cfg.modelPath.c_str(), ctx.layers.size(), cfg.weights.bits,
+                   granularityName(*ctx.layers[0].node->input(1)->quant).c_str(),
+                   cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax", cfg.actBits,
+                   cfg.act.name().c_str(),
+                   cfg.firstLastBits ? cat(", first/last layers ", cfg.firstLastBits, "-bit").c_str() : "",
+                   names.size(), ctx.images.size(), cfg.calibDir.c_str());
+    Progress timer("quantize", 1);
+    std::vector<ActivationObserver> obs = observe(ctx.graph, names, ctx.loader(), cfg, cfg.biasCorrect ? &ctx.means : nullptr);
+    ctx.calibSeconds = timer.elapsedSeconds();
+    for (size_t i = 0; i < obs.size(); ++i)
+      ctx.ranges.push_back({obs[i].minValue(), obs[i].maxValue(), obs[i].clip(cfg.act, ctx.activationBits.at(ctx.activations[i]))});
+  }
+
+  nlohmann::json report = nlohmann::json::array();
+  std::vector<std::string> degenerate;
+  for (size_t i = 0; i < ctx.activations.size(); ++i) {
+    const ActivationRange &rg = ctx.ranges[i];
+    QuantParams p;
+    p.bits = ctx.activationBits.at(ctx.activations[i]);
+    p.isSigned = rg.min < 0.f;  // never negative (e.g. after ReLU): unsigned codes
+    p.state = QuantParams::State::Calibrated;
+    const float scale = scaleForClip(rg.clip, quantRange(p.bits, p.isSigned, false));
+    if (!(rg.clip > 0.f)) degenerate.push_back(ctx.activations[i]->name());
+    p.scale = {scale};
+    p.zeroPoint = {0};
+    ctx.activations[i]->quant = p;
+    report.push_back({{"tensor", ctx.activations[i]->name()}, {"bits", p.bits}, {"signed", p.isSigned},
+                      {"min", rg.min}, {"max", rg.max}, {"clip", rg.clip}, {"scale", scale}});
+  }
+  ctx.report["activations"] = report;
+  if (!degenerate.empty()) ctx.report["constant_zero_activations"] = degenerate;
+  ctx.report["calibration"] = {{"folder", cfg.calibDir}, {"images", ctx.calibImages}, {"seconds", ctx.calibSeconds}};
+  if (!cfg.calibFrom.empty()) ctx.report["calibration"]["from_report"] = cfg.calibFrom;
+}
+
+}  // namespace lowbit

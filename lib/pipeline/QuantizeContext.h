@@ -1,0 +1,55 @@
+// What the quantization passes share: the graph being quantized, the data (calibration images
+// through a BatchLoader, an Executor built on demand), and what earlier passes decided. Each
+// pass reads the fields its contract names and fills its own; its report section goes into
+// `report` under the pass's key.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "calib/ChannelStatistics.h"
+#include "data/BatchLoader.h"
+#include "data/CalibrationSet.h"
+#include "ir/Graph.h"
+#include "pipeline/QuantizeConfig.h"
+
+namespace lowbit {
+
+/// A layer to quantize (Conv/Gemm/MatMul with constant weights) and its weight bits.
+struct LayerPlan {
+  Node *node;
+  int bits;
+};
+
+/// An activation's observed range and the clip its observer chose.
+struct ActivationRange {
+  float min, max, clip;
+};
+
+struct QuantizeContext {
+  QuantizeContext(const QuantizeConfig &c, Graph &g) : cfg(c), graph(g) {}
+
+  const QuantizeConfig &cfg;
+  Graph &graph;
+  std::string modelHash;          ///< of the source file: reports are stamped with it
+  std::vector<ImageEntry> images; ///< the calibration images (empty with --calib-from)
+  int channels = 0, height = 0, width = 0;
+  /// The images as the model reads them (cfg.preprocess at height x width).
+  BatchLoader loader() const { return BatchLoader(images, cfg.preprocess, channels, height, width); }
+
+  std::vector<LayerPlan> layers;             ///< SelectLayers
+  std::vector<Value *> activations;          ///< QuantizeWeights: the layers' inputs, graph order
+  std::map<const Value *, int> activationBits;
+  std::vector<ActivationRange> ranges;       ///< CalibrateActivations, one per activation
+  std::vector<ChannelStatistics> means;      ///< CalibrateActivations with --bias-correct
+  size_t calibImages = 0;
+  double calibSeconds = 0;
+  std::unique_ptr<Graph> teacher;            ///< SnapshotTeacher: the float model
+  nlohmann::json report = nlohmann::json::object();  ///< sections by pass
+  std::vector<std::string> ran;              ///< names of the passes that ran, in order
+};
+
+}  // namespace lowbit

@@ -1,0 +1,38 @@
+#include "pipeline/QuantizePipeline.h"
+
+#include <cstdio>
+
+#include "passes/PassManager.h"
+
+namespace lowbit {
+
+const std::vector<QuantizePassInfo> &quantizePipeline() {
+  static const std::vector<QuantizePassInfo> pipeline = {
+#define LOWBIT_QUANTIZE_PASS(Name, when, reason)                                               \
+  {#Name, reason, []([[maybe_unused]] const QuantizeConfig &cfg) -> bool { return when; }, [](QuantizeContext &ctx) { \
+     run##Name(ctx);                                                                              \
+     return true;                                                                                 \
+   }},
+#define LOWBIT_GRAPH_STEP(Name, when, reason)                                                  \
+  {#Name, reason, []([[maybe_unused]] const QuantizeConfig &cfg) -> bool { return when; }, [](QuantizeContext &ctx) { \
+     return !runPasses(ctx.graph, {#Name}, ctx.cfg.passes).empty();                               \
+   }},
+#include "pipeline/QuantizePasses.def"
+#undef LOWBIT_QUANTIZE_PASS
+#undef LOWBIT_GRAPH_STEP
+  };
+  return pipeline;
+}
+
+void runQuantizePipeline(QuantizeContext &ctx, const std::vector<QuantizePassInfo> &pipeline) {
+  for (const QuantizePassInfo &p : pipeline) {
+    if (!p.applies(ctx.cfg)) continue;
+    const bool changed = p.run(ctx);
+    if (changed) ctx.ran.push_back(p.name);
+    if (ctx.cfg.passes.verbose)
+      std::fprintf(stderr, "quantize pass %-22s %s  (%s)\n", p.name.c_str(), changed ? "ran      " : "no change",
+                   p.reason.c_str());
+  }
+}
+
+}  // namespace lowbit

@@ -1,0 +1,134 @@
+// The quantization pipeline: its table, the order the teacher needs, and that a new method
+// is one pass added to the table (a no-op pass here, which must change nothing but the list).
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "TestUtil.h"
+#include "data/CalibrationSet.h"
+#include "data/ImageFolder.h"
+#include "export/OnnxExporter.h"
+#include "jobs/ModelLoader.h"
+#include "pipeline/QuantizePipeline.h"
+#include "support/File.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+
+namespace {
+const std::string kData = LOWBIT_TEST_DATA;
+
+QuantizeConfig tinyConfig() {
+  QuantizeConfig cfg;
+  cfg.modelPath = kData + "/good/tiny_convnet.onnx";
+  cfg.calibDir = kData + "/good";
+  cfg.preprocess.resize = cfg.preprocess.crop = 8;
+  cfg.progress = false;
+  return cfg;
+}
+
+// A context over the tiny model and the five fixture images, as the quantize job builds it.
+QuantizeContext tinyContext(const QuantizeConfig &cfg, Graph &g) {
+  QuantizeContext ctx(cfg, g);
+  ctx.modelHash = "0x0";
+  ctx.channels = 3;
+  ctx.height = ctx.width = 8;
+  ctx.images = pickBalancedImages(scanImageFolder(cfg.calibDir), 0, 0);
+  return ctx;
+}
+
+// The pipeline's passes before \p stop.
+std::vector<QuantizePassInfo> before(const std::string &stop) {
+  std::vector<QuantizePassInfo> out;
+  for (const QuantizePassInfo &p : quantizePipeline()) {
+    if (p.name == stop) break;
+    out.push_back(p);
+  }
+  return out;
+}
+
+std::vector<float> biasOf(const Graph &g, const std::string &node) {
+  const Node *n = g.findNode(node);
+  REQUIRE(n);
+  return n->input(2) ? n->input(2)->constant()->toFloats() : std::vector<float>{};  // none: empty
+}
+
+}  // namespace
+
+TEST_CASE("the quantization pipeline lists every pass once, each with a reason", "[quant]") {
+  std::vector<std::string> names;
+  for (const QuantizePassInfo &p : quantizePipeline()) {
+    CHECK_FALSE(p.reason.empty());
+    names.push_back(p.name);
+  }
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+  auto at = [&](const char *n) { return std::find(names.begin(), names.end(), n) - names.begin(); };
+  CHECK(at("QuantizeWeights") < at("CalibrateActivations"));
+  CHECK(at("InsertQDQ") == static_cast<long>(names.size()) - 2);
+}
+
+TEST_CASE("with --bias-correct and --finetune the teacher keeps the float model's biases", "[quant]") {
+  QuantizeConfig cfg = tinyConfig();
+  cfg.weights.bits = 2;  // large weight errors: bias correction moves every bias
+  cfg.weights.granularity = QuantParams::Granularity::PerTensor;
+  cfg.biasCorrect = true;
+  cfg.finetune = train::FinetuneConfig{};
+  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath, cfg.passes);
+  const std::unique_ptr<Graph> original = g->clone();
+  QuantizeContext ctx = tinyContext(cfg, *g);
+  runQuantizePipeline(ctx, before("Finetune"));  // everything the fine-tune would start from
+  REQUIRE(ctx.teacher);
+  REQUIRE(ctx.report["bias_correction"].size() >= 1);
+  for (const auto &entry : ctx.report["bias_correction"]) {
+    const std::string node = entry["node"];
+    INFO(node);
+    CHECK(biasOf(*ctx.teacher, node) == biasOf(*original, node));  // the float model teaches
+    CHECK(biasOf(*g, node) != biasOf(*original, node));           // the student was corrected
+  }
+  for (const Value *v : ctx.teacher->values()) CHECK_FALSE(v->quant.has_value());
+}
+
+namespace {
+int noOpRuns = 0;
+void runNoOpMethod(QuantizeContext &ctx) {
+  ++noOpRuns;
+  ctx.report["no_op_method"] = {{"layers", ctx.layers.size()}};
+}
+}  // namespace
+
+TEST_CASE("a new quantization method is one pass and one line of the pipeline", "[quant]") {
+  namespace fs = std::filesystem;
+  QuantizeConfig cfg = tinyConfig();
+  cfg.weights.bits = 4;
+  struct Result {
+    std::string bytes;
+    nlohmann::json report;
+    std::vector<std::string> ran;
+  };
+  auto quantizeWith = [&](const std::vector<QuantizePassInfo> &pipeline) {
+    std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath, cfg.passes);
+    QuantizeContext ctx = tinyContext(cfg, *g);
+    runQuantizePipeline(ctx, pipeline);
+    const fs::path out = fs::temp_directory_path() / "lowbit_pipeline_noop.onnx";
+    exportOnnxFile(*g, out.string());
+    Result r{readFile(out.string()), ctx.report, ctx.ran};
+    fs::remove(out);
+    return r;
+  };
+  std::vector<QuantizePassInfo> pipeline = quantizePipeline();
+  auto after = std::find_if(pipeline.begin(), pipeline.end(), [](const QuantizePassInfo &p) { return p.name == "CalibrateActivations"; });
+  REQUIRE(after != pipeline.end());
+  // The one line: name, reason, when it applies, what it runs.
+  pipeline.insert(after + 1, {"NoOpMethod", "a method that changes nothing", [](const QuantizeConfig &) { return true; },
+                              [](QuantizeContext &ctx) { runNoOpMethod(ctx); return true; }});
+  const Result plain = quantizeWith(quantizePipeline()), with = quantizeWith(pipeline);
+  CHECK(noOpRuns == 1);
+  CHECK(with.report["no_op_method"]["layers"] == 2);
+  auto calib = std::find(with.ran.begin(), with.ran.end(), "CalibrateActivations");
+  REQUIRE(calib != with.ran.end());
+  CHECK(*(calib + 1) == "NoOpMethod");
+  CHECK(std::find(plain.ran.begin(), plain.ran.end(), "NoOpMethod") == plain.ran.end());
+  CHECK(with.bytes == plain.bytes);  // the same model, byte for byte
+}

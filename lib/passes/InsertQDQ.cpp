@@ -17,6 +17,7 @@
 
 #include "kernels/QuantizeRef.h"
 #include "passes/Pass.h"
+#include "quant/QuantRules.h"
 
 namespace lowbit {
 namespace {
@@ -24,19 +25,13 @@ namespace {
 Tensor codesOf(const Tensor &w, const QuantParams &p, DType type) {
   std::vector<float> data = w.toFloats();
   const QuantRange r = quantRange(p.bits, p.isSigned, p.narrowRange);
-  size_t outer = 1, channels = 1, inner = data.size();
-  if (p.granularity != QuantParams::Granularity::PerTensor) {
-    outer = 1;
-    for (int i = 0; i < p.axis; ++i) outer *= static_cast<size_t>(w.dims()[static_cast<size_t>(i)]);
-    channels = static_cast<size_t>(w.dims()[static_cast<size_t>(p.axis)]);
-    inner = data.size() / (outer * channels);
-  }
+  const ChannelView v = channelView(w.dims(), p);
   Tensor out(type, w.dims());
-  for (size_t o = 0; o < outer; ++o)
-    for (size_t c = 0; c < channels; ++c)
-      for (size_t i = 0; i < inner; ++i) {
-        size_t at = (o * channels + c) * inner + i;
-        int32_t q = quantizeValue(data[at], p.scale[c], p.zeroPoint[c], r);
+  for (int64_t o = 0; o < v.outer; ++o)
+    for (int64_t c = 0; c < v.channels; ++c)
+      for (int64_t i = 0; i < v.inner; ++i) {
+        const size_t at = static_cast<size_t>((o * v.channels + c) * v.inner + i);
+        int32_t q = quantizeValue(data[at], p.scale[static_cast<size_t>(c)], p.zeroPoint[static_cast<size_t>(c)], r);
         if (type == DType::Int8) out.data<int8_t>()[at] = static_cast<int8_t>(q);
         else if (type == DType::UInt8) out.data<uint8_t>()[at] = static_cast<uint8_t>(q);
         else out.data<int32_t>()[at] = q;

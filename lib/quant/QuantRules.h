@@ -4,6 +4,8 @@
 #pragma once
 
 #include "ir/Node.h"
+#include "ir/QuantParams.h"
+#include "ir/Tensor.h"
 #include "kernels/QuantizeRef.h"
 #include "ops/OpParams.h"
 
@@ -16,6 +18,28 @@ inline bool isWeightLayer(const Node &n) {
 
 /// A weight layer whose weight is a constant: its weights are quantized.
 inline bool isQuantizableLayer(const Node &n) { return isWeightLayer(n) && n.input(1) && n.input(1)->isConstant(); }
+
+/// A tensor as [outer, channels, inner] around a channel axis, the view per-channel scales
+/// index: element (o, c, i) sits at (o * channels + c) * inner + i.
+struct ChannelView {
+  int64_t outer = 1, channels = 1, inner = 1;
+};
+/// The view of \p dims around \p axis; axis < 0 is one channel (per-tensor).
+inline ChannelView channelView(const Dims &dims, int axis) {
+  ChannelView v;
+  if (axis < 0) {
+    v.inner = numElements(dims);
+    return v;
+  }
+  for (int i = 0; i < axis; ++i) v.outer *= dims[static_cast<size_t>(i)];
+  v.channels = dims[static_cast<size_t>(axis)];
+  for (size_t i = static_cast<size_t>(axis) + 1; i < dims.size(); ++i) v.inner *= dims[i];
+  return v;
+}
+/// The view \p p quantizes a tensor of \p dims in: per tensor one channel, else along p.axis.
+inline ChannelView channelView(const Dims &dims, const QuantParams &p) {
+  return channelView(dims, p.granularity == QuantParams::Granularity::PerTensor ? -1 : p.axis);
+}
 
 /// The scale that maps a clip bound onto the largest code: clip / qmax. A clip of 0 (an
 /// all-zero unit or a constant-zero tensor) gets scale 1, so every code is 0 and no scale is

@@ -20,22 +20,6 @@ std::string granularityName(const QuantParams &p) {
 }
 namespace {
 
-// Weights as [outer, channels, inner] along `axis`.
-struct ChannelView {
-  size_t outer = 1, channels = 1, inner = 1;
-};
-
-ChannelView viewAlong(const Dims &dims, int axis) {
-  ChannelView v;
-  for (int i = 0; i < static_cast<int>(dims.size()); ++i) {
-    size_t d = static_cast<size_t>(dims[static_cast<size_t>(i)]);
-    if (i < axis) v.outer *= d;
-    else if (i == axis) v.channels = d;
-    else v.inner *= d;
-  }
-  return v;
-}
-
 // Clip threshold for the weights of one unit (a set of channels) given as a gather list.
 float chooseClip(const std::vector<float> &values, float absMax, QuantRange r,
                  WeightQuantConfig::Observer obs) {
@@ -73,9 +57,11 @@ QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConf
   p.state = QuantParams::State::Calibrated;
   const QuantRange r = quantRange(cfg.bits, true, true);
 
-  ChannelView v = cfg.granularity == QuantParams::Granularity::PerTensor ? ChannelView{1, 1, data.size()}
-                                                                         : viewAlong(w.dims(), axis);
   if (cfg.granularity != QuantParams::Granularity::PerTensor) p.axis = axis;
+  const ChannelView view = channelView(w.dims(), p);
+  struct {
+    size_t outer, channels, inner;
+  } v{static_cast<size_t>(view.outer), static_cast<size_t>(view.channels), static_cast<size_t>(view.inner)};
   // Unit of each channel: itself (per channel), 0 (per tensor) or its group.
   std::vector<int32_t> unitOf(v.channels);
   int units = static_cast<int>(v.channels);
@@ -134,10 +120,10 @@ Tensor fakeQuantizeWeights(const Tensor &w, const QuantParams &p) {
   if (p.granularity == QuantParams::Granularity::PerTensor) {
     fakeQuantize(data.data(), out.data(), data.size(), p.scale[0], p.zeroPoint[0], r);
   } else {
-    ChannelView v = viewAlong(w.dims(), p.axis);
-    LOWBIT_CHECK(p.scale.size() == v.channels, "one scale per channel expected");
-    fakeQuantizePerChannel(data.data(), out.data(), v.outer, v.channels, v.inner, p.scale.data(),
-                           p.zeroPoint.data(), r);
+    const ChannelView v = channelView(w.dims(), p);
+    LOWBIT_CHECK(static_cast<int64_t>(p.scale.size()) == v.channels, "one scale per channel expected");
+    fakeQuantizePerChannel(data.data(), out.data(), static_cast<size_t>(v.outer), static_cast<size_t>(v.channels),
+                           static_cast<size_t>(v.inner), p.scale.data(), p.zeroPoint.data(), r);
   }
   return Tensor::fromVector<float>(w.dims(), out);
 }

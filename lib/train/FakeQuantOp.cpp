@@ -3,28 +3,9 @@
 #include <cmath>
 #include <vector>
 
+#include "quant/QuantRules.h"
+
 namespace lowbit::train {
-
-namespace {
-
-// [outer, channels, inner] view of \p dims around \p axis (-1: one channel).
-struct ChannelView {
-  int64_t outer = 1, channels = 1, inner = 1;
-};
-
-ChannelView channelView(const Dims &dims, int axis) {
-  ChannelView v;
-  if (axis < 0) {
-    v.inner = numElements(dims);
-    return v;
-  }
-  for (int i = 0; i < axis; ++i) v.outer *= dims[static_cast<size_t>(i)];
-  v.channels = dims[static_cast<size_t>(axis)];
-  for (size_t i = static_cast<size_t>(axis) + 1; i < dims.size(); ++i) v.inner *= dims[i];
-  return v;
-}
-
-}  // namespace
 
 void FakeQuantOp::forward(const Tensor &x, const Tensor &step, Tensor &y) const {
   const ChannelView v = channelView(x.dims(), axis_);

@@ -12,7 +12,11 @@ struct QuantParams {
   /// Uniform: x = scale * (q - zeroPoint). PowerOfTwo: scales are 2^k and levels are
   /// +-2^j (shift-add weights, INQ).
   enum class Scheme { Uniform, PowerOfTwo };
-  enum class State { Unset, Observed, Calibrated, Frozen, FloatOnly };
+  /// Unset: being built (never left on a graph: the Verifier refuses it). Calibrated: scale and
+  /// zero point known (weights from their values, activations from observed ranges); the
+  /// fine-tune may still move them. Frozen: written into Q/DQ nodes or integer codes.
+  /// FloatOnly: a layer the user excluded (--exclude); its weight stays float.
+  enum class State { Unset, Calibrated, Frozen, FloatOnly };
 
   Granularity granularity = Granularity::PerTensor;
   Scheme scheme = Scheme::Uniform;

@@ -1,8 +1,43 @@
 #include "ir/Verifier.h"
 
+#include <cmath>
 #include <unordered_set>
 
+#include "support/Strings.h"
+
 namespace lowbit {
+namespace {
+
+void verifyQuantParams(const Value &v) {
+  const QuantParams &p = *v.quant;
+  auto bad = [&](const std::string &what) { return Error(cat("value '", v.name(), "': quantization parameters ", what)); };
+  if (p.state == QuantParams::State::Unset) throw bad("were left unset by the pass that made them");
+  if (p.state == QuantParams::State::FloatOnly) {
+    if (!p.scale.empty()) throw bad("of a float-only value carry scales");
+    return;
+  }
+  if (p.bits < 2 || p.bits > 8) throw bad(cat("have ", p.bits, " bits (2..8)"));
+  if (p.scale.empty() || p.scale.size() != p.zeroPoint.size())
+    throw bad(cat("have ", p.scale.size(), " scales and ", p.zeroPoint.size(), " zero points"));
+  for (float s : p.scale)
+    if (!(s > 0.f) || !std::isfinite(s)) throw bad(cat("have scale ", s, " (must be finite and positive)"));
+  if (p.granularity == QuantParams::Granularity::PerTensor) {
+    if (p.scale.size() != 1) throw bad(cat("are per tensor with ", p.scale.size(), " scales"));
+    return;
+  }
+  if (!v.hasShape()) return;
+  const Dims &d = v.dims();
+  if (p.axis < 0 || static_cast<size_t>(p.axis) >= d.size())
+    throw bad(cat("run along axis ", p.axis, " of a rank-", d.size(), " tensor"));
+  const int64_t channels = d[static_cast<size_t>(p.axis)];
+  if (channels >= 0 && static_cast<int64_t>(p.scale.size()) != channels)
+    throw bad(cat("have ", p.scale.size(), " scales for ", channels, " channels"));
+  if (p.granularity == QuantParams::Granularity::PerGroup)
+    for (int32_t g : p.groupOf)
+      if (g < 0 || g >= p.groups) throw bad(cat("put a channel in group ", g, " of ", p.groups));
+}
+
+}  // namespace
 
 void verifyGraph(const Graph &g) {
   std::unordered_set<const Value *> defined;
@@ -29,6 +64,8 @@ void verifyGraph(const Graph &g) {
   }
   for (Value *v : g.outputs())
     if (!defined.count(v)) throw Error(cat("graph output '", v->name(), "' is never computed"));
+  for (Value *v : g.values())
+    if (v->quant) verifyQuantParams(*v);
 }
 
 }  // namespace lowbit

@@ -67,9 +67,9 @@ class InsertQDQ final : public Pass {
       changed = true;
     }
     for (Node *n : g.nodes()) {
-      if (n->opType() != "Conv" && n->opType() != "Gemm" && n->opType() != "MatMul") continue;
+      if (!isWeightLayer(*n)) continue;
       Value *w = n->input(1);
-      if (!w || !w->isConstant() || !w->quant) continue;
+      if (!w || !w->isConstant() || !w->quant || w->quant->state != QuantParams::State::Calibrated) continue;
       const QuantParams wp = *w->quant;
       n->inputs()[1] = dequantizedWeight(g, n, w);
       changed = true;

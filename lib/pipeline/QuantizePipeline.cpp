@@ -2,7 +2,9 @@
 
 #include <cstdio>
 
+#include "ir/Verifier.h"
 #include "passes/PassManager.h"
+#include "support/Strings.h"
 
 namespace lowbit {
 
@@ -29,6 +31,18 @@ void runQuantizePipeline(QuantizeContext &ctx, const std::vector<QuantizePassInf
     if (!p.applies(ctx.cfg)) continue;
     const bool changed = p.run(ctx);
     if (changed) ctx.ran.push_back(p.name);
+#ifdef NDEBUG
+    const bool verify = ctx.cfg.passes.verifyEach;
+#else
+    const bool verify = true;  // as graph passes: always in debug builds
+#endif
+    if (verify) {
+      try {
+        verifyGraph(ctx.graph);
+      } catch (const Error &e) {
+        throw Error(cat("graph is invalid after quantize pass ", p.name, ": ", e.what()));
+      }
+    }
     if (ctx.cfg.passes.verbose)
       std::fprintf(stderr, "quantize pass %-22s %s  (%s)\n", p.name.c_str(), changed ? "ran      " : "no change",
                    p.reason.c_str());

@@ -1,6 +1,7 @@
 // SelectLayers: the layers to quantize. Reads cfg.exclude, cfg.weights.bits, cfg.firstLastBits;
 // fills ctx.layers with every Conv/Gemm/MatMul whose weight (input 1) is a constant, in graph
-// order, minus the excluded ones; the first and last get cfg.firstLastBits when it is set.
+// order, minus the excluded ones, whose weights are marked FloatOnly; the first and last get
+// cfg.firstLastBits when it is set.
 // Errors: an --exclude name that is no node, a model with no such layer.
 #include <set>
 
@@ -16,8 +17,16 @@ void runSelectLayers(QuantizeContext &ctx) {
   for (const std::string &name : excluded)
     if (!ctx.graph.findNode(name))
       throw Error(cat("--exclude: the model has no node named '", name, "' (see lowbit inspect)"));
-  for (Node *n : ctx.graph.nodes())
-    if (isQuantizableLayer(*n) && !excluded.count(n->name())) ctx.layers.push_back({n, cfg.weights.bits});
+  for (Node *n : ctx.graph.nodes()) {
+    if (!isQuantizableLayer(*n)) continue;
+    if (!excluded.count(n->name())) {
+      ctx.layers.push_back({n, cfg.weights.bits});
+    } else if (!n->input(1)->quant) {  // kept float, and marked so: no later pass quantizes it
+      QuantParams floatOnly;
+      floatOnly.state = QuantParams::State::FloatOnly;
+      n->input(1)->quant = floatOnly;
+    }
+  }
   if (ctx.layers.empty())
     throw Error(cat(cfg.modelPath, ": no Conv, Gemm or MatMul with constant weights to quantize"));
   if (cfg.firstLastBits) ctx.layers.front().bits = ctx.layers.back().bits = cfg.firstLastBits;

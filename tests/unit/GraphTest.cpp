@@ -77,3 +77,55 @@ TEST_CASE("verifyGraph names the node that reads an undefined value", "[ir]") {
   g.outputs().push_back(n->output(0));
   CHECK_THROWS_WITH(verifyGraph(g), Catch::Contains("y_node") && Catch::Contains("ghost"));
 }
+
+TEST_CASE("verifyGraph checks each QuantParams against its state", "[ir]") {
+  Graph g;
+  Value *x = addInput(g, "x", {1, 4, 3, 3});
+  Value *w = g.addConstant("w", randomTensor({6, 4, 1, 1}, 1));
+  Node *conv = addOp(g, "Conv", {x, w}, "y");
+  g.outputs().push_back(conv->output(0));
+  QuantParams p;
+  p.state = QuantParams::State::Calibrated;
+  p.granularity = QuantParams::Granularity::PerChannel;
+  p.axis = 0;
+  p.bits = 4;
+  p.scale.assign(6, 0.1f);
+  p.zeroPoint.assign(6, 0);
+  w->quant = p;
+  CHECK_NOTHROW(verifyGraph(g));
+  auto rejects = [&](QuantParams bad, const char *why) {
+    w->quant = bad;
+    CHECK_THROWS_WITH(verifyGraph(g), Catch::Contains("'w'") && Catch::Contains(why));
+    w->quant = p;
+  };
+  QuantParams q = p;
+  q.state = QuantParams::State::Unset;
+  rejects(q, "unset");
+  q = p;
+  q.scale[2] = 0.f;
+  rejects(q, "scale 0");
+  q = p;
+  q.scale.pop_back();
+  q.zeroPoint.pop_back();
+  rejects(q, "5 scales for 6 channels");
+  q = p;
+  q.zeroPoint.pop_back();
+  rejects(q, "6 scales and 5 zero points");
+  q = p;
+  q.axis = 4;
+  rejects(q, "axis 4 of a rank-4");
+  q = p;
+  q.bits = 9;
+  rejects(q, "9 bits");
+  q = p;
+  q.granularity = QuantParams::Granularity::PerGroup;
+  q.groups = 2;
+  q.groupOf = {0, 0, 0, 1, 1, 2};
+  rejects(q, "group 2 of 2");
+  q = QuantParams{};
+  q.state = QuantParams::State::FloatOnly;
+  w->quant = q;
+  CHECK_NOTHROW(verifyGraph(g));  // a float-only weight has no scales
+  q.scale = {1.f};
+  rejects(q, "float-only");
+}

@@ -132,3 +132,22 @@ TEST_CASE("a new quantization method is one pass and one line of the pipeline", 
   CHECK(std::find(plain.ran.begin(), plain.ran.end(), "NoOpMethod") == plain.ran.end());
   CHECK(with.bytes == plain.bytes);  // the same model, byte for byte
 }
+
+TEST_CASE("an excluded layer's weight is marked float-only and stays float in the QDQ model", "[quant]") {
+  QuantizeConfig cfg = tinyConfig();
+  cfg.exclude = {"conv"};
+  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath, cfg.passes);
+  Value *w = g->findNode("conv")->input(1);
+  QuantizeContext ctx = tinyContext(cfg, *g);
+  runQuantizePipeline(ctx, before("InsertQDQ"));
+  REQUIRE(w->quant);
+  CHECK(w->quant->state == QuantParams::State::FloatOnly);
+  REQUIRE(ctx.layers.size() == 1);
+  CHECK(ctx.layers[0].node->name() == "fc");
+  runQuantizePipeline(ctx, {quantizePipeline().end() - 2, quantizePipeline().end()});  // InsertQDQ, DCE
+  const Node *conv = g->findNode("conv");
+  CHECK(conv->input(1) == w);  // read as the float constant, no DequantizeLinear
+  const Node *fc = g->findNode("fc");
+  REQUIRE(fc->input(1)->producer());
+  CHECK(fc->input(1)->producer()->opType() == "DequantizeLinear");
+}

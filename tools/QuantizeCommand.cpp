@@ -128,8 +128,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "fine-tune stage 2: most epochs over the images (default: 0.75 per weight layer, 15 to 45)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--lr", o->ft.lr,
-                  "fine-tune stage 2 learning rate (Adam, cosine decay; default: the best of 1e-4, 3e-4, 1e-3 "
-                  "in 2-epoch trials on the held-back images)")
+                  "fine-tune stage 2 learning rate (Adam, cosine decay; default: the largest of 1e-4, 3e-4, 1e-3 "
+                  "within 10 % of the best 2-epoch trial on the held-back images)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--held-back", o->ft.heldBack,
                   "fine-tune: share of the images held back to pick the learning rate, stop stage 2 and keep its "

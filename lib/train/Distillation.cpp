@@ -428,13 +428,13 @@ class JointStage {
   Tensor ds_;
 };
 
-// The learning-rate search: from the same start and seed, a short cosine run at each candidate;
-// the one ending lowest on the held-back images wins.
+// The learning-rate search: from the same start and seed, a short cosine run at each candidate.
+// Short trials favour small rates (a larger one pays its early noise back later in a long
+// schedule), so the largest rate ending within lrTolerance of the lowest held-back KL wins.
 float searchLearningRate(JointStage &stage, const std::vector<int64_t> &trainIdx, const std::vector<int64_t> &heldIdx,
                          const FinetuneConfig &cfg, const std::mt19937 &rng, nlohmann::json &report) {
   const std::vector<Tensor> start = stage.snapshot();
-  float best = 0.f;
-  double bestKl = 0;
+  std::vector<double> kls;
   Progress p("finetune stage 2: learning-rate search",
              stage.stepsPerEpoch(trainIdx.size()) * cfg.lrTrialEpochs * static_cast<int64_t>(cfg.lrCandidates.size()), "steps");
   for (float lr : cfg.lrCandidates) {
@@ -447,14 +447,15 @@ float searchLearningRate(JointStage &stage, const std::vector<int64_t> &trainIdx
     for (int e = 0; e < cfg.lrTrialEpochs; ++e) stage.epoch(trainIdx, adam, trialRng, cfg.progress ? &p : nullptr, cat("lr ", lr));
     const double kl = stage.heldBackKl(heldIdx);
     report.push_back({{"lr", lr}, {"held_back_kl", kl}});
-    if (best == 0.f || kl < bestKl) {
-      best = lr;
-      bestKl = kl;
-    }
+    kls.push_back(kl);
   }
   if (cfg.progress) p.finish();
   stage.restore(start);
-  return best;
+  const double lowest = *std::min_element(kls.begin(), kls.end());
+  float chosen = 0.f;
+  for (size_t i = 0; i < kls.size(); ++i)
+    if (kls[i] <= lowest * (1.0 + cfg.lrTolerance)) chosen = std::max(chosen, cfg.lrCandidates[i]);
+  return chosen;
 }
 
 // Stage 2 at a known learning rate, with the stopping rule when images are held back.

@@ -23,11 +23,13 @@ struct FinetuneConfig {
   int blockIters = 300;    ///< stage 1: optimisation steps per block
   /// Stage 2: most passes over the training images; 0 picks defaultJointEpochs(weight layers).
   int jointEpochs = 0;
-  /// Stage 2: Adam, cosine-decayed over the stage; 0 picks the one of lrCandidates whose short
-  /// trial run (lrTrialEpochs, from the stage-1 result) ends lowest on the held-back images.
+  /// Stage 2: Adam, cosine-decayed over the stage; 0 picks the largest of lrCandidates whose
+  /// short trial run (lrTrialEpochs, from the stage-1 result) ends within lrTolerance of the
+  /// lowest held-back KL of the trials.
   float lr = 0.f;
   std::vector<float> lrCandidates = {1e-4f, 3e-4f, 1e-3f};
   int lrTrialEpochs = 2;
+  float lrTolerance = 0.1f;
   float blockLr = 1e-3f;   ///< stage 1: Adam, cosine-decayed within each block
   /// Share of the images held back from training (both stages) when there is a stage 2: its
   /// KL after each epoch picks the learning rate, stops the stage after `patience` epochs

@@ -294,10 +294,12 @@ TEST_CASE("the learning-rate search keeps the candidate lowest on the held-back 
   CHECK(searched["train_images"] == 24);
   const auto &trials = searched["lr_search"]["trials"];
   REQUIRE(trials.size() == 3);
-  size_t best = 0;
-  for (size_t i = 1; i < trials.size(); ++i)
-    if (trials[i]["held_back_kl"].get<double>() < trials[best]["held_back_kl"].get<double>()) best = i;
-  CHECK(searched["lr_search"]["chosen"] == trials[best]["lr"]);
+  double lowest = 1e300;
+  for (const auto &t : trials) lowest = std::min(lowest, t["held_back_kl"].get<double>());
+  float want = 0.f;  // the largest rate within 10 % of the lowest trial KL
+  for (const auto &t : trials)
+    if (t["held_back_kl"].get<double>() <= lowest * 1.1) want = std::max(want, t["lr"].get<float>());
+  CHECK(searched["lr_search"]["chosen"].get<float>() == want);
   CHECK(searched["lr_search"]["chosen"].get<float>() != 1e-7f);  // a rate that cannot move the weights loses
   CHECK(searched["stage2"]["lr"] == searched["lr_search"]["chosen"]);
   // Each trial starts from the same weights: the search leaves no trace but the rate.

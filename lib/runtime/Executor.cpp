@@ -115,14 +115,11 @@ std::string planKey(const std::vector<Tensor> &inputs) {
 
 }  // namespace
 
-Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
-  std::string key = planKey(inputs);
-  auto it = impl_->plans.find(key);
-  if (it != impl_->plans.end()) return *it->second;
+namespace {
 
-  auto plan = std::make_unique<Plan>();
-  plan->graph = graph_->clone();
-  Graph &g = *plan->graph;
+// Checks \p inputs against the plan graph's inputs and binds them: data tensors give their
+// shapes, shape/index tensors become constants of this plan; g's inputs become the data ones.
+void bindInputs(Graph &g, const std::vector<Tensor> &inputs) {
   if (inputs.size() != g.inputs().size())
     throw Error(cat("the model has ", g.inputs().size(), " inputs, got ", inputs.size()));
   std::vector<Value *> dataInputs;
@@ -154,6 +151,33 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     }
   }
   g.inputs() = dataInputs;
+}
+
+// Undoes each fusion that would hide a tapped value (its output is no longer materialised).
+void unfuseTapped(Graph &g, const std::vector<std::string> &taps) {
+  std::set<std::string> tapped(taps.begin(), taps.end());
+  for (Node *n : g.nodes()) {
+    if (!n->fusedAdd && !n->fusedActivation) continue;
+    bool hides = tapped.count(n->output(0)->name()) != 0;
+    if (n->fusedAdd && n->fusedActivation) hides |= tapped.count(n->fusedAdd->output(0)->name()) != 0;
+    if (!hides) continue;
+    for (Node *absorbed : {n->fusedAdd, n->fusedActivation})
+      if (absorbed) absorbed->fusedInto = nullptr;
+    n->fusedAdd = n->fusedActivation = nullptr;
+  }
+}
+
+}  // namespace
+
+Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
+  std::string key = planKey(inputs);
+  auto it = impl_->plans.find(key);
+  if (it != impl_->plans.end()) return *it->second;
+
+  auto plan = std::make_unique<Plan>();
+  plan->graph = graph_->clone();
+  Graph &g = *plan->graph;
+  bindInputs(g, inputs);
   // Shape chains fold first (static shapes everywhere); quantized weights stay codes until the
   // integer lowering has read them.
   specializeShapes(g);
@@ -165,18 +189,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   // a tapped intermediate value is undone.
   for (Node *n : g.nodes()) n->fusedAdd = n->fusedActivation = n->fusedInto = nullptr;
   runPasses(g, {"FuseResidualAdd", "FuseActivation"});
-  if (!opts_.taps.empty()) {
-    std::set<std::string> tapped(opts_.taps.begin(), opts_.taps.end());
-    for (Node *n : g.nodes()) {
-      if (!n->fusedAdd && !n->fusedActivation) continue;
-      bool hides = tapped.count(n->output(0)->name()) != 0;
-      if (n->fusedAdd && n->fusedActivation) hides |= tapped.count(n->fusedAdd->output(0)->name()) != 0;
-      if (!hides) continue;
-      for (Node *absorbed : {n->fusedAdd, n->fusedActivation})
-        if (absorbed) absorbed->fusedInto = nullptr;
-      n->fusedAdd = n->fusedActivation = nullptr;
-    }
-  }
+  unfuseTapped(g, opts_.taps);
 
   PlanBuilder b(g, impl_->engine);
   b.setAllowInPlace(opts_.taps.empty());

@@ -111,7 +111,7 @@ nlohmann::json inspectModel(const std::string &path) {
     // Which layers the int8 runner executes as integers, and why the others are not.
     std::unique_ptr<Graph> lowered = g->clone();
     nlohmann::json rows = nlohmann::json::array();
-    for (const LoweringDecision &d : lowerToInteger(*lowered, IntegerMode::Static))
+    for (const LoweringDecision &d : lowerToInteger(*lowered, IntegerTarget::host(IntegerMode::Static)))
       rows.push_back({{"node", d.node}, {"op", d.opType}, {"integer", d.integer}, {"detail", d.detail}});
     r["int8_runner"] = rows;
   }

@@ -201,7 +201,7 @@ std::string intervalText(float lo, float hi) {
 
 class Lowering {
  public:
-  Lowering(Graph &g, IntegerMode mode) : g_(g), mode_(mode), fullRangeU8_(fullRangeU8IsExact()) {}
+  Lowering(Graph &g, const IntegerTarget &target) : g_(g), mode_(target.mode), fullRangeU8_(target.fullRangeU8) {}
 
   std::vector<LoweringDecision> run() {
     if (mode_ == IntegerMode::Dynamic) dropActivationQuantization();
@@ -555,6 +555,6 @@ bool fullRangeU8IsExact() {
          isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
 }
 
-std::vector<LoweringDecision> lowerToInteger(Graph &g, IntegerMode mode) { return Lowering(g, mode).run(); }
+std::vector<LoweringDecision> lowerToInteger(Graph &g, const IntegerTarget &target) { return Lowering(g, target).run(); }
 
 }  // namespace lowbit

@@ -42,12 +42,22 @@ struct LoweringDecision {
 /// Every other op runs in float between a DequantizeLinear and a QuantizeLinear.
 const std::vector<std::string> &integerOps();
 
-/// Rewrites \p g in place; returns one decision per Conv/Gemm/MatMul, in graph order.
-std::vector<LoweringDecision> lowerToInteger(Graph &g, IntegerMode mode);
-
 /// Whether this CPU's int8 kernels multiply full-range u8 codes exactly (VNNI); without it
 /// oneDNN's vpmaddubsw pair sums saturate, so u8 codes around a zero point need |w| <= 64.
 bool fullRangeU8IsExact();
+
+/// The machine the lowered graph will run on, as far as lowering decisions go: the pass never
+/// asks the CPU itself, so every target can be lowered (and tested) on any machine.
+struct IntegerTarget {
+  IntegerMode mode = IntegerMode::Static;
+  bool fullRangeU8 = true;  ///< full-range u8 codes multiply exactly (VNNI, AMX)
+  /// This CPU (oneDNN's effective ISA) in \p mode.
+  static IntegerTarget host(IntegerMode mode) { return {mode, fullRangeU8IsExact()}; }
+};
+
+/// Rewrites \p g in place for \p target; returns one decision per Conv/Gemm/MatMul, in graph
+/// order.
+std::vector<LoweringDecision> lowerToInteger(Graph &g, const IntegerTarget &target);
 
 /// True when every element of \p v is >= 0 by construction (Relu, Clip with min >= 0,
 /// pooling/reshaping of such values, codes with a non-negative range).

@@ -182,7 +182,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   // integer lowering has read them.
   specializeShapes(g);
   // The float simulation convolves codes where it can (exact integer sums, see ConvInCodeUnits).
-  if (opts_.integer) plan->lowering = lowerToInteger(g, *opts_.integer);
+  if (opts_.integer) plan->lowering = lowerToInteger(g, IntegerTarget::host(*opts_.integer));
   else runPasses(g, {"ConvInCodeUnits"});
   runPasses(g, {"FoldDequantizeWeights", "DeadCodeElimination"});
   // Fusion decisions are re-made on the static shapes of this plan; a fusion that would hide

@@ -273,6 +273,14 @@ TEST_CASE("a layer with signed input and full-range weights stays float on CPUs 
   Value *x = addInput(g, "x", xd);
   Value *conv = q.op("Conv", {q.qdq(x, 0.02f, DType::Int8), q.dequantized(int8Codes({8, 8, 1, 1}, 4, 127), {0.01f}, 0)}, xd);
   g.outputs().push_back(q.qdq(conv, 0.05f, DType::Int8));
+  // Both targets, whatever this CPU is: the decision follows the target passed in.
+  for (bool fullRange : {false, true}) {
+    std::unique_ptr<Graph> copy = g.clone();
+    std::vector<LoweringDecision> d = lowerToInteger(*copy, IntegerTarget{IntegerMode::Static, fullRange});
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].integer == fullRange);
+    if (!fullRange) CHECK_THAT(d[0].detail, Catch::Contains("signed input") && Catch::Contains("--wbits 7"));
+  }
   std::vector<LoweringDecision> decisions;
   runWith(g, {randomTensor(xd, 5)}, IntegerMode::Static, &decisions);
   REQUIRE(decisions.size() == 1);

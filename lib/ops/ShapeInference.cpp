@@ -1,6 +1,7 @@
 #include "ops/ShapeInference.h"
 
 #include <algorithm>
+#include <map>
 
 #include "ops/OpParams.h"
 #include "ops/OpSupport.h"
@@ -71,6 +72,281 @@ void inferWindowOp(Node &n, bool isConv, bool ceil) {
 
 }  // namespace
 
+namespace {
+
+// Shape inference of each op (inferNodeShapes maps op types to these).
+void inferSameShape(Node &n, int64_t) {
+  const std::string &op = n.opType();
+  Value *x = n.input(0);
+  DType t = op == "Cast" ? static_cast<DType>(n.attrInt("to", 0)) : inType(n, 0);
+  setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
+}
+
+void inferQuantizeDequantize(Node &n, int64_t) {
+  const std::string &op = n.opType();
+  Value *x = n.input(0);
+  DType t = DType::Float32;
+  if (op == "QuantizeLinear") t = n.input(2) ? n.input(2)->dtype() : DType::UInt8;
+  if (op == "QuantizeLinear" && t != DType::UInt8 && t != DType::Int8)
+    throw Error(cat(n.describe(), ": quantizes to ", dtypeName(t), "; lowbit reads INT8 and UINT8"));
+  setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
+}
+
+void inferDropout(Node &n, int64_t) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
+  setOut(n, 1, DType::Bool, known(x) ? &x->dims() : nullptr);
+}
+
+void inferElementwiseBinary(Node &n, int64_t) {
+  Value *x = n.input(0);
+  Value *y = n.input(1);
+  if (!y) throw Error(cat(n.describe(), ": needs two inputs"));
+  if (x->dtype() != y->dtype() && x->dtype() != DType::Undefined && y->dtype() != DType::Undefined)
+    throw Error(cat(n.describe(), ": input types differ (", dtypeName(x->dtype()), " vs ",
+                    dtypeName(y->dtype()), ")"));
+  if (known(x) && known(y)) {
+    Dims d = broadcastDims(x->dims(), y->dims(), n);
+    setOut(n, 0, x->dtype(), &d);
+  } else {
+    setOut(n, 0, x->dtype(), nullptr);
+  }
+}
+
+void inferConv(Node &n, int64_t) { inferWindowOp(n, true, false); }
+
+void inferPool(Node &n, int64_t) {
+  const std::string &op = n.opType();
+  inferWindowOp(n, false, n.attrInt("ceil_mode", 0) != 0);
+  if (op == "MaxPool" && n.outputs().size() > 1 && n.output(1)) {  // Indices: same shape as Y
+    const Value *y = n.output(0);
+    setOut(n, 1, DType::Int64, y->hasShape() ? &y->dims() : nullptr);
+  }
+}
+
+void inferGlobalAveragePool(Node &n, int64_t) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x)) return;
+  Dims d = x->dims();
+  requireRankAtLeast(n, d, 3);
+  std::fill(d.begin() + 2, d.end(), 1);
+  setOut(n, 0, x->dtype(), &d);
+}
+
+void inferBatchNormalization(Node &n, int64_t opset) {
+  Value *x = n.input(0);
+  const bool training = n.attrInt("training_mode", 0) != 0;
+  if (opset < 14 && n.outputs().size() > 1)
+    throw Error(cat(n.describe(), ": training outputs of BatchNormalization before opset 14 are not supported"));
+  if (!training && n.outputs().size() > 1)
+    throw Error(cat(n.describe(), ": running_mean and running_var outputs need training_mode=1"));
+  setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
+  // Updated running statistics, one per channel.
+  const Value *scale = n.input(1);
+  for (size_t i = 1; i < n.outputs().size(); ++i)
+    setOut(n, i, inType(n, 0), scale && scale->hasShape() ? &scale->dims() : nullptr);
+}
+
+void inferGemm(Node &n, int64_t) {
+  Value *x = n.input(0);
+  Value *b = n.input(1);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x) || !known(b)) return;
+  if (x->dims().size() != 2 || b->dims().size() != 2)
+    throw Error(cat(n.describe(), ": Gemm inputs must be 2-D, got ", shapeString(x->dims()),
+                    " and ", shapeString(b->dims())));
+  bool ta = n.attrInt("transA", 0) != 0, tb = n.attrInt("transB", 0) != 0;
+  int64_t m = ta ? x->dims()[1] : x->dims()[0], k = ta ? x->dims()[0] : x->dims()[1];
+  int64_t kb = tb ? b->dims()[1] : b->dims()[0], nn = tb ? b->dims()[0] : b->dims()[1];
+  if (k >= 0 && kb >= 0 && k != kb)
+    throw Error(cat(n.describe(), ": inner dimensions differ (", k, " vs ", kb, ")"));
+  Dims d = {m, nn};
+  setOut(n, 0, x->dtype(), &d);
+}
+
+void inferMatMul(Node &n, int64_t) {
+  Value *x = n.input(0);
+  Value *b = n.input(1);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x) || !known(b)) return;
+  Dims a = x->dims(), bd = b->dims();
+  if (a.empty() || bd.empty()) throw Error(cat(n.describe(), ": MatMul of a scalar"));
+  bool aVec = a.size() == 1, bVec = bd.size() == 1;
+  if (aVec) a.insert(a.begin(), 1);
+  if (bVec) bd.push_back(1);
+  if (a.back() >= 0 && bd[bd.size() - 2] >= 0 && a.back() != bd[bd.size() - 2])
+    throw Error(cat(n.describe(), ": inner dimensions differ (", a.back(), " vs ",
+                    bd[bd.size() - 2], ")"));
+  Dims batchA(a.begin(), a.end() - 2), batchB(bd.begin(), bd.end() - 2);
+  Dims d = broadcastDims(batchA, batchB, n);
+  if (!aVec) d.push_back(a[a.size() - 2]);
+  if (!bVec) d.push_back(bd.back());
+  setOut(n, 0, x->dtype(), &d);
+}
+
+void inferFlatten(Node &n, int64_t) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x)) return;
+  Dims out = flattenDims(n, x->dims());
+  setOut(n, 0, x->dtype(), &out);
+}
+
+void inferReshape(Node &n, int64_t) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  Value *s = n.input(1);
+  if (!known(x) || !s || !s->isConstant()) return;
+  Dims out = reshapeDims(n, x->dims(), s->constant()->toInt64s());
+  setOut(n, 0, x->dtype(), &out);
+}
+
+void inferTranspose(Node &n, int64_t) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x)) return;
+  const Dims &d = x->dims();
+  Dims out;
+  for (int64_t p : transposePerm(n, static_cast<int64_t>(d.size()))) out.push_back(d[static_cast<size_t>(p)]);
+  setOut(n, 0, x->dtype(), &out);
+}
+
+void inferConcat(Node &n, int64_t) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  for (Value *v : n.inputs())
+    if (!known(v)) return;
+  Dims out = x->dims();
+  int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(out.size()), n);
+  for (size_t i = 1; i < n.inputs().size(); ++i) {
+    const Dims &d = n.input(i)->dims();
+    if (d.size() != out.size()) throw Error(cat(n.describe(), ": inputs differ in rank"));
+    for (size_t a = 0; a < d.size(); ++a) {
+      if (static_cast<int64_t>(a) == axis) {
+        out[a] = (out[a] < 0 || d[a] < 0) ? -1 : out[a] + d[a];
+      } else if (out[a] >= 0 && d[a] >= 0 && out[a] != d[a]) {
+        throw Error(cat(n.describe(), ": input ", i, " has shape ", shapeString(d),
+                        ", which does not match ", shapeString(x->dims()), " off the axis"));
+      }
+    }
+  }
+  setOut(n, 0, x->dtype(), &out);
+}
+
+void inferSplit(Node &n, int64_t opset) {
+  Value *x = n.input(0);
+  for (size_t i = 0; i < n.outputs().size(); ++i) setOut(n, i, inType(n, 0), nullptr);
+  if (!known(x)) return;
+  Dims d = x->dims();
+  int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(d.size()), n);
+  if (d[static_cast<size_t>(axis)] < 0) return;
+  if (opset >= 13 && n.input(1) && !n.input(1)->isConstant()) return;
+  std::vector<int64_t> sizes = splitSizes(n, opset, d[static_cast<size_t>(axis)]);
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    d[static_cast<size_t>(axis)] = sizes[i];
+    setOut(n, i, x->dtype(), &d);
+  }
+}
+
+void inferSlice(Node &n, int64_t opset) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x)) return;
+  for (size_t i = 1; i < n.inputs().size(); ++i)
+    if (n.input(i) && !n.input(i)->isConstant()) return;
+  SliceSpec s = resolveSlice(n, opset, x->dims());
+  setOut(n, 0, x->dtype(), &s.outDims);
+}
+
+void inferPad(Node &n, int64_t opset) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x)) return;
+  if (opset >= 11 && n.input(1) && !n.input(1)->isConstant()) return;
+  const Dims &d = x->dims();
+  PadSpec p = resolvePad(n, opset, static_cast<int64_t>(d.size()));
+  Dims out(d.size());
+  for (size_t i = 0; i < d.size(); ++i) out[i] = d[i] < 0 ? -1 : d[i] + p.begin[i] + p.end[i];
+  setOut(n, 0, x->dtype(), &out);
+}
+
+void inferSoftmax(Node &n, int64_t opset) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
+  if (known(x)) normalizeAxis(n.attrInt("axis", opset < 13 ? 1 : -1), static_cast<int64_t>(x->dims().size()), n);
+}
+
+void inferReduceMean(Node &n, int64_t) {
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x)) return;
+  Dims d = x->dims();
+  std::vector<int64_t> axes = reduceAxes(n, static_cast<int64_t>(d.size()));
+  bool keep = n.attrInt("keepdims", 1) != 0;
+  Dims out;
+  for (size_t i = 0; i < d.size(); ++i) {
+    bool reduced = axes.empty() || std::count(axes.begin(), axes.end(), static_cast<int64_t>(i));
+    if (!reduced)
+      out.push_back(d[i]);
+    else if (keep)
+      out.push_back(1);
+  }
+  setOut(n, 0, x->dtype(), &out);
+}
+
+void inferShape(Node &n, int64_t) {
+  Value *x = n.input(0);
+  Dims out = {-1};
+  if (known(x)) {
+    int64_t r = static_cast<int64_t>(x->dims().size());
+    int64_t start = n.attrInt("start", 0), end = n.attrInt("end", r);
+    if (start < 0) start += r;
+    if (end < 0) end += r;
+    start = std::clamp<int64_t>(start, 0, r);
+    end = std::clamp<int64_t>(end, 0, r);
+    out[0] = std::max<int64_t>(0, end - start);
+  }
+  setOut(n, 0, DType::Int64, &out);
+}
+
+void inferGather(Node &n, int64_t) {
+  Value *x = n.input(0);
+  Value *idx = n.input(1);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x) || !known(idx)) return;
+  const Dims &d = x->dims();
+  int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(d.size()), n);
+  Dims out(d.begin(), d.begin() + axis);
+  out.insert(out.end(), idx->dims().begin(), idx->dims().end());
+  out.insert(out.end(), d.begin() + axis + 1, d.end());
+  setOut(n, 0, x->dtype(), &out);
+}
+
+void inferUnsqueezeSqueeze(Node &n, int64_t opset) {
+  const std::string &op = n.opType();
+  Value *x = n.input(0);
+  setOut(n, 0, inType(n, 0), nullptr);
+  if (!known(x)) return;
+  if (opset >= 13 && n.input(1) && !n.input(1)->isConstant()) return;
+  auto axes = squeezeAxes(n, opset);
+  Dims d = op == "Unsqueeze" ? unsqueezeDims(n, x->dims(), axes) : squeezeDims(n, x->dims(), axes);
+  setOut(n, 0, x->dtype(), &d);
+}
+
+void inferConstantOfShape(Node &n, int64_t) {
+  Value *x = n.input(0);
+  DType t = DType::Float32;
+  if (n.hasAttr("value")) t = n.attrs().at("value").tensor->dtype();
+  setOut(n, 0, t, nullptr);
+  if (x && x->isConstant()) {
+    Dims d = x->constant()->toInt64s();
+    setOut(n, 0, t, &d);
+  }
+}
+
+}  // namespace
+
 void inferNodeShapes(Node &n, int64_t opset) {
   const std::string &op = n.opType();
   if (isInternalOp(op)) return;  // created with their output shapes
@@ -87,252 +363,46 @@ void inferNodeShapes(Node &n, int64_t opset) {
     if (in && in->container)
       throw Error(cat(n.describe(), ": reads the ", in->container->describe(), " value '", in->name(),
                       "'; lowbit passes sequence and optional values through Identity only"));
-  if (op == "Relu" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" ||
-      op == "Clip" || op == "Identity" || op == "Cast") {
-    DType t = op == "Cast" ? static_cast<DType>(n.attrInt("to", 0)) : inType(n, 0);
-    setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
-    return;
-  }
-  if (op == "QuantizeLinear" || op == "DequantizeLinear") {
-    DType t = DType::Float32;
-    if (op == "QuantizeLinear") t = n.input(2) ? n.input(2)->dtype() : DType::UInt8;
-    if (op == "QuantizeLinear" && t != DType::UInt8 && t != DType::Int8)
-      throw Error(cat(n.describe(), ": quantizes to ", dtypeName(t), "; lowbit reads INT8 and UINT8"));
-    setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
-    return;
-  }
-  if (op == "Dropout") {
-    setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
-    setOut(n, 1, DType::Bool, known(x) ? &x->dims() : nullptr);
-    return;
-  }
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
-    Value *y = n.input(1);
-    if (!y) throw Error(cat(n.describe(), ": needs two inputs"));
-    if (x->dtype() != y->dtype() && x->dtype() != DType::Undefined && y->dtype() != DType::Undefined)
-      throw Error(cat(n.describe(), ": input types differ (", dtypeName(x->dtype()), " vs ",
-                      dtypeName(y->dtype()), ")"));
-    if (known(x) && known(y)) {
-      Dims d = broadcastDims(x->dims(), y->dims(), n);
-      setOut(n, 0, x->dtype(), &d);
-    } else {
-      setOut(n, 0, x->dtype(), nullptr);
-    }
-    return;
-  }
-  if (op == "Conv") return inferWindowOp(n, true, false);
-  if (op == "MaxPool" || op == "AveragePool") {
-    inferWindowOp(n, false, n.attrInt("ceil_mode", 0) != 0);
-    if (op == "MaxPool" && n.outputs().size() > 1 && n.output(1)) {  // Indices: same shape as Y
-      const Value *y = n.output(0);
-      setOut(n, 1, DType::Int64, y->hasShape() ? &y->dims() : nullptr);
-    }
-    return;
-  }
-  if (op == "GlobalAveragePool") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x)) return;
-    Dims d = x->dims();
-    requireRankAtLeast(n, d, 3);
-    std::fill(d.begin() + 2, d.end(), 1);
-    setOut(n, 0, x->dtype(), &d);
-    return;
-  }
-  if (op == "BatchNormalization") {
-    const bool training = n.attrInt("training_mode", 0) != 0;
-    if (opset < 14 && n.outputs().size() > 1)
-      throw Error(cat(n.describe(), ": training outputs of BatchNormalization before opset 14 are not supported"));
-    if (!training && n.outputs().size() > 1)
-      throw Error(cat(n.describe(), ": running_mean and running_var outputs need training_mode=1"));
-    setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
-    // Updated running statistics, one per channel.
-    const Value *scale = n.input(1);
-    for (size_t i = 1; i < n.outputs().size(); ++i)
-      setOut(n, i, inType(n, 0), scale && scale->hasShape() ? &scale->dims() : nullptr);
-    return;
-  }
-  if (op == "Gemm") {
-    Value *b = n.input(1);
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x) || !known(b)) return;
-    if (x->dims().size() != 2 || b->dims().size() != 2)
-      throw Error(cat(n.describe(), ": Gemm inputs must be 2-D, got ", shapeString(x->dims()),
-                      " and ", shapeString(b->dims())));
-    bool ta = n.attrInt("transA", 0) != 0, tb = n.attrInt("transB", 0) != 0;
-    int64_t m = ta ? x->dims()[1] : x->dims()[0], k = ta ? x->dims()[0] : x->dims()[1];
-    int64_t kb = tb ? b->dims()[1] : b->dims()[0], nn = tb ? b->dims()[0] : b->dims()[1];
-    if (k >= 0 && kb >= 0 && k != kb)
-      throw Error(cat(n.describe(), ": inner dimensions differ (", k, " vs ", kb, ")"));
-    Dims d = {m, nn};
-    setOut(n, 0, x->dtype(), &d);
-    return;
-  }
-  if (op == "MatMul") {
-    Value *b = n.input(1);
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x) || !known(b)) return;
-    Dims a = x->dims(), bd = b->dims();
-    if (a.empty() || bd.empty()) throw Error(cat(n.describe(), ": MatMul of a scalar"));
-    bool aVec = a.size() == 1, bVec = bd.size() == 1;
-    if (aVec) a.insert(a.begin(), 1);
-    if (bVec) bd.push_back(1);
-    if (a.back() >= 0 && bd[bd.size() - 2] >= 0 && a.back() != bd[bd.size() - 2])
-      throw Error(cat(n.describe(), ": inner dimensions differ (", a.back(), " vs ",
-                      bd[bd.size() - 2], ")"));
-    Dims batchA(a.begin(), a.end() - 2), batchB(bd.begin(), bd.end() - 2);
-    Dims d = broadcastDims(batchA, batchB, n);
-    if (!aVec) d.push_back(a[a.size() - 2]);
-    if (!bVec) d.push_back(bd.back());
-    setOut(n, 0, x->dtype(), &d);
-    return;
-  }
-  if (op == "Flatten") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x)) return;
-    Dims out = flattenDims(n, x->dims());
-    setOut(n, 0, x->dtype(), &out);
-    return;
-  }
-  if (op == "Reshape") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    Value *s = n.input(1);
-    if (!known(x) || !s || !s->isConstant()) return;
-    Dims out = reshapeDims(n, x->dims(), s->constant()->toInt64s());
-    setOut(n, 0, x->dtype(), &out);
-    return;
-  }
-  if (op == "Transpose") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x)) return;
-    const Dims &d = x->dims();
-    Dims out;
-    for (int64_t p : transposePerm(n, static_cast<int64_t>(d.size()))) out.push_back(d[static_cast<size_t>(p)]);
-    setOut(n, 0, x->dtype(), &out);
-    return;
-  }
-  if (op == "Concat") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    for (Value *v : n.inputs())
-      if (!known(v)) return;
-    Dims out = x->dims();
-    int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(out.size()), n);
-    for (size_t i = 1; i < n.inputs().size(); ++i) {
-      const Dims &d = n.input(i)->dims();
-      if (d.size() != out.size()) throw Error(cat(n.describe(), ": inputs differ in rank"));
-      for (size_t a = 0; a < d.size(); ++a) {
-        if (static_cast<int64_t>(a) == axis) {
-          out[a] = (out[a] < 0 || d[a] < 0) ? -1 : out[a] + d[a];
-        } else if (out[a] >= 0 && d[a] >= 0 && out[a] != d[a]) {
-          throw Error(cat(n.describe(), ": input ", i, " has shape ", shapeString(d),
-                          ", which does not match ", shapeString(x->dims()), " off the axis"));
-        }
-      }
-    }
-    setOut(n, 0, x->dtype(), &out);
-    return;
-  }
-  if (op == "Split") {
-    for (size_t i = 0; i < n.outputs().size(); ++i) setOut(n, i, inType(n, 0), nullptr);
-    if (!known(x)) return;
-    Dims d = x->dims();
-    int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(d.size()), n);
-    if (d[static_cast<size_t>(axis)] < 0) return;
-    if (opset >= 13 && n.input(1) && !n.input(1)->isConstant()) return;
-    std::vector<int64_t> sizes = splitSizes(n, opset, d[static_cast<size_t>(axis)]);
-    for (size_t i = 0; i < sizes.size(); ++i) {
-      d[static_cast<size_t>(axis)] = sizes[i];
-      setOut(n, i, x->dtype(), &d);
-    }
-    return;
-  }
-  if (op == "Slice") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x)) return;
-    for (size_t i = 1; i < n.inputs().size(); ++i)
-      if (n.input(i) && !n.input(i)->isConstant()) return;
-    SliceSpec s = resolveSlice(n, opset, x->dims());
-    setOut(n, 0, x->dtype(), &s.outDims);
-    return;
-  }
-  if (op == "Pad") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x)) return;
-    if (opset >= 11 && n.input(1) && !n.input(1)->isConstant()) return;
-    const Dims &d = x->dims();
-    PadSpec p = resolvePad(n, opset, static_cast<int64_t>(d.size()));
-    Dims out(d.size());
-    for (size_t i = 0; i < d.size(); ++i) out[i] = d[i] < 0 ? -1 : d[i] + p.begin[i] + p.end[i];
-    setOut(n, 0, x->dtype(), &out);
-    return;
-  }
-  if (op == "Softmax") {
-    setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
-    if (known(x)) normalizeAxis(n.attrInt("axis", opset < 13 ? 1 : -1), static_cast<int64_t>(x->dims().size()), n);
-    return;
-  }
-  if (op == "ReduceMean") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x)) return;
-    Dims d = x->dims();
-    std::vector<int64_t> axes = reduceAxes(n, static_cast<int64_t>(d.size()));
-    bool keep = n.attrInt("keepdims", 1) != 0;
-    Dims out;
-    for (size_t i = 0; i < d.size(); ++i) {
-      bool reduced = axes.empty() || std::count(axes.begin(), axes.end(), static_cast<int64_t>(i));
-      if (!reduced)
-        out.push_back(d[i]);
-      else if (keep)
-        out.push_back(1);
-    }
-    setOut(n, 0, x->dtype(), &out);
-    return;
-  }
-  if (op == "Shape") {
-    Dims out = {-1};
-    if (known(x)) {
-      int64_t r = static_cast<int64_t>(x->dims().size());
-      int64_t start = n.attrInt("start", 0), end = n.attrInt("end", r);
-      if (start < 0) start += r;
-      if (end < 0) end += r;
-      start = std::clamp<int64_t>(start, 0, r);
-      end = std::clamp<int64_t>(end, 0, r);
-      out[0] = std::max<int64_t>(0, end - start);
-    }
-    setOut(n, 0, DType::Int64, &out);
-    return;
-  }
-  if (op == "Gather") {
-    Value *idx = n.input(1);
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x) || !known(idx)) return;
-    const Dims &d = x->dims();
-    int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(d.size()), n);
-    Dims out(d.begin(), d.begin() + axis);
-    out.insert(out.end(), idx->dims().begin(), idx->dims().end());
-    out.insert(out.end(), d.begin() + axis + 1, d.end());
-    setOut(n, 0, x->dtype(), &out);
-    return;
-  }
-  if (op == "Unsqueeze" || op == "Squeeze") {
-    setOut(n, 0, inType(n, 0), nullptr);
-    if (!known(x)) return;
-    if (opset >= 13 && n.input(1) && !n.input(1)->isConstant()) return;
-    auto axes = squeezeAxes(n, opset);
-    Dims d = op == "Unsqueeze" ? unsqueezeDims(n, x->dims(), axes) : squeezeDims(n, x->dims(), axes);
-    setOut(n, 0, x->dtype(), &d);
-    return;
-  }
-  if (op == "ConstantOfShape") {
-    DType t = DType::Float32;
-    if (n.hasAttr("value")) t = n.attrs().at("value").tensor->dtype();
-    setOut(n, 0, t, nullptr);
-    if (x && x->isConstant()) {
-      Dims d = x->constant()->toInt64s();
-      setOut(n, 0, t, &d);
-    }
-    return;
-  }
-  throw Error(cat(n.describe(), ": no shape inference for this op"));
+  static const std::map<std::string, void (*)(Node &, int64_t)> table = {
+      {"Add", inferElementwiseBinary},
+      {"AveragePool", inferPool},
+      {"BatchNormalization", inferBatchNormalization},
+      {"Cast", inferSameShape},
+      {"Clip", inferSameShape},
+      {"Concat", inferConcat},
+      {"ConstantOfShape", inferConstantOfShape},
+      {"Conv", inferConv},
+      {"DequantizeLinear", inferQuantizeDequantize},
+      {"Div", inferElementwiseBinary},
+      {"Dropout", inferDropout},
+      {"Flatten", inferFlatten},
+      {"Gather", inferGather},
+      {"Gemm", inferGemm},
+      {"GlobalAveragePool", inferGlobalAveragePool},
+      {"HardSigmoid", inferSameShape},
+      {"HardSwish", inferSameShape},
+      {"Identity", inferSameShape},
+      {"MatMul", inferMatMul},
+      {"MaxPool", inferPool},
+      {"Mul", inferElementwiseBinary},
+      {"Pad", inferPad},
+      {"QuantizeLinear", inferQuantizeDequantize},
+      {"ReduceMean", inferReduceMean},
+      {"Relu", inferSameShape},
+      {"Reshape", inferReshape},
+      {"Shape", inferShape},
+      {"Sigmoid", inferSameShape},
+      {"Slice", inferSlice},
+      {"Softmax", inferSoftmax},
+      {"Split", inferSplit},
+      {"Squeeze", inferUnsqueezeSqueeze},
+      {"Sub", inferElementwiseBinary},
+      {"Transpose", inferTranspose},
+      {"Unsqueeze", inferUnsqueezeSqueeze},
+  };
+  auto it = table.find(op);
+  if (it == table.end()) throw Error(cat(n.describe(), ": no shape inference for this op"));
+  it->second(n, opset);
 }
 
 void inferShapes(Graph &g, bool skipUnsupported) {

@@ -109,22 +109,8 @@ Tensor constantNodeTensor(const onnx::NodeProto &np, const std::string &where,
   throw Error(cat(where, ": Constant with attribute '", a.name(), "' is not supported"));
 }
 
-}  // namespace
-
-std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::string &file,
-                                       const std::string &baseDir, const ImportOptions &opts) {
-  onnx::ModelProto model;
-  {
-    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t *>(bytes.data()),
-                                             static_cast<int>(bytes.size()));
-    in.SetTotalBytesLimit(INT32_MAX);
-    if (!model.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
-      throw Error(cat(file, ": not a valid ONNX ModelProto (protobuf parse failed; ", bytes.size(),
-                      " bytes; truncated or not an .onnx file?)"));
-  }
-  if (!model.has_graph() || model.graph().output_size() == 0)
-    throw Error(cat(file, ": not a valid ONNX model (it has no graph or no outputs)"));
-
+// A Graph carrying \p model's header: IR version, producer, metadata and opsets (checked).
+std::unique_ptr<Graph> graphOf(const onnx::ModelProto &model, const std::string &file) {
   auto g = std::make_unique<Graph>();
   g->irVersion = model.ir_version();
   g->producerName = model.producer_name();
@@ -145,6 +131,94 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
     throw Error(cat(file, ": opset ", g->opset, " is not supported (lowbit reads opsets ",
                     kMinOpset, " to ", kMaxOpset, "; convert the model with onnx.version_converter)"));
 
+  return g;
+}
+
+// The nodes of \p gp into \p g (Constant nodes become constants); every unsupported op is
+// collected into one error listing them all.
+void importNodes(Graph &g, const onnx::GraphProto &gp, const std::string &file, const std::string &baseDir,
+                 const ImportOptions &opts) {
+  std::set<std::string> nodeNames;
+  std::vector<std::string> unsupported;
+  int index = 0;
+  for (const auto &np : gp.node()) {
+    std::string name = np.name().empty() ? cat(np.op_type(), "_", index) : np.name();
+    std::string where = cat(file, ": node '", name, "' (", np.op_type(), ", #", index, ")");
+    ++index;
+    if (!nodeNames.insert(name).second)
+      throw Error(cat(where, ": another node already has this name"));
+    const bool defaultDomain = np.domain().empty() || np.domain() == "ai.onnx";
+    if (!opts.allowUnsupported && !isSupportedOp(np.op_type(), defaultDomain ? "" : np.domain())) {
+      std::string dom = defaultDomain ? cat("opset ", g.opset) : cat("domain ", np.domain());
+      unsupported.push_back(cat("node '", name, "' (", np.op_type(), ", ", dom, ", #", index - 1, ")"));
+      // Still define outputs so later nodes can be checked for more unsupported ops.
+      for (const auto &o : np.output())
+        if (!o.empty() && !g.findValue(o)) g.addValue(o);
+      continue;
+    }
+    if (defaultDomain && isSupportedOp(np.op_type()) && g.opset < minOpsetFor(np.op_type()))
+      throw Error(cat(where, ": lowbit reads ", np.op_type(), " from opset ", minOpsetFor(np.op_type()),
+                      " on; this model uses opset ", g.opset,
+                      " (convert it with onnx.version_converter)"));
+    if (np.op_type() == "Constant") {
+      if (np.output_size() != 1) throw Error(cat(where, ": Constant needs one output"));
+      if (g.findValue(np.output(0)))
+        throw Error(cat(where, ": output '", np.output(0), "' is defined twice"));
+      g.addConstant(np.output(0), constantNodeTensor(np, where, baseDir));
+      continue;
+    }
+    std::vector<Value *> ins, outs;
+    for (const auto &i : np.input()) {
+      if (i.empty()) {
+        ins.push_back(nullptr);
+        continue;
+      }
+      Value *v = g.findValue(i);
+      if (!v) {
+        // Might be produced by a later node (graph not sorted): create it, verify later.
+        v = g.addValue(i);
+      }
+      ins.push_back(v);
+    }
+    for (const auto &o : np.output()) {
+      if (o.empty()) {
+        outs.push_back(nullptr);
+        continue;
+      }
+      Value *v = g.findValue(o);
+      if (v && (v->producer() || v->isConstant() || g.isGraphInput(v)))
+        throw Error(cat(where, ": output '", o, "' is defined twice"));
+      outs.push_back(v ? v : g.addValue(o));
+    }
+    Node *n = g.addNode(name, np.op_type(), ins, outs, defaultDomain ? "" : np.domain());
+    for (const auto &a : np.attribute()) n->setAttr(a.name(), convertAttribute(a, where, baseDir));
+  }
+  if (!unsupported.empty()) {
+    std::string msg = cat(file, ": ", unsupported.size(), " node", unsupported.size() > 1 ? "s use" : " uses",
+                          " unsupported ops:");
+    for (const auto &l : unsupported) msg += "\n         " + l;
+    msg += cat("\n       supported: ", join(supportedOps(), " "), " (lowbit inspect --list-ops)");
+    throw Error(msg);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::string &file,
+                                       const std::string &baseDir, const ImportOptions &opts) {
+  onnx::ModelProto model;
+  {
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t *>(bytes.data()),
+                                             static_cast<int>(bytes.size()));
+    in.SetTotalBytesLimit(INT32_MAX);
+    if (!model.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage())
+      throw Error(cat(file, ": not a valid ONNX ModelProto (protobuf parse failed; ", bytes.size(),
+                      " bytes; truncated or not an .onnx file?)"));
+  }
+  if (!model.has_graph() || model.graph().output_size() == 0)
+    throw Error(cat(file, ": not a valid ONNX model (it has no graph or no outputs)"));
+
+  std::unique_ptr<Graph> g = graphOf(model, file);
   const onnx::GraphProto &gp = model.graph();
   g->graphName = gp.name().empty() ? "lowbit" : gp.name();
 
@@ -168,68 +242,7 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
     g->inputs().push_back(v);
   }
 
-  std::set<std::string> nodeNames;
-  std::vector<std::string> unsupported;
-  int index = 0;
-  for (const auto &np : gp.node()) {
-    std::string name = np.name().empty() ? cat(np.op_type(), "_", index) : np.name();
-    std::string where = cat(file, ": node '", name, "' (", np.op_type(), ", #", index, ")");
-    ++index;
-    if (!nodeNames.insert(name).second)
-      throw Error(cat(where, ": another node already has this name"));
-    const bool defaultDomain = np.domain().empty() || np.domain() == "ai.onnx";
-    if (!opts.allowUnsupported && !isSupportedOp(np.op_type(), defaultDomain ? "" : np.domain())) {
-      std::string dom = defaultDomain ? cat("opset ", g->opset) : cat("domain ", np.domain());
-      unsupported.push_back(cat("node '", name, "' (", np.op_type(), ", ", dom, ", #", index - 1, ")"));
-      // Still define outputs so later nodes can be checked for more unsupported ops.
-      for (const auto &o : np.output())
-        if (!o.empty() && !g->findValue(o)) g->addValue(o);
-      continue;
-    }
-    if (defaultDomain && isSupportedOp(np.op_type()) && g->opset < minOpsetFor(np.op_type()))
-      throw Error(cat(where, ": lowbit reads ", np.op_type(), " from opset ", minOpsetFor(np.op_type()),
-                      " on; this model uses opset ", g->opset,
-                      " (convert it with onnx.version_converter)"));
-    if (np.op_type() == "Constant") {
-      if (np.output_size() != 1) throw Error(cat(where, ": Constant needs one output"));
-      if (g->findValue(np.output(0)))
-        throw Error(cat(where, ": output '", np.output(0), "' is defined twice"));
-      g->addConstant(np.output(0), constantNodeTensor(np, where, baseDir));
-      continue;
-    }
-    std::vector<Value *> ins, outs;
-    for (const auto &i : np.input()) {
-      if (i.empty()) {
-        ins.push_back(nullptr);
-        continue;
-      }
-      Value *v = g->findValue(i);
-      if (!v) {
-        // Might be produced by a later node (graph not sorted): create it, verify later.
-        v = g->addValue(i);
-      }
-      ins.push_back(v);
-    }
-    for (const auto &o : np.output()) {
-      if (o.empty()) {
-        outs.push_back(nullptr);
-        continue;
-      }
-      Value *v = g->findValue(o);
-      if (v && (v->producer() || v->isConstant() || g->isGraphInput(v)))
-        throw Error(cat(where, ": output '", o, "' is defined twice"));
-      outs.push_back(v ? v : g->addValue(o));
-    }
-    Node *n = g->addNode(name, np.op_type(), ins, outs, defaultDomain ? "" : np.domain());
-    for (const auto &a : np.attribute()) n->setAttr(a.name(), convertAttribute(a, where, baseDir));
-  }
-  if (!unsupported.empty()) {
-    std::string msg = cat(file, ": ", unsupported.size(), " node", unsupported.size() > 1 ? "s use" : " uses",
-                          " unsupported ops:");
-    for (const auto &l : unsupported) msg += "\n         " + l;
-    msg += cat("\n       supported: ", join(supportedOps(), " "), " (lowbit inspect --list-ops)");
-    throw Error(msg);
-  }
+  importNodes(*g, model.graph(), file, baseDir, opts);
   for (const auto &out : gp.output()) {
     Value *v = g->findValue(out.name());
     if (!v) throw Error(cat(file, ": graph output '", out.name(), "' is never computed"));

@@ -505,6 +505,7 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
 }  // namespace
 
 std::vector<int64_t> heldBackImages(int64_t n, float share, uint32_t seed) {
+  LOWBIT_CHECK(n >= 0 && share >= 0.f && share <= 1.f, "heldBackImages: share outside 0..1");
   std::vector<int64_t> perm(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
   std::mt19937 rng(seed ^ 0x9e3779b9u);  // its own stream: the split leaves the training order alone
@@ -518,6 +519,8 @@ int defaultJointEpochs(int weightLayers) { return std::clamp(static_cast<int>(st
 
 nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &images, const FinetuneConfig &cfg) {
   if (images.rank() != 4 || images.dims()[0] < 1) throw Error("finetune needs calibration images");
+  if (!(cfg.heldBack >= 0.f && cfg.heldBack <= 0.5f))  // a recipe can carry any number
+    throw Error(cat("finetune: held-back share ", cfg.heldBack, " is outside 0..0.5"));
   const bool joint = cfg.mode != FinetuneConfig::Mode::Blockwise;
   const int64_t n = images.dims()[0];
   std::mt19937 rng(cfg.seed);

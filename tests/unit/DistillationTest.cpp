@@ -344,6 +344,11 @@ TEST_CASE("without held-back images stage 2 needs a given learning rate and budg
   cfg.lr = 0.f;
   CHECK_THROWS_WITH(train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg),
                     Catch::Contains("--lr") && Catch::Contains("32 images"));
+  for (float bad : {-0.5f, 0.9f, std::nanf("")}) {  // as a recipe could carry them
+    train::FinetuneConfig b = cfg;
+    b.heldBack = bad;
+    CHECK_THROWS_WITH(train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), b), Catch::Contains("held-back share"));
+  }
   cfg.lr = 1e-3f;
   nlohmann::json report = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
   CHECK(report["train_images"] == 32);

@@ -519,8 +519,14 @@ int defaultJointEpochs(int weightLayers) { return std::clamp(static_cast<int>(st
 
 nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &images, const FinetuneConfig &cfg) {
   if (images.rank() != 4 || images.dims()[0] < 1) throw Error("finetune needs calibration images");
-  if (!(cfg.heldBack >= 0.f && cfg.heldBack <= 0.5f))  // a recipe can carry any number
+  // A recipe can carry any number: each setting's range is checked here, not only by its flag.
+  if (!(cfg.heldBack >= 0.f && cfg.heldBack <= 0.5f))
     throw Error(cat("finetune: held-back share ", cfg.heldBack, " is outside 0..0.5"));
+  if (!(cfg.temperature > 0.f) || !(cfg.lr >= 0.f) || !(cfg.blockLr > 0.f) || !(cfg.featureWeight >= 0.f) ||
+      cfg.blockIters < 1 || cfg.jointEpochs < 0 || cfg.augmentShift < 0)
+    throw Error(cat("finetune: a setting is out of range (temperature ", cfg.temperature, ", lr ", cfg.lr, ", block lr ",
+                    cfg.blockLr, ", feature weight ", cfg.featureWeight, ", block iters ", cfg.blockIters,
+                    ", joint epochs ", cfg.jointEpochs, ", augment shift ", cfg.augmentShift, ")"));
   const bool joint = cfg.mode != FinetuneConfig::Mode::Blockwise;
   const int64_t n = images.dims()[0];
   std::mt19937 rng(cfg.seed);

@@ -349,6 +349,9 @@ TEST_CASE("without held-back images stage 2 needs a given learning rate and budg
     b.heldBack = bad;
     CHECK_THROWS_WITH(train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), b), Catch::Contains("held-back share"));
   }
+  train::FinetuneConfig t = cfg;
+  t.temperature = 0.f;
+  CHECK_THROWS_WITH(train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), t), Catch::Contains("temperature 0"));
   cfg.lr = 1e-3f;
   nlohmann::json report = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
   CHECK(report["train_images"] == 32);

@@ -7,7 +7,6 @@
 #include "pipeline/QuantizePipeline.h"
 #include "quant/HighBiasAbsorption.h"
 #include "runtime/Executor.h"
-#include "support/Progress.h"
 
 namespace lowbit {
 
@@ -24,17 +23,9 @@ void runAbsorbHighBias(QuantizeContext &ctx) {
       ExecutorOptions opts;
       opts.taps = names;
       Executor exec(ctx.graph, opts);
-      const BatchLoader loader = ctx.loader();
-      const size_t batch = static_cast<size_t>(std::max(1, ctx.cfg.batch));
-      Progress progress("absorb bias: channel statistics", static_cast<int64_t>(loader.size()));
-      std::vector<Tensor> taps;
-      for (size_t b = 0; b < loader.size(); b += batch) {
-        const size_t e = std::min(loader.size(), b + batch);
-        exec.run({loader.load(b, e, nullptr)}, &taps);
+      ctx.forEachTappedBatch(exec, "absorb bias: channel statistics", [&](const std::vector<Tensor> &taps) {
         for (size_t i = 0; i < names.size(); ++i) stats[i].observe(taps[i]);
-        if (ctx.cfg.progress) progress.advance(static_cast<int64_t>(e - b));
-      }
-      if (ctx.cfg.progress) progress.finish();
+      });
     }
     for (size_t i = 0; i < chains.size(); ++i) {
       const AbsorbedBias r = absorbHighBias(ctx.graph, chains[i], absorptionBound(stats[i]));

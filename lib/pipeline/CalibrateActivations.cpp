@@ -18,23 +18,16 @@
 namespace lowbit {
 namespace {
 
-// Observes the activations \p names over \p loader's images; one or two passes over the data.
-std::vector<ActivationObserver> observe(const Graph &g, const std::vector<std::string> &names, const BatchLoader &loader,
-                                        const QuantizeConfig &cfg, std::vector<ChannelStatistics> *means) {
+// Observes the activations \p names over the images; one or two passes over the data.
+std::vector<ActivationObserver> observe(const QuantizeContext &ctx, const std::vector<std::string> &names,
+                                        std::vector<ChannelStatistics> *means) {
   ExecutorOptions opts;
   opts.taps = names;
-  Executor exec(g, opts);
+  Executor exec(ctx.graph, opts);
   std::vector<ActivationObserver> obs(names.size());
-  const bool histogram = cfg.act.kind != ActObserverConfig::Kind::MinMax;
-  const int passes = histogram ? 2 : 1;
-  const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
-  for (int pass = 0; pass < passes; ++pass) {
-    Progress progress(cat("calibrate pass ", pass + 1, "/", passes), static_cast<int64_t>(loader.size()));
-    std::vector<Tensor> taps;
-    for (size_t b = 0; b < loader.size(); b += batch) {
-      const size_t e = std::min(loader.size(), b + batch);
-      Tensor x = loader.load(b, e, nullptr);
-      exec.run({x}, &taps);
+  const int passes = ctx.cfg.act.kind != ActObserverConfig::Kind::MinMax ? 2 : 1;  // histograms second
+  for (int pass = 0; pass < passes; ++pass)
+    ctx.forEachTappedBatch(exec, cat("calibrate pass ", pass + 1, "/", passes), [&](const std::vector<Tensor> &taps) {
       // Tensors are independent: observe them in parallel (one tensor per thread).
 #pragma omp parallel for schedule(dynamic)
       for (size_t i = 0; i < names.size(); ++i) {
@@ -47,10 +40,7 @@ std::vector<ActivationObserver> observe(const Graph &g, const std::vector<std::s
           obs[i].observeHistogram(d, n);
         }
       }
-      if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
-    }
-    if (cfg.progress) progress.finish();
-  }
+    });
   return obs;
 }
 
@@ -105,7 +95,7 @@ void runCalibrateActivations(QuantizeContext &ctx) {
                    cfg.firstLastBits ? cat(", first/last layers ", cfg.firstLastBits, "-bit").c_str() : "",
                    names.size(), ctx.images.size(), cfg.calibDir.c_str());
     Progress timer("quantize", 1);
-    std::vector<ActivationObserver> obs = observe(ctx.graph, names, ctx.loader(), cfg, cfg.biasCorrect ? &ctx.means : nullptr);
+    std::vector<ActivationObserver> obs = observe(ctx, names, cfg.biasCorrect ? &ctx.means : nullptr);
     ctx.calibSeconds = timer.elapsedSeconds();
     for (size_t i = 0; i < obs.size(); ++i)
       ctx.ranges.push_back({obs[i].minValue(), obs[i].maxValue(), obs[i].clip(cfg.act, ctx.activationBits.at(ctx.activations[i]))});

@@ -16,6 +16,7 @@ namespace lowbit {
 void runCorrectBias(QuantizeContext &ctx) {
   nlohmann::json report = nlohmann::json::array();
   for (const LayerPlan &l : ctx.layers) {
+    if (l.node->opType() == "MatMul") continue;  // no bias input to correct
     Value *w = l.node->input(1), *x = l.node->input(0);
     auto it = std::find(ctx.activations.begin(), ctx.activations.end(), x);
     if (!x || it == ctx.activations.end()) continue;
@@ -23,7 +24,6 @@ void runCorrectBias(QuantizeContext &ctx) {
     const Tensor wq = fakeQuantizeWeights(*w->constant(), *w->quant);
     std::vector<float> eps =
         expectedOutputShift(*w->constant(), wq, mean, l.node->attrInt("group", 1), weightOutputAxis(*l.node));
-    if (l.node->opType() == "MatMul") continue;  // no bias input to correct
     Value *b = l.node->input(2);
     std::vector<float> bias = b ? b->constant()->toFloats() : std::vector<float>(eps.size(), 0.f);
     if (bias.size() != eps.size()) continue;  // e.g. a Gemm with a matrix C

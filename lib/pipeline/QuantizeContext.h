@@ -4,6 +4,7 @@
 // `report` under the pass's key.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,8 @@
 #include "pipeline/QuantizeConfig.h"
 
 namespace lowbit {
+
+class Executor;
 
 /// A layer to quantize (Conv/Gemm/MatMul with constant weights) and its weight bits.
 struct LayerPlan {
@@ -39,6 +42,10 @@ struct QuantizeContext {
   int channels = 0, height = 0, width = 0;
   /// The images as the model reads them (cfg.preprocess at height x width).
   BatchLoader loader() const { return BatchLoader(images, cfg.preprocess, channels, height, width); }
+  /// One pass of \p exec (built with taps) over the images in batches of cfg.batch: \p visit
+  /// gets each batch's taps; progress on stderr under \p label.
+  void forEachTappedBatch(Executor &exec, const std::string &label,
+                          const std::function<void(const std::vector<Tensor> &)> &visit) const;
 
   std::vector<LayerPlan> layers;             ///< SelectLayers
   std::vector<Value *> activations;          ///< QuantizeWeights: the layers' inputs, graph order

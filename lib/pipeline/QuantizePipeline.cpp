@@ -4,6 +4,8 @@
 
 #include "ir/Verifier.h"
 #include "passes/PassManager.h"
+#include "runtime/Executor.h"
+#include "support/Progress.h"
 #include "support/Strings.h"
 
 namespace lowbit {
@@ -24,6 +26,21 @@ const std::vector<QuantizePassInfo> &quantizePipeline() {
 #undef LOWBIT_GRAPH_STEP
   };
   return pipeline;
+}
+
+void QuantizeContext::forEachTappedBatch(Executor &exec, const std::string &label,
+                                         const std::function<void(const std::vector<Tensor> &)> &visit) const {
+  const BatchLoader batches = loader();
+  const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
+  Progress progress(label, static_cast<int64_t>(batches.size()));
+  std::vector<Tensor> taps;
+  for (size_t b = 0; b < batches.size(); b += batch) {
+    const size_t e = std::min(batches.size(), b + batch);
+    exec.run({batches.load(b, e, nullptr)}, &taps);
+    visit(taps);
+    if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
+  }
+  if (cfg.progress) progress.finish();
 }
 
 void runQuantizePipeline(QuantizeContext &ctx, const std::vector<QuantizePassInfo> &pipeline) {

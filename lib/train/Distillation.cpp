@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -355,15 +357,13 @@ class JointStage {
     for (size_t start = 0; start < heldIdx.size(); start += static_cast<size_t>(batch_)) {
       std::vector<int64_t> idx(heldIdx.begin() + static_cast<std::ptrdiff_t>(start),
                                heldIdx.begin() + static_cast<std::ptrdiff_t>(std::min(heldIdx.size(), start + batch_)));
+      const Tensor t = gather(cache_.at(logits_), idx);  // the real rows only
       const size_t real = idx.size();
       while (static_cast<int>(idx.size()) < batch_) idx.push_back(idx.back());  // pad; padded rows not counted
       const Tensor &y = net_.forward(gather(images_, idx));
-      const Tensor t = gather(cache_.at(logits_), idx);
-      const int64_t k = y.dims()[1];
-      Tensor ys(DType::Float32, {static_cast<int64_t>(real), k}), ts = ys, ds = ys;
+      Tensor ys(DType::Float32, t.dims()), ds(DType::Float32, t.dims());
       std::memcpy(ys.raw(), y.raw(), ys.byteSize());
-      std::memcpy(ts.raw(), t.raw(), ts.byteSize());
-      total += distillationLoss(ys, ts, cfg_.temperature, ds) * static_cast<double>(real);
+      total += distillationLoss(ys, t, cfg_.temperature, ds) * static_cast<double>(real);
     }
     return total / static_cast<double>(heldIdx.size());
   }
@@ -507,7 +507,7 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
 std::vector<int64_t> heldBackImages(int64_t n, float share, uint32_t seed) {
   LOWBIT_CHECK(n >= 0 && share >= 0.f && share <= 1.f, "heldBackImages: share outside 0..1");
   std::vector<int64_t> perm(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+  std::iota(perm.begin(), perm.end(), int64_t{0});
   std::mt19937 rng(seed ^ 0x9e3779b9u);  // its own stream: the split leaves the training order alone
   std::shuffle(perm.begin(), perm.end(), rng);
   perm.resize(static_cast<size_t>(std::floor(static_cast<double>(n) * share)));
@@ -531,12 +531,9 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   const int64_t n = images.dims()[0];
   std::mt19937 rng(cfg.seed);
   const std::vector<int64_t> heldIdx = heldBackImages(n, joint ? cfg.heldBack : 0.f, cfg.seed);
-  std::vector<int64_t> trainIdx;  // the rest
-  for (int64_t i = 0, h = 0; i < n; ++i)
-    if (h < static_cast<int64_t>(heldIdx.size()) && heldIdx[static_cast<size_t>(h)] == i)
-      ++h;
-    else
-      trainIdx.push_back(i);
+  std::vector<int64_t> all(static_cast<size_t>(n)), trainIdx;  // the rest train
+  std::iota(all.begin(), all.end(), int64_t{0});
+  std::set_difference(all.begin(), all.end(), heldIdx.begin(), heldIdx.end(), std::back_inserter(trainIdx));
   if (joint && heldIdx.empty() && (cfg.lr <= 0.f || cfg.jointEpochs <= 0))
     throw Error(cat("finetune: with no images held back (", n, " images, share ", cfg.heldBack,
                     ") give the stage-2 learning rate and epochs (--lr, --joint-epochs)"));

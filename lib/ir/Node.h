@@ -46,6 +46,10 @@ class Node {
   /// Marks set by FuseResidualAdd: this Conv accumulates into the other input of this Add
   /// (oneDNN sum post-op) and so computes the Add's output.
   Node *fusedAdd = nullptr;
+  /// With fusedAdd: the Add's other operand (the shortcut this Conv accumulates into).
+  Value *residualOperand() const {
+    return fusedAdd->input(0) == output(0) ? fusedAdd->input(1) : fusedAdd->input(0);
+  }
   /// Marks set by FuseActivation: this Conv/Gemm also applies this Relu/Clip at run time.
   Node *fusedActivation = nullptr;
   /// Set on the absorbed activation node: the node that computes it.

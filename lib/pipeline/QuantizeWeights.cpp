@@ -39,11 +39,7 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     w->quant = p;
     const int aBits = (cfg.firstLastBits && l.node == ctx.layers.front().node) ? cfg.firstLastBits : cfg.actBits;
     if (Value *x = l.node->input(0); x && !x->isConstant()) wantActivation(x, aBits);
-    if (l.node->fusedAdd) {  // the residual operand is read as quantized data too
-      Value *other = l.node->fusedAdd->input(0) == l.node->output(0) ? l.node->fusedAdd->input(1)
-                                                                     : l.node->fusedAdd->input(0);
-      wantActivation(other, cfg.actBits);
-    }
+    if (l.node->fusedAdd) wantActivation(l.node->residualOperand(), cfg.actBits);  // read quantized too
   }
   ctx.report["weights"] = report;
 }

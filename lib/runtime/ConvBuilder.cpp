@@ -81,29 +81,25 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
 
   dnnl::post_ops po;
   std::unordered_map<int, dnnl::memory> args;
+  auto appendBinary = [&](dnnl::algorithm alg, const dnnl::memory &src1) {
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(po.len()) | DNNL_ARG_SRC_1] = src1;
+    po.append_binary(alg, src1.get_desc());
+  };
   if (codes) {
     Dims perChannel(xd.size(), 1);
     perChannel[1] = wd[0];
     const dnnl::memory::desc md = plainDesc(perChannel);
-    auto addBinary = [&](dnnl::algorithm alg, const Value *v) {
-      const int index = po.len();
-      po.append_binary(alg, md);
-      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1] =
-          dnnl::memory(md, b.engine(), b.plainMemoryOf(v).get_data_handle());
-    };
-    addBinary(dnnl::algorithm::binary_mul, codes->scale);
-    if (bias) addBinary(dnnl::algorithm::binary_add, bias);
+    auto perChannelMemory = [&](const Value *v) { return dnnl::memory(md, b.engine(), b.plainMemoryOf(v).get_data_handle()); };
+    appendBinary(dnnl::algorithm::binary_mul, perChannelMemory(codes->scale));
+    if (bias) appendBinary(dnnl::algorithm::binary_add, perChannelMemory(bias));
   }
   // The residual: a sum post-op accumulates into the shortcut's buffer. After the code-unit
   // binary post-ops oneDNN 2.x has no jit convolution with a sum (only ref:any, ~100x slower),
   // so there the shortcut is one more binary_add post-op (the same addition, in the same order).
-  const Value *other = n.fusedAdd ? (tail->input(0) == n.output(0) ? tail->input(1) : tail->input(0)) : nullptr;
+  const Value *other = n.fusedAdd ? n.residualOperand() : nullptr;
   const bool residualAsBinary = n.fusedAdd && codes;
   if (residualAsBinary) {
-    dnnl::memory otherMem = b.memoryOf(other);
-    const int index = po.len();
-    po.append_binary(dnnl::algorithm::binary_add, otherMem.get_desc());
-    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1] = otherMem;
+    appendBinary(dnnl::algorithm::binary_add, b.memoryOf(other));
   } else if (n.fusedAdd) {
     po.append_sum(1.f);
   }

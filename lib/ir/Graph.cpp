@@ -220,6 +220,7 @@ std::unique_ptr<Graph> Graph::clone() const {
     c->setDimNames(v->dimNames());
     if (v->constant()) c->setConstant(v->constant());
     c->quant = v->quant;
+    c->codes = v->codes;
     c->container = v->container;
     vmap[v.get()] = c;
   }

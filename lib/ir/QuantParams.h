@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "ir/DType.h"
+
 namespace lowbit {
 
 struct QuantParams {
@@ -32,6 +34,36 @@ struct QuantParams {
   std::vector<int32_t> zeroPoint;  ///< same length as scale
   /// PerGroup: the group of each channel (contiguous blocks unless grouped by range).
   std::vector<int32_t> groupOf;
+
+  /// Frozen per-tensor parameters of codes of type \p codeType (what one constant scale and
+  /// zero point of a QuantizeLinear / DequantizeLinear say): bits and sign are the container's.
+  static QuantParams perTensorCodes(float scale, int32_t zeroPoint, DType codeType) {
+    QuantParams p;
+    p.state = State::Frozen;
+    p.bits = static_cast<int>(8 * dtypeSize(codeType));
+    p.isSigned = codeType != DType::UInt8 && codeType != DType::UInt16;
+    p.scale = {scale};
+    p.zeroPoint = {zeroPoint};
+    return p;
+  }
+  /// The ONNX element type of codes with these bits and sign (8-bit codes of fewer bits sit in
+  /// [u]int8 containers).
+  DType codeType() const {
+    if (bits <= 8) return isSigned ? DType::Int8 : DType::UInt8;
+    if (bits <= 16) return isSigned ? DType::Int16 : DType::UInt16;
+    return DType::Int32;
+  }
+  /// Every scale finite and above zero (what dividing by it needs).
+  bool scalesUsable() const {
+    for (float s : scale)
+      if (!(s > 0.f) || !(s < 3.4e38f)) return false;
+    return !scale.empty();
+  }
+  /// Same per-tensor scale, zero point and code type.
+  bool samePerTensor(const QuantParams &o) const {
+    return scale.size() == 1 && o.scale.size() == 1 && scale == o.scale && zeroPoint == o.zeroPoint &&
+           codeType() == o.codeType();
+  }
 };
 
 }  // namespace lowbit

@@ -55,7 +55,12 @@ class Value {
   Node *producer() const { return producer_; }
   void setProducer(Node *n) { producer_ = n; }
 
+  /// How this value is (to be) quantized: set by the quantization passes on float weights and
+  /// activations (and on the codes InsertQDQ writes), read by the passes after them.
   std::optional<QuantParams> quant;
+  /// Set on a value that holds integer codes when the int8 runner executes the graph (made by
+  /// LowerToInteger): the scale and zero point the codes stand for, in their container type.
+  std::optional<QuantParams> codes;
   /// Set for a sequence or optional value (dtype and shape then stay unset).
   std::shared_ptr<const ContainerType> container;
 

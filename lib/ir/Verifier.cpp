@@ -8,9 +8,8 @@
 namespace lowbit {
 namespace {
 
-void verifyQuantParams(const Value &v) {
-  const QuantParams &p = *v.quant;
-  auto bad = [&](const std::string &what) { return Error(cat("value '", v.name(), "': quantization parameters ", what)); };
+void verifyQuantParams(const Value &v, const QuantParams &p, const char *what) {
+  auto bad = [&](const std::string &why) { return Error(cat("value '", v.name(), "': ", what, " ", why)); };
   if (p.state == QuantParams::State::Unset) throw bad("were left unset by the pass that made them");
   if (p.state == QuantParams::State::FloatOnly) {
     if (!p.scale.empty()) throw bad("of a float-only value carry scales");
@@ -64,8 +63,14 @@ void verifyGraph(const Graph &g) {
   }
   for (Value *v : g.outputs())
     if (!defined.count(v)) throw Error(cat("graph output '", v->name(), "' is never computed"));
-  for (Value *v : g.values())
-    if (v->quant) verifyQuantParams(*v);
+  for (Value *v : g.values()) {
+    if (v->quant) verifyQuantParams(*v, *v->quant, "quantization parameters");
+    if (v->codes) {
+      if (v->codes->state != QuantParams::State::Frozen)
+        throw Error(cat("value '", v->name(), "': integer codes must carry frozen parameters"));
+      verifyQuantParams(*v, *v->codes, "integer code parameters");
+    }
+  }
 }
 
 }  // namespace lowbit

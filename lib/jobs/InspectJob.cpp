@@ -11,6 +11,7 @@
 #include "ops/ShapeInference.h"
 #include "passes/LowerToInteger.h"
 #include "passes/PassManager.h"
+#include "runtime/HostTarget.h"
 #include "support/Strings.h"
 #include "train/Network.h"
 
@@ -111,7 +112,12 @@ nlohmann::json inspectModel(const std::string &path) {
     // Which layers the int8 runner executes as integers, and why the others are not.
     std::unique_ptr<Graph> lowered = g->clone();
     nlohmann::json rows = nlohmann::json::array();
-    for (const LoweringDecision &d : lowerToInteger(*lowered, IntegerTarget::host(IntegerMode::Static)))
+    std::vector<LoweringDecision> decisions;
+    PassContext lowering;
+    lowering.integerTarget = hostIntegerTarget(IntegerMode::Static);
+    lowering.loweringDecisions = &decisions;
+    runPasses(*lowered, {"LowerToInteger"}, lowering);
+    for (const LoweringDecision &d : decisions)
       rows.push_back({{"node", d.node}, {"op", d.opType}, {"integer", d.integer}, {"detail", d.detail}});
     r["int8_runner"] = rows;
   }

@@ -361,15 +361,13 @@ bool isConstantDequantize(const Node &n) {
   return t == DType::Int8 || t == DType::UInt8 || t == DType::Int32;
 }
 
-std::optional<QdqParams> perTensorQdqParams(const Node &n) {
+std::optional<QuantParams> perTensorQdqParams(const Node &n) {
   const Value *s = n.input(1), *z = n.input(2);
   if (!s || !s->isConstant() || s->constant()->numel() != 1) return std::nullopt;
   if (z && (!z->isConstant() || z->constant()->numel() != 1)) return std::nullopt;
-  QdqParams q;
-  q.scale = s->constant()->toFloats()[0];
-  q.zeroPoint = z ? static_cast<int32_t>(z->constant()->toInt64s()[0]) : 0;
-  q.codeType = n.opType() == "DequantizeLinear" ? n.input(0)->dtype() : (z ? z->dtype() : DType::UInt8);
-  return q;
+  const DType codeType = n.opType() == "DequantizeLinear" ? n.input(0)->dtype() : (z ? z->dtype() : DType::UInt8);
+  return QuantParams::perTensorCodes(s->constant()->toFloats()[0],
+                                     z ? static_cast<int32_t>(z->constant()->toInt64s()[0]) : 0, codeType);
 }
 
 bool hasConstantClipBounds(const Node &n) {

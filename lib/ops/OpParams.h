@@ -84,13 +84,9 @@ Dims unsqueezeDims(const Node &n, const Dims &inDims, const std::optional<std::v
 bool isConstantDequantize(const Node &n);
 
 /// Scale, zero point and code type of a QuantizeLinear / DequantizeLinear node whose
-/// parameters are one constant each (per tensor); nullopt if per-axis or computed at run time.
-struct QdqParams {
-  float scale = 1.f;
-  int32_t zeroPoint = 0;
-  DType codeType = DType::UInt8;  ///< the codes' type (ONNX's default is uint8)
-};
-std::optional<QdqParams> perTensorQdqParams(const Node &n);
+/// parameters are one constant each, as frozen per-tensor QuantParams; nullopt if per-axis or
+/// computed at run time.
+std::optional<QuantParams> perTensorQdqParams(const Node &n);
 
 /// True for a Clip whose bounds (inputs since opset 11) are constants or absent.
 bool hasConstantClipBounds(const Node &n);

@@ -31,9 +31,9 @@ namespace {
 constexpr double kExactFloatInteger = 16777216.0;  // 2^24: float32 holds every integer below
 
 // Largest |q - z| an 8-bit input code can take.
-double maxCenteredCode(const QdqParams &q) {
-  const QuantRange r = quantRange(8, q.codeType == DType::Int8, false);
-  return std::max(std::abs(r.qmin - q.zeroPoint), std::abs(r.qmax - q.zeroPoint));
+double maxCenteredCode(const QuantParams &q) {
+  const QuantRange r = quantRange(8, q.isSigned, false);
+  return std::max(std::abs(r.qmin - q.zeroPoint[0]), std::abs(r.qmax - q.zeroPoint[0]));
 }
 
 // Per-output-channel values of a scale or zero point input of \p dq (one or \p channels).
@@ -95,10 +95,8 @@ class ConvInCodeUnits final : public Pass {
       const Node *xdq = n->input(0)->producer();
       if (!xdq || xdq->opType() != "DequantizeLinear" || xdq->input(0)->isConstant()) continue;
       const DType codeType = xdq->input(0)->dtype();
-      std::optional<QdqParams> xq = perTensorQdqParams(*xdq);
-      if (!xq || (codeType != DType::Int8 && codeType != DType::UInt8) || !(xq->scale > 0.f) ||
-          !std::isfinite(xq->scale))
-        continue;
+      std::optional<QuantParams> xq = perTensorQdqParams(*xdq);
+      if (!xq || (codeType != DType::Int8 && codeType != DType::UInt8) || !xq->scalesUsable()) continue;
       std::optional<WeightInCodes> w = weightInCodes(n->input(1));
       if (!w || !sumsAreExact(w->codes, maxCenteredCode(*xq))) continue;
       Value *bias = n->input(2);
@@ -108,13 +106,13 @@ class ConvInCodeUnits final : public Pass {
         bias = g.addConstant(g.uniqueName(n->name() + "_bias"), evaluateConstant(*bdq, g.opset).at(0));
       }
       std::vector<float> scale;
-      for (double s : w->scale) scale.push_back(static_cast<float>(static_cast<double>(xq->scale) * s));
+      for (double s : w->scale) scale.push_back(static_cast<float>(static_cast<double>(xq->scale[0]) * s));
       Value *codes = g.addConstant(g.uniqueName(n->name() + "_weight_codes"), std::move(w->codes));
       Value *scales = g.addConstant(g.uniqueName(n->name() + "_code_scale"),
                                     Tensor::fromVector<float>({static_cast<int64_t>(scale.size())}, scale));
       Node *c = g.insertNodeBefore(n, n->name(), "CodeConv", {n->input(0), codes, scales, bias}, {});
       for (const auto &[key, attr] : n->attrs()) c->setAttr(key, attr);
-      c->setAttr("input_scale", Attribute::ofFloat(xq->scale));
+      c->setAttr("input_scale", Attribute::ofFloat(xq->scale[0]));
       Value *y = n->output(0);
       g.eraseNode(n);
       c->outputs().push_back(y);

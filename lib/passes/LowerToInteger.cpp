@@ -1,7 +1,5 @@
 #include "passes/LowerToInteger.h"
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -10,6 +8,7 @@
 
 #include "ops/Evaluate.h"
 #include "ops/OpParams.h"
+#include "passes/Pass.h"
 #include "quant/QuantRules.h"
 
 namespace lowbit {
@@ -34,27 +33,11 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-using TensorQ = QdqParams;
-
 // Per-tensor parameters with a usable (positive, finite) scale.
-std::optional<TensorQ> perTensorParams(const Node &n) {
-  std::optional<TensorQ> q = perTensorQdqParams(n);
-  if (!q || !(q->scale > 0.f) || !std::isfinite(q->scale)) return std::nullopt;
+std::optional<QuantParams> perTensorParams(const Node &n) {
+  std::optional<QuantParams> q = perTensorQdqParams(n);
+  if (!q || !q->scalesUsable()) return std::nullopt;
   return q;
-}
-
-bool sameParams(const TensorQ &a, const TensorQ &b) {
-  return a.scale == b.scale && a.zeroPoint == b.zeroPoint && a.codeType == b.codeType;
-}
-
-QuantParams codeParams(const TensorQ &q) {
-  QuantParams p;
-  p.state = QuantParams::State::Frozen;
-  p.bits = 8;
-  p.isSigned = q.codeType == DType::Int8;
-  p.scale = {q.scale};
-  p.zeroPoint = {q.zeroPoint};
-  return p;
 }
 
 int maxAbsCode(const Value &codes) {
@@ -177,16 +160,16 @@ OutputChain outputChain(const Graph &g, const Node &n) {
 }
 
 // QuantizeLinear readers of \p v that all use the same per-tensor parameters, or empty.
-std::vector<Node *> requantizers(const Graph &g, const Value *v, TensorQ &q) {
+std::vector<Node *> requantizers(const Graph &g, const Value *v, QuantParams &q) {
   if (g.isGraphOutput(v)) return {};
   std::vector<Node *> readers = g.users(v);
   if (readers.empty()) return {};
-  std::optional<TensorQ> first;
+  std::optional<QuantParams> first;
   for (Node *r : readers) {
     if (r->opType() != "QuantizeLinear" || r->input(0) != v || g.isGraphOutput(r->output(0))) return {};
-    std::optional<TensorQ> p = perTensorParams(*r);
+    std::optional<QuantParams> p = perTensorParams(*r);
     if (!p) return {};
-    if (first && !sameParams(*p, *first)) return {};
+    if (first && !p->samePerTensor(*first)) return {};
     first = p;
   }
   q = *first;
@@ -204,10 +187,9 @@ class Lowering {
   Lowering(Graph &g, const IntegerTarget &target) : g_(g), mode_(target.mode), fullRangeU8_(target.fullRangeU8) {}
 
   std::vector<LoweringDecision> run() {
-    if (mode_ == IntegerMode::Dynamic) dropActivationQuantization();
+    if (mode_ == IntegerMode::Dynamic) changed_ |= dropActivationQuantization();
     else
-      while (sinkDequantize() | hoistQuantize() | dropIdentityRequantize()) {
-      }
+      while (sinkDequantize() | hoistQuantize() | dropIdentityRequantize()) changed_ = true;
     // Lowering erases nodes after the current one (Add, Relu, QuantizeLinear): walk a list
     // of the layers taken before any is changed.
     std::vector<Node *> layers;
@@ -222,17 +204,21 @@ class Lowering {
       } else {
         lowerNode(n, d);
       }
+      changed_ |= d.integer;
       decisions.push_back(d);
     }
     g_.topoSort();
     g_.removeDeadCode();
     return decisions;
   }
+  /// True once run() rewrote anything.
+  bool changed() const { return changed_; }
 
  private:
   // Dynamic quantization ignores calibrated activation scales: Q -> DQ pairs on activations
   // become the float value they quantized.
-  void dropActivationQuantization() {
+  bool dropActivationQuantization() {
+    bool any = false;
     std::vector<Node *> quantizers;
     for (Node *q : g_.nodes())
       if (q->opType() == "QuantizeLinear" && !q->input(0)->isConstant()) quantizers.push_back(q);
@@ -247,7 +233,9 @@ class Lowering {
         g_.eraseNode(r);
       }
       g_.eraseNode(q);
+      any = true;
     }
+    return any;
   }
 
   // Slice, zero Pad, Transpose, reshapes and MaxPool commute with per-tensor symmetric
@@ -260,9 +248,9 @@ class Lowering {
       changed = false;
       for (Node *dq : g_.nodes()) {
         if (dq->opType() != "DequantizeLinear" || dq->input(0)->isConstant()) continue;
-        std::optional<TensorQ> q = perTensorParams(*dq);
+        std::optional<QuantParams> q = perTensorParams(*dq);
         Value *out = dq->output(0);
-        if (!q || q->zeroPoint != 0) continue;
+        if (!q || q->zeroPoint[0] != 0) continue;
         for (Node *m : g_.users(out)) {
           if (!commutesWithQuantization(*m) || m->input(0) != out || !m->output(0)->hasShape() ||
               std::count(m->inputs().begin(), m->inputs().end(), out) != 1)
@@ -270,12 +258,12 @@ class Lowering {
           // m reads the codes; a new DequantizeLinear after it gives its old output. The
           // original DequantizeLinear stays for its other readers.
           Value *codes = dq->input(0);
-          if (!codes->quant) codes->quant = codeParams(*q);
+          if (!codes->codes) codes->codes = *q;
           Value *result = m->output(0);
           Value *moved = g_.addValue(g_.uniqueName(result->name() + "_codes"));
           moved->setDType(codes->dtype());
           moved->setShape(result->dims());
-          moved->quant = codes->quant;
+          moved->codes = codes->codes;
           m->inputs()[0] = codes;
           m->outputs()[0] = moved;
           moved->setProducer(m);
@@ -299,7 +287,7 @@ class Lowering {
   bool hoistQuantize() {
     for (Node *q : g_.nodes()) {
       if (q->opType() != "QuantizeLinear") continue;
-      std::optional<TensorQ> p = perTensorParams(*q);
+      std::optional<QuantParams> p = perTensorParams(*q);
       Value *v = q->input(0);
       Node *m = v->producer();
       if (!p || !m || g_.isGraphOutput(v) || g_.isGraphOutput(q->output(0))) continue;
@@ -309,8 +297,8 @@ class Lowering {
       std::vector<Node *> readers = g_.users(v);
       bool sameQ = true;
       for (Node *r : readers) {
-        std::optional<TensorQ> rp = r->opType() == "QuantizeLinear" ? perTensorParams(*r) : std::nullopt;
-        sameQ = sameQ && rp && r->input(0) == v && sameParams(*rp, *p) && !g_.isGraphOutput(r->output(0));
+        std::optional<QuantParams> rp = r->opType() == "QuantizeLinear" ? perTensorParams(*r) : std::nullopt;
+        sameQ = sameQ && rp && r->input(0) == v && rp->samePerTensor(*p) && !g_.isGraphOutput(r->output(0));
       }
       if (!sameQ) continue;
       const size_t dataInputs = pool ? 1 : m->inputs().size();
@@ -323,7 +311,7 @@ class Lowering {
         Value *codes = g_.addValue(g_.uniqueName(in->name() + "_quantized"));
         codes->setDType(q->output(0)->dtype());
         codes->setShape(in->dims());
-        codes->quant = codeParams(*p);
+        codes->codes = *p;
         g_.insertNodeBefore(m, g_.uniqueName(q->name() + "_before_" + m->name()), "QuantizeLinear",
                             {in, q->input(1), q->input(2)}, {codes});
         m->inputs()[i] = codes;
@@ -331,7 +319,7 @@ class Lowering {
       Value *out = g_.addValue(g_.uniqueName(v->name() + "_codes"));
       out->setDType(q->output(0)->dtype());
       out->setShape(v->dims());
-      out->quant = codeParams(*p);
+      out->codes = *p;
       m->outputs()[0] = out;
       out->setProducer(m);
       v->setProducer(nullptr);
@@ -352,8 +340,8 @@ class Lowering {
       if (q->opType() != "QuantizeLinear" || g_.isGraphOutput(q->output(0))) continue;
       const Node *dq = q->input(0)->producer();
       if (!dq || dq->opType() != "DequantizeLinear" || dq->input(0)->isConstant()) continue;
-      std::optional<TensorQ> a = perTensorParams(*dq), b = perTensorParams(*q);
-      if (!a || !b || !sameParams(*a, *b)) continue;
+      std::optional<QuantParams> a = perTensorParams(*dq), b = perTensorParams(*q);
+      if (!a || !b || !a->samePerTensor(*b)) continue;
       g_.replaceAllUsesWith(q->output(0), dq->input(0));
       g_.eraseNode(q);
       return true;
@@ -393,17 +381,17 @@ class Lowering {
     std::string saturationNote;
     if (mode_ == IntegerMode::Static) {
       const Node *dq = x->producer();
-      std::optional<TensorQ> xq = dq && dq->opType() == "DequantizeLinear" ? perTensorParams(*dq) : std::nullopt;
+      std::optional<QuantParams> xq = dq && dq->opType() == "DequantizeLinear" ? perTensorParams(*dq) : std::nullopt;
       if (!xq || dq->input(0)->isConstant()) {
         d.detail = "input is not quantized per tensor (no DequantizeLinear with a constant scale)";
         return;
       }
       xIn = dq->input(0);
-      if (xq->zeroPoint == 0 && isNonNegative(g_, xIn)) {
+      if (xq->zeroPoint[0] == 0 && isNonNegative(g_, xIn)) {
         // Without VNNI, u8 codes above 127 times |w| above 64 can saturate the int16 pair sums
         // of vpmaddubsw; measured on CIFAR ResNets the effect on top-1 is within 0.02 points
         // (post-ReLU codes are mostly small), so the layer runs as integers and says so.
-        if (xq->codeType == DType::UInt8 && !fullRangeU8_ && maxAbsCode(*w->codes) > 64)
+        if (xq->codeType() == DType::UInt8 && !fullRangeU8_ && maxAbsCode(*w->codes) > 64)
           saturationNote = " (u8 codes to 255 with |w| to 127: int16 pair sums may saturate without VNNI)";
       } else {
         // Codes around a zero point: signed codes run as u8 shifted by 128, asymmetric u8 codes
@@ -414,23 +402,23 @@ class Lowering {
           return;
         }
         if (!fullRangeU8_ && maxAbsCode(*w->codes) > 64) {
-          d.detail = cat(xq->codeType == DType::Int8 ? "signed input" : cat("asymmetric input (zero point ", xq->zeroPoint, ")"),
+          d.detail = cat(xq->codeType() == DType::Int8 ? "signed input" : cat("asymmetric input (zero point ", xq->zeroPoint[0], ")"),
                          ": as u8 codes around a zero point this CPU's int8 kernels (no VNNI) can saturate "
                          "with |w| > 64; 7-bit weights (--wbits 7) run it as integers");
           return;
         }
         const Node *producer = xIn->producer();
-        if (xq->codeType == DType::Int8 &&
+        if (xq->codeType() == DType::Int8 &&
             (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv"))) {
           d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
           return;
         }
       }
-      if (!xIn->quant) xIn->quant = codeParams(*xq);
-      if (xIn->dtype() == DType::Int8 && (xq->zeroPoint != 0 || !isNonNegative(g_, xIn))) {
+      if (!xIn->codes) xIn->codes = *xq;
+      if (xIn->dtype() == DType::Int8 && (xq->zeroPoint[0] != 0 || !isNonNegative(g_, xIn))) {
         // Signed codes not shifted yet by another reader: the same values as u8 around 128.
-        xIn->quant->zeroPoint = {xIn->quant->zeroPoint[0] + 128};
-        xIn->quant->isSigned = false;
+        xIn->codes->zeroPoint = {xIn->codes->zeroPoint[0] + 128};
+        xIn->codes->isSigned = false;
       }
       xIn->setDType(DType::UInt8);  // the container oneDNN's int8 kernels take
     } else if (!isNonNegative(g_, x)) {
@@ -443,14 +431,14 @@ class Lowering {
     bool residualCodes = false;
     if (residual && mode_ == IntegerMode::Static) {
       const Node *rdq = residual->producer();
-      std::optional<TensorQ> rq = rdq && rdq->opType() == "DequantizeLinear" ? perTensorParams(*rdq) : std::nullopt;
+      std::optional<QuantParams> rq = rdq && rdq->opType() == "DequantizeLinear" ? perTensorParams(*rdq) : std::nullopt;
       if (rq && !rdq->input(0)->isConstant()) {
         residual = rdq->input(0);
-        if (!residual->quant) residual->quant = codeParams(*rq);
+        if (!residual->codes) residual->codes = *rq;
         residualCodes = true;
       }
     }
-    TensorQ outQ;
+    QuantParams outQ;
     std::vector<Node *> requant;
     if (mode_ == IntegerMode::Static && (!chain.residual || residualCodes)) requant = requantizers(g_, chain.end, outQ);
 
@@ -463,7 +451,7 @@ class Lowering {
     wp.axis = 0;
     wp.scale = w->scale;
     wp.zeroPoint.assign(w->scale.size(), 0);
-    if (!codes->quant) codes->quant = wp;
+    if (!codes->codes) codes->codes = wp;
     Value *biasValue = nullptr;
     if (!bias->empty())
       biasValue = g_.addConstant(g_.uniqueName(n->name() + "_bias_float"),
@@ -473,11 +461,11 @@ class Lowering {
     if (!requant.empty()) {
       out = g_.addValue(g_.uniqueName(chain.end->name() + "_codes"));
       // uint8 codes stay uint8; signed codes of a non-negative result fit uint8 as they are.
-      out->setDType(outQ.codeType == DType::UInt8 || (outQ.zeroPoint == 0 && chain.lo >= 0.f) ? DType::UInt8
+      out->setDType(outQ.codeType() == DType::UInt8 || (outQ.zeroPoint[0] == 0 && chain.lo >= 0.f) ? DType::UInt8
                                                                                               : DType::Int8);
       out->setShape(chain.end->dims());
       out->setDimNames(chain.end->dimNames());
-      out->quant = codeParams(outQ);
+      out->codes = outQ;
     }
     Node *qn = g_.insertNodeBefore(n, n->name(), conv ? "QConv" : "QGemm", {xIn, codes, biasValue, residual}, {out});
     for (const auto &[name, attr] : n->attrs()) qn->setAttr(name, attr);
@@ -493,7 +481,7 @@ class Lowering {
     for (Node *a : chain.absorbed) g_.eraseNode(a);
 
     d.integer = true;
-    const int32_t zx = xIn->quant && !xIn->quant->zeroPoint.empty() ? xIn->quant->zeroPoint[0] : 0;
+    const int32_t zx = xIn->codes && !xIn->codes->zeroPoint.empty() ? xIn->codes->zeroPoint[0] : 0;
     d.detail = cat(mode_ == IntegerMode::Dynamic ? "f32 in (u8 per batch)" : zx ? cat("u8 in (zero point ", zx, ")") : "u8 in", ", ",
                    requant.empty() ? "f32" : dtypeName(out->dtype()), " out",
                    chain.residual ? (residualCodes ? ", +residual (codes)" : ", +residual (f32)") : "",
@@ -514,13 +502,14 @@ class Lowering {
   Graph &g_;
   IntegerMode mode_;
   bool fullRangeU8_;
+  bool changed_ = false;
 };
 
 }  // namespace
 
 bool isNonNegative(const Graph &g, const Value *v) {
   for (int depth = 0; v && depth < 64; ++depth) {
-    if (v->quant && v->dtype() == DType::UInt8 && v->quant->zeroPoint.size() == 1 && v->quant->zeroPoint[0] == 0)
+    if (v->codes && v->dtype() == DType::UInt8 && v->codes->zeroPoint.size() == 1 && v->codes->zeroPoint[0] == 0)
       return true;
     const Node *p = v->producer();
     if (!p) return false;
@@ -530,9 +519,9 @@ bool isNonNegative(const Graph &g, const Value *v) {
     if (op == "Clip") {
       if (hasConstantClipBounds(*p) && clipBounds(*p, g.opset).first >= 0.f) return true;
     } else if (op == "QuantizeLinear" || op == "DequantizeLinear") {
-      std::optional<TensorQ> q = perTensorParams(*p);
-      if (!q || q->zeroPoint != 0) return false;
-      if (q->codeType == DType::UInt8) return true;  // codes saturate at 0
+      std::optional<QuantParams> q = perTensorParams(*p);
+      if (!q || q->zeroPoint[0] != 0) return false;
+      if (q->codeType() == DType::UInt8) return true;  // codes saturate at 0
     } else if (op == "Concat") {
       for (const Value *in : p->inputs())
         if (!isNonNegative(g, in)) return false;
@@ -547,14 +536,24 @@ bool isNonNegative(const Graph &g, const Value *v) {
   return false;
 }
 
-// Without VNNI, oneDNN's int8 kernels multiply u8 x s8 pairs with vpmaddubsw, whose int16 sum
-// saturates once codes exceed 127: such inputs cannot run exactly.
-bool fullRangeU8IsExact() {
-  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-  return isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
-         isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
-}
+namespace {
 
-std::vector<LoweringDecision> lowerToInteger(Graph &g, const IntegerTarget &target) { return Lowering(g, target).run(); }
+class LowerToInteger final : public Pass {
+ public:
+  std::string_view name() const override { return "LowerToInteger"; }
+  bool run(Graph &g, const PassContext &ctx) override {
+    if (!ctx.integerTarget)
+      throw Error("LowerToInteger needs the integer target it lowers for (PassContext::integerTarget)");
+    Lowering lowering(g, *ctx.integerTarget);
+    std::vector<LoweringDecision> decisions = lowering.run();
+    if (ctx.loweringDecisions)
+      ctx.loweringDecisions->insert(ctx.loweringDecisions->end(), decisions.begin(), decisions.end());
+    return lowering.changed();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> createLowerToInteger() { return std::make_unique<LowerToInteger>(); }
 
 }  // namespace lowbit

@@ -1,4 +1,4 @@
-// LowerToInteger
+// LowerToInteger (pass)
 //   Requires: a QDQ graph (lowbit's exports or ONNX Runtime-style), shapes inferred, constants
 //             not folded yet (weight DequantizeLinear nodes still present).
 //   Produces: the integer form the int8 runner executes. A Conv / Gemm whose weight is a
@@ -15,6 +15,8 @@
 //             (what oneDNN's int8 kernels take). Static mode keeps the calibrated activation
 //             scales; dynamic mode drops activation QuantizeLinear/DequantizeLinear pairs and
 //             quantizes inputs per batch.
+//   Context: PassContext::integerTarget (required: the mode and what the target CPU multiplies
+//             exactly) and loweringDecisions (one entry per Conv/Gemm/MatMul, graph order).
 //   Leaves untouched (float, with the reason recorded): nodes whose input may be negative,
 //             asymmetric activations, weights that are not symmetric int8 constants, MatMul.
 #pragma once
@@ -23,41 +25,15 @@
 #include <vector>
 
 #include "ir/Graph.h"
+#include "passes/IntegerTarget.h"
 
 namespace lowbit {
-
-enum class IntegerMode { Static, Dynamic };
-
-/// How one Conv/Gemm/MatMul of the float model runs after lowering.
-struct LoweringDecision {
-  std::string node;    ///< the original node name
-  std::string opType;  ///< original op type
-  bool integer = false;
-  std::string detail;  ///< integer: "u8 in, u8 out (+residual, relu)"; float: the reason
-};
 
 /// Op types the int8 runner can execute on integer codes: Conv and Gemm (as QConv / QGemm),
 /// Relu, Clip and Add (fused into them), the ops codes pass through unchanged, and the
 /// QuantizeLinear / DequantizeLinear at the boundaries (sorted).
 /// Every other op runs in float between a DequantizeLinear and a QuantizeLinear.
 const std::vector<std::string> &integerOps();
-
-/// Whether this CPU's int8 kernels multiply full-range u8 codes exactly (VNNI); without it
-/// oneDNN's vpmaddubsw pair sums saturate, so u8 codes around a zero point need |w| <= 64.
-bool fullRangeU8IsExact();
-
-/// The machine the lowered graph will run on, as far as lowering decisions go: the pass never
-/// asks the CPU itself, so every target can be lowered (and tested) on any machine.
-struct IntegerTarget {
-  IntegerMode mode = IntegerMode::Static;
-  bool fullRangeU8 = true;  ///< full-range u8 codes multiply exactly (VNNI, AMX)
-  /// This CPU (oneDNN's effective ISA) in \p mode.
-  static IntegerTarget host(IntegerMode mode) { return {mode, fullRangeU8IsExact()}; }
-};
-
-/// Rewrites \p g in place for \p target; returns one decision per Conv/Gemm/MatMul, in graph
-/// order.
-std::vector<LoweringDecision> lowerToInteger(Graph &g, const IntegerTarget &target);
 
 /// True when every element of \p v is >= 0 by construction (Relu, Clip with min >= 0,
 /// pooling/reshaping of such values, codes with a non-negative range).

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ir/Graph.h"
+#include "passes/IntegerTarget.h"
 
 namespace lowbit {
 
@@ -15,6 +17,10 @@ struct PassContext {
   bool verifyEach = false;     ///< run verifyGraph after every pass (always on in debug builds)
   bool verbose = false;        ///< print one line per pass to stderr
   std::string dumpAfter;       ///< pass name after which to print the graph to stderr
+  /// The machine LowerToInteger lowers for; unset, that pass refuses to run.
+  std::optional<IntegerTarget> integerTarget;
+  /// Where LowerToInteger appends one decision per Conv/Gemm/MatMul (may be null).
+  std::vector<LoweringDecision> *loweringDecisions = nullptr;
 };
 
 class Pass {

@@ -19,6 +19,9 @@ inline bool isWeightLayer(const Node &n) {
 /// A weight layer whose weight is a constant: its weights are quantized.
 inline bool isQuantizableLayer(const Node &n) { return isWeightLayer(n) && n.input(1) && n.input(1)->isConstant(); }
 
+/// The code range of \p p: [qmin, qmax] of its bits and sign, narrow if asked.
+inline QuantRange codeRange(const QuantParams &p) { return quantRange(p.bits, p.isSigned, p.narrowRange); }
+
 /// A tensor as [outer, channels, inner] around a channel axis, the view per-channel scales
 /// index: element (o, c, i) sits at (o * channels + c) * inner + i.
 struct ChannelView {

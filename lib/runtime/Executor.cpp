@@ -10,6 +10,7 @@
 #include "ops/OpParams.h"
 #include "ops/ShapeInference.h"
 #include "passes/PassManager.h"
+#include "runtime/HostTarget.h"
 #include "runtime/PlanBuilder.h"
 #include "support/Strings.h"
 
@@ -182,8 +183,14 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   // integer lowering has read them.
   specializeShapes(g);
   // The float simulation convolves codes where it can (exact integer sums, see ConvInCodeUnits).
-  if (opts_.integer) plan->lowering = lowerToInteger(g, IntegerTarget::host(*opts_.integer));
-  else runPasses(g, {"ConvInCodeUnits"});
+  if (opts_.integer) {
+    PassContext lowering;
+    lowering.integerTarget = hostIntegerTarget(*opts_.integer);
+    lowering.loweringDecisions = &plan->lowering;
+    runPasses(g, {"LowerToInteger"}, lowering);
+  } else {
+    runPasses(g, {"ConvInCodeUnits"});
+  }
   runPasses(g, {"FoldDequantizeWeights", "DeadCodeElimination"});
   // Fusion decisions are re-made on the static shapes of this plan; a fusion that would hide
   // a tapped intermediate value is undone.

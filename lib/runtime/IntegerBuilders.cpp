@@ -10,6 +10,7 @@
 
 #include "kernels/IntegerKernels.h"
 #include "ops/OpParams.h"
+#include "quant/QuantRules.h"
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
@@ -31,16 +32,11 @@ tag channelsLast(size_t rank) {
   }
 }
 
-QuantRange codeRange(const Value &v) {
-  const QuantParams &q = *v.quant;
-  return quantRange(q.bits, q.isSigned, q.narrowRange);
-}
-
 // Per-tensor scale and zero point of integer codes (set by lowerToInteger).
 const QuantParams &codesParams(const Node &n, const Value *v) {
-  if (!v->quant || v->quant->scale.size() != 1)
+  if (!v->codes || v->codes->scale.size() != 1)
     throw Error(cat(n.describe(), ": '", v->name(), "' has no per-tensor quantization parameters"));
-  return *v->quant;
+  return *v->codes;
 }
 
 // Static zero points of the input and output codes (u8 codes of signed values carry 128).
@@ -62,7 +58,7 @@ struct Requantization {
 
 Requantization requantization(const Node &n, float sx, float so) {
   const Value *w = n.input(1), *bias = n.input(2);
-  const std::vector<float> &sw = w->quant->scale;
+  const std::vector<float> &sw = w->codes->scale;
   std::vector<float> b = bias ? bias->constant()->toFloats() : std::vector<float>(sw.size(), 0.f);
   Requantization r;
   for (size_t c = 0; c < sw.size(); ++c) {
@@ -81,9 +77,9 @@ void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
   float lo = n.attrFloat("act_lo", -kInf), hi = n.attrFloat("act_hi", kInf);
   if (y->dtype() != DType::Float32) {
     // Post-ops work before the destination zero point is added: bounds relative to it.
-    const float so = y->quant->scale[0];
-    const int32_t zp = y->quant->zeroPoint[0];
-    const QuantRange r = codeRange(*y);
+    const float so = y->codes->scale[0];
+    const int32_t zp = y->codes->zeroPoint[0];
+    const QuantRange r = codeRange(*y->codes);
     lo = std::max(lo / so, static_cast<float>(r.qmin - zp));
     hi = std::min(hi / so, static_cast<float>(r.qmax - zp));
     const bool containerBound = (y->dtype() == DType::UInt8 && r.qmin == 0 && r.qmax == 255) ||
@@ -182,7 +178,7 @@ void addDynamicEpilogue(PlanBuilder &b, const Node &n, const dnnl::memory &acc, 
   const Value *res = n.input(3), *bias = n.input(2);
   const float *other = nullptr;
   if (res) other = static_cast<const float *>(b.memoryIn(res, dst.get_desc()).get_data_handle());
-  auto sw = std::make_shared<std::vector<float>>(n.input(1)->quant->scale);
+  auto sw = std::make_shared<std::vector<float>>(n.input(1)->codes->scale);
   auto biasValues = std::make_shared<std::vector<float>>(bias ? bias->constant()->toFloats()
                                                               : std::vector<float>(channels, 0.f));
   auto scratch = std::make_shared<std::vector<float>>(channels);
@@ -335,7 +331,7 @@ void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
   const QuantParams &p = codesParams(n, q);
   dnnl::memory x = b.memoryOf(n.input(0));
   const QuantRange full = q->dtype() == DType::UInt8 ? QuantRange{0, 255} : QuantRange{-128, 127};
-  const QuantRange want = codeRange(*q);
+  const QuantRange want = codeRange(*q->codes);
   if (want.qmin == full.qmin && want.qmax == full.qmax) {
     if (std::optional<dnnl::memory> codes = quantizingReorder(b, n, x, q, p)) {
       b.define(q, *codes);
@@ -348,7 +344,7 @@ void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
   void *to = out.get_data_handle();
   const float scale = p.scale[0];
   const int32_t zp = p.zeroPoint[0];
-  const QuantRange r = codeRange(*q);
+  const QuantRange r = codeRange(*q->codes);
   if (q->dtype() == DType::UInt8) {
     if (r.qmin < 0) throw Error(cat(n.describe(), ": signed codes of a tensor that may be negative in uint8"));
     b.addFunction(n, [=] { quantizeToCodes(from, static_cast<uint8_t *>(to), count, scale, zp, r); });

@@ -112,7 +112,7 @@ void buildConcat(PlanBuilder &b, const Node &n) {
     size_t i = 0;
     for (const Value *v : n.inputs()) {
       if (v->dims()[static_cast<size_t>(axis)] == 0) continue;
-      if (!v->quant || !isNonNegative(b.graph(), v))
+      if (!v->codes || !isNonNegative(b.graph(), v))
         throw Error(cat(n.describe(), ": concatenates codes of two types that are not all non-negative"));
       srcs[i] = b.memoryIn(v, withDataType(srcs[i].get_desc(), dnnl::memory::data_type::u8));
       ++i;

@@ -8,13 +8,13 @@ void buildNode(PlanBuilder &b, const Node &n) {
   if (n.fusedInto || b.isComputed(&n)) return;  // computed by the node it is fused into
   if (n.opType() == "QConv") return buildQConv(b, n);
   if (n.opType() == "QGemm") return buildQGemm(b, n);
-  // Codes that integer nodes read (lowerToInteger gave them quant params) live in memory.
-  if (n.opType() == "QuantizeLinear" && n.output(0)->quant) return buildQuantizeCodes(b, n);
-  if (n.opType() == "DequantizeLinear" && !n.input(0)->isConstant() && n.input(0)->quant)
+  // Codes that integer nodes read (marked by LowerToInteger) live in memory.
+  if (n.opType() == "QuantizeLinear" && n.output(0)->codes) return buildQuantizeCodes(b, n);
+  if (n.opType() == "DequantizeLinear" && !n.input(0)->isConstant() && n.input(0)->codes)
     return buildDequantizeCodes(b, n);
   if (n.opType() == "QuantizeLinear") return buildQuantize(b, n);
   // Codes moved by lowerToInteger's DequantizeLinear sinking: copies of 8-bit elements.
-  if (n.input(0) && n.input(0)->quant && !n.input(0)->isConstant() && n.input(0)->dtype() != DType::Float32) {
+  if (n.input(0) && n.input(0)->codes && !n.input(0)->isConstant() && n.input(0)->dtype() != DType::Float32) {
     if (n.opType() == "Slice" || n.opType() == "Pad" || n.opType() == "Transpose") return buildDataMovement(b, n);
     if (isAliasOp(n.opType())) return buildAlias(b, n);
     if (n.opType() == "MaxPool") return buildPool(b, n);

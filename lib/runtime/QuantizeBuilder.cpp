@@ -3,41 +3,24 @@
 // operation elementwise). Weight DQs of constants were folded into float constants already.
 #include "kernels/QuantizeRef.h"
 #include "ops/OpParams.h"
+#include "quant/QuantRules.h"
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
 
-namespace {
-
-struct PerTensorParams {
-  float scale;
-  int32_t zeroPoint;
-  QuantRange range;
-};
-
-// Per-tensor constant scale/zero point of a Q or DQ node; nullopt if per-axis or not constant.
-std::optional<PerTensorParams> perTensorParams(const Node &n, DType codeType) {
-  std::optional<QdqParams> q = perTensorQdqParams(n);
-  if (!q) return std::nullopt;
-  return PerTensorParams{q->scale, q->zeroPoint,
-                         codeType == DType::Int8 ? quantRange(8, true, false) : quantRange(8, false, false)};
-}
-
-}  // namespace
-
 void buildQuantize(PlanBuilder &b, const Node &n) {
   const Value *x = n.input(0), *q = n.output(0);
   std::vector<Node *> readers = b.graph().users(q);
-  std::optional<PerTensorParams> p = perTensorParams(n, q->dtype());
+  std::optional<QuantParams> p = perTensorQdqParams(n);
   const bool pair = readers.size() == 1 && readers[0]->opType() == "DequantizeLinear" &&
                     !b.graph().isGraphOutput(q);
   if (!pair) return buildEvaluated(b, n);  // codes as a graph output (or an error for readers)
   const Node &dq = *readers[0];
-  std::optional<PerTensorParams> dp = perTensorParams(dq, q->dtype());
+  std::optional<QuantParams> dp = perTensorQdqParams(dq);
   if (!p || !dp)
     throw Error(cat(n.describe(), ": the float runner simulates activations quantized per tensor "
                     "with constant scale and zero point only"));
-  if (dp->scale != p->scale || dp->zeroPoint != p->zeroPoint)
+  if (!dp->samePerTensor(*p))
     throw Error(cat(dq.describe(), ": its scale or zero point differs from ", n.describe(),
                     "'s; lowbit simulates matching QuantizeLinear/DequantizeLinear pairs"));
   dnnl::memory src = b.memoryOf(x);
@@ -45,8 +28,10 @@ void buildQuantize(PlanBuilder &b, const Node &n) {
   const size_t count = src.get_desc().get_size() / sizeof(float);
   const float *from = static_cast<const float *>(src.get_data_handle());
   float *to = static_cast<float *>(dst.get_data_handle());
-  const PerTensorParams params = *p;
-  b.addFunction(n, [=] { fakeQuantize(from, to, count, params.scale, params.zeroPoint, params.range); });
+  const float scale = p->scale[0];
+  const int32_t zeroPoint = p->zeroPoint[0];
+  const QuantRange range = codeRange(*p);
+  b.addFunction(n, [=] { fakeQuantize(from, to, count, scale, zeroPoint, range); });
   b.define(dq.output(0), dst);
   b.markComputed(&dq);
 }

@@ -10,7 +10,7 @@
 
 #include "export/OnnxExporter.h"
 #include "import/OnnxImporter.h"
-#include "passes/LowerToInteger.h"
+#include "runtime/HostTarget.h"
 #include "jobs/EvalJob.h"
 #include "runtime/Executor.h"
 #include "jobs/QuantizeJob.h"

@@ -6,8 +6,10 @@
 
 #include "QdqTestGraph.h"
 #include "TestUtil.h"
+#include "ir/Verifier.h"
 #include "kernels/IntegerKernels.h"
 #include "passes/LowerToInteger.h"
+#include "passes/PassManager.h"
 
 using namespace lowbit;
 using namespace lowbit::test;
@@ -276,7 +278,11 @@ TEST_CASE("a layer with signed input and full-range weights stays float on CPUs 
   // Both targets, whatever this CPU is: the decision follows the target passed in.
   for (bool fullRange : {false, true}) {
     std::unique_ptr<Graph> copy = g.clone();
-    std::vector<LoweringDecision> d = lowerToInteger(*copy, IntegerTarget{IntegerMode::Static, fullRange});
+    std::vector<LoweringDecision> d;
+    PassContext ctx;
+    ctx.integerTarget = IntegerTarget{IntegerMode::Static, fullRange};
+    ctx.loweringDecisions = &d;
+    runPasses(*copy, {"LowerToInteger"}, ctx);
     REQUIRE(d.size() == 1);
     CHECK(d[0].integer == fullRange);
     if (!fullRange) CHECK_THAT(d[0].detail, Catch::Contains("signed input") && Catch::Contains("--wbits 7"));
@@ -406,4 +412,47 @@ TEST_CASE("asymmetric u8 codes (ONNX Runtime's default) run with source and dest
   g.outputs().push_back(qdqZp(conv, so, 120));
 
   checkOneIntegerLayerMatchesSimulation(g, {randomTensor(xd, 82, -1.5f, 2.f)}, {"zero point 100", "UINT8 out"}, so, 2000);
+}
+
+TEST_CASE("LowerToInteger is a pass: it needs a target, marks codes apart from quantization configs", "[int8][passes]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 4, 5, 5}, yd = {1, 8, 5, 5};
+  Value *x = addInput(g, "x", xd);
+  Value *conv = q.op("Conv", {q.qdq(q.op("Relu", {x}, xd), 0.02f, DType::UInt8),
+                              q.dequantized(int8Codes({8, 4, 1, 1}, 3, 60), channelScales(8, 0.01f), 0)}, yd);
+  g.outputs().push_back(q.qdq(q.op("Relu", {conv}, yd), 0.05f, DType::UInt8));
+
+  std::unique_ptr<Graph> noTarget = g.clone();
+  CHECK_THROWS_WITH(runPasses(*noTarget, {"LowerToInteger"}), Catch::Contains("integer target"));
+
+  std::unique_ptr<Graph> lowered = g.clone();
+  std::vector<LoweringDecision> d;
+  PassContext ctx;
+  ctx.integerTarget = IntegerTarget{IntegerMode::Static, true};
+  ctx.loweringDecisions = &d;
+  ctx.verifyEach = true;
+  CHECK(runPasses(*lowered, {"LowerToInteger"}, ctx) == std::vector<std::string>{"LowerToInteger"});
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].integer);
+  size_t marked = 0;
+  for (const Value *v : lowered->values()) {
+    if (!v->codes) continue;
+    ++marked;
+    CHECK_FALSE(v->quant);  // codes are not a quantization config of a float value
+    CHECK(v->codes->state == QuantParams::State::Frozen);
+  }
+  CHECK(marked == 3);  // input codes, weight codes, output codes
+  const Node *qconv = nullptr;
+  for (const Node *n : lowered->nodes())
+    if (n->opType() == "QConv") qconv = n;
+  REQUIRE(qconv);
+  CHECK(qconv->input(0)->codes->scale == std::vector<float>{0.02f});
+  CHECK(qconv->output(0)->codes->scale == std::vector<float>{0.05f});
+  CHECK(qconv->input(1)->codes->granularity == QuantParams::Granularity::PerChannel);
+
+  // The verifier checks code parameters like quantization ones.
+  Value *codesIn = qconv->input(0);
+  codesIn->codes->scale = {0.f};
+  CHECK_THROWS_WITH(verifyGraph(*lowered), Catch::Contains("integer code parameters") && Catch::Contains(codesIn->name()));
 }

@@ -1,5 +1,6 @@
 // Add, Sub, Mul, Div with numpy broadcasting on oneDNN binary. oneDNN broadcasts only the
 // second source, so a broadcast first operand is swapped (Add, Mul) or expanded once per run.
+#include "dnnl/DnnlApi.h"
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
@@ -55,12 +56,10 @@ void buildBinary(PlanBuilder &b, const Node &n) {
   } else {
     src1 = viewAs(b, b.plainMemoryOf(y), yd);  // broadcast operands stay plain
   }
-  auto desc = dnnl::binary::desc(alg, src0.get_desc(), src1.get_desc(),
-                                 dnnl::memory::desc(od, dnnl::memory::data_type::f32,
-                                                    dnnl::memory::format_tag::any));
   dnnl::binary::primitive_desc pd;
   try {
-    pd = dnnl::binary::primitive_desc(desc, b.engine());
+    pd = dnnlapi::binary(b.engine(), alg, src0.get_desc(), src1.get_desc(),
+                         dnnl::memory::desc(od, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any));
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no binary op for this configuration (", e.what(), ")"));
   }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "dnnl/DnnlApi.h"
 #include "kernels/QuantizeRef.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
@@ -27,10 +28,10 @@ bool canOverwrite(const Graph &g, const Node &writer, const Value *other, const 
 
 void appendActivationPostOp(const PlanBuilder &b, const Node &act, dnnl::post_ops &po) {
   if (act.opType() == "Relu") {
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   } else {
     auto [lo, hi] = clipBounds(act, b.graph().opset);
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, hi);
+    dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_clip, lo, hi);
   }
 }
 
@@ -75,10 +76,6 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   dnnl::memory::desc srcAny(xd, dt::f32, tag::any), dstAny(yd, dt::f32, tag::any);
   dnnl::memory::desc wAny(wDims, dt::f32, tag::any);
   dnnl::memory::desc biasMd = bias && !codes ? plainDesc({wd[0]}) : dnnl::memory::desc();
-  auto desc = dnnl::convolution_forward::desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcAny, wAny,
-      biasMd, dstAny, geo.strides, dil, geo.padsBegin, geo.padsEnd);
-
   dnnl::post_ops po;
   std::unordered_map<int, dnnl::memory> args;
   auto appendBinary = [&](dnnl::algorithm alg, const dnnl::memory &src1) {
@@ -108,7 +105,9 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   attr.set_post_ops(po);
   dnnl::convolution_forward::primitive_desc pd;
   try {
-    pd = dnnl::convolution_forward::primitive_desc(desc, attr, b.engine());
+    pd = dnnlapi::convolutionForward(b.engine(), dnnl::prop_kind::forward_inference,
+                                     dnnl::algorithm::convolution_direct, srcAny, wAny, biasMd, dstAny, geo.strides,
+                                     dil, geo.padsBegin, geo.padsEnd, attr);
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no convolution for this configuration (", e.what(), ")"));
   }

@@ -1,5 +1,6 @@
 // Relu, Clip, Sigmoid, HardSigmoid, HardSwish on oneDNN eltwise, in whatever layout the input
 // already has (elementwise ops need no reorder).
+#include "dnnl/DnnlApi.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
 
@@ -30,14 +31,12 @@ void buildEltwise(PlanBuilder &b, const Node &n) {
   } else {
     throw Error(cat(n.describe(), ": not an elementwise op"));
   }
-  auto desc = dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, alg, src.get_desc(), alpha, beta);
-  auto pd = dnnl::eltwise_forward::primitive_desc(desc, b.engine());
+  auto pd = dnnlapi::eltwiseForward(b.engine(), dnnl::prop_kind::forward_inference, alg, src.get_desc(), alpha, beta);
   dnnl::memory dst = b.newMemory(pd.dst_desc());
   b.addPrimitive(n, dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
   if (clipAfter) {
-    auto clipDesc = dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference,
-                                                dnnl::algorithm::eltwise_clip, dst.get_desc(), 0.f, 1.f);
-    auto clipPd = dnnl::eltwise_forward::primitive_desc(clipDesc, b.engine());
+    auto clipPd = dnnlapi::eltwiseForward(b.engine(), dnnl::prop_kind::forward_inference,
+                                          dnnl::algorithm::eltwise_clip, dst.get_desc(), 0.f, 1.f);
     b.addPrimitive(n, dnnl::eltwise_forward(clipPd), {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
   }
   b.define(n.output(0), dst);

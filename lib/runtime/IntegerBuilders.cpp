@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "dnnl/DnnlApi.h"
 #include "kernels/IntegerKernels.h"
 #include "ops/OpParams.h"
 #include "quant/QuantRules.h"
@@ -42,11 +43,11 @@ const QuantParams &codesParams(const Node &n, const Value *v) {
 // Static zero points of the input and output codes (u8 codes of signed values carry 128).
 void setZeroPoints(const Node &n, dnnl::primitive_attr &attr) {
   const int32_t zx = codesParams(n, n.input(0)).zeroPoint[0];
-  if (zx != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {zx});
+  if (zx != 0) dnnlapi::setZeroPoint(attr, DNNL_ARG_SRC, zx);
   const Value *y = n.output(0);
   if (y->dtype() != DType::Float32) {
     const int32_t zy = codesParams(n, y).zeroPoint[0];
-    if (zy != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {zy});
+    if (zy != 0) dnnlapi::setZeroPoint(attr, DNNL_ARG_DST, zy);
   }
 }
 
@@ -85,13 +86,13 @@ void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
     const bool containerBound = (y->dtype() == DType::UInt8 && r.qmin == 0 && r.qmax == 255) ||
                                 (y->dtype() == DType::Int8 && r.qmin == -128 && r.qmax == 127);
     if (containerBound && lo <= static_cast<float>(r.qmin - zp) && hi >= static_cast<float>(r.qmax - zp)) return;
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, lo, hi);
+    dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_clip, lo, hi);
     return;
   }
   if (lo == 0.f && hi == kInf) {
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   } else if (lo > -kInf || hi < kInf) {
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, std::max(lo, -FLT_MAX), std::min(hi, FLT_MAX));
+    dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_clip, std::max(lo, -FLT_MAX), std::min(hi, FLT_MAX));
   }
 }
 
@@ -146,10 +147,10 @@ dnnl::memory residualDestination(PlanBuilder &b, const Node &n, const dnnl::memo
   return dnnl::memory(dstMd, b.engine(), copy.get_data_handle());
 }
 
-template <typename PrimitiveDesc, typename Desc>
-PrimitiveDesc createPd(const Node &n, const Desc &desc, const dnnl::primitive_attr &attr, dnnl::engine &eng) {
+template <typename Make>
+auto createPd(const Node &n, Make make) -> decltype(make()) {
   try {
-    return PrimitiveDesc(desc, attr, eng);
+    return make();
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no int8 kernel for this configuration (", e.what(), ")"));
   }
@@ -197,10 +198,12 @@ void buildQConvDynamic(PlanBuilder &b, const Node &n) {
   const ConvShape s = convShape(n);
   const tag cl = channelsLast(x->dims().size());
   const dnnl::memory::desc srcMd(x->dims(), dt::u8, cl), accMd(y->dims(), dt::s32, cl);
-  auto desc = dnnl::convolution_forward::desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, srcMd,
-      dnnl::memory::desc(s.wDims, dt::s8, tag::any), accMd, s.geo.strides, s.dil, s.geo.padsBegin, s.geo.padsEnd);
-  auto pd = createPd<dnnl::convolution_forward::primitive_desc>(n, desc, dnnl::primitive_attr(), b.engine());
+  auto pd = createPd(n, [&] {
+    return dnnlapi::convolutionForward(b.engine(), dnnl::prop_kind::forward_inference,
+                                       dnnl::algorithm::convolution_direct, srcMd,
+                                       dnnl::memory::desc(s.wDims, dt::s8, tag::any), dnnlapi::noBias(), accMd,
+                                       s.geo.strides, s.dil, s.geo.padsBegin, s.geo.padsEnd);
+  });
   auto scale = std::make_shared<float>(1.f);
   dnnl::memory q = quantizePerBatch(b, n, dnnl::memory::desc(x->dims(), dt::f32, cl), scale);
   dnnl::memory w = weightCodesMemory(b, n.input(1), s.wDims, pd.weights_desc());
@@ -215,9 +218,10 @@ void buildQGemmDynamic(PlanBuilder &b, const Node &n) {
   const Value *x = n.input(0), *y = n.output(0);
   const int64_t m = x->dims()[0], k = x->dims()[1], nn = y->dims()[1];
   const dnnl::memory::desc srcMd = plainDesc({m, k}, dt::u8), accMd = plainDesc({m, nn}, dt::s32);
-  auto desc = dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, srcMd,
-                                                dnnl::memory::desc({nn, k}, dt::s8, tag::any), accMd);
-  auto pd = createPd<dnnl::inner_product_forward::primitive_desc>(n, desc, dnnl::primitive_attr(), b.engine());
+  auto pd = createPd(n, [&] {
+    return dnnlapi::innerProductForward(b.engine(), dnnl::prop_kind::forward_inference, srcMd,
+                                        dnnl::memory::desc({nn, k}, dt::s8, tag::any), dnnlapi::noBias(), accMd);
+  });
   auto scale = std::make_shared<float>(1.f);
   dnnl::memory q = quantizePerBatch(b, n, plainDesc({m, k}), scale);
   dnnl::memory w = weightCodesMemory(b, n.input(1), {nn, k}, pd.weights_desc());
@@ -240,13 +244,8 @@ void buildQConv(PlanBuilder &b, const Node &n) {
   const Requantization rq = requantization(n, sx, so);
   const int64_t oc = n.input(1)->dims()[0];
 
-  auto desc = dnnl::convolution_forward::desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-      dnnl::memory::desc(x->dims(), dt::u8, tag::any), dnnl::memory::desc(s.wDims, dt::s8, tag::any),
-      plainDesc({oc}), dnnl::memory::desc(y->dims(), dnnlType(y->dtype()), tag::any), s.geo.strides, s.dil,
-      s.geo.padsBegin, s.geo.padsEnd);
   dnnl::primitive_attr attr;
-  attr.set_output_scales(rq.mask, rq.outScale);
+  dnnlapi::setOutputScales(attr, rq.mask, rq.outScale);
   setZeroPoints(n, attr);
   dnnl::post_ops po;
   if (res) {
@@ -262,7 +261,13 @@ void buildQConv(PlanBuilder &b, const Node &n) {
   }
   appendInterval(n, y, po);
   attr.set_post_ops(po);
-  auto pd = createPd<dnnl::convolution_forward::primitive_desc>(n, desc, attr, b.engine());
+  auto pd = createPd(n, [&] {
+    return dnnlapi::convolutionForward(
+        b.engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+        dnnl::memory::desc(x->dims(), dt::u8, tag::any), dnnl::memory::desc(s.wDims, dt::s8, tag::any),
+        plainDesc({oc}), dnnl::memory::desc(y->dims(), dnnlType(y->dtype()), tag::any), s.geo.strides, s.dil,
+        s.geo.padsBegin, s.geo.padsEnd, attr);
+  });
 
   dnnl::memory src = b.memoryIn(x, pd.src_desc());
   dnnl::memory w = weightCodesMemory(b, n.input(1), s.wDims, pd.weights_desc());
@@ -281,15 +286,16 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
   const bool intOut = y->dtype() != DType::Float32;
   const Requantization rq = requantization(n, sx, intOut ? codesParams(n, y).scale[0] : 1.f);
   const dnnl::memory::desc srcMd = plainDesc({m, k}, dt::u8), dstMd = plainDesc({m, nn}, dnnlType(y->dtype()));
-  auto desc = dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, srcMd,
-                                                dnnl::memory::desc({nn, k}, dt::s8, tag::any), plainDesc({nn}), dstMd);
   dnnl::primitive_attr attr;
-  attr.set_output_scales(rq.mask, rq.outScale);
+  dnnlapi::setOutputScales(attr, rq.mask, rq.outScale);
   setZeroPoints(n, attr);
   dnnl::post_ops po;
   appendInterval(n, y, po);
   attr.set_post_ops(po);
-  auto pd = createPd<dnnl::inner_product_forward::primitive_desc>(n, desc, attr, b.engine());
+  auto pd = createPd(n, [&] {
+    return dnnlapi::innerProductForward(b.engine(), dnnl::prop_kind::forward_inference, srcMd,
+                                        dnnl::memory::desc({nn, k}, dt::s8, tag::any), plainDesc({nn}), dstMd, attr);
+  });
   dnnl::memory src = b.memoryIn(x, srcMd);
   dnnl::memory w = weightCodesMemory(b, n.input(1), {nn, k}, pd.weights_desc());
   dnnl::memory dst = b.newMemory(dstMd);
@@ -307,12 +313,12 @@ namespace {
 std::optional<dnnl::memory> quantizingReorder(PlanBuilder &b, const Node &n, const dnnl::memory &x, const Value *q,
                                               const QuantParams &p) {
   const dnnl::memory::desc &xd = x.get_desc();
-  const size_t rank = static_cast<size_t>(xd.data.ndims);
+  const size_t rank = xd.dims().size();
   if (rank != 4) return std::nullopt;
   const dnnl::memory::desc codesMd(xd.dims(), dnnlType(q->dtype()), channelsLast(rank));
   dnnl::primitive_attr attr;
-  attr.set_output_scales(0, {1.f / p.scale[0]});
-  if (p.zeroPoint[0] != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {p.zeroPoint[0]});
+  dnnlapi::setOutputScales(attr, 0, {1.f / p.scale[0]});
+  if (p.zeroPoint[0] != 0) dnnlapi::setZeroPoint(attr, DNNL_ARG_DST, p.zeroPoint[0]);
   dnnl::reorder::primitive_desc pd;
   try {
     pd = dnnl::reorder::primitive_desc(b.engine(), xd, b.engine(), codesMd, attr);

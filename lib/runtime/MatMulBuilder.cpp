@@ -1,5 +1,6 @@
 // Gemm and MatMul on oneDNN matmul. Transposes are expressed as strides, so no copy is made;
 // Gemm's C enters as a binary post-op: dst = beta * (alpha/beta * A.B + C) = alpha A.B + beta C.
+#include "dnnl/DnnlApi.h"
 #include "kernels/TensorCopy.h"
 #include "runtime/NodeBuilders.h"
 
@@ -37,15 +38,14 @@ bool buildGemmAsInnerProduct(PlanBuilder &b, const Node &n) {
   dnnl::memory::desc wUser = tb ? plainDesc({nn, k}) : dnnl::memory::desc({nn, k}, dt::f32, Dims{1, nn});
   dnnl::memory::desc srcMd = plainDesc({m, k}), dstMd = plainDesc({m, nn});
   dnnl::memory::desc biasMd = c ? plainDesc({nn}) : dnnl::memory::desc();
-  auto desc = dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, srcMd,
-                                                dnnl::memory::desc({nn, k}, dt::f32, tag::any), biasMd, dstMd);
   dnnl::primitive_attr attr;
   dnnl::post_ops po;
   if (n.fusedActivation) appendActivationPostOp(b, *n.fusedActivation, po);
   attr.set_post_ops(po);
   dnnl::inner_product_forward::primitive_desc pd;
   try {
-    pd = dnnl::inner_product_forward::primitive_desc(desc, attr, b.engine());
+    pd = dnnlapi::innerProductForward(b.engine(), dnnl::prop_kind::forward_inference, srcMd,
+                                      dnnl::memory::desc({nn, k}, dt::f32, tag::any), biasMd, dstMd, attr);
   } catch (const dnnl::error &) {
     return false;  // the matmul path handles it
   }
@@ -83,7 +83,7 @@ void buildGemm(PlanBuilder &b, const Node &n) {
   const bool asBias = useC && beta == 1.f && cd == Dims{1, nn};
   if (asBias) {
     biasMem = dnnl::memory(plainDesc({1, nn}), b.engine(), b.plainMemoryOf(c).get_data_handle());
-    if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+    if (alpha != 1.f) dnnlapi::setOutputScales(attr, 0, {alpha});
   } else if (useC) {
     dnnl::memory cPlain = b.plainMemoryOf(c);
     if (cd == Dims{1, nn} || cd == Dims{m, nn}) {
@@ -102,18 +102,17 @@ void buildGemm(PlanBuilder &b, const Node &n) {
       else
         b.addFunction(n, expand);
     }
-    if (alpha / beta != 1.f) attr.set_output_scales(0, {alpha / beta});
+    if (alpha / beta != 1.f) dnnlapi::setOutputScales(attr, 0, {alpha / beta});
     po.append_binary(dnnl::algorithm::binary_add, cMem.get_desc());
-    if (beta != 1.f) po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, beta, 0.f);
+    if (beta != 1.f) dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_linear, beta, 0.f);
   } else if (alpha != 1.f) {
-    attr.set_output_scales(0, {alpha});
+    dnnlapi::setOutputScales(attr, 0, {alpha});
   }
   if (act) appendActivationPostOp(b, *act, po);
   attr.set_post_ops(po);
-  auto desc = asBias ? dnnl::matmul::desc(aMd, bMd, biasMem.get_desc(), dstMd) : dnnl::matmul::desc(aMd, bMd, dstMd);
   dnnl::matmul::primitive_desc pd;
   try {
-    pd = dnnl::matmul::primitive_desc(desc, attr, b.engine());
+    pd = dnnlapi::matmul(b.engine(), aMd, bMd, asBias ? biasMem.get_desc() : dnnlapi::noBias(), dstMd, attr);
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no matmul for this configuration (", e.what(), ")"));
   }
@@ -147,7 +146,7 @@ void buildMatMul(PlanBuilder &b, const Node &n) {
   dnnl::memory::desc wMd = constW ? dnnl::memory::desc(wd, dt::f32, tag::any) : wUser;
   dnnl::matmul::primitive_desc pd;
   try {
-    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(aMd, wMd, dstMd), b.engine());
+    pd = dnnlapi::matmul(b.engine(), aMd, wMd, dnnlapi::noBias(), dstMd);
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no matmul for this configuration (", e.what(), ")"));
   }

@@ -2,6 +2,7 @@
 // Transpose, Slice, Pad, Gather and Split with the reference kernels on plain buffers.
 #include <algorithm>
 
+#include "dnnl/DnnlApi.h"
 #include "kernels/TensorCopy.h"
 #include "ops/Evaluate.h"
 #include "ops/OpParams.h"
@@ -122,9 +123,9 @@ void buildConcat(PlanBuilder &b, const Node &n) {
     mds.push_back(srcs[i].get_desc());
     args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = srcs[i];
   }
-  auto pd = dnnl::concat::primitive_desc(
-      dnnl::memory::desc(od, srcs.at(0).get_desc().data_type(), dnnl::memory::format_tag::any),
-      static_cast<int>(axis), mds, b.engine());
+  auto pd = dnnlapi::concat(b.engine(),
+                            dnnl::memory::desc(od, srcs.at(0).get_desc().data_type(), dnnl::memory::format_tag::any),
+                            static_cast<int>(axis), mds);
   dnnl::memory dst = b.newMemory(pd.dst_desc());
   args[DNNL_ARG_DST] = dst;
   b.addPrimitive(n, dnnl::concat(pd), std::move(args));

@@ -1,4 +1,5 @@
 // BatchNormalization (inference with global statistics, or training with batch statistics), Softmax and ReduceMean on oneDNN.
+#include "dnnl/DnnlApi.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
 
@@ -11,10 +12,9 @@ void buildBatchNorm(PlanBuilder &b, const Node &n) {
   dnnl::memory src = b.memoryOf(n.input(0));
   auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
   if (!training) flags |= dnnl::normalization_flags::use_global_stats;
-  auto desc = dnnl::batch_normalization_forward::desc(
-      training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, src.get_desc(),
+  auto pd = dnnlapi::batchNormalizationForward(
+      b.engine(), training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, src.get_desc(),
       n.attrFloat("epsilon", 1e-5f), flags);
-  auto pd = dnnl::batch_normalization_forward::primitive_desc(desc, b.engine());
   dnnl::memory dst = b.newMemory(pd.dst_desc());
   dnnl::memory inMean = b.plainMemoryOf(n.input(3)), inVar = b.plainMemoryOf(n.input(4));
   // Training normalises by the batch's statistics, which oneDNN writes out.
@@ -62,9 +62,8 @@ void buildSoftmax(PlanBuilder &b, const Node &n) {
     axis = 1;
   }
   dnnl::memory src(plainDesc(dims), b.engine(), b.plainMemoryOf(n.input(0)).get_data_handle());
-  auto desc = dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, src.get_desc(),
-                                          static_cast<int>(axis));
-  auto pd = dnnl::softmax_forward::primitive_desc(desc, b.engine());
+  auto pd = dnnlapi::softmaxForward(b.engine(), dnnl::prop_kind::forward_inference, src.get_desc(),
+                                    static_cast<int>(axis));
   dnnl::memory dst = b.newMemory(plainDesc(dims));
   b.addPrimitive(n, dnnl::softmax_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
   b.define(n.output(0), dnnl::memory(plainDesc(xd), b.engine(), dst.get_data_handle()));
@@ -81,8 +80,7 @@ void buildReduceMean(PlanBuilder &b, const Node &n) {
   if (kept == xd) {  // nothing to reduce: a copy
     b.addReorder(n.name(), src, dst);
   } else {
-    auto desc = dnnl::reduction::desc(dnnl::algorithm::reduction_mean, src.get_desc(), dst.get_desc(), 0.f, 0.f);
-    auto pd = dnnl::reduction::primitive_desc(desc, b.engine());
+    auto pd = dnnlapi::reduction(b.engine(), dnnl::algorithm::reduction_mean, src.get_desc(), dst.get_desc(), 0.f, 0.f);
     b.addPrimitive(n, dnnl::reduction(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
   }
   b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims()), b.engine(), dst.get_data_handle()));

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "dnnl/DnnlApi.h"
 #include "kernels/TensorCopy.h"
 
 namespace lowbit {
@@ -20,27 +21,23 @@ bool isPlain(const dnnl::memory::desc &md) {
   return md == plainDesc(dims, md.data_type());
 }
 
-dnnl::memory::desc withDataType(dnnl::memory::desc md, dt type) {
-  md.data.data_type = static_cast<dnnl_data_type_t>(type);
-  return md;
-}
+dnnl::memory::desc withDataType(dnnl::memory::desc md, dt type) { return dnnlapi::withDataType(md, type); }
 
 std::optional<std::vector<size_t>> denseDimOrder(const dnnl::memory::desc &md) {
-  const dnnl_memory_desc_t &d = md.data;
-  if (d.format_kind != dnnl_blocked || d.format_desc.blocking.inner_nblks != 0 || d.offset0 != 0) return std::nullopt;
-  const size_t rank = static_cast<size_t>(d.ndims);
-  for (size_t i = 0; i < rank; ++i)
-    if (d.padded_dims[i] != d.dims[i]) return std::nullopt;
+  const std::optional<std::vector<int64_t>> strides = dnnlapi::plainStrides(md);
+  if (!strides) return std::nullopt;
+  const Dims dims = md.dims();
+  const size_t rank = dims.size();
   std::vector<size_t> order(rank);
   for (size_t i = 0; i < rank; ++i) order[i] = i;
-  const auto &st = d.format_desc.blocking.strides;
+  const std::vector<int64_t> &st = *strides;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return st[a] > st[b]; });
   int64_t expect = 1;  // innermost first: each stride is the product of the dims inside it
   for (size_t i = rank; i-- > 0;) {
     const size_t a = order[i];
-    if (d.dims[a] == 1) continue;  // a size-1 dim's stride is arbitrary
+    if (dims[a] == 1) continue;  // a size-1 dim's stride is arbitrary
     if (st[a] != expect) return std::nullopt;
-    expect *= d.dims[a];
+    expect *= dims[a];
   }
   return order;
 }
@@ -56,8 +53,9 @@ dnnl::memory::desc orderedDesc(const Dims &dims, dt type, const std::vector<size
 }
 
 std::vector<int64_t> stridesOf(const dnnl::memory::desc &md) {
-  const dnnl_memory_desc_t &d = md.data;
-  return std::vector<int64_t>(d.format_desc.blocking.strides, d.format_desc.blocking.strides + d.ndims);
+  std::optional<std::vector<int64_t>> strides = dnnlapi::plainStrides(md);
+  LOWBIT_CHECK(strides.has_value(), "stridesOf: a blocked layout has no per-dim strides");
+  return *strides;
 }
 
 dt dnnlType(DType t) {

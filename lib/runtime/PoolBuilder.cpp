@@ -1,5 +1,6 @@
-// MaxPool, AveragePool and GlobalAveragePool on oneDNN pooling_v2 (dilations, ceil_mode via
+// MaxPool, AveragePool and GlobalAveragePool on oneDNN pooling with dilations (ceil_mode via
 // extra end padding, count_include_pad), reading the input in its current layout.
+#include "dnnl/DnnlApi.h"
 #include "kernels/MaxPoolIndices.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
@@ -58,20 +59,19 @@ void buildPool(PlanBuilder &b, const Node &n) {
   if (src.get_desc().data_type() != dnnl::memory::data_type::f32 && xd.size() == 4)
     src = b.memoryIn(x, dnnl::memory::desc(xd, src.get_desc().data_type(), dnnl::memory::format_tag::nhwc));
   const Dims &yd = n.output(0)->dims();
-  auto desc = dnnl::pooling_v2_forward::desc(
-      dnnl::prop_kind::forward_inference, alg, src.get_desc(),
-      // Max pooling of codes keeps their type; averages are float.
-      dnnl::memory::desc(yd, n.opType() == "MaxPool" ? src.get_desc().data_type() : dnnl::memory::data_type::f32,
-                         dnnl::memory::format_tag::any),
-      geo.strides, geo.kernel, dil, geo.padsBegin, geo.padsEnd);
-  dnnl::pooling_v2_forward::primitive_desc pd;
+  dnnlapi::PoolingForward::primitive_desc pd;
   try {
-    pd = dnnl::pooling_v2_forward::primitive_desc(desc, b.engine());
+    pd = dnnlapi::poolingForward(
+        b.engine(), dnnl::prop_kind::forward_inference, alg, src.get_desc(),
+        // Max pooling of codes keeps their type; averages are float.
+        dnnl::memory::desc(yd, n.opType() == "MaxPool" ? src.get_desc().data_type() : dnnl::memory::data_type::f32,
+                           dnnl::memory::format_tag::any),
+        geo.strides, geo.kernel, dil, geo.padsBegin, geo.padsEnd);
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no pooling for this configuration (", e.what(), ")"));
   }
   dnnl::memory dst = b.newMemory(pd.dst_desc());
-  b.addPrimitive(n, dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  b.addPrimitive(n, dnnlapi::PoolingForward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
   b.define(n.output(0), dst);
   if (n.opType() == "MaxPool" && n.outputs().size() > 1 && n.output(1)) buildMaxPoolIndices(b, n, geo);
 }

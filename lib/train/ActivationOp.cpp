@@ -12,10 +12,8 @@ ActivationOp::ActivationOp(Device &dev, const Dims &dims, float lo, float hi) : 
   const auto alg = relu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_clip;
   const float alpha = relu ? 0.f : std::max(lo, -FLT_MAX), beta = relu ? 0.f : std::min(hi, FLT_MAX);
   const dnnl::memory::desc md(dims, dnnl::memory::data_type::f32, contiguousStrides(dims));
-  fwd_ = dnnl::eltwise_forward::primitive_desc(
-      dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, alg, md, alpha, beta), dev.engine);
-  bwd_ = dnnl::eltwise_backward::primitive_desc(dnnl::eltwise_backward::desc(alg, md, md, alpha, beta), dev.engine,
-                                                fwd_);
+  fwd_ = dnnlapi::eltwiseForward(dev.engine, dnnl::prop_kind::forward_training, alg, md, alpha, beta);
+  bwd_ = dnnlapi::eltwiseBackward(dev.engine, alg, md, md, alpha, beta, fwd_);
 }
 
 void ActivationOp::forward(const Tensor &x, Tensor &y) {

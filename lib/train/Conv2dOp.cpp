@@ -26,15 +26,11 @@ Conv2dOp::Conv2dOp(Device &dev, const Dims &xDims, const Dims &wDims, const Dims
   const dnnl::memory::desc x = plain(xDims), w = plain(wDims_), y = plain(yDims);
   const dnnl::memory::desc b = bias ? plain({wDims[0]}) : dnnl::memory::desc();
   const auto alg = dnnl::algorithm::convolution_direct;
-  fwd_ = dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, x, w, b, y, g.strides, dil,
-                                      g.padsBegin, g.padsEnd),
-      dev.engine);
-  bwdData_ = dnnl::convolution_backward_data::primitive_desc(
-      dnnl::convolution_backward_data::desc(alg, x, w, y, g.strides, dil, g.padsBegin, g.padsEnd), dev.engine, fwd_);
-  bwdWeights_ = dnnl::convolution_backward_weights::primitive_desc(
-      dnnl::convolution_backward_weights::desc(alg, x, w, b, y, g.strides, dil, g.padsBegin, g.padsEnd), dev.engine,
-      fwd_);
+  fwd_ = dnnlapi::convolutionForward(dev.engine, dnnl::prop_kind::forward_training, alg, x, w, b, y, g.strides, dil,
+                                     g.padsBegin, g.padsEnd);
+  bwdData_ = dnnlapi::convolutionBackwardData(dev.engine, alg, x, w, y, g.strides, dil, g.padsBegin, g.padsEnd, fwd_);
+  bwdWeights_ =
+      dnnlapi::convolutionBackwardWeights(dev.engine, alg, x, w, b, y, g.strides, dil, g.padsBegin, g.padsEnd, fwd_);
 }
 
 void Conv2dOp::forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y) {

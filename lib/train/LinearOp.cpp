@@ -10,12 +10,9 @@ using dt = dnnl::memory::data_type;
 LinearOp::LinearOp(Device &dev, int64_t n, int64_t k, int64_t m, bool bias) : dev_(dev), bias_(bias), m_(m) {
   const dnnl::memory::desc x({n, k}, dt::f32, tag::nc), w({m, k}, dt::f32, tag::oi), y({n, m}, dt::f32, tag::nc);
   const dnnl::memory::desc b = bias ? dnnl::memory::desc({m}, dt::f32, tag::x) : dnnl::memory::desc();
-  fwd_ = dnnl::inner_product_forward::primitive_desc(
-      dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, x, w, b, y), dev.engine);
-  bwdData_ = dnnl::inner_product_backward_data::primitive_desc(dnnl::inner_product_backward_data::desc(x, w, y),
-                                                               dev.engine, fwd_);
-  bwdWeights_ = dnnl::inner_product_backward_weights::primitive_desc(
-      dnnl::inner_product_backward_weights::desc(x, w, b, y), dev.engine, fwd_);
+  fwd_ = dnnlapi::innerProductForward(dev.engine, dnnl::prop_kind::forward_training, x, w, b, y);
+  bwdData_ = dnnlapi::innerProductBackwardData(dev.engine, x, w, y, fwd_);
+  bwdWeights_ = dnnlapi::innerProductBackwardWeights(dev.engine, x, w, b, y, fwd_);
 }
 
 dnnl::memory LinearOp::view(const dnnl::memory::desc &md, const Tensor &t) const {

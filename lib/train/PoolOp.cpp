@@ -12,18 +12,17 @@ PoolOp::PoolOp(Device &dev, Kind kind, const Dims &xDims, const Dims &yDims, con
                                                      : dnnl::algorithm::pooling_avg_exclude_padding;
   const dnnl::memory::desc x(xDims, dnnl::memory::data_type::f32, contiguousStrides(xDims));
   const dnnl::memory::desc y(yDims, dnnl::memory::data_type::f32, contiguousStrides(yDims));
-  fwd_ = dnnl::pooling_forward::primitive_desc(
-      dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, alg, x, y, strides, kernel, padsBegin, padsEnd),
-      dev.engine);
-  bwd_ = dnnl::pooling_backward::primitive_desc(
-      dnnl::pooling_backward::desc(alg, x, y, strides, kernel, padsBegin, padsEnd), dev.engine, fwd_);
+  const Dims dense(kernel.size(), 0);  // no dilation
+  fwd_ = dnnlapi::poolingForward(dev.engine, dnnl::prop_kind::forward_training, alg, x, y, strides, kernel, dense,
+                                 padsBegin, padsEnd);
+  bwd_ = dnnlapi::poolingBackward(dev.engine, alg, x, y, strides, kernel, dense, padsBegin, padsEnd, fwd_);
   if (kind == Kind::Max) workspace_ = dnnl::memory(fwd_.workspace_desc(), dev.engine);
 }
 
 void PoolOp::forward(const Tensor &x, Tensor &y) {
   std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)}, {DNNL_ARG_DST, viewOf(dev_, y)}};
   if (workspace_) args[DNNL_ARG_WORKSPACE] = workspace_;
-  dnnl::pooling_forward(fwd_).execute(dev_.stream, args);
+  dnnlapi::PoolingForward(fwd_).execute(dev_.stream, args);
   dev_.stream.wait();
 }
 
@@ -31,7 +30,7 @@ void PoolOp::backward(const Tensor &dy, Tensor &dx) {
   std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
                                                 {DNNL_ARG_DIFF_SRC, viewOf(dev_, dx)}};
   if (workspace_) args[DNNL_ARG_WORKSPACE] = workspace_;
-  dnnl::pooling_backward(bwd_).execute(dev_.stream, args);
+  dnnlapi::PoolingBackward(bwd_).execute(dev_.stream, args);
   dev_.stream.wait();
 }
 

@@ -17,8 +17,8 @@ class PoolOp {
 
  private:
   Device &dev_;
-  dnnl::pooling_forward::primitive_desc fwd_;
-  dnnl::pooling_backward::primitive_desc bwd_;
+  dnnlapi::PoolingForward::primitive_desc fwd_;
+  dnnlapi::PoolingBackward::primitive_desc bwd_;
   dnnl::memory workspace_;
 };
 

@@ -5,8 +5,7 @@
 // share data without reorders at their boundary.
 #pragma once
 
-#include <oneapi/dnnl/dnnl.hpp>
-
+#include "dnnl/DnnlApi.h"
 #include "ir/Tensor.h"
 
 namespace lowbit::train {

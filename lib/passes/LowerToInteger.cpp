@@ -358,6 +358,54 @@ class Lowering {
     return p.mode == "constant" && p.constant.value_or(0.0) == 0.0;
   }
 
+  // The codes a static-mode integer layer reads for its input \p x, shifted to u8 when signed;
+  // null (with the reason in \p d) when the input cannot run as integers. \p note gets a
+  // warning that stays in the decision.
+  Value *staticInputCodes(Value *x, bool conv, const WeightCodes &w, LoweringDecision &d, std::string &note) {
+    const Node *dq = x->producer();
+    std::optional<QuantParams> xq = dq && dq->opType() == "DequantizeLinear" ? perTensorParams(*dq) : std::nullopt;
+    if (!xq || dq->input(0)->isConstant()) {
+      d.detail = "input is not quantized per tensor (no DequantizeLinear with a constant scale)";
+      return nullptr;
+    }
+    Value *xIn = dq->input(0);
+    if (xq->zeroPoint[0] == 0 && isNonNegative(g_, xIn)) {
+      // Without VNNI, u8 codes above 127 times |w| above 64 can saturate the int16 pair sums
+      // of vpmaddubsw; measured on CIFAR ResNets the effect on top-1 is within 0.02 points
+      // (post-ReLU codes are mostly small), so the layer runs as integers and says so.
+      if (xq->codeType() == DType::UInt8 && !fullRangeU8_ && maxAbsCode(*w.codes) > 64)
+        note = " (u8 codes to 255 with |w| to 127: int16 pair sums may saturate without VNNI)";
+    } else {
+      // Codes around a zero point: signed codes run as u8 shifted by 128, asymmetric u8 codes
+      // as they are, with oneDNN's source zero point. Codes near the zero point make the
+      // int16 pair sums of non-VNNI kernels saturate unless |w| <= 64.
+      if (!conv) {
+        d.detail = "input with a zero point or signed codes to a Gemm (the int8 inner product takes no input zero point)";
+        return nullptr;
+      }
+      if (!fullRangeU8_ && maxAbsCode(*w.codes) > 64) {
+        d.detail = cat(xq->codeType() == DType::Int8 ? "signed input" : cat("asymmetric input (zero point ", xq->zeroPoint[0], ")"),
+                       ": as u8 codes around a zero point this CPU's int8 kernels (no VNNI) can saturate "
+                       "with |w| > 64; 7-bit weights (--wbits 7) run it as integers");
+        return nullptr;
+      }
+      const Node *producer = xIn->producer();
+      if (xq->codeType() == DType::Int8 &&
+          (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv"))) {
+        d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
+        return nullptr;
+      }
+    }
+    if (!xIn->codes) xIn->codes = *xq;
+    if (xIn->dtype() == DType::Int8 && (xq->zeroPoint[0] != 0 || !isNonNegative(g_, xIn))) {
+      // Signed codes not shifted yet by another reader: the same values as u8 around 128.
+      xIn->codes->zeroPoint = {xIn->codes->zeroPoint[0] + 128};
+      xIn->codes->isSigned = false;
+    }
+    xIn->setDType(DType::UInt8);  // the container oneDNN's int8 kernels take
+    return xIn;
+  }
+
   void lowerNode(Node *n, LoweringDecision &d) {
     const bool conv = n->opType() == "Conv";
     if (!conv && (n->attrInt("transA", 0) != 0 || n->attrFloat("alpha", 1.f) != 1.f ||
@@ -380,47 +428,8 @@ class Lowering {
     Value *xIn = x;
     std::string saturationNote;
     if (mode_ == IntegerMode::Static) {
-      const Node *dq = x->producer();
-      std::optional<QuantParams> xq = dq && dq->opType() == "DequantizeLinear" ? perTensorParams(*dq) : std::nullopt;
-      if (!xq || dq->input(0)->isConstant()) {
-        d.detail = "input is not quantized per tensor (no DequantizeLinear with a constant scale)";
-        return;
-      }
-      xIn = dq->input(0);
-      if (xq->zeroPoint[0] == 0 && isNonNegative(g_, xIn)) {
-        // Without VNNI, u8 codes above 127 times |w| above 64 can saturate the int16 pair sums
-        // of vpmaddubsw; measured on CIFAR ResNets the effect on top-1 is within 0.02 points
-        // (post-ReLU codes are mostly small), so the layer runs as integers and says so.
-        if (xq->codeType() == DType::UInt8 && !fullRangeU8_ && maxAbsCode(*w->codes) > 64)
-          saturationNote = " (u8 codes to 255 with |w| to 127: int16 pair sums may saturate without VNNI)";
-      } else {
-        // Codes around a zero point: signed codes run as u8 shifted by 128, asymmetric u8 codes
-        // as they are, with oneDNN's source zero point. Codes near the zero point make the
-        // int16 pair sums of non-VNNI kernels saturate unless |w| <= 64.
-        if (!conv) {
-          d.detail = "input with a zero point or signed codes to a Gemm (the int8 inner product takes no input zero point)";
-          return;
-        }
-        if (!fullRangeU8_ && maxAbsCode(*w->codes) > 64) {
-          d.detail = cat(xq->codeType() == DType::Int8 ? "signed input" : cat("asymmetric input (zero point ", xq->zeroPoint[0], ")"),
-                         ": as u8 codes around a zero point this CPU's int8 kernels (no VNNI) can saturate "
-                         "with |w| > 64; 7-bit weights (--wbits 7) run it as integers");
-          return;
-        }
-        const Node *producer = xIn->producer();
-        if (xq->codeType() == DType::Int8 &&
-            (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv"))) {
-          d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
-          return;
-        }
-      }
-      if (!xIn->codes) xIn->codes = *xq;
-      if (xIn->dtype() == DType::Int8 && (xq->zeroPoint[0] != 0 || !isNonNegative(g_, xIn))) {
-        // Signed codes not shifted yet by another reader: the same values as u8 around 128.
-        xIn->codes->zeroPoint = {xIn->codes->zeroPoint[0] + 128};
-        xIn->codes->isSigned = false;
-      }
-      xIn->setDType(DType::UInt8);  // the container oneDNN's int8 kernels take
+      xIn = staticInputCodes(x, conv, *w, d, saturationNote);
+      if (!xIn) return;
     } else if (!isNonNegative(g_, x)) {
       d.detail = "input may be negative (the int8 kernels take u8 activations)";
       return;

@@ -44,6 +44,8 @@ void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
     else if (key == "activation_quantizer") { if (!given("--act-quantizer")) o.actQuantizer = v.template get<std::string>(); }
     else if (key == "augment") { if (!given("--augment")) o.ft.augment = v.template get<bool>(); }
     else if (key == "augment_shift") { if (!given("--augment-shift")) o.ft.augmentShift = v.template get<int>(); }
+    else if (key == "mixup") { if (!given("--mixup")) o.ft.mixup = v.template get<float>(); }
+    else if (key == "ema") { if (!given("--ema")) o.ft.ema = v.template get<float>(); }
     else if (key == "batch" || key == "seed") { /* the command's --batch and --seed */ }
     else throw Error(cat("unknown fine-tune recipe setting '", key, "'"));
   }
@@ -147,6 +149,14 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                 "fine-tune stage 2: random left-right flips and shifts of the images (the teacher runs on each batch)");
   cmd->add_option("--augment-shift", o->ft.augmentShift, "fine-tune --augment: largest shift in pixels (default 4)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--mixup", o->ft.mixup,
+                  "fine-tune stage 2: train on mixes of image pairs, lambda ~ Beta(A, A) (the teacher runs on each "
+                  "mix; 0: off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ema", o->ft.ema,
+                  "fine-tune stage 2: keep a moving average of the parameters with this decay per step and "
+                  "return it (0: off)")
+      ->check(CLI::Range(0.0, 0.99999));
   cmd->add_option("--act-quantizer", o->actQuantizer,
                   "fine-tune activation quantizers: lsq (learnable steps) or pact (learnable clip of unsigned "
                   "activations; signed ones keep lsq)");
@@ -176,7 +186,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--held-back", "--block-lr", "--temperature",
-                                 "--feature-loss", "--block-input", "--act-quantizer", "--augment", "--augment-shift"})
+                                 "--feature-loss", "--block-input", "--act-quantizer", "--augment", "--augment-shift", "--mixup",
+                                 "--ema"})
           if (cmd->count(flag)) throw Error(cat(flag, " sets up a fine-tune: give --finetune twostage|blockwise|global"));
       } else {
         o->ft.mode = train::FinetuneConfig::parseMode(o->finetune);

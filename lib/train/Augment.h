@@ -15,4 +15,10 @@ namespace lowbit::train {
 /// normalised mean colour), as CIFAR's standard pad-and-crop does.
 Tensor flipAndShift(const Tensor &batch, std::mt19937 &rng, int pad);
 
+/// \p batch [N, ...] with each image i replaced by lambda_i * x_i + (1 - lambda_i) * x_j, j a
+/// random other image of the batch and lambda_i ~ Beta(\p alpha, \p alpha) (mixup). With a
+/// teacher run on the mixes, every mix is a correctly labelled sample, whatever the images
+/// show, so unlike flips it suits any input. A batch of one is returned as it is.
+Tensor mixPairs(const Tensor &batch, std::mt19937 &rng, float alpha);
+
 }  // namespace lowbit::train

@@ -315,7 +315,7 @@ class JointStage {
              const std::map<std::string, Tensor> &cache, const Tensor &images, const FinetuneConfig &cfg)
       : net_(student, batchDims, cfg.activations), cache_(cache), images_(images), cfg_(cfg),
         batch_(static_cast<int>(batchDims[0])), logits_(blocks.back().output) {
-    if (cfg.augment) teacher_ = std::make_unique<Network>(teacher, batchDims);
+    if (cfg.augment || cfg.mixup > 0.f) teacher_ = std::make_unique<Network>(teacher, batchDims);
     // Intermediate feature matching: every block output but the last (the logits, which the
     // KL term already matches), each weighted featureWeight / count.
     if (cfg.featureWeight > 0.f)
@@ -351,8 +351,14 @@ class JointStage {
     return {sum.kl / static_cast<double>(steps), sum.featureMse / static_cast<double>(steps)};
   }
 
-  // Mean T^2 KL against the float model on the held-back images (no update).
+  // Mean T^2 KL against the float model on the held-back images (no update), of the
+  // parameters' moving average when one is kept.
   double heldBackKl(const std::vector<int64_t> &heldIdx) {
+    std::vector<Tensor> live;
+    if (!average_.empty()) {
+      live = snapshot();
+      restore(average_);
+    }
     double total = 0;
     for (size_t start = 0; start < heldIdx.size(); start += static_cast<size_t>(batch_)) {
       std::vector<int64_t> idx(heldIdx.begin() + static_cast<std::ptrdiff_t>(start),
@@ -365,8 +371,17 @@ class JointStage {
       std::memcpy(ys.raw(), y.raw(), ys.byteSize());
       total += distillationLoss(ys, t, cfg_.temperature, ds) * static_cast<double>(real);
     }
+    if (!live.empty()) restore(live);
     return total / static_cast<double>(heldIdx.size());
   }
+
+  // Starts the parameters' moving average (cfg.ema > 0) from their current values.
+  void startAverage() {
+    if (cfg_.ema > 0.f) average_ = snapshot();
+    averaged_ = 0;
+  }
+  // The parameters the stage stands for: their moving average, or their current values.
+  std::vector<Tensor> result() { return average_.empty() ? snapshot() : average_; }
 
   std::vector<Tensor> snapshot() {
     std::vector<Tensor> s;
@@ -393,7 +408,8 @@ class JointStage {
       return gathered;
     };
     if (teacher_) {
-      x = flipAndShift(x, rng, cfg_.augmentShift);
+      if (cfg_.augment) x = flipAndShift(x, rng, cfg_.augmentShift);
+      if (cfg_.mixup > 0.f) x = mixPairs(x, rng, cfg_.mixup);
       teacher_->forward(x);
     }
     const Tensor &y = net_.forward(x);
@@ -413,7 +429,20 @@ class JointStage {
     net_.zeroGrad();
     net_.backward(ds_, seeds);
     adam.step();
+    if (!average_.empty()) updateAverage();
     return l;
+  }
+
+  // average = d * average + (1 - d) * value, d warmed up so early steps do not pin the start.
+  void updateAverage() {
+    ++averaged_;
+    const float d = std::min(cfg_.ema, static_cast<float>(1 + averaged_) / static_cast<float>(10 + averaged_));
+    std::vector<Param *> ps = net_.params();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      float *a = average_[i].data<float>();
+      const float *v = ps[i]->value.data<float>();
+      for (int64_t k = 0; k < average_[i].numel(); ++k) a[k] = d * a[k] + (1.f - d) * v[k];
+    }
   }
 
   Network net_;
@@ -426,6 +455,8 @@ class JointStage {
   std::vector<std::string> features_;
   std::vector<Tensor> featureGrads_;
   Tensor ds_;
+  std::vector<Tensor> average_;  // the parameters' moving average (empty: none kept)
+  int64_t averaged_ = 0;
 };
 
 // The learning-rate search: from the same start and seed, a short cosine run at each candidate.
@@ -465,6 +496,7 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
   ac.lr = lr;
   ac.totalSteps = stage.stepsPerEpoch(trainIdx.size()) * maxEpochs;
   Adam adam(stage.net().params(), ac);
+  stage.startAverage();
   // Under the cosine schedule the held-back KL wanders while the rate is high and settles as it
   // decays, so only half a budget without a new best (divergence, overfitting) stops the stage.
   const int patience = cfg.patience > 0 ? cfg.patience : std::max(3, (maxEpochs + 1) / 2);
@@ -482,7 +514,7 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
       epoch["held_back_kl"] = kl;
       // A new best must beat the old by 0.1 %: noise-level wiggles do not reset the patience.
       if (bestEpoch == 0 || kl < bestKl * (1.0 - 1e-3)) {
-        best = stage.snapshot();
+        best = stage.result();
         bestKl = kl;
         bestEpoch = e + 1;
       }
@@ -493,6 +525,8 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
   if (cfg.progress) p.finish();
   *steps = adam.steps();
   nlohmann::json out = {{"epochs", epochs}, {"max_epochs", maxEpochs}, {"lr", lr}};
+  if (cfg.ema > 0.f) out["ema"] = cfg.ema;
+  if (heldIdx.empty()) stage.restore(stage.result());
   if (!heldIdx.empty()) {
     stage.restore(best);
     out["best_epoch"] = bestEpoch;
@@ -523,10 +557,12 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   if (!(cfg.heldBack >= 0.f && cfg.heldBack <= 0.5f))
     throw Error(cat("finetune: held-back share ", cfg.heldBack, " is outside 0..0.5"));
   if (!(cfg.temperature > 0.f) || !(cfg.lr >= 0.f) || !(cfg.blockLr > 0.f) || !(cfg.featureWeight >= 0.f) ||
-      cfg.blockIters < 1 || cfg.jointEpochs < 0 || cfg.augmentShift < 0)
+      cfg.blockIters < 1 || cfg.jointEpochs < 0 || cfg.augmentShift < 0 || !(cfg.mixup >= 0.f) ||
+      !(cfg.ema >= 0.f && cfg.ema < 1.f))
     throw Error(cat("finetune: a setting is out of range (temperature ", cfg.temperature, ", lr ", cfg.lr, ", block lr ",
                     cfg.blockLr, ", feature weight ", cfg.featureWeight, ", block iters ", cfg.blockIters,
-                    ", joint epochs ", cfg.jointEpochs, ", augment shift ", cfg.augmentShift, ")"));
+                    ", joint epochs ", cfg.jointEpochs, ", augment shift ", cfg.augmentShift, ", mixup ", cfg.mixup,
+                    ", ema ", cfg.ema, ")"));
   const bool joint = cfg.mode != FinetuneConfig::Mode::Blockwise;
   const int64_t n = images.dims()[0];
   std::mt19937 rng(cfg.seed);
@@ -558,6 +594,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   report["weight_layers"] = weightLayers;
   report["activation_quantizer"] = activationQuantizerName(cfg.activations);
   if (cfg.augment) report["augment"] = {{"flip", true}, {"shift", cfg.augmentShift}};
+  if (cfg.mixup > 0.f) report["mixup"] = cfg.mixup;
   std::map<std::string, Tensor> cache = teacherBoundaries(*fixedTeacher, images, blocks, batch, cfg.progress);
 
   if (cfg.mode != FinetuneConfig::Mode::Global) {

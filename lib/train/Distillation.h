@@ -50,6 +50,13 @@ struct FinetuneConfig {
   /// images, the teacher run on each augmented batch (stage 1 keeps the cached originals).
   bool augment = false;
   int augmentShift = 4;
+  /// Stage 2 also trains on mixes of image pairs (Augment.h mixPairs) with lambda ~
+  /// Beta(mixup, mixup), the teacher run on each mix; 0: off.
+  float mixup = 0.f;
+  /// Stage 2 keeps an exponential moving average of the parameters (decay per step, warmed up
+  /// as min(ema, (1 + t) / (10 + t))); the average is what the held-back KL judges and what
+  /// the fine-tune returns. 0: off (the last or best epoch's parameters).
+  float ema = 0.f;
   /// Learnable activation quantizers: LSQ steps, or PACT clips on unsigned activations.
   ActivationQuantizer activations = ActivationQuantizer::Lsq;
   bool progress = true;

@@ -63,3 +63,41 @@ TEST_CASE("flipAndShift with no shift only mirrors, and repeats with the same se
   }
   CHECK_THROWS_WITH(train::flipAndShift(randomTensor({2, 3}, 1), a, 1), Catch::Contains("[N, C, H, W]"));
 }
+
+TEST_CASE("mixPairs makes each image a convex mix of itself and one other image of the batch", "[train]") {
+  // Image i is constant (i + 1) * 10 in every element: a mix reads back as lambda and the partner.
+  const int64_t n = 12, per = 2 * 3 * 3;
+  Tensor x(DType::Float32, {n, 2, 3, 3});
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < per; ++k) x.data<float>()[i * per + k] = static_cast<float>((i + 1) * 10);
+  std::mt19937 rng(4);
+  double lambdaSum = 0;
+  const int rounds = 200;
+  for (int r = 0; r < rounds; ++r) {
+    Tensor y = train::mixPairs(x, rng, 0.4f);
+    REQUIRE(y.dims() == x.dims());
+    for (int64_t i = 0; i < n; ++i) {
+      const float *img = y.data<float>() + i * per;
+      for (int64_t k = 1; k < per; ++k) REQUIRE(img[k] == img[0]);  // one lambda per image
+      const double own = static_cast<double>((i + 1) * 10), v = img[0];
+      // v = l * own + (1 - l) * other for some other image j != i and l in [0, 1].
+      bool found = false;
+      for (int64_t j = 0; j < n && !found; ++j) {
+        if (j == i) continue;
+        const double other = static_cast<double>((j + 1) * 10), l = (v - other) / (own - other);
+        if (l >= -1e-5 && l <= 1 + 1e-5) {
+          found = true;
+          lambdaSum += l;
+        }
+      }
+      INFO("round " << r << " image " << i << " value " << v);
+      REQUIRE(found);
+    }
+  }
+  // Beta(a, a) is symmetric around 1/2.
+  CHECK(lambdaSum / (rounds * n) == Approx(0.5).margin(0.03));
+  // A batch of one has no partner; alpha must be positive.
+  Tensor one = randomTensor({1, 2, 3, 3}, 1);
+  CHECK(train::mixPairs(one, rng, 0.4f).toFloats() == one.toFloats());
+  CHECK_THROWS_WITH(train::mixPairs(x, rng, 0.f), Catch::Contains("alpha"));
+}

@@ -358,3 +358,44 @@ TEST_CASE("without held-back images stage 2 needs a given learning rate and budg
   CHECK(report["stage2_joint"].size() == 2);
   CHECK_FALSE(report["stage2"].contains("best_epoch"));
 }
+
+TEST_CASE("with a moving average of the parameters stage 2 judges and returns the average", "[train]") {
+  const Tensor images = randomTensor({32, 3, 6, 6}, 7);
+  auto run = [&](float ema, float heldBack, Graph &g, const Graph &teacher) {
+    train::FinetuneConfig cfg = quickJointConfig(6);
+    cfg.lr = 0.02f;
+    cfg.heldBack = heldBack;
+    cfg.patience = 100;  // every epoch runs
+    cfg.ema = ema;
+    cfg.mixup = 0.4f;    // and mixed batches, the teacher run on each
+    return train::finetune(g, teacher, images, cfg);
+  };
+  auto base = smallResNet();
+  std::unique_ptr<Graph> teacher = base->clone();
+  quantize(*base);
+  // The best epoch written back is the average the held-back KL judged, not the live weights.
+  std::unique_ptr<Graph> averaged = base->clone();
+  nlohmann::json report = run(0.9f, 0.25f, *averaged, *teacher);
+  INFO(report.dump());
+  CHECK(report["mixup"] == Approx(0.4));
+  CHECK(report["stage2"]["ema"] == Approx(0.9));
+  const double best = report["stage2"]["best_held_back_kl"].get<double>();
+  const double measured = heldBackKl(*averaged, *teacher, images, train::heldBackImages(32, 0.25f, 3));
+  CHECK(measured == Approx(best).epsilon(1e-4));
+  // A decay near 0 averages nothing: the result is the last step's weights, as without it.
+  std::unique_ptr<Graph> tiny = base->clone(), plain = base->clone();
+  run(1e-7f, 0.f, *tiny, *teacher);
+  run(0.f, 0.f, *plain, *teacher);
+  const Tensor &wt = *tiny->findValue("w2")->constant(), &wp = *plain->findValue("w2")->constant();
+  CHECK(mismatch(wt, wp, 1e-5f, 1e-5f).empty());
+  // A real decay returns other weights than the last step's.
+  std::unique_ptr<Graph> decayed = base->clone();
+  run(0.9f, 0.f, *decayed, *teacher);
+  CHECK_FALSE(mismatch(*decayed->findValue("w2")->constant(), wp, 1e-5f, 1e-5f).empty());
+  // Out-of-range settings, as a recipe could carry them.
+  for (float bad : {-0.1f, 1.f, std::nanf("")}) {
+    train::FinetuneConfig b = quickJointConfig(1);
+    b.ema = bad;
+    CHECK_THROWS_WITH(train::finetune(*base, *teacher, images, b), Catch::Contains("ema"));
+  }
+}

@@ -28,9 +28,14 @@ void jpegErrorExit(j_common_ptr cinfo) {
 
 void jpegSilence(j_common_ptr, int) {}
 
+// The error for an image whose header declares more than kMaxImagePixels pixels.
+std::string tooLarge(const std::string &path, uint64_t width, uint64_t height) {
+  return cat("image '", path, "': declares ", width, " x ", height, " pixels, more than the limit of ", kMaxImagePixels);
+}
+
 // Decodes into \p img (owned by the caller, so nothing in this frame changes between setjmp
 // and a longjmp). \returns false with \p message set when libjpeg reports an error.
-bool decodeJpegInto(const std::string &bytes, Image &img, char *message) {
+bool decodeJpegInto(const std::string &bytes, Image &img, char *message, bool &oversized) {
   jpeg_decompress_struct cinfo;
   JpegErrorManager err;
   cinfo.err = jpeg_std_error(&err.base);
@@ -45,6 +50,13 @@ bool decodeJpegInto(const std::string &bytes, Image &img, char *message) {
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char *>(bytes.data()),
                static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
+  if (static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > static_cast<uint64_t>(kMaxImagePixels)) {
+    img.width = static_cast<int>(cinfo.image_width);
+    img.height = static_cast<int>(cinfo.image_height);
+    oversized = true;
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   img.width = static_cast<int>(cinfo.output_width);
@@ -63,8 +75,11 @@ bool decodeJpegInto(const std::string &bytes, Image &img, char *message) {
 Image decodeJpeg(const std::string &bytes, const std::string &path) {
   Image img;
   char message[JMSG_LENGTH_MAX] = {0};
-  if (!decodeJpegInto(bytes, img, message))
+  bool oversized = false;
+  if (!decodeJpegInto(bytes, img, message, oversized)) {
+    if (oversized) throw Error(tooLarge(path, static_cast<uint64_t>(img.width), static_cast<uint64_t>(img.height)));
     throw Error(cat("image '", path, "': cannot decode JPEG (", message, ")"));
+  }
   return img;
 }
 
@@ -74,6 +89,10 @@ Image decodePng(const std::string &bytes, const std::string &path) {
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
     throw Error(cat("image '", path, "': cannot decode PNG (", png.message, ")"));
+  if (static_cast<uint64_t>(png.width) * png.height > static_cast<uint64_t>(kMaxImagePixels)) {
+    png_image_free(&png);
+    throw Error(tooLarge(path, png.width, png.height));
+  }
   const bool grey = (png.format & PNG_FORMAT_FLAG_COLOR) == 0;
   const bool alpha = (png.format & PNG_FORMAT_FLAG_ALPHA) != 0;
   // Read with alpha (if any) and drop it ourselves: libpng would composite, PIL does not.

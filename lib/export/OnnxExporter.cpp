@@ -113,7 +113,7 @@ void exportToProto(const Graph &g, onnx::ModelProto *model) {
   for (const Value *v : g.outputs()) writeConstant(v);
 }
 
-void exportOnnxFile(const Graph &g, const std::string &path) {
+std::string exportOnnxBytes(const Graph &g, const std::string &path) {
   onnx::ModelProto model;
   exportToProto(g, &model);
   try {
@@ -124,7 +124,9 @@ void exportOnnxFile(const Graph &g, const std::string &path) {
   }
   std::string bytes;
   if (!model.SerializeToString(&bytes)) throw Error(cat(path, ": serialization failed"));
-  writeFileAtomic(path, bytes);
+  return bytes;
 }
+
+void exportOnnxFile(const Graph &g, const std::string &path) { writeFileAtomic(path, exportOnnxBytes(g, path)); }
 
 }  // namespace lowbit

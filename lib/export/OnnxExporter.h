@@ -16,8 +16,11 @@ namespace lowbit {
 /// Runtime-only marks (fused activations) are not written; the ops stay separate.
 void exportToProto(const Graph &g, onnx::ModelProto *model);
 
-/// Serializes \p g and writes it to \p path atomically (temporary file, then rename), after
-/// checking it with onnx::checker. Throws Error naming \p path.
+/// \p g serialized, after checking it with onnx::checker. Throws Error naming \p path (the
+/// file it is meant for).
+std::string exportOnnxBytes(const Graph &g, const std::string &path);
+
+/// exportOnnxBytes written to \p path atomically (support/File.h writeFileAtomic).
 void exportOnnxFile(const Graph &g, const std::string &path);
 
 }  // namespace lowbit

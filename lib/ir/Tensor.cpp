@@ -1,6 +1,7 @@
 #include "ir/Tensor.h"
 
 #include "kernels/Half.h"
+#include "support/Strings.h"
 
 namespace lowbit {
 
@@ -10,8 +11,17 @@ int64_t numElements(const Dims &dims) {
   return n;
 }
 
+std::optional<int64_t> checkedByteSize(const Dims &dims, size_t elementSize) {
+  int64_t n = static_cast<int64_t>(elementSize);
+  for (int64_t d : dims)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return std::nullopt;
+  return n;
+}
+
 Tensor::Tensor(DType dtype, Dims dims) : dtype_(dtype), dims_(std::move(dims)) {
   for (int64_t d : dims_) LOWBIT_CHECK(d >= 0, "Tensor with a negative dimension");
+  if (!checkedByteSize(dims_, std::max<size_t>(1, dtypeSize(dtype_))))
+    throw Error(cat("a tensor of shape ", shapeString(dims_), " has more bytes than 64 bits count"));
   bytes_.assign(static_cast<size_t>(numElements(dims_)) * dtypeSize(dtype_), 0);
   if (dtype_ == DType::String) strings_.resize(static_cast<size_t>(numElements(dims_)));
 }

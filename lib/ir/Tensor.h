@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ using Dims = std::vector<int64_t>;
 
 /// Product of \p dims (1 for a scalar).
 int64_t numElements(const Dims &dims);
+/// Bytes a tensor of \p dims and element size \p elementSize takes; nullopt when a dim is
+/// negative or the count overflows (dims a hostile file declares: check before allocating).
+std::optional<int64_t> checkedByteSize(const Dims &dims, size_t elementSize);
 
 class Tensor {
  public:

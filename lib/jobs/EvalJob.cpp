@@ -69,6 +69,10 @@ std::string quantizationSummary(const BitWidths &b) {
 }  // namespace
 
 EvalResult runEval(const EvalConfig &cfg) {
+  OutputFiles dumps;  // checked before the evaluation, written together after it
+  const std::vector<std::string> dumpFiles = {cfg.dump + ".inputs.f32", cfg.dump + ".logits.f32", cfg.dump + ".json"};
+  if (!cfg.dump.empty())
+    for (const std::string &f : dumpFiles) dumps.add(f, {cfg.modelPath});
   setNumThreads(cfg.threads);
   std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath);
   ImageInputInfo in = imageInputOf(*g, cfg.modelPath);
@@ -135,9 +139,10 @@ EvalResult runEval(const EvalConfig &cfg) {
     inputDims[0] = logitDims[0] = r.images;
     nlohmann::json meta = {{"model", cfg.modelPath}, {"input_name", in.name}, {"input_shape", inputDims},
                            {"logits_shape", logitDims}, {"labels", allLabels}};
-    writeFileAtomic(cfg.dump + ".inputs.f32", dumpInputs);
-    writeFileAtomic(cfg.dump + ".logits.f32", dumpLogits);
-    writeFileAtomic(cfg.dump + ".json", meta.dump() + "\n");
+    dumps.write(dumpFiles[0], dumpInputs);
+    dumps.write(dumpFiles[1], dumpLogits);
+    dumps.write(dumpFiles[2], meta.dump() + "\n");
+    dumps.commit();
   }
   r.seconds = progress.elapsedSeconds();
   r.top1 = 100.0 * static_cast<double>(r.correct1) / static_cast<double>(r.images);

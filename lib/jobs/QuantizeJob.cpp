@@ -67,6 +67,11 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   if (cfg.firstLastBits != 0 && (cfg.firstLastBits < 2 || cfg.firstLastBits > 8))
     throw Error(cat("--first-last-bits ", cfg.firstLastBits, " is outside 2..8"));
   if (cfg.outPath.empty()) throw Error("quantize needs an output file (-o OUT.onnx)");
+  // Every output is checked before any work, and all are renamed into place together at the end.
+  OutputFiles outputs;
+  const std::vector<std::string> inputs = {cfg.modelPath, cfg.calibFrom};
+  outputs.add(cfg.outPath, inputs);
+  if (!cfg.reportPath.empty()) outputs.add(cfg.reportPath, inputs);
   setNumThreads(cfg.threads);
   std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath, cfg.passes);
   for (const Node *n : g->nodes())
@@ -96,9 +101,10 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   for (const auto &a : ctx.report["activations"]) bitsMeta["activations"][a["tensor"].get<std::string>()] = a["bits"];
   g->metadata.emplace_back("lowbit.quantization", bitsMeta.dump());
   g->metadata.emplace_back("lowbit.source_model_hash", ctx.modelHash);
-  exportOnnxFile(*g, cfg.outPath);
+  outputs.write(cfg.outPath, exportOnnxBytes(*g, cfg.outPath));
   nlohmann::json report = quantizeReport(ctx);
-  if (!cfg.reportPath.empty()) writeFileAtomic(cfg.reportPath, report.dump(2) + "\n");
+  if (!cfg.reportPath.empty()) outputs.write(cfg.reportPath, report.dump(2) + "\n");
+  outputs.commit();
   return report;
 }
 

@@ -113,7 +113,15 @@ void inferElementwiseBinary(Node &n, int64_t) {
   }
 }
 
-void inferConv(Node &n, int64_t) { inferWindowOp(n, true, false); }
+void inferConv(Node &n, int64_t) {
+  inferWindowOp(n, true, false);
+  // B: one value per output channel (a shorter one would be read past its end).
+  const Value *w = n.input(1), *bias = n.input(2);
+  if (known(w) && known(bias) && !w->dims().empty() && w->dims()[0] >= 0 &&
+      (bias->dims().size() != 1 || (bias->dims()[0] >= 0 && bias->dims()[0] != w->dims()[0])))
+    throw Error(cat(n.describe(), ": bias '", bias->name(), "' has shape ", shapeString(bias->dims()), ", expected [",
+                    w->dims()[0], "] (one value per output channel)"));
+}
 
 void inferPool(Node &n, int64_t) {
   const std::string &op = n.opType();
@@ -162,6 +170,19 @@ void inferGemm(Node &n, int64_t) {
   if (k >= 0 && kb >= 0 && k != kb)
     throw Error(cat(n.describe(), ": inner dimensions differ (", k, " vs ", kb, ")"));
   Dims d = {m, nn};
+  // C must broadcast to [M, N] (unidirectionally): a shorter C would be read past its end.
+  const Value *c = n.input(2);
+  if (known(c)) {
+    const Dims &cd = c->dims();
+    bool ok = cd.size() <= 2;
+    for (size_t i = 0; ok && i < cd.size(); ++i) {
+      const int64_t want = d[2 - cd.size() + i];
+      ok = cd[i] < 0 || want < 0 || cd[i] == 1 || cd[i] == want;
+    }
+    if (!ok)
+      throw Error(cat(n.describe(), ": C '", c->name(), "' has shape ", shapeString(cd),
+                      ", which does not broadcast to the output [", m, ", ", nn, "]"));
+  }
   setOut(n, 0, x->dtype(), &d);
 }
 

@@ -1,6 +1,7 @@
 #include "runtime/Executor.h"
 
 #include <omp.h>
+#include <thread>
 
 #include <algorithm>
 #include <set>
@@ -17,6 +18,12 @@
 namespace lowbit {
 
 void setNumThreads(int threads) {
+  // Far more threads than the machine has only costs, and tens of thousands overflow
+  // libgomp's stacks: refuse them with the machine's count.
+  const int hardware = static_cast<int>(std::thread::hardware_concurrency());
+  const int most = std::max(16, 4 * hardware);
+  if (threads > most)
+    throw Error(cat("--threads ", threads, " is more than ", most, " (this machine has ", hardware, " hardware threads)"));
   if (threads > 0) omp_set_num_threads(threads);
 }
 

@@ -174,3 +174,32 @@ TEST_CASE("lowbit quantize: a fine-tuned run's report replays as a recipe, PACT 
   CHECK(few.code == 1);
   CHECK_THAT(few.output, Catch::Contains("no images held back (5 images") && Catch::Contains("--lr"));
 }
+
+TEST_CASE("lowbit quantize refuses outputs that would overwrite its input or each other before any work", "[cli][hostile]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "lowbit_cli_outputs";
+  fs::create_directories(dir);
+  const std::string model = (dir / "model.onnx").string(), calib = kData + "/good";
+  fs::copy_file(kData + "/good/tiny_convnet.onnx", model, fs::copy_options::overwrite_existing);
+  const std::string before = lowbit::readFile(model);
+  RunResult self = runLowbit("quantize " + model + " --calib " + calib + " --size 8 -o " + model);
+  CHECK(self.code == 1);
+  CHECK_THAT(self.output, Catch::Contains("is also an input"));
+  CHECK(lowbit::readFile(model) == before);
+  const std::string out = (dir / "q.onnx").string();
+  RunResult same = runLowbit("quantize " + model + " --calib " + calib + " --size 8 -o " + out + " --report " + out);
+  CHECK(same.code == 1);
+  CHECK_THAT(same.output, Catch::Contains("two outputs"));
+  RunResult noDir = runLowbit("quantize " + model + " --calib " + calib + " --size 8 -o " + (dir / "none/q.onnx").string() +
+                              " --finetune twostage --held-back 0 --lr 1e-3 --joint-epochs 50");
+  CHECK(noDir.code == 1);
+  CHECK_THAT(noDir.output, Catch::Contains("does not exist"));
+  CHECK_THAT(noDir.output, !Catch::Contains("finetune stage"));  // refused before the fine-tune
+  RunResult threads = runLowbit("eval " + model + " --data " + calib + " --size 8 --threads 100000");
+  CHECK(threads.code == 1);
+  CHECK_THAT(threads.output, Catch::Contains("--threads 100000"));
+  RunResult device = runLowbit("inspect /dev/zero");
+  CHECK(device.code == 1);
+  CHECK_THAT(device.output, Catch::Contains("/dev/zero") && Catch::Contains("not a regular file"));
+  fs::remove_all(dir);
+}

@@ -1,0 +1,226 @@
+// Hostile and careless input, each case made here as a small file: one-line errors naming the
+// file, node or value, checked before anything large is allocated or any output is touched.
+#include <onnx/onnx_pb.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "TestUtil.h"
+#include "data/ImageDecoder.h"
+#include "import/OnnxImporter.h"
+#include "ops/ShapeInference.h"
+#include "support/File.h"
+
+using namespace lowbit;
+using namespace lowbit::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kData = LOWBIT_TEST_DATA;
+
+// A fresh folder under the system's temporary one, removed with the object.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "lowbit-hostile-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string &name) const { return (path / name).string(); }
+};
+
+void writeBytes(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// y = Relu(x) with one float initializer 'w' of \p dims read by an Identity: the smallest model
+// whose initializer the importer must load.
+onnx::ModelProto modelWithInitializer(const std::vector<int64_t> &dims) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto *g = m.mutable_graph();
+  g->set_name("g");
+  onnx::TensorProto *w = g->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) w->add_dims(d);
+  onnx::NodeProto *n = g->add_node();
+  n->set_op_type("Identity");
+  n->set_name("id");
+  n->add_input("w");
+  n->add_output("y");
+  onnx::ValueInfoProto *y = g->add_output();
+  y->set_name("y");
+  y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  return m;
+}
+
+std::string importError(const onnx::ModelProto &m, const std::string &dir) {
+  try {
+    importOnnxBytes(m.SerializeAsString(), "hostile.onnx", dir);
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+// External data for 'w' ([4] floats): location plus extra key/value pairs.
+onnx::ModelProto externalModel(const std::string &location, const std::vector<std::pair<std::string, std::string>> &kv = {}) {
+  onnx::ModelProto m = modelWithInitializer({4});
+  onnx::TensorProto *w = m.mutable_graph()->mutable_initializer(0);
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto *loc = w->add_external_data();
+  loc->set_key("location");
+  loc->set_value(location);
+  for (const auto &[k, v] : kv) {
+    auto *e = w->add_external_data();
+    e->set_key(k);
+    e->set_value(v);
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("a Conv bias or Gemm C shorter than the output channels is an error naming the node", "[hostile]") {
+  Graph g;
+  Value *x = addInput(g, "x", {1, 3, 8, 8});
+  addOp(g, "Conv", {x, g.addConstant("w", randomTensor({16, 3, 3, 3}, 1)), g.addConstant("b", randomTensor({5}, 2))}, "conv");
+  CHECK_THROWS_WITH(inferShapes(g), Catch::Contains("conv") && Catch::Contains("'b'") && Catch::Contains("[16]"));
+
+  Graph h;
+  Value *a = addInput(h, "a", {2, 8});
+  Node *gemm = addOp(h, "Gemm", {a, h.addConstant("wf", randomTensor({10, 8}, 3)), h.addConstant("c", randomTensor({5}, 4))}, "fc");
+  gemm->setAttr("transB", Attribute::ofInt(1));
+  CHECK_THROWS_WITH(inferShapes(h), Catch::Contains("fc") && Catch::Contains("'c'") && Catch::Contains("[2, 10]"));
+  // Broadcastable C stays legal: a scalar, [1, N], [M, 1].
+  for (const Dims &cd : {Dims{1}, Dims{1, 10}, Dims{2, 1}, Dims{10}}) {
+    Graph ok;
+    Value *ai = addInput(ok, "a", {2, 8});
+    Node *n = addOp(ok, "Gemm", {ai, ok.addConstant("wf", randomTensor({10, 8}, 3)), ok.addConstant("c", randomTensor(cd, 4))}, "fc");
+    n->setAttr("transB", Attribute::ofInt(1));
+    CHECK_NOTHROW(inferShapes(ok));
+  }
+}
+
+TEST_CASE("initializer shapes that overflow or promise more data than the file holds fail before allocating", "[hostile]") {
+  TempDir dir;
+  // [2^32, 2^32] floats: the byte count overflows 64 bits.
+  CHECK_THAT(importError(modelWithInitializer({int64_t{1} << 32, int64_t{1} << 32}), dir.path.string()),
+             Catch::Contains("'w'") && Catch::Contains("overflows"));
+  // 2^40 floats (4 TiB) with no data: refused from the count, never allocated.
+  CHECK_THAT(importError(modelWithInitializer({int64_t{1} << 40}), dir.path.string()),
+             Catch::Contains("'w'") && Catch::Contains("has 0 values"));
+  onnx::ModelProto raw = modelWithInitializer({int64_t{1} << 40});
+  raw.mutable_graph()->mutable_initializer(0)->set_raw_data(std::string(16, '\0'));
+  CHECK_THAT(importError(raw, dir.path.string()), Catch::Contains("raw_data has 16 bytes"));
+}
+
+TEST_CASE("external data stays inside the model's folder and its numbers are checked", "[hostile]") {
+  TempDir dir;
+  writeBytes(dir / "weights.bin", std::string(16, '\1'));
+  CHECK(importError(externalModel("weights.bin"), dir.path.string()).empty());
+  CHECK_THAT(importError(externalModel("/etc/passwd"), dir.path.string()), Catch::Contains("is absolute"));
+  CHECK_THAT(importError(externalModel("../weights.bin"), dir.path.string()), Catch::Contains("leaves the model's folder"));
+  CHECK_THAT(importError(externalModel("sub/../../x"), dir.path.string()), Catch::Contains("leaves the model's folder"));
+  fs::create_symlink("/etc/passwd", dir / "link.bin");
+  CHECK_THAT(importError(externalModel("link.bin"), dir.path.string()), Catch::Contains("resolves outside"));
+  CHECK_THAT(importError(externalModel("weights.bin", {{"offset", "abc"}}), dir.path.string()),
+             Catch::Contains("offset 'abc'") && Catch::Contains("whole number"));
+  CHECK_THAT(importError(externalModel("weights.bin", {{"offset", "-4"}}), dir.path.string()), Catch::Contains("offset '-4'"));
+  CHECK_THAT(importError(externalModel("weights.bin", {{"length", "99999999999999999999"}}), dir.path.string()),
+             Catch::Contains("length"));
+  CHECK_THAT(importError(externalModel("weights.bin", {{"offset", "8"}}), dir.path.string()), Catch::Contains("too short"));
+  CHECK_THAT(importError(externalModel("weights.bin", {{"length", "8"}}), dir.path.string()),
+             Catch::Contains("length 8 differs"));
+  CHECK_THAT(importError(externalModel("missing.bin"), dir.path.string()), Catch::Contains("missing"));
+}
+
+TEST_CASE("FIFOs and devices are refused as inputs instead of blocking or reading forever", "[hostile]") {
+  TempDir dir;
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(readFile(dir / "fifo"), Catch::Contains("fifo") && Catch::Contains("not a regular file"));
+  CHECK_THROWS_WITH(readFile("/dev/zero"), Catch::Contains("/dev/zero") && Catch::Contains("not a regular file"));
+  CHECK_THROWS_WITH(decodeImage(dir / "fifo"), Catch::Contains("not a regular file"));
+}
+
+TEST_CASE("outputs are checked before the work and written all or nothing, never through a planted link", "[hostile]") {
+  TempDir dir;
+  writeBytes(dir / "model.onnx", "model");
+  {
+    OutputFiles out;
+    CHECK_THROWS_WITH(out.add(dir / "model.onnx", {dir / "model.onnx"}), Catch::Contains("is also an input"));
+    fs::create_hard_link(dir / "model.onnx", dir / "alias.onnx");
+    CHECK_THROWS_WITH(out.add(dir / "alias.onnx", {dir / "model.onnx"}), Catch::Contains("is also an input"));
+    out.add(dir / "out.onnx");
+    CHECK_THROWS_WITH(out.add(dir / "out.onnx"), Catch::Contains("two outputs"));
+    CHECK_THROWS_WITH(out.add(dir / "no-such-folder/out.onnx"), Catch::Contains("does not exist"));
+    CHECK_THROWS_WITH(out.add(dir.path.string()), Catch::Contains("is a folder"));
+  }
+  if (::geteuid() != 0) {  // root writes anywhere
+    fs::create_directory(dir / "locked");
+    fs::permissions(dir / "locked", fs::perms::owner_read | fs::perms::owner_exec);
+    OutputFiles out;
+    CHECK_THROWS_WITH(out.add(dir / "locked/out.onnx"), Catch::Contains("not writable"));
+  }
+  // A failure before commit leaves every existing output as it was, and no temporary behind.
+  writeBytes(dir / "a.onnx", "old a");
+  writeBytes(dir / "b.json", "old b");
+  {
+    OutputFiles out;
+    out.add(dir / "a.onnx");
+    out.add(dir / "b.json");
+    out.write(dir / "a.onnx", "new a");
+  }  // the report failed: no commit
+  CHECK(readFile(dir / "a.onnx") == "old a");
+  CHECK(readFile(dir / "b.json") == "old b");
+  size_t files = 0;
+  for (const auto &e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
+  CHECK(files == 4);  // model, alias, a, b: no temporaries left
+  // A symlink planted at the output is replaced, not followed: the victim is untouched.
+  writeBytes(dir / "victim", "precious");
+  fs::create_symlink(dir / "victim", dir / "planted.onnx");
+  writeFileAtomic(dir / "planted.onnx", "output");
+  CHECK(readFile(dir / "victim") == "precious");
+  CHECK(readFile(dir / "planted.onnx") == "output");
+  CHECK_FALSE(fs::is_symlink(dir / "planted.onnx"));
+}
+
+TEST_CASE("images declaring more pixels than the limit are refused from their header", "[hostile]") {
+  TempDir dir;
+  // A real JPEG with its SOF0 height and width patched to 65000 x 65000.
+  std::string jpeg = readFile(kData + "/good/rgb_13x9.jpg");
+  size_t sof = std::string::npos;
+  for (size_t i = 0; i + 1 < jpeg.size(); ++i)
+    if (static_cast<unsigned char>(jpeg[i]) == 0xFF && (static_cast<unsigned char>(jpeg[i + 1]) & 0xF0) == 0xC0 &&
+        static_cast<unsigned char>(jpeg[i + 1]) != 0xC4 && static_cast<unsigned char>(jpeg[i + 1]) != 0xC8) {
+      sof = i;
+      break;
+    }
+  REQUIRE(sof != std::string::npos);
+  for (size_t k : {sof + 5, sof + 7}) {  // height, then width, big-endian
+    jpeg[k] = static_cast<char>(0xFD);
+    jpeg[k + 1] = static_cast<char>(0xE8);
+  }
+  writeBytes(dir / "huge.jpg", jpeg);
+  CHECK_THROWS_WITH(decodeImage(dir / "huge.jpg"), Catch::Contains("huge.jpg") && Catch::Contains("65000 x 65000"));
+  // A PNG whose IHDR (CRC fixed) declares 60000 x 60000.
+  std::string png = readFile(kData + "/good/grey_4x4.png");
+  REQUIRE(png.substr(12, 4) == "IHDR");
+  for (size_t k : {size_t{16}, size_t{20}}) {
+    const uint32_t v = 60000;
+    for (int b = 0; b < 4; ++b) png[k + static_cast<size_t>(b)] = static_cast<char>((v >> (24 - 8 * b)) & 0xFF);
+  }
+  const uLong crc = crc32(0, reinterpret_cast<const Bytef *>(png.data() + 12), 17);
+  for (int b = 0; b < 4; ++b) png[29 + static_cast<size_t>(b)] = static_cast<char>((crc >> (24 - 8 * b)) & 0xFF);
+  writeBytes(dir / "huge.png", png);
+  CHECK_THROWS_WITH(decodeImage(dir / "huge.png"), Catch::Contains("huge.png") && Catch::Contains("60000 x 60000"));
+}

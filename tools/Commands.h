@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "support/Error.h"
+
 namespace lowbit {
 
 using Action = std::function<int()>;
@@ -14,6 +16,18 @@ void addInspectCommand(CLI::App &app, Action &action);
 void addEvalCommand(CLI::App &app, Action &action);
 void addBenchCommand(CLI::App &app, Action &action);
 void addQuantizeCommand(CLI::App &app, Action &action);
+
+/// Runs \p parse (turning flag values into settings) with its Errors reported as bad usage.
+template <typename Parse>
+auto usage(Parse parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const UsageError &) {
+    throw;
+  } catch (const Error &e) {
+    throw UsageError(e.what());
+  }
+}
 
 struct PreprocessConfig;
 /// --size/--resize/--crop/--mean/--std/--bgr, shared by eval and quantize.

@@ -1,9 +1,11 @@
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "Commands.h"
 #include "jobs/EvalJob.h"
+#include "runtime/Executor.h"
 #include "support/Error.h"
 #include "support/Strings.h"
 
@@ -26,10 +28,15 @@ void finishPreprocessOptions(PreprocessConfig &pre, int size, const std::string 
     if (pre.resize == 0) pre.resize = size;
     if (pre.crop == 0) pre.crop = size;
   }
-  if (!mean.empty()) pre.mean = parseFloatList(mean, "--mean");
-  if (!std.empty()) pre.std = parseFloatList(std, "--std");
+  usage([&] {
+    if (!mean.empty()) pre.mean = parseFloatList(mean, "--mean");
+    if (!std.empty()) pre.std = parseFloatList(std, "--std");
+  });
+  for (float m : pre.mean)
+    if (!std::isfinite(m)) throw UsageError(cat("--mean: ", m, " is not a finite number"));
   for (float s : pre.std)
-    if (s == 0.f) throw lowbit::Error("--std: a standard deviation of 0 would divide by zero");
+    if (!(s > 0.f) || !std::isfinite(s))
+      throw UsageError(cat("--std: ", s, " is not a positive finite standard deviation"));
 }
 
 void addEvalCommand(CLI::App &app, Action &action) {
@@ -54,6 +61,11 @@ void addEvalCommand(CLI::App &app, Action &action) {
   cmd->callback([o, &action] {
     action = [o]() -> int {
       finishPreprocessOptions(o->cfg.preprocess, o->cfg.size, o->mean, o->std);
+      try {
+        parseRunner(o->cfg.runner);
+      } catch (const Error &e) {
+        throw UsageError(cat("--runner: ", e.what()));
+      }
       EvalResult r = runEval(o->cfg);
       if (o->json) {
         nlohmann::json j = {{"model", r.model},   {"data", r.data},   {"images", r.images},

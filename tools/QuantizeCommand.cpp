@@ -173,16 +173,16 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
     action = [o, cmd]() -> int {
       if (!o->recipe.empty()) applyRecipe(o->recipe, *cmd, *o);
       finishPreprocessOptions(o->cfg.preprocess, o->cfg.size, o->mean, o->std);
-      parseGranularity(o->granularity, o->cfg.weights);
+      usage([&] { parseGranularity(o->granularity, o->cfg.weights); });
       if (o->groupOrder == "range")
         o->cfg.weights.groupOrder = WeightQuantConfig::GroupOrder::ByRange;
       else if (o->groupOrder != "contiguous")
-        throw Error(cat("--group-order '", o->groupOrder, "' is not contiguous or range"));
+        throw UsageError(cat("--group-order '", o->groupOrder, "' is not contiguous or range"));
       if (o->weightObserver == "mse")
         o->cfg.weights.observer = WeightQuantConfig::Observer::Mse;
       else if (o->weightObserver != "minmax")
-        throw Error(cat("--weight-observer '", o->weightObserver, "' is not minmax or mse"));
-      o->cfg.act = ActObserverConfig::parse(o->actObserver);
+        throw UsageError(cat("--weight-observer '", o->weightObserver, "' is not minmax or mse"));
+      o->cfg.act = usage([&] { return ActObserverConfig::parse(o->actObserver); });
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--held-back", "--block-lr", "--temperature",

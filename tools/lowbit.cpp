@@ -1,6 +1,6 @@
 // lowbit: post-training quantization toolchain for ONNX CNNs. Parses flags, runs one
 // subcommand, and is the one place that turns errors into messages and exit codes:
-// 0 success, 1 bad input (lowbit::Error), 2 bad usage.
+// 0 success, 1 bad input (lowbit::Error), 2 bad usage (CLI11 parse errors, lowbit::UsageError).
 #include <cstdio>
 #include <exception>
 
@@ -30,6 +30,9 @@ int main(int argc, char **argv) {
   }
   try {
     return action ? action() : 2;
+  } catch (const lowbit::UsageError &e) {
+    std::fprintf(stderr, "error: %s (see lowbit --help)\n", e.what());
+    return 2;
   } catch (const lowbit::Error &e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -16,6 +16,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string &what) : std::runtime_error(what) {}
 };
 
+/// A flag or setting whose value is malformed (`--granularity group:0`, an unknown observer):
+/// bad usage, which the CLI reports with exit code 2.
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string &what) : Error(what) {}
+};
+
 /// Concatenates \p parts with operator<< into one string.
 template <typename... Parts>
 std::string cat(const Parts &...parts) {

@@ -76,17 +76,29 @@ TEST_CASE("lowbit inspect prints FLOPs of a valid model", "[cli]") {
   CHECK_THAT(r.output, Catch::Contains("\"flops_per_image\""));
 }
 
-TEST_CASE("lowbit quantize: bad settings are one-line errors, a good run writes the file", "[cli]") {
+TEST_CASE("lowbit quantize: bad settings are one-line usage errors (exit 2), a good run writes the file", "[cli]") {
   namespace fs = std::filesystem;
   const std::string model = kData + "/good/tiny_convnet.onnx", calib = kData + "/good";
   const fs::path out = fs::temp_directory_path() / "lowbit_cli_q.onnx";
   RunResult bad = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --granularity block -o " + out.string());
-  CHECK(bad.code == 1);
+  CHECK(bad.code == 2);
   CHECK_THAT(bad.output, Catch::Contains("--granularity 'block'"));
   CHECK_FALSE(fs::exists(out));
   RunResult obs = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --act-observer median -o " + out.string());
-  CHECK(obs.code == 1);
+  CHECK(obs.code == 2);
   CHECK_THAT(obs.output, Catch::Contains("'median'"));
+  for (const char *flags : {"--granularity group:0", "--weight-observer median", "--group-order random"}) {
+    RunResult r = runLowbit("quantize " + model + " --calib " + calib + " --size 8 " + flags + " -o " + out.string());
+    INFO(flags);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.output, Catch::StartsWith("error: "));
+  }
+  for (const char *flags : {"--runner bogus", "--std -1", "--std nan", "--std 0", "--mean 0.5,x"}) {
+    RunResult r = runLowbit("eval " + model + " --data " + calib + " --size 8 " + flags);
+    INFO(flags);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.output, Catch::StartsWith("error: ") && Catch::Contains(std::string(flags).substr(0, 5)));
+  }
   CHECK(runLowbit("quantize " + model + " --calib " + calib + " --wbits 9 -o " + out.string()).code == 2);
   RunResult noFinetune = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --feature-loss 1 -o " + out.string());
   CHECK(noFinetune.code == 1);

@@ -1,4 +1,6 @@
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,16 @@
 namespace lowbit {
 
 namespace {
+
+// A whole number from a recipe, in range for \p Int: `"wbits": 4.7` is an error, not 4 bits.
+template <typename Int>
+Int wholeNumber(const nlohmann::json &v, const std::string &key) {
+  const double d = v.is_number() ? v.get<double>() : std::nan("");
+  if (!v.is_number() || std::floor(d) != d || d < static_cast<double>(std::numeric_limits<Int>::min()) ||
+      d > static_cast<double>(std::numeric_limits<Int>::max()))
+    throw Error(cat("recipe setting '", key, "' must be a whole number in range, got ", v.dump()));
+  return static_cast<Int>(d);
+}
 
 void parseGranularity(const std::string &text, WeightQuantConfig &w) {
   if (text == "layer" || text == "tensor") {
@@ -33,8 +45,8 @@ template <typename Given, typename Opts>
 void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
   for (const auto &[key, v] : f.items()) {
     if (key == "mode") { if (!given("--finetune")) o.finetune = v.template get<std::string>(); }
-    else if (key == "block_iters") { if (!given("--block-iters")) o.ft.blockIters = v.template get<int>(); }
-    else if (key == "joint_epochs") { if (!given("--joint-epochs")) o.ft.jointEpochs = v.template get<int>(); }
+    else if (key == "block_iters") { if (!given("--block-iters")) o.ft.blockIters = wholeNumber<int>(v, key); }
+    else if (key == "joint_epochs") { if (!given("--joint-epochs")) o.ft.jointEpochs = wholeNumber<int>(v, key); }
     else if (key == "lr") { if (!given("--lr")) o.ft.lr = v.template get<float>(); }
     else if (key == "held_back") { if (!given("--held-back")) o.ft.heldBack = v.template get<float>(); }
     else if (key == "block_lr") { if (!given("--block-lr")) o.ft.blockLr = v.template get<float>(); }
@@ -43,7 +55,7 @@ void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
     else if (key == "block_input") { if (!given("--block-input")) o.blockInput = v.template get<std::string>(); }
     else if (key == "activation_quantizer") { if (!given("--act-quantizer")) o.actQuantizer = v.template get<std::string>(); }
     else if (key == "augment") { if (!given("--augment")) o.ft.augment = v.template get<bool>(); }
-    else if (key == "augment_shift") { if (!given("--augment-shift")) o.ft.augmentShift = v.template get<int>(); }
+    else if (key == "augment_shift") { if (!given("--augment-shift")) o.ft.augmentShift = wholeNumber<int>(v, key); }
     else if (key == "mixup") { if (!given("--mixup")) o.ft.mixup = v.template get<float>(); }
     else if (key == "ema") { if (!given("--ema")) o.ft.ema = v.template get<float>(); }
     else if (key == "batch" || key == "seed") { /* the command's --batch and --seed */ }
@@ -64,25 +76,27 @@ void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
   auto given = [&](const char *flag) { return cmd.count(flag) > 0; };
   try {
     for (const auto &[key, v] : j.items()) {
-      if (key == "wbits") { if (!given("--wbits")) o.cfg.weights.bits = v.template get<int>(); }
-      else if (key == "abits") { if (!given("--abits")) o.cfg.actBits = v.template get<int>(); }
+      if (key == "wbits") { if (!given("--wbits")) o.cfg.weights.bits = wholeNumber<int>(v, key); }
+      else if (key == "abits") { if (!given("--abits")) o.cfg.actBits = wholeNumber<int>(v, key); }
       else if (key == "granularity") { if (!given("--granularity")) o.granularity = v.template get<std::string>(); }
       else if (key == "group_order") { if (!given("--group-order")) o.groupOrder = v.template get<std::string>(); }
       else if (key == "weight_observer") { if (!given("--weight-observer")) o.weightObserver = v.template get<std::string>(); }
       else if (key == "act_observer") { if (!given("--act-observer")) o.actObserver = v.template get<std::string>(); }
-      else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = v.template get<int>(); }
+      else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = wholeNumber<int>(v, key); }
       else if (key == "exclude") { if (!given("--exclude")) o.cfg.exclude = v.template get<std::vector<std::string>>(); }
       else if (key == "equalize") { if (!given("--equalize")) o.cfg.equalize = v.template get<bool>(); }
       else if (key == "absorb_bias") { if (!given("--absorb-bias")) o.cfg.absorbBias = v.template get<bool>(); }
       else if (key == "bias_correct") { if (!given("--bias-correct")) o.cfg.biasCorrect = v.template get<bool>(); }
-      else if (key == "num_calib") { if (!given("--num-calib")) o.cfg.numCalib = v.template get<int64_t>(); }
-      else if (key == "seed") { if (!given("--seed")) o.cfg.seed = v.template get<uint32_t>(); }
+      else if (key == "num_calib") { if (!given("--num-calib")) o.cfg.numCalib = wholeNumber<int64_t>(v, key); }
+      else if (key == "seed") { if (!given("--seed")) o.cfg.seed = wholeNumber<uint32_t>(v, key); }
       else if (key == "finetune") applyFinetuneRecipe(v, given, o);
       else if (key == "passes") { /* derived from the settings above; recorded for readers */ }
-      else throw Error(cat(path, ": unknown recipe setting '", key, "'"));
+      else throw Error(cat("unknown recipe setting '", key, "'"));
     }
   } catch (const nlohmann::json::exception &e) {
     throw Error(cat(path, ": a recipe value has the wrong type (", e.what(), ")"));
+  } catch (const Error &e) {
+    throw Error(cat(path, ": ", e.what()));
   }
   if (o.cfg.weights.bits < 2 || o.cfg.weights.bits > 8) throw Error(cat(path, ": wbits must be 2..8"));
 }

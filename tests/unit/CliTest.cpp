@@ -156,7 +156,16 @@ TEST_CASE("lowbit quantize --recipe: settings from the file, command-line flags 
   RunResult bad = runLowbit("quantize " + kData + "/good/tiny_convnet.onnx --calib " + kData + "/good --size 8 --recipe " +
                             recipe.string() + " -o " + out.string());
   CHECK(bad.code == 1);
-  CHECK_THAT(bad.output, Catch::Contains("unknown recipe setting 'colour'"));
+  CHECK_THAT(bad.output, Catch::Contains("unknown recipe setting 'colour'") && Catch::Contains(recipe.string()));
+  // Whole numbers stay whole: 4.7 bits or a negative seed are errors, not 4 bits or seed 2^32-1.
+  for (const char *text : {R"({"wbits": 4.7})", R"({"seed": -1})", R"({"finetune": {"block_iters": 1e30}})"}) {
+    std::ofstream(recipe) << text;
+    RunResult whole = runLowbit("quantize " + kData + "/good/tiny_convnet.onnx --calib " + kData + "/good --size 8 --recipe " +
+                            recipe.string() + " -o " + out.string());
+    INFO(text);
+    CHECK(whole.code == 1);
+    CHECK_THAT(whole.output, Catch::Contains("must be a whole number") && Catch::Contains(recipe.string()));
+  }
   for (const auto &p : {recipe, out, report}) fs::remove(p);
 }
 

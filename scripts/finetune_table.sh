@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints top-1 of lowbit's distillation fine-tune on the CIFAR models from ../shared (resnet20,
-# resnet32, shufflenetv2_x0_5 with its own mean/std): the fine-tune rows and the seed paper's ablation table (plain rounding, global supervision only,
+# resnet32, shufflenetv2_x0_5 with its own mean/std) or the Fashion-MNIST ResNets of
+# models/make_fashion_deep_resnets.py (fashion_resnet44, ...): the fine-tune rows and the seed paper's ablation table (plain rounding, global supervision only,
 # blockwise supervision only, two-stage) at 4-bit weights.
 #   scripts/finetune_table.sh [ablation|ablation-a4|w4a8|w4a4|w2a4|limited|defaults|defaults-w4a8] [resnet20 resnet32]
 # w4a4 and w2a4 take BLOCK_ITERS (stage 1 steps per block, default 300) and EPOCHS (stage 2,
@@ -18,9 +19,15 @@ shared=../shared
 preprocessing() {  # model -> the flags of its preprocessing (../shared/README.md)
   case "$1" in
     shufflenetv2*) echo "--size 32 --mean 0.4914,0.4822,0.4465 --std 0.2023,0.1994,0.2010" ;;
+    fashion_*) echo "--mean 0.2860 --std 0.3530" ;;
     *) echo "--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225" ;;
   esac
 }
+# model -> its file, calibration and test folders: the CIFAR models of ../shared, or the
+# Fashion-MNIST ResNets models/make_fashion_deep_resnets.py writes to models/generated.
+model_file() { case "$1" in fashion_*) echo "models/generated/$1.onnx" ;; *) echo "$shared/models/cifar10/$1.onnx" ;; esac; }
+calib_dir() { case "$1" in fashion_*) echo "data/fashion-mnist/calib" ;; *) echo "$shared/data/cifar10/calib" ;; esac; }
+test_dir() { case "$1" in fashion_*) echo "data/fashion-mnist/test" ;; *) echo "$shared/data/cifar10/test" ;; esac; }
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 
@@ -44,10 +51,10 @@ run() {  # model setting method quantize-flags...
   local start end top1
   local pre=($(preprocessing "$model"))
   start=$(date +%s)
-  "$lowbit" quantize "$shared/models/cifar10/$model.onnx" --calib "$shared/data/cifar10/calib" "${pre[@]}" \
+  "$lowbit" quantize "$(model_file "$model")" --calib "$(calib_dir "$model")" "${pre[@]}" \
     -o "$out/$name.onnx" --report "$out/$name.json" "$@" "${extra[@]}" 2>"$out/$name.log" >/dev/null
   end=$(date +%s)
-  top1=$("$lowbit" eval "$out/$name.onnx" --data "$shared/data/cifar10/test" "${pre[@]}" --json 2>/dev/null |
+  top1=$("$lowbit" eval "$out/$name.onnx" --data "$(test_dir "$model")" "${pre[@]}" --json 2>/dev/null |
     sed -n 's/.*"top1": \([0-9.]*\).*/\1/p')
   printf "%-9s %-34s %-40s %6.2f %6ds\n" "$model" "$setting" "$method" "$top1" $((end - start))
 }

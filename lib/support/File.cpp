@@ -15,6 +15,24 @@ namespace lowbit {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Calls \p io(offset) (one read or write of the rest) until \p size bytes have moved, an error or
+// the end of the file; \returns the bytes moved (errno tells why when short).
+template <typename Io>
+size_t transferAll(size_t size, Io io) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = io(done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+}  // namespace
+
 std::string readFile(const std::string &path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -33,13 +51,8 @@ std::string readFile(const std::string &path) {
   }
   // Reads the size the file has now, no more: a file that grows while read cannot run away.
   std::string bytes(static_cast<size_t>(opened.st_size), '\0');
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
+  const size_t done =
+      transferAll(bytes.size(), [&](size_t at) { return ::read(fd, bytes.data() + at, bytes.size() - at); });
   const int err = errno;
   ::close(fd);
   if (done != bytes.size())
@@ -95,13 +108,8 @@ void OutputFiles::write(const std::string &path, const std::string &bytes) {
   const mode_t mask = ::umask(0);
   ::umask(mask);
   ::fchmod(fd, 0666 & ~mask);  // the permissions an ordinary create would give
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
+  const size_t done =
+      transferAll(bytes.size(), [&](size_t at) { return ::write(fd, bytes.data() + at, bytes.size() - at); });
   const bool ok = done == bytes.size() && ::fsync(fd) == 0;
   const int err = errno;
   if (::close(fd) != 0 || !ok) {

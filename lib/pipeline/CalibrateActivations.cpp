@@ -5,6 +5,7 @@
 // With cfg.biasCorrect the same pass also gathers the layers' input channel means (ctx.means).
 // Fills ctx.ranges, ctx.calibImages, ctx.calibSeconds; report sections "activations",
 // "constant_zero_activations" and "calibration".
+#include <cmath>
 #include <cstdio>
 
 #include "calib/ActivationObserver.h"
@@ -48,19 +49,26 @@ std::vector<ActivationObserver> observe(const QuantizeContext &ctx, const std::v
 std::vector<ActivationRange> rangesFromReport(const QuantizeContext &ctx, size_t *images) {
   const QuantizeConfig &cfg = ctx.cfg;
   nlohmann::json old;
+  std::map<std::string, ActivationRange> byName;
   try {
     old = nlohmann::json::parse(readFile(cfg.calibFrom));
+    if (!old.is_object()) throw Error(cat(cfg.calibFrom, ": not a lowbit report (not a JSON object)"));
+    const std::string oldHash = old.value("model_hash", "");
+    if (oldHash != ctx.modelHash)
+      throw Error(cat(cfg.calibFrom, " was made for a different model (report hash ", oldHash, ", model hash ",
+                      ctx.modelHash, "); re-run lowbit quantize with --calib"));
+    for (const auto &a : old.value("activations", nlohmann::json::array())) {
+      const std::string name = a.at("tensor").get<std::string>();
+      const ActivationRange r = {a.at("min").get<float>(), a.at("max").get<float>(), a.at("clip").get<float>()};
+      // A hand-edited report can carry any numbers: the scale comes from these.
+      if (!std::isfinite(r.min) || !std::isfinite(r.max) || !std::isfinite(r.clip) || r.min > r.max || r.clip < 0.f)
+        throw Error(cat(cfg.calibFrom, ": activation '", name, "' has range [", r.min, ", ", r.max, "] and clip ", r.clip,
+                        " (finite, min <= max and clip >= 0 expected)"));
+      byName[name] = r;
+    }
   } catch (const nlohmann::json::exception &e) {
     throw Error(cat(cfg.calibFrom, ": not a lowbit report (", e.what(), ")"));
   }
-  const std::string oldHash = old.value("model_hash", "");
-  if (oldHash != ctx.modelHash)
-    throw Error(cat(cfg.calibFrom, " was made for a different model (report hash ", oldHash, ", model hash ",
-                    ctx.modelHash, "); re-run lowbit quantize with --calib"));
-  std::map<std::string, ActivationRange> byName;
-  for (const auto &a : old.value("activations", nlohmann::json::array()))
-    byName[a.at("tensor").get<std::string>()] = {a.at("min").get<float>(), a.at("max").get<float>(),
-                                                 a.at("clip").get<float>()};
   std::vector<ActivationRange> ranges;
   for (const Value *v : ctx.activations) {
     auto it = byName.find(v->name());

@@ -1,5 +1,6 @@
 // InsertQDQ structure and numerics, and the quantize job end to end on a tiny model.
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +10,7 @@
 #include "jobs/QuantizeJob.h"
 #include "kernels/QuantizeRef.h"
 #include "ops/ShapeInference.h"
+#include "support/File.h"
 #include "passes/PassManager.h"
 #include "quant/WeightQuantizer.h"
 
@@ -164,6 +166,25 @@ TEST_CASE("quantize reuses a report's ranges (calib-from) and refuses another mo
   exportOnnxFile(*renamed, other.string());
   again.modelPath = other.string();
   CHECK_THROWS_WITH(runQuantize(again), Catch::Contains("different model") && Catch::Contains("lowbit_cf_a.json"));
+
+  // A hand-edited report: impossible ranges and wrong types are errors naming the report.
+  again.modelPath = cfg.modelPath;
+  const fs::path edited = dir / "lowbit_cf_edited.json";
+  auto withEdit = [&](const std::function<void(nlohmann::json &)> &edit) {
+    nlohmann::json r = nlohmann::json::parse(readFile(cfg.reportPath));
+    edit(r);
+    std::ofstream(edited) << r.dump();
+    again.calibFrom = edited.string();
+  };
+  withEdit([](nlohmann::json &r) { r["activations"][0]["clip"] = -1.0; });
+  CHECK_THROWS_WITH(runQuantize(again), Catch::Contains("lowbit_cf_edited.json") && Catch::Contains("clip -1"));
+  withEdit([](nlohmann::json &r) { r["activations"][0]["min"] = 5.0; r["activations"][0]["max"] = 1.0; });
+  CHECK_THROWS_WITH(runQuantize(again), Catch::Contains("range [5, 1]"));
+  withEdit([](nlohmann::json &r) { r["activations"][0]["tensor"] = 7; });
+  CHECK_THROWS_WITH(runQuantize(again), Catch::Contains("not a lowbit report"));
+  withEdit([](nlohmann::json &r) { r = nlohmann::json::array({1, 2}); });
+  CHECK_THROWS_WITH(runQuantize(again), Catch::Contains("not a lowbit report"));
+  fs::remove(edited);
 
   // A model that is quantized already is refused with that reason.
   again.modelPath = cfg.outPath;

@@ -61,6 +61,25 @@ struct CodeUnits {
   const Value *scale;  // [OC]: input scale x weight scale
 };
 
+// \p conv + \p shortcut (same layout), then \p act if any, as one binary primitive.
+dnnl::memory addResidual(PlanBuilder &b, const Node &n, const dnnl::memory &conv, const dnnl::memory &shortcut,
+                         const Node *act) {
+  dnnl::post_ops po;
+  if (act) appendActivationPostOp(b, *act, po);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  const dnnl::memory::desc &md = conv.get_desc();
+  dnnl::binary::primitive_desc pd;
+  try {
+    pd = dnnlapi::binary(b.engine(), dnnl::algorithm::binary_add, md, md, md, attr);
+  } catch (const dnnl::error &e) {
+    throw Error(cat(n.describe(), ": oneDNN has no residual addition for this configuration (", e.what(), ")"));
+  }
+  dnnl::memory out = b.newMemory(md);
+  b.addPrimitive(n, dnnl::binary(pd), {{DNNL_ARG_SRC_0, conv}, {DNNL_ARG_SRC_1, shortcut}, {DNNL_ARG_DST, out}});
+  return out;
+}
+
 void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUnits> &codes) {
   const Value *x = n.input(0), *w = n.input(1), *bias = n.input(codes ? 3 : 2);
   const Dims &xd = x->dims(), &wd = w->dims();
@@ -91,16 +110,15 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
     if (bias) appendBinary(dnnl::algorithm::binary_add, perChannelMemory(bias));
   }
   // The residual: a sum post-op accumulates into the shortcut's buffer. After the code-unit
-  // binary post-ops oneDNN 2.x has no jit convolution with a sum (only ref:any, ~100x slower),
-  // so there the shortcut is one more binary_add post-op (the same addition, in the same order).
+  // binary post-ops oneDNN 2.x has no jit convolution with a sum (only ref:any), and with a
+  // whole-tensor binary_add one only where the width needs no tail (a gemm convolution with
+  // scalar post-ops, ~300x slower, at 28x28): there the shortcut is added by a binary
+  // primitive after the convolution, with the activation as its post-op (the same additions,
+  // in the same order).
   const Value *other = n.fusedAdd ? n.residualOperand() : nullptr;
-  const bool residualAsBinary = n.fusedAdd && codes;
-  if (residualAsBinary) {
-    appendBinary(dnnl::algorithm::binary_add, b.memoryOf(other));
-  } else if (n.fusedAdd) {
-    po.append_sum(1.f);
-  }
-  if (act) appendActivationPostOp(b, *act, po);
+  const bool residualApart = n.fusedAdd && codes;
+  if (n.fusedAdd && !residualApart) po.append_sum(1.f);
+  if (act && !residualApart) appendActivationPostOp(b, *act, po);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
   dnnl::convolution_forward::primitive_desc pd;
@@ -134,7 +152,7 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   }
 
   dnnl::memory dst;
-  if (n.fusedAdd && !residualAsBinary) {
+  if (n.fusedAdd && !residualApart) {
     dnnl::memory otherMem = b.memoryOf(other);
     if (b.allowInPlace() && otherMem.get_desc() == pd.dst_desc() &&
         canOverwrite(b.graph(), n, other, tail)) {
@@ -151,6 +169,7 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   args[DNNL_ARG_DST] = dst;
   if (bias && !codes) args[DNNL_ARG_BIAS] = b.plainMemoryOf(bias);
   b.addPrimitive(n, dnnl::convolution_forward(pd), std::move(args));
+  if (residualApart) dst = addResidual(b, n, dst, b.memoryIn(other, dst.get_desc()), act);
   b.define(y, dst);
 }
 

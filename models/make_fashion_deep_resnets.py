@@ -21,27 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_fashion_models import MEAN, STD, evaluate, load_idx, train
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.pad = (cout - cin) // 2 if stride != 1 or cin != cout else 0
-        self.stride = stride
-
-    def shortcut(self, x):
-        if self.stride == 1 and self.pad == 0:
-            return x
-        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad, self.pad))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+from make_fashion_models import MEAN, STD, BasicBlock, evaluate, load_idx, train
 
 
 class CifarResNet(nn.Module):
@@ -53,7 +33,7 @@ class CifarResNet(nn.Module):
         blocks, cin = [], 16
         for cout, stride in ((16, 1), (32, 2), (64, 2)):
             for i in range(n):
-                blocks.append(Block(cin, cout, stride if i == 0 else 1))
+                blocks.append(BasicBlock(cin, cout, stride if i == 0 else 1, option_a=True))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(64, 10)

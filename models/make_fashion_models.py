@@ -39,20 +39,33 @@ def load_idx(name):
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
+    """Two 3x3 convolutions and a shortcut: a 1x1 projection where the shape changes, or with
+    option_a (He et al.'s CIFAR ResNets) a strided subsample padded with zero channels."""
+
+    def __init__(self, cin, cout, stride, option_a=False):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.short = None
+        self.stride, self.pad, self.short = stride, 0, None
         if stride != 1 or cin != cout:
-            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            if option_a:
+                self.pad = (cout - cin) // 2
+            else:
+                self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def shortcut(self, x):
+        if self.short is not None:
+            return self.short(x)
+        if self.stride == 1 and self.pad == 0:
+            return x
+        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad, self.pad))
 
     def forward(self, x):
         y = F.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
-        return F.relu(y + (x if self.short is None else self.short(x)))
+        return F.relu(y + self.shortcut(x))
 
 
 class FashionResNet(nn.Module):

@@ -2,6 +2,7 @@
 // The float foundation carries them untouched; the quantization passes fill them in.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -56,7 +57,7 @@ struct QuantParams {
   /// Every scale finite and above zero (what dividing by it needs).
   bool scalesUsable() const {
     for (float s : scale)
-      if (!(s > 0.f) || !(s < 3.4e38f)) return false;
+      if (!(s > 0.f) || !std::isfinite(s)) return false;
     return !scale.empty();
   }
   /// Same per-tensor scale, zero point and code type.

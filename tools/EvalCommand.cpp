@@ -67,6 +67,7 @@ void addEvalCommand(CLI::App &app, Action &action) {
         throw UsageError(cat("--runner: ", e.what()));
       }
       EvalResult r = runEval(o->cfg);
+      for (const std::string &w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       if (o->json) {
         nlohmann::json j = {{"model", r.model},   {"data", r.data},   {"images", r.images},
                             {"top1", r.top1},     {"top5", r.top5},   {"correct_top1", r.correct1},
@@ -74,6 +75,7 @@ void addEvalCommand(CLI::App &app, Action &action) {
         if (!r.quantization.empty()) j["quantization"] = r.quantization;
         j["runner"] = r.runner;
         if (!r.lowering.empty()) j["lowering"] = r.lowering;
+        if (!r.warnings.empty()) j["warnings"] = r.warnings;
         std::printf("%s\n", j.dump(2).c_str());
       } else {
         std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  (%lld images, %.1f s)%s\n", r.model.c_str(),

@@ -97,6 +97,9 @@ EvalResult runEval(const EvalConfig &cfg) {
   r.quantization = quantizationSummary(bits);
   r.data = cfg.dataDir;
   r.runner = cfg.runner;
+  if (opts.integer && r.quantization.empty())
+    r.warnings.push_back(cat(cfg.modelPath, " has no quantized layers (no QuantizeLinear/DequantizeLinear): the ",
+                             cfg.runner, " runner runs it in float; quantize it first (lowbit quantize)"));
   Progress progress("eval", static_cast<int64_t>(images.size()));
   const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
   std::vector<int> labels, allLabels;

@@ -32,6 +32,9 @@ struct EvalResult {
   std::string quantization;
   std::string runner;    ///< the runner used
   std::string lowering;  ///< integer runners: how many Conv/Gemm ran as integers
+  /// Things the user asked for that did not happen as asked (e.g. an integer runner on a float
+  /// model); the CLI prints each as `warning: ...` on stderr.
+  std::vector<std::string> warnings;
 };
 
 /// Evaluates the model on the folder. Throws Error naming the model, folder or image at fault.

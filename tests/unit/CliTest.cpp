@@ -224,3 +224,19 @@ TEST_CASE("lowbit quantize refuses outputs that would overwrite its input or eac
   CHECK_THAT(device.output, Catch::Contains("/dev/zero") && Catch::Contains("not a regular file"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("lowbit eval with an integer runner on a float model says it ran in float", "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path data = fs::temp_directory_path() / "lowbit_cli_float_int8" / "cat";
+  fs::create_directories(data);
+  fs::copy_file(kData + "/good/rgb_13x9.jpg", data / "a.jpg", fs::copy_options::overwrite_existing);
+  RunResult r = runLowbit("eval " + kData + "/good/tiny_convnet.onnx --data " + data.parent_path().string() +
+                          " --size 8 --runner int8 --json");
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("warning: ") && Catch::Contains("no quantized layers") &&
+                           Catch::Contains("runs it in float"));
+  RunResult plain = runLowbit("eval " + kData + "/good/tiny_convnet.onnx --data " + data.parent_path().string() + " --size 8");
+  CHECK(plain.code == 0);
+  CHECK_THAT(plain.output, !Catch::Contains("warning: "));
+  fs::remove_all(data.parent_path());
+}

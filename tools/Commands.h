@@ -17,15 +17,16 @@ void addEvalCommand(CLI::App &app, Action &action);
 void addBenchCommand(CLI::App &app, Action &action);
 void addQuantizeCommand(CLI::App &app, Action &action);
 
-/// Runs \p parse (turning flag values into settings) with its Errors reported as bad usage.
+/// Runs \p parse (turning flag values into settings) with its Errors reported as bad usage,
+/// prefixed with \p flag when the message does not name it.
 template <typename Parse>
-auto usage(Parse parse) -> decltype(parse()) {
+auto usage(Parse parse, const std::string &flag = "") -> decltype(parse()) {
   try {
     return parse();
   } catch (const UsageError &) {
     throw;
   } catch (const Error &e) {
-    throw UsageError(e.what());
+    throw UsageError(flag.empty() ? std::string(e.what()) : cat(flag, ": ", e.what()));
   }
 }
 

@@ -61,11 +61,7 @@ void addEvalCommand(CLI::App &app, Action &action) {
   cmd->callback([o, &action] {
     action = [o]() -> int {
       finishPreprocessOptions(o->cfg.preprocess, o->cfg.size, o->mean, o->std);
-      try {
-        parseRunner(o->cfg.runner);
-      } catch (const Error &e) {
-        throw UsageError(cat("--runner: ", e.what()));
-      }
+      usage([&] { return parseRunner(o->cfg.runner); }, "--runner");
       EvalResult r = runEval(o->cfg);
       for (const std::string &w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       if (o->json) {

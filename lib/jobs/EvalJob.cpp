@@ -70,9 +70,9 @@ std::string quantizationSummary(const BitWidths &b) {
 
 EvalResult runEval(const EvalConfig &cfg) {
   OutputFiles dumps;  // checked before the evaluation, written together after it
-  const std::vector<std::string> dumpFiles = {cfg.dump + ".inputs.f32", cfg.dump + ".logits.f32", cfg.dump + ".json"};
-  if (!cfg.dump.empty())
-    for (const std::string &f : dumpFiles) dumps.add(f, {cfg.modelPath});
+  std::vector<std::string> dumpFiles;
+  if (!cfg.dump.empty()) dumpFiles = {cfg.dump + ".inputs.f32", cfg.dump + ".logits.f32", cfg.dump + ".json"};
+  for (const std::string &f : dumpFiles) dumps.add(f, {cfg.modelPath});
   setNumThreads(cfg.threads);
   std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath);
   ImageInputInfo in = imageInputOf(*g, cfg.modelPath);

@@ -61,8 +61,9 @@ struct CodeUnits {
   const Value *scale;  // [OC]: input scale x weight scale
 };
 
-// \p conv + \p shortcut (same layout), then \p act if any, as one binary primitive.
-dnnl::memory addResidual(PlanBuilder &b, const Node &n, const dnnl::memory &conv, const dnnl::memory &shortcut,
+// \p conv += \p shortcut (same layout), then \p act if any, as one binary primitive in place:
+// the convolution's output is a buffer of its own that no value names yet.
+void addResidual(PlanBuilder &b, const Node &n, const dnnl::memory &conv, const dnnl::memory &shortcut,
                          const Node *act) {
   dnnl::post_ops po;
   if (act) appendActivationPostOp(b, *act, po);
@@ -75,9 +76,7 @@ dnnl::memory addResidual(PlanBuilder &b, const Node &n, const dnnl::memory &conv
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no residual addition for this configuration (", e.what(), ")"));
   }
-  dnnl::memory out = b.newMemory(md);
-  b.addPrimitive(n, dnnl::binary(pd), {{DNNL_ARG_SRC_0, conv}, {DNNL_ARG_SRC_1, shortcut}, {DNNL_ARG_DST, out}});
-  return out;
+  b.addPrimitive(n, dnnl::binary(pd), {{DNNL_ARG_SRC_0, conv}, {DNNL_ARG_SRC_1, shortcut}, {DNNL_ARG_DST, conv}});
 }
 
 void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUnits> &codes) {
@@ -169,7 +168,7 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   args[DNNL_ARG_DST] = dst;
   if (bias && !codes) args[DNNL_ARG_BIAS] = b.plainMemoryOf(bias);
   b.addPrimitive(n, dnnl::convolution_forward(pd), std::move(args));
-  if (residualApart) dst = addResidual(b, n, dst, b.memoryIn(other, dst.get_desc()), act);
+  if (residualApart) addResidual(b, n, dst, b.memoryIn(other, dst.get_desc()), act);
   b.define(y, dst);
 }
 

@@ -31,6 +31,13 @@ size_t transferAll(size_t size, Io io) {
   return done;
 }
 
+// The same file: one inode under two names, or one path spelled two ways.
+bool sameFile(const std::string &a, const std::string &b) {
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
+  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+}
+
 }  // namespace
 
 std::string readFile(const std::string &path) {
@@ -59,17 +66,6 @@ std::string readFile(const std::string &path) {
     throw Error(cat(path, ": read failed after ", done, " of ", bytes.size(), " bytes (", std::strerror(err), ")"));
   return bytes;
 }
-
-namespace {
-
-// The same file: one inode under two names, or one path spelled two ways.
-bool sameFile(const std::string &a, const std::string &b) {
-  std::error_code ec;
-  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
-  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
-}
-
-}  // namespace
 
 OutputFiles::~OutputFiles() {
   for (const Entry &e : entries_)

@@ -38,10 +38,12 @@ run() {  # model setting method quantize-flags...
   if [[ " $* " == *" --finetune "* ]]; then
     extra+=(${FT_EXTRA:-})
     # A row with a budget trains on every image for exactly that budget at LR (default 1e-4)
-    # unless FT_EXTRA names its own; the defaults row holds images back and searches.
+    # and returns the last parameters (no moving average) unless FT_EXTRA names its own; the
+    # defaults row holds images back and searches.
     if [[ " $* " == *" --joint-epochs "* || " $* " == *" --finetune blockwise "* ]]; then
       fixed=(--held-back 0)
       [[ " ${FT_EXTRA:-} " == *" --lr "* ]] || fixed+=(--lr "${LR:-1e-4}")
+      [[ " ${FT_EXTRA:-} " == *" --ema "* ]] || fixed+=(--ema 0)
       set -- "$@" "${fixed[@]}"
     fi
   fi

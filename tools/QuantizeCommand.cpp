@@ -168,8 +168,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "mix; 0: off)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--ema", o->ft.ema,
-                  "fine-tune stage 2: keep a moving average of the parameters with this decay per step and "
-                  "return it (0: off)")
+                  "fine-tune stage 2: moving average of the parameters, decay per step (default 0.999; each "
+                  "epoch the better of it and the current parameters on the held-back images is kept; 0: off)")
       ->check(CLI::Range(0.0, 0.99999));
   cmd->add_option("--act-quantizer", o->actQuantizer,
                   "fine-tune activation quantizers: lsq (learnable steps) or pact (learnable clip of unsigned "

@@ -351,11 +351,11 @@ class JointStage {
     return {sum.kl / static_cast<double>(steps), sum.featureMse / static_cast<double>(steps)};
   }
 
-  // Mean T^2 KL against the float model on the held-back images (no update), of the
-  // parameters' moving average when one is kept.
-  double heldBackKl(const std::vector<int64_t> &heldIdx) {
+  // Mean T^2 KL against the float model on the held-back images (no update), of the current
+  // parameters or (\p averaged, when one is kept) of their moving average.
+  double heldBackKl(const std::vector<int64_t> &heldIdx, bool averaged = false) {
     std::vector<Tensor> live;
-    if (!average_.empty()) {
+    if (averaged && !average_.empty()) {
       live = snapshot();
       restore(average_);
     }
@@ -380,8 +380,8 @@ class JointStage {
     if (cfg_.ema > 0.f) average_ = snapshot();
     averaged_ = 0;
   }
-  // The parameters the stage stands for: their moving average, or their current values.
-  std::vector<Tensor> result() { return average_.empty() ? snapshot() : average_; }
+  bool averaging() const { return !average_.empty(); }
+  const std::vector<Tensor> &average() const { return average_; }
 
   std::vector<Tensor> snapshot() {
     std::vector<Tensor> s;
@@ -505,18 +505,31 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
   std::vector<Tensor> best;
   double bestKl = 0;
   int bestEpoch = 0;
+  bool bestFromAverage = false;
   for (int e = 0; e < maxEpochs; ++e) {
     const JointStage::Loss l = stage.epoch(trainIdx, adam, rng, cfg.progress ? &p : nullptr, cat("epoch ", e + 1, "/", maxEpochs));
     nlohmann::json epoch = {{"epoch", e + 1}, {"mean_kl", l.kl}};
     if (stage.hasFeatures()) epoch["mean_feature_mse"] = l.featureMse;
     if (!heldIdx.empty()) {
+      // The epoch's candidate is whichever of the current parameters and their moving average
+      // does better on the held-back images: the average smooths the walk a high rate takes,
+      // but lags where the current parameters are still improving fast.
       const double kl = stage.heldBackKl(heldIdx);
       epoch["held_back_kl"] = kl;
+      double candidateKl = kl;
+      bool fromAverage = false;
+      if (stage.averaging()) {
+        const double avgKl = stage.heldBackKl(heldIdx, /*averaged=*/true);
+        epoch["held_back_kl_average"] = avgKl;
+        fromAverage = avgKl < kl;
+        candidateKl = std::min(kl, avgKl);
+      }
       // A new best must beat the old by 0.1 %: noise-level wiggles do not reset the patience.
-      if (bestEpoch == 0 || kl < bestKl * (1.0 - 1e-3)) {
-        best = stage.result();
-        bestKl = kl;
+      if (bestEpoch == 0 || candidateKl < bestKl * (1.0 - 1e-3)) {
+        best = fromAverage ? stage.average() : stage.snapshot();
+        bestKl = candidateKl;
         bestEpoch = e + 1;
+        bestFromAverage = fromAverage;
       }
     }
     epochs.push_back(epoch);
@@ -526,11 +539,12 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
   *steps = adam.steps();
   nlohmann::json out = {{"epochs", epochs}, {"max_epochs", maxEpochs}, {"lr", lr}};
   if (cfg.ema > 0.f) out["ema"] = cfg.ema;
-  if (heldIdx.empty()) stage.restore(stage.result());
+  if (heldIdx.empty() && stage.averaging()) stage.restore(stage.average());  // nothing to judge by: the average
   if (!heldIdx.empty()) {
     stage.restore(best);
     out["best_epoch"] = bestEpoch;
     out["best_held_back_kl"] = bestKl;
+    out["best_parameters"] = bestFromAverage ? "average" : "current";
     out["patience"] = patience;
   }
   return out;

@@ -54,9 +54,10 @@ struct FinetuneConfig {
   /// Beta(mixup, mixup), the teacher run on each mix; 0: off.
   float mixup = 0.f;
   /// Stage 2 keeps an exponential moving average of the parameters (decay per step, warmed up
-  /// as min(ema, (1 + t) / (10 + t))); the average is what the held-back KL judges and what
-  /// the fine-tune returns. 0: off (the last or best epoch's parameters).
-  float ema = 0.f;
+  /// as min(ema, (1 + t) / (10 + t))). With held-back images each epoch's candidate is the
+  /// better of the current parameters and the average by held-back KL; with none, the average
+  /// is the result. 0: off (the current parameters only).
+  float ema = 0.999f;
   /// Learnable activation quantizers: LSQ steps, or PACT clips on unsigned activations.
   ActivationQuantizer activations = ActivationQuantizer::Lsq;
   bool progress = true;

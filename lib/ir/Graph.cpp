@@ -1,6 +1,9 @@
 #include "ir/Graph.h"
 
 #include <algorithm>
+#include <functional>
+#include <queue>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace lowbit {
@@ -174,32 +177,46 @@ size_t Graph::removeDeadCode() {
 }
 
 void Graph::topoSort() {
-  std::unordered_set<const Value *> ready;
-  for (const auto &v : values_)
-    if (!v->producer()) ready.insert(v.get());
-  std::vector<std::unique_ptr<Node>> pending = std::move(nodes_);
-  nodes_.clear();
-  while (!pending.empty()) {
-    bool progress = false;
-    for (auto it = pending.begin(); it != pending.end();) {
-      bool ok = std::all_of((*it)->inputs().begin(), (*it)->inputs().end(),
-                            [&](Value *in) { return !in || ready.count(in); });
-      if (ok) {
-        for (Value *o : (*it)->outputs())
-          if (o) ready.insert(o);
-        nodes_.push_back(std::move(*it));
-        it = pending.erase(it);
-        progress = true;
-      } else {
-        ++it;
+  // Kahn's algorithm, taking the earliest-listed ready node first: a sorted graph keeps its
+  // order, and an unsorted one (hostile or not) costs O(E log N), not a sweep per node.
+  const size_t n = nodes_.size();
+  std::unordered_map<const Node *, size_t> index;
+  for (size_t i = 0; i < n; ++i) index.emplace(nodes_[i].get(), i);
+  std::vector<size_t> waiting(n, 0);                            // inputs not yet computed
+  std::unordered_map<const Value *, std::vector<size_t>> readers;  // per input occurrence
+  for (size_t i = 0; i < n; ++i)
+    for (Value *in : nodes_[i]->inputs())
+      if (in && in->producer() && index.count(in->producer())) {
+        ++waiting[i];
+        readers[in].push_back(i);
       }
-    }
-    if (!progress) {
-      std::string stuck = pending.front()->describe();
-      for (auto &p : pending) nodes_.push_back(std::move(p));
-      throw Error(cat("graph has a cycle or an undefined input at ", stuck));
+  std::priority_queue<size_t, std::vector<size_t>, std::greater<size_t>> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (waiting[i] == 0) ready.push(i);
+  std::vector<size_t> order;
+  order.reserve(n);
+  while (!ready.empty()) {
+    const size_t i = ready.top();
+    ready.pop();
+    order.push_back(i);
+    for (Value *o : nodes_[i]->outputs()) {
+      if (!o) continue;
+      auto it = readers.find(o);
+      if (it == readers.end()) continue;
+      for (size_t r : it->second)
+        if (--waiting[r] == 0) ready.push(r);
     }
   }
+  if (order.size() != n) {
+    size_t stuck = n;
+    for (size_t i = 0; i < n && stuck == n; ++i)
+      if (waiting[i] > 0) stuck = i;
+    throw Error(cat("graph has a cycle or an undefined input at ", nodes_[stuck]->describe()));
+  }
+  std::vector<std::unique_ptr<Node>> sorted;
+  sorted.reserve(n);
+  for (size_t i : order) sorted.push_back(std::move(nodes_[i]));
+  nodes_ = std::move(sorted);
 }
 
 std::unique_ptr<Graph> Graph::clone() const {

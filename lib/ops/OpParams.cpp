@@ -241,16 +241,21 @@ std::pair<float, float> clipBounds(const Node &n, int64_t opset) {
   if (opset < 11) {
     lo = n.attrFloat("min", lo);
     hi = n.attrFloat("max", hi);
-    return {lo, hi};
+  } else {
+    for (size_t i = 1; i <= 2; ++i) {
+      Value *v = n.input(i);
+      if (!v) continue;
+      if (!v->isConstant())
+        throw Error(cat(n.describe(), ": Clip bound '", v->name(), "' must be a constant"));
+      if (v->constant()->numel() != 1)
+        throw Error(cat(n.describe(), ": Clip bound '", v->name(), "' must be a scalar, has ",
+                        v->constant()->numel(), " values"));
+      (i == 1 ? lo : hi) = v->constant()->toFloats()[0];
+    }
   }
-  for (size_t i = 1; i <= 2; ++i) {
-    Value *v = n.input(i);
-    if (!v) continue;
-    if (!v->isConstant())
-      throw Error(cat(n.describe(), ": Clip bound '", v->name(), "' must be a constant"));
-    float b = v->constant()->toFloats().at(0);
-    (i == 1 ? lo : hi) = b;
-  }
+  if (std::isnan(lo) || std::isnan(hi)) throw Error(cat(n.describe(), ": Clip bound is NaN (min ", lo, ", max ", hi, ")"));
+  // ONNX: with min above max every output is max.
+  if (lo > hi) lo = hi;
   return {lo, hi};
 }
 

@@ -105,8 +105,14 @@ void runCalibrateActivations(QuantizeContext &ctx) {
     Progress timer("quantize", 1);
     std::vector<ActivationObserver> obs = observe(ctx, names, cfg.biasCorrect ? &ctx.means : nullptr);
     ctx.calibSeconds = timer.elapsedSeconds();
-    for (size_t i = 0; i < obs.size(); ++i)
+    for (size_t i = 0; i < obs.size(); ++i) {
+      // An infinite or NaN activation (a float layer overflowing, a NaN weight kept in float)
+      // has no finite range to quantize.
+      if (!std::isfinite(obs[i].minValue()) || !std::isfinite(obs[i].maxValue()))
+        throw Error(cat("activation '", names[i], "' reaches [", obs[i].minValue(), ", ", obs[i].maxValue(),
+                        "] on the calibration images; only finite activations can be quantized"));
       ctx.ranges.push_back({obs[i].minValue(), obs[i].maxValue(), obs[i].clip(cfg.act, ctx.activationBits.at(ctx.activations[i]))});
+    }
   }
 
   nlohmann::json report = nlohmann::json::array();

@@ -5,6 +5,7 @@
 // reader asks for. Fills ctx.activations (graph order) and ctx.activationBits; report
 // section "weights" (bits, granularity, SQNR per layer).
 #include <algorithm>
+#include <cmath>
 
 #include "pipeline/QuantizePipeline.h"
 #include "quant/QuantRules.h"
@@ -27,10 +28,14 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     if (wc.granularity == QuantParams::Granularity::PerGroup &&
         static_cast<int64_t>(wc.groups) > w->dims()[static_cast<size_t>(axis)])
       wc.groups = static_cast<int>(w->dims()[static_cast<size_t>(axis)]);  // fewer channels than groups
+    const std::vector<float> ref = w->constant()->toFloats();
+    if (auto bad = std::find_if(ref.begin(), ref.end(), [](float x) { return !std::isfinite(x); }); bad != ref.end())
+      throw Error(cat(l.node->describe(), ": weight '", w->name(), "' holds ", *bad, " at index ", bad - ref.begin(),
+                      "; only finite weights can be quantized (keep the layer in float with --exclude ",
+                      l.node->name(), ")"));
     std::vector<int> degenerate;
     QuantParams p = computeWeightParams(*w->constant(), axis, wc, &degenerate);
     Tensor fq = fakeQuantizeWeights(*w->constant(), p);
-    std::vector<float> ref = w->constant()->toFloats();
     nlohmann::json wr = {{"node", l.node->name()}, {"weight", w->name()}, {"bits", p.bits},
                          {"granularity", granularityName(p)},
                          {"sqnr_db", sqnrDb(ref.data(), fq.data<float>(), ref.size())}};

@@ -310,7 +310,7 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
   Plan &plan = planFor(inputs);
   impl_->last = &plan;
   for (size_t i = 0; i < inputs.size(); ++i)
-    if (plan.inputs[i]) std::memcpy(plan.inputs[i].get_data_handle(), inputs[i].raw(), inputs[i].byteSize());
+    if (plan.inputs[i] && inputs[i].byteSize() > 0) std::memcpy(plan.inputs[i].get_data_handle(), inputs[i].raw(), inputs[i].byteSize());
   dnnl::stream &s = impl_->stream;
   if (opts_.profile) plan.stepMs.resize(plan.steps.size(), 0.0);
   ++plan.runs;
@@ -345,7 +345,7 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
     }
     const Value *v = plan.graph->outputs()[i];
     Tensor t(v->dtype(), v->dims());
-    std::memcpy(t.raw(), plan.outputs[i].get_data_handle(), t.byteSize());
+    if (t.byteSize()) std::memcpy(t.raw(), plan.outputs[i].get_data_handle(), t.byteSize());
     outs.push_back(std::move(t));
   }
   if (taps) {
@@ -357,7 +357,7 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
         continue;
       }
       Tensor t(DType::Float32, v->dims());
-      std::memcpy(t.raw(), plan.taps[i].get_data_handle(), t.byteSize());
+      if (t.byteSize()) std::memcpy(t.raw(), plan.taps[i].get_data_handle(), t.byteSize());
       taps->push_back(std::move(t));
     }
   }

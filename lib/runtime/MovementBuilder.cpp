@@ -74,7 +74,7 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
         ins.push_back(constants[i].get());
       } else if (runtime[i].data) {
         held[i] = Tensor(runtime[i].dtype, runtime[i].dims);
-        std::memcpy(held[i].raw(), runtime[i].data, held[i].byteSize());
+        if (held[i].byteSize()) std::memcpy(held[i].raw(), runtime[i].data, held[i].byteSize());
         ins.push_back(&held[i]);
       } else {
         ins.push_back(nullptr);
@@ -82,7 +82,7 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
     }
     std::vector<Tensor> results = evaluate(*node, ins, opset);
     for (size_t i = 0; i < outs.size() && i < results.size(); ++i) {
-      if (outs[i]) std::memcpy(outs[i], results[i].raw(), results[i].byteSize());
+      if (outs[i] && results[i].byteSize()) std::memcpy(outs[i], results[i].raw(), results[i].byteSize());
       if (hostOuts[i]) *hostOuts[i] = std::move(results[i]);
     }
   });

@@ -13,20 +13,8 @@
 namespace {
 const std::string kData = LOWBIT_TEST_DATA;
 
-struct RunResult {
-  int code;
-  std::string output;  // stdout + stderr
-};
-
-RunResult runLowbit(const std::string &args) {
-  std::string cmd = std::string(LOWBIT_BINARY) + " " + args + " 2>&1";
-  FILE *p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
+using lowbit::test::runLowbit;
+using lowbit::test::RunResult;
 }  // namespace
 
 TEST_CASE("lowbit inspect reports a truncated model with exit code 1", "[cli]") {

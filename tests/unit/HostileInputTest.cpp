@@ -10,6 +10,7 @@
 
 #include "TestUtil.h"
 #include "data/ImageDecoder.h"
+#include "export/OnnxExporter.h"
 #include "import/OnnxImporter.h"
 #include "ops/ShapeInference.h"
 #include "support/File.h"
@@ -223,4 +224,82 @@ TEST_CASE("images declaring more pixels than the limit are refused from their he
   for (int b = 0; b < 4; ++b) png[29 + static_cast<size_t>(b)] = static_cast<char>((crc >> (24 - 8 * b)) & 0xFF);
   writeBytes(dir / "huge.png", png);
   CHECK_THROWS_WITH(decodeImage(dir / "huge.png"), Catch::Contains("huge.png") && Catch::Contains("60000 x 60000"));
+}
+
+TEST_CASE("Clip bounds must be finite scalars; min above max clips everything to max", "[hostile]") {
+  auto clipGraph = [](Graph &g, const Tensor &lo, const Tensor &hi) {
+    Value *x = addInput(g, "x", {1, 2, 2, 2});
+    addOp(g, "Clip", {x, g.addConstant("lo", lo), g.addConstant("hi", hi)}, "y");
+    g.outputs().push_back(g.findValue("y"));
+  };
+  const Tensor x = randomTensor({1, 2, 2, 2}, 5, -3.f, 3.f);
+  {
+    Graph g;
+    clipGraph(g, Tensor::fromVector<float>({}, {std::nanf("")}), Tensor::fromVector<float>({}, {6.f}));
+    CHECK_THROWS_WITH(runGraph(g, {x}), Catch::Contains("y_node") && Catch::Contains("NaN"));
+  }
+  {
+    Graph g;
+    clipGraph(g, Tensor::fromVector<float>({0}, {}), Tensor::fromVector<float>({}, {6.f}));
+    CHECK_THROWS_WITH(runGraph(g, {x}), Catch::Contains("y_node") && Catch::Contains("scalar"));
+  }
+  {
+    Graph g;  // ONNX: min > max gives max everywhere
+    clipGraph(g, Tensor::fromVector<float>({}, {2.f}), Tensor::fromVector<float>({}, {-1.f}));
+    for (float v : runGraph(g, {x})[0].toFloats()) CHECK(v == -1.f);
+  }
+}
+
+TEST_CASE("quantize refuses NaN and infinite weights naming the node and weight", "[hostile]") {
+  TempDir dir;
+  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    Graph g;
+    Value *x = addInput(g, "x", {-1, 3, 8, 8});
+    Tensor w = randomTensor({4, 3, 3, 3}, 1);
+    w.data<float>()[7] = bad;
+    Node *conv = addOp(g, "Conv", {x, g.addConstant("w", w)}, "c");
+    conv->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    addOp(g, "GlobalAveragePool", {g.findValue("c")}, "p");
+    addOp(g, "Flatten", {g.findValue("p")}, "y");
+    g.outputs().push_back(g.findValue("y"));
+    g.opset = 13;
+    exportOnnxFile(g, dir / "bad_weight.onnx");
+    RunResult r = runLowbit("quantize " + dir / "bad_weight.onnx" + " --calib " + kData + "/good --size 8 -o " +
+                            dir / "out.onnx");
+    CHECK(r.code == 1);
+    CHECK_THAT(r.output, Catch::Contains("c_node") && Catch::Contains("weight 'w'") && Catch::Contains("index 7") &&
+                             Catch::Contains("--exclude"));
+    CHECK_FALSE(fs::exists(dir / "out.onnx"));
+  }
+}
+
+TEST_CASE("an unsorted 20,000-node graph is sorted in one pass; a cycle is an error naming a node", "[hostile]") {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto *g = m.mutable_graph();
+  g->set_name("chain");
+  onnx::ValueInfoProto *in = g->add_input();
+  in->set_name("r0");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int d : {1, 4}) in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  const int n = 20000;
+  for (int i = n - 1; i >= 0; --i) {  // listed last node first
+    onnx::NodeProto *node = g->add_node();
+    node->set_op_type("Relu");
+    node->set_name(cat("relu", i));
+    node->add_input(cat("r", i));
+    node->add_output(cat("r", i + 1));
+  }
+  g->add_output()->set_name(cat("r", n));
+  g->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  TempDir dir;
+  std::unique_ptr<Graph> graph = importOnnxBytes(m.SerializeAsString(), "chain.onnx", dir.path.string());
+  const std::vector<Node *> order = graph->nodes();
+  REQUIRE(order.size() == static_cast<size_t>(n));
+  for (int i = 0; i < n; i += 997) CHECK(order[static_cast<size_t>(i)]->name() == cat("relu", i));
+  // Close the chain into a cycle: the last node feeds the first.
+  g->mutable_node(n - 1)->set_input(0, cat("r", n));
+  CHECK_THROWS_WITH(importOnnxBytes(m.SerializeAsString(), "cycle.onnx", dir.path.string()),
+                    Catch::Contains("cycle") && Catch::Contains("relu"));
 }

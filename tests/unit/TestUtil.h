@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <sstream>
 #include <string>
@@ -37,6 +39,24 @@ inline Node *addOp(Graph &g, const std::string &op, std::vector<Value *> ins, co
   Value *o = g.addValue(out);
   return g.addNode(out + "_node", op, std::move(ins), {o});
 }
+
+/// The lowbit binary's exit code and its stdout + stderr.
+struct RunResult {
+  int code;
+  std::string output;
+};
+#ifdef LOWBIT_BINARY
+/// Runs `lowbit ARGS` (the build's binary) through the shell.
+inline RunResult runLowbit(const std::string &args) {
+  std::string cmd = std::string(LOWBIT_BINARY) + " " + args + " 2>&1";
+  FILE *p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WEXITSTATUS(status), out};
+}
+#endif
 
 /// Number of nodes of \p op in \p g.
 inline size_t countOps(const Graph &g, const std::string &op) {

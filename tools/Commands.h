@@ -12,6 +12,9 @@ namespace lowbit {
 
 using Action = std::function<int()>;
 
+/// The whole command line (argv[0] is the program): \returns the exit code (Cli.cpp).
+int runCli(int argc, char **argv);
+
 void addInspectCommand(CLI::App &app, Action &action);
 void addEvalCommand(CLI::App &app, Action &action);
 void addBenchCommand(CLI::App &app, Action &action);

@@ -1,47 +1,4 @@
-// lowbit: post-training quantization toolchain for ONNX CNNs. Parses flags, runs one
-// subcommand, and is the one place that turns errors into messages and exit codes:
-// 0 success, 1 bad input (lowbit::Error), 2 bad usage (CLI11 parse errors, lowbit::UsageError).
-#include <cstdio>
-#include <exception>
-
+// lowbit: post-training quantization toolchain for ONNX convolutional networks.
 #include "Commands.h"
-#include "support/Error.h"
 
-int main(int argc, char **argv) {
-  CLI::App app{"lowbit: post-training quantization for ONNX convolutional networks"};
-  app.set_version_flag("--version", LOWBIT_VERSION);
-  app.require_subcommand(1);
-  lowbit::Action action;
-  lowbit::addInspectCommand(app, action);
-  lowbit::addEvalCommand(app, action);
-  lowbit::addQuantizeCommand(app, action);
-  lowbit::addBenchCommand(app, action);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp &e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp &e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion &e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError &e) {
-    std::fprintf(stderr, "error: %s (see lowbit --help)\n", e.what());
-    return 2;
-  }
-  try {
-    return action ? action() : 2;
-  } catch (const lowbit::UsageError &e) {
-    std::fprintf(stderr, "error: %s (see lowbit --help)\n", e.what());
-    return 2;
-  } catch (const lowbit::Error &e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  } catch (const std::bad_alloc &) {
-    std::fprintf(stderr, "error: out of memory\n");
-    return 1;
-  } catch (const std::exception &e) {
-    // Anything else is a bug in lowbit or a library it calls; still no crash.
-    std::fprintf(stderr, "error: internal error: %s\n", e.what());
-    return 3;
-  }
-}
+int main(int argc, char **argv) { return lowbit::runCli(argc, argv); }

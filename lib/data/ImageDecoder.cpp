@@ -117,8 +117,9 @@ Image decodePng(const std::string &bytes, const std::string &path) {
 
 }  // namespace
 
-Image decodeImage(const std::string &path) {
-  std::string bytes = readFile(path);
+Image decodeImage(const std::string &path) { return decodeImageBytes(readFile(path), path); }
+
+Image decodeImageBytes(const std::string &bytes, const std::string &path) {
   const auto *b = reinterpret_cast<const unsigned char *>(bytes.data());
   if (bytes.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return decodeJpeg(bytes, path);
   if (bytes.size() >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return decodePng(bytes, path);

@@ -22,18 +22,21 @@ QuantRange quantRange(int bits, bool isSigned, bool narrow);
 /// and adding and subtracting 1.5 * 2^23 rounds half to even for |v| < 2^22 without a libm
 /// call, so loops over this function vectorize. NaN maps to qmin.
 inline int32_t quantizeValue(float x, float scale, int32_t zeroPoint, QuantRange r) {
-  const float lo = static_cast<float>(r.qmin - zeroPoint), hi = static_cast<float>(r.qmax - zeroPoint);
+  // In 64 bits: an int32 code range minus any int32 zero point does not fit 32.
+  const float lo = static_cast<float>(int64_t{r.qmin} - zeroPoint), hi = static_cast<float>(int64_t{r.qmax} - zeroPoint);
   float v = x / scale;
   v = v > lo ? v : lo;
   v = v < hi ? v : hi;
   constexpr float kRound = 12582912.f;  // 1.5 * 2^23
   v = (v + kRound) - kRound;
-  return static_cast<int32_t>(v) + zeroPoint;
+  // Saturated again in 64 bits: near 2^31, float bounds round outwards.
+  const int64_t q = static_cast<int64_t>(v) + zeroPoint;
+  return static_cast<int32_t>(q < r.qmin ? r.qmin : q > r.qmax ? r.qmax : q);
 }
 
 /// ONNX DequantizeLinear of one value.
 inline float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
-  return static_cast<float>(q - zeroPoint) * scale;
+  return static_cast<float>(int64_t{q} - zeroPoint) * scale;
 }
 
 /// y[i] = q - zeroPoint for x[i] = DequantizeLinear(q) with \p scale: x / scale lies within

@@ -14,9 +14,10 @@ namespace lowbit {
 /// Registers --size/--resize/--crop/--mean/--std/--bgr, shared by eval and quantize.
 void addPreprocessOptions(CLI::App *cmd, PreprocessConfig &pre, int &size, std::string &mean,
                           std::string &std) {
-  cmd->add_option("--size", size, "resize the shorter side to S and center-crop SxS (same as --resize S --crop S)");
-  cmd->add_option("--resize", pre.resize, "resize the shorter side to R pixels (PIL bilinear)");
-  cmd->add_option("--crop", pre.crop, "center crop to C x C");
+  cmd->add_option("--size", size, "resize the shorter side to S and center-crop SxS (same as --resize S --crop S)")
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--resize", pre.resize, "resize the shorter side to R pixels (PIL bilinear)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--crop", pre.crop, "center crop to C x C")->check(CLI::NonNegativeNumber);
   cmd->add_option("--mean", mean, "per-channel mean after scaling to [0,1], e.g. 0.485,0.456,0.406");
   cmd->add_option("--std", std, "per-channel std, e.g. 0.229,0.224,0.225");
   cmd->add_flag("--bgr", pre.bgr, "feed channels as BGR");

@@ -6,7 +6,7 @@ namespace lowbit {
 
 BatchLoader::BatchLoader(std::vector<ImageEntry> images, PreprocessConfig cfg, int channels,
                          int height, int width)
-    : images_(std::move(images)), cfg_(std::move(cfg)), channels_(channels), height_(height),
+    : images_(std::move(images)), cfg_(preprocessForChannels(std::move(cfg), channels)), channels_(channels), height_(height),
       width_(width) {}
 
 Tensor BatchLoader::load(size_t begin, size_t end, std::vector<int> *labels) const {

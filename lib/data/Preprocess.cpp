@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "support/Error.h"
+#include "support/Strings.h"
 
 namespace lowbit {
 namespace {
@@ -89,6 +90,16 @@ Image resizeBilinear(const Image &img, int width, int height) {
   if (width != cur.width) cur = resamplePass(cur, width, true);
   if (height != cur.height) cur = resamplePass(cur, height, false);
   return cur;
+}
+
+PreprocessConfig preprocessForChannels(PreprocessConfig cfg, int channels) {
+  for (auto [values, flag] : {std::pair{&cfg.mean, "--mean"}, std::pair{&cfg.std, "--std"}}) {
+    if (values->size() == 1) values->assign(static_cast<size_t>(channels), values->front());
+    if (!values->empty() && values->size() != static_cast<size_t>(channels))
+      throw UsageError(cat(flag, " has ", values->size(), " values; the model's input has ", channels,
+                           " channels (give 1 or ", channels, ")"));
+  }
+  return cfg;
 }
 
 void preprocessInto(const Image &src, const PreprocessConfig &cfg, int channels, int height,

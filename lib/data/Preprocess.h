@@ -17,6 +17,10 @@ struct PreprocessConfig {
   bool bgr = false;          ///< channel order BGR instead of RGB
 };
 
+/// \p cfg for a model input of \p channels: one --mean/--std value stands for every channel;
+/// any other count than 0, 1 or \p channels is a UsageError naming the flag.
+PreprocessConfig preprocessForChannels(PreprocessConfig cfg, int channels);
+
 /// PIL's bilinear resize (antialiased when shrinking, 22-bit fixed point, horizontal pass
 /// first) of \p img to \p width x \p height.
 Image resizeBilinear(const Image &img, int width, int height);

@@ -24,6 +24,7 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
   report["model"] = cfg.modelPath;
   report["model_hash"] = ctx.modelHash;
   report["output"] = cfg.outPath;
+  if (!ctx.warnings.empty()) report["warnings"] = ctx.warnings;
   std::vector<std::string> passes = floatPreparePipeline();
   passes.insert(passes.end(), ctx.ran.begin(), ctx.ran.end());
   report["recipe"] = {{"wbits", cfg.weights.bits},
@@ -88,6 +89,9 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   if (cfg.calibFrom.empty()) {
     if (cfg.calibDir.empty()) throw Error("quantize needs --calib DIR (or --calib-from REPORT.json)");
     ctx.images = pickBalancedImages(scanImageFolder(cfg.calibDir), cfg.numCalib, cfg.seed);
+    if (cfg.numCalib > static_cast<int64_t>(ctx.images.size()))
+      ctx.warn(cat("--num-calib ", cfg.numCalib, ": ", cfg.calibDir, " has ", ctx.images.size(),
+                   " images; calibrating on all of them"));
   } else {
     if (cfg.biasCorrect) throw Error("--bias-correct needs calibration images (--calib), not --calib-from");
     if (cfg.absorbBias) throw Error("--absorb-bias needs calibration images (--calib), not --calib-from");

@@ -57,6 +57,9 @@ struct QuantizeContext {
   std::unique_ptr<Graph> teacher;            ///< SnapshotTeacher: the float model
   nlohmann::json report = nlohmann::json::object();  ///< sections by pass
   std::vector<std::string> ran;              ///< names of the passes that ran, in order
+  std::vector<std::string> warnings;         ///< report "warnings"; each printed as it happens
+  /// A stated warning: `warning: ...` on stderr now (before any long work), and in the report.
+  void warn(const std::string &message);
 };
 
 }  // namespace lowbit

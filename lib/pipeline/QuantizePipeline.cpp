@@ -28,6 +28,11 @@ const std::vector<QuantizePassInfo> &quantizePipeline() {
   return pipeline;
 }
 
+void QuantizeContext::warn(const std::string &message) {
+  std::fprintf(stderr, "warning: %s\n", message.c_str());
+  warnings.push_back(message);
+}
+
 void QuantizeContext::forEachTappedBatch(Executor &exec, const std::string &label,
                                          const std::function<void(const std::vector<Tensor> &)> &visit) const {
   const BatchLoader batches = loader();

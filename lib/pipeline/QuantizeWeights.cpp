@@ -20,14 +20,20 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     if (!ctx.activationBits.count(v)) ctx.activations.push_back(v);
     ctx.activationBits[v] = std::max(ctx.activationBits[v], bits);
   };
+  std::vector<std::string> fewerChannels, unevenGroups;  // group-wise layers that cannot split evenly
   for (const LayerPlan &l : ctx.layers) {
     Value *w = l.node->input(1);
     WeightQuantConfig wc = cfg.weights;
     wc.bits = l.bits;
     const int axis = weightOutputAxis(*l.node);
     if (wc.granularity == QuantParams::Granularity::PerGroup &&
-        static_cast<int64_t>(wc.groups) > w->dims()[static_cast<size_t>(axis)])
-      wc.groups = static_cast<int>(w->dims()[static_cast<size_t>(axis)]);  // fewer channels than groups
+        static_cast<int64_t>(wc.groups) > w->dims()[static_cast<size_t>(axis)]) {
+      fewerChannels.push_back(l.node->name());
+      wc.groups = static_cast<int>(w->dims()[static_cast<size_t>(axis)]);
+    }
+    if (const int64_t channels = w->dims()[static_cast<size_t>(axis)];
+        wc.granularity == QuantParams::Granularity::PerGroup && channels % wc.groups != 0)
+      unevenGroups.push_back(l.node->name());
     const std::vector<float> ref = w->constant()->toFloats();
     if (auto bad = std::find_if(ref.begin(), ref.end(), [](float x) { return !std::isfinite(x); }); bad != ref.end())
       throw Error(cat(l.node->describe(), ": weight '", w->name(), "' holds ", *bad, " at index ", bad - ref.begin(),
@@ -46,6 +52,16 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     if (Value *x = l.node->input(0); x && !x->isConstant()) wantActivation(x, aBits);
     if (l.node->fusedAdd) wantActivation(l.node->residualOperand(), cfg.actBits);  // read quantized too
   }
+  auto listed = [](const std::vector<std::string> &names) {
+    return cat(names.size(), names.size() == 1 ? " layer (" : " layers (", names.front(),
+               names.size() > 1 ? ", ..." : "", ")");
+  };
+  if (!fewerChannels.empty())
+    ctx.warn(cat("group:", cfg.weights.groups, ": fewer output channels than groups in ", listed(fewerChannels),
+                 ": one group per channel there"));
+  if (!unevenGroups.empty())
+    ctx.warn(cat("group:", cfg.weights.groups, " does not divide the output channels of ", listed(unevenGroups),
+                 ": group sizes there differ by one (channel k goes to group floor(k * groups / channels))"));
   ctx.report["weights"] = report;
 }
 

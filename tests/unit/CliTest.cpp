@@ -228,3 +228,25 @@ TEST_CASE("lowbit eval with an integer runner on a float model says it ran in fl
   CHECK_THAT(plain.output, !Catch::Contains("warning: "));
   fs::remove_all(data.parent_path());
 }
+
+TEST_CASE("preprocessing flags must fit the model; group and image counts that cannot be met are stated warnings",
+          "[cli]") {
+  const std::string model = kData + "/good/tiny_convnet.onnx";
+  RunResult mean = runLowbit("quantize " + model + " --calib " + kData + "/good --size 8 --mean 0.5,0.5 -o /tmp/x.onnx");
+  CHECK(mean.code == 2);
+  CHECK_THAT(mean.output, Catch::Contains("--mean has 2 values") && Catch::Contains("3 channels"));
+  CHECK(runLowbit("quantize " + model + " --calib " + kData + "/good --size 0 -o /tmp/x.onnx").code == 2);
+  // One value stands for every channel.
+  const auto dir = std::filesystem::temp_directory_path() / "lowbit-cli-warnings";
+  std::filesystem::create_directories(dir);
+  const std::string out = (dir / "q.onnx").string(), report = (dir / "q.json").string();
+  RunResult ok = runLowbit("quantize " + model + " --calib " + kData + "/good --size 8 --mean 0.5 --std 0.25" +
+                           " --granularity group:3 --num-calib 100 -o " + out + " --report " + report);
+  REQUIRE(ok.code == 0);
+  CHECK_THAT(ok.output, Catch::Contains("warning: --num-calib 100") && Catch::Contains("has 5 images") &&
+                            Catch::Contains("warning: group:3 does not divide the output channels of 1 layer (conv)") &&
+                            Catch::Contains("fewer output channels than groups in 1 layer (fc)"));
+  const nlohmann::json r = nlohmann::json::parse(lowbit::readFile(report));
+  CHECK(r["warnings"].size() == 3);
+  std::filesystem::remove_all(dir);
+}

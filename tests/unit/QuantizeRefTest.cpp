@@ -71,3 +71,14 @@ TEST_CASE("fakeQuantizePerChannel uses each channel's scale", "[quant]") {
   CHECK(y[2] == Approx(0.9f));
   CHECK(y[3] == Approx(-0.4f));
 }
+
+TEST_CASE("int32 codes and zero points at the ends of their range do not overflow", "[quant][hostile]") {
+  const int32_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
+  // A code minus a zero point of the other sign spans 33 bits (found by the qdq fuzz target).
+  CHECK(dequantizeValue(60, 1.f, lo) == Approx(60.0 - lo));
+  CHECK(dequantizeValue(lo, 0.5f, hi) == Approx((static_cast<double>(lo) - hi) * 0.5));
+  const QuantRange int32Range{lo, hi};
+  CHECK(quantizeValue(1e12f, 1.f, lo, int32Range) == hi);
+  CHECK(quantizeValue(-1e12f, 1.f, hi, int32Range) == lo);
+  CHECK(quantizeValue(0.f, 1.f, lo, int32Range) == lo);
+}

@@ -1,5 +1,6 @@
 #include "ops/ShapeInference.h"
 
+#include <cmath>
 #include <algorithm>
 #include <map>
 
@@ -89,6 +90,28 @@ void inferQuantizeDequantize(Node &n, int64_t) {
   if (op == "QuantizeLinear") t = n.input(2) ? n.input(2)->dtype() : DType::UInt8;
   if (op == "QuantizeLinear" && t != DType::UInt8 && t != DType::Int8)
     throw Error(cat(n.describe(), ": quantizes to ", dtypeName(t), "; lowbit reads INT8 and UINT8"));
+  // Scales: finite and not negative; QuantizeLinear divides by them, so not zero either
+  // (DequantizeLinear with a zero scale is a well-defined zero, e.g. a pruned channel).
+  if (const Value *scale = n.input(1); scale && scale->isConstant()) {
+    const std::vector<float> s = scale->constant()->toFloats();
+    for (size_t i = 0; i < s.size(); ++i)
+      if (!std::isfinite(s[i]) || s[i] < 0.f || (op == "QuantizeLinear" && s[i] == 0.f))
+        throw Error(cat(n.describe(), ": scale '", scale->name(), "' holds ", s[i], s.size() > 1 ? cat(" at index ", i) : "",
+                        op == "QuantizeLinear" ? "; a quantization scale must be positive and finite"
+                                               : "; a dequantization scale must be finite and not negative"));
+    if (const Value *zp = n.input(2); zp && zp->hasShape() && scale->hasShape() && zp->dims() != scale->dims())
+      throw Error(cat(n.describe(), ": zero point '", zp->name(), "' is ", shapeString(zp->dims()), " but scale '",
+                      scale->name(), "' is ", shapeString(scale->dims())));
+    if (s.size() > 1 && known(x)) {
+      const int64_t rank = static_cast<int64_t>(x->dims().size());
+      int64_t axis = n.attrInt("axis", 1);
+      if (axis < -rank || axis >= rank)
+        throw Error(cat(n.describe(), ": axis ", axis, " is outside a rank-", rank, " input"));
+      if (axis < 0) axis += rank;
+      if (x->dims()[static_cast<size_t>(axis)] != static_cast<int64_t>(s.size()))
+        throw Error(cat(n.describe(), ": ", s.size(), " scales for axis ", axis, " of ", shapeString(x->dims())));
+    }
+  }
   setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
 }
 

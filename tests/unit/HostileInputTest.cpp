@@ -303,3 +303,26 @@ TEST_CASE("an unsorted 20,000-node graph is sorted in one pass; a cycle is an er
   CHECK_THROWS_WITH(importOnnxBytes(m.SerializeAsString(), "cycle.onnx", dir.path.string()),
                     Catch::Contains("cycle") && Catch::Contains("relu"));
 }
+
+TEST_CASE("QDQ scales must be finite and not negative, non-zero where they divide, one per channel of the axis",
+          "[hostile]") {
+  auto qdq = [](float scale, const std::string &op, int64_t scales = 1) {
+    auto g = std::make_unique<Graph>();
+    g->opset = 13;
+    Value *x = addInput(*g, "x", {1, 4, 2, 2});
+    if (op == "DequantizeLinear") x->setDType(DType::Int8);
+    Tensor s = scales == 1 ? Tensor::fromVector<float>({}, {scale})
+                           : Tensor::fromVector<float>({scales}, std::vector<float>(static_cast<size_t>(scales), scale));
+    Tensor z = scales == 1 ? Tensor::fromVector<int8_t>({}, {0})
+                           : Tensor::fromVector<int8_t>({scales}, std::vector<int8_t>(static_cast<size_t>(scales), 0));
+    addOp(*g, op, {x, g->addConstant("s", s), g->addConstant("z", z)}, "y");
+    return g;
+  };
+  for (float bad : {0.f, -0.5f, std::nanf(""), std::numeric_limits<float>::infinity()})
+    CHECK_THROWS_WITH(inferShapes(*qdq(bad, "QuantizeLinear")), Catch::Contains("y_node") && Catch::Contains("scale 's'"));
+  for (float bad : {-0.5f, std::nanf("")})
+    CHECK_THROWS_WITH(inferShapes(*qdq(bad, "DequantizeLinear")), Catch::Contains("scale 's'"));
+  CHECK_NOTHROW(inferShapes(*qdq(0.f, "DequantizeLinear")));  // a zero scale dequantizes to zeros
+  CHECK_NOTHROW(inferShapes(*qdq(0.1f, "QuantizeLinear", 4)));
+  CHECK_THROWS_WITH(inferShapes(*qdq(0.1f, "QuantizeLinear", 3)), Catch::Contains("3 scales for axis 1"));
+}

@@ -1,8 +1,8 @@
 #include "ir/Graph.h"
 
 #include <algorithm>
-#include <functional>
-#include <queue>
+#include <numeric>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -177,12 +177,15 @@ size_t Graph::removeDeadCode() {
 }
 
 void Graph::topoSort() {
-  // Kahn's algorithm, taking the earliest-listed ready node first: a sorted graph keeps its
-  // order, and an unsorted one (hostile or not) costs O(E log N), not a sweep per node.
+  // The order of repeated sweeps over the list (each sweep emits, in list order, every node
+  // whose inputs are computed, including by nodes earlier in the same sweep), computed in
+  // O(E + N log N): a node's sweep is its latest producer's, or one more where that producer
+  // is listed after it. Sorted graphs keep their order; an unsorted one (hostile or not) costs
+  // no sweep per node.
   const size_t n = nodes_.size();
   std::unordered_map<const Node *, size_t> index;
   for (size_t i = 0; i < n; ++i) index.emplace(nodes_[i].get(), i);
-  std::vector<size_t> waiting(n, 0);                            // inputs not yet computed
+  std::vector<size_t> waiting(n, 0);                               // inputs not yet computed
   std::unordered_map<const Value *, std::vector<size_t>> readers;  // per input occurrence
   for (size_t i = 0; i < n; ++i)
     for (Value *in : nodes_[i]->inputs())
@@ -190,29 +193,32 @@ void Graph::topoSort() {
         ++waiting[i];
         readers[in].push_back(i);
       }
-  std::priority_queue<size_t, std::vector<size_t>, std::greater<size_t>> ready;
+  std::vector<size_t> ready, sweep(n, 0);
   for (size_t i = 0; i < n; ++i)
-    if (waiting[i] == 0) ready.push(i);
-  std::vector<size_t> order;
-  order.reserve(n);
-  while (!ready.empty()) {
-    const size_t i = ready.top();
-    ready.pop();
-    order.push_back(i);
+    if (waiting[i] == 0) ready.push_back(i);
+  size_t emitted = 0;
+  while (!ready.empty()) {  // Kahn's algorithm, carrying each node's sweep to its readers
+    const size_t i = ready.back();
+    ready.pop_back();
+    ++emitted;
     for (Value *o : nodes_[i]->outputs()) {
-      if (!o) continue;
-      auto it = readers.find(o);
+      auto it = o ? readers.find(o) : readers.end();
       if (it == readers.end()) continue;
-      for (size_t r : it->second)
-        if (--waiting[r] == 0) ready.push(r);
+      for (size_t r : it->second) {
+        sweep[r] = std::max(sweep[r], sweep[i] + (i > r ? 1 : 0));
+        if (--waiting[r] == 0) ready.push_back(r);
+      }
     }
   }
-  if (order.size() != n) {
+  if (emitted != n) {
     size_t stuck = n;
     for (size_t i = 0; i < n && stuck == n; ++i)
       if (waiting[i] > 0) stuck = i;
     throw Error(cat("graph has a cycle or an undefined input at ", nodes_[stuck]->describe()));
   }
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return std::tie(sweep[x], x) < std::tie(sweep[y], y); });
   std::vector<std::unique_ptr<Node>> sorted;
   sorted.reserve(n);
   for (size_t i : order) sorted.push_back(std::move(nodes_[i]));

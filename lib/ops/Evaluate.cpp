@@ -12,6 +12,7 @@
 #include "kernels/QuantizeRef.h"
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
+#include "ops/OpTable.h"
 
 namespace lowbit {
 namespace {
@@ -342,11 +343,8 @@ Tensor castTensor(const Tensor &t, DType to) {
 }
 
 bool canEvaluate(const Node &n) {
-  static const std::set<std::string> ops = {
-      "Identity", "Dropout", "Cast", "Shape", "Gather", "Unsqueeze", "Squeeze", "Reshape",
-      "Flatten", "Concat", "Split", "Slice", "Transpose", "Pad", "ConstantOfShape", "Add", "Sub",
-      "Mul", "Div", "Relu", "Clip", "QuantizeLinear", "DequantizeLinear"};
-  return n.domain().empty() && ops.count(n.opType());
+  const OpInfo *op = n.domain().empty() ? findOp(n.opType()) : nullptr;
+  return op && op->evaluates;
 }
 
 std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &inputs,

@@ -2,26 +2,21 @@
 
 #include <algorithm>
 
+#include "ops/OpTable.h"
+
 namespace lowbit {
 
 const std::vector<std::string> &supportedOps() {
   static const std::vector<std::string> ops = [] {
-    std::vector<std::string> v = {
-        "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
-        "ConstantOfShape", "Conv", "DequantizeLinear", "Div", "Dropout", "Flatten", "Gather", "Gemm",
-        "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "MatMul", "MaxPool", "Mul",
-        "Pad", "QuantizeLinear", "ReduceMean", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split",
-        "Squeeze", "Sub", "Transpose", "Unsqueeze"};
-    std::sort(v.begin(), v.end());
+    std::vector<std::string> v;
+    for (const OpInfo &o : opTable()) v.push_back(o.opType);
     return v;
   }();
   return ops;
 }
 
 bool isSupportedOp(const std::string &opType, const std::string &domain) {
-  if (!domain.empty() && domain != "ai.onnx") return false;
-  const auto &ops = supportedOps();
-  return std::binary_search(ops.begin(), ops.end(), opType);
+  return (domain.empty() || domain == "ai.onnx") && findOp(opType) != nullptr;
 }
 
 bool isInternalOp(const std::string &opType) {

@@ -1,11 +1,12 @@
 #include "ops/ShapeInference.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "ops/OpParams.h"
 #include "ops/OpSupport.h"
+#include "ops/OpTable.h"
 #include "support/Strings.h"
 
 namespace lowbit {
@@ -73,9 +74,9 @@ void inferWindowOp(Node &n, bool isConv, bool ceil) {
 
 }  // namespace
 
-namespace {
+namespace shapes {
 
-// Shape inference of each op (inferNodeShapes maps op types to these).
+// Shape inference of each op (the op table, OpTable.cpp, names these).
 void inferSameShape(Node &n, int64_t) {
   const std::string &op = n.opType();
   Value *x = n.input(0);
@@ -389,7 +390,7 @@ void inferConstantOfShape(Node &n, int64_t) {
   }
 }
 
-}  // namespace
+}  // namespace shapes
 
 void inferNodeShapes(Node &n, int64_t opset) {
   const std::string &op = n.opType();
@@ -398,7 +399,7 @@ void inferNodeShapes(Node &n, int64_t opset) {
     throw Error(cat(n.describe(), ": op is not supported by lowbit"));
   Value *x = n.input(0);
 
-  if (op == "Constant") return;  // the importer turns Constant nodes into constant values
+  if (!findOp(op)->inferShapes) return;  // Constant: the importer turns it into a constant value
   if (op == "Identity" && x && x->container) {  // a sequence or optional passes through
     if (Value *y = n.output(0)) y->container = x->container;
     return;
@@ -407,46 +408,7 @@ void inferNodeShapes(Node &n, int64_t opset) {
     if (in && in->container)
       throw Error(cat(n.describe(), ": reads the ", in->container->describe(), " value '", in->name(),
                       "'; lowbit passes sequence and optional values through Identity only"));
-  static const std::map<std::string, void (*)(Node &, int64_t)> table = {
-      {"Add", inferElementwiseBinary},
-      {"AveragePool", inferPool},
-      {"BatchNormalization", inferBatchNormalization},
-      {"Cast", inferSameShape},
-      {"Clip", inferSameShape},
-      {"Concat", inferConcat},
-      {"ConstantOfShape", inferConstantOfShape},
-      {"Conv", inferConv},
-      {"DequantizeLinear", inferQuantizeDequantize},
-      {"Div", inferElementwiseBinary},
-      {"Dropout", inferDropout},
-      {"Flatten", inferFlatten},
-      {"Gather", inferGather},
-      {"Gemm", inferGemm},
-      {"GlobalAveragePool", inferGlobalAveragePool},
-      {"HardSigmoid", inferSameShape},
-      {"HardSwish", inferSameShape},
-      {"Identity", inferSameShape},
-      {"MatMul", inferMatMul},
-      {"MaxPool", inferPool},
-      {"Mul", inferElementwiseBinary},
-      {"Pad", inferPad},
-      {"QuantizeLinear", inferQuantizeDequantize},
-      {"ReduceMean", inferReduceMean},
-      {"Relu", inferSameShape},
-      {"Reshape", inferReshape},
-      {"Shape", inferShape},
-      {"Sigmoid", inferSameShape},
-      {"Slice", inferSlice},
-      {"Softmax", inferSoftmax},
-      {"Split", inferSplit},
-      {"Squeeze", inferUnsqueezeSqueeze},
-      {"Sub", inferElementwiseBinary},
-      {"Transpose", inferTranspose},
-      {"Unsqueeze", inferUnsqueezeSqueeze},
-  };
-  auto it = table.find(op);
-  if (it == table.end()) throw Error(cat(n.describe(), ": no shape inference for this op"));
-  it->second(n, opset);
+  findOp(op)->inferShapes(n, opset);
 }
 
 void inferShapes(Graph &g, bool skipUnsupported) {

@@ -13,4 +13,31 @@ void inferNodeShapes(Node &n, int64_t opset);
 /// ops are passed over (their outputs keep whatever the model declared).
 void inferShapes(Graph &g, bool skipUnsupported = false);
 
+/// Each op's shape rule, named by its row of the op table (OpTable.cpp).
+namespace shapes {
+void inferSameShape(Node &n, int64_t opset);
+void inferQuantizeDequantize(Node &n, int64_t opset);
+void inferDropout(Node &n, int64_t opset);
+void inferElementwiseBinary(Node &n, int64_t opset);
+void inferConv(Node &n, int64_t opset);
+void inferPool(Node &n, int64_t opset);
+void inferGlobalAveragePool(Node &n, int64_t opset);
+void inferBatchNormalization(Node &n, int64_t opset);
+void inferGemm(Node &n, int64_t opset);
+void inferMatMul(Node &n, int64_t opset);
+void inferFlatten(Node &n, int64_t opset);
+void inferReshape(Node &n, int64_t opset);
+void inferTranspose(Node &n, int64_t opset);
+void inferConcat(Node &n, int64_t opset);
+void inferSplit(Node &n, int64_t opset);
+void inferSlice(Node &n, int64_t opset);
+void inferPad(Node &n, int64_t opset);
+void inferSoftmax(Node &n, int64_t opset);
+void inferReduceMean(Node &n, int64_t opset);
+void inferShape(Node &n, int64_t opset);
+void inferGather(Node &n, int64_t opset);
+void inferUnsqueezeSqueeze(Node &n, int64_t opset);
+void inferConstantOfShape(Node &n, int64_t opset);
+}  // namespace shapes
+
 }  // namespace lowbit

@@ -8,23 +8,17 @@
 
 #include "ops/Evaluate.h"
 #include "ops/OpParams.h"
+#include "ops/OpTable.h"
 #include "passes/Pass.h"
 #include "quant/QuantRules.h"
 
 namespace lowbit {
 
-namespace {
-// Ops that move or select elements so that they commute with a per-tensor quantization: codes
-// pass through them (sorted; Pad only with a zero fill, MaxPool without Indices).
-const std::vector<std::string> kCodePassThrough = {"Flatten", "MaxPool", "Pad",       "Reshape",
-                                                   "Slice",   "Squeeze", "Transpose", "Unsqueeze"};
-}  // namespace
-
 const std::vector<std::string> &integerOps() {
   static const std::vector<std::string> ops = [] {
-    std::vector<std::string> v = kCodePassThrough;
-    v.insert(v.end(), {"Add", "Clip", "Conv", "DequantizeLinear", "Gemm", "QuantizeLinear", "Relu"});
-    std::sort(v.begin(), v.end());
+    std::vector<std::string> v;
+    for (const OpInfo &o : opTable())
+      if (o.int8 != Int8Role::None) v.push_back(o.opType);
     return v;
   }();
   return ops;
@@ -351,7 +345,11 @@ class Lowering {
 
   bool commutesWithQuantization(const Node &m) const {
     const std::string &op = m.opType();
-    if (!std::binary_search(kCodePassThrough.begin(), kCodePassThrough.end(), op)) return false;
+    // Ops that move or select elements commute with a per-tensor quantization, so codes pass
+    // through them (the op table's CodesPassThrough; Pad only with a zero fill, MaxPool
+    // without Indices).
+    const OpInfo *info = findOp(op);
+    if (!info || info->int8 != Int8Role::CodesPassThrough) return false;
     if (op == "MaxPool") return m.outputs().size() == 1;  // max commutes with a monotonic map
     if (op != "Pad") return true;
     PadSpec p = resolvePad(m, g_.opset, static_cast<int64_t>(m.input(0)->dims().size()));

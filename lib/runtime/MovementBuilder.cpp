@@ -6,14 +6,15 @@
 #include "kernels/TensorCopy.h"
 #include "ops/Evaluate.h"
 #include "ops/OpParams.h"
+#include "ops/OpTable.h"
 #include "passes/LowerToInteger.h"
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
 
 bool isAliasOp(const std::string &op) {
-  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
-         op == "Identity" || op == "Dropout" || op == "Cast";
+  const OpInfo *info = findOp(op);
+  return info && info->buildRunner == buildAlias;
 }
 
 void buildAlias(PlanBuilder &b, const Node &n) {

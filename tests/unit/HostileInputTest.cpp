@@ -273,6 +273,27 @@ TEST_CASE("quantize refuses NaN and infinite weights naming the node and weight"
   }
 }
 
+TEST_CASE("quantize refuses activations that overflow to infinity on the calibration images", "[hostile]") {
+  TempDir dir;
+  Graph g;
+  Value *x = addInput(g, "x", {-1, 3, 8, 8});
+  Tensor big(DType::Float32, {4, 3, 3, 3});
+  for (int64_t i = 0; i < big.numel(); ++i) big.data<float>()[i] = 3e38f;  // finite, but its sums are not
+  Node *c1 = addOp(g, "Conv", {x, g.addConstant("w1", big)}, "c1");
+  c1->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  addOp(g, "Relu", {g.findValue("c1")}, "r1");
+  addOp(g, "Conv", {g.findValue("r1"), g.addConstant("w2", randomTensor({4, 4, 1, 1}, 2))}, "c2");
+  addOp(g, "GlobalAveragePool", {g.findValue("c2")}, "p");
+  addOp(g, "Flatten", {g.findValue("p")}, "y");
+  g.outputs().push_back(g.findValue("y"));
+  g.opset = 13;
+  exportOnnxFile(g, dir / "overflow.onnx");
+  RunResult r = runLowbit("quantize " + dir / "overflow.onnx" + " --calib " + kData + "/good --size 8 --exclude c1_node -o " +
+                          dir / "out.onnx");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Catch::Contains("activation 'r1'") && Catch::Contains("inf") && Catch::Contains("finite"));
+}
+
 TEST_CASE("an unsorted 20,000-node graph is sorted in one pass; a cycle is an error naming a node", "[hostile]") {
   onnx::ModelProto m;
   m.set_ir_version(8);

@@ -3,7 +3,8 @@
 # models/ and tests/data/ (plus QDQ exports, a report and recipes of the small test model made
 # here) and runs each target for SECONDS, then prints executions, speed and findings per target.
 #   [RUNS=N] scripts/fuzz.sh [SECONDS (default 60)] [model qdq image report]
-# RUNS stops a target after N executions if that comes before SECONDS.
+# RUNS stops a target after N executions if that comes before SECONDS; FUZZ_SEED fixes
+# libFuzzer's random seed (CI sets one, so a run can be repeated).
 # Limits per input: 10 s, 1 GB of allocations at once, 2 GB resident. A finding (crash, leak,
 # sanitizer report, timeout, exit 3) leaves its input in build-fuzz/artifacts/<target>/ and
 # makes the script exit 1. Corpora grow in build-fuzz/corpus/<target>/ across runs.
@@ -44,7 +45,7 @@ printf '\x01{"wbits": 4, "abits": 4, "granularity": "group:2", "finetune": {"mod
   >"$seeds/report/finetune.recipe"
 
 status=0
-printf "%-8s %10s %9s %8s %s\n" target executions "exec/s" "limit s" finding
+printf "%-8s %10s %9s %8s %s\n" target executions "exec/s" seconds finding
 for t in $targets; do
   corpus=$build/corpus/$t
   artifacts=$build/artifacts/$t
@@ -52,16 +53,17 @@ for t in $targets; do
   log=$build/fuzz_$t.log
   set +e
   "$build/tests/fuzz/fuzz_$t" "$corpus" "$seeds/$t" -max_total_time="$seconds" -timeout=10 -malloc_limit_mb=1024 \
-    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" ${RUNS:+-runs=$RUNS} >"$log" 2>&1
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" ${RUNS:+-runs=$RUNS} ${FUZZ_SEED:+-seed=$FUZZ_SEED} >"$log" 2>&1
   rc=$?
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+  ran=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log")
   finding=none
   if [ $rc -ne 0 ]; then
     finding="exit $rc: $(grep -m1 -E 'ERROR|SUMMARY|exited 3|deadly|timeout|out-of-memory' "$log" || echo 'see log') ($log)"
     status=1
   fi
-  printf "%-8s %10s %9s %8s %s\n" "$t" "${execs:-?}" "${speed:-?}" "$seconds" "$finding"
+  printf "%-8s %10s %9s %8s %s\n" "$t" "${execs:-?}" "${speed:-?}" "${ran:-$seconds}" "$finding"
 done
 exit $status

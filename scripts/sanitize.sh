@@ -24,4 +24,4 @@ cmake --build build-fuzz -j"$(nproc)"
 # Leaks count too; the tests' own child processes (the CLI) run sanitized as well.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 ctest --test-dir build-fuzz --output-on-failure -L 'unit|conformance' -j"$(nproc)"
-scripts/fuzz.sh "$seconds"
+FUZZ_SEED=${FUZZ_SEED:-1} scripts/fuzz.sh "$seconds"

@@ -1,6 +1,9 @@
 #include "ir/Tensor.h"
 
 #include "kernels/Half.h"
+
+#include <limits>
+#include <type_traits>
 #include "support/Strings.h"
 
 namespace lowbit {
@@ -34,14 +37,25 @@ Tensor Tensor::reshaped(const Dims &dims) const {
 }
 
 namespace {
+// A float as an integer type: NaN, infinities and values out of range are errors, not
+// undefined behaviour (a shape, axis or code read from a hostile file's float tensor).
+template <typename Out, typename In>
+Out toNumber(In v) {
+  if constexpr (std::is_integral_v<Out> && std::is_floating_point_v<In>) {
+    if (!(v >= static_cast<In>(std::numeric_limits<Out>::min()) && v < -static_cast<In>(std::numeric_limits<Out>::min())))
+      throw Error(cat("the value ", v, " does not fit an integer"));
+  }
+  return static_cast<Out>(v);
+}
+
 template <typename Out>
 std::vector<Out> convertAll(const Tensor &t) {
   std::vector<Out> out(static_cast<size_t>(t.numel()));
   const void *p = t.raw();
   for (size_t i = 0; i < out.size(); ++i) {
     switch (t.dtype()) {
-      case DType::Float32: out[i] = static_cast<Out>(static_cast<const float *>(p)[i]); break;
-      case DType::Float64: out[i] = static_cast<Out>(static_cast<const double *>(p)[i]); break;
+      case DType::Float32: out[i] = toNumber<Out>(static_cast<const float *>(p)[i]); break;
+      case DType::Float64: out[i] = toNumber<Out>(static_cast<const double *>(p)[i]); break;
       case DType::Int64: out[i] = static_cast<Out>(static_cast<const int64_t *>(p)[i]); break;
       case DType::Int32: out[i] = static_cast<Out>(static_cast<const int32_t *>(p)[i]); break;
       case DType::Int16: out[i] = static_cast<Out>(static_cast<const int16_t *>(p)[i]); break;
@@ -52,10 +66,10 @@ std::vector<Out> convertAll(const Tensor &t) {
       case DType::UInt64: out[i] = static_cast<Out>(static_cast<const uint64_t *>(p)[i]); break;
       case DType::Bool: out[i] = static_cast<Out>(static_cast<const uint8_t *>(p)[i] != 0); break;
       case DType::Float16:
-        out[i] = static_cast<Out>(halfToFloat(static_cast<const uint16_t *>(p)[i]));
+        out[i] = toNumber<Out>(halfToFloat(static_cast<const uint16_t *>(p)[i]));
         break;
       case DType::BFloat16:
-        out[i] = static_cast<Out>(bfloat16ToFloat(static_cast<const uint16_t *>(p)[i]));
+        out[i] = toNumber<Out>(bfloat16ToFloat(static_cast<const uint16_t *>(p)[i]));
         break;
       default: throw Error(cat("cannot convert a ", dtypeName(t.dtype()), " tensor to numbers"));
     }

@@ -91,6 +91,9 @@ void inferQuantizeDequantize(Node &n, int64_t) {
   if (op == "QuantizeLinear") t = n.input(2) ? n.input(2)->dtype() : DType::UInt8;
   if (op == "QuantizeLinear" && t != DType::UInt8 && t != DType::Int8)
     throw Error(cat(n.describe(), ": quantizes to ", dtypeName(t), "; lowbit reads INT8 and UINT8"));
+  if (const DType in = x ? x->dtype() : DType::Undefined;
+      op == "DequantizeLinear" && in != DType::Undefined && in != DType::Int8 && in != DType::UInt8 && in != DType::Int32)
+    throw Error(cat(n.describe(), ": dequantizes ", dtypeName(in), " '", x->name(), "'; ONNX dequantizes INT8, UINT8 and INT32"));
   // Scales: finite and not negative; QuantizeLinear divides by them, so not zero either
   // (DequantizeLinear with a zero scale is a well-defined zero, e.g. a pruned channel).
   if (const Value *scale = n.input(1); scale && scale->isConstant()) {

@@ -347,3 +347,15 @@ TEST_CASE("QDQ scales must be finite and not negative, non-zero where they divid
   CHECK_NOTHROW(inferShapes(*qdq(0.1f, "QuantizeLinear", 4)));
   CHECK_THROWS_WITH(inferShapes(*qdq(0.1f, "QuantizeLinear", 3)), Catch::Contains("3 scales for axis 1"));
 }
+
+TEST_CASE("float tensors read as integers must hold integers in range; DequantizeLinear reads integer codes",
+          "[hostile]") {
+  // Found by the qdq fuzz target: a NaN read as a code was undefined behaviour.
+  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity(), 1e30f})
+    CHECK_THROWS_WITH(Tensor::fromVector<float>({1}, {bad}).toInt64s(), Catch::Contains("does not fit an integer"));
+  CHECK(Tensor::fromVector<float>({2}, {-3.f, 7.f}).toInt64s() == std::vector<int64_t>{-3, 7});
+  Graph g;
+  Value *x = addInput(g, "x", {1, 4});
+  addOp(g, "DequantizeLinear", {x, g.addConstant("s", Tensor::fromVector<float>({}, {0.5f}))}, "y");
+  CHECK_THROWS_WITH(inferShapes(g), Catch::Contains("y_node") && Catch::Contains("dequantizes FLOAT"));
+}

@@ -5,6 +5,7 @@
 #include <cstring>
 // jpeglib.h needs FILE and size_t declared first.
 #include <jpeglib.h>
+#include <jerror.h>  // JWRN_JPEG_EOF
 #include <png.h>
 
 #include "support/Error.h"
@@ -26,7 +27,12 @@ void jpegErrorExit(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
-void jpegSilence(j_common_ptr, int) {}
+// Warnings are silent, except running out of data: libjpeg would fill the rest of the image
+// with grey (for a few hundred bytes declaring millions of pixels, seconds of work), where PIL
+// refuses a truncated file. Stop at once instead, as on an error.
+void jpegWarning(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpegErrorExit(cinfo);
+}
 
 // The error for an image whose header declares more than kMaxImagePixels pixels.
 std::string tooLarge(const std::string &path, uint64_t width, uint64_t height) {
@@ -40,7 +46,7 @@ bool decodeJpegInto(const std::string &bytes, Image &img, char *message, bool &o
   JpegErrorManager err;
   cinfo.err = jpeg_std_error(&err.base);
   err.base.error_exit = jpegErrorExit;
-  err.base.emit_message = jpegSilence;
+  err.base.emit_message = jpegWarning;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     std::memcpy(message, err.message, JMSG_LENGTH_MAX);

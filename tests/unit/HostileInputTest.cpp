@@ -359,3 +359,11 @@ TEST_CASE("float tensors read as integers must hold integers in range; Dequantiz
   addOp(g, "DequantizeLinear", {x, g.addConstant("s", Tensor::fromVector<float>({}, {0.5f}))}, "y");
   CHECK_THROWS_WITH(inferShapes(g), Catch::Contains("y_node") && Catch::Contains("dequantizes FLOAT"));
 }
+
+TEST_CASE("a JPEG whose data ends early is refused as PIL refuses it, not filled in with grey", "[hostile]") {
+  const std::string full = readFile(kData + "/good/rgb_13x9.jpg");
+  for (size_t keep : {size_t{300}, full.size() - 10})
+    CHECK_THROWS_WITH(decodeImageBytes(full.substr(0, keep), "cut.jpg"),
+                      Catch::Contains("cut.jpg") && Catch::Contains("Premature end"));
+  CHECK(decodeImageBytes(full, "whole.jpg").width == 13);
+}

@@ -34,14 +34,14 @@ void jpegWarning(j_common_ptr cinfo, int level) {
   if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpegErrorExit(cinfo);
 }
 
-// The error for an image whose header declares more than kMaxImagePixels pixels.
-std::string tooLarge(const std::string &path, uint64_t width, uint64_t height) {
-  return cat("image '", path, "': declares ", width, " x ", height, " pixels, more than the limit of ", kMaxImagePixels);
+// The error for an image whose header declares more than \p limit pixels.
+std::string tooLarge(const std::string &path, uint64_t width, uint64_t height, int64_t limit) {
+  return cat("image '", path, "': declares ", width, " x ", height, " pixels, more than the limit of ", limit);
 }
 
 // Decodes into \p img (owned by the caller, so nothing in this frame changes between setjmp
 // and a longjmp). \returns false with \p message set when libjpeg reports an error.
-bool decodeJpegInto(const std::string &bytes, Image &img, char *message, bool &oversized) {
+bool decodeJpegInto(const std::string &bytes, Image &img, char *message, bool &oversized, int64_t maxPixels) {
   jpeg_decompress_struct cinfo;
   JpegErrorManager err;
   cinfo.err = jpeg_std_error(&err.base);
@@ -56,7 +56,7 @@ bool decodeJpegInto(const std::string &bytes, Image &img, char *message, bool &o
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char *>(bytes.data()),
                static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
-  if (static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > static_cast<uint64_t>(kMaxImagePixels)) {
+  if (static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > static_cast<uint64_t>(maxPixels)) {
     img.width = static_cast<int>(cinfo.image_width);
     img.height = static_cast<int>(cinfo.image_height);
     oversized = true;
@@ -78,26 +78,27 @@ bool decodeJpegInto(const std::string &bytes, Image &img, char *message, bool &o
   return true;
 }
 
-Image decodeJpeg(const std::string &bytes, const std::string &path) {
+Image decodeJpeg(const std::string &bytes, const std::string &path, int64_t maxPixels) {
   Image img;
   char message[JMSG_LENGTH_MAX] = {0};
   bool oversized = false;
-  if (!decodeJpegInto(bytes, img, message, oversized)) {
-    if (oversized) throw Error(tooLarge(path, static_cast<uint64_t>(img.width), static_cast<uint64_t>(img.height)));
+  if (!decodeJpegInto(bytes, img, message, oversized, maxPixels)) {
+    if (oversized)
+      throw Error(tooLarge(path, static_cast<uint64_t>(img.width), static_cast<uint64_t>(img.height), maxPixels));
     throw Error(cat("image '", path, "': cannot decode JPEG (", message, ")"));
   }
   return img;
 }
 
-Image decodePng(const std::string &bytes, const std::string &path) {
+Image decodePng(const std::string &bytes, const std::string &path, int64_t maxPixels) {
   png_image png;
   std::memset(&png, 0, sizeof(png));
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()))
     throw Error(cat("image '", path, "': cannot decode PNG (", png.message, ")"));
-  if (static_cast<uint64_t>(png.width) * png.height > static_cast<uint64_t>(kMaxImagePixels)) {
+  if (static_cast<uint64_t>(png.width) * png.height > static_cast<uint64_t>(maxPixels)) {
     png_image_free(&png);
-    throw Error(tooLarge(path, png.width, png.height));
+    throw Error(tooLarge(path, png.width, png.height, maxPixels));
   }
   const bool grey = (png.format & PNG_FORMAT_FLAG_COLOR) == 0;
   const bool alpha = (png.format & PNG_FORMAT_FLAG_ALPHA) != 0;
@@ -125,10 +126,10 @@ Image decodePng(const std::string &bytes, const std::string &path) {
 
 Image decodeImage(const std::string &path) { return decodeImageBytes(readFile(path), path); }
 
-Image decodeImageBytes(const std::string &bytes, const std::string &path) {
+Image decodeImageBytes(const std::string &bytes, const std::string &path, int64_t maxPixels) {
   const auto *b = reinterpret_cast<const unsigned char *>(bytes.data());
-  if (bytes.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return decodeJpeg(bytes, path);
-  if (bytes.size() >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return decodePng(bytes, path);
+  if (bytes.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return decodeJpeg(bytes, path, maxPixels);
+  if (bytes.size() >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return decodePng(bytes, path, maxPixels);
   throw Error(cat("image '", path, "': not a JPEG or PNG file"));
 }
 

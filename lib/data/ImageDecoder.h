@@ -22,7 +22,8 @@ constexpr int64_t kMaxImagePixels = 100'000'000;
 /// bit; PNG alpha is dropped like PIL's convert("RGB"). Throws Error naming \p path, also for
 /// images of more than kMaxImagePixels pixels.
 Image decodeImage(const std::string &path);
-/// decodeImage() of a file's \p bytes already read; errors name \p path.
-Image decodeImageBytes(const std::string &bytes, const std::string &path);
+/// decodeImage() of a file's \p bytes already read, refusing more than \p maxPixels pixels;
+/// errors name \p path.
+Image decodeImageBytes(const std::string &bytes, const std::string &path, int64_t maxPixels = kMaxImagePixels);
 
 }  // namespace lowbit

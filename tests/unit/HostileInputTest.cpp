@@ -250,6 +250,20 @@ TEST_CASE("Clip bounds must be finite scalars; min above max clips everything to
   }
 }
 
+namespace {
+// Ends \p g (opset 13) at \p features with GlobalAveragePool and Flatten into logits 'y', writes
+// it to \p dir and runs `lowbit quantize` on it with the test images and \p flags.
+RunResult quantizeClassifier(Graph &g, const std::string &features, const TempDir &dir, const std::string &flags) {
+  addOp(g, "GlobalAveragePool", {g.findValue(features)}, "p");
+  addOp(g, "Flatten", {g.findValue("p")}, "y");
+  g.outputs().push_back(g.findValue("y"));
+  g.opset = 13;
+  exportOnnxFile(g, dir / "model.onnx");
+  return runLowbit("quantize " + dir / "model.onnx" + " --calib " + kData + "/good --size 8 " + flags + " -o " +
+                   dir / "out.onnx");
+}
+}  // namespace
+
 TEST_CASE("quantize refuses NaN and infinite weights naming the node and weight", "[hostile]") {
   TempDir dir;
   for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
@@ -259,13 +273,7 @@ TEST_CASE("quantize refuses NaN and infinite weights naming the node and weight"
     w.data<float>()[7] = bad;
     Node *conv = addOp(g, "Conv", {x, g.addConstant("w", w)}, "c");
     conv->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
-    addOp(g, "GlobalAveragePool", {g.findValue("c")}, "p");
-    addOp(g, "Flatten", {g.findValue("p")}, "y");
-    g.outputs().push_back(g.findValue("y"));
-    g.opset = 13;
-    exportOnnxFile(g, dir / "bad_weight.onnx");
-    RunResult r = runLowbit("quantize " + dir / "bad_weight.onnx" + " --calib " + kData + "/good --size 8 -o " +
-                            dir / "out.onnx");
+    RunResult r = quantizeClassifier(g, "c", dir, "");
     CHECK(r.code == 1);
     CHECK_THAT(r.output, Catch::Contains("c_node") && Catch::Contains("weight 'w'") && Catch::Contains("index 7") &&
                              Catch::Contains("--exclude"));
@@ -283,13 +291,7 @@ TEST_CASE("quantize refuses activations that overflow to infinity on the calibra
   c1->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
   addOp(g, "Relu", {g.findValue("c1")}, "r1");
   addOp(g, "Conv", {g.findValue("r1"), g.addConstant("w2", randomTensor({4, 4, 1, 1}, 2))}, "c2");
-  addOp(g, "GlobalAveragePool", {g.findValue("c2")}, "p");
-  addOp(g, "Flatten", {g.findValue("p")}, "y");
-  g.outputs().push_back(g.findValue("y"));
-  g.opset = 13;
-  exportOnnxFile(g, dir / "overflow.onnx");
-  RunResult r = runLowbit("quantize " + dir / "overflow.onnx" + " --calib " + kData + "/good --size 8 --exclude c1_node -o " +
-                          dir / "out.onnx");
+  RunResult r = quantizeClassifier(g, "c2", dir, "--exclude c1_node");
   CHECK(r.code == 1);
   CHECK_THAT(r.output, Catch::Contains("activation 'r1'") && Catch::Contains("inf") && Catch::Contains("finite"));
 }

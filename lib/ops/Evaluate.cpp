@@ -160,7 +160,9 @@ Tensor copyView(const Tensor &x, const StridedView &v) {
 }
 
 Tensor concat(const Node &n, const std::vector<const Tensor *> &ins) {
-  const Tensor &first = *ins.at(0);
+  if (ins.empty() || std::find(ins.begin(), ins.end(), nullptr) != ins.end())
+    throw Error(cat(n.describe(), ": Concat has a missing input"));
+  const Tensor &first = *ins[0];
   int64_t axis = normalizeAxis(n.attrInt("axis", 0), first.rank(), n);
   Dims outDims = first.dims();
   outDims[static_cast<size_t>(axis)] = 0;
@@ -233,8 +235,10 @@ Tensor gather(const Node &n, const Tensor &x, const Tensor &idx) {
 
 // QuantizeLinear / DequantizeLinear, per tensor or per axis (opset 13).
 Tensor quantizeLinear(const Node &n, const std::vector<const Tensor *> &ins, bool quantize) {
-  const Tensor &x = *ins.at(0);
-  const Tensor &scaleT = *ins.at(1);
+  if (ins.size() < 2 || !ins[0] || !ins[1])
+    throw Error(cat(n.describe(), ": needs its input and scale"));
+  const Tensor &x = *ins[0];
+  const Tensor &scaleT = *ins[1];
   const Tensor *zpT = ins.size() > 2 ? ins[2] : nullptr;
   std::vector<float> scale = scaleT.toFloats();
   std::vector<int64_t> zp = zpT ? zpT->toInt64s() : std::vector<int64_t>(scale.size(), 0);

@@ -94,6 +94,7 @@ void inferQuantizeDequantize(Node &n, int64_t) {
   if (const DType in = x ? x->dtype() : DType::Undefined;
       op == "DequantizeLinear" && in != DType::Undefined && in != DType::Int8 && in != DType::UInt8 && in != DType::Int32)
     throw Error(cat(n.describe(), ": dequantizes ", dtypeName(in), " '", x->name(), "'; ONNX dequantizes INT8, UINT8 and INT32"));
+  if (!x || !n.input(1)) throw Error(cat(n.describe(), ": needs an input and a scale"));
   // Scales: finite and not negative; QuantizeLinear divides by them, so not zero either
   // (DequantizeLinear with a zero scale is a well-defined zero, e.g. a pruned channel).
   if (const Value *scale = n.input(1); scale && scale->isConstant()) {

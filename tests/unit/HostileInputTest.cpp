@@ -11,6 +11,7 @@
 #include "TestUtil.h"
 #include "data/ImageDecoder.h"
 #include "export/OnnxExporter.h"
+#include "ops/Evaluate.h"
 #include "import/OnnxImporter.h"
 #include "ops/ShapeInference.h"
 #include "support/File.h"
@@ -368,4 +369,17 @@ TEST_CASE("a JPEG whose data ends early is refused as PIL refuses it, not filled
     CHECK_THROWS_WITH(decodeImageBytes(full.substr(0, keep), "cut.jpg"),
                       Catch::Contains("cut.jpg") && Catch::Contains("Premature end"));
   CHECK(decodeImageBytes(full, "whole.jpg").width == 13);
+}
+
+TEST_CASE("QuantizeLinear and Concat with a missing input are errors naming the node", "[hostile]") {
+  // Found by the qdq fuzz target: constant folding read a missing scale through a null pointer.
+  Graph g;
+  Node *q = addOp(g, "QuantizeLinear", {g.addConstant("x", randomTensor({4}, 1)), nullptr}, "q");
+  CHECK_THROWS_WITH(evaluateConstant(*q, 13), Catch::Contains("q_node") && Catch::Contains("scale"));
+  Node *c = addOp(g, "Concat", {g.addConstant("a", randomTensor({2}, 2)), nullptr}, "c");
+  c->setAttr("axis", Attribute::ofInt(0));
+  CHECK_THROWS_WITH(evaluate(*c, {&*g.findValue("a")->constant(), nullptr}, 13), Catch::Contains("c_node"));
+  Graph h;
+  addOp(h, "QuantizeLinear", {addInput(h, "x", {4}), nullptr}, "y");
+  CHECK_THROWS_WITH(inferShapes(h), Catch::Contains("y_node") && Catch::Contains("scale"));
 }

@@ -34,7 +34,7 @@ std::vector<Tensor> inputsFor(const Graph &g);
 
 /// Multiply-adds (roughly: output elements times the weights behind each) of \p g specialised
 /// to \p inputs; a mutated model may declare a layer that takes minutes, which is a valid model,
-/// not a fault, so the targets plan it but do not run it past a budget.
+/// not a fault, so past a budget the targets prepare it but neither plan nor run it.
 double estimatedWork(const Graph &g, const std::vector<Tensor> &inputs);
 
 /// Prepares (floatPreparePipeline) \p g and, within the budget, plans and runs it on the float runner

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <string_view>
 #include <random>
 #include <set>
@@ -41,13 +42,22 @@ double getDouble(const Tensor &t, int64_t i) {
   }
 }
 
+// A float as int64, saturating (NaN gives 0): ONNX leaves out-of-range casts undefined, C++
+// makes them undefined behaviour.
+int64_t saturatingInt(double v) {
+  if (std::isnan(v)) return 0;
+  if (v <= -9.2233720368547758e18) return std::numeric_limits<int64_t>::min();
+  if (v >= 9.2233720368547758e18) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(v);
+}
+
 int64_t getInt(const Tensor &t, int64_t i) {
   const void *p = t.raw();
   switch (t.dtype()) {
     case DType::Int64: return static_cast<const int64_t *>(p)[i];
     case DType::UInt64: return static_cast<int64_t>(static_cast<const uint64_t *>(p)[i]);
     default:  // every other type is exact in a double (floats truncate toward zero)
-      return static_cast<int64_t>(getDouble(t, i));
+      return saturatingInt(getDouble(t, i));
   }
 }
 
@@ -143,8 +153,12 @@ Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
       if (n.opType() == "Relu") {
         v = std::max<int64_t>(v, 0);
       } else {
-        if (std::isfinite(bounds.first)) v = std::max(v, static_cast<int64_t>(bounds.first));
-        if (std::isfinite(bounds.second)) v = std::min(v, static_cast<int64_t>(bounds.second));
+        // Bounds beyond int64 saturate (a float cast out of range is undefined behaviour).
+        auto bound = [](float b) {
+          return b <= -9.2e18f ? std::numeric_limits<int64_t>::min()
+                 : b >= 9.2e18f ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(b);
+        };
+        v = std::min(std::max(v, bound(bounds.first)), bound(bounds.second));
       }
       setInt(out, i, v);
     }
@@ -340,7 +354,7 @@ Tensor castTensor(const Tensor &t, DType to) {
     } else if (isFloatType(to) || to == DType::Bool) {
       setDouble(out, i, getDouble(t, i));
     } else {
-      setInt(out, i, fromFloat ? static_cast<int64_t>(getDouble(t, i)) : getInt(t, i));
+      setInt(out, i, fromFloat ? saturatingInt(getDouble(t, i)) : getInt(t, i));
     }
   }
   return out;

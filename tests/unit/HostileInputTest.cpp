@@ -383,3 +383,17 @@ TEST_CASE("QuantizeLinear and Concat with a missing input are errors naming the 
   addOp(h, "QuantizeLinear", {addInput(h, "x", {4}), nullptr}, "y");
   CHECK_THROWS_WITH(inferShapes(h), Catch::Contains("y_node") && Catch::Contains("scale"));
 }
+
+TEST_CASE("Clip of integers with bounds beyond int64 saturates", "[hostile]") {
+  // Found by the qdq fuzz target in CI: a float bound of -2.6e33 cast to int64.
+  Graph g;
+  Node *c = addOp(g, "Clip", {g.addConstant("x", Tensor::fromVector<int64_t>({3}, {-5, 0, 7})),
+                              g.addConstant("lo", Tensor::fromVector<float>({}, {-2.6e33f})),
+                              g.addConstant("hi", Tensor::fromVector<float>({}, {3e30f}))}, "c");
+  CHECK(evaluateConstant(*c, 13)[0].toInt64s() == std::vector<int64_t>{-5, 0, 7});
+  Node *d = addOp(g, "Clip", {g.addConstant("x2", Tensor::fromVector<int64_t>({2}, {-5, 7})),
+                              g.addConstant("lo2", Tensor::fromVector<float>({}, {3e30f})),
+                              g.addConstant("hi2", Tensor::fromVector<float>({}, {3e30f}))}, "d");
+  CHECK(evaluateConstant(*d, 13)[0].toInt64s() ==
+        std::vector<int64_t>{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max()});
+}

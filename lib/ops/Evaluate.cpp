@@ -14,6 +14,7 @@
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
 #include "ops/OpTable.h"
+#include "support/Strings.h"
 
 namespace lowbit {
 namespace {
@@ -254,6 +255,8 @@ Tensor quantizeLinear(const Node &n, const std::vector<const Tensor *> &ins, boo
   const Tensor &x = *ins[0];
   const Tensor &scaleT = *ins[1];
   const Tensor *zpT = ins.size() > 2 ? ins[2] : nullptr;
+  if (scaleT.numel() < 1 || scaleT.rank() > 1)
+    throw Error(cat(n.describe(), ": the scale must be a scalar or 1-D and not empty, is ", shapeString(scaleT.dims())));
   std::vector<float> scale = scaleT.toFloats();
   std::vector<int64_t> zp = zpT ? zpT->toInt64s() : std::vector<int64_t>(scale.size(), 0);
   DType outType = quantize ? (zpT ? zpT->dtype() : DType::UInt8) : DType::Float32;

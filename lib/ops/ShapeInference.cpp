@@ -99,6 +99,9 @@ void inferQuantizeDequantize(Node &n, int64_t) {
   // (DequantizeLinear with a zero scale is a well-defined zero, e.g. a pruned channel).
   if (const Value *scale = n.input(1); scale && scale->isConstant()) {
     const std::vector<float> s = scale->constant()->toFloats();
+    if (s.empty() || scale->constant()->rank() > 1)
+      throw Error(cat(n.describe(), ": scale '", scale->name(), "' must be a scalar or 1-D and not empty, is ",
+                      shapeString(scale->constant()->dims())));
     for (size_t i = 0; i < s.size(); ++i)
       if (!std::isfinite(s[i]) || s[i] < 0.f || (op == "QuantizeLinear" && s[i] == 0.f))
         throw Error(cat(n.describe(), ": scale '", scale->name(), "' holds ", s[i], s.size() > 1 ? cat(" at index ", i) : "",

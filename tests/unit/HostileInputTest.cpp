@@ -349,6 +349,12 @@ TEST_CASE("QDQ scales must be finite and not negative, non-zero where they divid
   CHECK_NOTHROW(inferShapes(*qdq(0.f, "DequantizeLinear")));  // a zero scale dequantizes to zeros
   CHECK_NOTHROW(inferShapes(*qdq(0.1f, "QuantizeLinear", 4)));
   CHECK_THROWS_WITH(inferShapes(*qdq(0.1f, "QuantizeLinear", 3)), Catch::Contains("3 scales for axis 1"));
+  // An empty scale (found by the qdq fuzz target: read past an empty vector in constant folding).
+  Graph e;
+  Node *dq = addOp(e, "DequantizeLinear", {e.addConstant("q", Tensor::fromVector<int8_t>({2}, {1, 2})),
+                                           e.addConstant("s", Tensor(DType::Float32, {0, 1}))}, "y");
+  CHECK_THROWS_WITH(evaluateConstant(*dq, 13), Catch::Contains("y_node") && Catch::Contains("not empty"));
+  CHECK_THROWS_WITH(inferShapes(e), Catch::Contains("y_node") && Catch::Contains("not empty"));
 }
 
 TEST_CASE("float tensors read as integers must hold integers in range; DequantizeLinear reads integer codes",

@@ -42,6 +42,7 @@ namespace {
 template <typename Out, typename In>
 Out toNumber(In v) {
   if constexpr (std::is_integral_v<Out> && std::is_floating_point_v<In>) {
+    static_assert(std::is_signed_v<Out>, "[min, -min) is the range of a signed integer");
     if (!(v >= static_cast<In>(std::numeric_limits<Out>::min()) && v < -static_cast<In>(std::numeric_limits<Out>::min())))
       throw Error(cat("the value ", v, " does not fit an integer"));
   }

@@ -154,12 +154,8 @@ Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
       if (n.opType() == "Relu") {
         v = std::max<int64_t>(v, 0);
       } else {
-        // Bounds beyond int64 saturate (a float cast out of range is undefined behaviour).
-        auto bound = [](float b) {
-          return b <= -9.2e18f ? std::numeric_limits<int64_t>::min()
-                 : b >= 9.2e18f ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(b);
-        };
-        v = std::min(std::max(v, bound(bounds.first)), bound(bounds.second));
+        // Bounds beyond int64 (infinite ones included) saturate.
+        v = std::min(std::max(v, saturatingInt(bounds.first)), saturatingInt(bounds.second));
       }
       setInt(out, i, v);
     }

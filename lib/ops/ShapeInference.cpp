@@ -111,11 +111,7 @@ void inferQuantizeDequantize(Node &n, int64_t) {
       throw Error(cat(n.describe(), ": zero point '", zp->name(), "' is ", shapeString(zp->dims()), " but scale '",
                       scale->name(), "' is ", shapeString(scale->dims())));
     if (s.size() > 1 && known(x)) {
-      const int64_t rank = static_cast<int64_t>(x->dims().size());
-      int64_t axis = n.attrInt("axis", 1);
-      if (axis < -rank || axis >= rank)
-        throw Error(cat(n.describe(), ": axis ", axis, " is outside a rank-", rank, " input"));
-      if (axis < 0) axis += rank;
+      const int64_t axis = normalizeAxis(n.attrInt("axis", 1), static_cast<int64_t>(x->dims().size()), n);
       if (x->dims()[static_cast<size_t>(axis)] != static_cast<int64_t>(s.size()))
         throw Error(cat(n.describe(), ": ", s.size(), " scales for axis ", axis, " of ", shapeString(x->dims())));
     }
@@ -406,7 +402,8 @@ void inferNodeShapes(Node &n, int64_t opset) {
     throw Error(cat(n.describe(), ": op is not supported by lowbit"));
   Value *x = n.input(0);
 
-  if (!findOp(op)->inferShapes) return;  // Constant: the importer turns it into a constant value
+  const OpInfo &info = *findOp(op);
+  if (!info.inferShapes) return;  // Constant: the importer turns it into a constant value
   if (op == "Identity" && x && x->container) {  // a sequence or optional passes through
     if (Value *y = n.output(0)) y->container = x->container;
     return;
@@ -415,7 +412,7 @@ void inferNodeShapes(Node &n, int64_t opset) {
     if (in && in->container)
       throw Error(cat(n.describe(), ": reads the ", in->container->describe(), " value '", in->name(),
                       "'; lowbit passes sequence and optional values through Identity only"));
-  findOp(op)->inferShapes(n, opset);
+  info.inferShapes(n, opset);
 }
 
 void inferShapes(Graph &g, bool skipUnsupported) {

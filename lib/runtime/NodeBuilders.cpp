@@ -13,7 +13,7 @@ void buildNode(PlanBuilder &b, const Node &n) {
   if (n.opType() == "QuantizeLinear" && n.output(0)->codes) return buildQuantizeCodes(b, n);
   if (n.opType() == "DequantizeLinear" && !n.input(0)->isConstant() && n.input(0)->codes)
     return buildDequantizeCodes(b, n);
-  if (n.opType() == "QuantizeLinear") return findOp("QuantizeLinear")->buildRunner(b, n);
+  if (n.opType() == "QuantizeLinear") return buildQuantize(b, n);
   // Codes moved by lowerToInteger's DequantizeLinear sinking: copies of 8-bit elements.
   if (n.input(0) && n.input(0)->codes && !n.input(0)->isConstant() && n.input(0)->dtype() != DType::Float32) {
     if (n.opType() == "Slice" || n.opType() == "Pad" || n.opType() == "Transpose") return buildDataMovement(b, n);
@@ -28,7 +28,7 @@ void buildNode(PlanBuilder &b, const Node &n) {
   for (const Value *in : n.inputs())
     if (in && !in->isConstant() && (in->dtype() == DType::UInt8 || in->dtype() == DType::Int8) && canEvaluate(n))
       return buildEvaluated(b, n);
-  if (n.opType() == "DequantizeLinear") return findOp("DequantizeLinear")->buildRunner(b, n);
+  if (n.opType() == "DequantizeLinear") return buildEvaluated(b, n);
   // Training-mode Dropout: its mask comes from a seeded generator, not from oneDNN.
   if (n.opType() == "Dropout" && dropoutDrops(n)) return buildEvaluated(b, n);
   for (const Value *out : n.outputs())

@@ -42,14 +42,20 @@ void writeBytes(const std::string &path, const std::string &bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-// y = Relu(x) with one float initializer 'w' of \p dims read by an Identity: the smallest model
-// whose initializer the importer must load.
-onnx::ModelProto modelWithInitializer(const std::vector<int64_t> &dims) {
+// An opset-13 model with an empty graph named \p name.
+onnx::ModelProto emptyModel(const std::string &name) {
   onnx::ModelProto m;
   m.set_ir_version(8);
   m.add_opset_import()->set_version(13);
+  m.mutable_graph()->set_name(name);
+  return m;
+}
+
+// y = Relu(x) with one float initializer 'w' of \p dims read by an Identity: the smallest model
+// whose initializer the importer must load.
+onnx::ModelProto modelWithInitializer(const std::vector<int64_t> &dims) {
+  onnx::ModelProto m = emptyModel("g");
   onnx::GraphProto *g = m.mutable_graph();
-  g->set_name("g");
   onnx::TensorProto *w = g->add_initializer();
   w->set_name("w");
   w->set_data_type(onnx::TensorProto::FLOAT);
@@ -298,11 +304,8 @@ TEST_CASE("quantize refuses activations that overflow to infinity on the calibra
 }
 
 TEST_CASE("an unsorted 20,000-node graph is sorted in one pass; a cycle is an error naming a node", "[hostile]") {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(13);
+  onnx::ModelProto m = emptyModel("chain");
   onnx::GraphProto *g = m.mutable_graph();
-  g->set_name("chain");
   onnx::ValueInfoProto *in = g->add_input();
   in->set_name("r0");
   in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);

@@ -1,5 +1,7 @@
 #include "ops/ShapeInference.h"
 
+#include <onnx/defs/schema.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -395,11 +397,34 @@ void inferConstantOfShape(Node &n, int64_t) {
 
 }  // namespace shapes
 
+namespace {
+
+// The input count and required inputs of \p n by its ONNX schema at \p opset, so that every
+// later reader (shape functions, folding, builders) may take a required input as present.
+void checkArity(const Node &n, int64_t opset) {
+  const onnx::OpSchema *schema = onnx::OpSchemaRegistry::Schema(n.opType(), static_cast<int>(opset), n.domain());
+  if (!schema) return;
+  const int count = static_cast<int>(n.inputs().size());
+  if (count < schema->min_input() || count > schema->max_input())
+    throw Error(cat(n.describe(), ": has ", count, " inputs; ", n.opType(), " (opset ", opset, ") takes ",
+                    schema->min_input() == schema->max_input() ? cat(schema->min_input())
+                                                               : cat(schema->min_input(), " to ", schema->max_input())));
+  const auto &formal = schema->inputs();
+  for (int i = 0; i < count; ++i) {
+    const auto &param = formal[std::min(static_cast<size_t>(i), formal.size() - 1)];
+    if (!n.input(static_cast<size_t>(i)) && param.GetOption() != onnx::OpSchema::Optional)
+      throw Error(cat(n.describe(), ": required input ", i, " (", param.GetName(), ") is missing"));
+  }
+}
+
+}  // namespace
+
 void inferNodeShapes(Node &n, int64_t opset) {
   const std::string &op = n.opType();
   if (isInternalOp(op)) return;  // created with their output shapes
   if (!isSupportedOp(op, n.domain()))
     throw Error(cat(n.describe(), ": op is not supported by lowbit"));
+  checkArity(n, opset);
   Value *x = n.input(0);
 
   const OpInfo &info = *findOp(op);

@@ -406,3 +406,22 @@ TEST_CASE("Clip of integers with bounds beyond int64 saturates", "[hostile]") {
   CHECK(evaluateConstant(*d, 13)[0].toInt64s() ==
         std::vector<int64_t>{std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max()});
 }
+
+TEST_CASE("input counts and required inputs follow the op's ONNX schema, naming the node", "[hostile]") {
+  // Found by the qdq fuzz target: a Conv whose first input name was empty reached shape inference.
+  Graph g;
+  addOp(g, "Conv", {nullptr, g.addConstant("w", randomTensor({2, 1, 1, 1}, 1))}, "c");
+  CHECK_THROWS_WITH(inferShapes(g), Catch::Contains("c_node") && Catch::Contains("required input 0 (X) is missing"));
+  Graph h;
+  Value *x = addInput(h, "x", {4});
+  addOp(h, "Relu", {x, x}, "r");
+  CHECK_THROWS_WITH(inferShapes(h), Catch::Contains("r_node") && Catch::Contains("has 2 inputs; Relu (opset 13) takes 1"));
+  Graph k;
+  Value *a = addInput(k, "a", {4});
+  addOp(k, "Add", {a}, "s");
+  CHECK_THROWS_WITH(inferShapes(k), Catch::Contains("s_node") && Catch::Contains("takes 2"));
+  Graph opt;  // optional inputs may be left empty: Clip without a lower bound
+  Value *y = addInput(opt, "y", {4});
+  addOp(opt, "Clip", {y, nullptr, opt.addConstant("hi", Tensor::scalar(6.f))}, "clip");
+  CHECK_NOTHROW(inferShapes(opt));
+}

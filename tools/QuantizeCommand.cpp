@@ -58,6 +58,7 @@ void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
     else if (key == "augment_shift") { if (!given("--augment-shift")) o.ft.augmentShift = wholeNumber<int>(v, key); }
     else if (key == "mixup") { if (!given("--mixup")) o.ft.mixup = v.template get<float>(); }
     else if (key == "ema") { if (!given("--ema")) o.ft.ema = v.template get<float>(); }
+    else if (key == "keep_within") { if (!given("--keep-within")) o.ft.keepWithin = v.template get<float>(); }
     else if (key == "batch" || key == "seed") { /* the command's --batch and --seed */ }
     else throw Error(cat("unknown fine-tune recipe setting '", key, "'"));
   }
@@ -171,6 +172,10 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "fine-tune stage 2: moving average of the parameters, decay per step (default 0.999; each "
                   "epoch the better of it and the current parameters on the held-back images is kept; 0: off)")
       ->check(CLI::Range(0.0, 0.99999));
+  cmd->add_option("--keep-within", o->ft.keepWithin,
+                  "fine-tune stage 2: keep the latest epoch whose held-back KL is within K standard errors of the "
+                  "lowest (default 1; 0: the lowest)")
+      ->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--act-quantizer", o->actQuantizer,
                   "fine-tune activation quantizers: lsq (learnable steps) or pact (learnable clip of unsigned "
                   "activations; signed ones keep lsq)");
@@ -201,7 +206,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--held-back", "--block-lr", "--temperature",
                                  "--feature-loss", "--block-input", "--act-quantizer", "--augment", "--augment-shift", "--mixup",
-                                 "--ema"})
+                                 "--ema", "--keep-within"})
           if (cmd->count(flag)) throw Error(cat(flag, " sets up a fine-tune: give --finetune twostage|blockwise|global"));
       } else {
         o->ft.mode = train::FinetuneConfig::parseMode(o->finetune);

@@ -49,7 +49,8 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
          {"temperature", f.temperature}, {"feature_weight", f.featureWeight}, {"seed", f.seed},
          {"block_input", f.blockInputFromFloat ? "float" : "quantized"},
          {"activation_quantizer", train::activationQuantizerName(f.activations)}, {"augment", f.augment},
-         {"augment_shift", f.augmentShift}, {"mixup", f.mixup}, {"ema", f.ema}, {"held_back", f.heldBack}};
+         {"augment_shift", f.augmentShift}, {"mixup", f.mixup}, {"ema", f.ema}, {"keep_within", f.keepWithin},
+         {"held_back", f.heldBack}};
     // The stage-2 budget and learning rate as used (searched or given): replaying the recipe
     // repeats the run without the search.
     if (ft.contains("stage2")) {

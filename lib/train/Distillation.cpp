@@ -217,12 +217,16 @@ double meanSquaredError(const Tensor &y, const Tensor &t, Tensor &dy) {
   return sum / n;
 }
 
-// T^2 * KL(softmax(t/T) || softmax(s/T)) averaged over the batch, and its gradient in s.
-double distillationLoss(const Tensor &s, const Tensor &t, float temperature, Tensor &ds) {
+// T^2 * KL(softmax(t/T) || softmax(s/T)) averaged over the batch, and its gradient in s;
+// \p perRow, if given, receives each row's loss.
+double distillationLoss(const Tensor &s, const Tensor &t, float temperature, Tensor &ds,
+                        std::vector<double> *perRow = nullptr) {
   const int64_t n = s.dims()[0], k = s.dims()[1];
   const double T = temperature;
   double total = 0;
+  if (perRow) perRow->assign(static_cast<size_t>(n), 0.0);
   for (int64_t i = 0; i < n; ++i) {
+    const double before = total;
     const float *a = s.data<float>() + i * k, *b = t.data<float>() + i * k;
     std::vector<double> ps(static_cast<size_t>(k)), pt(static_cast<size_t>(k));
     double ms = -1e300, mt = -1e300;
@@ -240,6 +244,7 @@ double distillationLoss(const Tensor &s, const Tensor &t, float temperature, Ten
       if (p > 0) total += T * T * p * (std::log(p) - std::log(std::max(q, 1e-300)));
       ds.data<float>()[i * k + j] = static_cast<float>(T * (q - p) / static_cast<double>(n));
     }
+    if (perRow) (*perRow)[static_cast<size_t>(i)] = total - before;
   }
   return total / static_cast<double>(n);
 }
@@ -352,14 +357,16 @@ class JointStage {
   }
 
   // Mean T^2 KL against the float model on the held-back images (no update), of the current
-  // parameters or (\p averaged, when one is kept) of their moving average.
-  double heldBackKl(const std::vector<int64_t> &heldIdx, bool averaged = false) {
+  // parameters or (\p averaged, when one is kept) of their moving average; \p perImage, if
+  // given, receives each held-back image's KL.
+  double heldBackKl(const std::vector<int64_t> &heldIdx, bool averaged = false, std::vector<double> *perImage = nullptr) {
     std::vector<Tensor> live;
     if (averaged && !average_.empty()) {
       live = snapshot();
       restore(average_);
     }
     double total = 0;
+    if (perImage) perImage->clear();
     for (size_t start = 0; start < heldIdx.size(); start += static_cast<size_t>(batch_)) {
       std::vector<int64_t> idx(heldIdx.begin() + static_cast<std::ptrdiff_t>(start),
                                heldIdx.begin() + static_cast<std::ptrdiff_t>(std::min(heldIdx.size(), start + batch_)));
@@ -369,7 +376,9 @@ class JointStage {
       const Tensor &y = net_.forward(gather(images_, idx));
       Tensor ys(DType::Float32, t.dims()), ds(DType::Float32, t.dims());
       std::memcpy(ys.raw(), y.raw(), ys.byteSize());
-      total += distillationLoss(ys, t, cfg_.temperature, ds) * static_cast<double>(real);
+      std::vector<double> rows;
+      total += distillationLoss(ys, t, cfg_.temperature, ds, &rows) * static_cast<double>(real);
+      if (perImage) perImage->insert(perImage->end(), rows.begin(), rows.end());
     }
     if (!live.empty()) restore(live);
     return total / static_cast<double>(heldIdx.size());
@@ -489,6 +498,19 @@ float searchLearningRate(JointStage &stage, const std::vector<int64_t> &trainIdx
   return chosen;
 }
 
+// The standard error of the mean of a[i] - b[i]: how far apart two candidates' held-back KL
+// can be by the luck of which images were held back.
+double pairedStandardError(const std::vector<double> &a, const std::vector<double> &b) {
+  const size_t n = a.size();
+  if (n < 2 || b.size() != n) return 0;
+  double mean = 0;
+  for (size_t i = 0; i < n; ++i) mean += a[i] - b[i];
+  mean /= static_cast<double>(n);
+  double ss = 0;
+  for (size_t i = 0; i < n; ++i) ss += (a[i] - b[i] - mean) * (a[i] - b[i] - mean);
+  return std::sqrt(ss / static_cast<double>(n - 1) / static_cast<double>(n));
+}
+
 // Stage 2 at a known learning rate, with the stopping rule when images are held back.
 nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx, const std::vector<int64_t> &heldIdx,
                         float lr, int maxEpochs, const FinetuneConfig &cfg, std::mt19937 &rng, int64_t *steps) {
@@ -502,10 +524,14 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
   const int patience = cfg.patience > 0 ? cfg.patience : std::max(3, (maxEpochs + 1) / 2);
   nlohmann::json epochs = nlohmann::json::array();
   Progress p("finetune stage 2: joint", ac.totalSteps, "steps");
-  std::vector<Tensor> best;
-  double bestKl = 0;
-  int bestEpoch = 0;
-  bool bestFromAverage = false;
+  // The lowest held-back KL so far (it resets the patience), and the candidate kept.
+  double lowestKl = 0;
+  int lowestEpoch = 0;
+  std::vector<double> lowestPerImage;
+  std::vector<Tensor> kept;
+  double keptKl = 0;
+  int keptEpoch = 0;
+  bool keptFromAverage = false;
   for (int e = 0; e < maxEpochs; ++e) {
     const JointStage::Loss l = stage.epoch(trainIdx, adam, rng, cfg.progress ? &p : nullptr, cat("epoch ", e + 1, "/", maxEpochs));
     nlohmann::json epoch = {{"epoch", e + 1}, {"mean_kl", l.kl}};
@@ -514,26 +540,41 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
       // The epoch's candidate is whichever of the current parameters and their moving average
       // does better on the held-back images: the average smooths the walk a high rate takes,
       // but lags where the current parameters are still improving fast.
-      const double kl = stage.heldBackKl(heldIdx);
+      std::vector<double> perImage, perImageAverage;
+      const double kl = stage.heldBackKl(heldIdx, false, &perImage);
       epoch["held_back_kl"] = kl;
       double candidateKl = kl;
       bool fromAverage = false;
       if (stage.averaging()) {
-        const double avgKl = stage.heldBackKl(heldIdx, /*averaged=*/true);
+        const double avgKl = stage.heldBackKl(heldIdx, /*averaged=*/true, &perImageAverage);
         epoch["held_back_kl_average"] = avgKl;
         fromAverage = avgKl < kl;
         candidateKl = std::min(kl, avgKl);
       }
-      // A new best must beat the old by 0.1 %: noise-level wiggles do not reset the patience.
-      if (bestEpoch == 0 || candidateKl < bestKl * (1.0 - 1e-3)) {
-        best = fromAverage ? stage.average() : stage.snapshot();
-        bestKl = candidateKl;
-        bestEpoch = e + 1;
-        bestFromAverage = fromAverage;
+      if (fromAverage) perImage.swap(perImageAverage);
+      // A new lowest must beat the old by 0.1 %: noise-level wiggles do not reset the patience.
+      const bool lowest = lowestEpoch == 0 || candidateKl < lowestKl * (1.0 - 1e-3);
+      // The lowest of many noisy estimates favours an epoch that was lucky on the few held-back
+      // images. So the candidate kept is the latest within keepWithin standard errors (of the
+      // per-image differences) of the lowest: a later one has had more of the decaying schedule
+      // and the average, and one really worse (overfitting, divergence) is further away.
+      const double se = lowest ? 0.0 : pairedStandardError(perImage, lowestPerImage);
+      if (!lowest) epoch["standard_error_to_lowest"] = se;
+      if (lowest || candidateKl <= lowestKl + cfg.keepWithin * se) {
+        kept = fromAverage ? stage.average() : stage.snapshot();
+        keptKl = candidateKl;
+        keptEpoch = e + 1;
+        keptFromAverage = fromAverage;
+        epoch["kept"] = true;
+      }
+      if (lowest) {
+        lowestKl = candidateKl;
+        lowestEpoch = e + 1;
+        lowestPerImage = perImage;
       }
     }
     epochs.push_back(epoch);
-    if (!heldIdx.empty() && e + 1 - bestEpoch >= patience) break;
+    if (!heldIdx.empty() && e + 1 - lowestEpoch >= patience) break;
   }
   if (cfg.progress) p.finish();
   *steps = adam.steps();
@@ -541,10 +582,13 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
   if (cfg.ema > 0.f) out["ema"] = cfg.ema;
   if (heldIdx.empty() && stage.averaging()) stage.restore(stage.average());  // nothing to judge by: the average
   if (!heldIdx.empty()) {
-    stage.restore(best);
-    out["best_epoch"] = bestEpoch;
-    out["best_held_back_kl"] = bestKl;
-    out["best_parameters"] = bestFromAverage ? "average" : "current";
+    stage.restore(kept);
+    out["kept_epoch"] = keptEpoch;
+    out["kept_held_back_kl"] = keptKl;
+    out["kept_parameters"] = keptFromAverage ? "average" : "current";
+    out["lowest_held_back_kl"] = lowestKl;
+    out["lowest_kl_epoch"] = lowestEpoch;
+    out["keep_within"] = cfg.keepWithin;
     out["patience"] = patience;
   }
   return out;
@@ -572,11 +616,11 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
     throw Error(cat("finetune: held-back share ", cfg.heldBack, " is outside 0..0.5"));
   if (!(cfg.temperature > 0.f) || !(cfg.lr >= 0.f) || !(cfg.blockLr > 0.f) || !(cfg.featureWeight >= 0.f) ||
       cfg.blockIters < 1 || cfg.jointEpochs < 0 || cfg.augmentShift < 0 || !(cfg.mixup >= 0.f) ||
-      !(cfg.ema >= 0.f && cfg.ema < 1.f))
+      !(cfg.ema >= 0.f && cfg.ema < 1.f) || !(cfg.keepWithin >= 0.f && cfg.keepWithin <= 10.f))
     throw Error(cat("finetune: a setting is out of range (temperature ", cfg.temperature, ", lr ", cfg.lr, ", block lr ",
                     cfg.blockLr, ", feature weight ", cfg.featureWeight, ", block iters ", cfg.blockIters,
                     ", joint epochs ", cfg.jointEpochs, ", augment shift ", cfg.augmentShift, ", mixup ", cfg.mixup,
-                    ", ema ", cfg.ema, ")"));
+                    ", ema ", cfg.ema, ", keep within ", cfg.keepWithin, ")"));
   const bool joint = cfg.mode != FinetuneConfig::Mode::Blockwise;
   const int64_t n = images.dims()[0];
   std::mt19937 rng(cfg.seed);

@@ -33,7 +33,7 @@ struct FinetuneConfig {
   float blockLr = 1e-3f;   ///< stage 1: Adam, cosine-decayed within each block
   /// Share of the images held back from training (both stages) when there is a stage 2: its
   /// KL after each epoch picks the learning rate, stops the stage after `patience` epochs
-  /// without a new best, and the best epoch's weights are the result. 0: train on all images
+  /// without a new best, and picks the epoch kept (keepWithin). 0: train on all images
   /// for exactly jointEpochs at lr (both must then be given).
   float heldBack = 0.1f;
   int patience = 0;        ///< 0: max(3, half the epochs)
@@ -58,6 +58,10 @@ struct FinetuneConfig {
   /// better of the current parameters and the average by held-back KL; with none, the average
   /// is the result. 0: off (the current parameters only).
   float ema = 0.999f;
+  /// With held-back images, stage 2 keeps the latest epoch's candidate whose held-back KL is
+  /// within this many standard errors (of the per-image differences) of the lowest, not the
+  /// lowest itself, whose lead on a hundred images is mostly luck. 0: the lowest.
+  float keepWithin = 1.f;
   /// Learnable activation quantizers: LSQ steps, or PACT clips on unsigned activations.
   ActivationQuantizer activations = ActivationQuantizer::Lsq;
   bool progress = true;

@@ -309,7 +309,8 @@ TEST_CASE("the learning-rate search keeps the candidate lowest on the held-back 
   CHECK(a->findValue("w2")->constant()->toFloats() == b->findValue("w2")->constant()->toFloats());
 }
 
-TEST_CASE("stage 2 stops after `patience` epochs without a new held-back best and keeps the best epoch", "[train]") {
+TEST_CASE("stage 2 stops after `patience` epochs without a new lowest held-back KL; keep-within 0 keeps the lowest",
+          "[train]") {
   auto g = smallResNet();
   std::unique_ptr<Graph> teacher = g->clone();
   quantize(*g);
@@ -318,25 +319,71 @@ TEST_CASE("stage 2 stops after `patience` epochs without a new held-back best an
   cfg.lr = 0.05f;  // large enough that the held-back KL wanders and the rule must act
   cfg.heldBack = 0.25f;
   cfg.patience = 2;
+  cfg.keepWithin = 0.f;
   nlohmann::json report = train::finetune(*g, *teacher, images, cfg);
   INFO(report.dump());
   const auto &epochs = report["stage2_joint"];
-  const int bestEpoch = report["stage2"]["best_epoch"].get<int>();
+  const int lowestEpoch = report["stage2"]["lowest_kl_epoch"].get<int>();
   REQUIRE(epochs.size() < 40);
-  CHECK(static_cast<int>(epochs.size()) == bestEpoch + 2);
+  CHECK(static_cast<int>(epochs.size()) == lowestEpoch + 2);
+  CHECK(report["stage2"]["kept_epoch"] == lowestEpoch);
   // Each epoch's candidate: the better of the current parameters and their moving average.
   auto candidate = [](const nlohmann::json &e) {
     return std::min(e["held_back_kl"].get<double>(), e["held_back_kl_average"].get<double>());
   };
   double lowest = 1e300;
   for (const auto &e : epochs) lowest = std::min(lowest, candidate(e));
-  const double best = report["stage2"]["best_held_back_kl"].get<double>();
-  CHECK(best == candidate(epochs[static_cast<size_t>(bestEpoch - 1)]));
-  CHECK(best <= lowest * (1 + 1e-3));
-  // The graph written back is the best epoch's, not the last one's.
+  const double kept = report["stage2"]["kept_held_back_kl"].get<double>();
+  CHECK(kept == candidate(epochs[static_cast<size_t>(lowestEpoch - 1)]));
+  CHECK(kept <= lowest * (1 + 1e-3));
+  // The graph written back is the kept epoch's, not the last one's.
   const double measured = heldBackKl(*g, *teacher, images, train::heldBackImages(32, 0.25f, cfg.seed));
-  CHECK(measured == Approx(best).epsilon(1e-4));
+  CHECK(measured == Approx(kept).epsilon(1e-4));
   CHECK(measured != Approx(candidate(epochs.back())).epsilon(1e-4));
+}
+
+TEST_CASE("stage 2 keeps the latest candidate within keep-within standard errors of the lowest held-back KL", "[train]") {
+  const Tensor images = randomTensor({32, 3, 6, 6}, 7);
+  auto base = smallResNet();
+  std::unique_ptr<Graph> teacher = base->clone();
+  quantize(*base);
+  for (float within : {1.f, 10.f}) {
+    std::unique_ptr<Graph> g = base->clone();
+    train::FinetuneConfig cfg = quickJointConfig(12);
+    cfg.lr = 0.05f;
+    cfg.heldBack = 0.25f;
+    cfg.patience = 100;  // every epoch runs
+    cfg.keepWithin = within;
+    nlohmann::json report = train::finetune(*g, *teacher, images, cfg);
+    INFO(report.dump());
+    const auto &epochs = report["stage2_joint"];
+    REQUIRE(epochs.size() == 12);
+    // Replay the rule from the report: an epoch is kept when it sets a new lowest (by 0.1 %) or
+    // lies within `within` standard errors of the lowest so far; the last kept one is the result.
+    double lowest = 0;
+    int keptEpoch = 0, lowestEpoch = 0, keptButNotLowest = 0;
+    for (const auto &e : epochs) {
+      const double c = std::min(e["held_back_kl"].get<double>(), e["held_back_kl_average"].get<double>());
+      const bool isLowest = lowestEpoch == 0 || c < lowest * (1 - 1e-3);
+      const bool nearLowest = !isLowest && c <= lowest + within * e["standard_error_to_lowest"].get<double>();
+      CHECK(e.contains("kept") == (isLowest || nearLowest));
+      if (isLowest || nearLowest) keptEpoch = e["epoch"].get<int>();
+      if (nearLowest) ++keptButNotLowest;
+      if (!isLowest) CHECK(e["standard_error_to_lowest"].get<double>() > 0);
+      if (isLowest) {
+        lowest = c;
+        lowestEpoch = e["epoch"].get<int>();
+      }
+    }
+    CHECK(report["stage2"]["kept_epoch"] == keptEpoch);
+    CHECK(report["stage2"]["lowest_kl_epoch"] == lowestEpoch);
+    if (within == 10.f) CHECK(keptButNotLowest > 0);  // the rule acts: a later, not lowest epoch is kept
+    const double measured = heldBackKl(*g, *teacher, images, train::heldBackImages(32, 0.25f, cfg.seed));
+    CHECK(measured == Approx(report["stage2"]["kept_held_back_kl"].get<double>()).epsilon(1e-4));
+  }
+  train::FinetuneConfig bad = quickJointConfig(1);
+  bad.keepWithin = -1.f;
+  CHECK_THROWS_WITH(train::finetune(*base, *teacher, images, bad), Catch::Contains("keep within"));
 }
 
 TEST_CASE("without held-back images stage 2 needs a given learning rate and budget", "[train]") {
@@ -360,7 +407,7 @@ TEST_CASE("without held-back images stage 2 needs a given learning rate and budg
   nlohmann::json report = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
   CHECK(report["train_images"] == 32);
   CHECK(report["stage2_joint"].size() == 2);
-  CHECK_FALSE(report["stage2"].contains("best_epoch"));
+  CHECK_FALSE(report["stage2"].contains("kept_epoch"));
 }
 
 TEST_CASE("stage 2 keeps the better of the parameters and their moving average; without held-back images, the average",
@@ -384,11 +431,11 @@ TEST_CASE("stage 2 keeps the better of the parameters and their moving average; 
   INFO(report.dump());
   CHECK(report["mixup"] == Approx(0.4));
   CHECK(report["stage2"]["ema"] == Approx(0.9));
-  const double best = report["stage2"]["best_held_back_kl"].get<double>();
-  const auto &bestEpoch = report["stage2_joint"][report["stage2"]["best_epoch"].get<size_t>() - 1];
+  const double best = report["stage2"]["kept_held_back_kl"].get<double>();
+  const auto &bestEpoch = report["stage2_joint"][report["stage2"]["kept_epoch"].get<size_t>() - 1];
   const double current = bestEpoch["held_back_kl"].get<double>(), average = bestEpoch["held_back_kl_average"].get<double>();
   CHECK(best == std::min(current, average));
-  CHECK(report["stage2"]["best_parameters"] == (average < current ? "average" : "current"));
+  CHECK(report["stage2"]["kept_parameters"] == (average < current ? "average" : "current"));
   CHECK(current != average);  // the two are different parameters
   const double measured = heldBackKl(*averaged, *teacher, images, train::heldBackImages(32, 0.25f, 3));
   CHECK(measured == Approx(best).epsilon(1e-4));
@@ -396,7 +443,7 @@ TEST_CASE("stage 2 keeps the better of the parameters and their moving average; 
   std::unique_ptr<Graph> off = base->clone();
   nlohmann::json plainReport = run(0.f, 0.25f, *off, *teacher);
   CHECK_FALSE(plainReport["stage2_joint"][0].contains("held_back_kl_average"));
-  CHECK(plainReport["stage2"]["best_parameters"] == "current");
+  CHECK(plainReport["stage2"]["kept_parameters"] == "current");
   // A decay near 0 averages nothing: the result is the last step's weights, as without it.
   std::unique_ptr<Graph> tiny = base->clone(), plain = base->clone();
   run(1e-7f, 0.f, *tiny, *teacher);

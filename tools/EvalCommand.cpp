@@ -50,6 +50,10 @@ void addEvalCommand(CLI::App &app, Action &action) {
   CLI::App *cmd = app.add_subcommand("eval", "top-1/top-5 accuracy on a labelled image folder (<dir>/<class>/<image>)");
   cmd->add_option("model", o->cfg.modelPath, "ONNX model")->required();
   cmd->add_option("--data", o->cfg.dataDir, "labelled image folder")->required();
+  cmd->add_option("--labels", o->cfg.labelsFile,
+                  "class names, one per line in the model's output order (e.g. an ImageNet synset list); each "
+                  "class folder is the line its name is on (default: integer folder names are the class index, "
+                  "other names their sorted position)");
   addPreprocessOptions(cmd, o->cfg.preprocess, o->cfg.size, o->mean, o->std);
   cmd->add_option("--batch", o->cfg.batch, "images per batch")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
@@ -68,15 +72,15 @@ void addEvalCommand(CLI::App &app, Action &action) {
       if (o->json) {
         nlohmann::json j = {{"model", r.model},   {"data", r.data},   {"images", r.images},
                             {"top1", r.top1},     {"top5", r.top5},   {"correct_top1", r.correct1},
-                            {"seconds", r.seconds}, {"images_per_s", r.images / r.seconds}};
+                            {"seconds", r.seconds}, {"images_per_s", r.images / r.seconds}, {"labels", r.labels}};
         if (!r.quantization.empty()) j["quantization"] = r.quantization;
         j["runner"] = r.runner;
         if (!r.lowering.empty()) j["lowering"] = r.lowering;
         if (!r.warnings.empty()) j["warnings"] = r.warnings;
         std::printf("%s\n", j.dump(2).c_str());
       } else {
-        std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  (%lld images, %.1f s)%s\n", r.model.c_str(),
-                    r.data.c_str(), r.top1, r.top5, static_cast<long long>(r.images), r.seconds,
+        std::printf("%s on %s: top-1 %.2f%%  top-5 %.2f%%  (%lld images, %.1f s; labels: %s)%s\n", r.model.c_str(),
+                    r.data.c_str(), r.top1, r.top5, static_cast<long long>(r.images), r.seconds, r.labels.c_str(),
                     r.quantization.empty() ? ""
                     : r.lowering.empty() ? cat("  [simulated quantization: ", r.quantization, "]").c_str()
                                          : cat("  [", r.runner, " runner: ", r.lowering, "; ", r.quantization, "]").c_str());

@@ -149,8 +149,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "within 10 % of the best 2-epoch trial on the held-back images)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--held-back", o->ft.heldBack,
-                  "fine-tune: share of the images held back to pick the learning rate, stop stage 2 and keep its "
-                  "best epoch (default 0.1; 0 trains on all, then give --lr and --joint-epochs)")
+                  "fine-tune: share of the images held back to pick the learning rate, stop stage 2 and pick the "
+                  "epoch kept (default 0.1; 0 trains on all, then give --lr and --joint-epochs)")
       ->check(CLI::Range(0.0, 0.5));
   cmd->add_option("--block-lr", o->ft.blockLr, "fine-tune stage 1 learning rate (Adam, cosine decay per block)")
       ->check(CLI::PositiveNumber);

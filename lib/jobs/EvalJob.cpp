@@ -80,7 +80,7 @@ EvalResult runEval(const EvalConfig &cfg) {
   if (height <= 0 || width <= 0)
     throw Error(cat(cfg.modelPath, ": input '", in.name, "' has dynamic height/width; give --size"));
 
-  ImageSet set = scanImageFolder(cfg.dataDir);
+  ImageSet set = scanImageFolder(cfg.dataDir, cfg.labelsFile);
   if (!set.labelled())
     throw Error(cat("image folder '", cfg.dataDir,
                     "' has no class sub-folders; eval needs <folder>/<class>/<image> to know labels"));
@@ -96,6 +96,7 @@ EvalResult runEval(const EvalConfig &cfg) {
   const BitWidths bits = bitWidths(*g);
   r.quantization = quantizationSummary(bits);
   r.data = cfg.dataDir;
+  r.labels = set.labelDescription();
   r.runner = cfg.runner;
   if (opts.integer && r.quantization.empty())
     r.warnings.push_back(cat(cfg.modelPath, " has no quantized layers (no QuantizeLinear/DequantizeLinear): the ",
@@ -115,9 +116,7 @@ EvalResult runEval(const EvalConfig &cfg) {
                       ", expected [batch, classes] logits"));
     const int k = static_cast<int>(logits.dims()[1]);
     r.numClasses = k;
-    if (k < static_cast<int>(set.classes.size()))
-      throw Error(cat(cfg.modelPath, ": the model has ", k, " outputs but '", cfg.dataDir, "' has ",
-                      set.classes.size(), " classes"));
+    if (b == 0) requireLabelsFit(set, k, cfg.modelPath, cfg.dataDir);
     for (size_t i = 0; i < e - b; ++i) {
       int rank = rankOf(logits.data<float>() + i * static_cast<size_t>(k), k, labels[i]);
       r.correct1 += rank == 0;

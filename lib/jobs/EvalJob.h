@@ -9,6 +9,7 @@ namespace lowbit {
 
 struct EvalConfig {
   std::string modelPath, dataDir;
+  std::string labelsFile;  ///< --labels: class names in output order (ImageFolder.h scanImageFolder)
   PreprocessConfig preprocess;
   int size = 0;         ///< model input H and W when the model leaves them dynamic
   int batch = 64;
@@ -27,6 +28,7 @@ struct EvalResult {
   double top1 = 0, top5 = 0;  ///< percent
   double seconds = 0;
   int numClasses = 0;
+  std::string labels;  ///< how class folders became labels (ImageSet::labelDescription)
   /// For a quantized model: bit widths read back from it, e.g. "weights 4-bit x19, 8-bit x2;
   /// activations 8-bit x21" (empty for a float model).
   std::string quantization;

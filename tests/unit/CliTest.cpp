@@ -133,7 +133,8 @@ TEST_CASE("lowbit quantize --recipe: settings from the file, command-line flags 
   CHECK(rep["recipe"]["granularity"] == "group:2");  // the file
   CHECK(rep["recipe"]["act_observer"] == "percentile:99");
   // eval reads the bit widths back from the quantized file.
-  fs::path folder = dir / "lowbit_recipe_data" / "only_class";
+  fs::path folder = dir / "lowbit_recipe_data" / "0";  // class 0 of the model's two
+  fs::remove_all(folder.parent_path());
   fs::create_directories(folder);
   fs::copy_file(kData + "/good/rgb_13x9.jpg", folder / "a.jpg", fs::copy_options::overwrite_existing);
   RunResult ev = runLowbit("eval " + out.string() + " --data " + (dir / "lowbit_recipe_data").string() + " --size 8");
@@ -215,7 +216,8 @@ TEST_CASE("lowbit quantize refuses outputs that would overwrite its input or eac
 
 TEST_CASE("lowbit eval with an integer runner on a float model says it ran in float", "[cli]") {
   namespace fs = std::filesystem;
-  const fs::path data = fs::temp_directory_path() / "lowbit_cli_float_int8" / "cat";
+  const fs::path data = fs::temp_directory_path() / "lowbit_cli_float_int8" / "1";  // class 1 of two
+  fs::remove_all(data.parent_path());
   fs::create_directories(data);
   fs::copy_file(kData + "/good/rgb_13x9.jpg", data / "a.jpg", fs::copy_options::overwrite_existing);
   RunResult r = runLowbit("eval " + kData + "/good/tiny_convnet.onnx --data " + data.parent_path().string() +
@@ -249,4 +251,42 @@ TEST_CASE("preprocessing flags must fit the model; group and image counts that c
   const nlohmann::json r = nlohmann::json::parse(lowbit::readFile(report));
   CHECK(r["warnings"].size() == 3);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("lowbit eval scores a partial integer-named folder by the folder names and says how labels were assigned", "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "lowbit_cli_labels";
+  fs::remove_all(root);
+  // Class 1 only, of the model's two outputs: sorted positions would call it class 0.
+  fs::create_directories(root / "partial" / "1");
+  for (const char *f : {"rgb_13x9.jpg", "rgb_5x4.png", "grey_6x5.jpg", "grey_4x4.png"})
+    fs::copy_file(kData + "/good/" + f, root / "partial" / "1" / f);
+  const std::string model = kData + "/good/tiny_convnet.onnx";
+  RunResult r = runLowbit("eval " + model + " --data " + (root / "partial").string() + " --size 8 --json --dump " +
+                          (root / "d").string());
+  REQUIRE(r.code == 0);
+  const nlohmann::json j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  CHECK(j["labels"] == "integer folder names");
+  // top-1 is the share of images whose larger logit is output 1.
+  std::ifstream logitsFile(root / "d.logits.f32", std::ios::binary);
+  std::vector<float> logits(static_cast<size_t>(j["images"].get<int>()) * 2);
+  logitsFile.read(reinterpret_cast<char *>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  int ones = 0;
+  for (size_t i = 0; i < logits.size() / 2; ++i) ones += logits[2 * i + 1] > logits[2 * i];
+  CHECK(j["correct_top1"] == ones);
+  std::ifstream meta(root / "d.json");
+  CHECK(nlohmann::json::parse(meta)["labels"] == std::vector<int>(logits.size() / 2, 1));
+  // Named folders fewer than the outputs: one line naming the model, the folder and the fix.
+  fs::create_directories(root / "named" / "cat");
+  fs::copy_file(kData + "/good/rgb_13x9.jpg", root / "named" / "cat" / "a.jpg");
+  RunResult bad = runLowbit("eval " + model + " --data " + (root / "named").string() + " --size 8");
+  CHECK(bad.code == 1);
+  CHECK_THAT(bad.output, Catch::Contains("2 outputs") && Catch::Contains("1 class folders") && Catch::Contains("--labels"));
+  // A labels file puts 'cat' at output 1.
+  std::ofstream(root / "labels.txt") << "dog\ncat\n";
+  RunResult mapped = runLowbit("eval " + model + " --data " + (root / "named").string() + " --size 8 --labels " +
+                               (root / "labels.txt").string());
+  CHECK(mapped.code == 0);
+  CHECK_THAT(mapped.output, Catch::Contains("labels: labels file") && Catch::Contains("(2 names)"));
+  fs::remove_all(root);
 }

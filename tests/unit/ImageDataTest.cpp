@@ -87,3 +87,58 @@ TEST_CASE("image folders: classes from sorted sub-folders, flat folders, empty f
                     Catch::Contains("has no images") && Catch::Contains("README.txt"));
   fs::remove_all(root);
 }
+
+TEST_CASE("class labels: integer folder names are indices, a labels file names them, sorted positions must cover the outputs",
+          "[data]") {
+  fs::path root = fs::temp_directory_path() / "lowbit_labels_test";
+  fs::remove_all(root);
+  auto addClass = [&](const std::string &set, const std::string &cls) {
+    fs::create_directories(root / set / cls);
+    fs::copy_file(kData + "/good/rgb_5x4.png", root / set / cls / "x.png");
+  };
+  // An ImageNet-style subset: folders 0000..0999 with some missing keep their own indices.
+  for (const char *c : {"0003", "0007", "0999"}) addClass("partial", c);
+  ImageSet partial = scanImageFolder((root / "partial").string());
+  CHECK(partial.labelSource == LabelSource::IntegerFolders);
+  REQUIRE(partial.images.size() == 3);
+  CHECK(partial.images[0].label == 3);
+  CHECK(partial.images[1].label == 7);
+  CHECK(partial.images[2].label == 999);
+  CHECK(partial.labelDescription() == "integer folder names");
+  CHECK_NOTHROW(requireLabelsFit(partial, 1000, "m.onnx", "partial"));
+  CHECK_THROWS_WITH(requireLabelsFit(partial, 10, "m.onnx", "partial"),
+                    Catch::Contains("m.onnx") && Catch::Contains("'0999'") && Catch::Contains("class 999") &&
+                        Catch::Contains("10 outputs"));
+  // Two folders for one index are an error.
+  addClass("twice", "1");
+  addClass("twice", "01");
+  CHECK_THROWS_WITH(scanImageFolder((root / "twice").string()), Catch::Contains("'01' and '1' are both class 1"));
+  // Named folders: sorted positions, which only mean something when every output has a folder.
+  addClass("named", "cat");
+  addClass("named", "dog");
+  ImageSet named = scanImageFolder((root / "named").string());
+  CHECK(named.labelSource == LabelSource::SortedFolders);
+  CHECK_NOTHROW(requireLabelsFit(named, 2, "m.onnx", "named"));
+  CHECK_THROWS_WITH(requireLabelsFit(named, 1000, "m.onnx", "named"),
+                    Catch::Contains("1000 outputs") && Catch::Contains("2 class folders") && Catch::Contains("--labels"));
+  // A labels file maps names to output positions, whatever the folders' order.
+  std::ofstream(root / "labels.txt") << "bird\r\n  dog \ncat\n\n";
+  ImageSet mapped = scanImageFolder((root / "named").string(), (root / "labels.txt").string());
+  CHECK(mapped.labelSource == LabelSource::LabelsFile);
+  CHECK(mapped.images[0].label == 2);  // cat
+  CHECK(mapped.images[1].label == 1);  // dog
+  CHECK_THAT(mapped.labelDescription(), Catch::Contains("labels.txt (3 names)"));
+  CHECK_NOTHROW(requireLabelsFit(mapped, 3, "m.onnx", "named"));
+  std::ofstream(root / "short.txt") << "dog\n";
+  CHECK_THROWS_WITH(scanImageFolder((root / "named").string(), (root / "short.txt").string()),
+                    Catch::Contains("'cat' is not in labels file") && Catch::Contains("short.txt"));
+  std::ofstream(root / "dup.txt") << "cat\ndog\ncat\n";
+  CHECK_THROWS_WITH(scanImageFolder((root / "named").string(), (root / "dup.txt").string()),
+                    Catch::Contains("'cat' is on lines 1 and 3"));
+  std::ofstream(root / "blank.txt") << "cat\n\ndog\n";
+  CHECK_THROWS_WITH(scanImageFolder((root / "named").string(), (root / "blank.txt").string()),
+                    Catch::Contains("line 2 is blank"));
+  CHECK_THROWS_WITH(scanImageFolder((root / "named").string(), (root / "missing.txt").string()),
+                    Catch::Contains("missing.txt"));
+  fs::remove_all(root);
+}

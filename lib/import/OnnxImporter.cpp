@@ -8,6 +8,7 @@
 #include "import/OnnxTensor.h"
 #include "ir/Verifier.h"
 #include "ops/OpSupport.h"
+#include "ops/OpTable.h"
 #include "ops/ShapeInference.h"
 #include "support/File.h"
 #include "support/Strings.h"
@@ -16,19 +17,6 @@ namespace lowbit {
 namespace {
 
 constexpr int64_t kMinOpset = 1, kMaxOpset = 17;
-
-// Ops whose older definitions lowbit does not read (legacy broadcast/spatial/shape attributes).
-int64_t minOpsetFor(const std::string &op) {
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Gemm" || op == "Dropout")
-    return 7;
-  if (op == "Reshape") return 5;
-  if (op == "QuantizeLinear" || op == "DequantizeLinear") return 10;
-  if (op == "Concat") return 4;
-  if (op == "BatchNormalization" || op == "Cast") return 9;
-  if (op == "MaxPool") return 8;
-  if (op == "Relu" || op == "Sigmoid" || op == "Clip") return 6;
-  return 1;
-}
 
 // The type of a sequence or optional value; Error naming \p where for maps and sparse tensors.
 std::shared_ptr<const ContainerType> containerType(const onnx::TypeProto &t, const std::string &where) {
@@ -156,8 +144,8 @@ void importNodes(Graph &g, const onnx::GraphProto &gp, const std::string &file, 
         if (!o.empty() && !g.findValue(o)) g.addValue(o);
       continue;
     }
-    if (defaultDomain && isSupportedOp(np.op_type()) && g.opset < minOpsetFor(np.op_type()))
-      throw Error(cat(where, ": lowbit reads ", np.op_type(), " from opset ", minOpsetFor(np.op_type()),
+    if (const OpInfo *info = defaultDomain ? findOp(np.op_type()) : nullptr; info && g.opset < info->minOpset)
+      throw Error(cat(where, ": lowbit reads ", np.op_type(), " from opset ", info->minOpset,
                       " on; this model uses opset ", g.opset,
                       " (convert it with onnx.version_converter)"));
     if (np.op_type() == "Constant") {

@@ -14,6 +14,7 @@
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
 #include "ops/OpTable.h"
+#include "ops/UnaryMath.h"
 #include "support/Strings.h"
 
 namespace lowbit {
@@ -160,6 +161,16 @@ Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
       setInt(out, i, v);
     }
   }
+  return out;
+}
+
+// An op of UnaryMath on floating-point data, in float as the runner and training engine do it.
+Tensor unaryMath(const Node &n, const UnaryMath &u, const Tensor &x) {
+  if (!isFloatType(x.dtype()))
+    throw Error(cat(n.describe(), ": computes floating-point data, not ", dtypeName(x.dtype())));
+  const UnaryParams p = u.params(n);
+  Tensor out(x.dtype(), x.dims());
+  for (int64_t i = 0; i < x.numel(); ++i) setDouble(out, i, u.value(static_cast<float>(getDouble(x, i)), p));
   return out;
 }
 
@@ -432,6 +443,7 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   }
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return {binary(n, in(0), in(1))};
   if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
+  if (const UnaryMath *u = findUnaryMath(op)) return {unaryMath(n, *u, in(0))};
   if (op == "QuantizeLinear" || op == "DequantizeLinear")
     return {quantizeLinear(n, inputs, op == "QuantizeLinear")};
   throw Error(cat(n.describe(), ": cannot be evaluated on constants"));

@@ -27,6 +27,7 @@ enum class Int8Role {
 
 struct OpInfo {
   const char *opType;
+  int64_t minOpset;  ///< the oldest opset whose definition lowbit reads (older: legacy attributes)
   void (*inferShapes)(Node &n, int64_t opset);              ///< output types and shapes
   bool evaluates;                                           ///< the reference evaluator (Evaluate.h) computes it
   void (*buildRunner)(PlanBuilder &b, const Node &n);       ///< float runner; null: folded before planning

@@ -1,10 +1,11 @@
-// Elementwise layers: Relu and Clip (oneDNN eltwise), Sigmoid / HardSigmoid / HardSwish,
+// Elementwise layers: Relu and Clip (oneDNN eltwise), the one-input ops of UnaryMath,
 // broadcasting Add / Sub / Mul / Div (squeeze-excite gates, h-swish written out), and
 // BatchNormalization with inference statistics (a per-channel affine whose scale and bias train).
 #include <cmath>
 
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
+#include "ops/UnaryMath.h"
 #include "support/Strings.h"
 #include "train/ActivationOp.h"
 #include "train/Layer.h"
@@ -28,53 +29,28 @@ class ActivationLayer final : public Layer {
   size_t x_, y_;
 };
 
-// y = f(x), dx += f'(x) dy, for the smooth and piecewise-linear gates of lightweight networks.
+// y = f(x), dx += f'(x) dy for the ops of UnaryMath (gates, smooth activations, Exp/Log/...).
 class UnaryLayer final : public Layer {
  public:
-  enum class Kind { Sigmoid, HardSigmoid, HardSwish };
-  UnaryLayer(Kind kind, float alpha, float beta, size_t x, size_t y)
-      : kind_(kind), alpha_(alpha), beta_(beta), x_(x), y_(y) {}
+  UnaryLayer(const UnaryMath &math, const UnaryParams &p, size_t x, size_t y) : math_(math), p_(p), x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override {
     const float *x = v[x_].data<float>();
     float *y = v[y_].data<float>();
     const int64_t n = v[x_].numel();
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) y[i] = value(x[i]);
+    for (int64_t i = 0; i < n; ++i) y[i] = math_.value(x[i], p_);
   }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    const float *x = v[x_].data<float>(), *dy = g[y_].data<float>();
+    const float *x = v[x_].data<float>(), *y = v[y_].data<float>(), *dy = g[y_].data<float>();
     float *dx = g[x_].data<float>();
     const int64_t n = v[x_].numel();
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) dx[i] += slope(x[i]) * dy[i];
+    for (int64_t i = 0; i < n; ++i) dx[i] += math_.slope(x[i], y[i], p_) * dy[i];
   }
 
  private:
-  // HardSigmoid: max(0, min(1, alpha x + beta)); HardSwish: x * HardSigmoid(x) at 1/6, 1/2.
-  float value(float x) const {
-    switch (kind_) {
-      case Kind::Sigmoid: return 1.f / (1.f + std::exp(-x));
-      case Kind::HardSigmoid: return std::max(0.f, std::min(1.f, alpha_ * x + beta_));
-      case Kind::HardSwish: return x * std::max(0.f, std::min(1.f, x / 6.f + 0.5f));
-    }
-    return 0.f;
-  }
-  float slope(float x) const {
-    switch (kind_) {
-      case Kind::Sigmoid: {
-        const float s = 1.f / (1.f + std::exp(-x));
-        return s * (1.f - s);
-      }
-      case Kind::HardSigmoid: {
-        const float t = alpha_ * x + beta_;
-        return t > 0.f && t < 1.f ? alpha_ : 0.f;
-      }
-      case Kind::HardSwish: return x < -3.f ? 0.f : x > 3.f ? 1.f : x / 3.f + 0.5f;
-    }
-    return 0.f;
-  }
-  Kind kind_;
-  float alpha_, beta_;
+  const UnaryMath &math_;
+  UnaryParams p_;
   size_t x_, y_;
 };
 
@@ -254,13 +230,10 @@ void buildActivation(NetworkBuilder &b, const Node &n) {
 }
 
 void buildUnary(NetworkBuilder &b, const Node &n) {
-  const std::string &op = n.opType();
-  UnaryLayer::Kind kind = op == "Sigmoid"       ? UnaryLayer::Kind::Sigmoid
-                          : op == "HardSigmoid" ? UnaryLayer::Kind::HardSigmoid
-                                                : UnaryLayer::Kind::HardSwish;
-  const float alpha = n.attrFloat("alpha", 0.2f), beta = n.attrFloat("beta", 0.5f);
+  const UnaryMath *math = findUnaryMath(n.opType());
+  if (!math) throw Error(cat(n.describe(), ": not an elementwise one-input op"));
   const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
-  b.add(std::make_unique<UnaryLayer>(kind, alpha, beta, xs, ys));
+  b.add(std::make_unique<UnaryLayer>(*math, math->params(n), xs, ys));
 }
 
 void buildBinary(NetworkBuilder &b, const Node &n) {

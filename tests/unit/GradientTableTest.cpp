@@ -182,6 +182,41 @@ std::vector<OpCase> cases() {
   c.push_back({"ReduceMean", "axis 1, keepdims 0", {2, 3, 4}, 13, [](Graph &g, Value *x) {
                  return attr(attrs(op(g, "ReduceMean", {x}), "axes", {1}), "keepdims", int64_t{0})->output(0);
                }});
+  // The rest of UnaryMath; Log, Sqrt and Reciprocal read x*x + 0.5 to stay in their domain.
+  auto positive = [](const std::string &type) {
+    return [type](Graph &g, Value *x) {
+      Value *sq = op(g, "Add", {op(g, "Mul", {x, x})->output(0), scalar(g, "half", 0.5f)})->output(0);
+      return op(g, type, {sq})->output(0);
+    };
+  };
+  c.push_back({"LeakyRelu", "alpha 0.1", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 return attr(op(g, "LeakyRelu", {x}), "alpha", 0.1f)->output(0);
+               }});
+  c.push_back({"LeakyRelu", "default alpha", {2, 3, 4, 4}, 13, unary("LeakyRelu")});
+  c.push_back({"Elu", "alpha 0.7", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 return attr(op(g, "Elu", {x}), "alpha", 0.7f)->output(0);
+               }});
+  c.push_back({"Selu", "defaults", {2, 3, 4, 4}, 13, unary("Selu")});
+  c.push_back({"Selu", "alpha 2, gamma 0.5", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 return attr(attr(op(g, "Selu", {x}), "alpha", 2.f), "gamma", 0.5f)->output(0);
+               }});
+  c.push_back({"Tanh", "", {2, 3, 4, 4}, 13, unary("Tanh")});
+  c.push_back({"Softplus", "", {2, 3, 4, 4}, 13, unary("Softplus")});
+  c.push_back({"Softplus", "Mish as exporters write it: x * tanh(softplus(x))", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 Value *t = op(g, "Tanh", {op(g, "Softplus", {x})->output(0)})->output(0);
+                 return op(g, "Mul", {x, t})->output(0);
+               }});
+  c.push_back({"Erf", "GELU as exporters write it: x/2 (1 + erf(x/sqrt 2))", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 Value *e = op(g, "Erf", {op(g, "Div", {x, scalar(g, "sqrt2", 1.41421356f)})->output(0)})->output(0);
+                 Value *h = op(g, "Add", {e, scalar(g, "one", 1.f)})->output(0);
+                 return op(g, "Mul", {op(g, "Mul", {x, h})->output(0), scalar(g, "half", 0.5f)})->output(0);
+               }});
+  c.push_back({"Exp", "", {2, 3, 4, 4}, 13, unary("Exp")});
+  c.push_back({"Log", "of x*x + 0.5", {2, 3, 4, 4}, 13, positive("Log")});
+  c.push_back({"Sqrt", "of x*x + 0.5", {2, 3, 4, 4}, 13, positive("Sqrt")});
+  c.push_back({"Reciprocal", "of x*x + 0.5", {2, 3, 4, 4}, 13, positive("Reciprocal")});
+  c.push_back({"Neg", "", {2, 3, 4, 4}, 13, unary("Neg")});
+  c.push_back({"Abs", "", {2, 3, 4, 4}, 13, unary("Abs")});
   c.push_back({"ReduceMean", "all axes", {2, 3, 4}, 13, unary("ReduceMean")});
   c.push_back({"Softmax", "last axis", {2, 3, 4}, 13, unary("Softmax")});
   c.push_back({"Softmax", "opset 11: trailing axes flattened from 1", {2, 3, 4}, 11, unary("Softmax")});

@@ -5,7 +5,10 @@ ONNX as users do: torch.onnx.export, opset 13, dynamic batch, input [N,3,224,224
 papers' architectures, and for fine-tuning every architecture users bring. Two small CIFAR-size
 nets cover export patterns torchvision's do not: a MobileNetV1 whose classifier flattens with
 x.view(x.size(0), -1) (a Shape/Gather/Concat/Reshape tail) and a SqueezeNet whose Fire modules
-put BatchNorm after the Concat (not foldable into a convolution). Large files: written to OUT
+put BatchNorm after the Concat (not foldable into a convolution); a darknet-style net (Conv
+without bias, BatchNorm, LeakyRelu 0.1, MaxPool) and one with the activations of other zoo
+families as exporters write them (Mish as x*tanh(softplus(x)), GELU through Erf, ELU, SELU,
+SiLU). Large files: written to OUT
 (default models/generated/, not committed).
 
   /usr/bin/python3 models/make_torchvision_models.py [OUT] [--only resnet18,...]
@@ -25,8 +28,10 @@ MODELS = {
     "mobilenet_v3_small": lambda: torchvision.models.mobilenet_v3_small(),
     "mobilenet_v1_cifar": lambda: MobileNetV1(),
     "squeezenet_bn_cifar": lambda: SqueezeNetBN(),
+    "darknet_cifar": lambda: Darknet(),
+    "activations_cifar": lambda: Activations(),
 }
-SIZES = {"mobilenet_v1_cifar": 32, "squeezenet_bn_cifar": 32}  # others 224
+SIZES = {"mobilenet_v1_cifar": 32, "squeezenet_bn_cifar": 32, "darknet_cifar": 32, "activations_cifar": 32}  # others 224
 
 
 def conv_bn(cin, cout, stride, groups=1):
@@ -75,6 +80,38 @@ class SqueezeNetBN(torch.nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+class Darknet(torch.nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        layers, cin = [], 3
+        for cout, pool in [(32, True), (64, True), (128, False), (64, False), (128, True), (256, False)]:
+            layers += [torch.nn.Conv2d(cin, cout, 3 if cout != 64 or cin == 3 else 1, 1, 1 if cout != 64 or cin == 3 else 0,
+                                       bias=False), torch.nn.BatchNorm2d(cout), torch.nn.LeakyReLU(0.1)]
+            if pool:
+                layers.append(torch.nn.MaxPool2d(2, 2))
+            cin = cout
+        self.features = torch.nn.Sequential(*layers)
+        self.head = torch.nn.Conv2d(cin, classes, 1)
+
+    def forward(self, x):
+        return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(self.head(self.features(x)), 1), 1)
+
+
+class Activations(torch.nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        acts = [torch.nn.Mish(), torch.nn.GELU(), torch.nn.ELU(0.7), torch.nn.SELU(), torch.nn.SiLU()]
+        layers, cin = [], 3
+        for i, (cout, act) in enumerate(zip([16, 32, 32, 64, 64], acts)):
+            layers += [torch.nn.Conv2d(cin, cout, 3, 2 if i in (1, 3) else 1, 1), torch.nn.BatchNorm2d(cout), act]
+            cin = cout
+        self.features = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.fc = torch.nn.Linear(cin, classes)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.features(x)))
 
 
 def main():

@@ -142,7 +142,7 @@ SliceSpec resolveSlice(const Node &n, int64_t opset, const Dims &inDims) {
   return spec;
 }
 
-PadSpec resolvePad(const Node &n, int64_t opset, int64_t rank) {
+PadSpec resolvePad(const Node &n, int64_t opset, int64_t rank, bool needValue) {
   PadSpec p;
   p.mode = n.attrString("mode", "constant");
   std::vector<int64_t> pads;
@@ -152,10 +152,10 @@ PadSpec resolvePad(const Node &n, int64_t opset, int64_t rank) {
   } else {
     pads = constIntsInput(n, 1).value_or(std::vector<int64_t>{});
     Value *cv = n.input(2);
-    if (cv) {
-      if (!cv->isConstant())
-        throw Error(cat(n.describe(), ": constant_value must be a constant"));
+    if (cv && cv->isConstant()) {
       p.constant = static_cast<double>(cv->constant()->toFloats().at(0));
+    } else if (cv && needValue) {
+      throw Error(cat(n.describe(), ": constant_value must be a constant"));
     }
   }
   if (static_cast<int64_t>(pads.size()) != 2 * rank)

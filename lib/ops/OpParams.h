@@ -46,7 +46,9 @@ struct PadSpec {
   std::string mode;
   std::optional<double> constant;  ///< from the attribute (opset < 11) or a constant input
 };
-PadSpec resolvePad(const Node &n, int64_t opset, int64_t rank);
+/// \p needValue false: shapes only, so a constant_value computed from constants (DequantizeLinear
+/// of QuantizeLinear of a constant, as ONNX Runtime's quantizer writes it) need not be folded yet.
+PadSpec resolvePad(const Node &n, int64_t opset, int64_t rank, bool needValue = true);
 
 /// Axes of Squeeze/Unsqueeze (attribute before opset 13, input after), unnormalized; nullopt
 /// if omitted (Squeeze then removes all 1-dims).

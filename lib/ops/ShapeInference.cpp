@@ -315,7 +315,7 @@ void inferPad(Node &n, int64_t opset) {
   if (!known(x)) return;
   if (opset >= 11 && n.input(1) && !n.input(1)->isConstant()) return;
   const Dims &d = x->dims();
-  PadSpec p = resolvePad(n, opset, static_cast<int64_t>(d.size()));
+  PadSpec p = resolvePad(n, opset, static_cast<int64_t>(d.size()), /*needValue=*/false);
   Dims out(d.size());
   for (size_t i = 0; i < d.size(); ++i) out[i] = d[i] < 0 ? -1 : d[i] + p.begin[i] + p.end[i];
   setOut(n, 0, x->dtype(), &out);

@@ -4,8 +4,10 @@
 //             replaced by constant outputs; Shape of a value whose (sliced) dims are all known
 //             becomes a constant. Shapes downstream are re-inferred.
 //   Leaves untouched: compute ops (Conv, Gemm, ...), even with constant inputs;
-//             DequantizeLinear of constant integer codes (quantized weights stay codes for
-//             the integer runner; FoldDequantizeWeights turns them into float).
+//             DequantizeLinear of constant integer codes read by a Conv, Gemm or MatMul
+//             (quantized weights and biases stay codes for the integer runner;
+//             FoldDequantizeWeights turns them into float). Read by anything else (a Pad's
+//             constant_value as ONNX Runtime's quantizer writes it, a Clip bound), it folds.
 #include <algorithm>
 
 #include "ops/Evaluate.h"
@@ -17,6 +19,16 @@ namespace lowbit {
 namespace {
 
 // Shape output computable without data? Only the sliced dims must be known.
+// Constant codes dequantized for a layer's weights or bias: they stay codes.
+bool dequantizesWeights(const Graph &g, const Node &n) {
+  if (!isConstantDequantize(n)) return false;
+  for (const Node *reader : g.users(n.output(0))) {
+    const std::string &op = reader->opType();
+    if (op == "Conv" || op == "Gemm" || op == "MatMul") return true;
+  }
+  return false;
+}
+
 bool foldableShape(const Node &n) {
   const Value *x = n.input(0);
   if (n.opType() != "Shape" || !x || !x->hasShape()) return false;
@@ -32,7 +44,7 @@ class ConstantFolding final : public Pass {
     bool changed = false;
     for (Node *n : g.nodes()) {
       inferNodeShapes(*n, g.opset);  // inputs may have become constant just now
-      if (!canEvaluate(*n) || isConstantDequantize(*n)) continue;
+      if (!canEvaluate(*n) || dequantizesWeights(g, *n)) continue;
       std::vector<const Tensor *> ins;
       bool allConst = true;
       for (Value *in : n->inputs()) {

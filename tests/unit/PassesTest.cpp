@@ -76,6 +76,31 @@ TEST_CASE("ConstantFolding folds a PyTorch-style Shape/Gather/Concat/Reshape cha
   CHECK(runGraph(g, {in})[0] == before);
 }
 
+TEST_CASE("ConstantFolding folds DequantizeLinear(QuantizeLinear(constant)) for a Pad value, keeps a weight's codes",
+          "[passes]") {
+  // ONNX Runtime's quantizer writes a Pad's constant_value this way.
+  Graph g;
+  g.opset = 13;
+  Value *x = addInput(g, "x", {1, 2, 3, 3});
+  Value *s = g.addConstant("s", Tensor::scalar<float>(0.05f)), *z = g.addConstant("z", Tensor::scalar<uint8_t>(3));
+  Node *q = addOp(g, "QuantizeLinear", {g.addConstant("cv", Tensor::scalar<float>(0.26f)), s, z}, "cvq");
+  Node *dq = addOp(g, "DequantizeLinear", {q->output(0), s, z}, "cvd");
+  Node *pad = addOp(g, "Pad", {x, g.addConstant("pads", Tensor::fromVector<int64_t>({8}, {0, 0, 1, 1, 0, 0, 1, 1})),
+                               dq->output(0)}, "p");
+  Value *wc = g.addConstant("wc", Tensor::fromVector<int8_t>({1, 2, 1, 1}, {3, -5}));
+  Node *wdq = addOp(g, "DequantizeLinear", {wc, g.addConstant("ws", Tensor::scalar<float>(0.1f))}, "w");
+  Node *conv = addOp(g, "Conv", {pad->output(0), wdq->output(0)}, "y");
+  g.outputs().push_back(conv->output(0));
+  inferShapes(g);  // the Pad's shape does not wait for its value
+  CHECK(pad->output(0)->dims() == Dims{1, 2, 5, 5});
+  runPasses(g, {"ConstantFolding", "DeadCodeElimination"});
+  REQUIRE(pad->input(2)->isConstant());
+  CHECK(pad->input(2)->constant()->toFloats()[0] == Approx(0.25f));  // 0.26 rounded to a step of 0.05
+  CHECK(g.findValue("w")->producer() != nullptr);                      // the weight stays codes
+  const Tensor out = runGraph(g, {randomTensor({1, 2, 3, 3}, 4)})[0];
+  CHECK(out.data<float>()[0] == Approx(0.25f * 0.3f + 0.25f * -0.5f));  // a corner: padding only
+}
+
 TEST_CASE("ConstantFolding keeps Shape of a dynamic batch for the runner", "[passes]") {
   Graph g;
   Value *x = addInput(g, "x", {-1, 4});

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "import/OnnxTensor.h"
+#include "import/QOperatorImport.h"
 #include "ir/Verifier.h"
 #include "ops/OpSupport.h"
 #include "ops/OpTable.h"
@@ -136,7 +137,8 @@ void importNodes(Graph &g, const onnx::GraphProto &gp, const std::string &file, 
     if (!nodeNames.insert(name).second)
       throw Error(cat(where, ": another node already has this name"));
     const bool defaultDomain = np.domain().empty() || np.domain() == "ai.onnx";
-    if (!opts.allowUnsupported && !isSupportedOp(np.op_type(), defaultDomain ? "" : np.domain())) {
+    if (!opts.allowUnsupported && !isSupportedOp(np.op_type(), defaultDomain ? "" : np.domain()) &&
+        !isImportedAsQdq(np.op_type(), defaultDomain ? "" : np.domain())) {
       std::string dom = defaultDomain ? cat("opset ", g.opset) : cat("domain ", np.domain());
       unsupported.push_back(cat("node '", name, "' (", np.op_type(), ", ", dom, ", #", index - 1, ")"));
       // Still define outputs so later nodes can be checked for more unsupported ops.
@@ -185,7 +187,8 @@ void importNodes(Graph &g, const onnx::GraphProto &gp, const std::string &file, 
     std::string msg = cat(file, ": ", unsupported.size(), " node", unsupported.size() > 1 ? "s use" : " uses",
                           " unsupported ops:");
     for (const auto &l : unsupported) msg += "\n         " + l;
-    msg += cat("\n       supported: ", join(supportedOps(), " "), " (lowbit inspect --list-ops)");
+    msg += cat("\n       supported: ", join(supportedOps(), " "), "; read as QDQ: ", join(opsImportedAsQdq(), " "),
+               " (lowbit inspect --list-ops)");
     throw Error(msg);
   }
 }
@@ -243,6 +246,7 @@ std::unique_ptr<Graph> importOnnxBytes(const std::string &bytes, const std::stri
     if (Value *v = g->findValue(info.name()); v && !v->isConstant()) applyValueInfo(v, info);
 
   try {
+    expandQOperators(*g);
     g->topoSort();
     verifyGraph(*g);
     inferShapes(*g, opts.allowUnsupported);

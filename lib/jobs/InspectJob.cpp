@@ -1,5 +1,7 @@
 #include "jobs/InspectJob.h"
 
+#include "import/QOperatorImport.h"
+
 #include <algorithm>
 #include <iomanip>
 #include <map>
@@ -7,6 +9,7 @@
 #include <sstream>
 
 #include "import/OnnxImporter.h"
+#include "import/QOperatorImport.h"
 #include "ops/OpSupport.h"
 #include "ops/ShapeInference.h"
 #include "passes/LowerToInteger.h"
@@ -25,16 +28,31 @@ nlohmann::json opTable() {
                     {"float", true},
                     {"int8", std::binary_search(integer.begin(), integer.end(), op)},
                     {"trainable", train::isTrainableOp(op)}});
+  // QOperator ops become DequantizeLinear -> float op -> QuantizeLinear on import: they run as
+  // that float op does (a quantized model is not fine-tuned again).
+  for (const std::string &name : opsImportedAsQdq()) {
+    const size_t dot = name.rfind('.');
+    const std::string domain = dot == std::string::npos ? "" : name.substr(0, dot), op = name.substr(dot + 1);
+    const std::string floatOp = floatOpOf(op, domain);
+    rows.push_back({{"op", name},
+                    {"float", true},
+                    {"int8", std::binary_search(integer.begin(), integer.end(), floatOp)},
+                    {"trainable", false},
+                    {"read_as", qdqFormOf(op, domain)}});
+  }
   return rows;
 }
 
 std::string formatOpTable(const nlohmann::json &table) {
+  constexpr int kOpWidth = 40;  // com.microsoft.QLinearGlobalAveragePool
   std::ostringstream os;
-  os << std::left << std::setw(20) << "op" << std::setw(7) << "float" << std::setw(6) << "int8" << "trainable\n";
+  os << std::left << std::setw(kOpWidth) << "op" << std::setw(7) << "float" << std::setw(6) << "int8" << "trainable\n";
   for (const auto &r : table) {
     auto mark = [&](const char *k) { return r.at(k).get<bool>() ? "yes" : "-"; };
-    os << std::setw(20) << r.at("op").get<std::string>() << std::setw(7) << mark("float") << std::setw(6) << mark("int8")
-       << mark("trainable") << "\n";
+    os << std::setw(kOpWidth) << r.at("op").get<std::string>() << std::setw(7) << mark("float") << std::setw(6) << mark("int8")
+       << mark("trainable");
+    if (r.contains("read_as")) os << "    read as " << r.at("read_as").get<std::string>();
+    os << "\n";
   }
   return os.str();
 }

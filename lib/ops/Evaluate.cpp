@@ -164,6 +164,27 @@ Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
   return out;
 }
 
+// DynamicQuantizeLinear: u8 codes of x with the scale and zero point of its range (0 included):
+// scale = (max - min) / 255, zero point = saturate(round(-min / scale)); an all-zero x has
+// scale 0, zero point 0 and codes 0.
+std::vector<Tensor> dynamicQuantizeLinear(const Node &n, const Tensor &x) {
+  if (x.dtype() != DType::Float32) throw Error(cat(n.describe(), ": quantizes FLOAT, not ", dtypeName(x.dtype())));
+  const float *v = x.data<float>();
+  float lo = 0.f, hi = 0.f;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (!std::isfinite(v[i])) throw Error(cat(n.describe(), ": input holds ", v[i], " at index ", i));
+    lo = std::min(lo, v[i]);
+    hi = std::max(hi, v[i]);
+  }
+  const QuantRange r = quantRange(8, false, false);
+  const float scale = (hi - lo) / static_cast<float>(r.qmax - r.qmin);
+  const int32_t zp = scale > 0.f ? quantizeValue(-lo, scale, 0, r) : 0;
+  Tensor y(DType::UInt8, x.dims());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    y.data<uint8_t>()[i] = static_cast<uint8_t>(scale > 0.f ? quantizeValue(v[i], scale, zp, r) : 0);
+  return {y, Tensor::scalar<float>(scale), Tensor::scalar<uint8_t>(static_cast<uint8_t>(zp))};
+}
+
 // An op of UnaryMath on floating-point data, in float as the runner and training engine do it.
 Tensor unaryMath(const Node &n, const UnaryMath &u, const Tensor &x) {
   if (!isFloatType(x.dtype()))
@@ -268,7 +289,7 @@ Tensor quantizeLinear(const Node &n, const std::vector<const Tensor *> &ins, boo
   std::vector<int64_t> zp = zpT ? zpT->toInt64s() : std::vector<int64_t>(scale.size(), 0);
   DType outType = quantize ? (zpT ? zpT->dtype() : DType::UInt8) : DType::Float32;
   int64_t axis = 0, outer = 1, channels = 1, inner = x.numel();
-  if (scale.size() > 1 || scaleT.rank() == 1) {
+  if (scale.size() > 1) {  // one value, scalar or 1-D, is per tensor (as ONNX Runtime reads it)
     axis = normalizeAxis(n.attrInt("axis", 1), x.rank(), n);
     for (int64_t i = 0; i < x.rank(); ++i) {
       int64_t d = x.dims()[static_cast<size_t>(i)];
@@ -444,6 +465,7 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return {binary(n, in(0), in(1))};
   if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
   if (const UnaryMath *u = findUnaryMath(op)) return {unaryMath(n, *u, in(0))};
+  if (op == "DynamicQuantizeLinear") return dynamicQuantizeLinear(n, in(0));
   if (op == "QuantizeLinear" || op == "DequantizeLinear")
     return {quantizeLinear(n, inputs, op == "QuantizeLinear")};
   throw Error(cat(n.describe(), ": cannot be evaluated on constants"));

@@ -37,6 +37,7 @@ const std::vector<OpInfo> &opTable() {
         {"DequantizeLinear",    10, inferQuantizeDequantize, kEval,   buildEvaluated,    kInteger, nullptr},
         {"Div",                  7, inferElementwiseBinary,  kEval,   buildBinary,       kNone,    train::buildBinary},
         {"Dropout",              7, inferDropout,            kEval,   buildAlias,        kNone,    train::buildView},
+        {"DynamicQuantizeLinear",11, inferDynamicQuantizeLinear, kEval, buildEvaluated,  kNone,    nullptr},
         {"Elu",                  6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
         {"Erf",                  9, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
         {"Exp",                  6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},

@@ -121,6 +121,14 @@ void inferQuantizeDequantize(Node &n, int64_t) {
   setOut(n, 0, t, known(x) ? &x->dims() : nullptr);
 }
 
+void inferDynamicQuantizeLinear(Node &n, int64_t) {
+  Value *x = n.input(0);
+  const Dims scalar;
+  setOut(n, 0, DType::UInt8, known(x) ? &x->dims() : nullptr);
+  setOut(n, 1, DType::Float32, &scalar);
+  setOut(n, 2, DType::UInt8, &scalar);
+}
+
 void inferDropout(Node &n, int64_t) {
   Value *x = n.input(0);
   setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);

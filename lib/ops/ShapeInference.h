@@ -18,6 +18,7 @@ namespace shapes {
 void inferSameShape(Node &n, int64_t opset);
 void inferQuantizeDequantize(Node &n, int64_t opset);
 void inferDropout(Node &n, int64_t opset);
+void inferDynamicQuantizeLinear(Node &n, int64_t opset);
 void inferElementwiseBinary(Node &n, int64_t opset);
 void inferConv(Node &n, int64_t opset);
 void inferPool(Node &n, int64_t opset);

@@ -28,7 +28,7 @@ void buildNode(PlanBuilder &b, const Node &n) {
   for (const Value *in : n.inputs())
     if (in && !in->isConstant() && (in->dtype() == DType::UInt8 || in->dtype() == DType::Int8) && canEvaluate(n))
       return buildEvaluated(b, n);
-  if (n.opType() == "DequantizeLinear") return buildEvaluated(b, n);
+  if (n.opType() == "DequantizeLinear" || n.opType() == "DynamicQuantizeLinear") return buildEvaluated(b, n);
   // Training-mode Dropout: its mask comes from a seeded generator, not from oneDNN.
   if (n.opType() == "Dropout" && dropoutDrops(n)) return buildEvaluated(b, n);
   for (const Value *out : n.outputs())

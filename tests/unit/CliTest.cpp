@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "TestUtil.h"
+#include "import/QOperatorImport.h"
 #include "ops/OpSupport.h"
 #include "support/File.h"
 
@@ -50,7 +51,10 @@ TEST_CASE("lowbit inspect --list-ops says per op what runs it: float runner, int
   const nlohmann::json table = nlohmann::json::parse(r.output);
   std::map<std::string, nlohmann::json> byOp;
   for (const auto &row : table) byOp[row.at("op").get<std::string>()] = row;
-  REQUIRE(byOp.size() == lowbit::supportedOps().size());
+  REQUIRE(byOp.size() == lowbit::supportedOps().size() + lowbit::opsImportedAsQdq().size());
+  CHECK(byOp.at("QLinearConv").at("read_as") == "DequantizeLinear -> Conv -> QuantizeLinear");
+  CHECK(byOp.at("QLinearConv").at("int8") == true);
+  CHECK(byOp.at("com.microsoft.QLinearSigmoid").at("float") == true);
   CHECK(byOp.at("Conv") == nlohmann::json({{"op", "Conv"}, {"float", true}, {"int8", true}, {"trainable", true}}));
   CHECK(byOp.at("Mul").at("int8") == false);
   CHECK(byOp.at("Mul").at("trainable") == true);

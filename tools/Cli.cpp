@@ -18,6 +18,7 @@ int runCli(int argc, char **argv) {
   addEvalCommand(app, action);
   addQuantizeCommand(app, action);
   addBenchCommand(app, action);
+  addConvertCommand(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {

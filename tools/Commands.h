@@ -19,6 +19,7 @@ void addInspectCommand(CLI::App &app, Action &action);
 void addEvalCommand(CLI::App &app, Action &action);
 void addBenchCommand(CLI::App &app, Action &action);
 void addQuantizeCommand(CLI::App &app, Action &action);
+void addConvertCommand(CLI::App &app, Action &action);
 
 /// Runs \p parse (turning flag values into settings) with its Errors reported as bad usage,
 /// prefixed with \p flag when the message does not name it.

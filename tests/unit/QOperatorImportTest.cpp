@@ -6,6 +6,10 @@
 #include "TestUtil.h"
 #include "import/OnnxImporter.h"
 #include "import/QOperatorImport.h"
+#include "jobs/ConvertJob.h"
+
+#include <filesystem>
+#include <fstream>
 
 using namespace lowbit;
 using namespace lowbit::test;
@@ -177,4 +181,33 @@ TEST_CASE("QOperator forms lowbit does not read are errors naming the node", "[i
   CHECK(isImportedAsQdq("QLinearConv", ""));
   CHECK(isImportedAsQdq("QLinearAdd", "com.microsoft"));
   CHECK_FALSE(isImportedAsQdq("QLinearAdd", ""));
+}
+
+TEST_CASE("convert writes a QOperator model as QDQ that computes the same codes", "[import]") {
+  namespace fs = std::filesystem;
+  OneNode q("QLinearAdd", "com.microsoft");
+  q.runtimeU8("a", {2});
+  q.f32("as", 0.1f);
+  q.u8("az", {}, {5});
+  q.u8("b", {2}, {0, 100});
+  q.f32("bs", 0.2f);
+  q.u8("bz", {}, {10});
+  q.f32("cs", 0.25f);
+  q.u8("cz", {}, {20});
+  const fs::path dir = fs::temp_directory_path() / "lowbit_convert_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "qop.onnx", std::ios::binary) << q.m.SerializeAsString();
+  ConvertConfig cfg{(dir / "qop.onnx").string(), (dir / "qdq.onnx").string()};
+  const nlohmann::json r = runConvert(cfg);
+  CHECK(r["ops_in"] == nlohmann::json({{"com.microsoft.QLinearAdd", 1}}));
+  // The constant B's DequantizeLinear folds (an Add is not a layer whose weights stay codes).
+  CHECK(r["ops_out"] == nlohmann::json({{"Add", 1}, {"DequantizeLinear", 1}, {"QuantizeLinear", 1}}));
+  std::unique_ptr<Graph> g = importOnnxFile(cfg.outputPath);
+  const Tensor y = runGraph(*g, {u8Tensor({2}, {10, 200})})[0];
+  CHECK(std::vector<uint8_t>(y.data<uint8_t>(), y.data<uint8_t>() + 2) == std::vector<uint8_t>{14, 170});
+  // Never over its own input.
+  cfg.outputPath = cfg.inputPath;
+  CHECK_THROWS_WITH(runConvert(cfg), Catch::Contains("is also an input"));
+  fs::remove_all(dir);
 }

@@ -128,7 +128,10 @@ nlohmann::json inspectModel(const std::string &path) {
   inferShapes(*g);
   if (ops.count("QuantizeLinear") || ops.count("DequantizeLinear")) {
     // Which layers the int8 runner executes as integers, and why the others are not.
+    // On the graph the int8 runner lowers: prepared, then specialised (constants folded).
     std::unique_ptr<Graph> lowered = g->clone();
+    runPasses(*lowered, floatPreparePipeline());
+    specializeShapes(*lowered);
     nlohmann::json rows = nlohmann::json::array();
     std::vector<LoweringDecision> decisions;
     PassContext lowering;

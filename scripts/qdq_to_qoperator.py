@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Rewrites a QDQ model into ONNX Runtime's QOperator form where the QDQ layout allows it, as
 ORT's QOperator quantizer writes such files: DequantizeLinear(x) -> Conv(DQ weights, DQ int32
-bias) [-> Relu] -> QuantizeLinear(y) becomes one QLinearConv (a Relu folds when y's zero point
-is the code minimum: the clamp at 0 is the quantization's own); DequantizeLinear(a),
+bias) [-> Relu] -> QuantizeLinear(y) becomes one QLinearConv when x and y have one code type
+(ONNX Runtime's kernels take no mix; a Relu folds when y's zero point is the code minimum: the
+clamp at 0 is the quantization's own); DequantizeLinear(a),
 DequantizeLinear(b) -> Add [-> Relu] -> QuantizeLinear becomes com.microsoft QLinearAdd, and
 DequantizeLinear -> GlobalAveragePool -> QuantizeLinear com.microsoft QLinearGlobalAveragePool.
 Everything else stays QDQ. For checking that lowbit and ONNX Runtime read QOperator files alike;
@@ -39,6 +40,12 @@ def main(src, dst):
             return None
         return n
 
+    def code_type(qdq):
+        """The integer type of a QuantizeLinear's output or a DequantizeLinear's input."""
+        if len(qdq.input) > 2 and qdq.input[2] in inits:
+            return inits[qdq.input[2]].data_type
+        return onnx.TensorProto.UINT8
+
     def zero_point_is_minimum(q):
         if len(q.input) < 3 or q.input[2] not in inits:
             return False
@@ -65,6 +72,8 @@ def main(src, dst):
             b = dq_of(n.input[2], True) if len(n.input) > 2 and n.input[2] else None
             q, between = output_quantizer(n.output[0])
             if not (x and w and q) or (len(n.input) > 2 and n.input[2] and not b):
+                continue
+            if code_type(x) != code_type(q):  # ONNX Runtime's kernels take x and y of one type
                 continue
             wz = w.input[2] if len(w.input) > 2 else ""
             ins = [*x.input[:3], w.input[0], w.input[1], wz, q.input[1], q.input[2] if len(q.input) > 2 else ""]

@@ -1,5 +1,6 @@
 // The float runner against naive loops over a seeded grid of shapes (ncnn/ggml style).
 #include "TestUtil.h"
+#include "kernels/QuantizeRef.h"
 #include "ops/ShapeInference.h"
 #include "runtime/PlanBuilder.h"
 
@@ -134,4 +135,32 @@ TEST_CASE("dense layouts: storage order of plain and channels-last descriptors, 
   // A size-1 dim may carry any stride without breaking density.
   const Dims one = {1, 16, 5, 7};
   CHECK(denseDimOrder(dnnl::memory::desc(one, dt::u8, tag::nhwc)).has_value());
+}
+
+TEST_CASE("codes read by several DequantizeLinears (a QOperator file expanded) give each the fake-quantized values",
+          "[runtime]") {
+  Graph g;
+  Value *x = addInput(g, "x", {2, 3, 4, 4});
+  Value *s = g.addConstant("s", Tensor::scalar<float>(0.1f)), *z = g.addConstant("z", Tensor::scalar<uint8_t>(7));
+  Node *q = addOp(g, "QuantizeLinear", {x, s, z}, "q");
+  Node *a = addOp(g, "DequantizeLinear", {q->output(0), s, z}, "a");
+  Node *b = addOp(g, "DequantizeLinear", {q->output(0), s, z}, "b");
+  Node *conv = addOp(g, "Conv", {a->output(0), g.addConstant("w", randomTensor({3, 3, 1, 1}, 2))}, "c");
+  Node *sum = addOp(g, "Add", {conv->output(0), b->output(0)}, "sum");  // may run as the Conv's in-place sum
+  Node *twice = addOp(g, "Add", {sum->output(0), b->output(0)}, "y");   // b read again after it
+  g.outputs().push_back(twice->output(0));
+  inferShapes(g);
+  const Tensor in = randomTensor({2, 3, 4, 4}, 1);
+  // The reference: the same graph with the fake-quantized input given directly.
+  Tensor fq(DType::Float32, in.dims());
+  const QuantRange r = quantRange(8, false, false);
+  for (int64_t i = 0; i < in.numel(); ++i)
+    fq.data<float>()[i] = dequantizeValue(quantizeValue(in.data<float>()[i], 0.1f, 7, r), 0.1f, 7);
+  Graph ref;
+  Value *f = addInput(ref, "f", {2, 3, 4, 4});
+  Node *rc = addOp(ref, "Conv", {f, ref.addConstant("w", randomTensor({3, 3, 1, 1}, 2))}, "c");
+  Node *rs = addOp(ref, "Add", {rc->output(0), f}, "sum");
+  ref.outputs().push_back(addOp(ref, "Add", {rs->output(0), f}, "y")->output(0));
+  inferShapes(ref);
+  CHECK(mismatch(runGraph(g, {in})[0], runGraph(ref, {fq})[0], 1e-5f, 1e-5f).empty());
 }

@@ -18,11 +18,12 @@ namespace lowbit {
 
 namespace {
 
-// Rank of the label's logit among \p k logits (0 = best); ties count against the label.
+// Rank of the label's logit among \p k logits (0 = best), ordered by value and then by index,
+// as argmax in PyTorch, NumPy and ONNX Runtime's ArgMax breaks ties (quantized logits tie often).
 int rankOf(const float *logits, int k, int label) {
   int rank = 0;
   for (int j = 0; j < k; ++j)
-    if (j != label && logits[j] >= logits[label]) ++rank;
+    if (logits[j] > logits[label] || (j < label && logits[j] == logits[label])) ++rank;
   return rank;
 }
 

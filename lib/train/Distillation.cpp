@@ -560,7 +560,7 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
       // and the average, and one really worse (overfitting, divergence) is further away.
       const double se = lowest ? 0.0 : pairedStandardError(perImage, lowestPerImage);
       if (!lowest) epoch["standard_error_to_lowest"] = se;
-      if (lowest || candidateKl <= lowestKl + cfg.keepWithin * se) {
+      if (lowest || (cfg.keepWithin > 0.f && candidateKl <= lowestKl + cfg.keepWithin * se)) {
         kept = fromAverage ? stage.average() : stage.snapshot();
         keptKl = candidateKl;
         keptEpoch = e + 1;

@@ -17,16 +17,13 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from onnx_graph_index import index
+
 
 def main(src, dst):
     m = onnx.load(src)
     g = m.graph
-    inits = {i.name: i for i in g.initializer}
-    producer = {o: n for n in g.node for o in n.output}
-    readers = collections.defaultdict(list)
-    for n in g.node:
-        for i in n.input:
-            readers[i].append(n)
+    inits, producer, readers = index(g)
     added = collections.Counter()
     new_inits, before = [], collections.defaultdict(list)  # nodes to insert before a node
 

@@ -53,6 +53,44 @@ struct OneNode {
     for (int64_t d : dims) in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
     node->add_input(name);
   }
+  // A (a graph input [2]) at scale 0.1, zero point 5, B = [0, 100] at 0.2 / 10, C at 0.25 / 20: the
+  // binary QLinear ops' inputs.
+  void binaryInputs() {
+    runtimeU8("a", {2});
+    f32("as", 0.1f);
+    u8("az", {}, {5});
+    u8("b", {2}, {0, 100});
+    f32("bs", 0.2f);
+    u8("bz", {}, {10});
+    f32("cs", 0.25f);
+    u8("cz", {}, {20});
+  }
+  // X (a graph input of \p dims), X_scale, X_zp, Y_scale, Y_zp: the one-input QLinear ops.
+  void unaryInputs(const std::vector<int64_t> &dims, float xs, uint8_t xz, float ys, uint8_t yz) {
+    runtimeU8("x", dims);
+    f32("xs", xs);
+    u8("xz", {}, {xz});
+    f32("ys", ys);
+    u8("yz", {}, {yz});
+  }
+  void attr(const std::string &name, std::vector<int64_t> ints) {
+    auto *a = node->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t v : ints) a->add_ints(v);
+  }
+  void attr(const std::string &name, int64_t v) {
+    auto *a = node->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  void attr(const std::string &name, float v) {
+    auto *a = node->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+  }
   // The model's output, the first graph input fed \p x.
   std::vector<uint8_t> run(const Tensor &x) {
     std::unique_ptr<Graph> g = importOnnxBytes(m.SerializeAsString(), "qop.onnx", ".");
@@ -70,14 +108,7 @@ Tensor u8Tensor(const Dims &d, std::vector<uint8_t> v) { return Tensor::fromVect
 TEST_CASE("com.microsoft QLinearAdd and QLinearMul: dequantize, add or multiply, quantize", "[import]") {
   for (const char *op : {"QLinearAdd", "QLinearMul"}) {
     OneNode q(op, "com.microsoft");
-    q.runtimeU8("a", {2});
-    q.f32("as", 0.1f);
-    q.u8("az", {}, {5});
-    q.u8("b", {2}, {0, 100});
-    q.f32("bs", 0.2f);
-    q.u8("bz", {}, {10});
-    q.f32("cs", 0.25f);
-    q.u8("cz", {}, {20});
+    q.binaryInputs();
     // a = [0.5, 19.5], b = [-2, 18]: sum [-1.5, 37.5] -> [14, 170]; product [-1, 351] -> [16, 255 (saturated)]
     const std::vector<uint8_t> want = std::string(op) == "QLinearAdd" ? std::vector<uint8_t>{14, 170} : std::vector<uint8_t>{16, 255};
     CHECK(q.run(u8Tensor({2}, {10, 200})) == want);
@@ -87,55 +118,28 @@ TEST_CASE("com.microsoft QLinearAdd and QLinearMul: dequantize, add or multiply,
 TEST_CASE("com.microsoft QLinearGlobalAveragePool, QLinearAveragePool, QLinearLeakyRelu, QLinearSigmoid", "[import]") {
   {
     OneNode q("QLinearGlobalAveragePool", "com.microsoft");
-    q.runtimeU8("x", {1, 2, 1, 2});
-    q.f32("xs", 0.5f);
-    q.u8("xz", {}, {10});
-    q.f32("ys", 0.1f);
-    q.u8("yz", {}, {0});
+    q.unaryInputs({1, 2, 1, 2}, 0.5f, 10, 0.1f, 0);
     // x = [0, 5 | 10, 20]: means 2.5 and 15 -> 25, 150
     CHECK(q.run(u8Tensor({1, 2, 1, 2}, {10, 20, 30, 50})) == std::vector<uint8_t>{25, 150});
   }
   {
     OneNode q("QLinearAveragePool", "com.microsoft");
-    q.runtimeU8("x", {1, 1, 2, 4});
-    q.f32("xs", 1.f);
-    q.u8("xz", {}, {0});
-    q.f32("ys", 0.5f);
-    q.u8("yz", {}, {1});
-    auto *k = q.node->add_attribute();
-    k->set_name("kernel_shape");
-    k->set_type(onnx::AttributeProto::INTS);
-    k->add_ints(2);
-    k->add_ints(2);
-    auto *s = q.node->add_attribute();
-    s->set_name("strides");
-    s->set_type(onnx::AttributeProto::INTS);
-    s->add_ints(2);
-    s->add_ints(2);
+    q.unaryInputs({1, 1, 2, 4}, 1.f, 0, 0.5f, 1);
+    q.attr("kernel_shape", std::vector<int64_t>{2, 2});
+    q.attr("strides", std::vector<int64_t>{2, 2});
     // windows [1 2; 5 6] and [3 4; 7 8]: means 3.5, 5.5 -> 7 + 1, 11 + 1
     CHECK(q.run(u8Tensor({1, 1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8})) == std::vector<uint8_t>{8, 12});
   }
   {
     OneNode q("QLinearLeakyRelu", "com.microsoft");
-    q.runtimeU8("x", {2});
-    q.f32("xs", 0.1f);
-    q.u8("xz", {}, {50});
-    q.f32("ys", 0.05f);
-    q.u8("yz", {}, {20});
-    auto *a = q.node->add_attribute();
-    a->set_name("alpha");
-    a->set_type(onnx::AttributeProto::FLOAT);
-    a->set_f(0.1f);
+    q.unaryInputs({2}, 0.1f, 50, 0.05f, 20);
+    q.attr("alpha", 0.1f);
     // x = [-5, 5] -> [-0.5, 5] -> [10, 120]
     CHECK(q.run(u8Tensor({2}, {0, 100})) == std::vector<uint8_t>{10, 120});
   }
   {
     OneNode q("QLinearSigmoid", "com.microsoft");
-    q.runtimeU8("x", {2});
-    q.f32("xs", 0.1f);
-    q.u8("xz", {}, {50});
-    q.f32("ys", 1.f / 256.f);
-    q.u8("yz", {}, {0});
+    q.unaryInputs({2}, 0.1f, 50, 1.f / 256.f, 0);
     // sigmoid(0) = 0.5 -> 128; sigmoid(20) -> 255 (saturated)
     CHECK(q.run(u8Tensor({2}, {50, 250})) == std::vector<uint8_t>{128, 255});
   }
@@ -151,25 +155,15 @@ TEST_CASE("com.microsoft QLinearConcat requantizes each input to the output's sc
   q.u8("b", {1, 1}, {7});
   q.f32("bs", 0.25f);
   q.u8("bz", {}, {3});
-  auto *axis = q.node->add_attribute();
-  axis->set_name("axis");
-  axis->set_type(onnx::AttributeProto::INT);
-  axis->set_i(1);
+  q.attr("axis", int64_t{1});
   // [3, 4 | (7 - 3) * 0.25 = 1] -> [6 + 2, 8 + 2, 2 + 2]
   CHECK(q.run(u8Tensor({1, 2}, {3, 4})) == std::vector<uint8_t>{8, 10, 4});
 }
 
 TEST_CASE("QOperator forms lowbit does not read are errors naming the node", "[import]") {
   OneNode q("QLinearGlobalAveragePool", "com.microsoft");
-  q.runtimeU8("x", {1, 2, 1, 2});
-  q.f32("xs", 0.5f);
-  q.u8("xz", {}, {10});
-  q.f32("ys", 0.1f);
-  q.u8("yz", {}, {0});
-  auto *cl = q.node->add_attribute();
-  cl->set_name("channels_last");
-  cl->set_type(onnx::AttributeProto::INT);
-  cl->set_i(1);
+  q.unaryInputs({1, 2, 1, 2}, 0.5f, 10, 0.1f, 0);
+  q.attr("channels_last", int64_t{1});
   CHECK_THROWS_WITH(importOnnxBytes(q.m.SerializeAsString(), "qop.onnx", "."),
                     Catch::Contains("qop") && Catch::Contains("channels_last"));
   OneNode c("QLinearConcat", "com.microsoft");
@@ -186,14 +180,7 @@ TEST_CASE("QOperator forms lowbit does not read are errors naming the node", "[i
 TEST_CASE("convert writes a QOperator model as QDQ that computes the same codes", "[import]") {
   namespace fs = std::filesystem;
   OneNode q("QLinearAdd", "com.microsoft");
-  q.runtimeU8("a", {2});
-  q.f32("as", 0.1f);
-  q.u8("az", {}, {5});
-  q.u8("b", {2}, {0, 100});
-  q.f32("bs", 0.2f);
-  q.u8("bz", {}, {10});
-  q.f32("cs", 0.25f);
-  q.u8("cz", {}, {20});
+  q.binaryInputs();
   const fs::path dir = fs::temp_directory_path() / "lowbit_convert_test";
   fs::remove_all(dir);
   fs::create_directories(dir);

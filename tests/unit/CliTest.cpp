@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "TestUtil.h"
+#include "export/OnnxExporter.h"
 #include "import/QOperatorImport.h"
+#include "ops/ShapeInference.h"
 #include "ops/OpSupport.h"
 #include "support/File.h"
 
@@ -292,5 +294,33 @@ TEST_CASE("lowbit eval scores a partial integer-named folder by the folder names
                                (root / "labels.txt").string());
   CHECK(mapped.code == 0);
   CHECK_THAT(mapped.output, Catch::Contains("labels: labels file") && Catch::Contains("(2 names)"));
+  fs::remove_all(root);
+}
+
+TEST_CASE("lowbit eval orders tied logits by index, as argmax does", "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "lowbit_cli_ties";
+  fs::remove_all(root);
+  // Logits that always tie: a classifier with zero weights and bias.
+  lowbit::Graph g;
+  lowbit::Value *x = lowbit::test::addInput(g, "x", {-1, 3, 8, 8});
+  lowbit::Node *gap = lowbit::test::addOp(g, "GlobalAveragePool", {x}, "gap");
+  lowbit::Node *flat = lowbit::test::addOp(g, "Flatten", {gap->output(0)}, "flat");
+  lowbit::Node *fc = lowbit::test::addOp(g, "Gemm", {flat->output(0), g.addConstant("w", lowbit::Tensor::fromVector<float>({2, 3}, {0, 0, 0, 0, 0, 0})),
+                                                     g.addConstant("b", lowbit::Tensor::fromVector<float>({2}, {0, 0}))}, "logits");
+  fc->setAttr("transB", lowbit::Attribute::ofInt(1));
+  g.outputs().push_back(fc->output(0));
+  lowbit::inferShapes(g);
+  fs::create_directories(root);
+  lowbit::exportOnnxFile(g, (root / "ties.onnx").string());
+  for (const char *cls : {"0", "1"}) {
+    fs::create_directories(root / cls / cls);
+    fs::copy_file(kData + "/good/rgb_13x9.jpg", root / cls / cls / "a.jpg");
+    RunResult r = runLowbit("eval " + (root / "ties.onnx").string() + " --data " + (root / cls).string() + " --size 8 --json");
+    REQUIRE(r.code == 0);
+    const nlohmann::json j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    CHECK(j["top1"] == (std::string(cls) == "0" ? 100.0 : 0.0));  // argmax of a tie is the first output
+    CHECK(j["top5"] == 100.0);
+  }
   fs::remove_all(root);
 }

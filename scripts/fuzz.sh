@@ -26,6 +26,10 @@ seeds=$build/seeds
 rm -rf "$seeds" && mkdir -p "$seeds"/{model,qdq,image,report}
 tiny=tests/data/good/tiny_convnet.onnx
 cp models/*.onnx tests/data/good/*.onnx tests/data/bad/*.onnx "$seeds/model/"
+# QOperator files (read as QDQ on import): ONNX's own node-test models of those ops.
+for t in /usr/share/libonnx-testdata/data/node/test_{qlinear,convinteger,matmulinteger,dynamicquantize}*/; do
+  [ -f "$t/model.onnx" ] && cp "$t/model.onnx" "$seeds/model/$(basename "$t").onnx"
+done
 cp tests/data/good/*.png tests/data/good/*.jpg tests/data/bad/*.jpg "$seeds/image/"
 export ASAN_OPTIONS=detect_leaks=1
 for setting in "--wbits 8 --abits 8 --granularity layer" "--wbits 4 --abits 4 --granularity channel" \

@@ -113,6 +113,8 @@ void inferQuantizeDequantize(Node &n, int64_t) {
       throw Error(cat(n.describe(), ": zero point '", zp->name(), "' is ", shapeString(zp->dims()), " but scale '",
                       scale->name(), "' is ", shapeString(scale->dims())));
     if (s.size() > 1 && known(x)) {
+      if (x->dims().empty())
+        throw Error(cat(n.describe(), ": ", s.size(), " scales for the scalar '", x->name(), "'"));
       const int64_t axis = normalizeAxis(n.attrInt("axis", 1), static_cast<int64_t>(x->dims().size()), n);
       if (x->dims()[static_cast<size_t>(axis)] != static_cast<int64_t>(s.size()))
         throw Error(cat(n.describe(), ": ", s.size(), " scales for axis ", axis, " of ", shapeString(x->dims())));

@@ -425,3 +425,11 @@ TEST_CASE("input counts and required inputs follow the op's ONNX schema, naming 
   addOp(opt, "Clip", {y, nullptr, opt.addConstant("hi", Tensor::scalar(6.f))}, "clip");
   CHECK_NOTHROW(inferShapes(opt));
 }
+
+TEST_CASE("per-axis scales for a scalar input are an error naming the node", "[hostile]") {
+  // Found by the qdq fuzz target: the axis check read the first dimension of a scalar.
+  Graph g;
+  Value *x = addInput(g, "x", {});
+  addOp(g, "QuantizeLinear", {x, g.addConstant("s", Tensor::fromVector<float>({2}, {0.1f, 0.2f}))}, "q");
+  CHECK_THROWS_WITH(inferShapes(g), Catch::Contains("q_node") && Catch::Contains("2 scales for the scalar 'x'"));
+}

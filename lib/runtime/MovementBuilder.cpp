@@ -35,6 +35,7 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
   }
   // Inputs: constants as they are, data read from plain buffers at run time.
   struct RuntimeInput {
+    bool present = false;  // an empty tensor's buffer may have no address
     const void *data = nullptr;
     DType dtype = DType::Float32;
     Dims dims;
@@ -44,7 +45,7 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
   for (const Value *in : n.inputs()) {
     constants.push_back(in && in->isConstant() ? in->constant() : nullptr);
     RuntimeInput r;
-    if (in && !in->isConstant()) r = {b.plainMemoryOf(in).get_data_handle(), in->dtype(), in->dims()};
+    if (in && !in->isConstant()) r = {true, b.plainMemoryOf(in).get_data_handle(), in->dtype(), in->dims()};
     runtime.push_back(r);
   }
   // Outputs: plain float buffers, byte buffers the executor copies out by ONNX type, or
@@ -73,7 +74,7 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
     for (size_t i = 0; i < runtime.size(); ++i) {
       if (constants[i]) {
         ins.push_back(constants[i].get());
-      } else if (runtime[i].data) {
+      } else if (runtime[i].present) {
         held[i] = Tensor(runtime[i].dtype, runtime[i].dims);
         if (held[i].byteSize()) std::memcpy(held[i].raw(), runtime[i].data, held[i].byteSize());
         ins.push_back(&held[i]);

@@ -1,12 +1,34 @@
+#include <algorithm>
+
 #include "ops/Evaluate.h"
+#include "support/Strings.h"
 #include "ops/OpParams.h"
 #include "ops/OpTable.h"
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
 
+namespace {
+
+bool isEmpty(const Value *v) { return v && v->hasShape() && numElements(v->dims()) == 0; }
+
+}  // namespace
+
 void buildNode(PlanBuilder &b, const Node &n) {
   if (n.fusedInto || b.isComputed(&n)) return;  // computed by the node it is fused into
+  // Empty float results need no computation (and some oneDNN primitives divide by a zero dim).
+  if (!n.outputs().empty() && std::all_of(n.outputs().begin(), n.outputs().end(), [](const Value *o) {
+        return !o || (isEmpty(o) && o->dtype() == DType::Float32);
+      })) {
+    for (const Value *o : n.outputs())
+      if (o) b.define(o, b.newMemory(plainDesc(o->dims())));
+    return;
+  }
+  if (n.opType() == "Conv" || n.opType() == "Gemm" || n.opType() == "MatMul")
+    for (const Value *in : n.inputs())
+      if (isEmpty(in))
+        throw Error(cat(n.describe(), ": reads the empty tensor '", in->name(), "' ", shapeString(in->dims()),
+                        " into a non-empty result; lowbit does not reduce over an empty dimension"));
   if (n.opType() == "QConv") return buildQConv(b, n);
   if (n.opType() == "QGemm") return buildQGemm(b, n);
   // Codes that integer nodes read (marked by LowerToInteger) live in memory.

@@ -433,3 +433,25 @@ TEST_CASE("per-axis scales for a scalar input are an error naming the node", "[h
   addOp(g, "QuantizeLinear", {x, g.addConstant("s", Tensor::fromVector<float>({2}, {0.1f, 0.2f}))}, "q");
   CHECK_THROWS_WITH(inferShapes(g), Catch::Contains("q_node") && Catch::Contains("2 scales for the scalar 'x'"));
 }
+
+TEST_CASE("empty tensors: an empty result needs no computation, a reduction over an empty dimension is refused",
+          "[hostile]") {
+  // Found by the model fuzz target: oneDNN's matmul divided by a zero dimension.
+  Graph g;
+  Value *a = addInput(g, "a", {0, 3});
+  Node *mm = addOp(g, "MatMul", {a, g.addConstant("b", randomTensor({3, 2}, 1))}, "y");
+  Node *cast = addOp(g, "Cast", {mm->output(0)}, "z");  // read at run time by the reference evaluator
+  cast->setAttr("to", Attribute::ofInt(static_cast<int64_t>(DType::Int32)));
+  g.outputs().push_back(mm->output(0));
+  g.outputs().push_back(cast->output(0));
+  inferShapes(g);
+  const std::vector<Tensor> out = runGraph(g, {Tensor(DType::Float32, {0, 3})});
+  CHECK(out[0].dims() == Dims{0, 2});
+  CHECK(out[1].dims() == Dims{0, 2});
+  Graph h;
+  Value *x = addInput(h, "x", {2, 0});
+  h.outputs().push_back(addOp(h, "MatMul", {x, h.addConstant("w", Tensor(DType::Float32, {0, 3}))}, "y")->output(0));
+  inferShapes(h);
+  CHECK_THROWS_WITH(runGraph(h, {Tensor(DType::Float32, {2, 0})}),
+                    Catch::Contains("y_node") && Catch::Contains("empty dimension"));
+}

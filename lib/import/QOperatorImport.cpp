@@ -38,11 +38,18 @@ class Expander {
   // A scale of 1 shaped like \p zeroPoint (ConvInteger's codes dequantized to their integers).
   Value *unitScale(Value *zeroPoint) {
     const std::string name = g_.uniqueName(cat(n_.name(), "/one"));
-    const bool shaped = zeroPoint && (zeroPoint->isConstant() || zeroPoint->hasShape());
-    if (!shaped && perAxis(zeroPoint))
-      throw Error(cat(n_.describe(), ": zero point '", zeroPoint->name(), "' has no known shape"));
-    if (!shaped) return g_.addConstant(name, Tensor::scalar<float>(1.f));
-    Tensor ones(DType::Float32, zeroPoint->isConstant() ? zeroPoint->constant()->dims() : zeroPoint->dims());
+    if (!zeroPoint) return g_.addConstant(name, Tensor::scalar<float>(1.f));
+    // Shaped like a constant zero point (its data exists); a declared shape alone may be
+    // dynamic or huge, so a zero point read at run time must hold one value.
+    if (!zeroPoint->isConstant()) {
+      if (!zeroPoint->shapeIsStatic() || numElements(zeroPoint->dims()) != 1)
+        throw Error(cat(n_.describe(), ": zero point '", zeroPoint->name(),
+                        "' is read at run time; lowbit reads per-axis zero points from constants"));
+      Tensor one(DType::Float32, zeroPoint->dims());
+      one.data<float>()[0] = 1.f;
+      return g_.addConstant(name, std::move(one));
+    }
+    Tensor ones(DType::Float32, zeroPoint->constant()->dims());
     std::fill(ones.data<float>(), ones.data<float>() + ones.numel(), 1.f);
     return g_.addConstant(name, std::move(ones));
   }

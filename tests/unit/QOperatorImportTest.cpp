@@ -198,3 +198,13 @@ TEST_CASE("convert writes a QOperator model as QDQ that computes the same codes"
   CHECK_THROWS_WITH(runConvert(cfg), Catch::Contains("is also an input"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("a ConvInteger/MatMulInteger zero point read at run time must hold one value", "[import]") {
+  // Found by the model fuzz target: a declared dynamic shape sized a tensor of ones.
+  OneNode q("MatMulInteger", "");
+  q.runtimeU8("a", {2, 3});
+  q.u8("b", {3, 2}, {1, 2, 3, 4, 5, 6});
+  q.runtimeU8("az", {-1});
+  CHECK_THROWS_WITH(importOnnxBytes(q.m.SerializeAsString(), "qop.onnx", "."),
+                    Catch::Contains("qop") && Catch::Contains("'az' is read at run time"));
+}

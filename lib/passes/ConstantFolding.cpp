@@ -14,21 +14,19 @@
 #include "ops/OpParams.h"
 #include "ops/ShapeInference.h"
 #include "passes/Pass.h"
+#include "quant/QuantRules.h"
 
 namespace lowbit {
 namespace {
 
-// Shape output computable without data? Only the sliced dims must be known.
 // Constant codes dequantized for a layer's weights or bias: they stay codes.
 bool dequantizesWeights(const Graph &g, const Node &n) {
   if (!isConstantDequantize(n)) return false;
-  for (const Node *reader : g.users(n.output(0))) {
-    const std::string &op = reader->opType();
-    if (op == "Conv" || op == "Gemm" || op == "MatMul") return true;
-  }
-  return false;
+  const std::vector<Node *> readers = g.users(n.output(0));
+  return std::any_of(readers.begin(), readers.end(), [](const Node *r) { return isWeightLayer(*r); });
 }
 
+// Shape output computable without data? Only the sliced dims must be known.
 bool foldableShape(const Node &n) {
   const Value *x = n.input(0);
   if (n.opType() != "Shape" || !x || !x->hasShape()) return false;

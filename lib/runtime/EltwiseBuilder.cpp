@@ -1,8 +1,6 @@
 // Elementwise one-input ops on oneDNN eltwise, in whatever layout the input already has
 // (elementwise ops need no reorder); an op oneDNN has no algorithm for runs its UnaryMath row
 // on the host over a plain buffer.
-#include <cmath>
-
 #include "dnnl/DnnlApi.h"
 #include "ops/OpParams.h"
 #include "ops/UnaryMath.h"
@@ -25,14 +23,14 @@ std::vector<EltwiseStep> eltwiseSteps(const Node &n, int64_t opset) {
     auto [lo, hi] = clipBounds(n, opset);
     return {{A::eltwise_clip, lo, hi}};
   }
+  const UnaryMath *u = findUnaryMath(op);
+  if (!u) throw Error(cat(n.describe(), ": not an elementwise op"));
+  const UnaryParams p = u->params(n);  // the attributes with their defaults, from the op's row
   if (op == "Sigmoid") return {{A::eltwise_logistic}};
   // max(0, min(1, alpha*x + beta)): linear, then a clip. (A clip post-op on the linear
   // primitive gave zeros for 1-D inputs in oneDNN 2.6's reference eltwise.)
-  if (op == "HardSigmoid") return {{A::eltwise_linear, n.attrFloat("alpha", 0.2f), n.attrFloat("beta", 0.5f)}, {A::eltwise_clip, 0.f, 1.f}};
+  if (op == "HardSigmoid") return {{A::eltwise_linear, p.alpha, p.beta}, {A::eltwise_clip, 0.f, 1.f}};
   if (op == "HardSwish") return {{A::eltwise_hardswish}};  // x * max(0, min(1, x/6 + 1/2)) in oneDNN 2.6
-  const UnaryMath *u = findUnaryMath(op);
-  if (!u) throw Error(cat(n.describe(), ": not an elementwise op"));
-  const UnaryParams p = u->params(n);
   if (op == "LeakyRelu") return {{A::eltwise_relu, p.alpha}};
   if (op == "Elu") return {{A::eltwise_elu, p.alpha}};
   if (op == "Selu") return {{A::eltwise_elu, p.alpha}, {A::eltwise_linear, p.gamma, 0.f}};

@@ -4,6 +4,7 @@
 #include "support/Strings.h"
 #include "ops/OpParams.h"
 #include "ops/OpTable.h"
+#include "quant/QuantRules.h"
 #include "runtime/NodeBuilders.h"
 
 namespace lowbit {
@@ -24,7 +25,7 @@ void buildNode(PlanBuilder &b, const Node &n) {
       if (o) b.define(o, b.newMemory(plainDesc(o->dims())));
     return;
   }
-  if (n.opType() == "Conv" || n.opType() == "Gemm" || n.opType() == "MatMul")
+  if (isWeightLayer(n))
     for (const Value *in : n.inputs())
       if (isEmpty(in))
         throw Error(cat(n.describe(), ": reads the empty tensor '", in->name(), "' ", shapeString(in->dims()),

@@ -73,6 +73,7 @@ EvalResult runEval(const EvalConfig &cfg) {
   OutputFiles dumps;  // checked before the evaluation, written together after it
   std::vector<std::string> dumpFiles;
   if (!cfg.dump.empty()) dumpFiles = {cfg.dump + ".inputs.f32", cfg.dump + ".logits.f32", cfg.dump + ".json"};
+  if (!cfg.dump.empty() && cfg.attack) dumpFiles.push_back(cfg.dump + ".adversarial.f32");
   for (const std::string &f : dumpFiles) dumps.add(f, {cfg.modelPath});
   setNumThreads(cfg.threads);
   std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath);
@@ -92,6 +93,23 @@ EvalResult runEval(const EvalConfig &cfg) {
   opts.integer = parseRunner(cfg.runner);
   Executor exec(*g, opts);
 
+  // White-box: gradients through the evaluated model (its QDQ pairs by the straight-through
+  // estimator). Transfer: through --attack-from, which must read the same images.
+  std::unique_ptr<Graph> source;
+  std::unique_ptr<train::Attack> attack;
+  if (cfg.attack) {
+    if (cfg.attackEps.empty()) throw Error("--attack needs at least one budget (--eps)");
+    if (!cfg.attackFrom.empty()) {
+      source = loadPreparedModel(cfg.attackFrom);
+      const ImageInputInfo from = imageInputOf(*source, cfg.attackFrom);
+      if (from.channels != in.channels || (from.height > 0 && from.height != height) || (from.width > 0 && from.width != width))
+        throw Error(cat(cfg.attackFrom, ": its input (", from.channels, " channels, ", from.height, "x", from.width,
+                        ") does not read the images of ", cfg.modelPath, " (", in.channels, " channels, ", height, "x", width, ")"));
+    }
+    const PreprocessConfig pc = preprocessForChannels(cfg.preprocess, in.channels);
+    attack = std::make_unique<train::Attack>(source ? *source : *g, pc.mean, pc.std, *cfg.attack);
+  }
+
   EvalResult r;
   r.model = cfg.modelPath;
   const BitWidths bits = bitWidths(*g);
@@ -99,6 +117,10 @@ EvalResult runEval(const EvalConfig &cfg) {
   r.data = cfg.dataDir;
   r.labels = set.labelDescription();
   r.runner = cfg.runner;
+  if (attack) {
+    r.attackSource = source ? cfg.attackFrom : "white-box";
+    for (float eps : cfg.attackEps) r.attacks.push_back({eps, 0, 0});
+  }
   if (opts.integer && r.quantization.empty())
     r.warnings.push_back(cat(cfg.modelPath, " has no quantized layers (no QuantizeLinear/DequantizeLinear): the ",
                              cfg.runner, " runner runs it in float; quantize it first (lowbit quantize)"));
@@ -106,6 +128,7 @@ EvalResult runEval(const EvalConfig &cfg) {
   const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
   std::vector<int> labels, allLabels;
   std::string dumpInputs, dumpLogits;
+  std::vector<std::string> dumpAdversarial(cfg.attackEps.size());
   Dims inputDims, logitDims;
   for (size_t b = 0; b < images.size(); b += batch) {
     size_t e = std::min(images.size(), b + batch);
@@ -122,6 +145,13 @@ EvalResult runEval(const EvalConfig &cfg) {
       int rank = rankOf(logits.data<float>() + i * static_cast<size_t>(k), k, labels[i]);
       r.correct1 += rank == 0;
       r.correct5 += rank < 5;
+    }
+    for (size_t a = 0; attack && a < r.attacks.size(); ++a) {
+      const Tensor adv = attack->run(x, labels, r.attacks[a].eps, static_cast<int64_t>(b));
+      const Tensor advLogits = exec.run({adv}).at(0);
+      for (size_t i = 0; i < e - b; ++i)
+        r.attacks[a].correct1 += rankOf(advLogits.data<float>() + i * static_cast<size_t>(k), k, labels[i]) == 0;
+      if (!cfg.dump.empty()) dumpAdversarial[a].append(static_cast<const char *>(adv.raw()), adv.byteSize());
     }
     r.images += static_cast<int64_t>(e - b);
     if (!cfg.dump.empty()) {
@@ -144,12 +174,19 @@ EvalResult runEval(const EvalConfig &cfg) {
                            {"logits_shape", logitDims}, {"labels", allLabels}};
     dumps.write(dumpFiles[0], dumpInputs);
     dumps.write(dumpFiles[1], dumpLogits);
+    if (attack) {
+      meta["adversarial_eps"] = cfg.attackEps;  // adversarial.f32: one input-shaped block per budget
+      std::string all;
+      for (const std::string &d : dumpAdversarial) all += d;
+      dumps.write(dumpFiles[3], all);
+    }
     dumps.write(dumpFiles[2], meta.dump() + "\n");
     dumps.commit();
   }
   r.seconds = progress.elapsedSeconds();
   r.top1 = 100.0 * static_cast<double>(r.correct1) / static_cast<double>(r.images);
   r.top5 = 100.0 * static_cast<double>(r.correct5) / static_cast<double>(r.images);
+  for (AttackResult &a : r.attacks) a.top1 = 100.0 * static_cast<double>(a.correct1) / static_cast<double>(r.images);
   return r;
 }
 

@@ -1,9 +1,12 @@
 // `lowbit eval`: top-1/top-5 accuracy of a model on a labelled image folder.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "data/Preprocess.h"
+#include "train/Attack.h"
 
 namespace lowbit {
 
@@ -20,6 +23,18 @@ struct EvalConfig {
   /// major) and <dump>.json (shapes, labels) so other runtimes can be compared on the same data.
   std::string dump;
   std::string runner = "float";  ///< float (QDQ simulated), int8, int8-dynamic (see parseRunner)
+  /// --attack: besides clean accuracy, the accuracy on adversarial images crafted for each
+  /// budget of attackEps (pixel units) on the evaluated model (white-box) or on attackFrom.
+  std::optional<train::AttackConfig> attack;
+  std::vector<float> attackEps;
+  std::string attackFrom;
+};
+
+/// Accuracy under attack at one budget.
+struct AttackResult {
+  float eps = 0;
+  int64_t correct1 = 0;
+  double top1 = 0;  ///< percent
 };
 
 struct EvalResult {
@@ -34,6 +49,8 @@ struct EvalResult {
   std::string quantization;
   std::string runner;    ///< the runner used
   std::string lowering;  ///< integer runners: how many Conv/Gemm ran as integers
+  std::vector<AttackResult> attacks;  ///< one per --eps, in order
+  std::string attackSource;           ///< "white-box" or the model the images were crafted on
   /// Things the user asked for that did not happen as asked (e.g. an integer runner on a float
   /// model); the CLI prints each as `warning: ...` on stderr.
   std::vector<std::string> warnings;

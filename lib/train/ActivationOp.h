@@ -1,5 +1,8 @@
 // Relu and Clip (ReLU6, PACT's clip with a fixed bound) with the input gradient, on oneDNN's
-// eltwise forward_training and eltwise backward (which reads the forward input).
+// eltwise forward_training and eltwise backward (which reads the forward input). Clip's
+// gradient passes at the bounds themselves, as PyTorch's clamp does (oneDNN's stops at the
+// lower one): an input clipped to its calibrated range has pixels exactly on the bound, and an
+// attack must move them as PyTorch would.
 #pragma once
 
 #include "train/TrainOp.h"
@@ -15,6 +18,8 @@ class ActivationOp {
 
  private:
   Device &dev_;
+  bool relu_;
+  float lo_, hi_;
   dnnl::eltwise_forward::primitive_desc fwd_;
   dnnl::eltwise_backward::primitive_desc bwd_;
 };

@@ -22,6 +22,14 @@ class Layer {
   virtual void forward(std::vector<Tensor> &v) = 0;
   /// Adds into g[input slots] and parameter gradients; g[output slots] hold dL/dy.
   virtual void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) = 0;
+
+  /// Whether backward must compute the gradients of weights and biases (not when only the
+  /// input's is wanted: attacks). Layers whose parameter gradients cost real work ask.
+  bool wantsParameterGradients() const { return !paramGrads_ || *paramGrads_; }
+  void bindParameterGradients(const bool *flag) { paramGrads_ = flag; }
+
+ private:
+  const bool *paramGrads_ = nullptr;
 };
 
 /// A constant weight as a parameter, fake-quantized with a learnable step (LSQ) when its value
@@ -46,11 +54,17 @@ class NetworkBuilder {
 
   Device &device();
   int64_t opset() const { return g_.opset; }
+  const Graph &graph() const { return g_; }
   /// The slot holding float value \p v as readers see it (after its fake quantization, if
   /// any); a constant gets a slot of its own, filled once. Error naming \p n otherwise.
   size_t input(const Node &n, const Value *v);
   /// A new slot for output \p v of \p n, with v's static dims.
   size_t output(const Node &n, const Value *v);
+  /// Makes \p v read slot \p slot (a value equal to another, e.g. a second reader's
+  /// DequantizeLinear of the same codes).
+  void alias(const Value *v, size_t slot) { slots_[v] = slot; }
+  /// Whether \p v has a slot already.
+  bool defined(const Value *v) const { return slots_.count(v) > 0; }
   /// Dims of a slot (a copy: adding slots moves the tensors).
   Dims dims(size_t slot) const;
   /// A trainable copy of constant \p v (one parameter per value, however many nodes read it).
@@ -101,5 +115,7 @@ void buildPad(NetworkBuilder &b, const Node &n);
 void buildPool(NetworkBuilder &b, const Node &n);  // ReduceLayers.cpp: pools
 void buildReduceMean(NetworkBuilder &b, const Node &n);
 void buildSoftmax(NetworkBuilder &b, const Node &n);
+void buildQuantize(NetworkBuilder &b, const Node &n);    // QuantizeLayers.cpp: Q->DQ pairs
+void buildDequantize(NetworkBuilder &b, const Node &n);
 
 }  // namespace lowbit::train

@@ -29,7 +29,12 @@ class ConvLayer final : public Layer {
     op_->forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
   }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, w_.weight->value.dims());
+    Tensor dx(DType::Float32, v[x_].dims());
+    if (!wantsParameterGradients()) {
+      op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, nullptr, nullptr);
+      return accumulate(g[x_], dx);
+    }
+    Tensor dw(DType::Float32, w_.weight->value.dims());
     Tensor db(DType::Float32, bias_ ? bias_->value.dims() : Dims{1});
     op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, &dw, bias_ ? &db : nullptr);
     accumulate(g[x_], dx);
@@ -82,9 +87,10 @@ class LinearLayer final : public Layer {
       scale(scaled, cfg_.alpha);
       dy = &scaled;
     }
-    Tensor dx(DType::Float32, x.dims()), dw(DType::Float32, w.dims());
+    const bool params = wantsParameterGradients();
+    Tensor dx(DType::Float32, x.dims()), dw(DType::Float32, params ? w.dims() : Dims{1});
     Tensor db(DType::Float32, fusedBias() ? bias_->value.dims() : Dims{1});
-    op_->backward(x, w, *dy, &dx, &dw, fusedBias() ? &db : nullptr);
+    op_->backward(x, w, *dy, &dx, params ? &dw : nullptr, params && fusedBias() ? &db : nullptr);
     if (cfg_.transA) {
       Tensor back(DType::Float32, v[x_].dims());
       transpose2d(dx, back);
@@ -92,6 +98,7 @@ class LinearLayer final : public Layer {
     } else {
       accumulate(g[x_], dx);
     }
+    if (!params) return;
     if (cfg_.weightInOut) {
       Tensor dwIr(DType::Float32, w_.weight->value.dims());
       transpose2d(dw, dwIr);

@@ -144,7 +144,10 @@ size_t NetworkBuilder::output(const Node &n, const Value *v) {
 
 Dims NetworkBuilder::dims(size_t slot) const { return net_.values_[slot].dims(); }
 
-void NetworkBuilder::add(std::unique_ptr<Layer> layer) { net_.layers_.push_back(std::move(layer)); }
+void NetworkBuilder::add(std::unique_ptr<Layer> layer) {
+  layer->bindParameterGradients(&net_.paramGrads_);
+  net_.layers_.push_back(std::move(layer));
+}
 
 Param *NetworkBuilder::newParam(const std::string &name, Tensor value, Param::Kind kind) {
   auto p = std::make_unique<Param>();
@@ -211,6 +214,8 @@ void NetworkBuilder::maybeQuantizeActivation(const Value *v) {
 Network::Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations) {
   if (g.inputs().size() != 1) throw Error("the training engine takes models with one input and one output");
   const std::unique_ptr<Graph> specialised = specializedClone(g, {inputDims}, /*anyBatch=*/true);
+  // A QDQ file's weights: their float values as the float runner reads them.
+  runPasses(*specialised, {"FoldDequantizeWeights", "DeadCodeElimination"});
   NetworkBuilder(*this, *specialised, activations).build();
 }
 Network::~Network() = default;

@@ -64,6 +64,10 @@ class Network {
   /// (zeroGrad() clears them); the input gradient is overwritten and returned.
   const Tensor &backward(const Tensor &dOutput, const std::vector<ActivationGrad> &extra = {});
   void zeroGrad();
+  /// Whether backward computes weight and bias gradients (default true). Off when only the
+  /// input gradient is wanted (attacks): convolution and inner-product layers skip their
+  /// weight-gradient primitives and leave those gradients as they were.
+  void setParameterGradients(bool on) { paramGrads_ = on; }
 
   std::vector<Param *> params();
   /// Whether the network computes an activation for IR value \p name.
@@ -78,6 +82,7 @@ class Network {
   std::vector<Tensor> values_, grads_;        // per slot
   std::vector<std::string> slotNames_;
   size_t inputSlot_ = 0, outputSlot_ = 0;
+  bool paramGrads_ = true;
   size_t slotOf(const std::string &name) const;
   friend class NetworkBuilder;
 };

@@ -7,6 +7,7 @@
 
 #include "GradientCheck.h"
 #include "TestUtil.h"
+#include "passes/PassManager.h"
 #include "train/Layer.h"
 
 using namespace lowbit;
@@ -225,8 +226,12 @@ std::vector<OpCase> cases() {
 
 }  // namespace
 
+// Ops whose gradient is not a derivative (finite differences of a step function say nothing):
+// their own hand-computed test below.
+const std::set<std::string> kStraightThrough = {"DequantizeLinear", "QuantizeLinear"};
+
 TEST_CASE("every op of the gradient table has a case in the harness", "[train]") {
-  std::set<std::string> covered;
+  std::set<std::string> covered = kStraightThrough;
   for (const OpCase &c : cases()) covered.insert(c.op);
   for (const train::TrainableOp &t : train::trainableOps()) {
     INFO("trainable op " << t.opType);
@@ -246,4 +251,44 @@ TEST_CASE("every trainable op: forward equals the runner, gradients match finite
     checkForwardAndGradients(g, randomTensor(c.input, seed), seed + 1, kForwardAtol, kForwardRtol, 3, 1);
     seed += 2;
   }
+}
+
+TEST_CASE("QuantizeLinear -> DequantizeLinear: fake quantization forward, clipped straight-through gradient", "[train]") {
+  // uint8, zero point 2, scale 0.5: x / scale must lie in [0 - 2, 255 - 2] = [-2, 253].
+  Graph g;
+  Value *x = addInput(g, "x", {1, 6});
+  Value *q = g.addValue("q");
+  q->setDType(DType::UInt8);
+  q->setShape({1, 6});
+  Value *s = scalar(g, "s", 0.5f);
+  Tensor zpt(DType::UInt8, {});
+  zpt.data<uint8_t>()[0] = 2;
+  Value *zp = g.addConstant("zp", std::move(zpt));
+  g.addNode("Q", "QuantizeLinear", {x, s, zp}, {q});
+  // Two readers of the same codes, as QOperator files expand: one values slot, both gradients.
+  Value *a = op(g, "DequantizeLinear", {q, s, zp})->output(0), *b = op(g, "DequantizeLinear", {q, s, zp})->output(0);
+  g.outputs().push_back(op(g, "Add", {a, b})->output(0));
+  runPasses(g, {"ConstantFolding"});
+  Tensor in = Tensor::fromVector<float>({1, 6}, {-1.2f, -1.f, 0.26f, 0.75f, 126.5f, 127.f});
+  train::Network net(g, in.dims());
+  const Tensor y = net.forward(in);
+  // codes 0 (saturated), 0, 3 (0.52 rounds to 1, + 2), 4 (1.5 rounds half to even: 2, + 2), 255, 255 (saturated)
+  CHECK(y.toFloats() == std::vector<float>{-2.f, -2.f, 1.f, 2.f, 253.f, 253.f});
+  CHECK(mismatch(y, runGraph(g, {in})[0], 0.f, 0.f).empty());
+  const Tensor dx = net.backward(Tensor::fromVector<float>({1, 6}, {1.f, 1.f, 1.f, 1.f, 1.f, 1.f}));
+  // Each reader adds 1 inside [-2, 253] (both bounds included), 0 outside.
+  CHECK(dx.toFloats() == std::vector<float>{0.f, 2.f, 2.f, 2.f, 2.f, 0.f});
+}
+
+TEST_CASE("the training engine refuses Q/DQ it cannot differentiate, naming the node", "[train]") {
+  Graph g;
+  Value *x = addInput(g, "x", {1, 4});
+  Value *q = g.addValue("q");
+  q->setDType(DType::Int8);
+  q->setShape({1, 4});
+  Value *zp = g.addConstant("zp", Tensor(DType::Int8, {}));
+  g.addNode("Q", "QuantizeLinear", {x, scalar(g, "s", 0.5f), zp}, {q});
+  g.outputs().push_back(op(g, "DequantizeLinear", {q, scalar(g, "s2", 0.25f), zp})->output(0));
+  runPasses(g, {"ConstantFolding"});
+  CHECK_THROWS_WITH(train::Network(g, {1, 4}), Catch::Contains("scale or zero point differs"));
 }

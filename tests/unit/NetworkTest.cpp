@@ -281,3 +281,21 @@ TEST_CASE("Network trains a model exported with a fixed batch at its own batch s
   auto baked = viewTailModel(1, 1);
   CHECK_THROWS_WITH(train::Network(*baked, x.dims()), Catch::Contains("flat"));
 }
+
+TEST_CASE("Network without parameter gradients gives the same input gradient and leaves the others alone", "[train]") {
+  auto g = miniResNet();
+  Tensor x = randomTensor({2, 3, 8, 8}, 9), r = randomTensor({2, 5}, 10);
+  train::Network full(*g, x.dims()), inputOnly(*g, x.dims());
+  inputOnly.setParameterGradients(false);
+  full.forward(x);
+  full.zeroGrad();
+  const Tensor want = full.backward(r);
+  inputOnly.forward(x);
+  inputOnly.zeroGrad();
+  CHECK(mismatch(inputOnly.backward(r), want, 0.f, 0.f).empty());
+  for (train::Param *p : inputOnly.params()) {
+    if (p->kind != train::Param::Kind::Weight && p->kind != train::Param::Kind::Bias) continue;
+    INFO(p->name);
+    for (float v : p->grad.toFloats()) CHECK(v == 0.f);
+  }
+}

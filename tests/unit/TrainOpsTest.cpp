@@ -137,6 +137,15 @@ TEST_CASE("ActivationOp gradients (Relu, Clip) match finite differences", "[trai
   }
 }
 
+TEST_CASE("Clip's gradient passes at its bounds, as PyTorch's clamp does", "[train]") {
+  Device dev;
+  ActivationOp clip(dev, {5}, 0.f, 1.f);
+  const Tensor x = Tensor::fromVector<float>({5}, {-0.5f, 0.f, 0.5f, 1.f, 1.5f});
+  Tensor dx(DType::Float32, {5});
+  clip.backward(x, Tensor::fromVector<float>({5}, {1.f, 2.f, 3.f, 4.f, 5.f}), dx);
+  CHECK(dx.toFloats() == std::vector<float>{0.f, 2.f, 3.f, 4.f, 0.f});
+}
+
 TEST_CASE("FakeQuantOp: straight-through input gradient and LSQ step gradient, per tensor and per channel", "[train]") {
   const QuantRange r4 = quantRange(4, true, false);  // [-8, 7]
   // Per tensor, step 0.5: x/s = {0.6, -3.3, 9.0, -20.0} -> inside, inside, above, below.

@@ -59,6 +59,12 @@ void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
     else if (key == "mixup") { if (!given("--mixup")) o.ft.mixup = v.template get<float>(); }
     else if (key == "ema") { if (!given("--ema")) o.ft.ema = v.template get<float>(); }
     else if (key == "keep_within") { if (!given("--keep-within")) o.ft.keepWithin = v.template get<float>(); }
+    else if (key == "structure_weight") { if (!given("--structure-loss")) o.ft.structureWeight = v.template get<float>(); }
+    else if (key == "lipschitz_weight") { if (!given("--lipschitz-loss")) o.ft.lipschitzWeight = v.template get<float>(); }
+    else if (key == "lipschitz_bound") { if (!given("--lipschitz-bound")) o.ft.lipschitzBound = v.template get<float>(); }
+    else if (key == "perturb_weight") { if (!given("--perturb-loss")) o.ft.perturbWeight = v.template get<float>(); }
+    else if (key == "perturb_eps") { if (!given("--perturb-eps")) o.ft.perturbEps = v.template get<float>(); }
+    else if (key == "spectral_weight") { if (!given("--spectral-loss")) o.ft.spectralWeight = v.template get<float>(); }
     else if (key == "batch" || key == "seed") { /* the command's --batch and --seed */ }
     else throw Error(cat("unknown fine-tune recipe setting '", key, "'"));
   }
@@ -176,6 +182,26 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "fine-tune stage 2: keep the latest epoch whose held-back KL is within K standard errors of the "
                   "lowest (default 1; 0: the lowest)")
       ->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--structure-loss", o->ft.structureWeight,
+                  "fine-tune stage 2 (SRQ): add W x the mean squared difference of the float and quantized "
+                  "networks' batch cosine-similarity matrices of the penultimate block's output (default 0)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lipschitz-loss", o->ft.lipschitzWeight,
+                  "fine-tune stage 2 (SRQ): add W x the squared excess of each pair's distance in the quantized "
+                  "network's normalised features over --lipschitz-bound times the float network's (default 0)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lipschitz-bound", o->ft.lipschitzBound, "the bound K of --lipschitz-loss (default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--perturb-loss", o->ft.perturbWeight,
+                  "fine-tune stage 2 (SRQ): add W x the mean squared change of the logits when each image moves "
+                  "--perturb-eps along the sign of the step's input gradient (default 0)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--perturb-eps", o->ft.perturbEps, "the move of --perturb-loss in pixel units of [0, 1] images (default 2/255)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--spectral-loss", o->ft.spectralWeight,
+                  "fine-tune stage 2 (SRQ): add W x the sum over weight layers of their largest singular value "
+                  "squared (power iteration; default 0)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--act-quantizer", o->actQuantizer,
                   "fine-tune activation quantizers: lsq (learnable steps) or pact (learnable clip of unsigned "
                   "activations; signed ones keep lsq)");
@@ -206,7 +232,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--held-back", "--block-lr", "--temperature",
                                  "--feature-loss", "--block-input", "--act-quantizer", "--augment", "--augment-shift", "--mixup",
-                                 "--ema", "--keep-within"})
+                                 "--ema", "--keep-within", "--structure-loss", "--lipschitz-loss", "--lipschitz-bound",
+                                 "--perturb-loss", "--perturb-eps", "--spectral-loss"})
           if (cmd->count(flag)) throw Error(cat(flag, " sets up a fine-tune: give --finetune twostage|blockwise|global"));
       } else {
         o->ft.mode = train::FinetuneConfig::parseMode(o->finetune);
@@ -217,6 +244,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
         o->ft.batch = o->cfg.batch;
         o->ft.seed = o->cfg.seed;
         o->ft.progress = o->cfg.progress;
+        o->ft.pixelStd = o->cfg.preprocess.std;
         o->cfg.finetune = o->ft;
       }
       nlohmann::json r = runQuantize(o->cfg);

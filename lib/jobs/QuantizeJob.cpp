@@ -51,6 +51,8 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
          {"activation_quantizer", train::activationQuantizerName(f.activations)}, {"augment", f.augment},
          {"augment_shift", f.augmentShift}, {"mixup", f.mixup}, {"ema", f.ema}, {"keep_within", f.keepWithin},
          {"held_back", f.heldBack}};
+    if (f.robust())
+      for (const auto &[key, value] : ft["robustness_terms"].items()) r[key] = value;
     // The stage-2 budget and learning rate as used (searched or given): replaying the recipe
     // repeats the run without the search.
     if (ft.contains("stage2")) {

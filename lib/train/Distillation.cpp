@@ -17,6 +17,7 @@
 #include "train/Adam.h"
 #include "train/Augment.h"
 #include "train/Network.h"
+#include "train/RobustLosses.h"
 
 namespace lowbit::train {
 
@@ -326,12 +327,22 @@ class JointStage {
     if (cfg.featureWeight > 0.f)
       for (size_t b = 0; b + 1 < blocks.size(); ++b) features_.push_back(blocks[b].output);
     featureGrads_.resize(features_.size());
+    structure_ = blocks.size() >= 2 ? blocks[blocks.size() - 2].output : blocks.back().output;
   }
 
   Network &net() { return net_; }
 
   struct Loss {
-    double kl = 0, featureMse = 0;
+    double kl = 0, featureMse = 0, structure = 0, lipschitz = 0, perturbation = 0, spectral = 0;
+    void add(const Loss &o) {
+      kl += o.kl;
+      featureMse += o.featureMse;
+      structure += o.structure;
+      lipschitz += o.lipschitz;
+      perturbation += o.perturbation;
+      spectral += o.spectral;
+    }
+    Loss scaled(double f) const { return {kl * f, featureMse * f, structure * f, lipschitz * f, perturbation * f, spectral * f}; }
   };
 
   // One pass over \p trainIdx in a random order; \returns the mean losses.
@@ -343,17 +354,20 @@ class JointStage {
     for (int64_t s = 0; s < steps; ++s) {
       std::vector<int64_t> idx(perm.begin() + s * batch_, perm.begin() + std::min<int64_t>(perm.size(), (s + 1) * batch_));
       while (static_cast<int>(idx.size()) < batch_) idx.push_back(idx.back());  // fixed batch size
-      const Loss l = step(idx, adam, rng);
-      sum.kl += l.kl;
-      sum.featureMse += l.featureMse;
+      sum.add(step(idx, adam, rng));
       if (p) {
-        std::string note = cat(label, ", kl ", sum.kl / static_cast<double>(s + 1));
-        if (!features_.empty()) note += cat(", feature mse ", sum.featureMse / static_cast<double>(s + 1));
+        const Loss m = sum.scaled(1.0 / static_cast<double>(s + 1));
+        std::string note = cat(label, ", kl ", m.kl);
+        if (!features_.empty()) note += cat(", feature mse ", m.featureMse);
+        if (cfg_.structureWeight > 0.f) note += cat(", structure ", m.structure);
+        if (cfg_.lipschitzWeight > 0.f) note += cat(", lipschitz ", m.lipschitz);
+        if (cfg_.perturbWeight > 0.f) note += cat(", perturbation ", m.perturbation);
+        if (cfg_.spectralWeight > 0.f) note += cat(", spectral ", m.spectral);
         p->setNote(note);
         p->advance(1);
       }
     }
-    return {sum.kl / static_cast<double>(steps), sum.featureMse / static_cast<double>(steps)};
+    return sum.scaled(1.0 / static_cast<double>(steps));
   }
 
   // Mean T^2 KL against the float model on the held-back images (no update), of the current
@@ -435,11 +449,58 @@ class JointStage {
       for (int64_t i = 0; i < d.numel(); ++i) d.data<float>()[i] *= w;
       seeds.push_back({features_[f], &d});
     }
+    // SRQ's structure terms on the penultimate features, one seed for both.
+    if (cfg_.structureWeight > 0.f || cfg_.lipschitzWeight > 0.f) {
+      const Tensor &a = net_.activation(structure_);
+      const Tensor &t = teacherOut(structure_);
+      if (structureGrad_.dims() != a.dims()) structureGrad_ = Tensor(DType::Float32, a.dims());
+      Tensor d(DType::Float32, a.dims());
+      std::fill(structureGrad_.data<float>(), structureGrad_.data<float>() + structureGrad_.numel(), 0.f);
+      auto addScaled = [&](float w) {
+        for (int64_t i = 0; i < d.numel(); ++i) structureGrad_.data<float>()[i] += w * d.data<float>()[i];
+      };
+      if (cfg_.structureWeight > 0.f) {
+        l.structure = structureLoss(a, t, d);
+        addScaled(cfg_.structureWeight);
+      }
+      if (cfg_.lipschitzWeight > 0.f) {
+        l.lipschitz = lipschitzLoss(a, t, cfg_.lipschitzBound, d);
+        addScaled(cfg_.lipschitzWeight);
+      }
+      seeds.push_back({structure_, &structureGrad_});
+    }
+    const Tensor clean = cfg_.perturbWeight > 0.f ? y : Tensor();  // y is overwritten by the next forward
     net_.zeroGrad();
-    net_.backward(ds_, seeds);
+    const Tensor &dx = net_.backward(ds_, seeds);
+    if (cfg_.perturbWeight > 0.f) l.perturbation = perturbationStep(x, dx, clean);
+    if (cfg_.spectralWeight > 0.f)
+      for (Param *p : net_.params())
+        if (p->kind == Param::Kind::Weight && p->value.rank() >= 2)
+          l.spectral += spectral_.penalty(p->name, p->value, p->grad, cfg_.spectralWeight);
     adam.step();
     if (!average_.empty()) updateAverage();
     return l;
+  }
+
+  // The perturbation term: the batch moved by perturbEps pixels along the sign of the input
+  // gradient of this step's loss, its logits pulled towards the clean ones (held fixed);
+  // parameter gradients add to the step's. \returns the term's value.
+  double perturbationStep(const Tensor &x, const Tensor &dx, const Tensor &clean) {
+    Tensor moved = x;
+    const int64_t c = x.dims()[1], plane = x.numel() / (x.dims()[0] * c);
+    const float *g = dx.data<float>();
+    float *m = moved.data<float>();
+    for (int64_t i = 0; i < moved.numel(); ++i) {
+      const size_t ch = static_cast<size_t>((i / plane) % c);
+      const float std = cfg_.pixelStd.empty() ? 1.f : cfg_.pixelStd.size() == 1 ? cfg_.pixelStd[0] : cfg_.pixelStd.at(ch);
+      m[i] += cfg_.perturbEps / std * static_cast<float>((g[i] > 0.f) - (g[i] < 0.f));
+    }
+    const Tensor &y = net_.forward(moved);
+    Tensor dy(DType::Float32, y.dims());
+    const double loss = perturbationLoss(y, clean, dy);
+    for (int64_t i = 0; i < dy.numel(); ++i) dy.data<float>()[i] *= cfg_.perturbWeight;
+    net_.backward(dy);
+    return loss;
   }
 
   // average = d * average + (1 - d) * value, d warmed up so early steps do not pin the start.
@@ -463,6 +524,9 @@ class JointStage {
   std::string logits_;
   std::vector<std::string> features_;
   std::vector<Tensor> featureGrads_;
+  std::string structure_;  // the value the structure terms compare
+  Tensor structureGrad_;
+  SpectralNorm spectral_;
   Tensor ds_;
   std::vector<Tensor> average_;  // the parameters' moving average (empty: none kept)
   int64_t averaged_ = 0;
@@ -536,6 +600,10 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
     const JointStage::Loss l = stage.epoch(trainIdx, adam, rng, cfg.progress ? &p : nullptr, cat("epoch ", e + 1, "/", maxEpochs));
     nlohmann::json epoch = {{"epoch", e + 1}, {"mean_kl", l.kl}};
     if (stage.hasFeatures()) epoch["mean_feature_mse"] = l.featureMse;
+    if (cfg.structureWeight > 0.f) epoch["mean_structure"] = l.structure;
+    if (cfg.lipschitzWeight > 0.f) epoch["mean_lipschitz"] = l.lipschitz;
+    if (cfg.perturbWeight > 0.f) epoch["mean_perturbation"] = l.perturbation;
+    if (cfg.spectralWeight > 0.f) epoch["mean_spectral"] = l.spectral;
     if (!heldIdx.empty()) {
       // The epoch's candidate is whichever of the current parameters and their moving average
       // does better on the held-back images: the average smooths the walk a high rate takes,
@@ -616,7 +684,9 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
     throw Error(cat("finetune: held-back share ", cfg.heldBack, " is outside 0..0.5"));
   if (!(cfg.temperature > 0.f) || !(cfg.lr >= 0.f) || !(cfg.blockLr > 0.f) || !(cfg.featureWeight >= 0.f) ||
       cfg.blockIters < 1 || cfg.jointEpochs < 0 || cfg.augmentShift < 0 || !(cfg.mixup >= 0.f) ||
-      !(cfg.ema >= 0.f && cfg.ema < 1.f) || !(cfg.keepWithin >= 0.f && cfg.keepWithin <= 10.f))
+      !(cfg.ema >= 0.f && cfg.ema < 1.f) || !(cfg.keepWithin >= 0.f && cfg.keepWithin <= 10.f) ||
+      !(cfg.structureWeight >= 0.f) || !(cfg.lipschitzWeight >= 0.f) || !(cfg.lipschitzBound > 0.f) ||
+      !(cfg.perturbWeight >= 0.f) || !(cfg.perturbEps >= 0.f && cfg.perturbEps <= 1.f) || !(cfg.spectralWeight >= 0.f))
     throw Error(cat("finetune: a setting is out of range (temperature ", cfg.temperature, ", lr ", cfg.lr, ", block lr ",
                     cfg.blockLr, ", feature weight ", cfg.featureWeight, ", block iters ", cfg.blockIters,
                     ", joint epochs ", cfg.jointEpochs, ", augment shift ", cfg.augmentShift, ", mixup ", cfg.mixup,
@@ -653,6 +723,12 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   report["activation_quantizer"] = activationQuantizerName(cfg.activations);
   if (cfg.augment) report["augment"] = {{"flip", true}, {"shift", cfg.augmentShift}};
   if (cfg.mixup > 0.f) report["mixup"] = cfg.mixup;
+  if (cfg.robust()) {
+    nlohmann::json r = {{"structure_weight", cfg.structureWeight}, {"lipschitz_weight", cfg.lipschitzWeight},
+                        {"lipschitz_bound", cfg.lipschitzBound}, {"perturb_weight", cfg.perturbWeight},
+                        {"perturb_eps", cfg.perturbEps}, {"spectral_weight", cfg.spectralWeight}};
+    report["robustness_terms"] = r;
+  }
   std::map<std::string, Tensor> cache = teacherBoundaries(*fixedTeacher, images, blocks, batch, cfg.progress);
 
   if (cfg.mode != FinetuneConfig::Mode::Global) {

@@ -62,6 +62,19 @@ struct FinetuneConfig {
   /// within this many standard errors (of the per-image differences) of the lowest, not the
   /// lowest itself, whose lead on a hundred images is mostly luck. 0: the lowest.
   float keepWithin = 1.f;
+  /// Stage 2's robustness terms (SRQ; RobustLosses.h), each times its weight, 0: off. The
+  /// structure and Lipschitz terms compare the penultimate block's output (the logits when
+  /// there is one block) of the two networks; the perturbation term moves each image by
+  /// perturbEps (pixel units, per channel divided by pixelStd) along the sign of the step's
+  /// input gradient; the spectral term is the sum over weight layers of sigma_max(W)^2.
+  float structureWeight = 0.f;
+  float lipschitzWeight = 0.f;
+  float lipschitzBound = 1.f;
+  float perturbWeight = 0.f;
+  float perturbEps = 2.f / 255.f;
+  float spectralWeight = 0.f;
+  std::vector<float> pixelStd;  ///< the preprocessing's std per input channel (empty: 1)
+  bool robust() const { return structureWeight > 0.f || lipschitzWeight > 0.f || perturbWeight > 0.f || spectralWeight > 0.f; }
   /// Learnable activation quantizers: LSQ steps, or PACT clips on unsigned activations.
   ActivationQuantizer activations = ActivationQuantizer::Lsq;
   bool progress = true;

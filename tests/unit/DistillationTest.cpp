@@ -1,6 +1,7 @@
 // Two-stage distillation: how graphs are cut into blocks, that a block cut out computes what it
 // computed inside the model, and that fine-tuning lowers the losses it reports, writes its
 // result back into the IR and repeats exactly with the same seed.
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "TestUtil.h"
@@ -171,6 +172,39 @@ TEST_CASE("the joint stage's feature term matches block outputs to the float mod
   CHECK(epochs.back()["mean_feature_mse"].get<double>() < 0.8 * epochs.front()["mean_feature_mse"].get<double>());
   // The feature term changes the descent: the KL path differs from the KL-only run.
   CHECK(epochs.back()["mean_kl"] != plain["stage2_joint"].back()["mean_kl"]);
+}
+
+TEST_CASE("the joint stage's SRQ terms each lower what they measure and are reported", "[train]") {
+  auto run = [](auto set) {
+    auto g = smallResNet();
+    std::unique_ptr<Graph> teacher = g->clone();
+    quantize(*g);
+    train::FinetuneConfig cfg = quickJointConfig(15);
+    set(cfg);
+    return train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
+  };
+  const nlohmann::json plain = run([](train::FinetuneConfig &) {});
+  CHECK_FALSE(plain.contains("robustness_terms"));
+  struct Term {
+    const char *key;
+    std::function<void(train::FinetuneConfig &)> set;
+  };
+  const std::vector<Term> terms = {
+      {"mean_structure", [](train::FinetuneConfig &c) { c.structureWeight = 20.f; }},
+      {"mean_lipschitz", [](train::FinetuneConfig &c) { c.lipschitzWeight = 50.f; c.lipschitzBound = 0.5f; }},
+      {"mean_perturbation", [](train::FinetuneConfig &c) { c.perturbWeight = 5.f; c.perturbEps = 0.05f; }},
+      {"mean_spectral", [](train::FinetuneConfig &c) { c.spectralWeight = 0.05f; }}};
+  for (const Term &t : terms) {
+    const nlohmann::json r = run(t.set);
+    INFO(t.key << ": " << r.dump());
+    REQUIRE(r.contains("robustness_terms"));
+    const auto &epochs = r["stage2_joint"];
+    REQUIRE(epochs[0].contains(t.key));
+    CHECK_FALSE(plain["stage2_joint"][0].contains(t.key));
+    CHECK(epochs.back()[t.key].get<double>() < epochs.front()[t.key].get<double>());
+    // The term changes the descent: the KL path differs from the KL-only run.
+    CHECK(epochs.back()["mean_kl"] != plain["stage2_joint"].back()["mean_kl"]);
+  }
 }
 
 TEST_CASE("fine-tuning with PACT clips writes alpha / qmax back as the activation step", "[train]") {

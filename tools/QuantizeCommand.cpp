@@ -54,6 +54,7 @@ void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
     else if (key == "feature_weight") { if (!given("--feature-loss")) o.ft.featureWeight = v.template get<float>(); }
     else if (key == "block_input") { if (!given("--block-input")) o.blockInput = v.template get<std::string>(); }
     else if (key == "activation_quantizer") { if (!given("--act-quantizer")) o.actQuantizer = v.template get<std::string>(); }
+    else if (key == "weight_quantizer") { if (!given("--weight-quantizer")) o.weightQuantizer = v.template get<std::string>(); }
     else if (key == "augment") { if (!given("--augment")) o.ft.augment = v.template get<bool>(); }
     else if (key == "augment_shift") { if (!given("--augment-shift")) o.ft.augmentShift = wholeNumber<int>(v, key); }
     else if (key == "mixup") { if (!given("--mixup")) o.ft.mixup = v.template get<float>(); }
@@ -115,7 +116,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
     QuantizeConfig cfg;
     std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
                            actObserver = "minmax", exclude, recipe, finetune, blockInput = "float",
-                actQuantizer = "lsq";
+                actQuantizer = "lsq", weightQuantizer = "lsq";
     train::FinetuneConfig ft;
     bool json = false;
   };
@@ -203,8 +204,11 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "squared (power iteration; default 0)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--act-quantizer", o->actQuantizer,
-                  "fine-tune activation quantizers: lsq (learnable steps) or pact (learnable clip of unsigned "
-                  "activations; signed ones keep lsq)");
+                  "fine-tune activation quantizers: lsq (learnable steps), pact (learnable clip of unsigned "
+                  "activations; signed ones keep lsq) or dorefa (the calibrated clip kept, nothing learned)");
+  cmd->add_option("--weight-quantizer", o->weightQuantizer,
+                  "fine-tune weight quantizers: lsq (learnable steps) or dorefa (tanh-normalised weights, "
+                  "step = largest |w| / qmax per channel, group or layer)");
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--recipe", o->recipe,
                   "JSON with the settings above (wbits, abits, granularity, ...); a report's recipe works too; "
@@ -231,7 +235,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--held-back", "--block-lr", "--temperature",
-                                 "--feature-loss", "--block-input", "--act-quantizer", "--augment", "--augment-shift", "--mixup",
+                                 "--feature-loss", "--block-input", "--act-quantizer", "--weight-quantizer", "--augment", "--augment-shift", "--mixup",
                                  "--ema", "--keep-within", "--structure-loss", "--lipschitz-loss", "--lipschitz-bound",
                                  "--perturb-loss", "--perturb-eps", "--spectral-loss"})
           if (cmd->count(flag)) throw Error(cat(flag, " sets up a fine-tune: give --finetune twostage|blockwise|global"));
@@ -240,7 +244,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
         if (o->blockInput != "float" && o->blockInput != "quantized")
           throw Error(cat("--block-input '", o->blockInput, "' is not float or quantized"));
         o->ft.blockInputFromFloat = o->blockInput == "float";
-        o->ft.activations = train::parseActivationQuantizer(o->actQuantizer);
+        o->ft.activations = usage([&] { return train::parseActivationQuantizer(o->actQuantizer); }, "--act-quantizer");
+        o->ft.weightQuantizer = usage([&] { return train::parseWeightQuantizer(o->weightQuantizer); }, "--weight-quantizer");
         o->ft.batch = o->cfg.batch;
         o->ft.seed = o->cfg.seed;
         o->ft.progress = o->cfg.progress;

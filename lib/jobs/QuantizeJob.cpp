@@ -48,7 +48,8 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
     r = {{"mode", ft["mode"]}, {"block_iters", f.blockIters}, {"block_lr", f.blockLr}, {"batch", f.batch},
          {"temperature", f.temperature}, {"feature_weight", f.featureWeight}, {"seed", f.seed},
          {"block_input", f.blockInputFromFloat ? "float" : "quantized"},
-         {"activation_quantizer", train::activationQuantizerName(f.activations)}, {"augment", f.augment},
+         {"activation_quantizer", train::activationQuantizerName(f.activations)},
+         {"weight_quantizer", train::weightQuantizerName(f.weightQuantizer)}, {"augment", f.augment},
          {"augment_shift", f.augmentShift}, {"mixup", f.mixup}, {"ema", f.ema}, {"keep_within", f.keepWithin},
          {"held_back", f.heldBack}};
     if (f.robust())

@@ -184,7 +184,19 @@ std::map<std::string, Tensor> teacherBoundaries(const Graph &teacher, const Tens
 
 // Copies trained values into the IR: weights and biases by value name, steps into QuantParams.
 void writeBack(Graph &g, Network &net) {
+  // Transformed weights (DoReFa) first: their steps follow from the values written.
+  std::set<const Param *> derivedSteps;
+  for (Param *p : net.params())
+    if (p->derive) {
+      Tensor out(DType::Float32, p->value.dims());
+      p->derive(p->value, out, p->derivedStep->value);
+      derivedSteps.insert(p->derivedStep);
+      Value *v = g.findValue(p->name);
+      if (!v || !v->isConstant()) throw Error(cat("finetune: no constant '", p->name, "' to write back"));
+      v->setConstant(std::make_shared<const Tensor>(std::move(out)));
+    }
   for (Param *p : net.params()) {
+    if (p->derive) continue;
     if (p->kind == Param::Kind::Step || p->kind == Param::Kind::Clip) {
       const size_t suffix = std::string(p->kind == Param::Kind::Step ? ".step" : ".alpha").size();
       const std::string name = p->name.substr(0, p->name.size() - suffix);
@@ -262,7 +274,7 @@ nlohmann::json runBlockwise(Graph &quantized, Graph &student, const std::vector<
     std::unique_ptr<Graph> sub = extractSubgraph(student, blk.input, blk.output);
     Dims inDims = cache.at(blk.input).dims();
     inDims[0] = batch;
-    auto net = std::make_unique<Network>(*sub, inDims, cfg.activations);
+    auto net = std::make_unique<Network>(*sub, inDims, cfg.activations, cfg.weightQuantizer);
     AdamConfig ac;
     ac.lr = cfg.blockLr;
     ac.totalSteps = cfg.blockIters;
@@ -319,7 +331,7 @@ class JointStage {
  public:
   JointStage(const Graph &student, const Graph &teacher, const Dims &batchDims, const std::vector<Block> &blocks,
              const std::map<std::string, Tensor> &cache, const Tensor &images, const FinetuneConfig &cfg)
-      : net_(student, batchDims, cfg.activations), cache_(cache), images_(images), cfg_(cfg),
+      : net_(student, batchDims, cfg.activations, cfg.weightQuantizer), cache_(cache), images_(images), cfg_(cfg),
         batch_(static_cast<int>(batchDims[0])), logits_(blocks.back().output) {
     if (cfg.augment || cfg.mixup > 0.f) teacher_ = std::make_unique<Network>(teacher, batchDims);
     // Intermediate feature matching: every block output but the last (the logits, which the
@@ -721,6 +733,7 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   report["blocks"] = blocks.size();
   report["weight_layers"] = weightLayers;
   report["activation_quantizer"] = activationQuantizerName(cfg.activations);
+  report["weight_quantizer"] = weightQuantizerName(cfg.weightQuantizer);
   if (cfg.augment) report["augment"] = {{"flip", true}, {"shift", cfg.augmentShift}};
   if (cfg.mixup > 0.f) report["mixup"] = cfg.mixup;
   if (cfg.robust()) {

@@ -77,6 +77,8 @@ struct FinetuneConfig {
   bool robust() const { return structureWeight > 0.f || lipschitzWeight > 0.f || perturbWeight > 0.f || spectralWeight > 0.f; }
   /// Learnable activation quantizers: LSQ steps, or PACT clips on unsigned activations.
   ActivationQuantizer activations = ActivationQuantizer::Lsq;
+  /// Weight quantizers: LSQ steps, or DoReFa's tanh transform with derived steps.
+  WeightQuantizer weightQuantizer = WeightQuantizer::Lsq;
   bool progress = true;
   static Mode parseMode(const std::string &name);  ///< twostage | blockwise | global
 };

@@ -39,6 +39,9 @@ struct QuantizedWeight {
   std::unique_ptr<FakeQuantOp> fq;
   std::vector<int32_t> groupOf;  // group-wise: channels of a group share (and train) one step
   Tensor quantized;              // forward's fake-quantized copy
+  bool dorefa = false;           // WeightQuantizer::Dorefa: transformed, step derived
+  int axis = -1;                 // the channel axis of per-channel/group steps (-1: one step)
+  Tensor transformed;            // DoReFa's transformed weights of the last forward
 
   /// The weights as the layer uses them (fake-quantized if quantized).
   const Tensor &forward();
@@ -49,7 +52,7 @@ struct QuantizedWeight {
 /// The network under construction, as a builder sees it.
 class NetworkBuilder {
  public:
-  NetworkBuilder(Network &net, const Graph &g, ActivationQuantizer activations);
+  NetworkBuilder(Network &net, const Graph &g, ActivationQuantizer activations, WeightQuantizer weights);
   void build();
 
   Device &device();
@@ -82,6 +85,7 @@ class NetworkBuilder {
   Network &net_;
   const Graph &g_;
   ActivationQuantizer activations_;
+  WeightQuantizer weights_;
   std::map<const Value *, size_t> slots_, quantized_;
   std::map<std::string, Param *> paramsByName_;
 };

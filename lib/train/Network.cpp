@@ -1,10 +1,12 @@
 #include "train/Network.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 
 #include "passes/PassManager.h"
+#include "quant/QuantRules.h"
 #include "support/Strings.h"
 #include "train/FakeQuantOp.h"
 #include "train/Layer.h"
@@ -13,23 +15,65 @@ namespace lowbit::train {
 
 namespace {
 
-// Fake quantization of an activation with a learnable step (LSQ).
+// Fake quantization of an activation with a learnable step (LSQ), or a fixed one (DoReFa).
 class ActQuantLayer final : public Layer {
  public:
-  ActQuantLayer(QuantRange r, Param *step, size_t x, size_t y) : fq_(r, -1), step_(step), x_(x), y_(y) {}
+  ActQuantLayer(QuantRange r, Param *step, size_t x, size_t y, bool learnStep)
+      : fq_(r, -1), step_(step), x_(x), y_(y), learnStep_(learnStep) {}
   void forward(std::vector<Tensor> &v) override { fq_.forward(v[x_], step_->value, v[y_]); }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
     Tensor dx(DType::Float32, v[x_].dims()), ds(DType::Float32, step_->value.dims());
-    fq_.backward(v[x_], step_->value, g[y_], &dx, &ds);
+    fq_.backward(v[x_], step_->value, g[y_], &dx, learnStep_ ? &ds : nullptr);
     accumulate(g[x_], dx);
-    accumulate(step_->grad, ds);
+    if (learnStep_) accumulate(step_->grad, ds);
   }
 
  private:
   FakeQuantOp fq_;
   Param *step_;
   size_t x_, y_;
+  bool learnStep_;
 };
+
+// DoReFa's weight transform (WeightQuantizer::Dorefa) of \p w over the units sharing a step
+// (channels on \p axis, merged by \p groupOf; the whole tensor for axis -1): out = alpha *
+// tanh(w) / m with m the unit's largest |tanh(w)| and alpha its largest |w|; step[c] = alpha /
+// qmax of c's unit. \p gain, if given, receives d out / d w = alpha / m * (1 - tanh(w)^2).
+void dorefaTransform(const Tensor &w, int axis, const std::vector<int32_t> &groupOf, float qmax, Tensor &out, Tensor &step,
+                     Tensor *gain = nullptr) {
+  const ChannelView v = channelView(w.dims(), axis);
+  const float *x = w.data<float>();
+  std::vector<double> m(static_cast<size_t>(v.channels), 0.0), alpha(m.size(), 0.0);
+  for (int64_t o = 0; o < v.outer; ++o)
+    for (int64_t c = 0; c < v.channels; ++c)
+      for (int64_t i = 0; i < v.inner; ++i) {
+        const float e = x[(o * v.channels + c) * v.inner + i];
+        m[static_cast<size_t>(c)] = std::max(m[static_cast<size_t>(c)], std::fabs(std::tanh(static_cast<double>(e))));
+        alpha[static_cast<size_t>(c)] = std::max(alpha[static_cast<size_t>(c)], static_cast<double>(std::fabs(e)));
+      }
+  if (!groupOf.empty()) {  // a group's channels share the group's extremes
+    std::map<int32_t, std::pair<double, double>> g;
+    for (size_t c = 0; c < groupOf.size(); ++c) {
+      auto &e = g[groupOf[c]];
+      e.first = std::max(e.first, m[c]);
+      e.second = std::max(e.second, alpha[c]);
+    }
+    for (size_t c = 0; c < groupOf.size(); ++c) std::tie(m[c], alpha[c]) = g[groupOf[c]];
+  }
+  float *y = out.data<float>(), *gn = gain ? gain->data<float>() : nullptr;
+  for (int64_t o = 0; o < v.outer; ++o)
+    for (int64_t c = 0; c < v.channels; ++c) {
+      const double k = m[static_cast<size_t>(c)] > 0 ? alpha[static_cast<size_t>(c)] / m[static_cast<size_t>(c)] : 0.0;
+      for (int64_t i = 0; i < v.inner; ++i) {
+        const int64_t at = (o * v.channels + c) * v.inner + i;
+        const double t = std::tanh(static_cast<double>(x[at]));
+        y[at] = static_cast<float>(k * t);
+        if (gn) gn[at] = static_cast<float>(k * (1.0 - t * t));
+      }
+    }
+  for (int64_t c = 0; c < v.channels; ++c)
+    step.data<float>()[c] = static_cast<float>(std::max(alpha[static_cast<size_t>(c)], 1e-12) / qmax);
+}
 
 // PACT: clip at a learnable alpha, then quantize uniformly with step alpha / qmax. The input
 // gradient passes straight through inside [0, alpha]; alpha collects the clipped elements'.
@@ -61,19 +105,43 @@ class PactQuantLayer final : public Layer {
 ActivationQuantizer parseActivationQuantizer(const std::string &name) {
   if (name == "lsq") return ActivationQuantizer::Lsq;
   if (name == "pact") return ActivationQuantizer::Pact;
-  throw Error(cat("unknown activation quantizer '", name, "' (lsq, pact)"));
+  if (name == "dorefa") return ActivationQuantizer::Dorefa;
+  throw Error(cat("unknown activation quantizer '", name, "' (lsq, pact, dorefa)"));
 }
 
-const char *activationQuantizerName(ActivationQuantizer q) { return q == ActivationQuantizer::Pact ? "pact" : "lsq"; }
+const char *activationQuantizerName(ActivationQuantizer q) {
+  return q == ActivationQuantizer::Pact ? "pact" : q == ActivationQuantizer::Dorefa ? "dorefa" : "lsq";
+}
+
+WeightQuantizer parseWeightQuantizer(const std::string &name) {
+  if (name == "lsq") return WeightQuantizer::Lsq;
+  if (name == "dorefa") return WeightQuantizer::Dorefa;
+  throw Error(cat("unknown weight quantizer '", name, "' (lsq, dorefa)"));
+}
+
+const char *weightQuantizerName(WeightQuantizer q) { return q == WeightQuantizer::Dorefa ? "dorefa" : "lsq"; }
 
 const Tensor &QuantizedWeight::forward() {
   if (!fq) return weight->value;
+  if (dorefa) {
+    weight->derive(weight->value, transformed, step->value);
+    fq->forward(transformed, step->value, quantized);
+    return quantized;
+  }
   fq->forward(weight->value, step->value, quantized);
   return quantized;
 }
 
 void QuantizedWeight::backward(const Tensor &dw) {
   if (!fq) return accumulate(weight->grad, dw);
+  if (dorefa) {  // straight through the rounding (the grid holds every transformed value), then the transform
+    Tensor dt(DType::Float32, weight->value.dims()), gain(DType::Float32, weight->value.dims()), steps = step->value;
+    fq->backward(transformed, step->value, dw, &dt, nullptr);
+    dorefaTransform(weight->value, axis, groupOf, 1.f, transformed, steps, &gain);  // gain only; qmax irrelevant
+    float *d = dt.data<float>();
+    for (int64_t i = 0; i < dt.numel(); ++i) d[i] *= gain.data<float>()[i];
+    return accumulate(weight->grad, dt);
+  }
   Tensor dx(DType::Float32, weight->value.dims()), ds(DType::Float32, step->value.dims());
   fq->backward(weight->value, step->value, dw, &dx, &ds);
   // The steps of a group start equal; giving them the group's summed gradient keeps them so.
@@ -87,8 +155,8 @@ void QuantizedWeight::backward(const Tensor &dw) {
   accumulate(step->grad, ds);
 }
 
-NetworkBuilder::NetworkBuilder(Network &net, const Graph &g, ActivationQuantizer activations)
-    : net_(net), g_(g), activations_(activations) {}
+NetworkBuilder::NetworkBuilder(Network &net, const Graph &g, ActivationQuantizer activations, WeightQuantizer weights)
+    : net_(net), g_(g), activations_(activations), weights_(weights) {}
 
 void NetworkBuilder::build() {
   if (g_.inputs().size() != 1 || g_.outputs().size() != 1)
@@ -187,6 +255,16 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
     q.fq = std::make_unique<FakeQuantOp>(quantRange(p.bits, p.isSigned, p.narrowRange), perTensor ? -1 : axis);
     if (p.granularity == QuantParams::Granularity::PerGroup) q.groupOf = p.groupOf;
     q.quantized = Tensor(DType::Float32, w->dims());
+    q.axis = perTensor ? -1 : axis;
+    if (weights_ == WeightQuantizer::Dorefa) {
+      q.dorefa = true;
+      q.transformed = Tensor(DType::Float32, w->dims());
+      const float qmax = static_cast<float>(quantRange(p.bits, p.isSigned, p.narrowRange).qmax);
+      q.weight->derive = [axis = q.axis, groupOf = q.groupOf, qmax](const Tensor &value, Tensor &out, Tensor &step) {
+        dorefaTransform(value, axis, groupOf, qmax, out, step);
+      };
+      q.weight->derivedStep = q.step;
+    }
   }
   return q;
 }
@@ -207,16 +285,16 @@ void NetworkBuilder::maybeQuantizeActivation(const Value *v) {
   if (pact)
     add(std::make_unique<PactQuantLayer>(range, step, from, to));
   else
-    add(std::make_unique<ActQuantLayer>(range, step, from, to));
+    add(std::make_unique<ActQuantLayer>(range, step, from, to, activations_ != ActivationQuantizer::Dorefa));
   quantized_[v] = to;
 }
 
-Network::Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations) {
+Network::Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations, WeightQuantizer weights) {
   if (g.inputs().size() != 1) throw Error("the training engine takes models with one input and one output");
   const std::unique_ptr<Graph> specialised = specializedClone(g, {inputDims}, /*anyBatch=*/true);
   // A QDQ file's weights: their float values as the float runner reads them.
   runPasses(*specialised, {"FoldDequantizeWeights", "DeadCodeElimination"});
-  NetworkBuilder(*this, *specialised, activations).build();
+  NetworkBuilder(*this, *specialised, activations, weights).build();
 }
 Network::~Network() = default;
 

@@ -6,6 +6,7 @@
 // run on the same engine.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,15 +24,30 @@ struct Param {
   /// Step: a quantizer step size (LSQ). Clip: PACT's clip bound alpha, a step of alpha * stepPerUnit.
   enum class Kind { Weight, Bias, Step, Clip } kind = Kind::Weight;
   float stepPerUnit = 1.f;
+  /// A weight whose quantizer transforms it (DoReFa): the values and the step written back are
+  /// derive(value) (the step into derivedStep), not the raw parameter.
+  std::function<void(const Tensor &value, Tensor &out, Tensor &step)> derive;
+  Param *derivedStep = nullptr;
 };
 
 /// How activations are fake-quantized in training. Lsq: a learnable step, whose gradient (LSQ)
 /// comes from every element. Pact: unsigned (post-ReLU) activations are clipped at a learnable
 /// alpha and quantized on [0, alpha]; alpha's gradient comes only from the clipped elements
 /// (Choi et al.). PACT is defined for unsigned ranges: signed activations keep LSQ steps.
-enum class ActivationQuantizer { Lsq, Pact };
-ActivationQuantizer parseActivationQuantizer(const std::string &name);  ///< lsq | pact
+/// Dorefa: the calibrated range is kept as a fixed clip and quantized uniformly, nothing learned
+/// (DoReFa's clipped activations, its [0, 1] clip standing for the calibrated one).
+enum class ActivationQuantizer { Lsq, Pact, Dorefa };
+ActivationQuantizer parseActivationQuantizer(const std::string &name);  ///< lsq | pact | dorefa
 const char *activationQuantizerName(ActivationQuantizer q);
+
+/// How weights are fake-quantized in training. Lsq: uniform levels, learnable steps. Dorefa
+/// (Zhou et al.): tanh(w), divided by its largest magnitude over the weights sharing a scale
+/// (a channel, group or tensor) and scaled by their largest |w|, on the symmetric grid of
+/// 2^(b-1) - 1 levels a side; the step is that largest |w| over qmax, not learned. (DoReFa's own
+/// 2^b-level grid has no zero and no integer zero point, so QDQ cannot hold it.)
+enum class WeightQuantizer { Lsq, Dorefa };
+WeightQuantizer parseWeightQuantizer(const std::string &name);  ///< lsq | dorefa
+const char *weightQuantizerName(WeightQuantizer q);
 
 class Layer;
 class NetworkBuilder;
@@ -52,7 +68,8 @@ class Network {
   /// (specializedClone: the graph the runner plans, shape chains folded), one layer per node of
   /// an op in the gradient table (isTrainableOp). Throws Error naming the node otherwise.
   /// One graph input, one graph output.
-  Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations = ActivationQuantizer::Lsq);
+  Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations = ActivationQuantizer::Lsq,
+          WeightQuantizer weights = WeightQuantizer::Lsq);
   ~Network();
   Network(const Network &) = delete;
   Network &operator=(const Network &) = delete;

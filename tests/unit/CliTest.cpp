@@ -170,9 +170,11 @@ TEST_CASE("lowbit quantize: a fine-tuned run's report replays as a recipe, PACT 
   const fs::path dir = fs::temp_directory_path();
   const std::string out = (dir / "lowbit_cli_ft.onnx").string(), report = (dir / "lowbit_cli_ft.json").string(),
                     replay = (dir / "lowbit_cli_ft2.json").string();
-  RunResult bad = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --finetune global --act-quantizer dorefa -o " + out);
-  CHECK(bad.code == 1);
-  CHECK_THAT(bad.output, Catch::Contains("'dorefa'"));
+  for (const char *flag : {"--act-quantizer", "--weight-quantizer"}) {
+    RunResult bad = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --finetune global " + flag + " bogus -o " + out);
+    CHECK(bad.code == 2);
+    CHECK_THAT(bad.output, Catch::Contains("'bogus'") && Catch::Contains(flag));
+  }
   RunResult ft = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 4 --finetune global --joint-epochs 2 " +
                            "--act-quantizer pact --lr 0.002 -o " + out + " --report " + report);
   REQUIRE(ft.code == 0);

@@ -207,6 +207,35 @@ TEST_CASE("the joint stage's SRQ terms each lower what they measure and are repo
   }
 }
 
+TEST_CASE("fine-tuning DoReFa weights writes the transformed weights and their derived steps back", "[train]") {
+  auto g = smallResNet();
+  std::unique_ptr<Graph> teacher = g->clone();
+  quantize(*g);
+  train::FinetuneConfig cfg = quickJointConfig(3);
+  cfg.mode = train::FinetuneConfig::Mode::TwoStage;
+  cfg.blockIters = 5;
+  cfg.weightQuantizer = train::WeightQuantizer::Dorefa;
+  cfg.activations = train::ActivationQuantizer::Dorefa;
+  const nlohmann::json r = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
+  CHECK(r["weight_quantizer"] == "dorefa");
+  CHECK(r["activation_quantizer"] == "dorefa");
+  // Each channel's largest weight sits on the grid's end (2-bit narrow: qmax 1), all weights
+  // within it: the exporter's rounding gives DoReFa's codes.
+  for (const char *name : {"w1", "w2", "w3", "wf"}) {
+    const Value *w = g->findValue(name);
+    const std::vector<float> v = w->constant()->toFloats();
+    const size_t oc = w->quant->scale.size(), per = v.size() / oc;
+    for (size_t c = 0; c < oc; ++c) {
+      float m = 0;
+      for (size_t i = 0; i < per; ++i) m = std::max(m, std::fabs(v[c * per + i]));
+      INFO(name << " channel " << c);
+      CHECK(m == Approx(w->quant->scale[c]).epsilon(1e-5));
+    }
+  }
+  // DoReFa activations keep their calibrated steps.
+  for (const char *name : {"r1", "r2"}) CHECK(g->findValue(name)->quant->scale[0] == 0.1f);
+}
+
 TEST_CASE("fine-tuning with PACT clips writes alpha / qmax back as the activation step", "[train]") {
   auto g = smallResNet();
   std::unique_ptr<Graph> teacher = g->clone();

@@ -17,6 +17,30 @@ inline double dot(const Tensor &a, const Tensor &b) {
   return s;
 }
 
+/// Checks \p analytic, the gradient of \p loss in \p t, against central differences of step
+/// \p eps at every \p stride-th element: |analytic - numeric| <= 2e-3 max(\p floor, |numeric|).
+inline void checkGradient(const std::string &what, Tensor &t, const Tensor &analytic, const std::function<double()> &loss,
+                          float eps = 1e-2f, int64_t stride = 1, double floor = 1.0) {
+  INFO(what);
+  REQUIRE(analytic.dims() == t.dims());
+  int checked = 0;
+  for (int64_t i = 0; i < t.numel(); i += stride) {
+    float &v = t.data<float>()[i];
+    const float saved = v;
+    v = saved + eps;
+    const double up = loss();
+    v = saved - eps;
+    const double down = loss();
+    v = saved;
+    const double numeric = (up - down) / (2.0 * eps);
+    const double got = analytic.data<float>()[i];
+    INFO("element " << i << ": analytic " << got << ", numeric " << numeric);
+    CHECK(std::fabs(got - numeric) <= 2e-3 * std::max(floor, std::fabs(numeric)));
+    ++checked;
+  }
+  CHECK(checked > 0);
+}
+
 /// Checks the input gradient \p dx and every parameter gradient of \p net against central
 /// differences of \p loss (every \p inputStride-th input and \p paramStride-th parameter
 /// element). ReLU and max pooling make the loss piecewise linear: a finite step can cross a

@@ -253,18 +253,24 @@ TEST_CASE("every trainable op: forward equals the runner, gradients match finite
   }
 }
 
+// x -> QuantizeLinear(s, zp) with codes of \p type, as a value of x's dims.
+static Value *quantizeLinear(Graph &g, Value *x, Value *s, Value *zp, DType type) {
+  Value *q = g.addValue(g.uniqueName("q"));
+  q->setDType(type);
+  q->setShape(x->dims());
+  g.addNode(g.uniqueName("Q"), "QuantizeLinear", {x, s, zp}, {q});
+  return q;
+}
+
 TEST_CASE("QuantizeLinear -> DequantizeLinear: fake quantization forward, clipped straight-through gradient", "[train]") {
   // uint8, zero point 2, scale 0.5: x / scale must lie in [0 - 2, 255 - 2] = [-2, 253].
   Graph g;
   Value *x = addInput(g, "x", {1, 6});
-  Value *q = g.addValue("q");
-  q->setDType(DType::UInt8);
-  q->setShape({1, 6});
   Value *s = scalar(g, "s", 0.5f);
   Tensor zpt(DType::UInt8, {});
   zpt.data<uint8_t>()[0] = 2;
   Value *zp = g.addConstant("zp", std::move(zpt));
-  g.addNode("Q", "QuantizeLinear", {x, s, zp}, {q});
+  Value *q = quantizeLinear(g, x, s, zp, DType::UInt8);
   // Two readers of the same codes, as QOperator files expand: one values slot, both gradients.
   Value *a = op(g, "DequantizeLinear", {q, s, zp})->output(0), *b = op(g, "DequantizeLinear", {q, s, zp})->output(0);
   g.outputs().push_back(op(g, "Add", {a, b})->output(0));
@@ -283,11 +289,8 @@ TEST_CASE("QuantizeLinear -> DequantizeLinear: fake quantization forward, clippe
 TEST_CASE("the training engine refuses Q/DQ it cannot differentiate, naming the node", "[train]") {
   Graph g;
   Value *x = addInput(g, "x", {1, 4});
-  Value *q = g.addValue("q");
-  q->setDType(DType::Int8);
-  q->setShape({1, 4});
   Value *zp = g.addConstant("zp", Tensor(DType::Int8, {}));
-  g.addNode("Q", "QuantizeLinear", {x, scalar(g, "s", 0.5f), zp}, {q});
+  Value *q = quantizeLinear(g, x, scalar(g, "s", 0.5f), zp, DType::Int8);
   g.outputs().push_back(op(g, "DequantizeLinear", {q, scalar(g, "s2", 0.25f), zp})->output(0));
   runPasses(g, {"ConstantFolding"});
   CHECK_THROWS_WITH(train::Network(g, {1, 4}), Catch::Contains("scale or zero point differs"));

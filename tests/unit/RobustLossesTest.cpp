@@ -3,32 +3,13 @@
 #include <cmath>
 #include <functional>
 
+#include "GradientCheck.h"
 #include "TestUtil.h"
 #include "train/RobustLosses.h"
 
 using namespace lowbit;
 using namespace lowbit::test;
 
-namespace {
-
-// Central differences of f at every element of x against the analytic gradient g.
-void checkFiniteDifferences(const std::string &what, Tensor &x, const Tensor &g, const std::function<double()> &f) {
-  const double eps = 1e-3;
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    float &v = x.data<float>()[i];
-    const float saved = v;
-    v = static_cast<float>(saved + eps);
-    const double up = f();
-    v = static_cast<float>(saved - eps);
-    const double down = f();
-    v = saved;
-    const double central = (up - down) / (2 * eps);
-    INFO(what << " element " << i);
-    CHECK(g.data<float>()[i] == Approx(central).margin(2e-4).epsilon(1e-2));
-  }
-}
-
-}  // namespace
 
 TEST_CASE("structureLoss: zero for features that differ only in scale per sample, gradient by finite differences", "[train]") {
   Tensor t = randomTensor({4, 2, 3}, 1), s = t, ds(DType::Float32, t.dims());
@@ -41,7 +22,7 @@ TEST_CASE("structureLoss: zero for features that differ only in scale per sample
   Tensor x = randomTensor({5, 6}, 2), teacher = randomTensor({5, 6}, 3), dx(DType::Float32, {5, 6});
   train::structureLoss(x, teacher, dx);
   Tensor scratch(DType::Float32, {5, 6});
-  checkFiniteDifferences("structure", x, dx, [&] { return train::structureLoss(x, teacher, scratch); });
+  checkGradient("structure", x, dx, [&] { return train::structureLoss(x, teacher, scratch); }, 1e-3f, 1, 1e-2);
 }
 
 TEST_CASE("lipschitzLoss: only pairs further apart than bound times the float distance count", "[train]") {
@@ -54,7 +35,7 @@ TEST_CASE("lipschitzLoss: only pairs further apart than bound times the float di
   const double l = train::lipschitzLoss(x, teacher, 0.7f, dx);
   CHECK(l > 0.0);
   Tensor scratch(DType::Float32, {5, 6});
-  checkFiniteDifferences("lipschitz", x, dx, [&] { return train::lipschitzLoss(x, teacher, 0.7f, scratch); });
+  checkGradient("lipschitz", x, dx, [&] { return train::lipschitzLoss(x, teacher, 0.7f, scratch); }, 1e-3f, 1, 1e-2);
 }
 
 TEST_CASE("perturbationLoss is the batch mean of the squared change", "[train]") {
@@ -83,10 +64,10 @@ TEST_CASE("SpectralNorm: power iteration converges to the largest singular value
     sn.penalty("w4", w4, d4, 1.f);
   }
   Tensor scratch(DType::Float32, w4.dims());
-  checkFiniteDifferences("spectral", w4, d4, [&] {
+  checkGradient("spectral", w4, d4, [&] {
     train::SpectralNorm it;
     double v = 0;
     for (int i = 0; i < 200; ++i) v = it.penalty("w4", w4, scratch, 0.f);
     return v;
-  });
+  }, 1e-3f, 1, 1e-2);
 }

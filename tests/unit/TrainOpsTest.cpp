@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 
+#include "GradientCheck.h"
 #include "TestUtil.h"
 #include "train/ActivationOp.h"
 #include "train/Conv2dOp.h"
@@ -16,36 +17,6 @@ using namespace lowbit::train;
 using namespace lowbit::test;
 
 namespace {
-
-double dot(const Tensor &a, const Tensor &b) {
-  double s = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a.data<float>()[i]) * b.data<float>()[i];
-  return s;
-}
-
-// Checks \p analytic (dL/dt) against central differences of \p loss in t at every element (or
-// every \p stride-th). Loss must be recomputed from t's current contents.
-void checkGradient(const std::string &what, Tensor &t, const Tensor &analytic, const std::function<double()> &loss,
-                   float eps = 1e-2f, int64_t stride = 1) {
-  INFO(what);
-  REQUIRE(analytic.dims() == t.dims());
-  int checked = 0;
-  for (int64_t i = 0; i < t.numel(); i += stride) {
-    float &v = t.data<float>()[i];
-    const float saved = v;
-    v = saved + eps;
-    const double up = loss();
-    v = saved - eps;
-    const double down = loss();
-    v = saved;
-    const double numeric = (up - down) / (2.0 * eps);
-    const double got = analytic.data<float>()[i];
-    INFO("element " << i << ": analytic " << got << ", numeric " << numeric);
-    CHECK(std::fabs(got - numeric) <= 2e-3 * std::max(1.0, std::fabs(numeric)));
-    ++checked;
-  }
-  CHECK(checked > 0);
-}
 
 // Values of magnitude in [0.1, 1] with random sign: away from ReLU's kink at 0.
 Tensor awayFromZero(const Dims &dims, uint32_t seed) {

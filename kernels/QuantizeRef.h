@@ -39,6 +39,31 @@ inline float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
   return static_cast<float>(int64_t{q} - zeroPoint) * scale;
 }
 
+/// The largest exponent of a \p bits-wide power-of-two (shift-add) weight code: sign plus a
+/// (b-1)-bit exponent field, one value of which stands for zero, so the levels are 0 and
+/// +-2^j for j = 0 .. 2^(b-1) - 2: ternary {0, +-1} at 2 bits, up to +-4 at 3, up to +-64 at 4
+/// (the most an int8 code holds; 2..4 bits only).
+inline int potMaxExponent(int bits) { return (1 << (bits - 1)) - 2; }
+
+/// The power-of-two code of x / scale (signed, zero point 0): 0 below half the smallest level
+/// 1, else the nearer of the two levels around it on the linear scale, a tie (1.5 * 2^j, or
+/// 0.5) going to the larger magnitude (INQ's partition rule: 2^j for 2^j <= |r| < 1.5 * 2^j),
+/// saturated at 2^maxExponent. NaN maps to 0.
+inline int32_t quantizePowerOfTwo(float x, float scale, int maxExponent) {
+  const float r = std::fabs(x / scale);
+  if (!(r >= 0.5f)) return 0;
+  int32_t level = 1;
+  if (r >= static_cast<float>(1 << maxExponent)) {
+    level = 1 << maxExponent;
+  } else if (r >= 1.f) {
+    int e = 0;
+    std::frexp(r, &e);  // r in [2^(e-1), 2^e)
+    const float lower = std::ldexp(1.f, e - 1);
+    level = static_cast<int32_t>(r >= 1.5f * lower ? 2.f * lower : lower);
+  }
+  return x < 0.f ? -level : level;
+}
+
 /// y[i] = q - zeroPoint for x[i] = DequantizeLinear(q) with \p scale: x / scale lies within
 /// float rounding of that integer, so rounding it to the nearest integer recovers it exactly.
 void centeredCodes(const float *x, float *y, size_t n, float scale);

@@ -89,6 +89,7 @@ void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
       else if (key == "granularity") { if (!given("--granularity")) o.granularity = v.template get<std::string>(); }
       else if (key == "group_order") { if (!given("--group-order")) o.groupOrder = v.template get<std::string>(); }
       else if (key == "weight_observer") { if (!given("--weight-observer")) o.weightObserver = v.template get<std::string>(); }
+      else if (key == "weight_scheme") { if (!given("--weight-scheme")) o.weightScheme = v.template get<std::string>(); }
       else if (key == "act_observer") { if (!given("--act-observer")) o.actObserver = v.template get<std::string>(); }
       else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = wholeNumber<int>(v, key); }
       else if (key == "exclude") { if (!given("--exclude")) o.cfg.exclude = v.template get<std::vector<std::string>>(); }
@@ -115,7 +116,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   struct Opts {
     QuantizeConfig cfg;
     std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
-                           actObserver = "minmax", exclude, recipe, finetune, blockInput = "float",
+                           actObserver = "minmax", weightScheme = "uniform", exclude, recipe, finetune, blockInput = "float",
                 actQuantizer = "lsq", weightQuantizer = "lsq";
     train::FinetuneConfig ft;
     bool json = false;
@@ -135,6 +136,9 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--granularity", o->granularity, "weights: layer, channel or group:G (G groups of output channels)");
   cmd->add_option("--group-order", o->groupOrder, "group:G channels: contiguous or range (sorted by range)");
   cmd->add_option("--weight-observer", o->weightObserver, "minmax or mse (MSE-optimal clipping)");
+  cmd->add_option("--weight-scheme", o->weightScheme,
+                  "uniform levels, or pot: power-of-two (shift-add) levels 0, +-2^j times the scale, j up to "
+                  "2^(bits-1) - 2 (2..4 bits; 2 bits is ternary)");
   cmd->add_option("--act-observer", o->actObserver, "minmax, percentile:P, kl or mse");
   cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
   cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
@@ -232,6 +236,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       else if (o->weightObserver != "minmax")
         throw UsageError(cat("--weight-observer '", o->weightObserver, "' is not minmax or mse"));
       o->cfg.act = usage([&] { return ActObserverConfig::parse(o->actObserver); });
+      o->cfg.weights.scheme = usage([&] { return parseWeightScheme(o->weightScheme); }, "--weight-scheme");
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--held-back", "--block-lr", "--temperature",

@@ -32,6 +32,7 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
                       {"granularity", ctx.report["weights"].at(0)["granularity"]},
                       {"group_order", cfg.weights.groupOrder == WeightQuantConfig::GroupOrder::ByRange ? "range" : "contiguous"},
                       {"weight_observer", cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax"},
+                      {"weight_scheme", weightSchemeName(cfg.weights.scheme)},
                       {"act_observer", cfg.act.name()},
                       {"first_last_bits", cfg.firstLastBits},
                       {"equalize", cfg.equalize},
@@ -107,6 +108,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   nlohmann::json bitsMeta;
   for (const auto &w : ctx.report["weights"]) bitsMeta["weights"][w["weight"].get<std::string>()] = w["bits"];
   for (const auto &a : ctx.report["activations"]) bitsMeta["activations"][a["tensor"].get<std::string>()] = a["bits"];
+  if (cfg.weights.scheme != QuantParams::Scheme::Uniform) bitsMeta["weight_scheme"] = weightSchemeName(cfg.weights.scheme);
   g->metadata.emplace_back("lowbit.quantization", bitsMeta.dump());
   g->metadata.emplace_back("lowbit.source_model_hash", ctx.modelHash);
   outputs.write(cfg.outPath, exportOnnxBytes(*g, cfg.outPath));

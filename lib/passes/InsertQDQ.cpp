@@ -24,14 +24,13 @@ namespace {
 
 Tensor codesOf(const Tensor &w, const QuantParams &p, DType type) {
   std::vector<float> data = w.toFloats();
-  const QuantRange r = quantRange(p.bits, p.isSigned, p.narrowRange);
   const ChannelView v = channelView(w.dims(), p);
   Tensor out(type, w.dims());
   for (int64_t o = 0; o < v.outer; ++o)
     for (int64_t c = 0; c < v.channels; ++c)
       for (int64_t i = 0; i < v.inner; ++i) {
         const size_t at = static_cast<size_t>((o * v.channels + c) * v.inner + i);
-        int32_t q = quantizeValue(data[at], p.scale[static_cast<size_t>(c)], p.zeroPoint[static_cast<size_t>(c)], r);
+        int32_t q = quantizeCode(data[at], p, static_cast<size_t>(c));
         if (type == DType::Int8) out.data<int8_t>()[at] = static_cast<int8_t>(q);
         else if (type == DType::UInt8) out.data<uint8_t>()[at] = static_cast<uint8_t>(q);
         else out.data<int32_t>()[at] = q;

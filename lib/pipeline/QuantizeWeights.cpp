@@ -39,12 +39,23 @@ void runQuantizeWeights(QuantizeContext &ctx) {
       throw Error(cat(l.node->describe(), ": weight '", w->name(), "' holds ", *bad, " at index ", bad - ref.begin(),
                       "; only finite weights can be quantized (keep the layer in float with --exclude ",
                       l.node->name(), ")"));
+    const bool pot = wc.scheme == QuantParams::Scheme::PowerOfTwo;
+    if (pot && wc.bits > 4)
+      throw Error(cat(l.node->describe(), ": power-of-two weights take 2..4 bits, this layer is asked for ", wc.bits,
+                      " (--first-last-bits?)"));
     std::vector<int> degenerate;
     QuantParams p = computeWeightParams(*w->constant(), axis, wc, &degenerate);
     Tensor fq = fakeQuantizeWeights(*w->constant(), p);
     nlohmann::json wr = {{"node", l.node->name()}, {"weight", w->name()}, {"bits", p.bits},
                          {"granularity", granularityName(p)},
                          {"sqnr_db", sqnrDb(ref.data(), fq.data<float>(), ref.size())}};
+    if (pot) {  // what uniform levels at the same bits and granularity would give
+      WeightQuantConfig uc = wc;
+      uc.scheme = QuantParams::Scheme::Uniform;
+      const Tensor ufq = fakeQuantizeWeights(*w->constant(), computeWeightParams(*w->constant(), axis, uc));
+      wr["scheme"] = "pot";
+      wr["uniform_sqnr_db"] = sqnrDb(ref.data(), ufq.data<float>(), ref.size());
+    }
     if (!degenerate.empty()) wr["all_zero_units"] = degenerate;
     report.push_back(wr);
     w->quant = p;

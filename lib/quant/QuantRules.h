@@ -22,6 +22,13 @@ inline bool isQuantizableLayer(const Node &n) { return isWeightLayer(n) && n.inp
 /// The code range of \p p: [qmin, qmax] of its bits and sign, narrow if asked.
 inline QuantRange codeRange(const QuantParams &p) { return quantRange(p.bits, p.isSigned, p.narrowRange); }
 
+/// The code of \p x under \p p with channel \p c's scale and zero point: uniform rounding, or the
+/// nearest power-of-two level for Scheme::PowerOfTwo (kernels/QuantizeRef.h both).
+inline int32_t quantizeCode(float x, const QuantParams &p, size_t c) {
+  if (p.scheme == QuantParams::Scheme::PowerOfTwo) return quantizePowerOfTwo(x, p.scale[c], potMaxExponent(p.bits));
+  return quantizeValue(x, p.scale[c], p.zeroPoint[c], codeRange(p));
+}
+
 /// A tensor as [outer, channels, inner] around a channel axis, the view per-channel scales
 /// index: element (o, c, i) sits at (o * channels + c) * inner + i.
 struct ChannelView {
@@ -42,6 +49,12 @@ inline ChannelView channelView(const Dims &dims, int axis) {
 /// The view \p p quantizes a tensor of \p dims in: per tensor one channel, else along p.axis.
 inline ChannelView channelView(const Dims &dims, const QuantParams &p) {
   return channelView(dims, p.granularity == QuantParams::Granularity::PerTensor ? -1 : p.axis);
+}
+
+/// The largest code magnitude of \p p: qmax, or 2^maxExponent for power-of-two levels.
+inline float largestCode(const QuantParams &p) {
+  return p.scheme == QuantParams::Scheme::PowerOfTwo ? static_cast<float>(1 << potMaxExponent(p.bits))
+                                                     : static_cast<float>(codeRange(p).qmax);
 }
 
 /// The scale that maps a clip bound onto the largest code: clip / qmax. A clip of 0 (an

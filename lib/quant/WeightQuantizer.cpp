@@ -18,21 +18,31 @@ std::string granularityName(const QuantParams &p) {
   }
   return "?";
 }
+QuantParams::Scheme parseWeightScheme(const std::string &name) {
+  if (name == "uniform") return QuantParams::Scheme::Uniform;
+  if (name == "pot") return QuantParams::Scheme::PowerOfTwo;
+  throw Error(cat("unknown weight scheme '", name, "' (uniform, pot)"));
+}
+
+const char *weightSchemeName(QuantParams::Scheme s) { return s == QuantParams::Scheme::PowerOfTwo ? "pot" : "uniform"; }
+
 namespace {
 
-// Clip threshold for the weights of one unit (a set of channels) given as a gather list.
-float chooseClip(const std::vector<float> &values, float absMax, QuantRange r,
-                 WeightQuantConfig::Observer obs) {
+// Clip threshold for the weights of one unit (a set of channels) given as a gather list; \p p
+// says the levels (its scale entry 0 is used as scratch).
+float chooseClip(const std::vector<float> &values, float absMax, QuantParams p, WeightQuantConfig::Observer obs) {
   if (obs == WeightQuantConfig::Observer::MinMax || absMax == 0.f) return absMax;
   // Grid search of the clip ratio: 161 candidates from 1.0 down to 0.2.
   float best = absMax;
   double bestErr = std::numeric_limits<double>::infinity();
+  p.scale = {1.f};
+  p.zeroPoint = {0};
   for (int i = 0; i <= 160; ++i) {
     float clip = absMax * (1.f - 0.005f * static_cast<float>(i));
-    float scale = clip / static_cast<float>(r.qmax);
+    p.scale[0] = clip / largestCode(p);
     double err = 0;
     for (float v : values) {
-      double d = v - dequantizeValue(quantizeValue(v, scale, 0, r), scale, 0);
+      double d = v - dequantizeValue(quantizeCode(v, p, 0), p.scale[0], 0);
       err += d * d;
     }
     if (err < bestErr) {
@@ -48,14 +58,16 @@ float chooseClip(const std::vector<float> &values, float absMax, QuantRange r,
 QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConfig &cfg,
                                 std::vector<int> *degenerate) {
   if (cfg.bits < 2 || cfg.bits > 8) throw Error(cat("weight bit width ", cfg.bits, " is outside 2..8"));
+  if (cfg.scheme == QuantParams::Scheme::PowerOfTwo && cfg.bits > 4)
+    throw Error(cat("power-of-two weights take 2..4 bits (levels up to 2^6 fill an int8 code), got ", cfg.bits));
   const std::vector<float> data = w.toFloats();
   QuantParams p;
   p.granularity = cfg.granularity;
+  p.scheme = cfg.scheme;
   p.bits = cfg.bits;
   p.isSigned = true;
   p.narrowRange = true;
   p.state = QuantParams::State::Calibrated;
-  const QuantRange r = quantRange(cfg.bits, true, true);
 
   if (cfg.granularity != QuantParams::Granularity::PerTensor) p.axis = axis;
   const ChannelView view = channelView(w.dims(), p);
@@ -101,8 +113,8 @@ QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConf
     }
   std::vector<float> unitScale(static_cast<size_t>(units));
   for (size_t u = 0; u < unitScale.size(); ++u) {
-    float clip = chooseClip(unitValues[u], unitMax[u], r, cfg.observer);
-    unitScale[u] = scaleForClip(clip, r);
+    float clip = chooseClip(unitValues[u], unitMax[u], p, cfg.observer);
+    unitScale[u] = clip > 0.f ? clip / largestCode(p) : 1.f;
     if (clip == 0.f && degenerate) degenerate->push_back(static_cast<int>(u));
   }
   if (cfg.granularity == QuantParams::Granularity::PerTensor) {
@@ -117,7 +129,16 @@ QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConf
 Tensor fakeQuantizeWeights(const Tensor &w, const QuantParams &p) {
   std::vector<float> data = w.toFloats(), out(data.size());
   const QuantRange r = quantRange(p.bits, p.isSigned, p.narrowRange);
-  if (p.granularity == QuantParams::Granularity::PerTensor) {
+  if (p.scheme == QuantParams::Scheme::PowerOfTwo) {
+    const ChannelView v = channelView(w.dims(), p);
+    LOWBIT_CHECK(static_cast<int64_t>(p.scale.size()) == v.channels, "one scale per channel expected");
+    for (int64_t o = 0; o < v.outer; ++o)
+      for (int64_t c = 0; c < v.channels; ++c)
+        for (int64_t i = 0; i < v.inner; ++i) {
+          const size_t at = static_cast<size_t>((o * v.channels + c) * v.inner + i);
+          out[at] = dequantizeValue(quantizeCode(data[at], p, static_cast<size_t>(c)), p.scale[static_cast<size_t>(c)], 0);
+        }
+  } else if (p.granularity == QuantParams::Granularity::PerTensor) {
     fakeQuantize(data.data(), out.data(), data.size(), p.scale[0], p.zeroPoint[0], r);
   } else {
     const ChannelView v = channelView(w.dims(), p);

@@ -19,7 +19,14 @@ struct WeightQuantConfig {
   enum class GroupOrder { Contiguous, ByRange } groupOrder = GroupOrder::Contiguous;
   /// MinMax: clip at max |w|. Mse: the clip in [0.2, 1] x max |w| minimising ||W - Q(W)||^2.
   enum class Observer { MinMax, Mse } observer = Observer::MinMax;
+  /// Uniform levels, or PowerOfTwo: 0 and +-2^j times the unit's scale (kernels/QuantizeRef.h
+  /// potMaxExponent; 2..4 bits), the largest level on the clip.
+  QuantParams::Scheme scheme = QuantParams::Scheme::Uniform;
 };
+
+/// --weight-scheme as spelled: uniform | pot.
+QuantParams::Scheme parseWeightScheme(const std::string &name);
+const char *weightSchemeName(QuantParams::Scheme s);
 
 /// Parameters for \p w (output channels along axis 0; Gemm with transB=0 passes axis 1).
 /// Weights are signed and symmetric (zero point 0, narrow range [-(2^(b-1)-1), 2^(b-1)-1]),

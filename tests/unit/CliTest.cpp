@@ -1,6 +1,7 @@
 // The CLI as a user meets it: exit codes and one-line errors on stderr.
 #include <array>
 #include <map>
+#include <set>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #include "TestUtil.h"
 #include "export/OnnxExporter.h"
+#include "import/OnnxImporter.h"
 #include "import/QOperatorImport.h"
 #include "ops/ShapeInference.h"
 #include "ops/OpSupport.h"
@@ -325,4 +327,36 @@ TEST_CASE("lowbit eval orders tied logits by index, as argmax does", "[cli]") {
     CHECK(j["top5"] == 100.0);
   }
   fs::remove_all(root);
+}
+
+TEST_CASE("lowbit quantize --weight-scheme pot: every weight code in the file is zero or a power of two", "[cli]") {
+  namespace fs = std::filesystem;
+  const std::string model = kData + "/good/tiny_convnet.onnx", calib = kData + "/good";
+  const std::string out = (fs::temp_directory_path() / "lowbit_cli_pot.onnx").string();
+  RunResult r = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 3 --weight-scheme pot -o " + out);
+  REQUIRE(r.code == 0);
+  auto g = lowbit::importOnnxFile(out);
+  int weights = 0;
+  std::set<int> seen;
+  for (const lowbit::Node *n : g->nodes()) {
+    if (n->opType() != "DequantizeLinear" || !n->input(0)->isConstant() || n->input(0)->dtype() != lowbit::DType::Int8) continue;
+    ++weights;
+    const lowbit::Tensor &codes = *n->input(0)->constant();
+    for (int64_t i = 0; i < codes.numel(); ++i) {
+      const int c = codes.data<int8_t>()[i];
+      INFO(n->name() << " code " << c);
+      CHECK((c == 0 || c == 1 || c == -1 || c == 2 || c == -2 || c == 4 || c == -4));
+      seen.insert(c);
+    }
+  }
+  CHECK(weights == 2);
+  CHECK(seen.count(4) + seen.count(-4) > 0);  // the top level is used
+  bool named = false;
+  for (const auto &[key, value] : g->metadata) named |= key == "lowbit.quantization" && value.find("\"weight_scheme\":\"pot\"") != std::string::npos;
+  CHECK(named);
+  CHECK(runLowbit("quantize " + model + " --calib " + calib + " --size 8 --weight-scheme log -o " + out).code == 2);
+  RunResult wide = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 8 --weight-scheme pot -o " + out);
+  CHECK(wide.code == 1);
+  CHECK_THAT(wide.output, Catch::Contains("2..4 bits"));
+  fs::remove(out);
 }

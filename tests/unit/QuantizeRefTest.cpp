@@ -82,3 +82,33 @@ TEST_CASE("int32 codes and zero points at the ends of their range do not overflo
   CHECK(quantizeValue(-1e12f, 1.f, hi, int32Range) == lo);
   CHECK(quantizeValue(0.f, 1.f, lo, int32Range) == lo);
 }
+
+TEST_CASE("power-of-two codes: levels per bit width, zero, the smallest level, ties, saturation", "[quant]") {
+  CHECK(potMaxExponent(2) == 0);  // ternary {0, +-1}
+  CHECK(potMaxExponent(3) == 2);  // {0, +-1, +-2, +-4}
+  CHECK(potMaxExponent(4) == 6);  // up to +-64
+  const int e = potMaxExponent(4);
+  // Zero below half the smallest level; 0.5 itself is a tie and goes to 1.
+  CHECK(quantizePowerOfTwo(0.49f, 1.f, e) == 0);
+  CHECK(quantizePowerOfTwo(-0.49f, 1.f, e) == 0);
+  CHECK(quantizePowerOfTwo(0.5f, 1.f, e) == 1);
+  CHECK(quantizePowerOfTwo(-0.5f, 1.f, e) == -1);
+  // Between 2^j and 2^(j+1) the linear midpoint 1.5 * 2^j decides; a tie goes up.
+  CHECK(quantizePowerOfTwo(1.49f, 1.f, e) == 1);
+  CHECK(quantizePowerOfTwo(1.5f, 1.f, e) == 2);
+  CHECK(quantizePowerOfTwo(2.9f, 1.f, e) == 2);
+  CHECK(quantizePowerOfTwo(3.f, 1.f, e) == 4);
+  CHECK(quantizePowerOfTwo(-5.9f, 1.f, e) == -4);
+  CHECK(quantizePowerOfTwo(-6.f, 1.f, e) == -8);
+  CHECK(quantizePowerOfTwo(47.f, 1.f, e) == 32);
+  CHECK(quantizePowerOfTwo(48.f, 1.f, e) == 64);
+  // Saturation at the top level, and with a scale.
+  CHECK(quantizePowerOfTwo(1000.f, 1.f, e) == 64);
+  CHECK(quantizePowerOfTwo(-1e30f, 1.f, e) == -64);
+  CHECK(quantizePowerOfTwo(0.75f, 0.25f, e) == 4);  // 3 -> tie -> 4
+  CHECK(quantizePowerOfTwo(10.f, 1.f, potMaxExponent(3)) == 4);
+  CHECK(quantizePowerOfTwo(0.7f, 1.f, potMaxExponent(2)) == 1);
+  CHECK(quantizePowerOfTwo(-3.f, 1.f, potMaxExponent(2)) == -1);
+  CHECK(quantizePowerOfTwo(std::nanf(""), 1.f, e) == 0);
+  CHECK(quantizePowerOfTwo(0.f, 1.f, e) == 0);
+}

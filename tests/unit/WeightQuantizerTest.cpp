@@ -105,3 +105,30 @@ TEST_CASE("bit widths outside 2..8 are refused", "[quant]") {
   cfg.bits = 1;
   CHECK_THROWS_WITH(computeWeightParams(fourChannels(), 0, cfg), Catch::Contains("2..8"));
 }
+
+TEST_CASE("power-of-two weight parameters: the largest weight on the top level, every code a power of two", "[quant]") {
+  const Tensor w = Tensor::fromVector<float>({2, 4}, {6.4f, -0.1f, 0.05f, 2.2f, -0.9f, 0.3f, 0.0f, 0.16f});
+  WeightQuantConfig cfg;
+  cfg.bits = 4;
+  cfg.scheme = QuantParams::Scheme::PowerOfTwo;
+  const QuantParams p = computeWeightParams(w, 0, cfg);
+  CHECK(p.scheme == QuantParams::Scheme::PowerOfTwo);
+  CHECK(p.scale == std::vector<float>{6.4f / 64.f, 0.9f / 64.f});
+  // Channel 0 in units of 0.1: 64, -1, 0.5 -> 1, 22 -> 16 (below 24); channel 1 in units of 0.9/64.
+  const std::vector<float> q = fakeQuantizeWeights(w, p).toFloats();
+  CHECK(q[0] == Approx(6.4f));
+  CHECK(q[1] == Approx(-0.1f));
+  CHECK(q[2] == Approx(0.1f));
+  CHECK(q[3] == Approx(1.6f));
+  CHECK(q[4] == Approx(-0.9f));
+  CHECK(q[6] == 0.f);
+  for (size_t i = 0; i < q.size(); ++i) {
+    const float code = std::fabs(q[i] / p.scale[i / 4]);
+    INFO("element " << i << " code " << code);
+    CHECK((code == 0.f || std::fabs(std::exp2(std::round(std::log2(code))) - code) < 1e-3f));
+  }
+  cfg.bits = 5;
+  CHECK_THROWS_WITH(computeWeightParams(w, 0, cfg), Catch::Contains("2..4 bits"));
+  CHECK(parseWeightScheme("pot") == QuantParams::Scheme::PowerOfTwo);
+  CHECK_THROWS_WITH(parseWeightScheme("log"), Catch::Contains("'log'"));
+}

@@ -7,6 +7,10 @@
 
 namespace lowbit::train {
 
+int32_t FakeQuantOp::code(float x, float step) const {
+  return potExponent_ >= 0 ? quantizePowerOfTwo(x, step, potExponent_) : quantizeValue(x, step, 0, range_);
+}
+
 void FakeQuantOp::forward(const Tensor &x, const Tensor &step, Tensor &y) const {
   const ChannelView v = channelView(x.dims(), axis_);
   LOWBIT_CHECK(step.numel() == v.channels, "one step per channel");
@@ -17,7 +21,7 @@ void FakeQuantOp::forward(const Tensor &x, const Tensor &step, Tensor &y) const 
     for (int64_t c = 0; c < v.channels; ++c) {
       const int64_t base = (o * v.channels + c) * v.inner;
       for (int64_t i = 0; i < v.inner; ++i)
-        out[base + i] = dequantizeValue(quantizeValue(in[base + i], s[c], 0, range_), s[c], 0);
+        out[base + i] = dequantizeValue(code(in[base + i], s[c]), s[c], 0);
     }
 }
 
@@ -35,7 +39,7 @@ void FakeQuantOp::backward(const Tensor &x, const Tensor &step, const Tensor &dy
         const float r = in[base + i] / s[c];
         const bool below = r < qmin, above = r > qmax;
         if (out) out[base + i] = below || above ? 0.f : g[base + i];
-        const float local = below ? qmin : above ? qmax : static_cast<float>(quantizeValue(in[base + i], s[c], 0, range_)) - r;
+        const float local = below ? qmin : above ? qmax : static_cast<float>(code(in[base + i], s[c])) - r;
         sum += static_cast<double>(g[base + i]) * local;
       }
       sums[static_cast<size_t>(c)] += sum;

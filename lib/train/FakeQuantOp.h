@@ -14,6 +14,14 @@ class FakeQuantOp {
   /// \p axis: the channel axis of per-channel steps (0 for OIHW weights), or -1 for one step.
   /// \p gradScale: multiply the step gradient by LSQ's 1/sqrt(elements per step * qmax).
   FakeQuantOp(QuantRange range, int axis, bool gradScale = true) : range_(range), axis_(axis), gradScale_(gradScale) {}
+  /// Power-of-two levels 0, +-2^j, j <= \p maxExponent (kernels/QuantizeRef.h quantizePowerOfTwo)
+  /// instead of uniform ones: the input gradient passes inside +-2^maxExponent steps, the step
+  /// gradient is LSQ's with P(x/s) - x/s in place of round(x/s) - x/s.
+  static FakeQuantOp powerOfTwo(int maxExponent, int axis) {
+    FakeQuantOp op({-(1 << maxExponent), 1 << maxExponent}, axis);
+    op.potExponent_ = maxExponent;
+    return op;
+  }
 
   /// y = clamp(round(x / s), qmin, qmax) * s with s = step[c] (symmetric: zero point 0).
   void forward(const Tensor &x, const Tensor &step, Tensor &y) const;
@@ -23,9 +31,11 @@ class FakeQuantOp {
   void backward(const Tensor &x, const Tensor &step, const Tensor &dy, Tensor *dx, Tensor *dstep) const;
 
  private:
+  int32_t code(float x, float step) const;
   QuantRange range_;
   int axis_;
   bool gradScale_;
+  int potExponent_ = -1;  // >= 0: power-of-two levels
 };
 
 class PactClipOp {

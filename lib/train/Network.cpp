@@ -243,8 +243,9 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
   q.weight = param(w, Param::Kind::Weight);
   if (w->quant && w->quant->state != QuantParams::State::FloatOnly && !w->quant->scale.empty()) {
     const QuantParams &p = *w->quant;
-    if (p.scheme != QuantParams::Scheme::Uniform)
-      throw Error(cat(n.describe(), ": the training engine fake-quantizes uniform weights only"));
+    const bool pot = p.scheme == QuantParams::Scheme::PowerOfTwo;
+    if (pot && weights_ == WeightQuantizer::Dorefa)
+      throw Error(cat(n.describe(), ": DoReFa weights are uniform; power-of-two weights train with --weight-quantizer lsq"));
     for (int32_t z : p.zeroPoint)
       if (z != 0) throw Error(cat(n.describe(), ": weights with a zero point cannot be fine-tuned yet"));
     const bool perTensor = p.granularity == QuantParams::Granularity::PerTensor;
@@ -252,7 +253,8 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
     Tensor steps = perTensor ? Tensor::fromVector<float>({1}, {p.scale[0]})
                              : Tensor::fromVector<float>({static_cast<int64_t>(p.scale.size())}, p.scale);
     q.step = newParam(w->name() + ".step", std::move(steps), Param::Kind::Step);
-    q.fq = std::make_unique<FakeQuantOp>(quantRange(p.bits, p.isSigned, p.narrowRange), perTensor ? -1 : axis);
+    q.fq = pot ? std::make_unique<FakeQuantOp>(FakeQuantOp::powerOfTwo(potMaxExponent(p.bits), perTensor ? -1 : axis))
+               : std::make_unique<FakeQuantOp>(quantRange(p.bits, p.isSigned, p.narrowRange), perTensor ? -1 : axis);
     if (p.granularity == QuantParams::Granularity::PerGroup) q.groupOf = p.groupOf;
     q.quantized = Tensor(DType::Float32, w->dims());
     q.axis = perTensor ? -1 : axis;

@@ -203,3 +203,18 @@ TEST_CASE("Adam minimises a quadratic and keeps quantizer steps positive", "[tra
   CHECK(w.value.toFloats()[1] == Approx(1.f).margin(0.02));
   CHECK(s.value.toFloats()[0] > 0.f);
 }
+
+TEST_CASE("FakeQuantOp with power-of-two levels: nearest level forward, straight-through inside, LSQ step gradient", "[train]") {
+  // 3 bits: levels 0, +-1, +-2, +-4; step 0.5: x/s = {0.6, 1.48, 6.2, -40}.
+  const FakeQuantOp fq = FakeQuantOp::powerOfTwo(potMaxExponent(3), -1);
+  Tensor x = Tensor::fromVector<float>({4}, {0.3f, 0.74f, 3.1f, -20.f});
+  Tensor s = Tensor::fromVector<float>({1}, {0.5f}), dy = Tensor::fromVector<float>({4}, {1.f, 2.f, 3.f, 4.f});
+  Tensor y(DType::Float32, {4}), dx(DType::Float32, {4}), ds(DType::Float32, {1});
+  fq.forward(x, s, y);
+  CHECK(y.toFloats() == std::vector<float>{0.5f, 0.5f, 2.f, -2.f});
+  fq.backward(x, s, dy, &dx, nullptr);
+  CHECK(dx.toFloats() == std::vector<float>{1.f, 2.f, 0.f, 0.f});
+  // dstep = sum dy * (P(r) - r) inside, dy * (+-4) saturated, times LSQ's 1 / sqrt(4 elements * 4).
+  fq.backward(x, s, dy, nullptr, &ds);
+  CHECK(ds.toFloats()[0] == Approx((1 * 0.4 + 2 * -0.48 + 3 * 4.0 + 4 * -4.0) / std::sqrt(16.0)).epsilon(1e-5));
+}

@@ -1,7 +1,5 @@
 #include "jobs/InspectJob.h"
 
-#include "import/QOperatorImport.h"
-
 #include <algorithm>
 #include <iomanip>
 #include <map>
@@ -10,6 +8,7 @@
 
 #include "import/OnnxImporter.h"
 #include "import/QOperatorImport.h"
+#include "ops/OpParams.h"
 #include "ops/OpSupport.h"
 #include "ops/ShapeInference.h"
 #include "passes/LowerToInteger.h"
@@ -76,23 +75,6 @@ nlohmann::json valueJson(const Value *v) {
   return j;
 }
 
-// Multiply-accumulates of one node at the shapes it has (batch 1).
-int64_t macsOf(const Node &n) {
-  const Value *y = n.output(0);
-  if (!y || !y->shapeIsStatic()) return 0;
-  if (n.opType() == "Conv") {
-    const Value *w = n.input(1);
-    if (!w->shapeIsStatic()) return 0;
-    return numElements(y->dims()) * (numElements(w->dims()) / w->dims()[0]);
-  }
-  if (n.opType() == "Gemm" || n.opType() == "MatMul") {
-    const Value *a = n.input(0);
-    if (!a->shapeIsStatic()) return 0;
-    int64_t k = n.opType() == "Gemm" && n.attrInt("transA", 0) ? a->dims()[0] : a->dims().back();
-    return numElements(y->dims()) * k;
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -146,7 +128,7 @@ nlohmann::json inspectModel(const std::string &path) {
   int64_t total = 0;
   nlohmann::json layers = nlohmann::json::array();
   for (const Node *n : g->nodes()) {
-    int64_t macs = macsOf(*n);
+    int64_t macs = multiplyAccumulates(*n);
     if (!macs) continue;
     total += macs;
     nlohmann::json l;

@@ -381,4 +381,27 @@ bool hasConstantClipBounds(const Node &n) {
   return true;
 }
 
+int64_t multiplyAccumulates(const Node &n) {
+  const Value *y = n.output(0);
+  if (!y || !y->hasShape()) return 0;
+  auto perImage = [](Dims d) {
+    if (!d.empty() && d[0] < 0) d[0] = 1;
+    for (int64_t x : d)
+      if (x < 0) return int64_t{0};
+    return numElements(d);
+  };
+  if (n.opType() == "Conv") {
+    const Value *w = n.input(1);
+    if (!w || !w->shapeIsStatic() || w->dims().empty() || w->dims()[0] == 0) return 0;
+    return perImage(y->dims()) * (numElements(w->dims()) / w->dims()[0]);
+  }
+  if (n.opType() == "Gemm" || n.opType() == "MatMul") {
+    const Value *a = n.input(0);
+    if (!a || !a->hasShape() || a->dims().empty()) return 0;
+    const int64_t k = n.opType() == "Gemm" && n.attrInt("transA", 0) ? a->dims()[0] : a->dims().back();
+    return k < 0 ? 0 : perImage(y->dims()) * k;
+  }
+  return 0;
+}
+
 }  // namespace lowbit

@@ -21,6 +21,7 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     ctx.activationBits[v] = std::max(ctx.activationBits[v], bits);
   };
   std::vector<std::string> fewerChannels, unevenGroups;  // group-wise layers that cannot split evenly
+  int64_t macs = 0, shiftMacs = 0;  // per image: all weight layers', and those with power-of-two weights
   for (const LayerPlan &l : ctx.layers) {
     Value *w = l.node->input(1);
     WeightQuantConfig wc = cfg.weights;
@@ -54,8 +55,10 @@ void runQuantizeWeights(QuantizeContext &ctx) {
       uc.scheme = QuantParams::Scheme::Uniform;
       const Tensor ufq = fakeQuantizeWeights(*w->constant(), computeWeightParams(*w->constant(), axis, uc));
       wr["scheme"] = "pot";
+      shiftMacs += multiplyAccumulates(*l.node);
       wr["uniform_sqnr_db"] = sqnrDb(ref.data(), ufq.data<float>(), ref.size());
     }
+    macs += multiplyAccumulates(*l.node);
     if (!degenerate.empty()) wr["all_zero_units"] = degenerate;
     report.push_back(wr);
     w->quant = p;
@@ -74,6 +77,10 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     ctx.warn(cat("group:", cfg.weights.groups, " does not divide the output channels of ", listed(unevenGroups),
                  ": group sizes there differ by one (channel k goes to group floor(k * groups / channels))"));
   ctx.report["weights"] = report;
+  // Each multiplication by a power-of-two code is a shift (the int8 runner still multiplies).
+  if (cfg.weights.scheme == QuantParams::Scheme::PowerOfTwo)
+    ctx.report["shift_add"] = {{"multiplications_by_powers_of_two_per_image", shiftMacs},
+                               {"multiply_accumulates_per_image", macs}};
 }
 
 }  // namespace lowbit

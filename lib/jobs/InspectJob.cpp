@@ -75,7 +75,6 @@ nlohmann::json valueJson(const Value *v) {
   return j;
 }
 
-
 }  // namespace
 
 nlohmann::json inspectModel(const std::string &path) {

@@ -54,6 +54,7 @@ void applyFinetuneRecipe(const nlohmann::json &f, const Given &given, Opts &o) {
     else if (key == "feature_weight") { if (!given("--feature-loss")) o.ft.featureWeight = v.template get<float>(); }
     else if (key == "block_input") { if (!given("--block-input")) o.blockInput = v.template get<std::string>(); }
     else if (key == "activation_quantizer") { if (!given("--act-quantizer")) o.actQuantizer = v.template get<std::string>(); }
+    else if (key == "inq_steps") { if (!given("--inq-steps")) o.ft.inqSteps = v.template get<std::vector<float>>(); }
     else if (key == "weight_quantizer") { if (!given("--weight-quantizer")) o.weightQuantizer = v.template get<std::string>(); }
     else if (key == "augment") { if (!given("--augment")) o.ft.augment = v.template get<bool>(); }
     else if (key == "augment_shift") { if (!given("--augment-shift")) o.ft.augmentShift = wholeNumber<int>(v, key); }
@@ -116,7 +117,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   struct Opts {
     QuantizeConfig cfg;
     std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
-                           actObserver = "minmax", weightScheme = "uniform", exclude, recipe, finetune, blockInput = "float",
+                           actObserver = "minmax", weightScheme = "uniform", inqSteps, exclude, recipe, finetune, blockInput = "float",
                 actQuantizer = "lsq", weightQuantizer = "lsq";
     train::FinetuneConfig ft;
     bool json = false;
@@ -150,7 +151,10 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--batch", o->cfg.batch, "images per batch (calibration and fine-tune)")->check(CLI::PositiveNumber);
   cmd->add_option("--finetune", o->finetune,
                   "distillation fine-tune on the calibration images: twostage (blockwise, then joint), "
-                  "blockwise or global (joint only)");
+                  "blockwise or global (joint only); inq: incremental quantization of --weight-scheme pot weights");
+  cmd->add_option("--inq-steps", o->inqSteps,
+                  "finetune inq: the shares of each layer's weights quantized at each step, largest first, "
+                  "the rest retrained in between (default 0.5,0.75,0.875,1)");
   cmd->add_option("--block-iters", o->ft.blockIters, "fine-tune stage 1: steps per block")->check(CLI::PositiveNumber);
   cmd->add_option("--joint-epochs", o->ft.jointEpochs,
                   "fine-tune stage 2: most epochs over the images (default: 0.75 per weight layer, 15 to 45)")
@@ -241,7 +245,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--held-back", "--block-lr", "--temperature",
                                  "--feature-loss", "--block-input", "--act-quantizer", "--weight-quantizer", "--augment", "--augment-shift", "--mixup",
-                                 "--ema", "--keep-within", "--structure-loss", "--lipschitz-loss", "--lipschitz-bound",
+                                 "--ema", "--keep-within", "--inq-steps", "--structure-loss", "--lipschitz-loss", "--lipschitz-bound",
                                  "--perturb-loss", "--perturb-eps", "--spectral-loss"})
           if (cmd->count(flag)) throw Error(cat(flag, " sets up a fine-tune: give --finetune twostage|blockwise|global"));
       } else {
@@ -255,6 +259,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
         o->ft.seed = o->cfg.seed;
         o->ft.progress = o->cfg.progress;
         o->ft.pixelStd = o->cfg.preprocess.std;
+        if (!o->inqSteps.empty()) o->ft.inqSteps = usage([&] { return parseFloatList(o->inqSteps, "--inq-steps"); });
         o->cfg.finetune = o->ft;
       }
       nlohmann::json r = runQuantize(o->cfg);

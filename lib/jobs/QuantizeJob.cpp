@@ -53,6 +53,7 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
          {"weight_quantizer", train::weightQuantizerName(f.weightQuantizer)}, {"augment", f.augment},
          {"augment_shift", f.augmentShift}, {"mixup", f.mixup}, {"ema", f.ema}, {"keep_within", f.keepWithin},
          {"held_back", f.heldBack}};
+    if (f.mode == train::FinetuneConfig::Mode::Inq) r["inq_steps"] = f.inqSteps;
     if (f.robust())
       for (const auto &[key, value] : ft["robustness_terms"].items()) r[key] = value;
     // The stage-2 budget and learning rate as used (searched or given): replaying the recipe

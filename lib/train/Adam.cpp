@@ -29,7 +29,9 @@ void Adam::step() {
     const float *g = p.grad.data<float>();
     std::vector<float> &m = m_[k], &v = v_[k];
     const bool decay = cfg_.weightDecay > 0.f && p.kind == Param::Kind::Weight;
+    const bool anyFrozen = !p.frozen.empty();
     for (size_t i = 0; i < m.size(); ++i) {
+      if (anyFrozen && p.frozen[i]) continue;  // INQ: quantized for good
       m[i] = cfg_.beta1 * m[i] + (1.f - cfg_.beta1) * g[i];
       v[i] = cfg_.beta2 * v[i] + (1.f - cfg_.beta2) * g[i] * g[i];
       const double mHat = m[i] / c1, vHat = v[i] / c2;

@@ -25,7 +25,8 @@ FinetuneConfig::Mode FinetuneConfig::parseMode(const std::string &name) {
   if (name == "twostage") return Mode::TwoStage;
   if (name == "blockwise") return Mode::Blockwise;
   if (name == "global") return Mode::Global;
-  throw Error(cat("--finetune '", name, "': expected twostage, blockwise or global"));
+  if (name == "inq") return Mode::Inq;
+  throw Error(cat("--finetune '", name, "': expected twostage, blockwise, global or inq"));
 }
 
 std::vector<Block> findBlocks(const Graph &g) {
@@ -674,6 +675,67 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
   return out;
 }
 
+// INQ's partition: in each weight of \p net with power-of-two parameters, the largest weights not
+// yet frozen are set to their levels and frozen until \p share of the weight is. \returns the
+// weights frozen in all.
+int64_t freezeLargest(Network &net, float share) {
+  int64_t total = 0;
+  for (Param *p : net.params()) {
+    if (!p->inq) continue;
+    const QuantParams &q = *p->inq;
+    const int64_t n = p->value.numel();
+    if (p->frozen.empty()) p->frozen.assign(static_cast<size_t>(n), 0);
+    float *w = p->value.data<float>();
+    std::vector<int64_t> free;
+    for (int64_t i = 0; i < n; ++i)
+      if (!p->frozen[static_cast<size_t>(i)]) free.push_back(i);
+    const int64_t target = std::min<int64_t>(n, std::llround(static_cast<double>(share) * static_cast<double>(n)));
+    const int64_t take = std::clamp<int64_t>(target - (n - static_cast<int64_t>(free.size())), 0, static_cast<int64_t>(free.size()));
+    // Largest magnitude first; the index breaks ties, so the partition is the same every run.
+    std::partial_sort(free.begin(), free.begin() + take, free.end(), [&](int64_t a, int64_t b) {
+      return std::fabs(w[a]) != std::fabs(w[b]) ? std::fabs(w[a]) > std::fabs(w[b]) : a < b;
+    });
+    const ChannelView v = channelView(p->value.dims(), q);
+    for (int64_t k = 0; k < take; ++k) {
+      const int64_t i = free[static_cast<size_t>(k)];
+      const size_t c = static_cast<size_t>((i / v.inner) % v.channels);
+      w[i] = dequantizeValue(quantizeCode(w[i], q, c), q.scale[c], 0);
+      p->frozen[static_cast<size_t>(i)] = 1;
+    }
+    for (uint8_t f : p->frozen) total += f;
+  }
+  return total;
+}
+
+// INQ: freeze, retrain, freeze ... (FinetuneConfig::Mode::Inq).
+nlohmann::json runInq(JointStage &stage, const std::vector<int64_t> &trainIdx, const std::vector<int64_t> &heldIdx,
+                      int epochsPerStep, const FinetuneConfig &cfg, std::mt19937 &rng, int64_t *steps) {
+  nlohmann::json out = nlohmann::json::array();
+  int64_t weights = 0;
+  for (const Param *p : stage.net().params())
+    if (p->inq) weights += p->value.numel();
+  if (weights == 0) throw Error("finetune inq: no power-of-two weights to quantize (--weight-scheme pot)");
+  float lr = cfg.lr;
+  for (size_t k = 0; k < cfg.inqSteps.size(); ++k) {
+    const float share = cfg.inqSteps[k];
+    const int64_t frozen = freezeLargest(stage.net(), share);
+    nlohmann::json row = {{"share", share}, {"frozen_weights", frozen}, {"weights", weights},
+                          {"held_back_kl_after_freezing", heldIdx.empty() ? nlohmann::json() : nlohmann::json(stage.heldBackKl(heldIdx))}};
+    if (share < 1.f) {  // the last partition has nothing left to retrain
+      if (lr <= 0.f) {
+        nlohmann::json trials = nlohmann::json::array();
+        lr = searchLearningRate(stage, trainIdx, heldIdx, cfg, rng, trials);
+        row["lr_search"] = trials;
+      }
+      int64_t s = 0;
+      row["retrain"] = runJoint(stage, trainIdx, heldIdx, lr, epochsPerStep, cfg, rng, &s);
+      *steps += s;
+    }
+    out.push_back(row);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<int64_t> heldBackImages(int64_t n, float share, uint32_t seed) {
@@ -704,6 +766,11 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
                     ", joint epochs ", cfg.jointEpochs, ", augment shift ", cfg.augmentShift, ", mixup ", cfg.mixup,
                     ", ema ", cfg.ema, ", keep within ", cfg.keepWithin, ")"));
   const bool joint = cfg.mode != FinetuneConfig::Mode::Blockwise;
+  const bool inq = cfg.mode == FinetuneConfig::Mode::Inq;
+  for (size_t k = 0; inq && k < cfg.inqSteps.size(); ++k)
+    if (!(cfg.inqSteps[k] > (k ? cfg.inqSteps[k - 1] : 0.f)) || cfg.inqSteps[k] > 1.f || (k + 1 == cfg.inqSteps.size() && cfg.inqSteps[k] != 1.f))
+      throw Error("finetune inq: the shares must rise within (0, 1] and end at 1, e.g. 0.5,0.75,0.875,1");
+  if (inq && cfg.inqSteps.empty()) throw Error("finetune inq: no shares given");
   const int64_t n = images.dims()[0];
   std::mt19937 rng(cfg.seed);
   const std::vector<int64_t> heldIdx = heldBackImages(n, joint ? cfg.heldBack : 0.f, cfg.seed);
@@ -716,8 +783,10 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   if (trainIdx.empty()) throw Error("finetune: every image is held back; lower --held-back");
   const int batch = std::max(1, std::min<int>(cfg.batch, static_cast<int>(trainIdx.size())));
   nlohmann::json report;
-  report["mode"] = cfg.mode == FinetuneConfig::Mode::TwoStage ? "twostage"
-                   : cfg.mode == FinetuneConfig::Mode::Blockwise ? "blockwise" : "global";
+  report["mode"] = cfg.mode == FinetuneConfig::Mode::TwoStage    ? "twostage"
+                   : cfg.mode == FinetuneConfig::Mode::Blockwise ? "blockwise"
+                   : inq                                         ? "inq"
+                                                                 : "global";
   report["train_images"] = trainIdx.size();
   report["held_back_images"] = heldIdx.size();
   // Blocks, subgraphs and networks all come from the graphs specialised to the training batch
@@ -744,6 +813,24 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   }
   std::map<std::string, Tensor> cache = teacherBoundaries(*fixedTeacher, images, blocks, batch, cfg.progress);
 
+  if (inq) {  // float power-of-two weights frozen part by part; no moving average of frozen values
+    FinetuneConfig c = cfg;
+    c.weightQuantizer = WeightQuantizer::Inq;
+    c.ema = 0.f;
+    Progress stageTimer("inq", 1);
+    report["weight_quantizer"] = weightQuantizerName(c.weightQuantizer);
+    JointStage stage(*student, *fixedTeacher, bd, blocks, cache, images, c);
+    // The stage-2 budget spread over the retraining steps.
+    const int retrains = static_cast<int>(cfg.inqSteps.size()) - 1;
+    const int total = cfg.jointEpochs > 0 ? cfg.jointEpochs : defaultJointEpochs(weightLayers);
+    const int perStep = std::max(1, retrains > 0 ? total / retrains : total);
+    int64_t steps = 0;
+    report["inq"] = runInq(stage, trainIdx, heldIdx, perStep, c, rng, &steps);
+    report["inq_epochs_per_step"] = perStep;
+    writeBack(quantized, stage.net());
+    report["inq_seconds"] = stageTimer.elapsedSeconds();
+    return report;
+  }
   if (cfg.mode != FinetuneConfig::Mode::Global) {
     Progress stageTimer("stage 1", 1);
     report["stage1_blockwise"] = runBlockwise(quantized, *student, blocks, cache, images, trainIdx, cfg, batch, rng);

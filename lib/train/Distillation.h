@@ -18,7 +18,10 @@
 namespace lowbit::train {
 
 struct FinetuneConfig {
-  enum class Mode { TwoStage, Blockwise, Global };
+  /// Inq: incremental network quantization of power-of-two weights: at each share of inqSteps
+  /// the largest weights not yet quantized are frozen at their levels, the rest retrained
+  /// (stage 2's distillation, float weights) until the next; the last share must be 1.
+  enum class Mode { TwoStage, Blockwise, Global, Inq };
   Mode mode = Mode::TwoStage;
   int blockIters = 300;    ///< stage 1: optimisation steps per block
   /// Stage 2: most passes over the training images; 0 picks defaultJointEpochs(weight layers).
@@ -80,7 +83,8 @@ struct FinetuneConfig {
   /// Weight quantizers: LSQ steps, or DoReFa's tanh transform with derived steps.
   WeightQuantizer weightQuantizer = WeightQuantizer::Lsq;
   bool progress = true;
-  static Mode parseMode(const std::string &name);  ///< twostage | blockwise | global
+  std::vector<float> inqSteps = {0.5f, 0.75f, 0.875f, 1.f};
+  static Mode parseMode(const std::string &name);  ///< twostage | blockwise | global | inq
 };
 
 /// The default stage-2 budget for a network with \p weightLayers Conv/Gemm/MatMul layers:

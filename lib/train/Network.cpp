@@ -119,7 +119,9 @@ WeightQuantizer parseWeightQuantizer(const std::string &name) {
   throw Error(cat("unknown weight quantizer '", name, "' (lsq, dorefa)"));
 }
 
-const char *weightQuantizerName(WeightQuantizer q) { return q == WeightQuantizer::Dorefa ? "dorefa" : "lsq"; }
+const char *weightQuantizerName(WeightQuantizer q) {
+  return q == WeightQuantizer::Dorefa ? "dorefa" : q == WeightQuantizer::Inq ? "inq" : "lsq";
+}
 
 const Tensor &QuantizedWeight::forward() {
   if (!fq) return weight->value;
@@ -244,6 +246,11 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
   if (w->quant && w->quant->state != QuantParams::State::FloatOnly && !w->quant->scale.empty()) {
     const QuantParams &p = *w->quant;
     const bool pot = p.scheme == QuantParams::Scheme::PowerOfTwo;
+    if (weights_ == WeightQuantizer::Inq) {  // float weights; frozen part by part by the fine-tune
+      if (!pot) throw Error(cat(n.describe(), ": INQ quantizes power-of-two weights (--weight-scheme pot)"));
+      q.weight->inq = std::make_shared<const QuantParams>(p);
+      return q;
+    }
     if (pot && weights_ == WeightQuantizer::Dorefa)
       throw Error(cat(n.describe(), ": DoReFa weights are uniform; power-of-two weights train with --weight-quantizer lsq"));
     for (int32_t z : p.zeroPoint)

@@ -28,6 +28,10 @@ struct Param {
   /// derive(value) (the step into derivedStep), not the raw parameter.
   std::function<void(const Tensor &value, Tensor &out, Tensor &step)> derive;
   Param *derivedStep = nullptr;
+  /// WeightQuantizer::Inq: the weight's power-of-two parameters (levels and scales, fixed), and
+  /// which elements are frozen at their level (the optimiser leaves them; empty: none).
+  std::shared_ptr<const QuantParams> inq;
+  std::vector<uint8_t> frozen;
 };
 
 /// How activations are fake-quantized in training. Lsq: a learnable step, whose gradient (LSQ)
@@ -45,8 +49,10 @@ const char *activationQuantizerName(ActivationQuantizer q);
 /// (a channel, group or tensor) and scaled by their largest |w|, on the symmetric grid of
 /// 2^(b-1) - 1 levels a side; the step is that largest |w| over qmax, not learned. (DoReFa's own
 /// 2^b-level grid has no zero and no integer zero point, so QDQ cannot hold it.)
-enum class WeightQuantizer { Lsq, Dorefa };
-WeightQuantizer parseWeightQuantizer(const std::string &name);  ///< lsq | dorefa
+/// Inq (incremental network quantization, Zhou et al.): power-of-two weights train in float,
+/// not fake-quantized; the fine-tune freezes them at their levels part by part (Param::frozen).
+enum class WeightQuantizer { Lsq, Dorefa, Inq };
+WeightQuantizer parseWeightQuantizer(const std::string &name);  ///< lsq | dorefa (inq: the inq fine-tune sets it)
 const char *weightQuantizerName(WeightQuantizer q);
 
 class Layer;

@@ -236,6 +236,49 @@ TEST_CASE("fine-tuning DoReFa weights writes the transformed weights and their d
   for (const char *name : {"r1", "r2"}) CHECK(g->findValue(name)->quant->scale[0] == 0.1f);
 }
 
+TEST_CASE("INQ freezes the largest weights share by share at power-of-two levels; all are levels at the end", "[train]") {
+  auto g = smallResNet();
+  std::unique_ptr<Graph> teacher = g->clone();
+  quantize(*g);
+  for (const char *name : {"w1", "w2", "w3", "wf"}) {  // 3-bit power-of-two levels {0, +-1, +-2, +-4}
+    QuantParams &p = *g->findValue(name)->quant;
+    p.scheme = QuantParams::Scheme::PowerOfTwo;
+    p.bits = 3;
+    for (float &s : p.scale) s /= 4.f;
+  }
+  train::FinetuneConfig cfg = quickJointConfig(6);
+  cfg.mode = train::FinetuneConfig::Mode::Inq;
+  cfg.heldBack = 0.f;
+  cfg.ema = 0.f;
+  const nlohmann::json r = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
+  INFO(r.dump());
+  REQUIRE(r["inq"].size() == 4);
+  const int64_t weights = r["inq"][0]["weights"];
+  CHECK(weights == 8 * 3 * 9 + 8 * 8 * 9 * 2 + 5 * 8);
+  CHECK(r["inq"][0]["frozen_weights"].get<int64_t>() == Approx(0.5 * weights).margin(4));
+  CHECK(r["inq"][2]["frozen_weights"].get<int64_t>() == Approx(0.875 * weights).margin(4));
+  CHECK(r["inq"][3]["frozen_weights"] == weights);
+  CHECK(r["inq"][0].contains("retrain"));
+  CHECK_FALSE(r["inq"][3].contains("retrain"));
+  CHECK(r["inq_epochs_per_step"] == 2);
+  for (const char *name : {"w1", "w2", "w3", "wf"}) {
+    const Value *w = g->findValue(name);
+    const std::vector<float> v = w->constant()->toFloats();
+    const size_t oc = w->quant->scale.size(), per = v.size() / oc;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const float code = v[i] / w->quant->scale[i / per];
+      INFO(name << "[" << i << "] = " << code << " steps");
+      CHECK((code == 0.f || std::fabs(code) == 1.f || std::fabs(code) == 2.f || std::fabs(code) == 4.f));
+    }
+  }
+  // Uniform weights are not INQ's.
+  auto u = smallResNet();
+  quantize(*u);
+  CHECK_THROWS_WITH(train::finetune(*u, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg), Catch::Contains("power-of-two"));
+  cfg.inqSteps = {0.5f, 0.9f};
+  CHECK_THROWS_WITH(train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg), Catch::Contains("end at 1"));
+}
+
 TEST_CASE("fine-tuning with PACT clips writes alpha / qmax back as the activation step", "[train]") {
   auto g = smallResNet();
   std::unique_ptr<Graph> teacher = g->clone();

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 model=${1:-resnet20}
 lowbit=${LOWBIT:-./build/lowbit}
 shared=../shared
-robust=(${ROBUST_FLAGS:---structure-loss 1 --lipschitz-loss 1 --perturb-loss 0.5 --spectral-loss 1e-4})
+robust=(${ROBUST_FLAGS:---structure-loss 10 --lipschitz-loss 10 --perturb-loss 0.01 --spectral-loss 1e-4})
 case "$model" in
   shufflenetv2*) pre=(--size 32 --mean 0.4914,0.4822,0.4465 --std 0.2023,0.1994,0.2010) ;;
   *) pre=(--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225) ;;

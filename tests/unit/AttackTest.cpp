@@ -108,7 +108,7 @@ TEST_CASE("PGD stays in the budget box and its random start does not depend on b
   CHECK(!mismatch(other.run(x, labels, eps, 10), whole, 1e-7f, 0.f).empty());
 }
 
-TEST_CASE("lowbit eval --attack: clean and adversarial top-1 side by side; bad attack flags exit 2", "[attack][cli]") {
+TEST_CASE("lowbit eval --attack: clean and adversarial top-1 side by side, and bad attack flags exit 2", "[attack][cli]") {
   namespace fs = std::filesystem;
   const fs::path root = fs::temp_directory_path() / "lowbit_cli_attack";
   fs::remove_all(root);

@@ -241,7 +241,7 @@ TEST_CASE("lowbit eval with an integer runner on a float model says it ran in fl
   fs::remove_all(data.parent_path());
 }
 
-TEST_CASE("preprocessing flags must fit the model; group and image counts that cannot be met are stated warnings",
+TEST_CASE("preprocessing flags must fit the model, and group and image counts that cannot be met are stated warnings",
           "[cli]") {
   const std::string model = kData + "/good/tiny_convnet.onnx";
   RunResult mean = runLowbit("quantize " + model + " --calib " + kData + "/good --size 8 --mean 0.5,0.5 -o /tmp/x.onnx");

@@ -236,7 +236,7 @@ TEST_CASE("fine-tuning DoReFa weights writes the transformed weights and their d
   for (const char *name : {"r1", "r2"}) CHECK(g->findValue(name)->quant->scale[0] == 0.1f);
 }
 
-TEST_CASE("INQ freezes the largest weights share by share at power-of-two levels; all are levels at the end", "[train]") {
+TEST_CASE("INQ freezes the largest weights share by share at power-of-two levels, and all are levels at the end", "[train]") {
   auto g = smallResNet();
   std::unique_ptr<Graph> teacher = g->clone();
   quantize(*g);
@@ -365,7 +365,7 @@ double heldBackKl(const Graph &student, const Graph &teacher, const Tensor &imag
 
 }  // namespace
 
-TEST_CASE("the held-back share is a seeded, sorted subset; budgets grow with depth", "[train]") {
+TEST_CASE("the held-back share is a seeded, sorted subset, and budgets grow with depth", "[train]") {
   const std::vector<int64_t> a = train::heldBackImages(100, 0.1f, 0), b = train::heldBackImages(100, 0.1f, 0);
   CHECK(a == b);
   REQUIRE(a.size() == 10);
@@ -379,7 +379,7 @@ TEST_CASE("the held-back share is a seeded, sorted subset; budgets grow with dep
   CHECK(train::defaultJointEpochs(200) == 45);
 }
 
-TEST_CASE("the learning-rate search keeps the candidate lowest on the held-back images; its rate replays the run",
+TEST_CASE("the learning-rate search keeps the candidate lowest on the held-back images, and its rate replays the run",
           "[train]") {
   const Tensor images = randomTensor({32, 3, 6, 6}, 7);
   auto run = [&](float lr, nlohmann::json *report) {
@@ -415,7 +415,7 @@ TEST_CASE("the learning-rate search keeps the candidate lowest on the held-back 
   CHECK(a->findValue("w2")->constant()->toFloats() == b->findValue("w2")->constant()->toFloats());
 }
 
-TEST_CASE("stage 2 stops after `patience` epochs without a new lowest held-back KL; keep-within 0 keeps the lowest",
+TEST_CASE("stage 2 stops after `patience` epochs without a new lowest held-back KL, and keep-within 0 keeps the lowest",
           "[train]") {
   auto g = smallResNet();
   std::unique_ptr<Graph> teacher = g->clone();
@@ -516,7 +516,7 @@ TEST_CASE("without held-back images stage 2 needs a given learning rate and budg
   CHECK_FALSE(report["stage2"].contains("kept_epoch"));
 }
 
-TEST_CASE("stage 2 keeps the better of the parameters and their moving average; without held-back images, the average",
+TEST_CASE("stage 2 keeps the better of the parameters and their moving average, and without held-back images, the average",
           "[train]") {
   const Tensor images = randomTensor({32, 3, 6, 6}, 7);
   auto run = [&](float ema, float heldBack, Graph &g, const Graph &teacher) {

@@ -233,7 +233,7 @@ TEST_CASE("images declaring more pixels than the limit are refused from their he
   CHECK_THROWS_WITH(decodeImage(dir / "huge.png"), Catch::Contains("huge.png") && Catch::Contains("60000 x 60000"));
 }
 
-TEST_CASE("Clip bounds must be finite scalars; min above max clips everything to max", "[hostile]") {
+TEST_CASE("Clip bounds must be finite scalars, and min above max clips everything to max", "[hostile]") {
   auto clipGraph = [](Graph &g, const Tensor &lo, const Tensor &hi) {
     Value *x = addInput(g, "x", {1, 2, 2, 2});
     addOp(g, "Clip", {x, g.addConstant("lo", lo), g.addConstant("hi", hi)}, "y");
@@ -303,7 +303,7 @@ TEST_CASE("quantize refuses activations that overflow to infinity on the calibra
   CHECK_THAT(r.output, Catch::Contains("activation 'r1'") && Catch::Contains("inf") && Catch::Contains("finite"));
 }
 
-TEST_CASE("an unsorted 20,000-node graph is sorted in one pass; a cycle is an error naming a node", "[hostile]") {
+TEST_CASE("an unsorted 20,000-node graph is sorted in one pass, and a cycle is an error naming a node", "[hostile]") {
   onnx::ModelProto m = emptyModel("chain");
   onnx::GraphProto *g = m.mutable_graph();
   onnx::ValueInfoProto *in = g->add_input();
@@ -360,7 +360,7 @@ TEST_CASE("QDQ scales must be finite and not negative, non-zero where they divid
   CHECK_THROWS_WITH(inferShapes(e), Catch::Contains("y_node") && Catch::Contains("not empty"));
 }
 
-TEST_CASE("float tensors read as integers must hold integers in range; DequantizeLinear reads integer codes",
+TEST_CASE("float tensors read as integers must hold integers in range, and DequantizeLinear reads integer codes",
           "[hostile]") {
   // Found by the qdq fuzz target: a NaN read as a code was undefined behaviour.
   for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity(), 1e30f})

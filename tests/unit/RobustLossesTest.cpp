@@ -45,7 +45,7 @@ TEST_CASE("perturbationLoss is the batch mean of the squared change", "[train]")
   CHECK(d.toFloats() == std::vector<float>{0.f, 2.f, 3.f, 0.f});
 }
 
-TEST_CASE("SpectralNorm: power iteration converges to the largest singular value; its gradient is 2 sigma u v^T", "[train]") {
+TEST_CASE("SpectralNorm: power iteration converges to the largest singular value, and its gradient is 2 sigma u v^T", "[train]") {
   // diag(3, 1) rotated: singular values 3 and 1.
   const float c = std::cos(0.3f), s = std::sin(0.3f);
   const Tensor w = Tensor::fromVector<float>({2, 2}, {3 * c, -3 * s, s, c});

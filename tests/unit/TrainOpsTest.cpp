@@ -167,7 +167,7 @@ TEST_CASE("PactClipOp: the clip bound's gradient matches finite differences", "[
 
 #include "train/Adam.h"
 
-TEST_CASE("Adam's first step moves each parameter by lr against its gradient's sign; cosine decays to 0", "[train]") {
+TEST_CASE("Adam's first step moves each parameter by lr against its gradient's sign, and cosine decays to 0", "[train]") {
   train::Param p;
   p.value = Tensor::fromVector<float>({3}, {1.f, -2.f, 0.5f});
   p.grad = Tensor::fromVector<float>({3}, {0.3f, -4.f, 0.f});

@@ -17,6 +17,12 @@ struct PreprocessConfig {
   bool bgr = false;          ///< channel order BGR instead of RGB
 };
 
+/// Channel \p c's value of a per-channel setting such as --mean: its own entry, the one entry
+/// that stands for every channel, or \p unset when none is given.
+inline float channelSetting(const std::vector<float> &values, int64_t c, float unset) {
+  return values.empty() ? unset : values.size() == 1 ? values[0] : values.at(static_cast<size_t>(c));
+}
+
 /// \p cfg for a model input of \p channels: one --mean/--std value stands for every channel;
 /// any other count than 0, 1 or \p channels is a UsageError naming the flag.
 PreprocessConfig preprocessForChannels(PreprocessConfig cfg, int channels);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/Graph.h"
 #include "kernels/TensorCopy.h"
 #include "support/Strings.h"
 
@@ -402,6 +403,28 @@ int64_t multiplyAccumulates(const Node &n) {
     return k < 0 ? 0 : perImage(y->dims()) * k;
   }
   return 0;
+}
+
+std::optional<QdqPair> qdqPairOf(const Graph &g, const Node &q, const char *who) {
+  QdqPair pair;
+  pair.readers = g.users(q.output(0));
+  if (pair.readers.empty() || g.isGraphOutput(q.output(0)) ||
+      !std::all_of(pair.readers.begin(), pair.readers.end(), [](const Node *r) { return r->opType() == "DequantizeLinear"; }))
+    return std::nullopt;
+  auto perTensorOnly = [who](const Node &n) {
+    return Error(cat(n.describe(), ": ", who, " activations quantized per tensor with constant scale and zero point only"));
+  };
+  std::optional<QuantParams> p = perTensorQdqParams(q);
+  if (!p) throw perTensorOnly(q);
+  for (const Node *dq : pair.readers) {
+    std::optional<QuantParams> dp = perTensorQdqParams(*dq);
+    if (!dp) throw perTensorOnly(*dq);
+    if (!dp->samePerTensor(*p))
+      throw Error(cat(dq->describe(), ": its scale or zero point differs from ", q.describe(),
+                      "'s; lowbit simulates matching QuantizeLinear/DequantizeLinear pairs"));
+  }
+  pair.params = *p;
+  return pair;
 }
 
 }  // namespace lowbit

@@ -9,6 +9,8 @@
 
 namespace lowbit {
 
+class Graph;
+
 /// Maps a possibly negative \p axis into [0, rank); throws Error naming \p n if out of range.
 int64_t normalizeAxis(int64_t axis, int64_t rank, const Node &n);
 
@@ -93,6 +95,18 @@ bool isConstantDequantize(const Node &n);
 /// parameters are one constant each, as frozen per-tensor QuantParams; nullopt if per-axis or
 /// computed at run time.
 std::optional<QuantParams> perTensorQdqParams(const Node &n);
+
+/// A QuantizeLinear whose codes only DequantizeLinears read (one, or one per consumer as
+/// QOperator files expand), so each pair is one fake-quantization step: its per-tensor
+/// parameters and those readers.
+struct QdqPair {
+  QuantParams params;
+  std::vector<Node *> readers;
+};
+/// The pair \p q starts; nullopt if its codes go anywhere else (a graph output, another op).
+/// Error naming the node when a scale or zero point is per-axis or computed at run time
+/// (\p who says what cannot take it: "the float runner simulates") or a reader's differs from q's.
+std::optional<QdqPair> qdqPairOf(const Graph &g, const Node &q, const char *who);
 
 /// True for a Clip whose bounds (inputs since opset 11) are constants or absent.
 bool hasConstantClipBounds(const Node &n);

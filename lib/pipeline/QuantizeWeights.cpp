@@ -41,11 +41,13 @@ void runQuantizeWeights(QuantizeContext &ctx) {
                       "; only finite weights can be quantized (keep the layer in float with --exclude ",
                       l.node->name(), ")"));
     const bool pot = wc.scheme == QuantParams::Scheme::PowerOfTwo;
-    if (pot && wc.bits > 4)
-      throw Error(cat(l.node->describe(), ": power-of-two weights take 2..4 bits, this layer is asked for ", wc.bits,
-                      " (--first-last-bits?)"));
     std::vector<int> degenerate;
-    QuantParams p = computeWeightParams(*w->constant(), axis, wc, &degenerate);
+    QuantParams p;
+    try {
+      p = computeWeightParams(*w->constant(), axis, wc, &degenerate);
+    } catch (const Error &e) {
+      throw Error(cat(l.node->describe(), ": ", e.what()));
+    }
     Tensor fq = fakeQuantizeWeights(*w->constant(), p);
     nlohmann::json wr = {{"node", l.node->name()}, {"weight", w->name()}, {"bits", p.bits},
                          {"granularity", granularityName(p)},

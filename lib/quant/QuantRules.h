@@ -60,8 +60,7 @@ inline float largestCode(const QuantParams &p) {
 /// The scale that maps a clip bound onto the largest code: clip / qmax. A clip of 0 (an
 /// all-zero unit or a constant-zero tensor) gets scale 1, so every code is 0 and no scale is
 /// 0, inf or NaN.
-inline float scaleForClip(float clip, const QuantRange &r) {
-  return clip > 0.f ? clip / static_cast<float>(r.qmax) : 1.f;
-}
+inline float scaleForClip(float clip, float largestCode) { return clip > 0.f ? clip / largestCode : 1.f; }
+inline float scaleForClip(float clip, const QuantRange &r) { return scaleForClip(clip, static_cast<float>(r.qmax)); }
 
 }  // namespace lowbit

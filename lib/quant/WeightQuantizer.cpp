@@ -114,7 +114,7 @@ QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConf
   std::vector<float> unitScale(static_cast<size_t>(units));
   for (size_t u = 0; u < unitScale.size(); ++u) {
     float clip = chooseClip(unitValues[u], unitMax[u], p, cfg.observer);
-    unitScale[u] = clip > 0.f ? clip / largestCode(p) : 1.f;
+    unitScale[u] = scaleForClip(clip, largestCode(p));
     if (clip == 0.f && degenerate) degenerate->push_back(static_cast<int>(u));
   }
   if (cfg.granularity == QuantParams::Granularity::PerTensor) {

@@ -1,11 +1,11 @@
 #include <algorithm>
 
 #include "ops/Evaluate.h"
-#include "support/Strings.h"
 #include "ops/OpParams.h"
 #include "ops/OpTable.h"
 #include "quant/QuantRules.h"
 #include "runtime/NodeBuilders.h"
+#include "support/Strings.h"
 
 namespace lowbit {
 

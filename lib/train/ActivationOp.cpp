@@ -9,12 +9,11 @@ namespace lowbit::train {
 
 ActivationOp::ActivationOp(Device &dev, const Dims &dims, float lo, float hi)
     : dev_(dev), relu_(lo == 0.f && std::isinf(hi)), lo_(lo), hi_(hi) {
-  const bool relu = relu_;
-  const auto alg = relu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_clip;
-  const float alpha = relu ? 0.f : std::max(lo, -FLT_MAX), beta = relu ? 0.f : std::min(hi, FLT_MAX);
+  const auto alg = relu_ ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_clip;
+  const float alpha = relu_ ? 0.f : std::max(lo, -FLT_MAX), beta = relu_ ? 0.f : std::min(hi, FLT_MAX);
   const dnnl::memory::desc md(dims, dnnl::memory::data_type::f32, contiguousStrides(dims));
   fwd_ = dnnlapi::eltwiseForward(dev.engine, dnnl::prop_kind::forward_training, alg, md, alpha, beta);
-  bwd_ = dnnlapi::eltwiseBackward(dev.engine, alg, md, md, alpha, beta, fwd_);
+  if (relu_) bwd_ = dnnlapi::eltwiseBackward(dev.engine, alg, md, md, alpha, beta, fwd_);  // Clip's is ours
 }
 
 void ActivationOp::forward(const Tensor &x, Tensor &y) {

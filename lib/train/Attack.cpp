@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "data/Preprocess.h"
 #include "support/Error.h"
 #include "support/Strings.h"
 
@@ -19,8 +20,6 @@ float uniformSigned(uint64_t seed, uint64_t image, uint64_t element) {
   z ^= z >> 31;
   return static_cast<float>(static_cast<double>(z >> 40) / static_cast<double>(1ull << 23)) - 1.f;
 }
-
-float sign(float g) { return static_cast<float>((g > 0.f) - (g < 0.f)); }
 
 }  // namespace
 
@@ -75,8 +74,8 @@ Tensor Attack::inputGradient(const Tensor &x, const std::vector<int> &labels, Te
 Tensor Attack::run(const Tensor &x, const std::vector<int> &labels, float eps, int64_t firstIndex) {
   if (x.rank() != 4) throw Error(cat("attack: expected an [N, C, H, W] image batch, got ", shapeString(x.dims())));
   const int64_t n = x.dims()[0], c = x.dims()[1], plane = x.dims()[2] * x.dims()[3];
-  auto meanOf = [&](int64_t ch) { return mean_.empty() ? 0.f : mean_.size() == 1 ? mean_[0] : mean_.at(static_cast<size_t>(ch)); };
-  auto stdOf = [&](int64_t ch) { return std_.empty() ? 1.f : std_.size() == 1 ? std_[0] : std_.at(static_cast<size_t>(ch)); };
+  auto meanOf = [&](int64_t ch) { return channelSetting(mean_, ch, 0.f); };
+  auto stdOf = [&](int64_t ch) { return channelSetting(std_, ch, 1.f); };
   // The clean images in pixel units, and the box each adversarial pixel must stay in.
   const int64_t total = x.numel();
   std::vector<float> clean(static_cast<size_t>(total)), lo(clean.size()), hi(clean.size());
@@ -114,7 +113,7 @@ Tensor Attack::run(const Tensor &x, const std::vector<int> &labels, float eps, i
     const Tensor grad = inputGradient(cur, labels);
     const float *g = grad.data<float>();
     // The sign of dL/dx equals that of dL/dp: std is positive.
-    for (int64_t i = 0; i < total; ++i) adv[i] = std::clamp(adv[i] + step * sign(g[i]), lo[i], hi[i]);
+    for (int64_t i = 0; i < total; ++i) adv[i] = std::clamp(adv[i] + step * signOf(g[i]), lo[i], hi[i]);
   }
   normalise(cur);
   return cur;

@@ -56,6 +56,9 @@ class Attack {
   std::map<Dims, std::unique_ptr<Network>> networks_;  // one per batch size
 };
 
+/// -1, 0 or 1: the direction an L-infinity step along gradient \p g takes (0 stays put).
+inline float signOf(float g) { return static_cast<float>((g > 0.f) - (g < 0.f)); }
+
 /// Gradient of the summed softmax cross-entropy of \p logits [N, K] at true classes \p labels:
 /// softmax(z) - onehot(label), row by row.
 Tensor crossEntropyGradient(const Tensor &logits, const std::vector<int> &labels);

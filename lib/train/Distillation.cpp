@@ -14,7 +14,9 @@
 #include "quant/QuantRules.h"
 #include "support/Progress.h"
 #include "support/Strings.h"
+#include "data/Preprocess.h"
 #include "train/Adam.h"
+#include "train/Attack.h"
 #include "train/Augment.h"
 #include "train/Network.h"
 #include "train/RobustLosses.h"
@@ -186,12 +188,10 @@ std::map<std::string, Tensor> teacherBoundaries(const Graph &teacher, const Tens
 // Copies trained values into the IR: weights and biases by value name, steps into QuantParams.
 void writeBack(Graph &g, Network &net) {
   // Transformed weights (DoReFa) first: their steps follow from the values written.
-  std::set<const Param *> derivedSteps;
   for (Param *p : net.params())
     if (p->derive) {
       Tensor out(DType::Float32, p->value.dims());
-      p->derive(p->value, out, p->derivedStep->value);
-      derivedSteps.insert(p->derivedStep);
+      p->derive(p->value, out, p->derivedStep->value, nullptr);
       Value *v = g.findValue(p->name);
       if (!v || !v->isConstant()) throw Error(cat("finetune: no constant '", p->name, "' to write back"));
       v->setConstant(std::make_shared<const Tensor>(std::move(out)));
@@ -504,9 +504,7 @@ class JointStage {
     const float *g = dx.data<float>();
     float *m = moved.data<float>();
     for (int64_t i = 0; i < moved.numel(); ++i) {
-      const size_t ch = static_cast<size_t>((i / plane) % c);
-      const float std = cfg_.pixelStd.empty() ? 1.f : cfg_.pixelStd.size() == 1 ? cfg_.pixelStd[0] : cfg_.pixelStd.at(ch);
-      m[i] += cfg_.perturbEps / std * static_cast<float>((g[i] > 0.f) - (g[i] < 0.f));
+      m[i] += cfg_.perturbEps / channelSetting(cfg_.pixelStd, (i / plane) % c, 1.f) * signOf(g[i]);
     }
     const Tensor &y = net_.forward(moved);
     Tensor dy(DType::Float32, y.dims());

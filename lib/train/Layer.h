@@ -39,9 +39,7 @@ struct QuantizedWeight {
   std::unique_ptr<FakeQuantOp> fq;
   std::vector<int32_t> groupOf;  // group-wise: channels of a group share (and train) one step
   Tensor quantized;              // forward's fake-quantized copy
-  bool dorefa = false;           // WeightQuantizer::Dorefa: transformed, step derived
-  int axis = -1;                 // the channel axis of per-channel/group steps (-1: one step)
-  Tensor transformed;            // DoReFa's transformed weights of the last forward
+  Tensor transformed, gain;      // weight->derive (DoReFa): the last forward's transform and its slope
 
   /// The weights as the layer uses them (fake-quantized if quantized).
   const Tensor &forward();

@@ -29,15 +29,13 @@ class ConvLayer final : public Layer {
     op_->forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
   }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    Tensor dx(DType::Float32, v[x_].dims());
-    if (!wantsParameterGradients()) {
-      op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, nullptr, nullptr);
-      return accumulate(g[x_], dx);
-    }
-    Tensor dw(DType::Float32, w_.weight->value.dims());
-    Tensor db(DType::Float32, bias_ ? bias_->value.dims() : Dims{1});
-    op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, &dw, bias_ ? &db : nullptr);
+    const bool params = wantsParameterGradients();
+    Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, params ? w_.weight->value.dims() : Dims{1});
+    Tensor db(DType::Float32, params && bias_ ? bias_->value.dims() : Dims{1});
+    op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, params ? &dw : nullptr,
+                  params && bias_ ? &db : nullptr);
     accumulate(g[x_], dx);
+    if (!params) return;
     w_.backward(dw);
     if (bias_) accumulate(bias_->grad, db);
   }

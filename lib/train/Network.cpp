@@ -125,8 +125,8 @@ const char *weightQuantizerName(WeightQuantizer q) {
 
 const Tensor &QuantizedWeight::forward() {
   if (!fq) return weight->value;
-  if (dorefa) {
-    weight->derive(weight->value, transformed, step->value);
+  if (weight->derive) {
+    weight->derive(weight->value, transformed, step->value, &gain);
     fq->forward(transformed, step->value, quantized);
     return quantized;
   }
@@ -136,10 +136,9 @@ const Tensor &QuantizedWeight::forward() {
 
 void QuantizedWeight::backward(const Tensor &dw) {
   if (!fq) return accumulate(weight->grad, dw);
-  if (dorefa) {  // straight through the rounding (the grid holds every transformed value), then the transform
-    Tensor dt(DType::Float32, weight->value.dims()), gain(DType::Float32, weight->value.dims()), steps = step->value;
+  if (weight->derive) {  // straight through the rounding (the grid holds every transformed value), then the transform
+    Tensor dt(DType::Float32, weight->value.dims());
     fq->backward(transformed, step->value, dw, &dt, nullptr);
-    dorefaTransform(weight->value, axis, groupOf, 1.f, transformed, steps, &gain);  // gain only; qmax irrelevant
     float *d = dt.data<float>();
     for (int64_t i = 0; i < dt.numel(); ++i) d[i] *= gain.data<float>()[i];
     return accumulate(weight->grad, dt);
@@ -248,7 +247,7 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
     const bool pot = p.scheme == QuantParams::Scheme::PowerOfTwo;
     if (weights_ == WeightQuantizer::Inq) {  // float weights; frozen part by part by the fine-tune
       if (!pot) throw Error(cat(n.describe(), ": INQ quantizes power-of-two weights (--weight-scheme pot)"));
-      q.weight->inq = std::make_shared<const QuantParams>(p);
+      q.weight->inq = p;
       return q;
     }
     if (pot && weights_ == WeightQuantizer::Dorefa)
@@ -264,13 +263,13 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
                : std::make_unique<FakeQuantOp>(quantRange(p.bits, p.isSigned, p.narrowRange), perTensor ? -1 : axis);
     if (p.granularity == QuantParams::Granularity::PerGroup) q.groupOf = p.groupOf;
     q.quantized = Tensor(DType::Float32, w->dims());
-    q.axis = perTensor ? -1 : axis;
     if (weights_ == WeightQuantizer::Dorefa) {
-      q.dorefa = true;
       q.transformed = Tensor(DType::Float32, w->dims());
+      q.gain = Tensor(DType::Float32, w->dims());
       const float qmax = static_cast<float>(quantRange(p.bits, p.isSigned, p.narrowRange).qmax);
-      q.weight->derive = [axis = q.axis, groupOf = q.groupOf, qmax](const Tensor &value, Tensor &out, Tensor &step) {
-        dorefaTransform(value, axis, groupOf, qmax, out, step);
+      q.weight->derive = [axis = perTensor ? -1 : axis, groupOf = q.groupOf, qmax](const Tensor &value, Tensor &out,
+                                                                                 Tensor &step, Tensor *gain) {
+        dorefaTransform(value, axis, groupOf, qmax, out, step, gain);
       };
       q.weight->derivedStep = q.step;
     }

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,12 +26,13 @@ struct Param {
   enum class Kind { Weight, Bias, Step, Clip } kind = Kind::Weight;
   float stepPerUnit = 1.f;
   /// A weight whose quantizer transforms it (DoReFa): the values and the step written back are
-  /// derive(value) (the step into derivedStep), not the raw parameter.
-  std::function<void(const Tensor &value, Tensor &out, Tensor &step)> derive;
+  /// derive(value) (the step into derivedStep), not the raw parameter; \p gain, if given,
+  /// receives d out / d value elementwise.
+  std::function<void(const Tensor &value, Tensor &out, Tensor &step, Tensor *gain)> derive;
   Param *derivedStep = nullptr;
   /// WeightQuantizer::Inq: the weight's power-of-two parameters (levels and scales, fixed), and
   /// which elements are frozen at their level (the optimiser leaves them; empty: none).
-  std::shared_ptr<const QuantParams> inq;
+  std::optional<QuantParams> inq;
   std::vector<uint8_t> frozen;
 };
 

@@ -4,7 +4,6 @@
 // estimator (PyTorch's fake_quantize gradient): dy passes where x / scale + zero point lies in
 // the code range, 0 outside. Nothing trains here; it lets input gradients (adversarial
 // attacks) flow through quantized files.
-#include <algorithm>
 
 #include "kernels/QuantizeRef.h"
 #include "ops/OpParams.h"
@@ -42,31 +41,18 @@ class QdqLayer final : public Layer {
   size_t x_, y_;
 };
 
-std::string perTensorOnly(const Node &n) {
-  return cat(n.describe(), ": the training engine differentiates activations quantized per tensor with constant "
-                           "scale and zero point only");
-}
-
 }  // namespace
 
 void buildQuantize(NetworkBuilder &b, const Node &n) {
-  const std::vector<Node *> readers = b.graph().users(n.output(0));
-  if (readers.empty() || b.graph().isGraphOutput(n.output(0)) ||
-      !std::all_of(readers.begin(), readers.end(), [](const Node *r) { return r->opType() == "DequantizeLinear"; }))
+  const std::optional<QdqPair> pair = qdqPairOf(b.graph(), n, "the training engine differentiates");
+  if (!pair)
     throw Error(cat(n.describe(), ": the training engine differentiates QuantizeLinear only where DequantizeLinear reads "
                                   "its codes back"));
-  const std::optional<QuantParams> p = perTensorQdqParams(n);
-  if (!p) throw Error(perTensorOnly(n));
-  for (const Node *dq : readers) {
-    const std::optional<QuantParams> dp = perTensorQdqParams(*dq);
-    if (!dp) throw Error(perTensorOnly(*dq));
-    if (!dp->samePerTensor(*p))
-      throw Error(cat(dq->describe(), ": its scale or zero point differs from ", n.describe(), "'s"));
-  }
+  const std::vector<Node *> &readers = pair->readers;
   const size_t x = b.input(n, n.input(0));
   const size_t y = b.output(*readers[0], readers[0]->output(0));
   for (size_t i = 1; i < readers.size(); ++i) b.alias(readers[i]->output(0), y);  // the same values
-  b.add(std::make_unique<QdqLayer>(*p, x, y));
+  b.add(std::make_unique<QdqLayer>(pair->params, x, y));
 }
 
 void buildDequantize(NetworkBuilder &b, const Node &n) {

@@ -82,6 +82,17 @@ train::FinetuneConfig quickJointConfig(int epochs) {
   return cfg;
 }
 
+// The joint stage for 15 epochs on the quantized small ResNet against its float self, with the
+// settings \p set changes; \returns the report.
+nlohmann::json quickJointRun(const std::function<void(train::FinetuneConfig &)> &set) {
+  auto g = smallResNet();
+  std::unique_ptr<Graph> teacher = g->clone();
+  quantize(*g);
+  train::FinetuneConfig cfg = quickJointConfig(15);
+  set(cfg);
+  return train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
+}
+
 }  // namespace
 
 TEST_CASE("findBlocks cuts at conv-relu units and residual blocks, a layerless tail joins the last block", "[train]") {
@@ -156,15 +167,8 @@ TEST_CASE("two-stage fine-tuning lowers its losses, writes weights and steps bac
 }
 
 TEST_CASE("the joint stage's feature term matches block outputs to the float model's", "[train]") {
-  auto run = [](float featureWeight) {
-    auto g = smallResNet();
-    std::unique_ptr<Graph> teacher = g->clone();
-    quantize(*g);
-    train::FinetuneConfig cfg = quickJointConfig(15);
-    cfg.featureWeight = featureWeight;
-    return train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
-  };
-  const nlohmann::json plain = run(0.f), matched = run(10.f);
+  const nlohmann::json plain = quickJointRun([](train::FinetuneConfig &) {}),
+                       matched = quickJointRun([](train::FinetuneConfig &c) { c.featureWeight = 10.f; });
   INFO(matched.dump());
   CHECK_FALSE(plain["stage2_joint"][0].contains("mean_feature_mse"));
   const auto &epochs = matched["stage2_joint"];
@@ -175,15 +179,7 @@ TEST_CASE("the joint stage's feature term matches block outputs to the float mod
 }
 
 TEST_CASE("the joint stage's SRQ terms each lower what they measure and are reported", "[train]") {
-  auto run = [](auto set) {
-    auto g = smallResNet();
-    std::unique_ptr<Graph> teacher = g->clone();
-    quantize(*g);
-    train::FinetuneConfig cfg = quickJointConfig(15);
-    set(cfg);
-    return train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
-  };
-  const nlohmann::json plain = run([](train::FinetuneConfig &) {});
+  const nlohmann::json plain = quickJointRun([](train::FinetuneConfig &) {});
   CHECK_FALSE(plain.contains("robustness_terms"));
   struct Term {
     const char *key;
@@ -195,7 +191,7 @@ TEST_CASE("the joint stage's SRQ terms each lower what they measure and are repo
       {"mean_perturbation", [](train::FinetuneConfig &c) { c.perturbWeight = 5.f; c.perturbEps = 0.05f; }},
       {"mean_spectral", [](train::FinetuneConfig &c) { c.spectralWeight = 0.05f; }}};
   for (const Term &t : terms) {
-    const nlohmann::json r = run(t.set);
+    const nlohmann::json r = quickJointRun(t.set);
     INFO(t.key << ": " << r.dump());
     REQUIRE(r.contains("robustness_terms"));
     const auto &epochs = r["stage2_joint"];

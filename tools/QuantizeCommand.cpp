@@ -151,7 +151,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--batch", o->cfg.batch, "images per batch (calibration and fine-tune)")->check(CLI::PositiveNumber);
   cmd->add_option("--finetune", o->finetune,
                   "distillation fine-tune on the calibration images: twostage (blockwise, then joint), "
-                  "blockwise or global (joint only); inq: incremental quantization of --weight-scheme pot weights");
+                  "blockwise or global (joint only); inq: incremental quantization (largest weights frozen to their levels first, power-of-two or uniform)");
   cmd->add_option("--inq-steps", o->inqSteps,
                   "finetune inq: the shares of each layer's weights quantized at each step, largest first, "
                   "the rest retrained in between (default 0.5,0.75,0.875,1)");

@@ -673,7 +673,7 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
   return out;
 }
 
-// INQ's partition: in each weight of \p net with power-of-two parameters, the largest weights not
+// INQ's partition: in each quantized weight of \p net, the largest weights not
 // yet frozen are set to their levels and frozen until \p share of the weight is. \returns the
 // weights frozen in all.
 int64_t freezeLargest(Network &net, float share) {
@@ -712,7 +712,7 @@ nlohmann::json runInq(JointStage &stage, const std::vector<int64_t> &trainIdx, c
   int64_t weights = 0;
   for (const Param *p : stage.net().params())
     if (p->inq) weights += p->value.numel();
-  if (weights == 0) throw Error("finetune inq: no power-of-two weights to quantize (--weight-scheme pot)");
+  if (weights == 0) throw Error("finetune inq: no quantized weights to freeze");
   float lr = cfg.lr;
   for (size_t k = 0; k < cfg.inqSteps.size(); ++k) {
     const float share = cfg.inqSteps[k];

@@ -245,15 +245,14 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
   if (w->quant && w->quant->state != QuantParams::State::FloatOnly && !w->quant->scale.empty()) {
     const QuantParams &p = *w->quant;
     const bool pot = p.scheme == QuantParams::Scheme::PowerOfTwo;
-    if (weights_ == WeightQuantizer::Inq) {  // float weights; frozen part by part by the fine-tune
-      if (!pot) throw Error(cat(n.describe(), ": INQ quantizes power-of-two weights (--weight-scheme pot)"));
+    for (int32_t z : p.zeroPoint)
+      if (z != 0) throw Error(cat(n.describe(), ": weights with a zero point cannot be fine-tuned yet"));
+    if (weights_ == WeightQuantizer::Inq) {  // float weights; frozen part by part onto p's levels
       q.weight->inq = p;
       return q;
     }
     if (pot && weights_ == WeightQuantizer::Dorefa)
       throw Error(cat(n.describe(), ": DoReFa weights are uniform; power-of-two weights train with --weight-quantizer lsq"));
-    for (int32_t z : p.zeroPoint)
-      if (z != 0) throw Error(cat(n.describe(), ": weights with a zero point cannot be fine-tuned yet"));
     const bool perTensor = p.granularity == QuantParams::Granularity::PerTensor;
     // Group-wise parameters repeat the group's scale per channel: trained per channel.
     Tensor steps = perTensor ? Tensor::fromVector<float>({1}, {p.scale[0]})

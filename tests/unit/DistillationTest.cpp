@@ -7,6 +7,7 @@
 #include "TestUtil.h"
 #include "kernels/QuantizeRef.h"
 #include "passes/PassManager.h"
+#include "quant/QuantRules.h"
 #include "train/Distillation.h"
 #include "train/Network.h"
 
@@ -232,7 +233,7 @@ TEST_CASE("fine-tuning DoReFa weights writes the transformed weights and their d
   for (const char *name : {"r1", "r2"}) CHECK(g->findValue(name)->quant->scale[0] == 0.1f);
 }
 
-TEST_CASE("INQ freezes the largest weights share by share at power-of-two levels, and all are levels at the end", "[train]") {
+TEST_CASE("INQ freezes the largest weights share by share at their levels, power-of-two or uniform, and all are levels at the end", "[train]") {
   auto g = smallResNet();
   std::unique_ptr<Graph> teacher = g->clone();
   quantize(*g);
@@ -267,10 +268,22 @@ TEST_CASE("INQ freezes the largest weights share by share at power-of-two levels
       CHECK((code == 0.f || std::fabs(code) == 1.f || std::fabs(code) == 2.f || std::fabs(code) == 4.f));
     }
   }
-  // Uniform weights are not INQ's.
+  // Uniform weights freeze onto their own grid: whole codes within the narrow signed range.
   auto u = smallResNet();
   quantize(*u);
-  CHECK_THROWS_WITH(train::finetune(*u, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg), Catch::Contains("power-of-two"));
+  train::finetune(*u, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
+  for (const char *name : {"w1", "w2", "w3", "wf"}) {
+    const Value *w = u->findValue(name);
+    const std::vector<float> v = w->constant()->toFloats();
+    const QuantRange range = codeRange(*w->quant);
+    const size_t oc = w->quant->scale.size(), per = v.size() / oc;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const float code = v[i] / w->quant->scale[i / per];
+      INFO(name << "[" << i << "] = " << code << " steps");
+      CHECK(code == Approx(std::nearbyint(code)).margin(1e-4));
+      CHECK((code >= range.qmin - 1e-4f && code <= range.qmax + 1e-4f));
+    }
+  }
   cfg.inqSteps = {0.5f, 0.9f};
   CHECK_THROWS_WITH(train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg), Catch::Contains("end at 1"));
 }

@@ -44,6 +44,8 @@ inline float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
 /// +-2^j for j = 0 .. 2^(b-1) - 2: ternary {0, +-1} at 2 bits, up to +-4 at 3, up to +-64 at 4
 /// (the most an int8 code holds; 2..4 bits only).
 inline int potMaxExponent(int bits) { return (1 << (bits - 1)) - 2; }
+/// The widest power-of-two code: 2^6, its top level at 4 bits, is the largest an int8 holds.
+constexpr int kMaxPowerOfTwoBits = 4;
 
 /// The power-of-two code of x / scale (signed, zero point 0): 0 below half the smallest level
 /// 1, else the nearer of the two levels around it on the linear scale, a tie (1.5 * 2^j, or

@@ -58,8 +58,8 @@ float chooseClip(const std::vector<float> &values, float absMax, QuantParams p, 
 QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConfig &cfg,
                                 std::vector<int> *degenerate) {
   if (cfg.bits < 2 || cfg.bits > 8) throw Error(cat("weight bit width ", cfg.bits, " is outside 2..8"));
-  if (cfg.scheme == QuantParams::Scheme::PowerOfTwo && cfg.bits > 4)
-    throw Error(cat("power-of-two weights take 2..4 bits (levels up to 2^6 fill an int8 code), got ", cfg.bits));
+  if (cfg.scheme == QuantParams::Scheme::PowerOfTwo && cfg.bits > kMaxPowerOfTwoBits)
+    throw Error(cat("power-of-two weights take 2..", kMaxPowerOfTwoBits, " bits (levels up to 2^6 fill an int8 code), got ", cfg.bits));
   const std::vector<float> data = w.toFloats();
   QuantParams p;
   p.granularity = cfg.granularity;

@@ -358,5 +358,19 @@ TEST_CASE("lowbit quantize --weight-scheme pot: every weight code in the file is
   RunResult wide = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 8 --weight-scheme pot -o " + out);
   CHECK(wide.code == 1);
   CHECK_THAT(wide.output, Catch::Contains("2..4 bits"));
+  // An 8-bit first and last layer keeps uniform levels, said on stderr and in the report.
+  const std::string report = (fs::temp_directory_path() / "lowbit_cli_pot.json").string();
+  RunResult edges = runLowbit("quantize " + model + " --calib " + calib +
+                              " --size 8 --wbits 3 --weight-scheme pot --first-last-bits 8 -o " + out + " --report " + report);
+  REQUIRE(edges.code == 0);
+  CHECK_THAT(edges.output, Catch::Contains("keep uniform levels"));
+  std::ifstream in(report);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  REQUIRE(j["weights"].size() == 2);
+  for (const auto &w : j["weights"]) {
+    CHECK(w["scheme"] == "uniform");
+    CHECK(w["bits"] == 8);
+  }
   fs::remove(out);
+  fs::remove(report);
 }

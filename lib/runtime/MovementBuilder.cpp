@@ -1,4 +1,4 @@
-// Data movement: Concat on oneDNN; Reshape-like ops as zero-copy views of a plain buffer;
+// Data movement: Concat on oneDNN (a channel shuffle after it as one reorder per source); Reshape-like ops as zero-copy views of a plain buffer;
 // Transpose, Slice, Pad, Gather and Split with the reference kernels on plain buffers.
 #include <algorithm>
 
@@ -90,7 +90,90 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
   });
 }
 
+namespace {
+
+// A channel shuffle after a channel Concat (ShuffleNet's units): Concat on axis 1 of NCHW ->
+// Reshape (N, g, C/g, H, W) -> Transpose (0, 2, 1, 3, 4) -> Reshape (N, C, H, W), each
+// intermediate read by the next node only, and every source within one of the g groups.
+struct ChannelShuffle {
+  int64_t groups = 1;
+  std::vector<const Node *> rest;  // the Reshape, Transpose and Reshape the shuffle computes
+};
+
+const Node *soleUser(const Graph &g, const Value *v, const char *op) {
+  if (!v || g.isGraphOutput(v)) return nullptr;
+  const std::vector<Node *> users = g.users(v);
+  return users.size() == 1 && users[0]->opType() == op ? users[0] : nullptr;
+}
+
+std::optional<ChannelShuffle> matchChannelShuffle(const Graph &g, const Node &concat) {
+  const Dims &od = concat.output(0)->dims();
+  if (od.size() != 4 || std::any_of(od.begin(), od.end(), [](int64_t d) { return d < 1; }) ||
+      normalizeAxis(concat.attrInt("axis", 0), 4, concat) != 1)
+    return std::nullopt;
+  const Node *split = soleUser(g, concat.output(0), "Reshape");
+  const Node *swap = split ? soleUser(g, split->output(0), "Transpose") : nullptr;
+  const Node *merge = swap ? soleUser(g, swap->output(0), "Reshape") : nullptr;
+  if (!merge || merge->output(0)->dims() != od) return std::nullopt;
+  const Dims &sd = split->output(0)->dims();
+  if (sd.size() != 5 || sd[0] != od[0] || sd[3] != od[2] || sd[4] != od[3] || sd[1] < 1 || sd[1] * sd[2] != od[1] ||
+      transposePerm(*swap, 5) != std::vector<int64_t>{0, 2, 1, 3, 4})
+    return std::nullopt;
+  return ChannelShuffle{sd[1], {split, swap, merge}};
+}
+
+// The shuffled tensor written straight from the sources: channel j of group k goes to channel
+// j * g + k, so each run of a source's channels within one group is one reorder into a strided
+// view of the result, and the concatenated tensor is never stored. The result keeps the first
+// source's dense layout (channels-last codes stay so), else plain.
+void buildChannelShuffle(PlanBuilder &b, const Node &n, const ChannelShuffle &s) {
+  const Dims &od = n.output(0)->dims();
+  const int64_t perGroup = od[1] / s.groups;
+  std::vector<std::pair<const Value *, dnnl::memory>> srcs;
+  for (const Value *v : n.inputs())
+    if (v->dims()[1] != 0) srcs.emplace_back(v, b.memoryOf(v));
+  dnnl::memory::data_type type = srcs.at(0).second.get_desc().data_type();
+  for (const auto &[v, m] : srcs)
+    if (m.get_desc().data_type() != type) type = dnnl::memory::data_type::u8;
+  if (type == dnnl::memory::data_type::u8)  // codes in int8 and uint8 containers: exact if none is negative
+    for (const auto &[v, m] : srcs)
+      if (m.get_desc().data_type() != type && (!v->codes || !isNonNegative(b.graph(), v)))
+        throw Error(cat(n.describe(), ": concatenates codes of two types that are not all non-negative"));
+  std::optional<std::vector<size_t>> order = denseDimOrder(srcs[0].second.get_desc());
+  dnnl::memory dst = b.newMemory(order ? orderedDesc(od, type, *order) : plainDesc(od, type));
+  const std::vector<int64_t> st = stridesOf(dst.get_desc());
+  // A view of \p count channels of \p m from channel \p first on (dense layouts only).
+  auto channels = [&](const dnnl::memory &m, int64_t first, int64_t count, const std::vector<int64_t> &strides,
+                      int64_t step) {
+    Dims d = m.get_desc().dims();
+    d[1] = count;
+    const size_t bytes = plainDesc({1}, m.get_desc().data_type()).get_size();
+    char *base = static_cast<char *>(m.get_data_handle()) + static_cast<size_t>(first * strides[1]) * bytes;
+    return dnnl::memory(dnnl::memory::desc(d, m.get_desc().data_type(), {strides[0], strides[1] * step, strides[2], strides[3]}),
+                        b.engine(), base);
+  };
+  int64_t at = 0;
+  for (auto [v, m] : srcs) {
+    const int64_t c = v->dims()[1];
+    const bool straddles = at / perGroup != (at + c - 1) / perGroup;
+    if (straddles && !denseDimOrder(m.get_desc())) m = b.plainMemoryOf(v);  // cut into runs below
+    for (int64_t k = 0; k < c;) {  // one run per group the source covers
+      const int64_t cc = at + k, group = cc / perGroup, first = cc % perGroup, run = std::min(c - k, perGroup - first);
+      dnnl::memory from = straddles ? channels(m, k, run, stridesOf(m.get_desc()), 1) : m;
+      dnnl::memory to = channels(dst, first * s.groups + group, run, st, s.groups);
+      b.addPrimitive(n, dnnl::reorder(dnnl::reorder::primitive_desc(from, to)), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+      k += run;
+    }
+    at += c;
+  }
+  for (const Node *r : s.rest) b.markComputed(r);
+  b.define(s.rest.back()->output(0), dst);
+}
+
+}  // namespace
+
 void buildConcat(PlanBuilder &b, const Node &n) {
+  if (std::optional<ChannelShuffle> s = matchChannelShuffle(b.graph(), n)) return buildChannelShuffle(b, n, *s);
   const Dims &od = n.output(0)->dims();
   const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(od.size()), n);
   std::vector<dnnl::memory::desc> mds;

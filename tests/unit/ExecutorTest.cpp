@@ -164,3 +164,66 @@ TEST_CASE("codes read by several DequantizeLinears (a QOperator file expanded) g
   inferShapes(ref);
   CHECK(mismatch(runGraph(g, {in})[0], runGraph(ref, {fq})[0], 1e-5f, 1e-5f).empty());
 }
+
+TEST_CASE("a channel shuffle after a Concat is written straight from the sources, group by group", "[runtime]") {
+  struct ShuffleCase {
+    std::vector<int64_t> channels;  // per source
+    int64_t groups;
+  };
+  // Sources within one group each, runs of a source in several groups (plain or blocked), one
+  // source (ShuffleNet V1's shuffle).
+  const std::vector<ShuffleCase> cases = {{{4, 4}, 2}, {{3, 3}, 2}, {{2, 2, 2}, 3}, {{4, 2, 2}, 2},
+                                          {{3, 5}, 2}, {{5, 3}, 2}, {{8}, 4}, {{2, 7}, 3}};
+  const int64_t n = 2, h = 3, w = 5;
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const ShuffleCase &p = cases[ci];
+    Graph g;
+    std::vector<Value *> srcs;
+    std::vector<Tensor> ins;
+    int64_t c = 0;
+    for (size_t i = 0; i < p.channels.size(); ++i) {
+      // Every other source through a 1x1 Conv, so blocked and plain sources meet.
+      const std::string name = cat("x", i);
+      Value *x = addInput(g, name, {n, p.channels[i], h, w});
+      ins.push_back(randomTensor({n, p.channels[i], h, w}, static_cast<uint32_t>(40 + 3 * ci + i)));
+      if (i % 2 == 0) {
+        Value *k = g.addConstant(name + "w", randomTensor({p.channels[i], p.channels[i], 1, 1}, static_cast<uint32_t>(90 + i)));
+        x = addOp(g, "Conv", {x, k}, name + "c")->output(0);
+      }
+      srcs.push_back(x);
+      c += p.channels[i];
+    }
+    addOp(g, "Concat", srcs, "cat")->setAttr("axis", Attribute::ofInt(1));
+    auto shape = [&](std::vector<int64_t> v, const char *name) {
+      return g.addConstant(name, Tensor::fromVector<int64_t>({static_cast<int64_t>(v.size())}, v));
+    };
+    addOp(g, "Reshape", {g.findValue("cat"), shape({n, p.groups, c / p.groups, h, w}, "s5")}, "split");
+    addOp(g, "Transpose", {g.findValue("split")}, "swap")->setAttr("perm", Attribute::ofInts({0, 2, 1, 3, 4}));
+    Node *merge = addOp(g, "Reshape", {g.findValue("swap"), shape({n, c, h, w}, "s4")}, "y");
+    g.outputs().push_back(merge->output(0));
+    inferShapes(g);
+    // The reference: the sources as the graph computes them, shuffled by index.
+    std::unique_ptr<Graph> sources = g.clone();
+    sources->outputs().clear();
+    for (const Value *s : srcs) sources->outputs().push_back(sources->findValue(s->name()));
+    const std::vector<Tensor> parts = runGraph(*sources, ins);
+    Tensor want(DType::Float32, {n, c, h, w});
+    const int64_t perGroup = c / p.groups, plane = h * w;
+    int64_t at = 0;
+    for (const Tensor &t : parts) {
+      const int64_t tc = t.dims()[1];
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t k = 0; k < tc; ++k) {
+          const int64_t cc = at + k, to = (cc % perGroup) * p.groups + cc / perGroup;
+          std::copy_n(t.data<float>() + (b * tc + k) * plane, plane, want.data<float>() + (b * c + to) * plane);
+        }
+      at += tc;
+    }
+    ExecutorOptions opts;
+    opts.profile = true;
+    Executor exec(g, opts);
+    INFO("case " << ci);
+    CHECK(mismatch(exec.run(ins).at(0), want, 0.f, 0.f) == "");
+    CHECK(exec.profileReport().find("Transpose") == std::string::npos);
+  }
+}

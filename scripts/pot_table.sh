@@ -3,7 +3,8 @@
 # from ../shared: plain rounding and fine-tuned (INQ with 8-bit activations, two-stage at W4A4),
 # per-channel weights, 1,000 calibration images, the fine-tune defaults. 2-bit weights
 # (ternary) keep the first and last layers at 8 bits and take MSE-optimal scales, as rounding at
-# the largest weight leaves almost every 2-bit code at zero.
+# the largest weight leaves almost every 2-bit code at zero; their levels, {0, +-1} times the
+# scale, are the same in both schemes.
 #   scripts/pot_table.sh [resnet20|resnet32|shufflenetv2_x0_5]
 # OUT=dir keeps (and reuses) the models and reports; LOWBIT=path picks the binary.
 # Each row: setting, method, uniform top-1, POT top-1 (10,000 test images), then ONNX Runtime's
@@ -43,6 +44,8 @@ row() {  # setting method flags...
   shift 2
   local acc=()
   for scheme in uniform pot; do
+    # 2-bit levels are {0, +-1} times the scale in both schemes: one model for the two columns.
+    if [ "$scheme" = uniform ] && [[ $setting == w2* ]]; then acc+=("(same)"); continue; fi
     quantize "$model-$scheme-$setting-$method" --weight-scheme "$scheme" "$@"
     dump=()
     [ "$scheme" = pot ] && dump=(--dump "$out/$model-$scheme-$setting-$method.dump")
@@ -57,5 +60,6 @@ done
 two=(--wbits 2 --abits 8 --first-last-bits 8 --weight-observer mse)
 row w2a8-first-last-8 plain "${two[@]}"
 row w2a8-first-last-8 inq "${two[@]}" --finetune inq
+row w2a8-first-last-8 twostage "${two[@]}" --finetune twostage
 row w4a4 plain --wbits 4 --abits 4
 row w4a4 twostage --wbits 4 --abits 4 --finetune twostage

@@ -118,6 +118,11 @@ inline dnnl::binary::primitive_desc binary(const dnnl::engine &eng, dnnl::algori
   return {dnnl::binary::desc(alg, src0, src1, dst), attr, eng};
 }
 
+/// PReLU: dst = src >= 0 ? src : weights * src, weights broadcast to src (inference).
+inline dnnl::prelu_forward::primitive_desc preluForward(const dnnl::engine &eng, const Md &src, const Md &weights) {
+  return {dnnl::prelu_forward::desc(dnnl::prop_kind::forward_inference, src, weights), eng};
+}
+
 inline dnnl::concat::primitive_desc concat(const dnnl::engine &eng, const Md &dst, int axis,
                                            const std::vector<Md> &srcs) {
   return {dst, axis, srcs, eng};

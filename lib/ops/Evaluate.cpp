@@ -111,6 +111,7 @@ Tensor binary(const Node &n, const Tensor &a, const Tensor &b) {
       if (op == "Add") r = x + y;
       else if (op == "Sub") r = x - y;
       else if (op == "Mul") r = x * y;
+      else if (op == "PRelu") r = x < 0 ? x * y : x;
       else r = x / y;
       // Rounding the double result to float equals float arithmetic for + - * /.
       setDouble(out, o, r);
@@ -119,6 +120,7 @@ Tensor binary(const Node &n, const Tensor &a, const Tensor &b) {
       if (op == "Add") r = x + y;
       else if (op == "Sub") r = x - y;
       else if (op == "Mul") r = x * y;
+      else if (op == "PRelu") r = x < 0 ? x * y : x;
       else {
         if (y == 0) throw Error(cat(n.describe(), ": integer division by zero"));
         r = x / y;
@@ -462,7 +464,7 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
       std::memcpy(static_cast<uint8_t *>(out.raw()) + i * static_cast<int64_t>(es), value.raw(), es);
     return {out};
   }
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return {binary(n, in(0), in(1))};
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "PRelu") return {binary(n, in(0), in(1))};
   if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
   if (const UnaryMath *u = findUnaryMath(op)) return {unaryMath(n, *u, in(0))};
   if (op == "DynamicQuantizeLinear") return dynamicQuantizeLinear(n, in(0));

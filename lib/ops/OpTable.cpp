@@ -55,6 +55,7 @@ const std::vector<OpInfo> &opTable() {
         {"Mul",                  7, inferElementwiseBinary,  kEval,   buildBinary,       kNone,    train::buildBinary},
         {"Neg",                  6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
         {"Pad",                  1, inferPad,                kEval,   buildDataMovement, kCodes,   train::buildPad},
+        {"PRelu",                7, inferPRelu,              kEval,   buildBinary,       kNone,    train::buildBinary},
         {"QuantizeLinear",      10, inferQuantizeDequantize, kEval,   buildQuantize,     kInteger, train::buildQuantize},
         {"Reciprocal",           6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
         {"ReduceMean",           1, inferReduceMean,         kNoEval, buildReduceMean,   kNone,    train::buildReduceMean},

@@ -152,6 +152,15 @@ void inferElementwiseBinary(Node &n, int64_t) {
   }
 }
 
+void inferPRelu(Node &n, int64_t opset) {
+  inferElementwiseBinary(n, opset);
+  // Unidirectional: the slope broadcasts to X, the result keeps X's shape.
+  const Value *x = n.input(0), *out = n.output(0);
+  if (known(x) && known(out) && out->dims() != x->dims())
+    throw Error(cat(n.describe(), ": slope ", shapeString(n.input(1)->dims()), " does not broadcast to X ",
+                    shapeString(x->dims())));
+}
+
 void inferConv(Node &n, int64_t) {
   inferWindowOp(n, true, false);
   // B: one value per output channel (a shorter one would be read past its end).

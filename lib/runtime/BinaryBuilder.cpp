@@ -1,5 +1,6 @@
 // Add, Sub, Mul, Div with numpy broadcasting on oneDNN binary. oneDNN broadcasts only the
 // second source, so a broadcast first operand is swapped (Add, Mul) or expanded once per run.
+// PRelu (the slope broadcast to X) on oneDNN's prelu.
 #include "dnnl/DnnlApi.h"
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
@@ -27,6 +28,20 @@ void buildBinary(PlanBuilder &b, const Node &n) {
   const Dims outDims = n.output(0)->dims();
   const size_t rank = std::max<size_t>(outDims.size(), 1);
   Dims xd = padRank(x->dims(), rank), yd = padRank(y->dims(), rank), od = padRank(outDims, rank);
+  if (op == "PRelu") {
+    dnnl::memory src = b.memoryOf(x), slope = viewAs(b, b.plainMemoryOf(y), yd);
+    if (src.get_desc().dims() != od) src = viewAs(b, b.plainMemoryOf(x), od);
+    dnnl::prelu_forward::primitive_desc pd;
+    try {
+      pd = dnnlapi::preluForward(b.engine(), src.get_desc(), slope.get_desc());
+    } catch (const dnnl::error &e) {
+      throw Error(cat(n.describe(), ": oneDNN has no PRelu for this slope shape (", e.what(), ")"));
+    }
+    dnnl::memory dst = b.newMemory(pd.dst_desc());
+    b.addPrimitive(n, dnnl::prelu_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, slope}, {DNNL_ARG_DST, dst}});
+    b.define(n.output(0), dst);
+    return;
+  }
   const bool commutative = op == "Add" || op == "Mul";
   if (xd != od && yd == od && commutative) {
     std::swap(x, y);

@@ -1,5 +1,5 @@
 // Elementwise layers: Relu and Clip (oneDNN eltwise), the one-input ops of UnaryMath,
-// broadcasting Add / Sub / Mul / Div (squeeze-excite gates, h-swish written out), and
+// broadcasting Add / Sub / Mul / Div (squeeze-excite gates, h-swish written out) and PRelu, and
 // BatchNormalization with inference statistics (a per-channel affine whose scale and bias train).
 #include <cmath>
 
@@ -80,7 +80,7 @@ struct BroadcastRows {
 // broadcast to. Constant operands (a scale, h-swish's 3 and 6) get no gradient.
 class BinaryLayer final : public Layer {
  public:
-  enum class Op { Add, Sub, Mul, Div };
+  enum class Op { Add, Sub, Mul, Div, PRelu };
   BinaryLayer(Op op, const Dims &ad, const Dims &bd, const Dims &yd, bool aConst, bool bConst, size_t a, size_t b,
               size_t y)
       : op_(op), rows_(yd, ad, bd), aConst_(aConst), bConst_(bConst), a_(a), b_(b), y_(y) {}
@@ -123,6 +123,10 @@ class BinaryLayer final : public Layer {
             if (!aConst_) da[ia] += d / w;
             if (!bConst_) db[ib] -= d * x / (w * w);
             break;
+          case Op::PRelu:  // at x = 0 the slope of the negative side, as PyTorch takes it
+            if (!aConst_) da[ia] += x > 0 ? d : d * w;
+            if (!bConst_ && x < 0) db[ib] += d * x;
+            break;
         }
       }
     }
@@ -135,6 +139,7 @@ class BinaryLayer final : public Layer {
       case Op::Sub: return x - w;
       case Op::Mul: return x * w;
       case Op::Div: return x / w;
+      case Op::PRelu: return x < 0 ? x * w : x;
     }
     return 0.f;
   }
@@ -248,7 +253,8 @@ void buildBinary(NetworkBuilder &b, const Node &n) {
   const BinaryLayer::Op kind = op == "Add"   ? BinaryLayer::Op::Add
                                : op == "Sub" ? BinaryLayer::Op::Sub
                                : op == "Mul" ? BinaryLayer::Op::Mul
-                                             : BinaryLayer::Op::Div;
+                               : op == "Div" ? BinaryLayer::Op::Div
+                                             : BinaryLayer::Op::PRelu;
   b.add(std::make_unique<BinaryLayer>(kind, ad, bd, yd, x->isConstant(), w->isConstant(), as, bs, ys));
 }
 

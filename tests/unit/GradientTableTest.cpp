@@ -120,6 +120,13 @@ std::vector<OpCase> cases() {
                  Value *den = op(g, "Add", {op(g, "Sigmoid", {x})->output(0), scalar(g, "one", 1.f)})->output(0);
                  return op(g, "Div", {half, den})->output(0);
                }});
+  c.push_back({"PRelu", "constant slope per channel [C,1,1]", {2, 3, 4, 5}, 16, [](Graph &g, Value *x) {
+                 return op(g, "PRelu", {x, floats(g, "slope", {3, 1, 1}, 17)})->output(0);
+               }});
+  c.push_back({"PRelu", "slope from an activation [N,C,1,1]", {2, 3, 4, 5}, 16, [](Graph &g, Value *x) {
+                 Value *m = attrs(op(g, "ReduceMean", {x}), "axes", {2, 3})->output(0);
+                 return op(g, "PRelu", {x, op(g, "Sigmoid", {m})->output(0)})->output(0);
+               }});
   c.push_back({"BatchNormalization", "inference statistics", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
                  return op(g, "BatchNormalization", {x, floats(g, "s", {3}, 13), floats(g, "b", {3}, 14),
                                                      floats(g, "m", {3}, 15), floats(g, "v", {3}, 16, 0.5f, 1.5f)})

@@ -19,10 +19,11 @@ bool isImageFile(const fs::path &p) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
-std::vector<fs::path> sortedEntries(const fs::path &dir) {
-  std::vector<fs::path> out;
-  for (const auto &e : fs::directory_iterator(dir)) out.push_back(e.path());
-  std::sort(out.begin(), out.end());
+// Entries keep the file type the directory listing gave, so 10,000 images need no stat each.
+std::vector<fs::directory_entry> sortedEntries(const fs::path &dir) {
+  std::vector<fs::directory_entry> out;
+  for (const fs::directory_entry &e : fs::directory_iterator(dir)) out.push_back(e);
+  std::sort(out.begin(), out.end(), [](const fs::directory_entry &a, const fs::directory_entry &b) { return a.path() < b.path(); });
   return out;
 }
 
@@ -116,16 +117,16 @@ ImageSet scanImageFolder(const std::string &dir, const std::string &labelsFile) 
   if (!fs::exists(dir, ec)) throw Error(cat("image folder '", dir, "' does not exist"));
   if (!fs::is_directory(dir, ec)) throw Error(cat("'", dir, "' is not a folder"));
   ImageSet set;
-  std::vector<fs::path> entries = sortedEntries(dir);
+  const std::vector<fs::directory_entry> entries = sortedEntries(dir);
   std::vector<std::string> others;
   std::vector<std::vector<ImageEntry>> perClass;
-  for (const fs::path &p : entries) {
-    if (!fs::is_directory(p)) continue;
+  for (const fs::directory_entry &p : entries) {
+    if (!p.is_directory(ec)) continue;
     std::vector<ImageEntry> found;
-    for (const fs::path &f : sortedEntries(p))
-      if (fs::is_regular_file(f) && isImageFile(f)) found.push_back({f.string(), 0});
+    for (const fs::directory_entry &f : sortedEntries(p.path()))
+      if (f.is_regular_file(ec) && isImageFile(f.path())) found.push_back({f.path().string(), 0});
     if (found.empty()) continue;
-    set.classes.push_back(p.filename().string());
+    set.classes.push_back(p.path().filename().string());
     perClass.push_back(std::move(found));
   }
   if (!set.classes.empty()) {
@@ -138,11 +139,11 @@ ImageSet scanImageFolder(const std::string &dir, const std::string &labelsFile) 
   } else {  // flat folder
     if (!labelsFile.empty())
       throw Error(cat("image folder '", dir, "' has no class sub-folders for labels file '", labelsFile, "' to name"));
-    for (const fs::path &p : entries) {
-      if (fs::is_regular_file(p) && isImageFile(p))
-        set.images.push_back({p.string(), -1});
-      else if (!fs::is_directory(p))
-        others.push_back(p.filename().string());
+    for (const fs::directory_entry &p : entries) {
+      if (p.is_regular_file(ec) && isImageFile(p.path()))
+        set.images.push_back({p.path().string(), -1});
+      else if (!p.is_directory(ec))
+        others.push_back(p.path().filename().string());
     }
   }
   if (set.images.empty()) {

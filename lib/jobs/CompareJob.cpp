@@ -43,8 +43,9 @@ nlohmann::json compareModels(const CompareConfig &cfg) {
   const size_t batch = static_cast<size_t>(std::max(1, cfg.batch));
   for (size_t b = 0; b < loader.size(); b += batch) {
     size_t e = std::min(loader.size(), b + batch);
-    Tensor x = loader.load(b, e, nullptr);
-    Tensor fo = fe.run({x}, &ft)[0], qo = qe.run({x}, &qt)[0];
+    std::vector<Tensor> x;
+    x.push_back(loader.load(b, e, nullptr));
+    Tensor fo = fe.run(x, &ft)[0], qo = qe.run(x, &qt)[0];
     for (size_t i = 0; i < names.size(); ++i) {
       const float *a = ft[i].data<float>(), *c = qt[i].data<float>();
       for (int64_t k = 0; k < ft[i].numel(); ++k) {

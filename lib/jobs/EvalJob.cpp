@@ -132,8 +132,10 @@ EvalResult runEval(const EvalConfig &cfg) {
   Dims inputDims, logitDims;
   for (size_t b = 0; b < images.size(); b += batch) {
     size_t e = std::min(images.size(), b + batch);
-    Tensor x = loader.load(b, e, &labels);
-    std::vector<Tensor> outs = exec.run({x});
+    std::vector<Tensor> batchIn;
+    batchIn.push_back(loader.load(b, e, &labels));  // moved, not copied as a braced list would
+    const Tensor &x = batchIn[0];
+    std::vector<Tensor> outs = exec.run(batchIn);
     const Tensor &logits = outs.at(0);
     if (logits.dtype() != DType::Float32 || logits.rank() != 2 || logits.dims()[0] != static_cast<int64_t>(e - b))
       throw Error(cat(cfg.modelPath, ": output '", g->outputs()[0]->name(), "' is ", shapeString(logits.dims()),
@@ -147,8 +149,10 @@ EvalResult runEval(const EvalConfig &cfg) {
       r.correct5 += rank < 5;
     }
     for (size_t a = 0; attack && a < r.attacks.size(); ++a) {
-      const Tensor adv = attack->run(x, labels, r.attacks[a].eps, static_cast<int64_t>(b));
-      const Tensor advLogits = exec.run({adv}).at(0);
+      std::vector<Tensor> advIn;
+      advIn.push_back(attack->run(x, labels, r.attacks[a].eps, static_cast<int64_t>(b)));
+      const Tensor &adv = advIn[0];
+      const Tensor advLogits = exec.run(advIn).at(0);
       for (size_t i = 0; i < e - b; ++i)
         r.attacks[a].correct1 += rankOf(advLogits.data<float>() + i * static_cast<size_t>(k), k, labels[i]) == 0;
       if (!cfg.dump.empty()) dumpAdversarial[a].append(static_cast<const char *>(adv.raw()), adv.byteSize());

@@ -41,7 +41,9 @@ void QuantizeContext::forEachTappedBatch(Executor &exec, const std::string &labe
   std::vector<Tensor> taps;
   for (size_t b = 0; b < batches.size(); b += batch) {
     const size_t e = std::min(batches.size(), b + batch);
-    exec.run({batches.load(b, e, nullptr)}, &taps);
+    std::vector<Tensor> x;
+    x.push_back(batches.load(b, e, nullptr));  // moved, not copied as a braced list would
+    exec.run(x, &taps);
     visit(taps);
     if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
   }

@@ -94,7 +94,8 @@ namespace {
 
 // A channel shuffle after a channel Concat (ShuffleNet's units): Concat on axis 1 of NCHW ->
 // Reshape (N, g, C/g, H, W) -> Transpose (0, 2, 1, 3, 4) -> Reshape (N, C, H, W), each
-// intermediate read by the next node only, and every source within one of the g groups.
+// intermediate read by the next node only (a shuffle without a Concat, ShuffleNet V1's, is not
+// matched yet).
 struct ChannelShuffle {
   int64_t groups = 1;
   std::vector<const Node *> rest;  // the Reshape, Transpose and Reshape the shuffle computes

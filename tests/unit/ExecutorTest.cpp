@@ -171,7 +171,7 @@ TEST_CASE("a channel shuffle after a Concat is written straight from the sources
     int64_t groups;
   };
   // Sources within one group each, runs of a source in several groups (plain or blocked), one
-  // source (ShuffleNet V1's shuffle).
+  // source.
   const std::vector<ShuffleCase> cases = {{{4, 4}, 2}, {{3, 3}, 2}, {{2, 2, 2}, 3}, {{4, 2, 2}, 2},
                                           {{3, 5}, 2}, {{5, 3}, 2}, {{8}, 4}, {{2, 7}, 3}};
   const int64_t n = 2, h = 3, w = 5;

@@ -2,9 +2,9 @@
 # Power-of-two (shift-add) weights against uniform weights at the same bits, on a CIFAR model
 # from ../shared: plain rounding and fine-tuned (INQ with 8-bit activations, two-stage at W4A4),
 # per-channel weights, 1,000 calibration images, the fine-tune defaults. 2-bit weights
-# (ternary) keep the first and last layers at 8 bits and take MSE-optimal scales, as rounding at
-# the largest weight leaves almost every 2-bit code at zero; their levels, {0, +-1} times the
-# scale, are the same in both schemes.
+# (ternary) keep the first and last layers at 8 bits; their levels, {0, +-1} times the scale,
+# are the same in both schemes, with min-max and with MSE-optimal scales (which of the two a
+# fine-tune needs differs: INQ freezes onto the calibrated scale, two-stage learns it).
 #   scripts/pot_table.sh [resnet20|resnet32|shufflenetv2_x0_5]
 # OUT=dir keeps (and reuses) the models and reports; LOWBIT=path picks the binary.
 # Each row: setting, method, uniform top-1, POT top-1 (10,000 test images), then ONNX Runtime's
@@ -38,7 +38,7 @@ ort() {  # name -> ONNX Runtime's top-1 and its top-1 agreement with lowbit, on 
   rm -f "$out/$1".dump.*
 }
 
-printf "%-22s %-10s %8s %8s %8s %9s\n" setting method uniform pot ort-pot agree%
+printf "%-28s %-10s %8s %8s %8s %9s\n" setting method uniform pot ort-pot agree%
 row() {  # setting method flags...
   local setting=$1 method=$2
   shift 2
@@ -51,15 +51,17 @@ row() {  # setting method flags...
     [ "$scheme" = pot ] && dump=(--dump "$out/$model-$scheme-$setting-$method.dump")
     acc+=("$(top1 "$model-$scheme-$setting-$method" "${dump[@]}")")
   done
-  printf "%-22s %-10s %8s %8s %8s %9s\n" "$setting" "$method" "${acc[@]}" $(ort "$model-pot-$setting-$method")
+  printf "%-28s %-10s %8s %8s %8s %9s\n" "$setting" "$method" "${acc[@]}" $(ort "$model-pot-$setting-$method")
 }
 for b in 4 3; do
   row "w${b}a8" plain --wbits $b --abits 8
   row "w${b}a8" inq --wbits $b --abits 8 --finetune inq
 done
-two=(--wbits 2 --abits 8 --first-last-bits 8 --weight-observer mse)
-row w2a8-first-last-8 plain "${two[@]}"
-row w2a8-first-last-8 inq "${two[@]}" --finetune inq
-row w2a8-first-last-8 twostage "${two[@]}" --finetune twostage
+two=(--wbits 2 --abits 8 --first-last-bits 8)
+for observer in minmax mse; do
+  row "w2a8-first-last-8-$observer" plain "${two[@]}" --weight-observer $observer
+  row "w2a8-first-last-8-$observer" inq "${two[@]}" --weight-observer $observer --finetune inq
+  row "w2a8-first-last-8-$observer" twostage "${two[@]}" --weight-observer $observer --finetune twostage
+done
 row w4a4 plain --wbits 4 --abits 4
 row w4a4 twostage --wbits 4 --abits 4 --finetune twostage

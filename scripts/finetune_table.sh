@@ -14,15 +14,7 @@ cd "$(dirname "$0")/.."
 table=${1:-ablation}
 shift || true
 models=${*:-resnet20 resnet32}
-lowbit=${LOWBIT:-./build/lowbit}
-shared=../shared
-preprocessing() {  # model -> the flags of its preprocessing (../shared/README.md)
-  case "$1" in
-    shufflenetv2*) echo "--size 32 --mean 0.4914,0.4822,0.4465 --std 0.2023,0.1994,0.2010" ;;
-    fashion_*) echo "--mean 0.2860 --std 0.3530" ;;
-    *) echo "--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225" ;;
-  esac
-}
+source scripts/table_common.sh  # lowbit, shared, preprocessing, srq_terms
 # model -> its file, calibration and test folders: the CIFAR models of ../shared, or the
 # Fashion-MNIST ResNets models/make_fashion_deep_resnets.py writes to models/generated.
 model_file() { case "$1" in fashion_*) echo "models/generated/$1.onnx" ;; *) echo "$shared/models/cifar10/$1.onnx" ;; esac; }

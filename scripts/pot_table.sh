@@ -12,12 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-resnet20}
-lowbit=${LOWBIT:-./build/lowbit}
-shared=../shared
-case "$model" in
-  shufflenetv2*) pre=(--size 32 --mean 0.4914,0.4822,0.4465 --std 0.2023,0.1994,0.2010) ;;
-  *) pre=(--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225) ;;
-esac
+source scripts/table_common.sh  # lowbit, shared, preprocessing, srq_terms
+pre=($(preprocessing "$model"))
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 

@@ -11,13 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-resnet20}
-lowbit=${LOWBIT:-./build/lowbit}
-shared=../shared
-robust=(${ROBUST_FLAGS:---structure-loss 10 --lipschitz-loss 10 --perturb-loss 0.01 --spectral-loss 1e-4})
-case "$model" in
-  shufflenetv2*) pre=(--size 32 --mean 0.4914,0.4822,0.4465 --std 0.2023,0.1994,0.2010) ;;
-  *) pre=(--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225) ;;
-esac
+source scripts/table_common.sh  # lowbit, shared, preprocessing, srq_terms
+robust=(${ROBUST_FLAGS:-$srq_terms})
+pre=($(preprocessing "$model"))
 float=$shared/models/cifar10/$model.onnx
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"

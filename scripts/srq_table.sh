@@ -11,14 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-resnet20}
-lowbit=${LOWBIT:-./build/lowbit}
-shared=../shared
-srq=(${SRQ_FLAGS:---structure-loss 10 --lipschitz-loss 10 --perturb-loss 0.01 --spectral-loss 1e-4})
+source scripts/table_common.sh  # lowbit, shared, preprocessing, srq_terms
+srq=(${SRQ_FLAGS:-$srq_terms})
 attack_limit=${ATTACK_LIMIT:-2000}
-case "$model" in
-  shufflenetv2*) pre=(--size 32 --mean 0.4914,0.4822,0.4465 --std 0.2023,0.1994,0.2010) ;;
-  *) pre=(--size 32 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225) ;;
-esac
+pre=($(preprocessing "$model"))
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 

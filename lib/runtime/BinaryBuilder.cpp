@@ -28,20 +28,6 @@ void buildBinary(PlanBuilder &b, const Node &n) {
   const Dims outDims = n.output(0)->dims();
   const size_t rank = std::max<size_t>(outDims.size(), 1);
   Dims xd = padRank(x->dims(), rank), yd = padRank(y->dims(), rank), od = padRank(outDims, rank);
-  if (op == "PRelu") {
-    dnnl::memory src = b.memoryOf(x), slope = viewAs(b, b.plainMemoryOf(y), yd);
-    if (src.get_desc().dims() != od) src = viewAs(b, b.plainMemoryOf(x), od);
-    dnnl::prelu_forward::primitive_desc pd;
-    try {
-      pd = dnnlapi::preluForward(b.engine(), src.get_desc(), slope.get_desc());
-    } catch (const dnnl::error &e) {
-      throw Error(cat(n.describe(), ": oneDNN has no PRelu for this slope shape (", e.what(), ")"));
-    }
-    dnnl::memory dst = b.newMemory(pd.dst_desc());
-    b.addPrimitive(n, dnnl::prelu_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, slope}, {DNNL_ARG_DST, dst}});
-    b.define(n.output(0), dst);
-    return;
-  }
   const bool commutative = op == "Add" || op == "Mul";
   if (xd != od && yd == od && commutative) {
     std::swap(x, y);
@@ -65,6 +51,18 @@ void buildBinary(PlanBuilder &b, const Node &n) {
     b.addFunction(n, [=] {
       copyStrided(from, 0, strides, to, 0, contiguousStrides(od), od, sizeof(float));
     });
+  }
+  if (op == "PRelu") {  // X has the output's shape (the slope broadcasts to it)
+    const dnnl::memory slope = viewAs(b, b.plainMemoryOf(y), yd);
+    dnnl::prelu_forward::primitive_desc pd;
+    try {
+      pd = dnnlapi::preluForward(b.engine(), src0.get_desc(), slope.get_desc());
+    } catch (const dnnl::error &e) {
+      throw Error(cat(n.describe(), ": oneDNN has no PRelu for this slope shape (", e.what(), ")"));
+    }
+    dnnl::memory dst = b.newMemory(pd.dst_desc());
+    b.addPrimitive(n, dnnl::prelu_forward(pd), {{DNNL_ARG_SRC, src0}, {DNNL_ARG_WEIGHTS, slope}, {DNNL_ARG_DST, dst}});
+    return b.define(n.output(0), dst);
   }
   if (yd == od && !isPlain(src0.get_desc())) {
     src1 = b.memoryIn(y, src0.get_desc());  // same layout as src0 for the fast kernels

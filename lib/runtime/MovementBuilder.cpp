@@ -1,5 +1,6 @@
-// Data movement: Concat on oneDNN (a channel shuffle after it as one reorder per source); Reshape-like ops as zero-copy views of a plain buffer;
-// Transpose, Slice, Pad, Gather and Split with the reference kernels on plain buffers.
+// Data movement: Concat on oneDNN (a channel shuffle after it as one reorder per source run);
+// Reshape-like ops as zero-copy views of a plain buffer; Transpose, Slice, Pad, Gather and Split
+// with the reference kernels on plain buffers.
 #include <algorithm>
 
 #include "dnnl/DnnlApi.h"
@@ -92,6 +93,35 @@ void buildEvaluated(PlanBuilder &b, const Node &n) {
 
 namespace {
 
+// A Concat's sources that hold elements (oneDNN rejects empty ones) and their memories.
+struct ConcatSources {
+  std::vector<const Value *> values;
+  std::vector<dnnl::memory> memories;
+};
+
+ConcatSources concatSources(PlanBuilder &b, const Node &n, int64_t axis) {
+  ConcatSources s;
+  for (const Value *v : n.inputs())
+    if (v->dims()[static_cast<size_t>(axis)] != 0) {
+      s.values.push_back(v);
+      s.memories.push_back(b.memoryOf(v));
+    }
+  return s;
+}
+
+// The element type of the concatenation: the sources' own, or uint8 where codes in int8 and
+// uint8 containers meet (same parameters), exact when every source is non-negative.
+dnnl::memory::data_type concatType(const PlanBuilder &b, const Node &n, const ConcatSources &s) {
+  const dnnl::memory::data_type first = s.memories.at(0).get_desc().data_type();
+  if (std::all_of(s.memories.begin(), s.memories.end(),
+                  [&](const dnnl::memory &m) { return m.get_desc().data_type() == first; }))
+    return first;
+  for (const Value *v : s.values)
+    if (!v->codes || !isNonNegative(b.graph(), v))
+      throw Error(cat(n.describe(), ": concatenates codes of two types that are not all non-negative"));
+  return dnnl::memory::data_type::u8;
+}
+
 // A channel shuffle after a channel Concat (ShuffleNet's units): Concat on axis 1 of NCHW ->
 // Reshape (N, g, C/g, H, W) -> Transpose (0, 2, 1, 3, 4) -> Reshape (N, C, H, W), each
 // intermediate read by the next node only (a shuffle without a Concat, ShuffleNet V1's, is not
@@ -123,6 +153,16 @@ std::optional<ChannelShuffle> matchChannelShuffle(const Graph &g, const Node &co
   return ChannelShuffle{sd[1], {split, swap, merge}};
 }
 
+// \p count channels of the dense 4-D \p m from channel \p first on, every \p step-th channel.
+dnnl::memory channelRun(PlanBuilder &b, const dnnl::memory &m, int64_t first, int64_t count, int64_t step) {
+  const std::vector<int64_t> st = stridesOf(m.get_desc());
+  const dnnl::memory::data_type type = m.get_desc().data_type();
+  Dims d = m.get_desc().dims();
+  d[1] = count;
+  char *base = static_cast<char *>(m.get_data_handle()) + static_cast<size_t>(first * st[1]) * plainDesc({1}, type).get_size();
+  return dnnl::memory(dnnl::memory::desc(d, type, {st[0], st[1] * step, st[2], st[3]}), b.engine(), base);
+}
+
 // The shuffled tensor written straight from the sources: channel j of group k goes to channel
 // j * g + k, so each run of a source's channels within one group is one reorder into a strided
 // view of the result, and the concatenated tensor is never stored. The result keeps the first
@@ -130,38 +170,20 @@ std::optional<ChannelShuffle> matchChannelShuffle(const Graph &g, const Node &co
 void buildChannelShuffle(PlanBuilder &b, const Node &n, const ChannelShuffle &s) {
   const Dims &od = n.output(0)->dims();
   const int64_t perGroup = od[1] / s.groups;
-  std::vector<std::pair<const Value *, dnnl::memory>> srcs;
-  for (const Value *v : n.inputs())
-    if (v->dims()[1] != 0) srcs.emplace_back(v, b.memoryOf(v));
-  dnnl::memory::data_type type = srcs.at(0).second.get_desc().data_type();
-  for (const auto &[v, m] : srcs)
-    if (m.get_desc().data_type() != type) type = dnnl::memory::data_type::u8;
-  if (type == dnnl::memory::data_type::u8)  // codes in int8 and uint8 containers: exact if none is negative
-    for (const auto &[v, m] : srcs)
-      if (m.get_desc().data_type() != type && (!v->codes || !isNonNegative(b.graph(), v)))
-        throw Error(cat(n.describe(), ": concatenates codes of two types that are not all non-negative"));
-  std::optional<std::vector<size_t>> order = denseDimOrder(srcs[0].second.get_desc());
+  ConcatSources src = concatSources(b, n, 1);
+  const dnnl::memory::data_type type = concatType(b, n, src);
+  const std::optional<std::vector<size_t>> order = denseDimOrder(src.memories[0].get_desc());
   dnnl::memory dst = b.newMemory(order ? orderedDesc(od, type, *order) : plainDesc(od, type));
-  const std::vector<int64_t> st = stridesOf(dst.get_desc());
-  // A view of \p count channels of \p m from channel \p first on (dense layouts only).
-  auto channels = [&](const dnnl::memory &m, int64_t first, int64_t count, const std::vector<int64_t> &strides,
-                      int64_t step) {
-    Dims d = m.get_desc().dims();
-    d[1] = count;
-    const size_t bytes = plainDesc({1}, m.get_desc().data_type()).get_size();
-    char *base = static_cast<char *>(m.get_data_handle()) + static_cast<size_t>(first * strides[1]) * bytes;
-    return dnnl::memory(dnnl::memory::desc(d, m.get_desc().data_type(), {strides[0], strides[1] * step, strides[2], strides[3]}),
-                        b.engine(), base);
-  };
   int64_t at = 0;
-  for (auto [v, m] : srcs) {
-    const int64_t c = v->dims()[1];
+  for (size_t i = 0; i < src.values.size(); ++i) {
+    dnnl::memory m = src.memories[i];
+    const int64_t c = src.values[i]->dims()[1];
     const bool straddles = at / perGroup != (at + c - 1) / perGroup;
-    if (straddles && !denseDimOrder(m.get_desc())) m = b.plainMemoryOf(v);  // cut into runs below
+    if (straddles && !denseDimOrder(m.get_desc())) m = b.plainMemoryOf(src.values[i]);  // cut into runs below
     for (int64_t k = 0; k < c;) {  // one run per group the source covers
       const int64_t cc = at + k, group = cc / perGroup, first = cc % perGroup, run = std::min(c - k, perGroup - first);
-      dnnl::memory from = straddles ? channels(m, k, run, stridesOf(m.get_desc()), 1) : m;
-      dnnl::memory to = channels(dst, first * s.groups + group, run, st, s.groups);
+      dnnl::memory from = straddles ? channelRun(b, m, k, run, 1) : m;
+      dnnl::memory to = channelRun(b, dst, first * s.groups + group, run, s.groups);
       b.addPrimitive(n, dnnl::reorder(dnnl::reorder::primitive_desc(from, to)), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
       k += run;
     }
@@ -177,41 +199,20 @@ void buildConcat(PlanBuilder &b, const Node &n) {
   if (std::optional<ChannelShuffle> s = matchChannelShuffle(b.graph(), n)) return buildChannelShuffle(b, n, *s);
   const Dims &od = n.output(0)->dims();
   const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(od.size()), n);
+  ConcatSources src = concatSources(b, n, axis);
+  std::vector<dnnl::memory> &srcs = src.memories;
+  // Mixed layouts: bring all sources to the first one's layout family (plain if any is plain).
+  if (std::any_of(srcs.begin(), srcs.end(), [](const dnnl::memory &m) { return isPlain(m.get_desc()); }))
+    for (size_t i = 0; i < srcs.size(); ++i) srcs[i] = b.plainMemoryOf(src.values[i]);
+  const dnnl::memory::data_type type = concatType(b, n, src);
   std::vector<dnnl::memory::desc> mds;
   std::unordered_map<int, dnnl::memory> args;
-  std::vector<dnnl::memory> srcs;
-  for (const Value *v : n.inputs()) {
-    if (v->dims()[static_cast<size_t>(axis)] == 0) continue;  // oneDNN rejects empty sources
-    srcs.push_back(b.memoryOf(v));
-  }
-  // Mixed layouts: bring all sources to the first one's layout family (plain if any is plain).
-  bool anyPlain = std::any_of(srcs.begin(), srcs.end(), [](const dnnl::memory &m) { return isPlain(m.get_desc()); });
-  if (anyPlain) {
-    srcs.clear();
-    for (const Value *v : n.inputs())
-      if (v->dims()[static_cast<size_t>(axis)] != 0) srcs.push_back(b.plainMemoryOf(v));
-  }
-  // Codes in int8 and uint8 containers (same parameters): non-negative values convert to uint8
-  // exactly.
-  bool mixed = false;
-  for (const dnnl::memory &m : srcs) mixed |= m.get_desc().data_type() != srcs[0].get_desc().data_type();
-  if (mixed) {
-    size_t i = 0;
-    for (const Value *v : n.inputs()) {
-      if (v->dims()[static_cast<size_t>(axis)] == 0) continue;
-      if (!v->codes || !isNonNegative(b.graph(), v))
-        throw Error(cat(n.describe(), ": concatenates codes of two types that are not all non-negative"));
-      srcs[i] = b.memoryIn(v, withDataType(srcs[i].get_desc(), dnnl::memory::data_type::u8));
-      ++i;
-    }
-  }
   for (size_t i = 0; i < srcs.size(); ++i) {
+    if (srcs[i].get_desc().data_type() != type) srcs[i] = b.memoryIn(src.values[i], withDataType(srcs[i].get_desc(), type));
     mds.push_back(srcs[i].get_desc());
     args[DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i)] = srcs[i];
   }
-  auto pd = dnnlapi::concat(b.engine(),
-                            dnnl::memory::desc(od, srcs.at(0).get_desc().data_type(), dnnl::memory::format_tag::any),
-                            static_cast<int>(axis), mds);
+  auto pd = dnnlapi::concat(b.engine(), dnnl::memory::desc(od, type, dnnl::memory::format_tag::any), static_cast<int>(axis), mds);
   dnnl::memory dst = b.newMemory(pd.dst_desc());
   args[DNNL_ARG_DST] = dst;
   b.addPrimitive(n, dnnl::concat(pd), std::move(args));

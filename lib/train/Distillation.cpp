@@ -10,11 +10,11 @@
 #include <random>
 #include <set>
 
+#include "data/Preprocess.h"
 #include "passes/PassManager.h"
 #include "quant/QuantRules.h"
 #include "support/Progress.h"
 #include "support/Strings.h"
-#include "data/Preprocess.h"
 #include "train/Adam.h"
 #include "train/Attack.h"
 #include "train/Augment.h"

@@ -93,14 +93,14 @@ void setInt(Tensor &t, int64_t i, int64_t v) {
   }
 }
 
-Tensor binary(const Node &n, const Tensor &a, const Tensor &b) {
+// a op b with numpy broadcasting; \p op is Add, Sub, Mul, Div, PRelu, Max or Min.
+Tensor binary(const Node &n, const std::string &op, const Tensor &a, const Tensor &b) {
   if (a.dtype() != b.dtype())
     throw Error(cat(n.describe(), ": input types differ (", dtypeName(a.dtype()), " vs ",
                     dtypeName(b.dtype()), ")"));
   Dims outDims = broadcastDims(a.dims(), b.dims(), n);
   Tensor out(a.dtype(), outDims);
   std::vector<int64_t> sa = broadcastStrides(a.dims(), outDims), sb = broadcastStrides(b.dims(), outDims);
-  const std::string &op = n.opType();
   const bool fp = isFloatType(a.dtype());
   const int64_t total = out.numel();
   std::vector<int64_t> idx(outDims.size(), 0);
@@ -112,6 +112,8 @@ Tensor binary(const Node &n, const Tensor &a, const Tensor &b) {
       else if (op == "Sub") r = x - y;
       else if (op == "Mul") r = x * y;
       else if (op == "PRelu") r = x < 0 ? x * y : x;
+      else if (op == "Max") r = std::isnan(x) || x > y ? x : y;  // NaN propagates, as numpy's maximum
+      else if (op == "Min") r = std::isnan(x) || x < y ? x : y;
       else r = x / y;
       // Rounding the double result to float equals float arithmetic for + - * /.
       setDouble(out, o, r);
@@ -121,6 +123,8 @@ Tensor binary(const Node &n, const Tensor &a, const Tensor &b) {
       else if (op == "Sub") r = x - y;
       else if (op == "Mul") r = x * y;
       else if (op == "PRelu") r = x < 0 ? x * y : x;
+      else if (op == "Max") r = std::max(x, y);
+      else if (op == "Min") r = std::min(x, y);
       else {
         if (y == 0) throw Error(cat(n.describe(), ": integer division by zero"));
         r = x / y;
@@ -139,6 +143,27 @@ Tensor binary(const Node &n, const Tensor &a, const Tensor &b) {
     }
   }
   return out;
+}
+
+// Sum, Mean, Max, Min of one or more inputs, broadcast together: folded pairwise from the
+// left, Mean as the sum divided by the count.
+Tensor variadic(const Node &n, const std::vector<const Tensor *> &inputs) {
+  const std::string &op = n.opType();
+  if (inputs.empty() || !inputs[0]) throw Error(cat(n.describe(), ": needs at least one input"));
+  const std::string pairwise = op == "Sum" || op == "Mean" ? "Add" : op;
+  Tensor acc = *inputs[0];
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    if (!inputs[i]) throw Error(cat(n.describe(), ": input ", i, " is missing"));
+    acc = binary(n, pairwise, acc, *inputs[i]);
+  }
+  if (op == "Mean") {
+    if (!isFloatType(acc.dtype())) throw Error(cat(n.describe(), ": Mean takes floating-point inputs"));
+    Tensor out(acc.dtype(), acc.dims());
+    for (int64_t i = 0; i < acc.numel(); ++i)
+      setDouble(out, i, getDouble(acc, i) / static_cast<double>(inputs.size()));
+    return out;
+  }
+  return acc;
 }
 
 Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
@@ -464,7 +489,8 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
       std::memcpy(static_cast<uint8_t *>(out.raw()) + i * static_cast<int64_t>(es), value.raw(), es);
     return {out};
   }
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "PRelu") return {binary(n, in(0), in(1))};
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "PRelu") return {binary(n, op, in(0), in(1))};
+  if (op == "Sum" || op == "Mean" || op == "Max" || op == "Min") return {variadic(n, inputs)};
   if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
   if (const UnaryMath *u = findUnaryMath(op)) return {unaryMath(n, *u, in(0))};
   if (op == "DynamicQuantizeLinear") return dynamicQuantizeLinear(n, in(0));

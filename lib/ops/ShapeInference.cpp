@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "ops/OpParams.h"
 #include "ops/OpSupport.h"
@@ -137,19 +138,26 @@ void inferDropout(Node &n, int64_t) {
   setOut(n, 1, DType::Bool, known(x) ? &x->dims() : nullptr);
 }
 
-void inferElementwiseBinary(Node &n, int64_t) {
-  Value *x = n.input(0);
-  Value *y = n.input(1);
-  if (!y) throw Error(cat(n.describe(), ": needs two inputs"));
-  if (x->dtype() != y->dtype() && x->dtype() != DType::Undefined && y->dtype() != DType::Undefined)
-    throw Error(cat(n.describe(), ": input types differ (", dtypeName(x->dtype()), " vs ",
-                    dtypeName(y->dtype()), ")"));
-  if (known(x) && known(y)) {
-    Dims d = broadcastDims(x->dims(), y->dims(), n);
-    setOut(n, 0, x->dtype(), &d);
-  } else {
-    setOut(n, 0, x->dtype(), nullptr);
+void inferElementwiseBinary(Node &n, int64_t opset) {
+  if (n.inputs().size() != 2 || !n.input(1)) throw Error(cat(n.describe(), ": needs two inputs"));
+  inferBroadcast(n, opset);
+}
+
+void inferBroadcast(Node &n, int64_t) {
+  for (size_t i = 0; i < n.inputs().size(); ++i)
+    if (!n.input(i)) throw Error(cat(n.describe(), ": input ", i, " is missing"));
+  if (n.inputs().empty()) throw Error(cat(n.describe(), ": needs at least one input"));
+  const Value *x = n.input(0);
+  std::optional<Dims> d;
+  if (known(x)) d = x->dims();
+  for (const Value *y : n.inputs()) {
+    if (x->dtype() != y->dtype() && x->dtype() != DType::Undefined && y->dtype() != DType::Undefined)
+      throw Error(cat(n.describe(), ": input types differ (", dtypeName(x->dtype()), " vs ",
+                      dtypeName(y->dtype()), ")"));
+    if (d && known(y)) d = broadcastDims(*d, y->dims(), n);
+    else d.reset();
   }
+  setOut(n, 0, x->dtype(), d ? &*d : nullptr);
 }
 
 void inferPRelu(Node &n, int64_t opset) {

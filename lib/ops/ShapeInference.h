@@ -20,6 +20,8 @@ void inferQuantizeDequantize(Node &n, int64_t opset);
 void inferDropout(Node &n, int64_t opset);
 void inferDynamicQuantizeLinear(Node &n, int64_t opset);
 void inferElementwiseBinary(Node &n, int64_t opset);
+/// One or more inputs of one type broadcast together (Sum, Mean, Max, Min).
+void inferBroadcast(Node &n, int64_t opset);
 void inferPRelu(Node &n, int64_t opset);
 void inferConv(Node &n, int64_t opset);
 void inferPool(Node &n, int64_t opset);

@@ -1,6 +1,7 @@
 // Add, Sub, Mul, Div with numpy broadcasting on oneDNN binary. oneDNN broadcasts only the
 // second source, so a broadcast first operand is swapped (Add, Mul) or expanded once per run.
-// PRelu (the slope broadcast to X) on oneDNN's prelu.
+// PRelu (the slope broadcast to X) on oneDNN's prelu. Sum, Mean, Max and Min of any number of
+// inputs as a chain of binary ops.
 #include "dnnl/DnnlApi.h"
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
@@ -18,6 +19,44 @@ Dims padRank(const Dims &d, size_t rank) {
 
 dnnl::memory viewAs(PlanBuilder &b, const dnnl::memory &m, const Dims &dims) {
   return dnnl::memory(plainDesc(dims), b.engine(), m.get_data_handle());
+}
+
+// The first operand of a binary op at the output's dims \p od: as it is, or expanded (a
+// stride-0 copy each run), as oneDNN broadcasts only the second.
+dnnl::memory firstOperand(PlanBuilder &b, const Node &n, const Value *x, const Dims &xd, const Dims &od) {
+  if (xd == od) {
+    dnnl::memory m = b.memoryOf(x);
+    return m.get_desc().dims() == od ? m : viewAs(b, b.plainMemoryOf(x), od);
+  }
+  dnnl::memory plainX = b.plainMemoryOf(x);
+  dnnl::memory expanded = b.newMemory(plainDesc(od));
+  const std::vector<int64_t> strides = broadcastStrides(xd, od);
+  void *from = plainX.get_data_handle(), *to = expanded.get_data_handle();
+  b.addFunction(n, [=] { copyStrided(from, 0, strides, to, 0, contiguousStrides(od), od, sizeof(float)); });
+  return expanded;
+}
+
+// The second operand: in the first's layout when it is not broadcast (oneDNN's fast kernels
+// want equal layouts), plain otherwise.
+dnnl::memory secondOperand(PlanBuilder &b, const Value *y, const Dims &yd, const Dims &od, const dnnl::memory &src0) {
+  if (yd == od && !isPlain(src0.get_desc())) return b.memoryIn(y, src0.get_desc());
+  return viewAs(b, b.plainMemoryOf(y), yd);
+}
+
+// src0 op src1 into a new memory of dims \p od, with \p attr's post-ops.
+dnnl::memory addBinary(PlanBuilder &b, const Node &n, dnnl::algorithm alg, const dnnl::memory &src0,
+                       const dnnl::memory &src1, const Dims &od,
+                       const dnnl::primitive_attr &attr = dnnl::primitive_attr()) {
+  dnnl::binary::primitive_desc pd;
+  try {
+    pd = dnnlapi::binary(b.engine(), alg, src0.get_desc(), src1.get_desc(),
+                         dnnl::memory::desc(od, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any), attr);
+  } catch (const dnnl::error &e) {
+    throw Error(cat(n.describe(), ": oneDNN has no binary op for this configuration (", e.what(), ")"));
+  }
+  dnnl::memory dst = b.newMemory(pd.dst_desc());
+  b.addPrimitive(n, dnnl::binary(pd), {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}});
+  return dst;
 }
 
 }  // namespace
@@ -38,20 +77,7 @@ void buildBinary(PlanBuilder &b, const Node &n) {
                         : op == "Mul" ? dnnl::algorithm::binary_mul
                                       : dnnl::algorithm::binary_div;
 
-  dnnl::memory src0, src1;
-  if (xd == od) {
-    src0 = b.memoryOf(x);
-    if (src0.get_desc().dims() != od) src0 = viewAs(b, b.plainMemoryOf(x), od);
-  } else {
-    // Expand the first operand to the output shape (stride-0 copy) before the binary op.
-    dnnl::memory plainX = b.plainMemoryOf(x);
-    src0 = b.newMemory(plainDesc(od));
-    const std::vector<int64_t> strides = broadcastStrides(xd, od);
-    void *from = plainX.get_data_handle(), *to = src0.get_data_handle();
-    b.addFunction(n, [=] {
-      copyStrided(from, 0, strides, to, 0, contiguousStrides(od), od, sizeof(float));
-    });
-  }
+  const dnnl::memory src0 = firstOperand(b, n, x, xd, od);
   if (op == "PRelu") {  // X has the output's shape (the slope broadcasts to it)
     const dnnl::memory slope = viewAs(b, b.plainMemoryOf(y), yd);
     dnnl::prelu_forward::primitive_desc pd;
@@ -64,21 +90,33 @@ void buildBinary(PlanBuilder &b, const Node &n) {
     b.addPrimitive(n, dnnl::prelu_forward(pd), {{DNNL_ARG_SRC, src0}, {DNNL_ARG_WEIGHTS, slope}, {DNNL_ARG_DST, dst}});
     return b.define(n.output(0), dst);
   }
-  if (yd == od && !isPlain(src0.get_desc())) {
-    src1 = b.memoryIn(y, src0.get_desc());  // same layout as src0 for the fast kernels
-  } else {
-    src1 = viewAs(b, b.plainMemoryOf(y), yd);  // broadcast operands stay plain
+  // od equals the output dims (a scalar output is {1}).
+  b.define(n.output(0), addBinary(b, n, alg, src0, secondOperand(b, y, yd, od, src0), od));
+}
+
+void buildVariadic(PlanBuilder &b, const Node &n) {
+  const std::string &op = n.opType();
+  for (const Value *v : n.inputs())
+    if (v->dtype() != DType::Float32) return buildEvaluated(b, n);  // integer data (shape arithmetic, say)
+  if (n.inputs().size() == 1) return buildAlias(b, n);              // the input itself (Mean of one too)
+  const dnnl::algorithm alg = op == "Max"   ? dnnl::algorithm::binary_max
+                              : op == "Min" ? dnnl::algorithm::binary_min
+                                            : dnnl::algorithm::binary_add;
+  const size_t rank = std::max<size_t>(n.output(0)->dims().size(), 1);
+  const Dims od = padRank(n.output(0)->dims(), rank);
+  // A chain of binary ops on an accumulator of the output's dims; Mean scales the last sum.
+  dnnl::memory acc = firstOperand(b, n, n.input(0), padRank(n.input(0)->dims(), rank), od);
+  for (size_t i = 1; i < n.inputs().size(); ++i) {
+    dnnl::primitive_attr attr;
+    if (op == "Mean" && i + 1 == n.inputs().size()) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / static_cast<float>(n.inputs().size()), 0.f);
+      attr.set_post_ops(po);
+    }
+    const Value *y = n.input(i);
+    acc = addBinary(b, n, alg, acc, secondOperand(b, y, padRank(y->dims(), rank), od, acc), od, attr);
   }
-  dnnl::binary::primitive_desc pd;
-  try {
-    pd = dnnlapi::binary(b.engine(), alg, src0.get_desc(), src1.get_desc(),
-                         dnnl::memory::desc(od, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any));
-  } catch (const dnnl::error &e) {
-    throw Error(cat(n.describe(), ": oneDNN has no binary op for this configuration (", e.what(), ")"));
-  }
-  dnnl::memory dst = b.newMemory(pd.dst_desc());
-  b.addPrimitive(n, dnnl::binary(pd), {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}});
-  b.define(n.output(0), dst);  // od equals the output dims (a scalar output is {1})
+  b.define(n.output(0), acc);
 }
 
 }  // namespace lowbit

@@ -30,6 +30,7 @@ void buildGemm(PlanBuilder &b, const Node &n);
 void buildMatMul(PlanBuilder &b, const Node &n);
 void buildEltwise(PlanBuilder &b, const Node &n);
 void buildBinary(PlanBuilder &b, const Node &n);
+void buildVariadic(PlanBuilder &b, const Node &n);  // Sum, Mean, Max, Min
 void buildPool(PlanBuilder &b, const Node &n);
 void buildBatchNorm(PlanBuilder &b, const Node &n);
 void buildSoftmax(PlanBuilder &b, const Node &n);

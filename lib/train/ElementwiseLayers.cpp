@@ -1,5 +1,6 @@
 // Elementwise layers: Relu and Clip (oneDNN eltwise), the one-input ops of UnaryMath,
-// broadcasting Add / Sub / Mul / Div (squeeze-excite gates, h-swish written out) and PRelu, and
+// broadcasting Add / Sub / Mul / Div (squeeze-excite gates, h-swish written out), PRelu, Sum /
+// Mean / Max / Min of any number of inputs, and
 // BatchNormalization with inference statistics (a per-channel affine whose scale and bias train).
 #include <cmath>
 
@@ -149,6 +150,81 @@ class BinaryLayer final : public Layer {
   size_t a_, b_, y_;
 };
 
+// y = Sum / Mean / Max / Min of K operands with numpy broadcasting. Sum's gradient reaches
+// every operand (Mean's divided by K); Max's and Min's reaches the operands equal to y, shared
+// equally among them on ties (as PyTorch's maximum shares it between two). Constant operands
+// get no gradient.
+class VariadicLayer final : public Layer {
+ public:
+  enum class Op { Sum, Mean, Max, Min };
+  VariadicLayer(Op op, const std::vector<Dims> &dims, const Dims &yd, std::vector<bool> isConst,
+                std::vector<size_t> xs, size_t y)
+      : op_(op), isConst_(std::move(isConst)), xs_(std::move(xs)), y_(y) {
+    Dims rows = yd;
+    len_ = rows.empty() ? 1 : rows.back();
+    if (!rows.empty()) rows.pop_back();
+    for (const Dims &d : dims) {
+      std::vector<int64_t> st = broadcastStrides(d, yd);
+      steps_.push_back(st.empty() ? 1 : st.back());
+      if (!st.empty()) st.pop_back();
+      rowStarts_.push_back(elementOffsets(rows, st));
+    }
+  }
+  void forward(std::vector<Tensor> &v) override {
+    std::vector<const float *> x;
+    for (size_t s : xs_) x.push_back(v[s].data<float>());
+    float *y = v[y_].data<float>();
+    const int64_t rows = static_cast<int64_t>(rowStarts_[0].size()), k = static_cast<int64_t>(x.size());
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < len_; ++j) {
+        float acc = at(x, 0, r, j);
+        for (int64_t i = 1; i < k; ++i) {
+          const float e = at(x, static_cast<size_t>(i), r, j);
+          acc = op_ == Op::Max ? std::max(acc, e) : op_ == Op::Min ? std::min(acc, e) : acc + e;
+        }
+        y[r * len_ + j] = op_ == Op::Mean ? acc / static_cast<float>(k) : acc;
+      }
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    std::vector<const float *> x;
+    std::vector<float *> dx;
+    for (size_t i = 0; i < xs_.size(); ++i) {
+      x.push_back(v[xs_[i]].data<float>());
+      dx.push_back(isConst_[i] ? nullptr : g[xs_[i]].data<float>());
+    }
+    const float *y = v[y_].data<float>(), *dy = g[y_].data<float>();
+    const int64_t rows = static_cast<int64_t>(rowStarts_[0].size());
+    const size_t k = x.size();
+    // Sequential: a broadcast operand's gradient element collects from many output elements.
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < len_; ++j) {
+        const float yv = y[r * len_ + j];
+        float d = dy[r * len_ + j];
+        if (op_ == Op::Mean) d /= static_cast<float>(k);
+        if (op_ == Op::Max || op_ == Op::Min) {
+          int ties = 0;
+          for (size_t i = 0; i < k; ++i) ties += at(x, i, r, j) == yv;
+          d /= static_cast<float>(ties);
+        }
+        for (size_t i = 0; i < k; ++i)
+          if (dx[i] && (op_ == Op::Sum || op_ == Op::Mean || at(x, i, r, j) == yv))
+            dx[i][offset(i, r, j)] += d;
+      }
+  }
+
+ private:
+  int64_t offset(size_t i, int64_t r, int64_t j) const { return rowStarts_[i][static_cast<size_t>(r)] + j * steps_[i]; }
+  float at(const std::vector<const float *> &x, size_t i, int64_t r, int64_t j) const { return x[i][offset(i, r, j)]; }
+  Op op_;
+  std::vector<bool> isConst_;
+  std::vector<size_t> xs_;
+  size_t y_;
+  int64_t len_ = 1;
+  std::vector<int64_t> steps_;
+  std::vector<std::vector<int64_t>> rowStarts_;
+};
+
 // Same-dims Add (the residual sum): no broadcast bookkeeping on the ResNets' hot path.
 class AddLayer final : public Layer {
  public:
@@ -256,6 +332,24 @@ void buildBinary(NetworkBuilder &b, const Node &n) {
                                : op == "Div" ? BinaryLayer::Op::Div
                                              : BinaryLayer::Op::PRelu;
   b.add(std::make_unique<BinaryLayer>(kind, ad, bd, yd, x->isConstant(), w->isConstant(), as, bs, ys));
+}
+
+void buildVariadic(NetworkBuilder &b, const Node &n) {
+  const std::string &op = n.opType();
+  const VariadicLayer::Op kind = op == "Sum"    ? VariadicLayer::Op::Sum
+                                 : op == "Mean" ? VariadicLayer::Op::Mean
+                                 : op == "Max"  ? VariadicLayer::Op::Max
+                                                : VariadicLayer::Op::Min;
+  std::vector<Dims> dims;
+  std::vector<bool> isConst;
+  std::vector<size_t> xs;
+  for (const Value *x : n.inputs()) {
+    xs.push_back(b.input(n, x));
+    dims.push_back(b.dims(xs.back()));
+    isConst.push_back(x->isConstant());
+  }
+  const size_t ys = b.output(n, n.output(0));
+  b.add(std::make_unique<VariadicLayer>(kind, dims, b.dims(ys), std::move(isConst), std::move(xs), ys));
 }
 
 void buildBatchNorm(NetworkBuilder &b, const Node &n) {

@@ -107,6 +107,7 @@ void buildMatMul(NetworkBuilder &b, const Node &n);
 void buildActivation(NetworkBuilder &b, const Node &n);  // ElementwiseLayers.cpp: Relu, Clip
 void buildUnary(NetworkBuilder &b, const Node &n);       // Sigmoid, HardSigmoid, HardSwish
 void buildBinary(NetworkBuilder &b, const Node &n);      // Add, Sub, Mul, Div (broadcasting)
+void buildVariadic(NetworkBuilder &b, const Node &n);    // Sum, Mean, Max, Min
 void buildBatchNorm(NetworkBuilder &b, const Node &n);
 void buildView(NetworkBuilder &b, const Node &n);  // MovementLayers.cpp: reshapes, Identity
 void buildTranspose(NetworkBuilder &b, const Node &n);

@@ -127,6 +127,19 @@ std::vector<OpCase> cases() {
                  Value *m = attrs(op(g, "ReduceMean", {x}), "axes", {2, 3})->output(0);
                  return op(g, "PRelu", {x, op(g, "Sigmoid", {m})->output(0)})->output(0);
                }});
+  // Variadic: three operands, one an activation broadcast over H, W, one a constant.
+  auto variadic = [](const std::string &type) {
+    return [type](Graph &g, Value *x) {
+      Value *m = attrs(op(g, "ReduceMean", {x}), "axes", {2, 3})->output(0);
+      return op(g, type, {op(g, "Tanh", {x})->output(0), m, floats(g, "c", {3, 1, 1}, 18, -0.5f, 0.5f)})->output(0);
+    };
+  };
+  for (const char *type : {"Sum", "Mean", "Max", "Min"})
+    c.push_back({type, "three operands, two broadcast", {2, 3, 4, 5}, 13, variadic(type)});
+  c.push_back({"Max", "one operand", {2, 3}, 13, unary("Max")});
+  c.push_back({"Sum", "two activations of one shape", {2, 3, 4}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Sum", {x, op(g, "Sigmoid", {x})->output(0)})->output(0);
+               }});
   c.push_back({"BatchNormalization", "inference statistics", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
                  return op(g, "BatchNormalization", {x, floats(g, "s", {3}, 13), floats(g, "b", {3}, 14),
                                                      floats(g, "m", {3}, 15), floats(g, "v", {3}, 16, 0.5f, 1.5f)})

@@ -108,8 +108,9 @@ inline dnnl::softmax_forward::primitive_desc softmaxForward(const dnnl::engine &
 }
 
 inline dnnl::reduction::primitive_desc reduction(const dnnl::engine &eng, dnnl::algorithm alg, const Md &src,
-                                                 const Md &dst, float p, float epsilon) {
-  return {dnnl::reduction::desc(alg, src, dst, p, epsilon), eng};
+                                                 const Md &dst, float p, float epsilon,
+                                                 const dnnl::primitive_attr &attr = dnnl::primitive_attr()) {
+  return {dnnl::reduction::desc(alg, src, dst, p, epsilon), attr, eng};
 }
 
 inline dnnl::binary::primitive_desc binary(const dnnl::engine &eng, dnnl::algorithm alg, const Md &src0,

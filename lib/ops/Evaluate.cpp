@@ -166,6 +166,82 @@ Tensor variadic(const Node &n, const std::vector<const Tensor *> &inputs) {
   return acc;
 }
 
+// The Reduce* family on any numeric type: floats accumulate in double, integers in int64
+// (Sum, Prod, Max, Min; the norms and logarithms through double).
+Tensor reduce(const Node &n, const Tensor &x) {
+  const std::string op = n.opType().substr(6);
+  const std::vector<bool> reduced = reducedAxes(n, x.rank());
+  Dims kept = x.dims(), outDims;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (reduced[i]) kept[i] = 1;
+    if (!reduced[i]) outDims.push_back(x.dims()[i]);
+    else if (n.attrInt("keepdims", 1)) outDims.push_back(1);
+  }
+  const bool none = std::none_of(reduced.begin(), reduced.end(), [](bool r) { return r; });
+  if (none) return x;  // noop_with_empty_axes
+  const int64_t outs = numElements(kept);
+  const bool fp = isFloatType(x.dtype()) || !(op == "Sum" || op == "Prod" || op == "Max" || op == "Min");
+  const bool isMax = op == "Max" || op == "LogSumExp";
+  std::vector<double> acc(static_cast<size_t>(outs), op == "Prod" ? 1.0 : op == "Min" ? INFINITY : isMax ? -INFINITY : 0.0);
+  std::vector<int64_t> iacc(static_cast<size_t>(outs), op == "Prod" ? 1 : op == "Min" ? INT64_MAX : op == "Max" ? INT64_MIN : 0);
+  // Output element of each input element, in input order.
+  const std::vector<int64_t> strides = broadcastStrides(kept, x.dims());
+  auto forEach = [&](auto &&f) {
+    std::vector<int64_t> idx(x.dims().size(), 0);
+    int64_t o = 0;
+    for (int64_t k = 0; k < x.numel(); ++k) {
+      f(k, static_cast<size_t>(o));
+      for (int64_t ax = x.rank() - 1; ax >= 0; --ax) {
+        const size_t u = static_cast<size_t>(ax);
+        ++idx[u];
+        o += strides[u];
+        if (idx[u] < x.dims()[u]) break;
+        o -= strides[u] * x.dims()[u];
+        idx[u] = 0;
+      }
+    }
+  };
+  forEach([&](int64_t k, size_t o) {
+    if (!fp) {
+      const int64_t e = getInt(x, k);
+      if (op == "Sum") iacc[o] += e;
+      else if (op == "Prod") iacc[o] *= e;
+      else if (op == "Max") iacc[o] = std::max(iacc[o], e);
+      else iacc[o] = std::min(iacc[o], e);
+      return;
+    }
+    const double e = getDouble(x, k);
+    if (isMax) acc[o] = std::isnan(e) || e > acc[o] ? e : acc[o];
+    else if (op == "Min") acc[o] = std::isnan(e) || e < acc[o] ? e : acc[o];
+    else if (op == "Prod") acc[o] *= e;
+    else if (op == "L1") acc[o] += std::fabs(e);
+    else if (op == "L2" || op == "SumSquare") acc[o] += e * e;
+    else acc[o] += e;
+  });
+  std::vector<double> shift;
+  if (op == "LogSumExp") {  // max + log(sum(exp(x - max)))
+    shift = acc;
+    std::fill(acc.begin(), acc.end(), 0.0);
+    forEach([&](int64_t k, size_t o) { acc[o] += std::exp(getDouble(x, k) - shift[o]); });
+  }
+  Tensor out(x.dtype(), outDims);
+  for (size_t o = 0; o < static_cast<size_t>(outs); ++o) {
+    const int64_t i = static_cast<int64_t>(o);
+    if (!fp) {
+      setInt(out, i, iacc[o]);
+      continue;
+    }
+    double r = acc[o];
+    if (op == "Mean") r /= static_cast<double>(x.numel() / std::max<int64_t>(outs, 1));
+    else if (op == "L2") r = std::sqrt(r);
+    else if (op == "LogSum") r = std::log(r);
+    else if (op == "LogSumExp") r = shift[o] + std::log(r);
+    if (isFloatType(x.dtype())) setDouble(out, i, r);
+    else setInt(out, i, static_cast<int64_t>(r));
+  }
+  return out;
+}
+
 Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
   Tensor out(x.dtype(), x.dims());
   const bool fp = isFloatType(x.dtype());
@@ -491,6 +567,7 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   }
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "PRelu") return {binary(n, op, in(0), in(1))};
   if (op == "Sum" || op == "Mean" || op == "Max" || op == "Min") return {variadic(n, inputs)};
+  if (op.rfind("Reduce", 0) == 0) return {reduce(n, in(0))};
   if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
   if (const UnaryMath *u = findUnaryMath(op)) return {unaryMath(n, *u, in(0))};
   if (op == "DynamicQuantizeLinear") return dynamicQuantizeLinear(n, in(0));

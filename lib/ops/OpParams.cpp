@@ -274,11 +274,15 @@ bool dropoutDrops(const Node &n) {
   return (ratio ? ratio->toFloats().at(0) : 0.5f) > 0.f;
 }
 
-std::vector<int64_t> reduceAxes(const Node &n, int64_t rank) {
+std::vector<bool> reducedAxes(const Node &n, int64_t rank) {
   std::vector<int64_t> axes = n.attrInts("axes");
-  for (int64_t &a : axes) a = normalizeAxis(a, rank, n);
-  std::sort(axes.begin(), axes.end());
-  return axes;
+  if (n.inputs().size() > 1 && n.input(1)) {
+    if (!n.input(1)->isConstant()) throw Error(cat(n.describe(), ": axes must be a constant"));
+    axes = n.input(1)->constant()->toInt64s();
+  }
+  std::vector<bool> reduced(static_cast<size_t>(rank), axes.empty() && n.attrInt("noop_with_empty_axes", 0) == 0);
+  for (int64_t a : axes) reduced[static_cast<size_t>(normalizeAxis(a, rank, n))] = true;
+  return reduced;
 }
 
 }  // namespace lowbit

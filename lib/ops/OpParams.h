@@ -119,7 +119,9 @@ std::pair<float, float> clipBounds(const Node &n, int64_t opset);
 /// all-true mask. Error when training_mode or ratio is computed at run time.
 bool dropoutDrops(const Node &n);
 
-/// Reduction axes for ReduceMean (attribute up to opset 17); empty means all axes.
-std::vector<int64_t> reduceAxes(const Node &n, int64_t rank);
+/// Which axes of a rank-\p rank input a Reduce* node reduces: its `axes` attribute (up to
+/// opset 17; ReduceSum 12) or constant second input, all axes when none are named, none when
+/// none are named and noop_with_empty_axes is set. Error when the axes are computed at run time.
+std::vector<bool> reducedAxes(const Node &n, int64_t rank);
 
 }  // namespace lowbit

@@ -354,20 +354,18 @@ void inferSoftmax(Node &n, int64_t opset) {
   if (known(x)) normalizeAxis(n.attrInt("axis", opset < 13 ? 1 : -1), static_cast<int64_t>(x->dims().size()), n);
 }
 
-void inferReduceMean(Node &n, int64_t) {
+void inferReduce(Node &n, int64_t) {
   Value *x = n.input(0);
   setOut(n, 0, inType(n, 0), nullptr);
-  if (!known(x)) return;
-  Dims d = x->dims();
-  std::vector<int64_t> axes = reduceAxes(n, static_cast<int64_t>(d.size()));
-  bool keep = n.attrInt("keepdims", 1) != 0;
+  // Axes given as a graph input are known once the runner binds it.
+  if (!known(x) || (n.inputs().size() > 1 && n.input(1) && !n.input(1)->isConstant())) return;
+  const Dims &d = x->dims();
+  const std::vector<bool> reduced = reducedAxes(n, static_cast<int64_t>(d.size()));
+  const bool keep = n.attrInt("keepdims", 1) != 0;
   Dims out;
   for (size_t i = 0; i < d.size(); ++i) {
-    bool reduced = axes.empty() || std::count(axes.begin(), axes.end(), static_cast<int64_t>(i));
-    if (!reduced)
-      out.push_back(d[i]);
-    else if (keep)
-      out.push_back(1);
+    if (!reduced[i]) out.push_back(d[i]);
+    else if (keep) out.push_back(1);
   }
   setOut(n, 0, x->dtype(), &out);
 }

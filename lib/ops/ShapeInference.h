@@ -37,7 +37,8 @@ void inferSplit(Node &n, int64_t opset);
 void inferSlice(Node &n, int64_t opset);
 void inferPad(Node &n, int64_t opset);
 void inferSoftmax(Node &n, int64_t opset);
-void inferReduceMean(Node &n, int64_t opset);
+/// ReduceMean, ReduceSum, ReduceMax, ... (reducedAxes, keepdims).
+void inferReduce(Node &n, int64_t opset);
 void inferShape(Node &n, int64_t opset);
 void inferGather(Node &n, int64_t opset);
 void inferUnsqueezeSqueeze(Node &n, int64_t opset);

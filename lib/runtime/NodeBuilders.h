@@ -34,7 +34,7 @@ void buildVariadic(PlanBuilder &b, const Node &n);  // Sum, Mean, Max, Min
 void buildPool(PlanBuilder &b, const Node &n);
 void buildBatchNorm(PlanBuilder &b, const Node &n);
 void buildSoftmax(PlanBuilder &b, const Node &n);
-void buildReduceMean(PlanBuilder &b, const Node &n);
+void buildReduce(PlanBuilder &b, const Node &n);  // ReduceMean, ReduceSum, ReduceMax, ...
 void buildConcat(PlanBuilder &b, const Node &n);
 void buildAlias(PlanBuilder &b, const Node &n);
 /// A node computed at run time by the reference evaluator (evaluate()) on plain buffers:

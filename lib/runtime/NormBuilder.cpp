@@ -1,4 +1,8 @@
-// BatchNormalization (inference with global statistics, or training with batch statistics), Softmax and ReduceMean on oneDNN.
+// BatchNormalization (inference with global statistics, or training with batch statistics), Softmax and the
+// Reduce* family on oneDNN.
+#include <algorithm>
+#include <map>
+
 #include "dnnl/DnnlApi.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
@@ -69,19 +73,85 @@ void buildSoftmax(PlanBuilder &b, const Node &n) {
   b.define(n.output(0), dnnl::memory(plainDesc(xd), b.engine(), dst.get_data_handle()));
 }
 
-void buildReduceMean(PlanBuilder &b, const Node &n) {
+namespace {
+
+// x -> f(x) elementwise into a new plain memory of \p dims (a reduction over axes of size 1).
+dnnl::memory eltwise(PlanBuilder &b, const Node &n, const dnnl::memory &src, const Dims &dims, dnnl::algorithm alg) {
+  dnnl::memory dst = b.newMemory(plainDesc(dims));
+  auto pd = dnnlapi::eltwiseForward(b.engine(), dnnl::prop_kind::forward_inference, alg, src.get_desc(), 0.f, 0.f);
+  b.addPrimitive(n, dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  return dst;
+}
+
+dnnl::memory reduce(PlanBuilder &b, const Node &n, dnnl::algorithm alg, const dnnl::memory &src, const Dims &kept,
+                    float p = 0.f, const dnnl::primitive_attr &attr = dnnl::primitive_attr()) {
+  dnnl::memory dst = b.newMemory(plainDesc(kept));
+  auto pd = dnnlapi::reduction(b.engine(), alg, src.get_desc(), dst.get_desc(), p, 0.f, attr);
+  b.addPrimitive(n, dnnl::reduction(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  return dst;
+}
+
+}  // namespace
+
+void buildReduce(PlanBuilder &b, const Node &n) {
+  using alg = dnnl::algorithm;
+  const std::string op = n.opType().substr(6);  // Mean, Sum, Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp
+  if (n.input(0)->dtype() != DType::Float32) return buildEvaluated(b, n);  // integer or float64 data
   const Dims &xd = n.input(0)->dims();
-  std::vector<int64_t> axes = reduceAxes(n, static_cast<int64_t>(xd.size()));
+  const std::vector<bool> reduced = reducedAxes(n, static_cast<int64_t>(xd.size()));
   Dims kept = xd;
   for (size_t i = 0; i < xd.size(); ++i)
-    if (axes.empty() || std::count(axes.begin(), axes.end(), static_cast<int64_t>(i))) kept[i] = 1;
-  dnnl::memory src = b.plainMemoryOf(n.input(0));
-  dnnl::memory dst = b.newMemory(plainDesc(kept));
-  if (kept == xd) {  // nothing to reduce: a copy
-    b.addReorder(n.name(), src, dst);
+    if (reduced[i]) kept[i] = 1;
+  const dnnl::memory src = b.plainMemoryOf(n.input(0));
+  dnnl::memory dst;
+  if (kept == xd) {
+    // Every reduced axis has one element (oneDNN wants one to reduce): what remains of f is
+    // elementwise. No axis reduced at all (noop_with_empty_axes) is the input itself.
+    const bool none = std::none_of(reduced.begin(), reduced.end(), [](bool r) { return r; });
+    if (!none && (op == "L1" || op == "L2")) dst = eltwise(b, n, src, xd, alg::eltwise_abs);
+    else if (!none && op == "SumSquare") dst = eltwise(b, n, src, xd, alg::eltwise_square);
+    else if (!none && op == "LogSum") dst = eltwise(b, n, src, xd, alg::eltwise_log);
+    else {
+      dst = b.newMemory(plainDesc(xd));
+      b.addReorder(n.name(), src, dst);
+    }
+  } else if (op == "LogSumExp") {
+    // max + log(sum(exp(x - max))): large inputs do not overflow.
+    const dnnl::memory m = reduce(b, n, alg::reduction_max, src, kept);
+    dnnl::memory shifted = b.newMemory(plainDesc(xd));
+    dnnl::post_ops exp;
+    exp.append_eltwise(1.f, alg::eltwise_exp, 0.f, 0.f);
+    dnnl::primitive_attr expAttr;
+    expAttr.set_post_ops(exp);
+    auto sub = dnnlapi::binary(b.engine(), alg::binary_sub, src.get_desc(), m.get_desc(), shifted.get_desc(), expAttr);
+    b.addPrimitive(n, dnnl::binary(sub), {{DNNL_ARG_SRC_0, src}, {DNNL_ARG_SRC_1, m}, {DNNL_ARG_DST, shifted}});
+    dnnl::post_ops log;
+    log.append_eltwise(1.f, alg::eltwise_log, 0.f, 0.f);
+    dnnl::primitive_attr logAttr;
+    logAttr.set_post_ops(log);
+    const dnnl::memory s = reduce(b, n, alg::reduction_sum, shifted, kept, 0.f, logAttr);
+    dst = b.newMemory(plainDesc(kept));
+    auto add = dnnlapi::binary(b.engine(), alg::binary_add, s.get_desc(), m.get_desc(), dst.get_desc());
+    b.addPrimitive(n, dnnl::binary(add), {{DNNL_ARG_SRC_0, s}, {DNNL_ARG_SRC_1, m}, {DNNL_ARG_DST, dst}});
+  } else if (op == "LogSum") {
+    dnnl::post_ops log;
+    log.append_eltwise(1.f, alg::eltwise_log, 0.f, 0.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(log);
+    dst = reduce(b, n, alg::reduction_sum, src, kept, 0.f, attr);
   } else {
-    auto pd = dnnlapi::reduction(b.engine(), dnnl::algorithm::reduction_mean, src.get_desc(), dst.get_desc(), 0.f, 0.f);
-    b.addPrimitive(n, dnnl::reduction(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    static const std::map<std::string, std::pair<alg, float>> kAlgorithms = {
+        {"Mean", {alg::reduction_mean, 0.f}},
+        {"Sum", {alg::reduction_sum, 0.f}},
+        {"Max", {alg::reduction_max, 0.f}},
+        {"Min", {alg::reduction_min, 0.f}},
+        {"Prod", {alg::reduction_mul, 0.f}},
+        {"L1", {alg::reduction_norm_lp_sum, 1.f}},
+        {"L2", {alg::reduction_norm_lp_sum, 2.f}},
+        {"SumSquare", {alg::reduction_norm_lp_power_p_sum, 2.f}},
+    };
+    const auto &[a, p] = kAlgorithms.at(op);
+    dst = reduce(b, n, a, src, kept, p);
   }
   b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims()), b.engine(), dst.get_data_handle()));
 }

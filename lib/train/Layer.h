@@ -116,7 +116,7 @@ void buildSplit(NetworkBuilder &b, const Node &n);
 void buildConcat(NetworkBuilder &b, const Node &n);
 void buildPad(NetworkBuilder &b, const Node &n);
 void buildPool(NetworkBuilder &b, const Node &n);  // ReduceLayers.cpp: pools
-void buildReduceMean(NetworkBuilder &b, const Node &n);
+void buildReduce(NetworkBuilder &b, const Node &n);  // ReduceMean, ReduceSum, ReduceMax, ...
 void buildSoftmax(NetworkBuilder &b, const Node &n);
 void buildQuantize(NetworkBuilder &b, const Node &n);    // QuantizeLayers.cpp: Q->DQ pairs
 void buildDequantize(NetworkBuilder &b, const Node &n);

@@ -1,7 +1,8 @@
-// Layers that reduce: MaxPool / AveragePool / GlobalAveragePool (oneDNN pooling), ReduceMean
-// and Softmax.
+// Layers that reduce: MaxPool / AveragePool / GlobalAveragePool (oneDNN pooling), the Reduce*
+// family and Softmax.
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
@@ -29,11 +30,14 @@ class PoolLayer final : public Layer {
   size_t x_, y_;
 };
 
-// The mean over some axes: each output element averages `count` inputs, and its gradient is
-// spread evenly back over them. outOf[i]: the output element input element i belongs to.
-class ReduceMeanLayer final : public Layer {
+// Reduce* over some axes: outOf[k] is the output element input element k belongs to, `count`
+// the inputs per output. Gradients: Max/Min's goes to the inputs equal to the result, shared on
+// ties; Prod's to each input as the product of the others (zeros included); L1's is sign(x),
+// 0 at 0 as PyTorch's abs; L2's x / y, 0 where y is 0.
+class ReduceLayer final : public Layer {
  public:
-  ReduceMeanLayer(const Dims &xd, const std::vector<bool> &reduced, size_t x, size_t y) : x_(x), y_(y) {
+  enum class Op { Mean, Sum, Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp };
+  ReduceLayer(Op op, const Dims &xd, const std::vector<bool> &reduced, size_t x, size_t y) : op_(op), x_(x), y_(y) {
     Dims kept = xd;
     for (size_t i = 0; i < xd.size(); ++i)
       if (reduced[i]) {
@@ -45,20 +49,76 @@ class ReduceMeanLayer final : public Layer {
   void forward(std::vector<Tensor> &v) override {
     const float *x = v[x_].data<float>();
     float *y = v[y_].data<float>();
-    std::vector<double> sum(static_cast<size_t>(v[y_].numel()), 0.0);
-    for (size_t k = 0; k < outOf_.size(); ++k) sum[static_cast<size_t>(outOf_[k])] += x[k];
-    for (size_t o = 0; o < sum.size(); ++o) y[o] = static_cast<float>(sum[o] / static_cast<double>(count_));
+    const size_t outs = static_cast<size_t>(v[y_].numel());
+    const bool extremum = op_ == Op::Max || op_ == Op::Min || op_ == Op::LogSumExp;
+    std::vector<double> acc(outs, op_ == Op::Prod ? 1.0 : 0.0);
+    std::vector<float> m(outs, op_ == Op::Min ? INFINITY : -INFINITY);
+    for (size_t k = 0; k < outOf_.size(); ++k) {
+      const size_t o = static_cast<size_t>(outOf_[k]);
+      const double e = x[k];
+      switch (op_) {
+        case Op::Max: case Op::LogSumExp: m[o] = std::max(m[o], x[k]); break;
+        case Op::Min: m[o] = std::min(m[o], x[k]); break;
+        case Op::Prod: acc[o] *= e; break;
+        case Op::L1: acc[o] += std::fabs(e); break;
+        case Op::L2: case Op::SumSquare: acc[o] += e * e; break;
+        default: acc[o] += e;
+      }
+    }
+    if (op_ == Op::LogSumExp)
+      for (size_t k = 0; k < outOf_.size(); ++k) {
+        const size_t o = static_cast<size_t>(outOf_[k]);
+        acc[o] += std::exp(static_cast<double>(x[k]) - m[o]);
+      }
+    for (size_t o = 0; o < outs; ++o) {
+      double r = acc[o];
+      if (op_ == Op::Mean) r /= static_cast<double>(count_);
+      else if (op_ == Op::L2) r = std::sqrt(r);
+      else if (op_ == Op::LogSum) r = std::log(r);
+      else if (op_ == Op::LogSumExp) r = m[o] + std::log(r);
+      y[o] = extremum && op_ != Op::LogSumExp ? m[o] : static_cast<float>(r);
+    }
   }
-  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
-    const float *dy = g[y_].data<float>();
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    const float *x = v[x_].data<float>(), *y = v[y_].data<float>(), *dy = g[y_].data<float>();
     float *dx = g[x_].data<float>();
-    const float inv = 1.f / static_cast<float>(count_);
-    const int64_t n = static_cast<int64_t>(outOf_.size());
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < n; ++k) dx[k] += dy[outOf_[static_cast<size_t>(k)]] * inv;
+    const size_t outs = static_cast<size_t>(v[y_].numel());
+    // Max/Min: how many inputs attain the result; Prod: the zeros and the product of the rest.
+    std::vector<int64_t> hits(outs, 0);
+    std::vector<double> rest(outs, 1.0);
+    if (op_ == Op::Max || op_ == Op::Min || op_ == Op::Prod)
+      for (size_t k = 0; k < outOf_.size(); ++k) {
+        const size_t o = static_cast<size_t>(outOf_[k]);
+        if (op_ == Op::Prod) {
+          if (x[k] == 0.f) ++hits[o];
+          else rest[o] *= x[k];
+        } else {
+          hits[o] += x[k] == y[o];
+        }
+      }
+    for (size_t k = 0; k < outOf_.size(); ++k) {
+      const size_t o = static_cast<size_t>(outOf_[k]);
+      const float xk = x[k], yo = y[o];
+      float d = 0.f;
+      switch (op_) {
+        case Op::Mean: d = 1.f / static_cast<float>(count_); break;
+        case Op::Sum: d = 1.f; break;
+        case Op::Max: case Op::Min: d = xk == yo ? 1.f / static_cast<float>(hits[o]) : 0.f; break;
+        case Op::Prod:  // no zero: y / x; one zero: the rest's product reaches it alone; more: 0
+          d = hits[o] == 0 ? static_cast<float>(rest[o] / xk) : hits[o] == 1 && xk == 0.f ? static_cast<float>(rest[o]) : 0.f;
+          break;
+        case Op::L1: d = xk > 0.f ? 1.f : xk < 0.f ? -1.f : 0.f; break;
+        case Op::L2: d = yo > 0.f ? xk / yo : 0.f; break;
+        case Op::SumSquare: d = 2.f * xk; break;
+        case Op::LogSum: d = std::exp(-yo); break;
+        case Op::LogSumExp: d = std::exp(xk - yo); break;
+      }
+      dx[k] += d * dy[o];
+    }
   }
 
  private:
+  Op op_;
   std::vector<int64_t> outOf_;
   int64_t count_ = 1;
   size_t x_, y_;
@@ -130,14 +190,19 @@ void buildPool(NetworkBuilder &b, const Node &n) {
   b.add(std::make_unique<PoolLayer>(b.device(), kind, xd, b.dims(ys), geo, xs, ys));
 }
 
-void buildReduceMean(NetworkBuilder &b, const Node &n) {
+void buildReduce(NetworkBuilder &b, const Node &n) {
+  static const std::map<std::string, ReduceLayer::Op> kOps = {
+      {"ReduceMean", ReduceLayer::Op::Mean}, {"ReduceSum", ReduceLayer::Op::Sum},
+      {"ReduceMax", ReduceLayer::Op::Max},   {"ReduceMin", ReduceLayer::Op::Min},
+      {"ReduceProd", ReduceLayer::Op::Prod}, {"ReduceL1", ReduceLayer::Op::L1},
+      {"ReduceL2", ReduceLayer::Op::L2},     {"ReduceSumSquare", ReduceLayer::Op::SumSquare},
+      {"ReduceLogSum", ReduceLayer::Op::LogSum}, {"ReduceLogSumExp", ReduceLayer::Op::LogSumExp},
+  };
   const size_t xs = b.input(n, n.input(0));
   const Dims xd = b.dims(xs);
-  const std::vector<int64_t> axes = reduceAxes(n, static_cast<int64_t>(xd.size()));
-  std::vector<bool> reduced(xd.size(), axes.empty());
-  for (int64_t a : axes) reduced[static_cast<size_t>(a)] = true;
+  const std::vector<bool> reduced = reducedAxes(n, static_cast<int64_t>(xd.size()));
   const size_t ys = b.output(n, n.output(0));
-  b.add(std::make_unique<ReduceMeanLayer>(xd, reduced, xs, ys));
+  b.add(std::make_unique<ReduceLayer>(kOps.at(n.opType()), xd, reduced, xs, ys));
 }
 
 void buildSoftmax(NetworkBuilder &b, const Node &n) {

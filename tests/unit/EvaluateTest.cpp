@@ -1,5 +1,5 @@
-// The reference evaluator's Cast between numbers and STRING, the STRING tensor's protobuf form,
-// and STRING graph outputs of the float runner.
+// The reference evaluator: Cast between numbers and STRING, the STRING tensor's protobuf form and
+// STRING graph outputs of the float runner; the Reduce family and Sum/Mean/Max/Min against oneDNN.
 #include <cmath>
 #include <limits>
 
@@ -69,4 +69,57 @@ TEST_CASE("the float runner returns a STRING graph output of a Cast and reads a 
     CHECK(outs[0].strings() == std::vector<std::string>{cat(base), cat(-base), "0", "1.25"});
     CHECK(outs[1].toFloats() == std::vector<float>{1.f, base, -std::numeric_limits<float>::infinity()});
   }
+}
+
+// The reference evaluator (constant folding; integer and float64 data in the runner) and the
+// runner's oneDNN path compute the reductions and variadic ops alike on float32 data.
+TEST_CASE("the reference evaluator agrees with the oneDNN runner on the Reduce family and Sum/Mean/Max/Min", "[evaluate]") {
+  struct Case {
+    std::string op;
+    std::vector<int64_t> axes;
+    int64_t keepdims;
+  };
+  const std::vector<Case> reductions = {
+      {"ReduceMean", {1}, 1}, {"ReduceSum", {0, 2}, 0}, {"ReduceMax", {2}, 1},      {"ReduceMin", {}, 0},
+      {"ReduceProd", {1}, 0}, {"ReduceL1", {-1}, 1},    {"ReduceL2", {1, 2}, 1},    {"ReduceSumSquare", {0}, 1},
+      {"ReduceLogSumExp", {1}, 0}, {"ReduceLogSum", {2}, 1}};
+  const Tensor x = randomTensor({2, 3, 4}, 7, 0.1f, 2.f);  // positive: ReduceLogSum's domain
+  for (const Case &c : reductions) {
+    Graph g;
+    Node *n = addOp(g, c.op, {addInput(g, "x", {2, 3, 4})}, "y");
+    if (!c.axes.empty()) n->setAttr("axes", Attribute::ofInts(c.axes));
+    n->setAttr("keepdims", Attribute::ofInt(c.keepdims));
+    g.outputs() = {n->output(0)};
+    g.opset = 11;
+    inferShapes(g);
+    INFO(c.op);
+    const Tensor want = evaluate(*n, {&x}, g.opset).at(0);
+    CHECK(mismatch(runGraph(g, {x}).at(0), want, 1e-5f, 1e-5f) == "");
+  }
+  for (const char *op : {"Sum", "Mean", "Max", "Min"}) {
+    Graph g;
+    Value *a = addInput(g, "a", {2, 3, 4}), *b = addInput(g, "b", {3, 1}), *c = addInput(g, "c", {4});
+    Node *n = addOp(g, op, {b, a, c}, "y");  // the first operand broadcast too
+    g.outputs() = {n->output(0)};
+    inferShapes(g);
+    const Tensor ta = randomTensor({2, 3, 4}, 1), tb = randomTensor({3, 1}, 2), tc = randomTensor({4}, 3);
+    INFO(op);
+    const Tensor want = evaluate(*n, {&tb, &ta, &tc}, g.opset).at(0);
+    CHECK(want.dims() == Dims{2, 3, 4});
+    CHECK(mismatch(runGraph(g, {ta, tb, tc}).at(0), want, 1e-6f, 1e-6f) == "");
+  }
+  // Integer data: exact, on the evaluator in both.
+  Graph g;
+  Value *i = g.addValue("i");
+  i->setDType(DType::Int64);
+  i->setShape({2, 3});
+  g.inputs().push_back(i);
+  Node *sum = addOp(g, "ReduceSum", {i}, "s");
+  sum->setAttr("axes", Attribute::ofInts({1}));
+  sum->setAttr("keepdims", Attribute::ofInt(0));
+  g.outputs() = {sum->output(0)};
+  g.opset = 11;
+  inferShapes(g);
+  const Tensor ints = Tensor::fromVector<int64_t>({2, 3}, {1, 2, (int64_t{1} << 60), -4, 5, 6});
+  CHECK(runGraph(g, {ints}).at(0).toInt64s() == std::vector<int64_t>{(int64_t{1} << 60) + 3, 7});
 }

@@ -239,6 +239,33 @@ std::vector<OpCase> cases() {
   c.push_back({"Neg", "", {2, 3, 4, 4}, 13, unary("Neg")});
   c.push_back({"Abs", "", {2, 3, 4, 4}, 13, unary("Abs")});
   c.push_back({"ReduceMean", "all axes", {2, 3, 4}, 13, unary("ReduceMean")});
+  // The rest of the Reduce family: axes as an attribute, as an input (ReduceSum, opset 13), an
+  // axis of one element (the runner's elementwise path), no axes with noop_with_empty_axes.
+  auto reduceOver = [](const std::string &type, std::vector<int64_t> axes, int64_t keep) {
+    return [type, axes, keep](Graph &g, Value *x) {
+      Node *n = op(g, type, {x});
+      if (!axes.empty()) attrs(n, "axes", axes);
+      return attr(n, "keepdims", keep)->output(0);
+    };
+  };
+  c.push_back({"ReduceMax", "axis 2", {2, 3, 4}, 13, reduceOver("ReduceMax", {2}, 1)});
+  c.push_back({"ReduceMin", "axes 1, 2, keepdims 0", {2, 3, 4}, 13, reduceOver("ReduceMin", {1, 2}, 0)});
+  c.push_back({"ReduceProd", "axis 1", {2, 3, 4}, 13, reduceOver("ReduceProd", {1}, 1)});
+  c.push_back({"ReduceL1", "axis -1", {2, 3, 4}, 13, reduceOver("ReduceL1", {-1}, 1)});
+  c.push_back({"ReduceL2", "axis 1", {2, 3, 4}, 13, reduceOver("ReduceL2", {1}, 1)});
+  c.push_back({"ReduceL2", "an axis of one element", {2, 1, 4}, 13, reduceOver("ReduceL2", {1}, 1)});
+  c.push_back({"ReduceSumSquare", "all axes", {2, 3, 4}, 13, reduceOver("ReduceSumSquare", {}, 0)});
+  c.push_back({"ReduceLogSumExp", "axis 1, keepdims 0", {2, 3, 4}, 13, reduceOver("ReduceLogSumExp", {1}, 0)});
+  c.push_back({"ReduceLogSum", "of x*x + 0.5, axis 2", {2, 3, 4}, 13, [](Graph &g, Value *x) {
+                 Value *sq = op(g, "Add", {op(g, "Mul", {x, x})->output(0), scalar(g, "half", 0.5f)})->output(0);
+                 return attrs(op(g, "ReduceLogSum", {sq}), "axes", {2})->output(0);
+               }});
+  c.push_back({"ReduceSum", "opset 13: axes input, keepdims 0", {2, 3, 4}, 13, [](Graph &g, Value *x) {
+                 return attr(op(g, "ReduceSum", {x, ints(g, "axes", {0, 2})}), "keepdims", int64_t{0})->output(0);
+               }});
+  c.push_back({"ReduceSum", "no axes, noop_with_empty_axes", {2, 3}, 13, [](Graph &g, Value *x) {
+                 return attr(op(g, "ReduceSum", {x}), "noop_with_empty_axes", int64_t{1})->output(0);
+               }});
   c.push_back({"Softmax", "last axis", {2, 3, 4}, 13, unary("Softmax")});
   c.push_back({"Softmax", "opset 11: trailing axes flattened from 1", {2, 3, 4}, 11, unary("Softmax")});
   return c;

@@ -11,8 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-resnet20}
-source scripts/table_common.sh  # lowbit, shared, preprocessing, srq_terms
-srq=(${SRQ_FLAGS:-$srq_terms})
+source scripts/table_common.sh  # lowbit, shared, preprocessing, srq_table_terms
+srq=(${SRQ_FLAGS:-$srq_table_terms})
 attack_limit=${ATTACK_LIMIT:-2000}
 pre=($(preprocessing "$model"))
 out=${OUT:-$(mktemp -d)}

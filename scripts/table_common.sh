@@ -14,3 +14,6 @@ preprocessing() {
 }
 # SRQ's robustness terms as the tables run them (README: the formula of each term).
 srq_terms="--structure-loss 10 --lipschitz-loss 10 --perturb-loss 0.01 --spectral-loss 1e-4"
+# SRQ's table judges clean accuracy first: a lighter perturbation weight (0.003 raised clean
+# accuracy on ResNet20 W4A4, where 0.01 trades some of it for robustness).
+srq_table_terms="--structure-loss 10 --lipschitz-loss 10 --perturb-loss 0.003 --spectral-loss 1e-4"

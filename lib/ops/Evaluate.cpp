@@ -242,6 +242,159 @@ Tensor reduce(const Node &n, const Tensor &x) {
   return out;
 }
 
+// Calls f(o, offsets) for each element o of \p outDims with each operand's element offset
+// (numpy broadcasting: \p dims are the operands' shapes).
+template <typename F>
+void forEachBroadcast(const Dims &outDims, const std::vector<Dims> &dims, F &&f) {
+  std::vector<std::vector<int64_t>> strides;
+  for (const Dims &d : dims) strides.push_back(broadcastStrides(d, outDims));
+  std::vector<int64_t> idx(outDims.size(), 0), at(dims.size(), 0);
+  const int64_t total = numElements(outDims);
+  for (int64_t o = 0; o < total; ++o) {
+    f(o, at);
+    for (int64_t ax = static_cast<int64_t>(outDims.size()) - 1; ax >= 0; --ax) {
+      const size_t u = static_cast<size_t>(ax);
+      ++idx[u];
+      for (size_t k = 0; k < at.size(); ++k) at[k] += strides[k][u];
+      if (idx[u] < outDims[u]) break;
+      for (size_t k = 0; k < at.size(); ++k) at[k] -= strides[k][u] * outDims[u];
+      idx[u] = 0;
+    }
+  }
+}
+
+// Equal, Greater, GreaterOrEqual, Less, LessOrEqual (any numeric type) and And, Or, Xor (bool):
+// a bool result with numpy broadcasting.
+Tensor compare(const Node &n, const std::string &op, const Tensor &a, const Tensor &b) {
+  if (a.dtype() != b.dtype())
+    throw Error(cat(n.describe(), ": input types differ (", dtypeName(a.dtype()), " vs ", dtypeName(b.dtype()), ")"));
+  const Dims outDims = broadcastDims(a.dims(), b.dims(), n);
+  Tensor out(DType::Bool, outDims);
+  uint8_t *r = static_cast<uint8_t *>(out.raw());
+  const bool fp = isFloatType(a.dtype());
+  forEachBroadcast(outDims, {a.dims(), b.dims()}, [&](int64_t o, const std::vector<int64_t> &at) {
+    int c;  // -1, 0, 1: the order of a and b; 2 unordered (NaN)
+    if (fp) {
+      const double x = getDouble(a, at[0]), y = getDouble(b, at[1]);
+      c = x < y ? -1 : x > y ? 1 : x == y ? 0 : 2;
+    } else {
+      const int64_t x = getInt(a, at[0]), y = getInt(b, at[1]);
+      c = x < y ? -1 : x > y ? 1 : 0;
+    }
+    bool v;
+    if (op == "Equal") v = c == 0;
+    else if (op == "Greater") v = c == 1;
+    else if (op == "GreaterOrEqual") v = c == 1 || c == 0;
+    else if (op == "Less") v = c == -1;
+    else if (op == "LessOrEqual") v = c == -1 || c == 0;
+    else {
+      const bool x = getInt(a, at[0]) != 0, y = getInt(b, at[1]) != 0;
+      v = op == "And" ? x && y : op == "Or" ? x || y : x != y;
+    }
+    r[o] = v;
+  });
+  return out;
+}
+
+// Where(condition, X, Y), the three broadcast together.
+Tensor where(const Node &n, const Tensor &c, const Tensor &x, const Tensor &y) {
+  if (x.dtype() != y.dtype())
+    throw Error(cat(n.describe(), ": X and Y types differ (", dtypeName(x.dtype()), " vs ", dtypeName(y.dtype()), ")"));
+  const Dims outDims = broadcastDims(broadcastDims(c.dims(), x.dims(), n), y.dims(), n);
+  Tensor out(x.dtype(), outDims);
+  const size_t es = dtypeSize(x.dtype());
+  const uint8_t *cp = static_cast<const uint8_t *>(c.raw()), *xp = static_cast<const uint8_t *>(x.raw()),
+                *yp = static_cast<const uint8_t *>(y.raw());
+  uint8_t *op = static_cast<uint8_t *>(out.raw());
+  forEachBroadcast(outDims, {c.dims(), x.dims(), y.dims()}, [&](int64_t o, const std::vector<int64_t> &at) {
+    const uint8_t *from = cp[at[0]] ? xp + at[1] * static_cast<int64_t>(es) : yp + at[2] * static_cast<int64_t>(es);
+    std::memcpy(op + o * static_cast<int64_t>(es), from, es);
+  });
+  return out;
+}
+
+// Expand to \p dims (bidirectional broadcasting) and Tile by \p repeats: element copies.
+Tensor expand(const Node &n, const Tensor &x, const std::vector<int64_t> &shape) {
+  const Dims outDims = broadcastDims(x.dims(), shape, n);
+  Tensor out(x.dtype(), outDims);
+  const size_t es = dtypeSize(x.dtype());
+  forEachBroadcast(outDims, {x.dims()}, [&](int64_t o, const std::vector<int64_t> &at) {
+    std::memcpy(static_cast<uint8_t *>(out.raw()) + o * static_cast<int64_t>(es),
+                static_cast<const uint8_t *>(x.raw()) + at[0] * static_cast<int64_t>(es), es);
+  });
+  return out;
+}
+
+Tensor tile(const Node &n, const Tensor &x, const std::vector<int64_t> &repeats) {
+  if (repeats.size() != x.dims().size())
+    throw Error(cat(n.describe(), ": ", repeats.size(), " repeats for a rank-", x.rank(), " input"));
+  Dims outDims = x.dims();
+  for (size_t i = 0; i < outDims.size(); ++i) {
+    if (repeats[i] < 0) throw Error(cat(n.describe(), ": negative repeat ", repeats[i]));
+    outDims[i] *= repeats[i];
+  }
+  Tensor out(x.dtype(), outDims);
+  const size_t es = dtypeSize(x.dtype());
+  const std::vector<int64_t> xs = contiguousStrides(x.dims());
+  std::vector<int64_t> idx(outDims.size(), 0);
+  for (int64_t o = 0; o < out.numel(); ++o) {
+    int64_t from = 0;
+    for (size_t i = 0; i < idx.size(); ++i) from += (idx[i] % x.dims()[i]) * xs[i];
+    std::memcpy(static_cast<uint8_t *>(out.raw()) + o * static_cast<int64_t>(es),
+                static_cast<const uint8_t *>(x.raw()) + from * static_cast<int64_t>(es), es);
+    for (int64_t ax = static_cast<int64_t>(idx.size()) - 1; ax >= 0; --ax) {
+      const size_t u = static_cast<size_t>(ax);
+      if (++idx[u] < outDims[u]) break;
+      idx[u] = 0;
+    }
+  }
+  return out;
+}
+
+// ArgMax / ArgMin along `axis`: the first index of the extreme, or the last with
+// select_last_index; int64 indices.
+Tensor argExtreme(const Node &n, const Tensor &x) {
+  const bool isMax = n.opType() == "ArgMax", last = n.attrInt("select_last_index", 0) != 0;
+  const int64_t axis = normalizeAxis(n.attrInt("axis", 0), x.rank(), n);
+  Dims outDims = x.dims();
+  const int64_t len = outDims[static_cast<size_t>(axis)];
+  if (len == 0) throw Error(cat(n.describe(), ": reduces an empty axis"));
+  const int64_t inner = numElements(Dims(outDims.begin() + axis + 1, outDims.end()));
+  const int64_t outer = numElements(Dims(outDims.begin(), outDims.begin() + axis));
+  outDims[static_cast<size_t>(axis)] = 1;
+  if (!n.attrInt("keepdims", 1)) outDims.erase(outDims.begin() + axis);
+  Tensor out(DType::Int64, outDims);
+  int64_t *r = out.data<int64_t>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      int64_t best = 0;
+      double bv = getDouble(x, o * len * inner + i);
+      for (int64_t k = 1; k < len; ++k) {
+        const double v = getDouble(x, (o * len + k) * inner + i);
+        const bool better = isMax ? (v > bv || (last && v == bv)) : (v < bv || (last && v == bv));
+        if (better) {
+          best = k;
+          bv = v;
+        }
+      }
+      r[o * inner + i] = best;
+    }
+  return out;
+}
+
+// Pow: base and exponent may differ in type; the result has the base's.
+Tensor power(const Node &n, const Tensor &a, const Tensor &b) {
+  const Dims outDims = broadcastDims(a.dims(), b.dims(), n);
+  Tensor out(a.dtype(), outDims);
+  const bool fp = isFloatType(a.dtype());
+  forEachBroadcast(outDims, {a.dims(), b.dims()}, [&](int64_t o, const std::vector<int64_t> &at) {
+    const double r = std::pow(getDouble(a, at[0]), getDouble(b, at[1]));
+    if (fp) setDouble(out, o, r);
+    else setInt(out, o, saturatingInt(r));
+  });
+  return out;
+}
+
 Tensor unary(const Node &n, const Tensor &x, int64_t opset) {
   Tensor out(x.dtype(), x.dims());
   const bool fp = isFloatType(x.dtype());
@@ -568,6 +721,19 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "PRelu") return {binary(n, op, in(0), in(1))};
   if (op == "Sum" || op == "Mean" || op == "Max" || op == "Min") return {variadic(n, inputs)};
   if (op.rfind("Reduce", 0) == 0) return {reduce(n, in(0))};
+  if (op == "Equal" || op == "Greater" || op == "GreaterOrEqual" || op == "Less" || op == "LessOrEqual" ||
+      op == "And" || op == "Or" || op == "Xor")
+    return {compare(n, op, in(0), in(1))};
+  if (op == "Not") {
+    Tensor out(DType::Bool, in(0).dims());
+    for (int64_t i = 0; i < out.numel(); ++i) setInt(out, i, getInt(in(0), i) == 0);
+    return {out};
+  }
+  if (op == "Where") return {where(n, in(0), in(1), in(2))};
+  if (op == "Expand") return {expand(n, in(0), in(1).toInt64s())};
+  if (op == "Tile") return {tile(n, in(0), in(1).toInt64s())};
+  if (op == "ArgMax" || op == "ArgMin") return {argExtreme(n, in(0))};
+  if (op == "Pow") return {power(n, in(0), in(1))};  // before UnaryMath's row: any exponent here
   if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
   if (const UnaryMath *u = findUnaryMath(op)) return {unaryMath(n, *u, in(0))};
   if (op == "DynamicQuantizeLinear") return dynamicQuantizeLinear(n, in(0));

@@ -1,9 +1,11 @@
 #include "ops/ShapeInference.h"
 
 #include <onnx/defs/schema.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -76,6 +78,28 @@ void inferWindowOp(Node &n, bool isConv, bool ceil) {
 }
 
 }  // namespace
+
+namespace {
+
+int64_t physicalMemoryBytes() {
+  static const int64_t bytes = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? static_cast<int64_t>(pages) * size : std::numeric_limits<int64_t>::max();
+  }();
+  return bytes;
+}
+
+}  // namespace
+
+void requireOutputsFitInMemory(const Node &n) {
+  for (const Value *o : n.outputs()) {
+    if (!o || !o->hasShape()) continue;
+    const std::optional<int64_t> bytes = checkedByteSize(o->dims(), std::max<size_t>(1, dtypeSize(o->dtype())));
+    if (!bytes || *bytes > physicalMemoryBytes())
+      throw Error(cat(n.describe(), ": output '", o->name(), "' ", shapeString(o->dims()),
+                      " needs more memory than this machine has (", physicalMemoryBytes() >> 20, " MiB)"));
+  }
+}
 
 namespace shapes {
 
@@ -158,6 +182,73 @@ void inferBroadcast(Node &n, int64_t) {
     else d.reset();
   }
   setOut(n, 0, x->dtype(), d ? &*d : nullptr);
+}
+
+void inferCompare(Node &n, int64_t opset) {
+  inferElementwiseBinary(n, opset);
+  const Value *out = n.output(0);
+  setOut(n, 0, DType::Bool, out && out->hasShape() ? &out->dims() : nullptr);
+}
+
+void inferPow(Node &n, int64_t) {
+  // Base and exponent may differ in type: the result has the base's.
+  const Value *x = n.input(0), *e = n.inputs().size() > 1 ? n.input(1) : nullptr;
+  if (!e) throw Error(cat(n.describe(), ": needs two inputs"));
+  if (known(x) && known(e)) {
+    const Dims d = broadcastDims(x->dims(), e->dims(), n);
+    setOut(n, 0, x->dtype(), &d);
+  } else {
+    setOut(n, 0, x->dtype(), nullptr);
+  }
+}
+
+void inferWhere(Node &n, int64_t) {
+  for (size_t i = 0; i < 3; ++i)
+    if (n.inputs().size() <= i || !n.input(i)) throw Error(cat(n.describe(), ": needs three inputs"));
+  const Value *c = n.input(0), *x = n.input(1), *y = n.input(2);
+  if (c->dtype() != DType::Bool && c->dtype() != DType::Undefined)
+    throw Error(cat(n.describe(), ": the condition is ", dtypeName(c->dtype()), ", not BOOL"));
+  if (known(c) && known(x) && known(y)) {
+    const Dims d = broadcastDims(broadcastDims(c->dims(), x->dims(), n), y->dims(), n);
+    setOut(n, 0, x->dtype(), &d);
+  } else {
+    setOut(n, 0, x->dtype(), nullptr);
+  }
+}
+
+// Expand and Tile: the output shape follows from a constant second input (shape, repeats);
+// given as a graph input, once the runner binds it.
+void inferExpandTile(Node &n, int64_t) {
+  const Value *x = n.input(0), *s = n.inputs().size() > 1 ? n.input(1) : nullptr;
+  if (!s) throw Error(cat(n.describe(), ": needs two inputs"));
+  setOut(n, 0, x->dtype(), nullptr);
+  if (!known(x) || !s->isConstant()) return;
+  const std::vector<int64_t> v = s->constant()->toInt64s();
+  Dims d;
+  if (n.opType() == "Expand") {
+    d = broadcastDims(x->dims(), v, n);
+  } else {
+    if (v.size() != x->dims().size())
+      throw Error(cat(n.describe(), ": ", v.size(), " repeats for a rank-", x->dims().size(), " input"));
+    d = x->dims();
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (v[i] < 0) throw Error(cat(n.describe(), ": negative repeat ", v[i]));
+      d[i] *= v[i];
+    }
+  }
+  if (!checkedByteSize(d, dtypeSize(x->dtype()))) throw Error(cat(n.describe(), ": output ", shapeString(d), " is too large"));
+  setOut(n, 0, x->dtype(), &d);
+}
+
+void inferArgExtreme(Node &n, int64_t) {
+  const Value *x = n.input(0);
+  setOut(n, 0, DType::Int64, nullptr);
+  if (!known(x)) return;
+  Dims d = x->dims();
+  const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(d.size()), n);
+  d[static_cast<size_t>(axis)] = 1;
+  if (!n.attrInt("keepdims", 1)) d.erase(d.begin() + axis);
+  setOut(n, 0, DType::Int64, &d);
 }
 
 void inferPRelu(Node &n, int64_t opset) {

@@ -13,6 +13,11 @@ void inferNodeShapes(Node &n, int64_t opset);
 /// ops are passed over (their outputs keep whatever the model declared).
 void inferShapes(Graph &g, bool skipUnsupported = false);
 
+/// Error naming \p n when one of its outputs with a known shape needs more bytes than the
+/// machine's physical memory (an Expand or Tile a hostile file asks for): checked before the
+/// runner or constant folding allocates it.
+void requireOutputsFitInMemory(const Node &n);
+
 /// Each op's shape rule, named by its row of the op table (OpTable.cpp).
 namespace shapes {
 void inferSameShape(Node &n, int64_t opset);
@@ -23,6 +28,11 @@ void inferElementwiseBinary(Node &n, int64_t opset);
 /// One or more inputs of one type broadcast together (Sum, Mean, Max, Min).
 void inferBroadcast(Node &n, int64_t opset);
 void inferPRelu(Node &n, int64_t opset);
+void inferCompare(Node &n, int64_t opset);  ///< Equal, Greater, ..., And, Or, Xor: BOOL results
+void inferPow(Node &n, int64_t opset);
+void inferWhere(Node &n, int64_t opset);
+void inferExpandTile(Node &n, int64_t opset);
+void inferArgExtreme(Node &n, int64_t opset);
 void inferConv(Node &n, int64_t opset);
 void inferPool(Node &n, int64_t opset);
 void inferGlobalAveragePool(Node &n, int64_t opset);

@@ -4,11 +4,21 @@
 #include <cmath>
 #include <vector>
 
+#include "support/Error.h"
+#include "support/Strings.h"
+
 namespace lowbit {
 namespace {
 
 UnaryParams none(const Node &) { return {}; }
 UnaryParams alphaOf(const Node &n, float def) { return {n.attrFloat("alpha", def), 0.f, 0.f}; }
+// Pow as a one-input op: its exponent (alpha) a constant with one element.
+UnaryParams exponentOf(const Node &n) {
+  const Value *e = n.inputs().size() > 1 ? n.input(1) : nullptr;
+  if (!e || !e->isConstant() || e->constant()->numel() != 1)
+    throw Error(cat(n.describe(), ": the exponent must be a constant with one element here"));
+  return {e->constant()->toFloats().at(0), 0.f, 0.f};
+}
 
 float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
 // log(1 + e^x) without overflow for large x.
@@ -44,6 +54,8 @@ const std::vector<UnaryMath> &table() {
       {"Log", [](float x, const UnaryParams &) { return std::log(x); },
        [](float x, float, const UnaryParams &) { return 1.f / x; }, none},
       {"Neg", [](float x, const UnaryParams &) { return -x; }, [](float, float, const UnaryParams &) { return -1.f; }, none},
+      {"Pow", [](float x, const UnaryParams &p) { return std::pow(x, p.alpha); },
+       [](float x, float, const UnaryParams &p) { return p.alpha * std::pow(x, p.alpha - 1.f); }, exponentOf},
       {"Reciprocal", [](float x, const UnaryParams &) { return 1.f / x; },
        [](float, float y, const UnaryParams &) { return -y * y; }, none},
       {"Selu", [](float x, const UnaryParams &p) { return p.gamma * (x > 0.f ? x : p.alpha * std::expm1(x)); },

@@ -51,6 +51,7 @@ class ConstantFolding final : public Pass {
       }
       std::vector<Tensor> outs;
       if (allConst) {
+        requireOutputsFitInMemory(*n);
         outs = evaluate(*n, ins, g.opset);
       } else if (foldableShape(*n)) {
         outs.push_back(shapeOfDims(*n, n->input(0)->dims()));

@@ -96,8 +96,7 @@ void buildBinary(PlanBuilder &b, const Node &n) {
 
 void buildVariadic(PlanBuilder &b, const Node &n) {
   const std::string &op = n.opType();
-  for (const Value *v : n.inputs())
-    if (v->dtype() != DType::Float32) return buildEvaluated(b, n);  // integer data (shape arithmetic, say)
+  if (readsNonFloatData(n)) return buildEvaluated(b, n);
   if (n.inputs().size() == 1) return buildAlias(b, n);              // the input itself (Mean of one too)
   const dnnl::algorithm alg = op == "Max"   ? dnnl::algorithm::binary_max
                               : op == "Min" ? dnnl::algorithm::binary_min
@@ -110,7 +109,7 @@ void buildVariadic(PlanBuilder &b, const Node &n) {
     dnnl::primitive_attr attr;
     if (op == "Mean" && i + 1 == n.inputs().size()) {
       dnnl::post_ops po;
-      po.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / static_cast<float>(n.inputs().size()), 0.f);
+      dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_linear, 1.f / static_cast<float>(n.inputs().size()), 0.f);
       attr.set_post_ops(po);
     }
     const Value *y = n.input(i);

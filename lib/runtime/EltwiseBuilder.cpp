@@ -41,6 +41,7 @@ std::vector<EltwiseStep> eltwiseSteps(const Node &n, int64_t opset) {
   if (op == "Abs") return {{A::eltwise_abs}};
   if (op == "Neg") return {{A::eltwise_linear, -1.f, 0.f}};
   if (op == "Reciprocal") return {{A::eltwise_pow, 1.f, -1.f}};  // alpha * x^beta
+  if (op == "Pow") return {{A::eltwise_pow, 1.f, p.alpha}};
   if (op == "Softplus") return {{A::eltwise_soft_relu, 1.f}};     // log(1 + e^x); oneDNN 3 reads alpha 1 as that
   return {};
 }
@@ -72,6 +73,14 @@ void buildEltwise(PlanBuilder &b, const Node &n) {
     src = dst;
   }
   b.define(n.output(0), src);
+}
+
+void buildPow(PlanBuilder &b, const Node &n) {
+  const Value *x = n.input(0), *e = n.input(1);
+  const bool eltwise = x->dtype() == DType::Float32 && !readsNonFloatData(n) && e->isConstant() &&
+                       e->constant()->numel() == 1 && n.output(0)->dims() == x->dims();
+  if (eltwise) return buildEltwise(b, n);
+  buildEvaluated(b, n);  // an exponent that varies, integer or float64 data
 }
 
 }  // namespace lowbit

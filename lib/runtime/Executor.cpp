@@ -1,12 +1,12 @@
 #include "runtime/Executor.h"
 
 #include <omp.h>
-#include <thread>
 
 #include <algorithm>
-#include <set>
 #include <chrono>
 #include <cstring>
+#include <set>
+#include <thread>
 
 #include "ops/OpParams.h"
 #include "ops/ShapeInference.h"
@@ -220,10 +220,12 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   }
   for (Node *n : g.nodes()) {
     if (n->opType() == "Identity" && n->input(0)->container) continue;  // resolved per output below
-    for (Value *o : n->outputs())
+    for (Value *o : n->outputs()) {
       if (o && !o->shapeIsStatic())
         throw Error(cat(n->describe(), ": output '", o->name(), "' has no static shape for inputs ",
                         shapeString(inputs.empty() ? Dims{} : inputs[0].dims())));
+    }
+    requireOutputsFitInMemory(*n);
     buildNode(b, *n);
   }
   for (Value *out : g.outputs()) {

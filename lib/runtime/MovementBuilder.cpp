@@ -27,11 +27,27 @@ void buildAlias(PlanBuilder &b, const Node &n) {
                                      src.get_data_handle()));
 }
 
+bool readsNonFloatData(const Node &n) {
+  for (const Value *v : n.inputs())
+    if (v && !v->isConstant() && v->dtype() != DType::Float32) return true;
+  for (const Value *v : n.outputs())  // Pow of an integer base by a float exponent, say
+    if (v && v->dtype() != DType::Float32) return true;
+  return false;
+}
+
+bool runsOnEvaluator(const Node &n) {
+  const OpInfo *op = n.domain().empty() ? findOp(n.opType()) : nullptr;
+  if (!op) return false;
+  if (op->buildRunner == buildEvaluated) return true;
+  const bool floatPathOnly = op->buildRunner == buildVariadic || op->buildRunner == buildReduce || op->buildRunner == buildPow;
+  return floatPathOnly && readsNonFloatData(n);
+}
+
 void buildEvaluated(PlanBuilder &b, const Node &n) {
   for (const Value *out : n.outputs()) {
     if (!out || out->dtype() == DType::Float32) continue;
     for (const Node *reader : b.graph().users(out))
-      throw Error(cat(n.describe(), ": its ", dtypeName(out->dtype()), " result is read by ",
+      if (!runsOnEvaluator(*reader)) throw Error(cat(n.describe(), ": its ", dtypeName(out->dtype()), " result is read by ",
                       reader->describe(), "; the float runner computes float32 tensors only"));
   }
   // Inputs: constants as they are, data read from plain buffers at run time.

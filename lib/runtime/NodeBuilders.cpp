@@ -54,6 +54,9 @@ void buildNode(PlanBuilder &b, const Node &n) {
   if (n.opType() == "DequantizeLinear" || n.opType() == "DynamicQuantizeLinear") return buildEvaluated(b, n);
   // Training-mode Dropout: its mask comes from a seeded generator, not from oneDNN.
   if (n.opType() == "Dropout" && dropoutDrops(n)) return buildEvaluated(b, n);
+  // Ops with no oneDNN path (comparisons, Where, ArgMax, ...) and float-path ops given other
+  // data: the reference evaluator, which reads and writes any element type.
+  if (runsOnEvaluator(n)) return buildEvaluated(b, n);
   for (const Value *out : n.outputs())
     if (out && out->dtype() != DType::Float32)
       throw Error(cat(n.describe(), ": produces ", dtypeName(out->dtype()), " data at run time ('",

@@ -39,8 +39,17 @@ void buildConcat(PlanBuilder &b, const Node &n);
 void buildAlias(PlanBuilder &b, const Node &n);
 /// A node computed at run time by the reference evaluator (evaluate()) on plain buffers:
 /// Cast to other types, QuantizeLinear codes as graph outputs, DequantizeLinear with run-time
-/// scales. Non-float results may only be graph outputs.
+/// scales, and the ops with no oneDNN path (comparisons, Where, Expand, Tile, ArgMax, ...).
+/// Non-float results may only be graph outputs or read by nodes that run on the evaluator too.
 void buildEvaluated(PlanBuilder &b, const Node &n);
+void buildPow(PlanBuilder &b, const Node &n);  // oneDNN eltwise_pow for a constant exponent, else evaluated
+/// Whether \p n reads or writes data that is not float32 at run time (integer shape arithmetic,
+/// masks, float64): the builders that have a oneDNN path for float32 run such a node on the
+/// evaluator.
+bool readsNonFloatData(const Node &n);
+/// Whether the float runner computes \p n on the reference evaluator, which reads any element
+/// type (so a value of another type may flow into it).
+bool runsOnEvaluator(const Node &n);
 /// QuantizeLinear: with its DequantizeLinear reader, one fake-quant step (quantize-dequantize
 /// in float, the simulation of quantized execution); alone, a graph output of integer codes.
 void buildQuantize(PlanBuilder &b, const Node &n);

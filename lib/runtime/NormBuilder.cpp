@@ -96,7 +96,7 @@ dnnl::memory reduce(PlanBuilder &b, const Node &n, dnnl::algorithm alg, const dn
 void buildReduce(PlanBuilder &b, const Node &n) {
   using alg = dnnl::algorithm;
   const std::string op = n.opType().substr(6);  // Mean, Sum, Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp
-  if (n.input(0)->dtype() != DType::Float32) return buildEvaluated(b, n);  // integer or float64 data
+  if (readsNonFloatData(n)) return buildEvaluated(b, n);
   const Dims &xd = n.input(0)->dims();
   const std::vector<bool> reduced = reducedAxes(n, static_cast<int64_t>(xd.size()));
   Dims kept = xd;
@@ -120,13 +120,13 @@ void buildReduce(PlanBuilder &b, const Node &n) {
     const dnnl::memory m = reduce(b, n, alg::reduction_max, src, kept);
     dnnl::memory shifted = b.newMemory(plainDesc(xd));
     dnnl::post_ops exp;
-    exp.append_eltwise(1.f, alg::eltwise_exp, 0.f, 0.f);
+    dnnlapi::appendEltwise(exp, alg::eltwise_exp, 0.f, 0.f);
     dnnl::primitive_attr expAttr;
     expAttr.set_post_ops(exp);
     auto sub = dnnlapi::binary(b.engine(), alg::binary_sub, src.get_desc(), m.get_desc(), shifted.get_desc(), expAttr);
     b.addPrimitive(n, dnnl::binary(sub), {{DNNL_ARG_SRC_0, src}, {DNNL_ARG_SRC_1, m}, {DNNL_ARG_DST, shifted}});
     dnnl::post_ops log;
-    log.append_eltwise(1.f, alg::eltwise_log, 0.f, 0.f);
+    dnnlapi::appendEltwise(log, alg::eltwise_log, 0.f, 0.f);
     dnnl::primitive_attr logAttr;
     logAttr.set_post_ops(log);
     const dnnl::memory s = reduce(b, n, alg::reduction_sum, shifted, kept, 0.f, logAttr);
@@ -135,7 +135,7 @@ void buildReduce(PlanBuilder &b, const Node &n) {
     b.addPrimitive(n, dnnl::binary(add), {{DNNL_ARG_SRC_0, s}, {DNNL_ARG_SRC_1, m}, {DNNL_ARG_DST, dst}});
   } else if (op == "LogSum") {
     dnnl::post_ops log;
-    log.append_eltwise(1.f, alg::eltwise_log, 0.f, 0.f);
+    dnnlapi::appendEltwise(log, alg::eltwise_log, 0.f, 0.f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(log);
     dst = reduce(b, n, alg::reduction_sum, src, kept, 0.f, attr);

@@ -227,3 +227,33 @@ TEST_CASE("a channel shuffle after a Concat is written straight from the sources
     CHECK(exec.profileReport().find("Transpose") == std::string::npos);
   }
 }
+
+TEST_CASE("a mask computed at run time flows between nodes the evaluator runs, and other readers are refused", "[runtime]") {
+  // LeakyRelu written out: Where(Greater(x, 0), x, 0.1 x).
+  Graph g;
+  Value *x = addInput(g, "x", {2, 3, 4});
+  Value *zero = g.addConstant("zero", Tensor::scalar<float>(0.f));
+  Value *slope = g.addConstant("slope", Tensor::scalar<float>(0.1f));
+  Value *mask = addOp(g, "Greater", {x, zero}, "mask")->output(0);
+  Value *scaled = addOp(g, "Mul", {x, slope}, "scaled")->output(0);
+  Value *y = addOp(g, "Where", {mask, x, scaled}, "y")->output(0);
+  Value *count = addOp(g, "ArgMax", {y}, "argmax")->output(0);
+  g.outputs() = {y, count};
+  inferShapes(g);
+  const Tensor in = randomTensor({2, 3, 4}, 5);
+  const std::vector<Tensor> outs = runGraph(g, {in});
+  const std::vector<float> xs = in.toFloats(), ys = outs[0].toFloats();
+  for (size_t i = 0; i < xs.size(); ++i) CHECK(ys[i] == (xs[i] > 0.f ? xs[i] : xs[i] * 0.1f));
+  CHECK(outs[1].dtype() == DType::Int64);
+  CHECK(outs[1].dims() == Dims{1, 3, 4});
+
+  // A Cast of the mask to float is a oneDNN-side reader (an alias of float data): refused.
+  Graph h;
+  Value *hx = addInput(h, "x", {4});
+  Value *hm = addOp(h, "Less", {hx, h.addConstant("zero", Tensor::scalar<float>(0.f))}, "mask")->output(0);
+  Node *cast = addOp(h, "Cast", {hm}, "as_float");
+  cast->setAttr("to", Attribute::ofInt(static_cast<int64_t>(DType::Float32)));
+  h.outputs() = {cast->output(0)};
+  inferShapes(h);
+  CHECK_THROWS_WITH(runGraph(h, {randomTensor({4}, 1)}), Catch::Contains("BOOL") && Catch::Contains("as_float"));
+}

@@ -236,6 +236,14 @@ std::vector<OpCase> cases() {
   c.push_back({"Log", "of x*x + 0.5", {2, 3, 4, 4}, 13, positive("Log")});
   c.push_back({"Sqrt", "of x*x + 0.5", {2, 3, 4, 4}, 13, positive("Sqrt")});
   c.push_back({"Reciprocal", "of x*x + 0.5", {2, 3, 4, 4}, 13, positive("Reciprocal")});
+  c.push_back({"Pow", "x^3 (GELU's tanh form)", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Pow", {x, scalar(g, "three", 3.f)})->output(0);
+               }});
+  c.push_back({"Pow", "(x*x + 0.5)^1.5, an int64 exponent of 2 after it", {2, 3, 4}, 13, [](Graph &g, Value *x) {
+                 Value *sq = op(g, "Add", {op(g, "Mul", {x, x})->output(0), scalar(g, "half", 0.5f)})->output(0);
+                 Value *p = op(g, "Pow", {sq, scalar(g, "e", 1.5f)})->output(0);
+                 return op(g, "Pow", {p, g.addConstant(g.uniqueName("two"), Tensor::scalar<int64_t>(2))})->output(0);
+               }});
   c.push_back({"Neg", "", {2, 3, 4, 4}, 13, unary("Neg")});
   c.push_back({"Abs", "", {2, 3, 4, 4}, 13, unary("Abs")});
   c.push_back({"ReduceMean", "all axes", {2, 3, 4}, 13, unary("ReduceMean")});

@@ -14,6 +14,7 @@
 #include "ops/Evaluate.h"
 #include "import/OnnxImporter.h"
 #include "ops/ShapeInference.h"
+#include "passes/PassManager.h"
 #include "support/File.h"
 
 using namespace lowbit;
@@ -454,4 +455,23 @@ TEST_CASE("empty tensors: an empty result needs no computation, a reduction over
   inferShapes(h);
   CHECK_THROWS_WITH(runGraph(h, {Tensor(DType::Float32, {2, 0})}),
                     Catch::Contains("y_node") && Catch::Contains("empty dimension"));
+}
+
+TEST_CASE("an Expand or Tile to more bytes than the machine holds is refused naming the node, before allocating",
+          "[hostile]") {
+  for (bool constantInput : {false, true}) {
+    Graph g;
+    Value *x = addInput(g, "x", {1, 3, 8, 8});
+    Value *src = constantInput ? g.addConstant("c", randomTensor({1, 1, 1, 1}, 1)) : x;
+    Node *tile = addOp(g, "Tile", {src, g.addConstant("r", Tensor::fromVector<int64_t>({4}, {100000, 100000, 8, 8}))}, "t");
+    Node *mean = addOp(g, "ReduceMean", {tile->output(0)}, "m");
+    mean->setAttr("keepdims", Attribute::ofInt(0));
+    g.outputs() = {addOp(g, "Add", {x, mean->output(0)}, "y")->output(0)};
+    inferShapes(g);
+    INFO(constantInput);
+    if (constantInput)
+      CHECK_THROWS_WITH(runPasses(g, {"ConstantFolding"}), Catch::Contains("t_node") && Catch::Contains("more memory"));
+    else
+      CHECK_THROWS_WITH(runGraph(g, {randomTensor({1, 3, 8, 8}, 2)}), Catch::Contains("t_node") && Catch::Contains("more memory"));
+  }
 }

@@ -95,6 +95,21 @@ inline PoolingForward::primitive_desc poolingForward(const dnnl::engine &eng, dn
   return {PoolingForward::desc(prop, alg, src, dst, strides, kernel, dilates, padL, padR), eng};
 }
 
+inline dnnl::layer_normalization_forward::primitive_desc layerNormalizationForward(const dnnl::engine &eng,
+                                                                                    dnnl::prop_kind prop,
+                                                                                    const Md &src, float epsilon,
+                                                                                    dnnl::normalization_flags flags) {
+  return {dnnl::layer_normalization_forward::desc(prop, src, epsilon, flags), eng};
+}
+
+/// LRN across channels: dst = src / (k + alpha / size * sum of src^2 over the centred window)^beta.
+inline dnnl::lrn_forward::primitive_desc lrnForward(const dnnl::engine &eng, const Md &src, int64_t size, float alpha,
+                                                    float beta, float k) {
+  return {dnnl::lrn_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::lrn_across_channels, src,
+                                  size, alpha, beta, k),
+          eng};
+}
+
 inline dnnl::batch_normalization_forward::primitive_desc batchNormalizationForward(const dnnl::engine &eng,
                                                                                     dnnl::prop_kind prop,
                                                                                     const Md &src, float epsilon,

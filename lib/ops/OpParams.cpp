@@ -274,6 +274,33 @@ bool dropoutDrops(const Node &n) {
   return (ratio ? ratio->toFloats().at(0) : 0.5f) > 0.f;
 }
 
+LrnParams lrnParams(const Node &n) {
+  LrnParams p;
+  p.size = n.attrInt("size", 0);
+  if (p.size <= 0) throw Error(cat(n.describe(), ": needs a positive size attribute"));
+  p.alpha = n.attrFloat("alpha", 1e-4f);
+  p.beta = n.attrFloat("beta", 0.75f);
+  p.bias = n.attrFloat("bias", 1.f);
+  return p;
+}
+
+RowNormalization rowNormalization(const Node &n) {
+  const Dims &xd = n.input(0)->dims();
+  const int64_t rank = static_cast<int64_t>(xd.size());
+  RowNormalization r;
+  r.eps = n.attrFloat("epsilon", 1e-5f);
+  if (n.opType() == "LayerNormalization") {
+    const int64_t axis = normalizeAxis(n.attrInt("axis", -1), rank, n);
+    r.rows = numElements(Dims(xd.begin(), xd.begin() + axis));
+    r.len = numElements(Dims(xd.begin() + axis, xd.end()));
+  } else {
+    if (rank < 3) throw Error(cat(n.describe(), ": input ", shapeString(xd), " has no spatial axes"));
+    r.rows = xd[0] * xd[1];
+    r.len = numElements(Dims(xd.begin() + 2, xd.end()));
+  }
+  return r;
+}
+
 std::vector<bool> reducedAxes(const Node &n, int64_t rank) {
   std::vector<int64_t> axes = n.attrInts("axes");
   if (n.inputs().size() > 1 && n.input(1)) {

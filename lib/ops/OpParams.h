@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ir/Node.h"
+#include "kernels/Normalization.h"
 
 namespace lowbit {
 
@@ -118,6 +119,17 @@ std::pair<float, float> clipBounds(const Node &n, int64_t opset);
 /// ratio (a constant input, default 0.5) is above zero. Any other Dropout is an identity with an
 /// all-true mask. Error when training_mode or ratio is computed at run time.
 bool dropoutDrops(const Node &n);
+
+/// LRN's attributes; error naming \p n when size is missing or not positive.
+LrnParams lrnParams(const Node &n);
+
+/// LayerNormalization / InstanceNormalization as rows normalised over \p len elements each:
+/// LayerNormalization's rows are X's elements before `axis`, InstanceNormalization's (n, c).
+struct RowNormalization {
+  int64_t rows = 1, len = 1;
+  float eps = 1e-5f;
+};
+RowNormalization rowNormalization(const Node &n);
 
 /// Which axes of a rank-\p rank input a Reduce* node reduces: its `axes` attribute (up to
 /// opset 17; ReduceSum 12) or constant second input, all axes when none are named, none when

@@ -240,6 +240,37 @@ void inferExpandTile(Node &n, int64_t) {
   setOut(n, 0, x->dtype(), &d);
 }
 
+// LayerNormalization: Y as X; Mean and InvStdDev X's shape with the normalised axes 1 (float).
+// InstanceNormalization: Y as X, scale and B one per channel.
+void inferRowNormalization(Node &n, int64_t) {
+  const Value *x = n.input(0);
+  const bool layer = n.opType() == "LayerNormalization";
+  if (n.inputs().size() < (layer ? 2u : 3u) || !n.input(1) || (!layer && !n.input(2)))
+    throw Error(cat(n.describe(), layer ? ": needs X and Scale" : ": needs input, scale and B"));
+  setOut(n, 0, x->dtype(), known(x) ? &x->dims() : nullptr);
+  for (size_t i = 1; i < n.outputs().size(); ++i) setOut(n, i, DType::Float32, nullptr);
+  if (!known(x)) return;
+  const Dims &d = x->dims();
+  const int64_t rank = static_cast<int64_t>(d.size());
+  if (layer) {
+    const int64_t axis = normalizeAxis(n.attrInt("axis", -1), rank, n);
+    const Dims tail(d.begin() + axis, d.end());
+    for (size_t i = 1; i < 3 && i < n.inputs().size(); ++i)
+      if (known(n.input(i)) && numElements(n.input(i)->dims()) != numElements(tail))
+        throw Error(cat(n.describe(), ": input ", i, " ", shapeString(n.input(i)->dims()), " for normalised axes ",
+                        shapeString(tail)));
+    Dims stats = d;
+    for (int64_t a = axis; a < rank; ++a) stats[static_cast<size_t>(a)] = 1;
+    for (size_t i = 1; i < n.outputs().size(); ++i) setOut(n, i, DType::Float32, &stats);
+    return;
+  }
+  requireRankAtLeast(n, d, 3);
+  for (size_t i = 1; i < 3; ++i)
+    if (known(n.input(i)) && numElements(n.input(i)->dims()) != d[1])
+      throw Error(cat(n.describe(), ": input ", i, " has ", numElements(n.input(i)->dims()), " values for ", d[1],
+                      " channels"));
+}
+
 void inferArgExtreme(Node &n, int64_t) {
   const Value *x = n.input(0);
   setOut(n, 0, DType::Int64, nullptr);

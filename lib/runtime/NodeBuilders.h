@@ -34,6 +34,8 @@ void buildVariadic(PlanBuilder &b, const Node &n);  // Sum, Mean, Max, Min
 void buildPool(PlanBuilder &b, const Node &n);
 void buildBatchNorm(PlanBuilder &b, const Node &n);
 void buildSoftmax(PlanBuilder &b, const Node &n);
+void buildLrn(PlanBuilder &b, const Node &n);
+void buildRowNormalization(PlanBuilder &b, const Node &n);  // LayerNormalization, InstanceNormalization
 void buildReduce(PlanBuilder &b, const Node &n);  // ReduceMean, ReduceSum, ReduceMax, ...
 void buildConcat(PlanBuilder &b, const Node &n);
 void buildAlias(PlanBuilder &b, const Node &n);

@@ -1,11 +1,15 @@
-// BatchNormalization (inference with global statistics, or training with batch statistics), Softmax and the
-// Reduce* family on oneDNN.
+// BatchNormalization (inference with global statistics, or training with batch statistics), LRN,
+// LayerNormalization, InstanceNormalization, Softmax and the Reduce* family on oneDNN.
 #include <algorithm>
 #include <map>
 
+#include <cmath>
+
 #include "dnnl/DnnlApi.h"
+#include "kernels/Normalization.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
+#include "support/Strings.h"
 
 namespace lowbit {
 
@@ -51,6 +55,81 @@ void buildBatchNorm(PlanBuilder &b, const Node &n) {
   };
   addRunningUpdate(n.output(1), inMean, mean);
   if (n.outputs().size() > 2) addRunningUpdate(n.output(2), inVar, var);
+}
+
+void buildLrn(PlanBuilder &b, const Node &n) {
+  const Dims &xd = n.input(0)->dims();
+  if (xd.size() < 3) throw Error(cat(n.describe(), ": input ", shapeString(xd), " has no spatial axes"));
+  const LrnParams p = lrnParams(n);
+  dnnl::memory src = b.plainMemoryOf(n.input(0));
+  dnnl::memory dst = b.newMemory(plainDesc(xd));
+  if (p.size % 2 == 1) {  // oneDNN's window is centred: ONNX's for odd sizes
+    auto pd = dnnlapi::lrnForward(b.engine(), src.get_desc(), p.size, p.alpha, p.beta, p.bias);
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
+    if (pd.workspace_desc().get_size() != 0) args[DNNL_ARG_WORKSPACE] = b.newMemory(pd.workspace_desc());
+    b.addPrimitive(n, dnnl::lrn_forward(pd), args);
+  } else {  // ONNX's window reaches one channel further up: the reference kernel
+    const int64_t outer = xd[0], channels = xd[1], inner = numElements(Dims(xd.begin() + 2, xd.end()));
+    const float *x = static_cast<const float *>(src.get_data_handle());
+    float *y = static_cast<float *>(dst.get_data_handle());
+    b.addFunction(n, [=] { lrnForward(x, outer, channels, inner, p, y); });
+  }
+  b.define(n.output(0), dst);
+}
+
+void buildRowNormalization(PlanBuilder &b, const Node &n) {
+  // LayerNormalization: rows are the elements before `axis`, normalised over the rest, with
+  // Scale and B of the rest's shape. InstanceNormalization: rows are (n, c), normalised over
+  // the spatial axes, with a scale and bias per channel. Both on oneDNN's layer normalisation
+  // of a [rows, len] view (its statistics are per row).
+  const RowNormalization r = rowNormalization(n);
+  const bool layer = n.opType() == "LayerNormalization";
+  dnnl::memory src(plainDesc({r.rows, r.len}), b.engine(), b.plainMemoryOf(n.input(0)).get_data_handle());
+  const bool shiftGiven = n.inputs().size() > 2 && n.input(2);
+  auto flags = dnnl::normalization_flags::none;
+  if (layer) flags |= dnnl::normalization_flags::use_scale;
+  if (layer && shiftGiven) flags |= dnnl::normalization_flags::use_shift;
+  auto pd = dnnlapi::layerNormalizationForward(b.engine(), dnnl::prop_kind::forward_training, src.get_desc(), r.eps, flags);
+  dnnl::memory dst = b.newMemory(pd.dst_desc()), mean = b.newMemory(pd.mean_desc()), var = b.newMemory(pd.variance_desc());
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_MEAN, mean},
+                                                {DNNL_ARG_VARIANCE, var}};
+  if (layer) args[DNNL_ARG_SCALE] = dnnl::memory(plainDesc({r.len}), b.engine(), b.plainMemoryOf(n.input(1)).get_data_handle());
+  if (layer && shiftGiven)
+    args[DNNL_ARG_SHIFT] = dnnl::memory(plainDesc({r.len}), b.engine(), b.plainMemoryOf(n.input(2)).get_data_handle());
+  if (pd.workspace_desc().get_size() != 0) args[DNNL_ARG_WORKSPACE] = b.newMemory(pd.workspace_desc());
+  b.addPrimitive(n, dnnl::layer_normalization_forward(pd), args);
+  const Dims &xd = n.input(0)->dims();
+  if (layer) {
+    b.define(n.output(0), dnnl::memory(plainDesc(xd), b.engine(), dst.get_data_handle()));
+    // The statistics as ONNX writes them: Mean and 1 / sqrt(var + eps), X's shape with the
+    // normalised axes 1.
+    if (n.outputs().size() > 1 && n.output(1))
+      b.define(n.output(1), dnnl::memory(plainDesc(n.output(1)->dims()), b.engine(), mean.get_data_handle()));
+    if (n.outputs().size() > 2 && n.output(2)) {
+      dnnl::memory inv = b.newMemory(plainDesc(n.output(2)->dims()));
+      const float *v = static_cast<const float *>(var.get_data_handle());
+      float *o = static_cast<float *>(inv.get_data_handle());
+      const int64_t rows = r.rows;
+      const float eps = r.eps;
+      b.addFunction(n, [=] {
+        for (int64_t i = 0; i < rows; ++i) o[i] = 1.f / std::sqrt(v[i] + eps);
+      });
+      b.define(n.output(2), inv);
+    }
+    return;
+  }
+  // InstanceNormalization: y = xhat * scale[c] + B[c] over [N, C, spatial].
+  const int64_t channels = xd[1];
+  const Dims view = {xd[0], channels, r.len}, perChannel = {1, channels, 1};
+  dnnl::memory xhat(plainDesc(view), b.engine(), dst.get_data_handle());
+  dnnl::memory scale(plainDesc(perChannel), b.engine(), b.plainMemoryOf(n.input(1)).get_data_handle());
+  dnnl::memory bias(plainDesc(perChannel), b.engine(), b.plainMemoryOf(n.input(2)).get_data_handle());
+  dnnl::memory scaled = b.newMemory(plainDesc(view)), out = b.newMemory(plainDesc(view));
+  auto mul = dnnlapi::binary(b.engine(), dnnl::algorithm::binary_mul, xhat.get_desc(), scale.get_desc(), scaled.get_desc());
+  b.addPrimitive(n, dnnl::binary(mul), {{DNNL_ARG_SRC_0, xhat}, {DNNL_ARG_SRC_1, scale}, {DNNL_ARG_DST, scaled}});
+  auto add = dnnlapi::binary(b.engine(), dnnl::algorithm::binary_add, scaled.get_desc(), bias.get_desc(), out.get_desc());
+  b.addPrimitive(n, dnnl::binary(add), {{DNNL_ARG_SRC_0, scaled}, {DNNL_ARG_SRC_1, bias}, {DNNL_ARG_DST, out}});
+  b.define(n.output(0), dnnl::memory(plainDesc(xd), b.engine(), out.get_data_handle()));
 }
 
 void buildSoftmax(PlanBuilder &b, const Node &n) {

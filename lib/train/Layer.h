@@ -109,6 +109,8 @@ void buildUnary(NetworkBuilder &b, const Node &n);       // Sigmoid, HardSigmoid
 void buildBinary(NetworkBuilder &b, const Node &n);      // Add, Sub, Mul, Div (broadcasting)
 void buildVariadic(NetworkBuilder &b, const Node &n);    // Sum, Mean, Max, Min
 void buildBatchNorm(NetworkBuilder &b, const Node &n);
+void buildLrn(NetworkBuilder &b, const Node &n);               // NormLayers.cpp
+void buildRowNormalization(NetworkBuilder &b, const Node &n);  // LayerNormalization, InstanceNormalization
 void buildView(NetworkBuilder &b, const Node &n);  // MovementLayers.cpp: reshapes, Identity
 void buildTranspose(NetworkBuilder &b, const Node &n);
 void buildSlice(NetworkBuilder &b, const Node &n);

@@ -140,6 +140,24 @@ std::vector<OpCase> cases() {
   c.push_back({"Sum", "two activations of one shape", {2, 3, 4}, 13, [](Graph &g, Value *x) {
                  return op(g, "Sum", {x, op(g, "Sigmoid", {x})->output(0)})->output(0);
                }});
+  c.push_back({"LRN", "size 3 (oneDNN's window in the runner)", {2, 5, 3, 3}, 13, [](Graph &g, Value *x) {
+                 // A large alpha: the channels' cross terms weigh in the gradient.
+                 Node *n = attr(attr(attr(op(g, "LRN", {x}), "size", int64_t{3}), "alpha", 4.f), "beta", 0.75f);
+                 return attr(n, "bias", 1.f)->output(0);
+               }});
+  c.push_back({"LRN", "size 4 (ONNX's asymmetric window)", {2, 6, 2, 2}, 13, [](Graph &g, Value *x) {
+                 return attr(attr(op(g, "LRN", {x}), "size", int64_t{4}), "alpha", 3.f)->output(0);
+               }});
+  c.push_back({"LayerNormalization", "last axis, scale and bias", {2, 3, 8}, 17, [](Graph &g, Value *x) {
+                 return op(g, "LayerNormalization", {x, floats(g, "s", {8}, 21), floats(g, "b", {8}, 22)})->output(0);
+               }});
+  c.push_back({"LayerNormalization", "axis 1, no bias, epsilon 1e-3", {2, 3, 2, 2}, 17, [](Graph &g, Value *x) {
+                 Node *n = attr(op(g, "LayerNormalization", {x, floats(g, "s", {3, 2, 2}, 23)}), "axis", int64_t{1});
+                 return attr(n, "epsilon", 1e-3f)->output(0);
+               }});
+  c.push_back({"InstanceNormalization", "", {2, 3, 4, 3}, 13, [](Graph &g, Value *x) {
+                 return op(g, "InstanceNormalization", {x, floats(g, "s", {3}, 24), floats(g, "b", {3}, 25)})->output(0);
+               }});
   c.push_back({"BatchNormalization", "inference statistics", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
                  return op(g, "BatchNormalization", {x, floats(g, "s", {3}, 13), floats(g, "b", {3}, 14),
                                                      floats(g, "m", {3}, 15), floats(g, "v", {3}, 16, 0.5f, 1.5f)})

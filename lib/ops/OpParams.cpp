@@ -274,6 +274,54 @@ bool dropoutDrops(const Node &n) {
   return (ratio ? ratio->toFloats().at(0) : 0.5f) > 0.f;
 }
 
+bool isParameterInput(const Node &n, size_t i) {
+  return (n.opType() == "Resize" || n.opType() == "Upsample") && i >= 1;
+}
+
+std::optional<ResizeGeometry> resizeGeometry(const Node &n, const Dims &in) {
+  auto constantInput = [&](size_t i) -> const Tensor * {
+    const Value *v = i < n.inputs().size() ? n.input(i) : nullptr;
+    return v && v->isConstant() && v->constant()->numel() > 0 ? v->constant().get() : nullptr;
+  };
+  auto given = [&](size_t i) { return i < n.inputs().size() && n.input(i); };
+  ResizeGeometry r;
+  std::vector<float> scales;
+  const bool upsample = n.opType() == "Upsample";
+  const size_t scalesAt = upsample ? 1 : (n.inputs().size() == 2 ? 1 : 2);  // opset 10: X, scales
+  if (upsample && !given(1)) {
+    scales = n.attrFloats("scales");
+  } else if (const Tensor *s = constantInput(scalesAt)) {
+    scales = s->toFloats();
+  } else if (const Tensor *z = upsample ? nullptr : constantInput(3)) {
+    const std::vector<int64_t> sizes = z->toInt64s();
+    if (sizes.size() != in.size())
+      throw Error(cat(n.describe(), ": ", sizes.size(), " sizes for a rank-", in.size(), " input"));
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (sizes[i] < 0) throw Error(cat(n.describe(), ": negative size ", sizes[i]));
+      r.out.push_back(sizes[i]);
+      r.lengths.push_back(static_cast<double>(sizes[i]));
+      r.scales.push_back(in[i] ? static_cast<double>(sizes[i]) / static_cast<double>(in[i]) : 1.0);
+    }
+    return r;
+  } else if (given(scalesAt) || given(3)) {
+    return std::nullopt;  // graph inputs, bound per plan
+  } else {
+    throw Error(cat(n.describe(), ": needs scales or sizes"));
+  }
+  if (scales.size() != in.size())
+    throw Error(cat(n.describe(), ": ", scales.size(), " scales for a rank-", in.size(), " input"));
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!(scales[i] > 0.f) || !std::isfinite(scales[i]))
+      throw Error(cat(n.describe(), ": scale ", scales[i], " is not a positive number"));
+    const double o = std::floor(static_cast<double>(in[i]) * scales[i]);
+    if (o > 1e15) throw Error(cat(n.describe(), ": scale ", scales[i], " makes an axis of ", o, " elements"));
+    r.out.push_back(static_cast<int64_t>(o));
+    r.scales.push_back(scales[i]);
+    r.lengths.push_back(static_cast<double>(in[i]) * scales[i]);
+  }
+  return r;
+}
+
 LrnParams lrnParams(const Node &n) {
   LrnParams p;
   p.size = n.attrInt("size", 0);

@@ -120,6 +120,22 @@ std::pair<float, float> clipBounds(const Node &n, int64_t opset);
 /// all-true mask. Error when training_mode or ratio is computed at run time.
 bool dropoutDrops(const Node &n);
 
+/// Whether input \p i of \p n sets the size or coordinates of the result rather than being
+/// data (Resize's roi, scales and sizes, Upsample's scales): given as a graph input, it is fixed
+/// per plan like a shape.
+bool isParameterInput(const Node &n, size_t i);
+
+/// Resize (opset 10+) and Upsample: the output dims and each axis's scale, from `sizes` or
+/// `scales` (inputs, or Upsample-7's attribute). nullopt when they are not constants yet.
+struct ResizeGeometry {
+  Dims out;
+  std::vector<double> scales;
+  /// The resized length the coordinate transformations divide by: the size, or input length
+  /// times scale before flooring (ONNX's reference).
+  std::vector<double> lengths;
+};
+std::optional<ResizeGeometry> resizeGeometry(const Node &n, const Dims &in);
+
 /// LRN's attributes; error naming \p n when size is missing or not positive.
 LrnParams lrnParams(const Node &n);
 

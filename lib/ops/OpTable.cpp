@@ -88,6 +88,7 @@ const std::vector<OpInfo> &opTable() {
         {"ReduceSumSquare",      1, inferReduce,             kEval,   buildReduce,       kNone,    train::buildReduce},
         {"Relu",                 6, inferSameShape,          kEval,   buildEltwise,      kInteger, train::buildActivation},
         {"Reshape",              5, inferReshape,            kEval,   buildAlias,        kCodes,   train::buildView},
+        {"Resize",              10, inferResize,             kEval,   buildEvaluated,    kNone,    nullptr},
         {"Selu",                 6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
         {"Shape",                1, inferShape,              kEval,   nullptr,           kNone,    nullptr},
         {"Sigmoid",              6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
@@ -103,6 +104,7 @@ const std::vector<OpInfo> &opTable() {
         {"Tile",                 6, inferExpandTile,         kEval,   buildEvaluated,    kNone,    nullptr},
         {"Transpose",            1, inferTranspose,          kEval,   buildDataMovement, kCodes,   train::buildTranspose},
         {"Unsqueeze",            1, inferUnsqueezeSqueeze,   kEval,   buildAlias,        kCodes,   train::buildView},
+        {"Upsample",             7, inferResize,             kEval,   buildEvaluated,    kNone,    nullptr},
         {"Where",                9, inferWhere,              kEval,   buildEvaluated,    kNone,    nullptr},
         {"Xor",                  7, inferCompare,            kEval,   buildEvaluated,    kNone,    nullptr},
     };

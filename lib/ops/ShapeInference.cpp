@@ -271,6 +271,17 @@ void inferRowNormalization(Node &n, int64_t) {
                       " channels"));
 }
 
+void inferResize(Node &n, int64_t) {
+  const Value *x = n.input(0);
+  setOut(n, 0, x->dtype(), nullptr);
+  if (!known(x)) return;
+  const std::optional<ResizeGeometry> r = resizeGeometry(n, x->dims());
+  if (!r) return;
+  if (!checkedByteSize(r->out, dtypeSize(x->dtype())))
+    throw Error(cat(n.describe(), ": output ", shapeString(r->out), " is too large"));
+  setOut(n, 0, x->dtype(), &r->out);
+}
+
 void inferArgExtreme(Node &n, int64_t) {
   const Value *x = n.input(0);
   setOut(n, 0, DType::Int64, nullptr);

@@ -104,18 +104,28 @@ const std::vector<LoweringDecision> &Executor::lowering() const {
 namespace {
 
 // Float and 8-bit tensors of rank >= 1 are data; everything else (shapes, indices, scalar
-// parameters such as Clip bounds given as inputs) is fixed per plan and folded into it.
-bool isDataInput(const Tensor &t) {
-  return (t.dtype() == DType::Float32 || t.dtype() == DType::UInt8 || t.dtype() == DType::Int8) && t.rank() > 0;
+// parameters such as Clip bounds given as inputs, float vectors read only as Resize's scales)
+// is fixed per plan and folded into it.
+bool isDataInput(const Graph &g, const Value *v, const Tensor &t) {
+  if (!(t.dtype() == DType::Float32 || t.dtype() == DType::UInt8 || t.dtype() == DType::Int8) || t.rank() == 0)
+    return false;
+  const std::vector<Node *> users = g.users(v);
+  const bool parameterOnly = !users.empty() && std::all_of(users.begin(), users.end(), [&](const Node *n) {
+    for (size_t i = 0; i < n->inputs().size(); ++i)
+      if (n->input(i) == v && !isParameterInput(*n, i)) return false;
+    return true;
+  });
+  return !parameterOnly;
 }
 
-std::string planKey(const std::vector<Tensor> &inputs) {
+std::string planKey(const Graph &g, const std::vector<Tensor> &inputs) {
   std::string key;
-  for (const Tensor &t : inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor &t = inputs[i];
     key += cat(static_cast<int>(t.dtype()), shapeString(t.dims()), ";");
     if (t.dtype() == DType::String)
       for (const std::string &v : t.strings()) key += cat(v.size(), ":", v);
-    else if (!isDataInput(t))
+    else if (i < g.inputs().size() && !isDataInput(g, g.inputs()[i], t))
       key.append(static_cast<const char *>(t.raw()), t.byteSize());
   }
   return key;
@@ -151,7 +161,7 @@ void bindInputs(Graph &g, const std::vector<Tensor> &inputs) {
         throw Error(cat("input '", v->name(), "' expects shape ", shapeString(v->dims()), ", got ",
                         shapeString(t.dims())));
     }
-    if (isDataInput(t)) {
+    if (isDataInput(g, v, t)) {
       v->setShape(t.dims());
       dataInputs.push_back(v);
     } else {
@@ -178,7 +188,7 @@ void unfuseTapped(Graph &g, const std::vector<std::string> &taps) {
 }  // namespace
 
 Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
-  std::string key = planKey(inputs);
+  std::string key = planKey(*graph_, inputs);
   auto it = impl_->plans.find(key);
   if (it != impl_->plans.end()) return *it->second;
 
@@ -210,7 +220,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     Value *v = graph_->inputs()[i];
     Value *sv = g.findValue(v->name());
-    if (isDataInput(inputs[i]) && sv && !sv->isConstant()) {
+    if (isDataInput(*graph_, v, inputs[i]) && sv && !sv->isConstant()) {
       dnnl::memory m = b.newMemory(plainDesc(inputs[i].dims(), dnnlType(inputs[i].dtype())));
       b.define(sv, m);
       plan->inputs.push_back(m);

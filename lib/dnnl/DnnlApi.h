@@ -65,6 +65,15 @@ inline dnnl::convolution_forward::primitive_desc convolutionForward(
           eng};
 }
 
+/// Deconvolution (transposed convolution), \p dilates in oneDNN's convention (0 = dense).
+inline dnnl::deconvolution_forward::primitive_desc deconvolutionForward(
+    const dnnl::engine &eng, const Md &src, const Md &weights, const Md &bias, const Md &dst, const Dims &strides,
+    const Dims &dilates, const Dims &padL, const Dims &padR) {
+  return {dnnl::deconvolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                                            src, weights, bias, dst, strides, dilates, padL, padR),
+          eng};
+}
+
 inline dnnl::inner_product_forward::primitive_desc innerProductForward(
     const dnnl::engine &eng, dnnl::prop_kind prop, const Md &src, const Md &weights, const Md &bias, const Md &dst,
     const dnnl::primitive_attr &attr = dnnl::primitive_attr()) {

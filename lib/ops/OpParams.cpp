@@ -98,6 +98,45 @@ WindowGeometry windowGeometry(const Node &n, const Dims &inSpatial, const Dims &
   return g;
 }
 
+TransposedWindow transposedWindow(const Node &n, const Dims &inSpatial, const Dims &kernel) {
+  const size_t k = inSpatial.size();
+  TransposedWindow w;
+  w.kernel = kernel;
+  w.strides = n.attrInts("strides", Dims(k, 1));
+  w.dilations = n.attrInts("dilations", Dims(k, 1));
+  w.outputPadding = n.attrInts("output_padding", Dims(k, 0));
+  Dims pads = n.attrInts("pads", Dims(2 * k, 0)), outputShape = n.attrInts("output_shape");
+  if (outputShape.size() > k) outputShape.erase(outputShape.begin(), outputShape.end() - static_cast<long>(k));  // N, C given too
+  if (w.strides.size() != k || w.dilations.size() != k || w.outputPadding.size() != k || pads.size() != 2 * k ||
+      (!outputShape.empty() && outputShape.size() != k))
+    throw Error(cat(n.describe(), ": strides/dilations/pads/output_padding/output_shape do not match ", k, " spatial dims"));
+  const std::string autoPad = n.attrString("auto_pad", "NOTSET");
+  if (autoPad != "NOTSET" && autoPad != "VALID" && autoPad != "SAME_UPPER" && autoPad != "SAME_LOWER")
+    throw Error(cat(n.describe(), ": auto_pad '", autoPad, "' is not supported"));
+  w.padsBegin.assign(pads.begin(), pads.begin() + static_cast<long>(k));
+  w.padsEnd.assign(pads.begin() + static_cast<long>(k), pads.end());
+  w.outSpatial.resize(k);
+  for (size_t i = 0; i < k; ++i) {
+    if (w.strides[i] <= 0 || w.dilations[i] <= 0 || kernel[i] <= 0 || w.outputPadding[i] < 0)
+      throw Error(cat(n.describe(), ": strides, dilations and kernel must be positive, output_padding not negative"));
+    const int64_t full = w.strides[i] * (inSpatial[i] - 1) + w.outputPadding[i] + (kernel[i] - 1) * w.dilations[i] + 1;
+    if (!outputShape.empty() || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+      const int64_t out = !outputShape.empty() ? outputShape[i] : inSpatial[i] * w.strides[i];
+      const int64_t total = full - out;
+      // Halves rounded down (negative totals too, as ONNX's reference divides): the odd element
+      // of padding goes to the end for SAME_UPPER, to the start otherwise.
+      const int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);
+      w.padsBegin[i] = autoPad == "SAME_UPPER" ? half : total - half;
+      w.padsEnd[i] = total - w.padsBegin[i];
+    } else if (autoPad == "VALID") {
+      w.padsBegin[i] = w.padsEnd[i] = 0;
+    }
+    w.outSpatial[i] = full - w.padsBegin[i] - w.padsEnd[i];
+    if (w.outSpatial[i] < 0) throw Error(cat(n.describe(), ": pads leave a negative output size"));
+  }
+  return w;
+}
+
 SliceSpec resolveSlice(const Node &n, int64_t opset, const Dims &inDims) {
   const int64_t rank = static_cast<int64_t>(inDims.size());
   std::vector<int64_t> starts, ends, axes, steps;

@@ -36,6 +36,14 @@ struct WindowGeometry {
 WindowGeometry windowGeometry(const Node &n, const Dims &inSpatial, const Dims &kernel,
                               bool ceilMode);
 
+/// ConvTranspose's window: the full result of each spatial axis is s (in - 1) + output_padding +
+/// (k - 1) d + 1, of which the output keeps [padsBegin, full - padsEnd) (negative pads: zeros
+/// beyond it). From pads, auto_pad or output_shape.
+struct TransposedWindow {
+  Dims kernel, strides, dilations, padsBegin, padsEnd, outputPadding, outSpatial;
+};
+TransposedWindow transposedWindow(const Node &n, const Dims &inSpatial, const Dims &kernel);
+
 /// Slice starts and steps per axis (full rank) and the output dims, for constant
 /// starts/ends/axes/steps (inputs since opset 10, attributes before).
 struct SliceSpec {

@@ -37,6 +37,7 @@ const std::vector<OpInfo> &opTable() {
         {"Constant",             1, nullptr,                 kNoEval, nullptr,           kNone,    nullptr},
         {"ConstantOfShape",      1, inferConstantOfShape,    kEval,   nullptr,           kNone,    nullptr},
         {"Conv",                 1, inferConv,               kNoEval, buildConv,         kInteger, train::buildConv},
+        {"ConvTranspose",        1, inferConvTranspose,      kNoEval, buildConvTranspose, kNone,    nullptr},
         {"DequantizeLinear",    10, inferQuantizeDequantize, kEval,   buildEvaluated,    kInteger, train::buildDequantize},
         {"Div",                  7, inferElementwiseBinary,  kEval,   buildBinary,       kNone,    train::buildBinary},
         {"Dropout",              7, inferDropout,            kEval,   buildAlias,        kNone,    train::buildView},

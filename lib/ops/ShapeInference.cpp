@@ -282,6 +282,25 @@ void inferResize(Node &n, int64_t) {
   setOut(n, 0, x->dtype(), &r->out);
 }
 
+void inferConvTranspose(Node &n, int64_t) {
+  const Value *x = n.input(0), *w = n.inputs().size() > 1 ? n.input(1) : nullptr;
+  if (!w) throw Error(cat(n.describe(), ": needs X and W"));
+  setOut(n, 0, x->dtype(), nullptr);
+  if (!known(x) || !known(w)) return;
+  const Dims &xd = x->dims(), &wd = w->dims();
+  requireRankAtLeast(n, xd, 3);
+  const int64_t group = n.attrInt("group", 1);
+  if (wd.size() != xd.size() || group <= 0 || xd[1] != wd[0] || wd[0] % group != 0)
+    throw Error(cat(n.describe(), ": weights ", shapeString(wd), " do not fit input ", shapeString(xd), " in ",
+                    group, " groups"));
+  const TransposedWindow tw = transposedWindow(n, Dims(xd.begin() + 2, xd.end()), Dims(wd.begin() + 2, wd.end()));
+  Dims out = {xd[0], wd[1] * group};
+  out.insert(out.end(), tw.outSpatial.begin(), tw.outSpatial.end());
+  if (n.inputs().size() > 2 && known(n.input(2)) && numElements(n.input(2)->dims()) != out[1])
+    throw Error(cat(n.describe(), ": bias ", shapeString(n.input(2)->dims()), " for ", out[1], " output channels"));
+  setOut(n, 0, x->dtype(), &out);
+}
+
 void inferArgExtreme(Node &n, int64_t) {
   const Value *x = n.input(0);
   setOut(n, 0, DType::Int64, nullptr);

@@ -6,6 +6,7 @@
 
 #include "dnnl/DnnlApi.h"
 #include "kernels/QuantizeRef.h"
+#include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
 #include "runtime/NodeBuilders.h"
 
@@ -175,6 +176,75 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
 }  // namespace
 
 void buildConv(PlanBuilder &b, const Node &n) { buildConvolution(b, n, std::nullopt); }
+
+void buildConvTranspose(PlanBuilder &b, const Node &n) {
+  const Value *x = n.input(0), *w = n.input(1), *bias = n.inputs().size() > 2 ? n.input(2) : nullptr;
+  const Dims &xd = x->dims(), &wd = w->dims(), &yd = n.output(0)->dims();
+  const size_t spatial = xd.size() - 2;
+  if (spatial < 1 || spatial > 3) throw Error(cat(n.describe(), ": oneDNN deconvolves 1-3 spatial axes"));
+  const int64_t group = n.attrInt("group", 1);
+  const TransposedWindow tw = transposedWindow(n, Dims(xd.begin() + 2, xd.end()), Dims(wd.begin() + 2, wd.end()));
+  // ONNX's W is [C_in, C_out / group, k...]; oneDNN's logical (g,) o, i, k... read with its strides.
+  const int64_t taps = numElements(Dims(wd.begin() + 2, wd.end())), outPerGroup = wd[1], inPerGroup = wd[0] / group;
+  Dims wDims = group == 1 ? Dims{outPerGroup, inPerGroup} : Dims{group, outPerGroup, inPerGroup};
+  Dims wStrides = group == 1 ? Dims{taps, outPerGroup * taps} : Dims{inPerGroup * outPerGroup * taps, taps, outPerGroup * taps};
+  const std::vector<int64_t> kStrides = contiguousStrides(Dims(wd.begin() + 2, wd.end()));
+  wDims.insert(wDims.end(), wd.begin() + 2, wd.end());
+  wStrides.insert(wStrides.end(), kStrides.begin(), kStrides.end());
+  const dnnl::memory weights(dnnl::memory::desc(wDims, dnnl::memory::data_type::f32, wStrides), b.engine(),
+                             b.plainMemoryOf(w).get_data_handle());
+  Dims dil = tw.dilations, padL = tw.padsBegin, padR(spatial);
+  for (int64_t &d : dil) --d;
+  bool direct = true;  // oneDNN computes the output itself: pads it crops, output padding from the end pad
+  for (size_t i = 0; i < spatial; ++i) {
+    padR[i] = tw.padsEnd[i] - tw.outputPadding[i];
+    direct = direct && padL[i] >= 0 && padR[i] >= 0;
+  }
+  const dnnl::memory src = b.plainMemoryOf(x);
+  if (direct) {
+    const dnnl::memory::desc biasMd = bias ? plainDesc({yd[1]}) : dnnl::memory::desc();
+    auto pd = dnnlapi::deconvolutionForward(b.engine(), src.get_desc(), weights.get_desc(), biasMd, plainDesc(yd),
+                                            tw.strides, dil, padL, padR);
+    dnnl::memory dst = b.newMemory(plainDesc(yd));
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    if (bias) args[DNNL_ARG_BIAS] = dnnl::memory(biasMd, b.engine(), b.plainMemoryOf(bias).get_data_handle());
+    b.addPrimitive(n, dnnl::deconvolution_forward(pd), args);
+    return b.define(n.output(0), dst);
+  }
+  // Negative pads (an output_shape beyond the full result): oneDNN's full result without pads,
+  // then each output element reads it at its offset, zero outside, plus the bias.
+  Dims core = {xd[0], yd[1]};
+  for (size_t i = 0; i < spatial; ++i)
+    core.push_back(tw.strides[i] * (xd[i + 2] - 1) + (wd[i + 2] - 1) * tw.dilations[i] + 1);
+  const Dims zero(spatial, 0);
+  auto pd = dnnlapi::deconvolutionForward(b.engine(), src.get_desc(), weights.get_desc(), dnnl::memory::desc(),
+                                          plainDesc(core), tw.strides, dil, zero, zero);
+  dnnl::memory full = b.newMemory(plainDesc(core)), dst = b.newMemory(plainDesc(yd));
+  b.addPrimitive(n, dnnl::deconvolution_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, full}});
+  const float *fp = static_cast<const float *>(full.get_data_handle());
+  const float *bp = bias ? static_cast<const float *>(b.plainMemoryOf(bias).get_data_handle()) : nullptr;
+  float *yp = static_cast<float *>(dst.get_data_handle());
+  const Dims begin = tw.padsBegin;
+  b.addFunction(n, [=] {
+    const std::vector<int64_t> cs = contiguousStrides(core);
+    std::vector<int64_t> idx(yd.size(), 0);
+    for (int64_t o = 0; o < numElements(yd); ++o) {
+      int64_t at = idx[0] * cs[0] + idx[1] * cs[1];
+      bool inside = true;
+      for (size_t i = 0; i < spatial; ++i) {
+        const int64_t c = idx[i + 2] + begin[i];
+        inside = inside && c >= 0 && c < core[i + 2];
+        at += c * cs[i + 2];
+      }
+      yp[o] = (inside ? fp[at] : 0.f) + (bp ? bp[idx[1]] : 0.f);
+      for (size_t ax = yd.size(); ax-- > 0;) {
+        if (++idx[ax] < yd[ax]) break;
+        idx[ax] = 0;
+      }
+    }
+  });
+  b.define(n.output(0), dst);
+}
 
 void buildCodeConv(PlanBuilder &b, const Node &n) {
   buildConvolution(b, n, CodeUnits{n.attrFloat("input_scale", 1.f), n.input(2)});

@@ -24,6 +24,7 @@ bool canOverwrite(const Graph &g, const Node &writer, const Value *other, const 
 void appendActivationPostOp(const PlanBuilder &b, const Node &act, dnnl::post_ops &po);
 
 void buildConv(PlanBuilder &b, const Node &n);
+void buildConvTranspose(PlanBuilder &b, const Node &n);
 /// CodeConv of ConvInCodeUnits: the convolution on centered input codes and weight codes.
 void buildCodeConv(PlanBuilder &b, const Node &n);
 void buildGemm(PlanBuilder &b, const Node &n);

@@ -257,3 +257,70 @@ TEST_CASE("a mask computed at run time flows between nodes the evaluator runs, a
   inferShapes(h);
   CHECK_THROWS_WITH(runGraph(h, {randomTensor({4}, 1)}), Catch::Contains("BOOL") && Catch::Contains("as_float"));
 }
+
+TEST_CASE("ConvTranspose matches a scatter loop for groups, strides, dilations, pads, output_padding and output_shape",
+          "[runtime]") {
+  struct Case {
+    int64_t c, oc, group, k, stride, dil, pad, outPad;
+    Dims outputShape;  // spatial; empty: from pads
+  };
+  const std::vector<Case> cases = {{4, 6, 2, 3, 2, 1, 1, 1, {}},      // grouped, output_padding (direct)
+                                   {3, 2, 1, 3, 2, 2, 0, 0, {}},      // dilated
+                                   {4, 4, 4, 4, 2, 1, 1, 0, {}},      // depthwise k4 s2 p1 (upsampling)
+                                   {2, 3, 1, 3, 3, 1, 0, 0, {11, 9}}};  // output_shape beyond the full result
+  const int64_t h = 4, wdt = 3;
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const Case &p = cases[ci];
+    Graph g;
+    Value *x = addInput(g, "x", {2, p.c, h, wdt});
+    const Tensor wt = randomTensor({p.c, p.oc / p.group, p.k, p.k}, 40 + static_cast<uint32_t>(ci));
+    const Tensor bt = randomTensor({p.oc}, 50 + static_cast<uint32_t>(ci));
+    Node *n = addOp(g, "ConvTranspose", {x, g.addConstant("w", wt), g.addConstant("b", bt)}, "y");
+    n->setAttr("strides", Attribute::ofInts({p.stride, p.stride}));
+    n->setAttr("dilations", Attribute::ofInts({p.dil, p.dil}));
+    n->setAttr("group", Attribute::ofInt(p.group));
+    if (p.outputShape.empty()) {
+      n->setAttr("pads", Attribute::ofInts({p.pad, p.pad, p.pad, p.pad}));
+      n->setAttr("output_padding", Attribute::ofInts({p.outPad, p.outPad}));
+    } else {
+      n->setAttr("output_shape", Attribute::ofInts(p.outputShape));
+    }
+    g.outputs() = {n->output(0)};
+    inferShapes(g);
+    const Dims yd = n->output(0)->dims();
+    // Scatter: input (ci, y, x) adds w[ci, o, ky, kx] at full position (y s + ky d, x s + kx d),
+    // which lands at output position minus the begin pad (floor halves of a negative total).
+    int64_t beginH = p.pad, beginW = p.pad;
+    if (!p.outputShape.empty()) {
+      auto begin = [&](int64_t in, int64_t out) {
+        const int64_t total = p.stride * (in - 1) + (p.k - 1) * p.dil + 1 - out;
+        const int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);
+        return total - half;
+      };
+      beginH = begin(h, p.outputShape[0]);
+      beginW = begin(wdt, p.outputShape[1]);
+    }
+    const Tensor in = randomTensor({2, p.c, h, wdt}, 60 + static_cast<uint32_t>(ci));
+    std::vector<float> want(static_cast<size_t>(numElements(yd)));
+    const int64_t icg = p.c / p.group, ocg = p.oc / p.group;
+    const float *xi = in.data<float>(), *wi = wt.data<float>(), *bi = bt.data<float>();
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t o = 0; o < p.oc; ++o)
+        for (int64_t i = 0; i < yd[2] * yd[3]; ++i) want[static_cast<size_t>((b * p.oc + o) * yd[2] * yd[3] + i)] = bi[o];
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t c = 0; c < p.c; ++c)
+        for (int64_t o = 0; o < ocg; ++o)
+          for (int64_t y = 0; y < h; ++y)
+            for (int64_t xx = 0; xx < wdt; ++xx)
+              for (int64_t ky = 0; ky < p.k; ++ky)
+                for (int64_t kx = 0; kx < p.k; ++kx) {
+                  const int64_t oy = y * p.stride + ky * p.dil - beginH, ox = xx * p.stride + kx * p.dil - beginW;
+                  if (oy < 0 || oy >= yd[2] || ox < 0 || ox >= yd[3]) continue;
+                  const int64_t oc = (c / icg) * ocg + o;
+                  want[static_cast<size_t>(((b * p.oc + oc) * yd[2] + oy) * yd[3] + ox)] +=
+                      xi[((b * p.c + c) * h + y) * wdt + xx] * wi[((c * ocg + o) * p.k + ky) * p.k + kx];
+                }
+    INFO("case " << ci << ", output " << shapeString(yd));
+    CHECK(mismatch(runGraph(g, {in})[0], Tensor::fromVector<float>(yd, want), kConvAtol, kConvRtol) == "");
+  }
+}

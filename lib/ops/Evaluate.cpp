@@ -662,6 +662,71 @@ Tensor gather(const Node &n, const Tensor &x, const Tensor &idx) {
   return out;
 }
 
+// GatherElements: out[i] = x[i with its `axis` coordinate replaced by indices[i]].
+Tensor gatherElements(const Node &n, const Tensor &x, const Tensor &idx) {
+  const int64_t axis = normalizeAxis(n.attrInt("axis", 0), x.rank(), n);
+  if (idx.rank() != x.rank()) throw Error(cat(n.describe(), ": indices and data ranks differ"));
+  const int64_t dim = x.dims()[static_cast<size_t>(axis)];
+  const std::vector<int64_t> indices = idx.toInt64s(), xs = contiguousStrides(x.dims());
+  Tensor out(x.dtype(), idx.dims());
+  const size_t es = dtypeSize(x.dtype());
+  std::vector<int64_t> at(idx.dims().size(), 0);
+  for (int64_t o = 0; o < out.numel(); ++o) {
+    int64_t i = indices[static_cast<size_t>(o)];
+    if (i < -dim || i >= dim) throw Error(cat(n.describe(), ": index ", i, " is out of range for dimension ", dim));
+    if (i < 0) i += dim;
+    int64_t from = 0;
+    for (size_t d = 0; d < at.size(); ++d) {
+      const int64_t c = static_cast<int64_t>(d) == axis ? i : at[d];
+      if (c >= x.dims()[d]) throw Error(cat(n.describe(), ": indices ", shapeString(idx.dims()), " exceed data ", shapeString(x.dims())));
+      from += c * xs[d];
+    }
+    std::memcpy(static_cast<uint8_t *>(out.raw()) + o * static_cast<int64_t>(es),
+                static_cast<const uint8_t *>(x.raw()) + from * static_cast<int64_t>(es), es);
+    for (size_t d = at.size(); d-- > 0;) {
+      if (++at[d] < idx.dims()[d]) break;
+      at[d] = 0;
+    }
+  }
+  return out;
+}
+
+// GatherND: each index tuple (the last axis of indices) picks a slice of x after batch_dims
+// shared leading axes.
+Tensor gatherND(const Node &n, const Tensor &x, const Tensor &idx) {
+  const int64_t b = n.attrInt("batch_dims", 0), q = idx.rank(), r = x.rank();
+  if (q < 1 || b < 0 || b >= std::min(q, r)) throw Error(cat(n.describe(), ": batch_dims ", b, " does not fit"));
+  const int64_t k = idx.dims().back();
+  if (k < 1 || b + k > r) throw Error(cat(n.describe(), ": index tuples of ", k, " for a rank-", r, " input"));
+  for (int64_t d = 0; d < b; ++d)
+    if (idx.dims()[static_cast<size_t>(d)] != x.dims()[static_cast<size_t>(d)])
+      throw Error(cat(n.describe(), ": batch axes of indices and data differ"));
+  Dims outDims(idx.dims().begin(), idx.dims().end() - 1);
+  outDims.insert(outDims.end(), x.dims().begin() + b + k, x.dims().end());
+  const int64_t batch = numElements(Dims(x.dims().begin(), x.dims().begin() + b));
+  const int64_t tuples = numElements(Dims(idx.dims().begin() + b, idx.dims().end() - 1));
+  const int64_t slice = numElements(Dims(x.dims().begin() + b + k, x.dims().end()));
+  const int64_t batchStride = numElements(Dims(x.dims().begin() + b, x.dims().end()));
+  const std::vector<int64_t> indices = idx.toInt64s(), xs = contiguousStrides(x.dims());
+  Tensor out(x.dtype(), outDims);
+  const size_t es = dtypeSize(x.dtype());
+  for (int64_t bi = 0; bi < batch; ++bi)
+    for (int64_t t = 0; t < tuples; ++t) {
+      int64_t from = bi * batchStride;
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t dim = x.dims()[static_cast<size_t>(b + j)];
+        int64_t i = indices[static_cast<size_t>((bi * tuples + t) * k + j)];
+        if (i < -dim || i >= dim) throw Error(cat(n.describe(), ": index ", i, " is out of range for dimension ", dim));
+        if (i < 0) i += dim;
+        from += i * xs[static_cast<size_t>(b + j)];
+      }
+      std::memcpy(static_cast<uint8_t *>(out.raw()) + (bi * tuples + t) * slice * static_cast<int64_t>(es),
+                  static_cast<const uint8_t *>(x.raw()) + from * static_cast<int64_t>(es),
+                  static_cast<size_t>(slice) * es);
+    }
+  return out;
+}
+
 // QuantizeLinear / DequantizeLinear, per tensor or per axis (opset 13).
 Tensor quantizeLinear(const Node &n, const std::vector<const Tensor *> &ins, bool quantize) {
   if (ins.size() < 2 || !ins[0] || !ins[1])
@@ -818,6 +883,8 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   if (op == "Cast") return {castTensor(in(0), static_cast<DType>(n.attrInt("to", 0)))};
   if (op == "Shape") return {shapeOfDims(n, in(0).dims())};
   if (op == "Gather") return {gather(n, in(0), in(1))};
+  if (op == "GatherElements") return {gatherElements(n, in(0), in(1))};
+  if (op == "GatherND") return {gatherND(n, in(0), in(1))};
   if (op == "Unsqueeze" || op == "Squeeze" || op == "Reshape" || op == "Flatten") {
     Dims d;
     const Tensor &x = in(0);

@@ -49,6 +49,8 @@ const std::vector<OpInfo> &opTable() {
         {"Expand",               8, inferExpandTile,         kEval,   buildEvaluated,    kNone,    nullptr},
         {"Flatten",              1, inferFlatten,            kEval,   buildAlias,        kCodes,   train::buildView},
         {"Gather",               1, inferGather,             kEval,   buildDataMovement, kNone,    nullptr},
+        {"GatherElements",      11, inferGatherElements,     kEval,   buildEvaluated,    kNone,    nullptr},
+        {"GatherND",            11, inferGatherND,           kEval,   buildEvaluated,    kNone,    nullptr},
         {"Gemm",                 7, inferGemm,               kNoEval, buildGemm,         kInteger, train::buildGemm},
         {"GlobalAveragePool",    1, inferGlobalAveragePool,  kNoEval, buildPool,         kNone,    train::buildPool},
         {"Greater",              7, inferCompare,            kEval,   buildEvaluated,    kNone,    nullptr},

@@ -301,6 +301,27 @@ void inferConvTranspose(Node &n, int64_t) {
   setOut(n, 0, x->dtype(), &out);
 }
 
+void inferGatherElements(Node &n, int64_t) {
+  const Value *x = n.input(0), *idx = n.inputs().size() > 1 ? n.input(1) : nullptr;
+  if (!idx) throw Error(cat(n.describe(), ": needs data and indices"));
+  setOut(n, 0, x->dtype(), known(idx) ? &idx->dims() : nullptr);
+  if (known(x) && known(idx) && x->dims().size() != idx->dims().size())
+    throw Error(cat(n.describe(), ": indices ", shapeString(idx->dims()), " and data ", shapeString(x->dims()), " ranks differ"));
+}
+
+void inferGatherND(Node &n, int64_t) {
+  const Value *x = n.input(0), *idx = n.inputs().size() > 1 ? n.input(1) : nullptr;
+  if (!idx) throw Error(cat(n.describe(), ": needs data and indices"));
+  setOut(n, 0, x->dtype(), nullptr);
+  if (!known(x) || !known(idx) || idx->dims().empty()) return;
+  const int64_t b = n.attrInt("batch_dims", 0), k = idx->dims().back();
+  const int64_t r = static_cast<int64_t>(x->dims().size());
+  if (b < 0 || k < 1 || b + k > r) throw Error(cat(n.describe(), ": index tuples of ", k, " for a rank-", r, " input"));
+  Dims out(idx->dims().begin(), idx->dims().end() - 1);
+  out.insert(out.end(), x->dims().begin() + b + k, x->dims().end());
+  setOut(n, 0, x->dtype(), &out);
+}
+
 void inferArgExtreme(Node &n, int64_t) {
   const Value *x = n.input(0);
   setOut(n, 0, DType::Int64, nullptr);

@@ -34,7 +34,9 @@ void inferWhere(Node &n, int64_t opset);
 void inferExpandTile(Node &n, int64_t opset);
 void inferArgExtreme(Node &n, int64_t opset);
 void inferResize(Node &n, int64_t opset);
-void inferConvTranspose(Node &n, int64_t opset);  ///< Resize, Upsample
+void inferConvTranspose(Node &n, int64_t opset);
+void inferGatherElements(Node &n, int64_t opset);
+void inferGatherND(Node &n, int64_t opset);  ///< Resize, Upsample
 void inferRowNormalization(Node &n, int64_t opset);  ///< LayerNormalization, InstanceNormalization
 void inferConv(Node &n, int64_t opset);
 void inferPool(Node &n, int64_t opset);

@@ -39,6 +39,7 @@ bool runsOnEvaluator(const Node &n) {
   const OpInfo *op = n.domain().empty() ? findOp(n.opType()) : nullptr;
   if (!op) return false;
   if (op->buildRunner == buildEvaluated) return true;
+  if (n.opType() == "Gather" && n.inputs().size() > 1 && n.input(1) && !n.input(1)->isConstant()) return true;
   const bool floatPathOnly = op->buildRunner == buildVariadic || op->buildRunner == buildReduce || op->buildRunner == buildPow;
   return floatPathOnly && readsNonFloatData(n);
 }
@@ -293,8 +294,7 @@ void buildDataMovement(PlanBuilder &b, const Node &n) {
     b.addFunction(n, [=] { padCopy(src, dims, dst, begin, end, mode, &value, kElem); });
   } else if (op == "Gather") {
     const Value *idx = n.input(1);
-    if (!idx->isConstant())
-      throw Error(cat(n.describe(), ": indices must be constant for the float runner"));
+    if (!idx->isConstant()) return buildEvaluated(b, n);  // indices computed at run time (an ArgMax, say)
     const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(xd.size()), n);
     std::vector<int64_t> indices = idx->constant()->toInt64s();
     for (int64_t &i : indices) {

@@ -324,3 +324,31 @@ TEST_CASE("ConvTranspose matches a scatter loop for groups, strides, dilations, 
     CHECK(mismatch(runGraph(g, {in})[0], Tensor::fromVector<float>(yd, want), kConvAtol, kConvRtol) == "");
   }
 }
+
+TEST_CASE("Gather with indices computed at run time (an ArgMax) runs on the evaluator, checking their range", "[runtime]") {
+  // Per row of x [4, 5]: the row's largest element, gathered back by its index.
+  Graph g;
+  Value *x = addInput(g, "x", {4, 5});
+  Node *arg = addOp(g, "ArgMax", {x}, "arg");
+  arg->setAttr("axis", Attribute::ofInt(1));
+  arg->setAttr("keepdims", Attribute::ofInt(1));
+  Node *picked = addOp(g, "GatherElements", {x, arg->output(0)}, "picked");
+  picked->setAttr("axis", Attribute::ofInt(1));
+  Node *flat = addOp(g, "ArgMax", {x}, "flat_arg");
+  flat->setAttr("axis", Attribute::ofInt(1));
+  flat->setAttr("keepdims", Attribute::ofInt(0));
+  Node *rows = addOp(g, "Gather", {x, flat->output(0)}, "rows");  // the rows of x each row's argmax names
+  rows->setAttr("axis", Attribute::ofInt(0));
+  g.outputs() = {picked->output(0), rows->output(0)};
+  inferShapes(g);
+  const Tensor in = Tensor::fromVector<float>({4, 5}, {0, 3, 1, 2, 0,  // argmax 1
+                                                       9, 0, 0, 0, 0,  // 0
+                                                       0, 0, 0, 7, 0,  // 3
+                                                       0, 0, 5, 0, 0}); // 2
+  const std::vector<Tensor> outs = runGraph(g, {in});
+  CHECK(outs[0].toFloats() == std::vector<float>{3, 9, 7, 5});
+  CHECK(outs[1].toFloats() == std::vector<float>{9, 0, 0, 0, 0, 0, 3, 1, 2, 0, 0, 0, 5, 0, 0, 0, 0, 0, 7, 0});
+  // A row whose largest element is in column 4 names a row x does not have.
+  const Tensor far = Tensor::fromVector<float>({4, 5}, {0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0});
+  CHECK_THROWS_WITH(runGraph(g, {far}), Catch::Contains("rows_node") && Catch::Contains("out of range"));
+}

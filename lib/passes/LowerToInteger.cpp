@@ -356,6 +356,21 @@ class Lowering {
     return p.mode == "constant" && p.constant.value_or(0.0) == 0.0;
   }
 
+  // Signed codes \p v and the values it is moved from back to the QuantizeLinear or QConv that
+  // writes them (through MaxPool and reshapes: one data input, no fill value), which can all
+  // hold the codes shifted to u8; empty when there is no such writer.
+  std::vector<Value *> shiftChain(Value *v) const {
+    std::vector<Value *> chain = {v};
+    for (const Node *p = v->producer(); p; p = chain.back()->producer()) {
+      const std::string &op = p->opType();
+      if (op == "QuantizeLinear" || op == "QConv") return chain;
+      const bool moves = op == "MaxPool" || op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze";
+      if (!moves || !commutesWithQuantization(*p) || !p->input(0) || p->input(0)->isConstant()) return {};
+      chain.push_back(p->input(0));
+    }
+    return {};
+  }
+
   // The codes a static-mode integer layer reads for its input \p x, shifted to u8 when signed;
   // null (with the reason in \p d) when the input cannot run as integers. \p note gets a
   // warning that stays in the decision.
@@ -387,18 +402,24 @@ class Lowering {
                        "with |w| > 64; 7-bit weights (--wbits 7) run it as integers");
         return nullptr;
       }
-      const Node *producer = xIn->producer();
-      if (xq->codeType() == DType::Int8 &&
-          (!producer || (producer->opType() != "QuantizeLinear" && producer->opType() != "QConv"))) {
-        d.detail = "signed codes not made by a QuantizeLinear or QConv (cannot be shifted to u8)";
+      if (xq->codeType() == DType::Int8 && shiftChain(xIn).empty()) {
+        d.detail = "signed codes not made by a QuantizeLinear or QConv, nor moved from one by MaxPool or a reshape "
+                   "(cannot be shifted to u8)";
         return nullptr;
       }
     }
     if (!xIn->codes) xIn->codes = *xq;
     if (xIn->dtype() == DType::Int8 && (xq->zeroPoint[0] != 0 || !isNonNegative(g_, xIn))) {
-      // Signed codes not shifted yet by another reader: the same values as u8 around 128.
-      xIn->codes->zeroPoint = {xIn->codes->zeroPoint[0] + 128};
-      xIn->codes->isSigned = false;
+      // Signed codes not shifted yet by another reader: the same values as u8 around 128, from
+      // the node that makes them through every node that moves them (max and moves commute
+      // with the shift).
+      for (Value *v : shiftChain(xIn)) {
+        if (!v->codes) v->codes = *xq;
+        if (v->dtype() != DType::Int8) continue;
+        v->codes->zeroPoint = {v->codes->zeroPoint[0] + 128};
+        v->codes->isSigned = false;
+        v->setDType(DType::UInt8);
+      }
     }
     xIn->setDType(DType::UInt8);  // the container oneDNN's int8 kernels take
     return xIn;

@@ -391,6 +391,29 @@ TEST_CASE("an ONNX Runtime-style DequantizeLinear -> MaxPool -> QuantizeLinear c
   CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-5f, 1e-5f).empty());
 }
 
+TEST_CASE("signed codes moved through MaxPool are shifted to u8 back to their QuantizeLinear", "[int8]") {
+  // darknet: LeakyRelu -> QDQ (signed) -> MaxPool -> QDQ -> Conv; the lowering pools the codes.
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {2, 3, 6, 6}, pd = {2, 3, 3, 3}, yd = {2, 4, 3, 3};
+  Value *x = addInput(g, "x", xd);
+  Value *leaky = q.op("LeakyRelu", {x}, xd);
+  g.nodes().back()->setAttr("alpha", Attribute::ofFloat(0.1f));
+  Value *pool = q.op("MaxPool", {q.qdq(leaky, 0.02f, DType::Int8)}, pd);
+  g.nodes().back()->setAttr("kernel_shape", Attribute::ofInts({2, 2}));
+  g.nodes().back()->setAttr("strides", Attribute::ofInts({2, 2}));
+  Value *y = q.op("Conv", {q.qdq(pool, 0.02f, DType::Int8), q.dequantized(int8Codes({4, 3, 3, 3}, 81, 60), {0.01f}, 0)}, yd);
+  g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));  // padding reads real 0: code 128 once shifted
+  g.outputs() = {y};
+  Tensor in = randomTensor(xd, 82, -2.f, 2.f);
+  std::vector<LoweringDecision> decisions;
+  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+  CHECK_THAT(decisions[0].detail, Catch::Contains("zero point 128"));
+  CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-4f, 1e-5f).empty());
+}
+
 TEST_CASE("asymmetric u8 codes (ONNX Runtime's default) run with source and destination zero points", "[int8]") {
   QdqGraph q;
   Graph &g = q.g;

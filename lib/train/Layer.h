@@ -111,7 +111,8 @@ void buildVariadic(NetworkBuilder &b, const Node &n);    // Sum, Mean, Max, Min
 void buildBatchNorm(NetworkBuilder &b, const Node &n);
 void buildLrn(NetworkBuilder &b, const Node &n);               // NormLayers.cpp
 void buildRowNormalization(NetworkBuilder &b, const Node &n);  // LayerNormalization, InstanceNormalization
-void buildView(NetworkBuilder &b, const Node &n);  // MovementLayers.cpp: reshapes, Identity
+void buildView(NetworkBuilder &b, const Node &n);
+void buildRepeat(NetworkBuilder &b, const Node &n);  // Expand, Tile  // MovementLayers.cpp: reshapes, Identity
 void buildTranspose(NetworkBuilder &b, const Node &n);
 void buildSlice(NetworkBuilder &b, const Node &n);
 void buildSplit(NetworkBuilder &b, const Node &n);

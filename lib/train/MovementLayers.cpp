@@ -1,11 +1,13 @@
 // Layers that move elements: reshapes (Flatten, Reshape, Squeeze, Unsqueeze, Identity, Cast to
-// float, inference Dropout), Transpose, Slice and Split (strided views), Concat and Pad.
+// float, inference Dropout), Transpose, Slice and Split (strided views), Expand and Tile
+// (repeats), Concat and Pad.
 #include <cstring>
 
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
 #include "support/Strings.h"
 #include "train/Layer.h"
+#include "train/TrainOp.h"
 
 namespace lowbit::train {
 namespace {
@@ -43,6 +45,29 @@ class StridedViewLayer final : public Layer {
 
  private:
   StridedView view_;
+  size_t x_, y_;
+};
+
+// y[o] = x[from[o]] where elements repeat (Expand, Tile): the gradient of a repeated element
+// is the sum over its copies.
+class RepeatLayer final : public Layer {
+ public:
+  RepeatLayer(std::vector<int64_t> from, size_t x, size_t y) : from_(std::move(from)), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    const float *x = v[x_].data<float>();
+    float *y = v[y_].data<float>();
+    const int64_t n = static_cast<int64_t>(from_.size());
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < n; ++o) y[o] = x[from_[static_cast<size_t>(o)]];
+  }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+    const float *dy = g[y_].data<float>();
+    float *dx = g[x_].data<float>();
+    for (size_t o = 0; o < from_.size(); ++o) dx[from_[o]] += dy[o];  // sequential: copies collide
+  }
+
+ private:
+  std::vector<int64_t> from_;
   size_t x_, y_;
 };
 
@@ -116,6 +141,31 @@ void buildView(NetworkBuilder &b, const Node &n) {
 void buildTranspose(NetworkBuilder &b, const Node &n) {
   const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
   b.add(std::make_unique<StridedViewLayer>(transposeView(n, b.dims(xs)), xs, ys));
+}
+
+void buildRepeat(NetworkBuilder &b, const Node &n) {
+  if (!n.input(1) || !n.input(1)->isConstant())
+    throw Error(cat(n.describe(), ": the training engine takes a constant shape or repeats"));
+  const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
+  const Dims xd = b.dims(xs), yd = b.dims(ys);
+  std::vector<int64_t> from;
+  if (n.opType() == "Expand") {
+    from = elementOffsets(yd, broadcastStrides(xd, yd));
+  } else {  // Tile: each output coordinate modulo the input's
+    if (xd.size() != yd.size()) throw Error(cat(n.describe(), ": repeats do not match the input's rank"));
+    const std::vector<int64_t> xStrides = contiguousStrides(xd);
+    std::vector<int64_t> idx(yd.size(), 0);
+    for (int64_t o = 0; o < numElements(yd); ++o) {
+      int64_t at = 0;
+      for (size_t d = 0; d < idx.size(); ++d) at += (idx[d] % xd[d]) * xStrides[d];
+      from.push_back(at);
+      for (size_t d = idx.size(); d-- > 0;) {
+        if (++idx[d] < yd[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  b.add(std::make_unique<RepeatLayer>(std::move(from), xs, ys));
 }
 
 void buildSlice(NetworkBuilder &b, const Node &n) {

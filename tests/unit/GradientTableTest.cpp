@@ -164,6 +164,12 @@ std::vector<OpCase> cases() {
                      ->output(0);
                }});
   // Movement.
+  c.push_back({"Expand", "[2,3,1] to [2,3,4] and a new leading axis", {2, 3, 1}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Expand", {x, ints(g, "shape", {2, 1, 3, 4})})->output(0);
+               }});
+  c.push_back({"Tile", "repeats 1, 2, 3", {2, 3, 2}, 13, [](Graph &g, Value *x) {
+                 return op(g, "Tile", {x, ints(g, "repeats", {1, 2, 3})})->output(0);
+               }});
   c.push_back({"Flatten", "", {2, 3, 2, 2}, 13, unary("Flatten")});
   c.push_back({"Reshape", "with -1", {2, 3, 2, 2}, 13, [](Graph &g, Value *x) {
                  return op(g, "Reshape", {x, ints(g, "shape", {2, -1, 3})})->output(0);

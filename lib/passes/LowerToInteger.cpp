@@ -98,7 +98,8 @@ std::optional<std::vector<float>> biasValues(const Value *b, int64_t opset) {
 struct OutputChain {
   Value *end = nullptr;           // the last absorbed value
   Value *residual = nullptr;      // the Add's other operand, if an Add was absorbed
-  std::vector<Node *> absorbed;   // Add, Relu, Clip nodes in order
+  std::vector<Node *> absorbed;   // Add, LeakyRelu, Relu, Clip nodes in order
+  float leaky = 1.f;              // a LeakyRelu's negative slope, applied before the interval
   float lo = -kInf, hi = kInf;    // the activation interval, model units
 };
 
@@ -117,7 +118,9 @@ bool dependsOn(const Value *v, const Node *n) {
   return false;
 }
 
-OutputChain outputChain(const Graph &g, const Node &n) {
+// \p leakyAllowed: whether the layer's epilogue can apply a LeakyRelu (oneDNN's post-op; the
+// dynamic mode's host epilogue clamps only).
+OutputChain outputChain(const Graph &g, const Node &n, bool leakyAllowed) {
   OutputChain c;
   c.end = n.output(0);
   if (n.opType() == "Conv" && !g.isGraphOutput(c.end)) {
@@ -138,7 +141,10 @@ OutputChain outputChain(const Graph &g, const Node &n) {
     std::vector<Node *> readers = g.users(c.end);
     if (readers.size() != 1) break;
     Node *r = readers[0];
-    if (r->opType() == "Relu") {
+    if (r->opType() == "LeakyRelu" && leakyAllowed && c.leaky == 1.f && c.lo == -kInf && c.hi == kInf) {
+      // Positively homogeneous, so it commutes with the requantization's scale.
+      c.leaky = r->attrFloat("alpha", 0.01f);
+    } else if (r->opType() == "Relu") {
       c.lo = std::max(c.lo, 0.f);
     } else if (r->opType() == "Clip" && hasConstantClipBounds(*r)) {
       auto [lo, hi] = clipBounds(*r, g.opset);
@@ -170,10 +176,11 @@ std::vector<Node *> requantizers(const Graph &g, const Value *v, QuantParams &q)
   return readers;
 }
 
-std::string intervalText(float lo, float hi) {
-  if (lo == 0.f && hi == kInf) return ", relu";
-  if (lo == -kInf && hi == kInf) return "";
-  return cat(", clip [", lo, ", ", hi, "]");
+std::string intervalText(float leaky, float lo, float hi) {
+  const std::string l = leaky != 1.f ? cat(", leaky relu ", leaky) : "";
+  if (lo == 0.f && hi == kInf) return l + ", relu";
+  if (lo == -kInf && hi == kInf) return l;
+  return cat(l, ", clip [", lo, ", ", hi, "]");
 }
 
 class Lowering {
@@ -454,7 +461,7 @@ class Lowering {
       return;
     }
 
-    OutputChain chain = outputChain(g_, *n);
+    OutputChain chain = outputChain(g_, *n, mode_ == IntegerMode::Static);
     Value *residual = chain.residual;
     bool residualCodes = false;
     if (residual && mode_ == IntegerMode::Static) {
@@ -498,6 +505,7 @@ class Lowering {
     Node *qn = g_.insertNodeBefore(n, n->name(), conv ? "QConv" : "QGemm", {xIn, codes, biasValue, residual}, {out});
     for (const auto &[name, attr] : n->attrs()) qn->setAttr(name, attr);
     if (!conv) qn->setAttr("transB", Attribute::ofInt(1));
+    if (chain.leaky != 1.f) qn->setAttr("act_leaky", Attribute::ofFloat(chain.leaky));
     qn->setAttr("act_lo", Attribute::ofFloat(chain.lo));
     qn->setAttr("act_hi", Attribute::ofFloat(chain.hi));
     qn->setAttr("dynamic", Attribute::ofInt(mode_ == IntegerMode::Dynamic ? 1 : 0));
@@ -513,7 +521,7 @@ class Lowering {
     d.detail = cat(mode_ == IntegerMode::Dynamic ? "f32 in (u8 per batch)" : zx ? cat("u8 in (zero point ", zx, ")") : "u8 in", ", ",
                    requant.empty() ? "f32" : dtypeName(out->dtype()), " out",
                    chain.residual ? (residualCodes ? ", +residual (codes)" : ", +residual (f32)") : "",
-                   intervalText(chain.lo, chain.hi), saturationNote);
+                   intervalText(chain.leaky, chain.lo, chain.hi), saturationNote);
   }
 
   Value *transposedCodes(Value *codes) {

@@ -75,6 +75,9 @@ Requantization requantization(const Node &n, float sx, float so) {
 // The activation interval as an eltwise post-op; for integer outputs in code units, clamped
 // to the code range (uint8 containers of signed codes stop at 127).
 void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
+  // A fused LeakyRelu first: positively homogeneous, it reads code units as model units.
+  if (const float leaky = n.attrFloat("act_leaky", 1.f); leaky != 1.f)
+    dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_relu, leaky, 0.f);
   float lo = n.attrFloat("act_lo", -kInf), hi = n.attrFloat("act_hi", kInf);
   if (y->dtype() != DType::Float32) {
     // Post-ops work before the destination zero point is added: bounds relative to it.

@@ -391,27 +391,43 @@ TEST_CASE("an ONNX Runtime-style DequantizeLinear -> MaxPool -> QuantizeLinear c
   CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-5f, 1e-5f).empty());
 }
 
-TEST_CASE("signed codes moved through MaxPool are shifted to u8 back to their QuantizeLinear", "[int8]") {
-  // darknet: LeakyRelu -> QDQ (signed) -> MaxPool -> QDQ -> Conv; the lowering pools the codes.
+TEST_CASE("a LeakyRelu fuses into the QConv, and its signed codes are shifted to u8 through a MaxPool", "[int8]") {
+  // darknet: Conv -> LeakyRelu -> QDQ (signed) -> MaxPool -> QDQ -> Conv; the lowering fuses the
+  // LeakyRelu, writes the codes and pools them.
   QdqGraph q;
   Graph &g = q.g;
-  const Dims xd = {2, 3, 6, 6}, pd = {2, 3, 3, 3}, yd = {2, 4, 3, 3};
+  const Dims xd = {2, 3, 6, 6}, hd = {2, 4, 6, 6}, pd = {2, 4, 3, 3}, yd = {2, 5, 3, 3};
   Value *x = addInput(g, "x", xd);
-  Value *leaky = q.op("LeakyRelu", {x}, xd);
+  Value *h = q.op("Conv", {q.qdq(q.op("Relu", {x}, xd), 0.02f, DType::UInt8), q.dequantized(int8Codes({4, 3, 1, 1}, 80, 60), {0.01f}, 0)}, hd);
+  Value *leaky = q.op("LeakyRelu", {h}, hd);
   g.nodes().back()->setAttr("alpha", Attribute::ofFloat(0.1f));
-  Value *pool = q.op("MaxPool", {q.qdq(leaky, 0.02f, DType::Int8)}, pd);
+  Value *leakyCodes = q.qdq(leaky, 0.005f, DType::Int8);
+  Value *pool = q.op("MaxPool", {leakyCodes}, pd);
   g.nodes().back()->setAttr("kernel_shape", Attribute::ofInts({2, 2}));
   g.nodes().back()->setAttr("strides", Attribute::ofInts({2, 2}));
-  Value *y = q.op("Conv", {q.qdq(pool, 0.02f, DType::Int8), q.dequantized(int8Codes({4, 3, 3, 3}, 81, 60), {0.01f}, 0)}, yd);
+  Value *y = q.op("Conv", {q.qdq(pool, 0.005f, DType::Int8), q.dequantized(int8Codes({5, 4, 3, 3}, 81, 60), {0.01f}, 0)}, yd);
   g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));  // padding reads real 0: code 128 once shifted
-  g.outputs() = {y};
+  g.outputs() = {y, leakyCodes};  // the LeakyRelu's codes are read directly too
   Tensor in = randomTensor(xd, 82, -2.f, 2.f);
   std::vector<LoweringDecision> decisions;
-  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
-  REQUIRE(decisions.size() == 1);
+  std::vector<Tensor> got;
+  {
+    ExecutorOptions opts;
+    opts.integer = IntegerMode::Static;
+    Executor exec(g, opts);
+    got = exec.run({in});
+    decisions = exec.lowering();
+  }
+  const std::vector<Tensor> sim = Executor(g).run({in});
+  REQUIRE(decisions.size() == 2);
   CHECK(decisions[0].integer);
-  CHECK_THAT(decisions[0].detail, Catch::Contains("zero point 128"));
-  CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-4f, 1e-5f).empty());
+  CHECK_THAT(decisions[0].detail, Catch::Contains("leaky relu 0.1") && Catch::Contains("out"));
+  CHECK(decisions[1].integer);
+  CHECK_THAT(decisions[1].detail, Catch::Contains("zero point 128"));
+  // The fused LeakyRelu's codes: the simulation's, up to one code at rounding ties.
+  CHECK(mismatch(got[1], sim[1], 0.005f * 1.01f, 0.f).empty());
+  // Up to one code of the first layer's output at rounding ties, carried through 4 * 9 weights.
+  CHECK(mismatch(got[0], sim[0], 0.005f * 0.01f * 60 * 36, 0.f).empty());
 }
 
 TEST_CASE("asymmetric u8 codes (ONNX Runtime's default) run with source and destination zero points", "[int8]") {

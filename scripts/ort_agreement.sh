@@ -19,10 +19,13 @@ trap 'rm -rf "$tmp"' EXIT
 pair() {  # file runner ort-optimization -> lowbit top-1, ORT top-1, agreement
   "$lowbit" eval "$1" --data "$shared/data/cifar10/test" "${pre[@]}" --runner "$2" --dump "$tmp/d" \
     >/dev/null 2>&1 || { echo "lowbit eval failed on $1" >&2; exit 1; }
-  node scripts/compare_ort.mjs "$1" "$tmp/d" --optimization "$3" 2>/dev/null | tail -1 |
-    /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.2f %.2f %.2f" % (j["lowbit_top1"], j["ort_top1"], j["top1_agreement"]))'
+  local out
+  out=$(node scripts/compare_ort.mjs "$1" "$tmp/d" --optimization "$3" | tail -1) ||
+    { echo "ONNX Runtime failed on $1 (npm install --ignore-scripts in scripts/?)" >&2; exit 1; }
+  /usr/bin/python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print("%.2f %.2f %.2f" % (j["lowbit_top1"], j["ort_top1"], j["top1_agreement"]))' "$out"
 }
 printf "%8s %8s %7s %8s %8s %7s  %s\n" sim ort-qdq agree% int8 ort-int8 agree% file
 for f in "$@"; do
-  printf "%8s %8s %7s %8s %8s %7s  %s\n" $(pair "$f" float disabled) $(pair "$f" int8 all) "$(basename "$f")"
+  qdq=$(pair "$f" float disabled) && fused=$(pair "$f" int8 all) || exit 1
+  printf "%8s %8s %7s %8s %8s %7s  %s\n" $qdq $fused "$(basename "$f")"
 done

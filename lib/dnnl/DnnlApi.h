@@ -216,4 +216,13 @@ inline void appendEltwise(dnnl::post_ops &po, dnnl::algorithm alg, float alpha, 
   po.append_eltwise(1.f, alg, alpha, beta);
 }
 
+/// Attributes holding one eltwise post-op \p alg(alpha, beta).
+inline dnnl::primitive_attr eltwiseAttr(dnnl::algorithm alg, float alpha = 0.f, float beta = 0.f) {
+  dnnl::post_ops po;
+  appendEltwise(po, alg, alpha, beta);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  return attr;
+}
+
 }  // namespace lowbit::dnnlapi

@@ -167,40 +167,42 @@ Tensor variadic(const Node &n, const std::vector<const Tensor *> &inputs) {
   return acc;
 }
 
+// Calls f(o, offsets) for each element o of \p outDims with each operand's element offset
+// (numpy broadcasting: \p dims are the operands' shapes).
+template <typename F>
+void forEachBroadcast(const Dims &outDims, const std::vector<Dims> &dims, F &&f) {
+  std::vector<std::vector<int64_t>> strides;
+  for (const Dims &d : dims) strides.push_back(broadcastStrides(d, outDims));
+  std::vector<int64_t> idx(outDims.size(), 0), at(dims.size(), 0);
+  const int64_t total = numElements(outDims);
+  for (int64_t o = 0; o < total; ++o) {
+    f(o, at);
+    for (int64_t ax = static_cast<int64_t>(outDims.size()) - 1; ax >= 0; --ax) {
+      const size_t u = static_cast<size_t>(ax);
+      ++idx[u];
+      for (size_t k = 0; k < at.size(); ++k) at[k] += strides[k][u];
+      if (idx[u] < outDims[u]) break;
+      for (size_t k = 0; k < at.size(); ++k) at[k] -= strides[k][u] * outDims[u];
+      idx[u] = 0;
+    }
+  }
+}
+
 // The Reduce* family on any numeric type: floats accumulate in double, integers in int64
 // (Sum, Prod, Max, Min; the norms and logarithms through double).
 Tensor reduce(const Node &n, const Tensor &x) {
   const std::string op = n.opType().substr(6);
-  const std::vector<bool> reduced = reducedAxes(n, x.rank());
-  Dims kept = x.dims(), outDims;
-  for (size_t i = 0; i < kept.size(); ++i) {
-    if (reduced[i]) kept[i] = 1;
-    if (!reduced[i]) outDims.push_back(x.dims()[i]);
-    else if (n.attrInt("keepdims", 1)) outDims.push_back(1);
-  }
-  const bool none = std::none_of(reduced.begin(), reduced.end(), [](bool r) { return r; });
-  if (none) return x;  // noop_with_empty_axes
-  const int64_t outs = numElements(kept);
+  const Reduction red = reduction(n, x.dims());
+  if (red.none) return x;  // noop_with_empty_axes
+  const int64_t outs = numElements(red.kept);
   const bool fp = isFloatType(x.dtype()) || !(op == "Sum" || op == "Prod" || op == "Max" || op == "Min");
   const bool isMax = op == "Max" || op == "LogSumExp";
   std::vector<double> acc(static_cast<size_t>(outs), op == "Prod" ? 1.0 : op == "Min" ? INFINITY : isMax ? -INFINITY : 0.0);
   std::vector<int64_t> iacc(static_cast<size_t>(outs), op == "Prod" ? 1 : op == "Min" ? INT64_MAX : op == "Max" ? INT64_MIN : 0);
-  // Output element of each input element, in input order.
-  const std::vector<int64_t> strides = broadcastStrides(kept, x.dims());
+  // Each input element k with the output element o it reduces into (the kept tensor seen
+  // broadcast to the input's dims).
   auto forEach = [&](auto &&f) {
-    std::vector<int64_t> idx(x.dims().size(), 0);
-    int64_t o = 0;
-    for (int64_t k = 0; k < x.numel(); ++k) {
-      f(k, static_cast<size_t>(o));
-      for (int64_t ax = x.rank() - 1; ax >= 0; --ax) {
-        const size_t u = static_cast<size_t>(ax);
-        ++idx[u];
-        o += strides[u];
-        if (idx[u] < x.dims()[u]) break;
-        o -= strides[u] * x.dims()[u];
-        idx[u] = 0;
-      }
-    }
+    forEachBroadcast(x.dims(), {red.kept}, [&](int64_t k, const std::vector<int64_t> &at) { f(k, static_cast<size_t>(at[0])); });
   };
   forEach([&](int64_t k, size_t o) {
     if (!fp) {
@@ -225,7 +227,7 @@ Tensor reduce(const Node &n, const Tensor &x) {
     std::fill(acc.begin(), acc.end(), 0.0);
     forEach([&](int64_t k, size_t o) { acc[o] += std::exp(getDouble(x, k) - shift[o]); });
   }
-  Tensor out(x.dtype(), outDims);
+  Tensor out(x.dtype(), red.out);
   for (size_t o = 0; o < static_cast<size_t>(outs); ++o) {
     const int64_t i = static_cast<int64_t>(o);
     if (!fp) {
@@ -241,27 +243,6 @@ Tensor reduce(const Node &n, const Tensor &x) {
     else setInt(out, i, static_cast<int64_t>(r));
   }
   return out;
-}
-
-// Calls f(o, offsets) for each element o of \p outDims with each operand's element offset
-// (numpy broadcasting: \p dims are the operands' shapes).
-template <typename F>
-void forEachBroadcast(const Dims &outDims, const std::vector<Dims> &dims, F &&f) {
-  std::vector<std::vector<int64_t>> strides;
-  for (const Dims &d : dims) strides.push_back(broadcastStrides(d, outDims));
-  std::vector<int64_t> idx(outDims.size(), 0), at(dims.size(), 0);
-  const int64_t total = numElements(outDims);
-  for (int64_t o = 0; o < total; ++o) {
-    f(o, at);
-    for (int64_t ax = static_cast<int64_t>(outDims.size()) - 1; ax >= 0; --ax) {
-      const size_t u = static_cast<size_t>(ax);
-      ++idx[u];
-      for (size_t k = 0; k < at.size(); ++k) at[k] += strides[k][u];
-      if (idx[u] < outDims[u]) break;
-      for (size_t k = 0; k < at.size(); ++k) at[k] -= strides[k][u] * outDims[u];
-      idx[u] = 0;
-    }
-  }
 }
 
 // Equal, Greater, GreaterOrEqual, Less, LessOrEqual (any numeric type) and And, Or, Xor (bool):
@@ -327,28 +308,9 @@ Tensor expand(const Node &n, const Tensor &x, const std::vector<int64_t> &shape)
 }
 
 Tensor tile(const Node &n, const Tensor &x, const std::vector<int64_t> &repeats) {
-  if (repeats.size() != x.dims().size())
-    throw Error(cat(n.describe(), ": ", repeats.size(), " repeats for a rank-", x.rank(), " input"));
-  Dims outDims = x.dims();
-  for (size_t i = 0; i < outDims.size(); ++i) {
-    if (repeats[i] < 0) throw Error(cat(n.describe(), ": negative repeat ", repeats[i]));
-    outDims[i] *= repeats[i];
-  }
-  Tensor out(x.dtype(), outDims);
-  const size_t es = dtypeSize(x.dtype());
-  const std::vector<int64_t> xs = contiguousStrides(x.dims());
-  std::vector<int64_t> idx(outDims.size(), 0);
-  for (int64_t o = 0; o < out.numel(); ++o) {
-    int64_t from = 0;
-    for (size_t i = 0; i < idx.size(); ++i) from += (idx[i] % x.dims()[i]) * xs[i];
-    std::memcpy(static_cast<uint8_t *>(out.raw()) + o * static_cast<int64_t>(es),
-                static_cast<const uint8_t *>(x.raw()) + from * static_cast<int64_t>(es), es);
-    for (int64_t ax = static_cast<int64_t>(idx.size()) - 1; ax >= 0; --ax) {
-      const size_t u = static_cast<size_t>(ax);
-      if (++idx[u] < outDims[u]) break;
-      idx[u] = 0;
-    }
-  }
+  const StridedView v = tileView(n, x.dims(), repeats);
+  Tensor out(x.dtype(), tiledDims(v));
+  copyStrided(x.raw(), 0, v.strides, out.raw(), 0, contiguousStrides(v.dims), v.dims, dtypeSize(x.dtype()));
   return out;
 }
 
@@ -930,8 +892,8 @@ std::vector<Tensor> evaluate(const Node &n, const std::vector<const Tensor *> &i
   if (op == "Expand") return {expand(n, in(0), in(1).toInt64s())};
   if (op == "Tile") return {tile(n, in(0), in(1).toInt64s())};
   if (op == "ArgMax" || op == "ArgMin") return {argExtreme(n, in(0))};
-  if (op == "Pow") return {power(n, in(0), in(1))};
-  if (op == "Resize" || op == "Upsample") return {resize(n, inputs, opset)};  // before UnaryMath's row: any exponent here
+  if (op == "Pow") return {power(n, in(0), in(1))};  // before UnaryMath's row: any exponent here
+  if (op == "Resize" || op == "Upsample") return {resize(n, inputs, opset)};
   if (op == "Relu" || op == "Clip") return {unary(n, in(0), opset)};
   if (const UnaryMath *u = findUnaryMath(op)) return {unaryMath(n, *u, in(0))};
   if (op == "DynamicQuantizeLinear") return dynamicQuantizeLinear(n, in(0));

@@ -388,15 +388,25 @@ RowNormalization rowNormalization(const Node &n) {
   return r;
 }
 
-std::vector<bool> reducedAxes(const Node &n, int64_t rank) {
+Reduction reduction(const Node &n, const Dims &in) {
   std::vector<int64_t> axes = n.attrInts("axes");
   if (n.inputs().size() > 1 && n.input(1)) {
     if (!n.input(1)->isConstant()) throw Error(cat(n.describe(), ": axes must be a constant"));
     axes = n.input(1)->constant()->toInt64s();
   }
-  std::vector<bool> reduced(static_cast<size_t>(rank), axes.empty() && n.attrInt("noop_with_empty_axes", 0) == 0);
-  for (int64_t a : axes) reduced[static_cast<size_t>(normalizeAxis(a, rank, n))] = true;
-  return reduced;
+  const int64_t rank = static_cast<int64_t>(in.size());
+  Reduction r;
+  r.axes.assign(in.size(), axes.empty() && n.attrInt("noop_with_empty_axes", 0) == 0);
+  for (int64_t a : axes) r.axes[static_cast<size_t>(normalizeAxis(a, rank, n))] = true;
+  r.none = std::none_of(r.axes.begin(), r.axes.end(), [](bool a) { return a; });
+  const bool keep = n.attrInt("keepdims", 1) != 0;
+  r.kept = in;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (r.axes[i]) r.kept[i] = 1;
+    if (!r.axes[i]) r.out.push_back(in[i]);
+    else if (keep) r.out.push_back(1);
+  }
+  return r;
 }
 
 }  // namespace lowbit
@@ -420,6 +430,25 @@ StridedView transposeView(const Node &n, const Dims &inDims) {
     v.strides.push_back(inStrides[static_cast<size_t>(p)]);
   }
   return v;
+}
+
+StridedView tileView(const Node &n, const Dims &inDims, const std::vector<int64_t> &repeats) {
+  if (repeats.size() != inDims.size())
+    throw Error(cat(n.describe(), ": ", repeats.size(), " repeats for a rank-", inDims.size(), " input"));
+  StridedView v;
+  const std::vector<int64_t> inStrides = contiguousStrides(inDims);
+  for (size_t i = 0; i < inDims.size(); ++i) {
+    if (repeats[i] < 0) throw Error(cat(n.describe(), ": negative repeat ", repeats[i]));
+    v.dims.insert(v.dims.end(), {repeats[i], inDims[i]});
+    v.strides.insert(v.strides.end(), {0, inStrides[i]});
+  }
+  return v;
+}
+
+Dims tiledDims(const StridedView &v) {
+  Dims d;
+  for (size_t i = 0; i + 1 < v.dims.size(); i += 2) d.push_back(v.dims[i] * v.dims[i + 1]);
+  return d;
 }
 
 StridedView sliceView(const Node &n, int64_t opset, const Dims &inDims, std::vector<int64_t> inStrides) {

@@ -82,6 +82,11 @@ struct StridedView {
   Dims dims;
 };
 StridedView transposeView(const Node &n, const Dims &inDims);
+/// Tile as a strided read: the output, row-major, is the input read over dims (r0, d0, r1, d1,
+/// ...) with strides (0, s0, 0, s1, ...). Error naming \p n for repeats that do not fit.
+StridedView tileView(const Node &n, const Dims &inDims, const std::vector<int64_t> &repeats);
+/// The output dims of a tileView: (r0 d0, r1 d1, ...).
+Dims tiledDims(const StridedView &v);
 /// \p inStrides: the input buffer's strides per dim (elements); empty means contiguous.
 StridedView sliceView(const Node &n, int64_t opset, const Dims &inDims, std::vector<int64_t> inStrides = {});
 
@@ -155,9 +160,15 @@ struct RowNormalization {
 };
 RowNormalization rowNormalization(const Node &n);
 
-/// Which axes of a rank-\p rank input a Reduce* node reduces: its `axes` attribute (up to
-/// opset 17; ReduceSum 12) or constant second input, all axes when none are named, none when
-/// none are named and noop_with_empty_axes is set. Error when the axes are computed at run time.
-std::vector<bool> reducedAxes(const Node &n, int64_t rank);
+/// A Reduce* node on input dims \p in. `axes`: which axes it reduces, from its `axes` attribute
+/// (up to opset 17; ReduceSum 12) or constant second input, all axes when none are named, none
+/// when none are named and noop_with_empty_axes is set (`none`). `kept`: \p in with the reduced
+/// axes 1; `out`: the output dims (keepdims). Error when the axes are computed at run time.
+struct Reduction {
+  std::vector<bool> axes;
+  Dims kept, out;
+  bool none = false;
+};
+Reduction reduction(const Node &n, const Dims &in);
 
 }  // namespace lowbit

@@ -162,6 +162,20 @@ void inferDropout(Node &n, int64_t) {
   setOut(n, 1, DType::Bool, known(x) ? &x->dims() : nullptr);
 }
 
+namespace {
+
+// The numpy broadcast of \p values' dims, or nullopt while one of them is unknown.
+std::optional<Dims> broadcastOf(const Node &n, const std::vector<const Value *> &values) {
+  Dims d;
+  for (const Value *v : values) {
+    if (!known(v)) return std::nullopt;
+    d = broadcastDims(d, v->dims(), n);
+  }
+  return d;
+}
+
+}  // namespace
+
 void inferElementwiseBinary(Node &n, int64_t opset) {
   if (n.inputs().size() != 2 || !n.input(1)) throw Error(cat(n.describe(), ": needs two inputs"));
   inferBroadcast(n, opset);
@@ -172,15 +186,11 @@ void inferBroadcast(Node &n, int64_t) {
     if (!n.input(i)) throw Error(cat(n.describe(), ": input ", i, " is missing"));
   if (n.inputs().empty()) throw Error(cat(n.describe(), ": needs at least one input"));
   const Value *x = n.input(0);
-  std::optional<Dims> d;
-  if (known(x)) d = x->dims();
-  for (const Value *y : n.inputs()) {
+  for (const Value *y : n.inputs())
     if (x->dtype() != y->dtype() && x->dtype() != DType::Undefined && y->dtype() != DType::Undefined)
       throw Error(cat(n.describe(), ": input types differ (", dtypeName(x->dtype()), " vs ",
                       dtypeName(y->dtype()), ")"));
-    if (d && known(y)) d = broadcastDims(*d, y->dims(), n);
-    else d.reset();
-  }
+  const std::optional<Dims> d = broadcastOf(n, {n.inputs().begin(), n.inputs().end()});
   setOut(n, 0, x->dtype(), d ? &*d : nullptr);
 }
 
@@ -194,12 +204,8 @@ void inferPow(Node &n, int64_t) {
   // Base and exponent may differ in type: the result has the base's.
   const Value *x = n.input(0), *e = n.inputs().size() > 1 ? n.input(1) : nullptr;
   if (!e) throw Error(cat(n.describe(), ": needs two inputs"));
-  if (known(x) && known(e)) {
-    const Dims d = broadcastDims(x->dims(), e->dims(), n);
-    setOut(n, 0, x->dtype(), &d);
-  } else {
-    setOut(n, 0, x->dtype(), nullptr);
-  }
+  const std::optional<Dims> d = broadcastOf(n, {x, e});
+  setOut(n, 0, x->dtype(), d ? &*d : nullptr);
 }
 
 void inferWhere(Node &n, int64_t) {
@@ -208,12 +214,8 @@ void inferWhere(Node &n, int64_t) {
   const Value *c = n.input(0), *x = n.input(1), *y = n.input(2);
   if (c->dtype() != DType::Bool && c->dtype() != DType::Undefined)
     throw Error(cat(n.describe(), ": the condition is ", dtypeName(c->dtype()), ", not BOOL"));
-  if (known(c) && known(x) && known(y)) {
-    const Dims d = broadcastDims(broadcastDims(c->dims(), x->dims(), n), y->dims(), n);
-    setOut(n, 0, x->dtype(), &d);
-  } else {
-    setOut(n, 0, x->dtype(), nullptr);
-  }
+  const std::optional<Dims> d = broadcastOf(n, {c, x, y});
+  setOut(n, 0, x->dtype(), d ? &*d : nullptr);
 }
 
 // Expand and Tile: the output shape follows from a constant second input (shape, repeats);
@@ -225,17 +227,8 @@ void inferExpandTile(Node &n, int64_t) {
   if (!known(x) || !s->isConstant()) return;
   const std::vector<int64_t> v = s->constant()->toInt64s();
   Dims d;
-  if (n.opType() == "Expand") {
-    d = broadcastDims(x->dims(), v, n);
-  } else {
-    if (v.size() != x->dims().size())
-      throw Error(cat(n.describe(), ": ", v.size(), " repeats for a rank-", x->dims().size(), " input"));
-    d = x->dims();
-    for (size_t i = 0; i < d.size(); ++i) {
-      if (v[i] < 0) throw Error(cat(n.describe(), ": negative repeat ", v[i]));
-      d[i] *= v[i];
-    }
-  }
+  if (n.opType() == "Expand") d = broadcastDims(x->dims(), v, n);
+  else d = tiledDims(tileView(n, x->dims(), v));
   if (!checkedByteSize(d, dtypeSize(x->dtype()))) throw Error(cat(n.describe(), ": output ", shapeString(d), " is too large"));
   setOut(n, 0, x->dtype(), &d);
 }
@@ -532,15 +525,8 @@ void inferReduce(Node &n, int64_t) {
   setOut(n, 0, inType(n, 0), nullptr);
   // Axes given as a graph input are known once the runner binds it.
   if (!known(x) || (n.inputs().size() > 1 && n.input(1) && !n.input(1)->isConstant())) return;
-  const Dims &d = x->dims();
-  const std::vector<bool> reduced = reducedAxes(n, static_cast<int64_t>(d.size()));
-  const bool keep = n.attrInt("keepdims", 1) != 0;
-  Dims out;
-  for (size_t i = 0; i < d.size(); ++i) {
-    if (!reduced[i]) out.push_back(d[i]);
-    else if (keep) out.push_back(1);
-  }
-  setOut(n, 0, x->dtype(), &out);
+  const Reduction r = reduction(n, x->dims());
+  setOut(n, 0, x->dtype(), &r.out);
 }
 
 void inferShape(Node &n, int64_t) {

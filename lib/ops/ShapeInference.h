@@ -52,7 +52,7 @@ void inferSplit(Node &n, int64_t opset);
 void inferSlice(Node &n, int64_t opset);
 void inferPad(Node &n, int64_t opset);
 void inferSoftmax(Node &n, int64_t opset);
-/// ReduceMean, ReduceSum, ReduceMax, ... (reducedAxes, keepdims).
+/// ReduceMean, ReduceSum, ReduceMax, ... (OpParams' reduction()).
 void inferReduce(Node &n, int64_t opset);
 void inferShape(Node &n, int64_t opset);
 void inferGather(Node &n, int64_t opset);

@@ -389,6 +389,7 @@ class Lowering {
       return nullptr;
     }
     Value *xIn = dq->input(0);
+    std::vector<Value *> shifted;  // signed codes held as u8 around 128, and the values they are moved from
     if (xq->zeroPoint[0] == 0 && isNonNegative(g_, xIn)) {
       // Without VNNI, u8 codes above 127 times |w| above 64 can saturate the int16 pair sums
       // of vpmaddubsw; measured on CIFAR ResNets the effect on top-1 is within 0.02 points
@@ -409,24 +410,22 @@ class Lowering {
                        "with |w| > 64; 7-bit weights (--wbits 7) run it as integers");
         return nullptr;
       }
-      if (xq->codeType() == DType::Int8 && shiftChain(xIn).empty()) {
+      if (xq->codeType() == DType::Int8 && (shifted = shiftChain(xIn)).empty()) {
         d.detail = "signed codes not made by a QuantizeLinear or QConv, nor moved from one by MaxPool or a reshape "
                    "(cannot be shifted to u8)";
         return nullptr;
       }
     }
     if (!xIn->codes) xIn->codes = *xq;
-    if (xIn->dtype() == DType::Int8 && (xq->zeroPoint[0] != 0 || !isNonNegative(g_, xIn))) {
-      // Signed codes not shifted yet by another reader: the same values as u8 around 128, from
-      // the node that makes them through every node that moves them (max and moves commute
-      // with the shift).
-      for (Value *v : shiftChain(xIn)) {
-        if (!v->codes) v->codes = *xq;
-        if (v->dtype() != DType::Int8) continue;
-        v->codes->zeroPoint = {v->codes->zeroPoint[0] + 128};
-        v->codes->isSigned = false;
-        v->setDType(DType::UInt8);
-      }
+    // Signed codes not shifted yet by another reader: the same values as u8 around 128, from
+    // the node that makes them through every node that moves them (max and moves commute with
+    // the shift).
+    for (Value *v : shifted) {
+      if (!v->codes) v->codes = *xq;
+      if (v->dtype() != DType::Int8) continue;
+      v->codes->zeroPoint = {v->codes->zeroPoint[0] + 128};
+      v->codes->isSigned = false;
+      v->setDType(DType::UInt8);
     }
     xIn->setDType(DType::UInt8);  // the container oneDNN's int8 kernels take
     return xIn;

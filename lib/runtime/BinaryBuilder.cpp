@@ -96,8 +96,8 @@ void buildBinary(PlanBuilder &b, const Node &n) {
 
 void buildVariadic(PlanBuilder &b, const Node &n) {
   const std::string &op = n.opType();
-  if (readsNonFloatData(n)) return buildEvaluated(b, n);
-  if (n.inputs().size() == 1) return buildAlias(b, n);              // the input itself (Mean of one too)
+  // Other element types never get here: buildNode sends them to the evaluator (runsOnEvaluator).
+  if (n.inputs().size() == 1) return buildAlias(b, n);  // the input itself (Mean of one too)
   const dnnl::algorithm alg = op == "Max"   ? dnnl::algorithm::binary_max
                               : op == "Min" ? dnnl::algorithm::binary_min
                                             : dnnl::algorithm::binary_add;
@@ -106,12 +106,10 @@ void buildVariadic(PlanBuilder &b, const Node &n) {
   // A chain of binary ops on an accumulator of the output's dims; Mean scales the last sum.
   dnnl::memory acc = firstOperand(b, n, n.input(0), padRank(n.input(0)->dims(), rank), od);
   for (size_t i = 1; i < n.inputs().size(); ++i) {
-    dnnl::primitive_attr attr;
-    if (op == "Mean" && i + 1 == n.inputs().size()) {
-      dnnl::post_ops po;
-      dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_linear, 1.f / static_cast<float>(n.inputs().size()), 0.f);
-      attr.set_post_ops(po);
-    }
+    const dnnl::primitive_attr attr =
+        op == "Mean" && i + 1 == n.inputs().size()
+            ? dnnlapi::eltwiseAttr(dnnl::algorithm::eltwise_linear, 1.f / static_cast<float>(n.inputs().size()))
+            : dnnl::primitive_attr();
     const Value *y = n.input(i);
     acc = addBinary(b, n, alg, acc, secondOperand(b, y, padRank(y->dims(), rank), od, acc), od, attr);
   }

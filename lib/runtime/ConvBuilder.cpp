@@ -211,37 +211,32 @@ void buildConvTranspose(PlanBuilder &b, const Node &n) {
     b.addPrimitive(n, dnnl::deconvolution_forward(pd), args);
     return b.define(n.output(0), dst);
   }
-  // Negative pads (an output_shape beyond the full result): oneDNN's full result without pads,
-  // then each output element reads it at its offset, zero outside, plus the bias.
+  // Negative pads (an output_shape beyond the full result): oneDNN's full result without pads.
   Dims core = {xd[0], yd[1]};
   for (size_t i = 0; i < spatial; ++i)
     core.push_back(tw.strides[i] * (xd[i + 2] - 1) + (wd[i + 2] - 1) * tw.dilations[i] + 1);
-  const Dims zero(spatial, 0);
+  const Dims noPads(spatial, 0);
   auto pd = dnnlapi::deconvolutionForward(b.engine(), src.get_desc(), weights.get_desc(), dnnl::memory::desc(),
-                                          plainDesc(core), tw.strides, dil, zero, zero);
+                                          plainDesc(core), tw.strides, dil, noPads, noPads);
   dnnl::memory full = b.newMemory(plainDesc(core)), dst = b.newMemory(plainDesc(yd));
   b.addPrimitive(n, dnnl::deconvolution_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, full}});
+  // The output is the full result cropped by the begin pads and padded with zeros past it
+  // (the end pad, less the output padding), then the bias per channel.
+  Dims cropBegin(yd.size(), 0), cropEnd(yd.size(), 0);
+  for (size_t i = 0; i < spatial; ++i) {
+    cropBegin[i + 2] = -tw.padsBegin[i];
+    cropEnd[i + 2] = tw.outputPadding[i] - tw.padsEnd[i];
+  }
   const float *fp = static_cast<const float *>(full.get_data_handle());
   const float *bp = bias ? static_cast<const float *>(b.plainMemoryOf(bias).get_data_handle()) : nullptr;
   float *yp = static_cast<float *>(dst.get_data_handle());
-  const Dims begin = tw.padsBegin;
+  const int64_t planes = yd[0] * yd[1], plane = numElements(Dims(yd.begin() + 2, yd.end())), channels = yd[1];
   b.addFunction(n, [=] {
-    const std::vector<int64_t> cs = contiguousStrides(core);
-    std::vector<int64_t> idx(yd.size(), 0);
-    for (int64_t o = 0; o < numElements(yd); ++o) {
-      int64_t at = idx[0] * cs[0] + idx[1] * cs[1];
-      bool inside = true;
-      for (size_t i = 0; i < spatial; ++i) {
-        const int64_t c = idx[i + 2] + begin[i];
-        inside = inside && c >= 0 && c < core[i + 2];
-        at += c * cs[i + 2];
-      }
-      yp[o] = (inside ? fp[at] : 0.f) + (bp ? bp[idx[1]] : 0.f);
-      for (size_t ax = yd.size(); ax-- > 0;) {
-        if (++idx[ax] < yd[ax]) break;
-        idx[ax] = 0;
-      }
-    }
+    const float zero = 0.f;
+    padCopy(fp, core, yp, cropBegin, cropEnd, PadMode::Constant, &zero, sizeof(float));
+    if (bp)
+      for (int64_t p = 0; p < planes; ++p)
+        for (int64_t i = 0; i < plane; ++i) yp[p * plane + i] += bp[p % channels];
   });
   b.define(n.output(0), dst);
 }

@@ -76,11 +76,10 @@ void buildEltwise(PlanBuilder &b, const Node &n) {
 }
 
 void buildPow(PlanBuilder &b, const Node &n) {
+  // float32 data here (other types run on the evaluator: runsOnEvaluator).
   const Value *x = n.input(0), *e = n.input(1);
-  const bool eltwise = x->dtype() == DType::Float32 && !readsNonFloatData(n) && e->isConstant() &&
-                       e->constant()->numel() == 1 && n.output(0)->dims() == x->dims();
-  if (eltwise) return buildEltwise(b, n);
-  buildEvaluated(b, n);  // an exponent that varies, integer or float64 data
+  if (e->isConstant() && e->constant()->numel() == 1 && n.output(0)->dims() == x->dims()) return buildEltwise(b, n);
+  buildEvaluated(b, n);  // an exponent that varies
 }
 
 }  // namespace lowbit

@@ -44,6 +44,9 @@ struct Executor::Plan {
 };
 
 struct Executor::Impl {
+  /// Per graph input: read only as a parameter (Resize's scales), so fixed per plan even as
+  /// float data. The graph does not change: found once, not on every run.
+  std::vector<bool> parameterOnly;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::map<std::string, std::unique_ptr<Plan>> plans;
@@ -54,6 +57,14 @@ Executor::Executor(const Graph &g, ExecutorOptions opts)
     : graph_(g.clone()), opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {
   for (const std::string &name : opts_.taps)
     if (!graph_->findValue(name)) throw Error(cat("cannot observe '", name, "': no such value in the model"));
+  for (const Value *v : graph_->inputs()) {
+    const std::vector<Node *> users = graph_->users(v);
+    impl_->parameterOnly.push_back(!users.empty() && std::all_of(users.begin(), users.end(), [&](const Node *n) {
+      for (size_t i = 0; i < n->inputs().size(); ++i)
+        if (n->input(i) == v && !isParameterInput(*n, i)) return false;
+      return true;
+    }));
+  }
 }
 Executor::~Executor() = default;
 
@@ -106,26 +117,19 @@ namespace {
 // Float and 8-bit tensors of rank >= 1 are data; everything else (shapes, indices, scalar
 // parameters such as Clip bounds given as inputs, float vectors read only as Resize's scales)
 // is fixed per plan and folded into it.
-bool isDataInput(const Graph &g, const Value *v, const Tensor &t) {
-  if (!(t.dtype() == DType::Float32 || t.dtype() == DType::UInt8 || t.dtype() == DType::Int8) || t.rank() == 0)
-    return false;
-  const std::vector<Node *> users = g.users(v);
-  const bool parameterOnly = !users.empty() && std::all_of(users.begin(), users.end(), [&](const Node *n) {
-    for (size_t i = 0; i < n->inputs().size(); ++i)
-      if (n->input(i) == v && !isParameterInput(*n, i)) return false;
-    return true;
-  });
-  return !parameterOnly;
+bool isDataInput(const Tensor &t, bool parameterOnly) {
+  return (t.dtype() == DType::Float32 || t.dtype() == DType::UInt8 || t.dtype() == DType::Int8) && t.rank() > 0 &&
+         !parameterOnly;
 }
 
-std::string planKey(const Graph &g, const std::vector<Tensor> &inputs) {
+std::string planKey(const std::vector<Tensor> &inputs, const std::vector<bool> &parameterOnly) {
   std::string key;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor &t = inputs[i];
     key += cat(static_cast<int>(t.dtype()), shapeString(t.dims()), ";");
     if (t.dtype() == DType::String)
       for (const std::string &v : t.strings()) key += cat(v.size(), ":", v);
-    else if (i < g.inputs().size() && !isDataInput(g, g.inputs()[i], t))
+    else if (!isDataInput(t, i < parameterOnly.size() && parameterOnly[i]))
       key.append(static_cast<const char *>(t.raw()), t.byteSize());
   }
   return key;
@@ -137,7 +141,7 @@ namespace {
 
 // Checks \p inputs against the plan graph's inputs and binds them: data tensors give their
 // shapes, shape/index tensors become constants of this plan; g's inputs become the data ones.
-void bindInputs(Graph &g, const std::vector<Tensor> &inputs) {
+void bindInputs(Graph &g, const std::vector<Tensor> &inputs, const std::vector<bool> &parameterOnly) {
   if (inputs.size() != g.inputs().size())
     throw Error(cat("the model has ", g.inputs().size(), " inputs, got ", inputs.size()));
   std::vector<Value *> dataInputs;
@@ -161,7 +165,7 @@ void bindInputs(Graph &g, const std::vector<Tensor> &inputs) {
         throw Error(cat("input '", v->name(), "' expects shape ", shapeString(v->dims()), ", got ",
                         shapeString(t.dims())));
     }
-    if (isDataInput(g, v, t)) {
+    if (isDataInput(t, parameterOnly[i])) {
       v->setShape(t.dims());
       dataInputs.push_back(v);
     } else {
@@ -188,14 +192,14 @@ void unfuseTapped(Graph &g, const std::vector<std::string> &taps) {
 }  // namespace
 
 Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
-  std::string key = planKey(*graph_, inputs);
+  std::string key = planKey(inputs, impl_->parameterOnly);
   auto it = impl_->plans.find(key);
   if (it != impl_->plans.end()) return *it->second;
 
   auto plan = std::make_unique<Plan>();
   plan->graph = graph_->clone();
   Graph &g = *plan->graph;
-  bindInputs(g, inputs);
+  bindInputs(g, inputs, impl_->parameterOnly);
   // Shape chains fold first (static shapes everywhere); quantized weights stay codes until the
   // integer lowering has read them.
   specializeShapes(g);
@@ -220,7 +224,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     Value *v = graph_->inputs()[i];
     Value *sv = g.findValue(v->name());
-    if (isDataInput(*graph_, v, inputs[i]) && sv && !sv->isConstant()) {
+    if (isDataInput(inputs[i], impl_->parameterOnly[i]) && sv && !sv->isConstant()) {
       dnnl::memory m = b.newMemory(plainDesc(inputs[i].dims(), dnnlType(inputs[i].dtype())));
       b.define(sv, m);
       plan->inputs.push_back(m);
@@ -230,11 +234,10 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
   }
   for (Node *n : g.nodes()) {
     if (n->opType() == "Identity" && n->input(0)->container) continue;  // resolved per output below
-    for (Value *o : n->outputs()) {
+    for (Value *o : n->outputs())
       if (o && !o->shapeIsStatic())
         throw Error(cat(n->describe(), ": output '", o->name(), "' has no static shape for inputs ",
                         shapeString(inputs.empty() ? Dims{} : inputs[0].dims())));
-    }
     requireOutputsFitInMemory(*n);
     buildNode(b, *n);
   }

@@ -294,7 +294,8 @@ void buildDataMovement(PlanBuilder &b, const Node &n) {
     b.addFunction(n, [=] { padCopy(src, dims, dst, begin, end, mode, &value, kElem); });
   } else if (op == "Gather") {
     const Value *idx = n.input(1);
-    if (!idx->isConstant()) return buildEvaluated(b, n);  // indices computed at run time (an ArgMax, say)
+    if (!idx->isConstant())  // indices computed at run time run on the evaluator (runsOnEvaluator)
+      throw Error(cat(n.describe(), ": indices must be constant for the float runner"));
     const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(xd.size()), n);
     std::vector<int64_t> indices = idx->constant()->toInt64s();
     for (int64_t &i : indices) {

@@ -1,9 +1,7 @@
 // BatchNormalization (inference with global statistics, or training with batch statistics), LRN,
 // LayerNormalization, InstanceNormalization, Softmax and the Reduce* family on oneDNN.
-#include <algorithm>
-#include <map>
-
 #include <cmath>
+#include <map>
 
 #include "dnnl/DnnlApi.h"
 #include "kernels/Normalization.h"
@@ -175,18 +173,15 @@ dnnl::memory reduce(PlanBuilder &b, const Node &n, dnnl::algorithm alg, const dn
 void buildReduce(PlanBuilder &b, const Node &n) {
   using alg = dnnl::algorithm;
   const std::string op = n.opType().substr(6);  // Mean, Sum, Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp
-  if (readsNonFloatData(n)) return buildEvaluated(b, n);
-  const Dims &xd = n.input(0)->dims();
-  const std::vector<bool> reduced = reducedAxes(n, static_cast<int64_t>(xd.size()));
-  Dims kept = xd;
-  for (size_t i = 0; i < xd.size(); ++i)
-    if (reduced[i]) kept[i] = 1;
+  const Dims &xd = n.input(0)->dims();  // float32: other types run on the evaluator (runsOnEvaluator)
+  const Reduction r = reduction(n, xd);
+  const Dims &kept = r.kept;
+  const bool none = r.none;
   const dnnl::memory src = b.plainMemoryOf(n.input(0));
   dnnl::memory dst;
   if (kept == xd) {
     // Every reduced axis has one element (oneDNN wants one to reduce): what remains of f is
     // elementwise. No axis reduced at all (noop_with_empty_axes) is the input itself.
-    const bool none = std::none_of(reduced.begin(), reduced.end(), [](bool r) { return r; });
     if (!none && (op == "L1" || op == "L2")) dst = eltwise(b, n, src, xd, alg::eltwise_abs);
     else if (!none && op == "SumSquare") dst = eltwise(b, n, src, xd, alg::eltwise_square);
     else if (!none && op == "LogSum") dst = eltwise(b, n, src, xd, alg::eltwise_log);
@@ -198,26 +193,15 @@ void buildReduce(PlanBuilder &b, const Node &n) {
     // max + log(sum(exp(x - max))): large inputs do not overflow.
     const dnnl::memory m = reduce(b, n, alg::reduction_max, src, kept);
     dnnl::memory shifted = b.newMemory(plainDesc(xd));
-    dnnl::post_ops exp;
-    dnnlapi::appendEltwise(exp, alg::eltwise_exp, 0.f, 0.f);
-    dnnl::primitive_attr expAttr;
-    expAttr.set_post_ops(exp);
-    auto sub = dnnlapi::binary(b.engine(), alg::binary_sub, src.get_desc(), m.get_desc(), shifted.get_desc(), expAttr);
+    auto sub = dnnlapi::binary(b.engine(), alg::binary_sub, src.get_desc(), m.get_desc(), shifted.get_desc(),
+                               dnnlapi::eltwiseAttr(alg::eltwise_exp));
     b.addPrimitive(n, dnnl::binary(sub), {{DNNL_ARG_SRC_0, src}, {DNNL_ARG_SRC_1, m}, {DNNL_ARG_DST, shifted}});
-    dnnl::post_ops log;
-    dnnlapi::appendEltwise(log, alg::eltwise_log, 0.f, 0.f);
-    dnnl::primitive_attr logAttr;
-    logAttr.set_post_ops(log);
-    const dnnl::memory s = reduce(b, n, alg::reduction_sum, shifted, kept, 0.f, logAttr);
+    const dnnl::memory s = reduce(b, n, alg::reduction_sum, shifted, kept, 0.f, dnnlapi::eltwiseAttr(alg::eltwise_log));
     dst = b.newMemory(plainDesc(kept));
     auto add = dnnlapi::binary(b.engine(), alg::binary_add, s.get_desc(), m.get_desc(), dst.get_desc());
     b.addPrimitive(n, dnnl::binary(add), {{DNNL_ARG_SRC_0, s}, {DNNL_ARG_SRC_1, m}, {DNNL_ARG_DST, dst}});
   } else if (op == "LogSum") {
-    dnnl::post_ops log;
-    dnnlapi::appendEltwise(log, alg::eltwise_log, 0.f, 0.f);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(log);
-    dst = reduce(b, n, alg::reduction_sum, src, kept, 0.f, attr);
+    dst = reduce(b, n, alg::reduction_sum, src, kept, 0.f, dnnlapi::eltwiseAttr(alg::eltwise_log));
   } else {
     static const std::map<std::string, std::pair<alg, float>> kAlgorithms = {
         {"Mean", {alg::reduction_mean, 0.f}},

@@ -58,23 +58,26 @@ class UnaryLayer final : public Layer {
 // Element offsets of the rows (last dim) of a broadcast: for each row of the output, the row's
 // start in each operand, and the operands' steps along the last dim (0 when broadcast).
 struct BroadcastRows {
-  std::vector<int64_t> a, b;
-  int64_t len = 1, aStep = 1, bStep = 1;
+  std::vector<std::vector<int64_t>> starts;  // per operand, per output row
+  std::vector<int64_t> steps;                // per operand
+  int64_t len = 1;
 
-  BroadcastRows(const Dims &out, const Dims &ad, const Dims &bd) {
-    std::vector<int64_t> sa = broadcastStrides(ad, out), sb = broadcastStrides(bd, out);
+  BroadcastRows(const Dims &out, const std::vector<Dims> &operands) {
     Dims rows = out;
     if (!rows.empty()) {
       len = rows.back();
-      aStep = sa.back();
-      bStep = sb.back();
       rows.pop_back();
-      sa.pop_back();
-      sb.pop_back();
     }
-    a = elementOffsets(rows, sa);
-    b = elementOffsets(rows, sb);
+    for (const Dims &d : operands) {
+      std::vector<int64_t> st = broadcastStrides(d, out);
+      steps.push_back(st.empty() ? 1 : st.back());
+      if (!st.empty()) st.pop_back();
+      starts.push_back(elementOffsets(rows, st));
+    }
   }
+  int64_t rows() const { return static_cast<int64_t>(starts.at(0).size()); }
+  /// Operand \p i's element at output row \p r, column \p j.
+  int64_t at(size_t i, int64_t r, int64_t j) const { return starts[i][static_cast<size_t>(r)] + j * steps[i]; }
 };
 
 // y = a op b with numpy broadcasting; each operand's gradient is summed over the elements it was
@@ -84,28 +87,26 @@ class BinaryLayer final : public Layer {
   enum class Op { Add, Sub, Mul, Div, PRelu };
   BinaryLayer(Op op, const Dims &ad, const Dims &bd, const Dims &yd, bool aConst, bool bConst, size_t a, size_t b,
               size_t y)
-      : op_(op), rows_(yd, ad, bd), aConst_(aConst), bConst_(bConst), a_(a), b_(b), y_(y) {}
+      : op_(op), rows_(yd, {ad, bd}), aConst_(aConst), bConst_(bConst), a_(a), b_(b), y_(y) {}
   void forward(std::vector<Tensor> &v) override {
     const float *a = v[a_].data<float>(), *b = v[b_].data<float>();
     float *y = v[y_].data<float>();
-    const int64_t rows = static_cast<int64_t>(rows_.a.size()), len = rows_.len;
+    const int64_t rows = rows_.rows(), len = rows_.len;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      const float *ar = a + rows_.a[static_cast<size_t>(r)], *br = b + rows_.b[static_cast<size_t>(r)];
       float *yr = y + r * len;
-      for (int64_t j = 0; j < len; ++j) yr[j] = apply(ar[j * rows_.aStep], br[j * rows_.bStep]);
+      for (int64_t j = 0; j < len; ++j) yr[j] = apply(a[rows_.at(0, r, j)], b[rows_.at(1, r, j)]);
     }
   }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
     const float *a = v[a_].data<float>(), *b = v[b_].data<float>(), *dy = g[y_].data<float>();
     float *da = g[a_].data<float>(), *db = g[b_].data<float>();
-    const int64_t rows = static_cast<int64_t>(rows_.a.size()), len = rows_.len;
+    const int64_t rows = rows_.rows(), len = rows_.len;
     // Sequential: a broadcast operand's gradient element collects from many output elements.
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t oa = rows_.a[static_cast<size_t>(r)], ob = rows_.b[static_cast<size_t>(r)];
       const float *dyr = dy + r * len;
       for (int64_t j = 0; j < len; ++j) {
-        const int64_t ia = oa + j * rows_.aStep, ib = ob + j * rows_.bStep;
+        const int64_t ia = rows_.at(0, r, j), ib = rows_.at(1, r, j);
         const float x = a[ia], w = b[ib], d = dyr[j];
         switch (op_) {
           case Op::Add:
@@ -159,31 +160,21 @@ class VariadicLayer final : public Layer {
   enum class Op { Sum, Mean, Max, Min };
   VariadicLayer(Op op, const std::vector<Dims> &dims, const Dims &yd, std::vector<bool> isConst,
                 std::vector<size_t> xs, size_t y)
-      : op_(op), isConst_(std::move(isConst)), xs_(std::move(xs)), y_(y) {
-    Dims rows = yd;
-    len_ = rows.empty() ? 1 : rows.back();
-    if (!rows.empty()) rows.pop_back();
-    for (const Dims &d : dims) {
-      std::vector<int64_t> st = broadcastStrides(d, yd);
-      steps_.push_back(st.empty() ? 1 : st.back());
-      if (!st.empty()) st.pop_back();
-      rowStarts_.push_back(elementOffsets(rows, st));
-    }
-  }
+      : op_(op), rows_(yd, dims), isConst_(std::move(isConst)), xs_(std::move(xs)), y_(y) {}
   void forward(std::vector<Tensor> &v) override {
     std::vector<const float *> x;
     for (size_t s : xs_) x.push_back(v[s].data<float>());
     float *y = v[y_].data<float>();
-    const int64_t rows = static_cast<int64_t>(rowStarts_[0].size()), k = static_cast<int64_t>(x.size());
+    const int64_t rows = rows_.rows(), len = rows_.len, k = static_cast<int64_t>(x.size());
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < len_; ++j) {
+      for (int64_t j = 0; j < len; ++j) {
         float acc = at(x, 0, r, j);
         for (int64_t i = 1; i < k; ++i) {
           const float e = at(x, static_cast<size_t>(i), r, j);
           acc = op_ == Op::Max ? std::max(acc, e) : op_ == Op::Min ? std::min(acc, e) : acc + e;
         }
-        y[r * len_ + j] = op_ == Op::Mean ? acc / static_cast<float>(k) : acc;
+        y[r * len + j] = op_ == Op::Mean ? acc / static_cast<float>(k) : acc;
       }
   }
   void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
@@ -194,13 +185,13 @@ class VariadicLayer final : public Layer {
       dx.push_back(isConst_[i] ? nullptr : g[xs_[i]].data<float>());
     }
     const float *y = v[y_].data<float>(), *dy = g[y_].data<float>();
-    const int64_t rows = static_cast<int64_t>(rowStarts_[0].size());
+    const int64_t rows = rows_.rows(), len = rows_.len;
     const size_t k = x.size();
     // Sequential: a broadcast operand's gradient element collects from many output elements.
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < len_; ++j) {
-        const float yv = y[r * len_ + j];
-        float d = dy[r * len_ + j];
+      for (int64_t j = 0; j < len; ++j) {
+        const float yv = y[r * len + j];
+        float d = dy[r * len + j];
         if (op_ == Op::Mean) d /= static_cast<float>(k);
         if (op_ == Op::Max || op_ == Op::Min) {
           int ties = 0;
@@ -209,20 +200,17 @@ class VariadicLayer final : public Layer {
         }
         for (size_t i = 0; i < k; ++i)
           if (dx[i] && (op_ == Op::Sum || op_ == Op::Mean || at(x, i, r, j) == yv))
-            dx[i][offset(i, r, j)] += d;
+            dx[i][rows_.at(i, r, j)] += d;
       }
   }
 
  private:
-  int64_t offset(size_t i, int64_t r, int64_t j) const { return rowStarts_[i][static_cast<size_t>(r)] + j * steps_[i]; }
-  float at(const std::vector<const float *> &x, size_t i, int64_t r, int64_t j) const { return x[i][offset(i, r, j)]; }
+  float at(const std::vector<const float *> &x, size_t i, int64_t r, int64_t j) const { return x[i][rows_.at(i, r, j)]; }
   Op op_;
+  BroadcastRows rows_;
   std::vector<bool> isConst_;
   std::vector<size_t> xs_;
   size_t y_;
-  int64_t len_ = 1;
-  std::vector<int64_t> steps_;
-  std::vector<std::vector<int64_t>> rowStarts_;
 };
 
 // Same-dims Add (the residual sum): no broadcast bookkeeping on the ResNets' hot path.

@@ -148,24 +148,10 @@ void buildRepeat(NetworkBuilder &b, const Node &n) {
     throw Error(cat(n.describe(), ": the training engine takes a constant shape or repeats"));
   const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
   const Dims xd = b.dims(xs), yd = b.dims(ys);
-  std::vector<int64_t> from;
-  if (n.opType() == "Expand") {
-    from = elementOffsets(yd, broadcastStrides(xd, yd));
-  } else {  // Tile: each output coordinate modulo the input's
-    if (xd.size() != yd.size()) throw Error(cat(n.describe(), ": repeats do not match the input's rank"));
-    const std::vector<int64_t> xStrides = contiguousStrides(xd);
-    std::vector<int64_t> idx(yd.size(), 0);
-    for (int64_t o = 0; o < numElements(yd); ++o) {
-      int64_t at = 0;
-      for (size_t d = 0; d < idx.size(); ++d) at += (idx[d] % xd[d]) * xStrides[d];
-      from.push_back(at);
-      for (size_t d = idx.size(); d-- > 0;) {
-        if (++idx[d] < yd[d]) break;
-        idx[d] = 0;
-      }
-    }
-  }
-  b.add(std::make_unique<RepeatLayer>(std::move(from), xs, ys));
+  // The output as a strided read of the input, stride 0 where it repeats.
+  const StridedView view =
+      n.opType() == "Tile" ? tileView(n, xd, n.input(1)->constant()->toInt64s()) : StridedView{0, broadcastStrides(xd, yd), yd};
+  b.add(std::make_unique<RepeatLayer>(elementOffsets(view.dims, view.strides), xs, ys));
 }
 
 void buildSlice(NetworkBuilder &b, const Node &n) {

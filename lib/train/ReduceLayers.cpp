@@ -37,14 +37,10 @@ class PoolLayer final : public Layer {
 class ReduceLayer final : public Layer {
  public:
   enum class Op { Mean, Sum, Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp };
-  ReduceLayer(Op op, const Dims &xd, const std::vector<bool> &reduced, size_t x, size_t y) : op_(op), x_(x), y_(y) {
-    Dims kept = xd;
+  ReduceLayer(Op op, const Dims &xd, const Dims &kept, size_t x, size_t y)
+      : op_(op), outOf_(elementOffsets(xd, broadcastStrides(kept, xd))), x_(x), y_(y) {
     for (size_t i = 0; i < xd.size(); ++i)
-      if (reduced[i]) {
-        count_ *= xd[i];
-        kept[i] = 1;
-      }
-    outOf_ = elementOffsets(xd, broadcastStrides(kept, xd));
+      if (kept[i] == 1) count_ *= xd[i];  // a reduced axis (or one of one element)
   }
   void forward(std::vector<Tensor> &v) override {
     const float *x = v[x_].data<float>();
@@ -200,9 +196,8 @@ void buildReduce(NetworkBuilder &b, const Node &n) {
   };
   const size_t xs = b.input(n, n.input(0));
   const Dims xd = b.dims(xs);
-  const std::vector<bool> reduced = reducedAxes(n, static_cast<int64_t>(xd.size()));
   const size_t ys = b.output(n, n.output(0));
-  b.add(std::make_unique<ReduceLayer>(kOps.at(n.opType()), xd, reduced, xs, ys));
+  b.add(std::make_unique<ReduceLayer>(kOps.at(n.opType()), xd, reduction(n, xd).kept, xs, ys));
 }
 
 void buildSoftmax(NetworkBuilder &b, const Node &n) {

@@ -88,8 +88,12 @@ void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
     hi = std::min(hi / so, static_cast<float>(r.qmax - zp));
     const bool containerBound = (y->dtype() == DType::UInt8 && r.qmin == 0 && r.qmax == 255) ||
                                 (y->dtype() == DType::Int8 && r.qmin == -128 && r.qmax == 127);
-    if (containerBound && lo <= static_cast<float>(r.qmin - zp) && hi >= static_cast<float>(r.qmax - zp)) return;
-    dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_clip, lo, hi);
+    if (!containerBound || lo > static_cast<float>(r.qmin - zp) || hi < static_cast<float>(r.qmax - zp))
+      dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_clip, lo, hi);
+    // oneDNN adds the zero point in float before it rounds: at 128 a float keeps 1.5e-5 of a
+    // code, so values within that of a half (near-ties that POT scales make common) would round
+    // the other way from QuantizeLinear. Rounding first keeps the value's own precision.
+    if (zp != 0) dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_round, 0.f, 0.f);
     return;
   }
   if (lo == 0.f && hi == kInf) {
@@ -312,7 +316,8 @@ namespace {
 
 // Quantizes float \p x into full-range 8-bit codes of \p q with one oneDNN reorder that also
 // changes the layout to channels-last, the int8 convolutions' (x * (1/scale), rounded half to
-// even, saturated to the container). Null when oneDNN offers no such reorder.
+// even, saturated to the container). Null when oneDNN offers no such reorder. Codes with a
+// zero point do not come here: the reorder adds it in float before rounding (see appendInterval).
 std::optional<dnnl::memory> quantizingReorder(PlanBuilder &b, const Node &n, const dnnl::memory &x, const Value *q,
                                               const QuantParams &p) {
   const dnnl::memory::desc &xd = x.get_desc();
@@ -321,7 +326,6 @@ std::optional<dnnl::memory> quantizingReorder(PlanBuilder &b, const Node &n, con
   const dnnl::memory::desc codesMd(xd.dims(), dnnlType(q->dtype()), channelsLast(rank));
   dnnl::primitive_attr attr;
   dnnlapi::setOutputScales(attr, 0, {1.f / p.scale[0]});
-  if (p.zeroPoint[0] != 0) dnnlapi::setZeroPoint(attr, DNNL_ARG_DST, p.zeroPoint[0]);
   dnnl::reorder::primitive_desc pd;
   try {
     pd = dnnl::reorder::primitive_desc(b.engine(), xd, b.engine(), codesMd, attr);
@@ -341,7 +345,7 @@ void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
   dnnl::memory x = b.memoryOf(n.input(0));
   const QuantRange full = q->dtype() == DType::UInt8 ? QuantRange{0, 255} : QuantRange{-128, 127};
   const QuantRange want = codeRange(*q->codes);
-  if (want.qmin == full.qmin && want.qmax == full.qmax) {
+  if (want.qmin == full.qmin && want.qmax == full.qmax && p.zeroPoint[0] == 0) {
     if (std::optional<dnnl::memory> codes = quantizingReorder(b, n, x, q, p)) {
       b.define(q, *codes);
       return;

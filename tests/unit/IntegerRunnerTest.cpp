@@ -495,3 +495,42 @@ TEST_CASE("LowerToInteger is a pass: it needs a target, marks codes apart from q
   codesIn->codes->scale = {0.f};
   CHECK_THROWS_WITH(verifyGraph(*lowered), Catch::Contains("integer code parameters") && Catch::Contains(codesIn->name()));
 }
+
+TEST_CASE("int8 QConv rounds near-ties as QuantizeLinear does when its output has a zero point", "[int8]") {
+  // Output codes 0.500003 above the zero point: a float holds that at 0.5, not at 100.5, so the
+  // zero point must be added after rounding (up to 1, not to the even 100).
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 1, 2, 2};
+  Value *x = addInput(g, "x", xd);
+  Tensor one(DType::Int8, {1, 1, 1, 1});
+  one.data<int8_t>()[0] = 1;
+  Value *conv = q.op("Conv", {q.qdq(x, 1.f / 64, DType::UInt8), q.dequantized(one, {0.500003f}, 0)}, xd);
+  Value *out = q.qdq(conv, 1.f, DType::UInt8, 100);
+  g.outputs().push_back(out);
+  const Tensor in = Tensor::fromVector<float>(xd, {1.f, 3.f, 0.25f, 2.f});  // codes 64, 192, 16, 128
+  const std::vector<float> want = {1.f, 2.f, 0.f, 1.f};  // 0.500003 * {1, 3, 0.25, 2}, rounded
+  CHECK(runWith(g, {in}, std::nullopt).toFloats() == want);
+  std::vector<LoweringDecision> decisions;
+  CHECK(runWith(g, {in}, IntegerMode::Static, &decisions).toFloats() == want);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+}
+
+TEST_CASE("int8 QuantizeLinear with a zero point rounds near-ties as the reference does", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 1, 2, 2};
+  Value *x = addInput(g, "x", xd);
+  Tensor one(DType::Int8, {1, 1, 1, 1});
+  one.data<int8_t>()[0] = 1;
+  Value *conv = q.op("Conv", {q.qdq(x, 1.f, DType::UInt8, 100), q.dequantized(one, {1.f}, 0)}, xd);
+  g.outputs().push_back(q.qdq(conv, 1.f, DType::Int8));
+  const Tensor in = Tensor::fromVector<float>(xd, {0.500003f, 2.500003f, -1.499997f, 1.25f});
+  const std::vector<float> want = {1.f, 3.f, -1.f, 1.f};  // not the even 100, 102, 98 around the zero point
+  CHECK(runWith(g, {in}, std::nullopt).toFloats() == want);
+  std::vector<LoweringDecision> decisions;
+  CHECK(runWith(g, {in}, IntegerMode::Static, &decisions).toFloats() == want);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+}

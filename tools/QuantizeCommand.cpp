@@ -92,6 +92,7 @@ void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
       else if (key == "weight_observer") { if (!given("--weight-observer")) o.weightObserver = v.template get<std::string>(); }
       else if (key == "weight_scheme") { if (!given("--weight-scheme")) o.weightScheme = v.template get<std::string>(); }
       else if (key == "act_observer") { if (!given("--act-observer")) o.actObserver = v.template get<std::string>(); }
+      else if (key == "act_mode") { if (!given("--act-mode")) o.actMode = v.template get<std::string>(); }
       else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = wholeNumber<int>(v, key); }
       else if (key == "exclude") { if (!given("--exclude")) o.cfg.exclude = v.template get<std::vector<std::string>>(); }
       else if (key == "equalize") { if (!given("--equalize")) o.cfg.equalize = v.template get<bool>(); }
@@ -118,7 +119,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
     QuantizeConfig cfg;
     std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
                            actObserver = "minmax", weightScheme = "uniform", inqSteps, exclude, recipe, finetune, blockInput = "float",
-                actQuantizer = "lsq", weightQuantizer = "lsq";
+                actQuantizer = "lsq", weightQuantizer = "lsq", actMode = "symmetric";
     train::FinetuneConfig ft;
     bool json = false;
   };
@@ -141,6 +142,10 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "uniform levels, or pot: power-of-two (shift-add) levels 0, +-2^j times the scale, j up to "
                   "2^(bits-1) - 2 (2..4 bits; 2 bits is ternary)");
   cmd->add_option("--act-observer", o->actObserver, "minmax, percentile:P, kl or mse");
+  cmd->add_option("--act-mode", o->actMode,
+                  "symmetric: codes around 0 (signed where a tensor goes negative); asymmetric: u8 codes with a "
+                  "zero point for tensors that go negative (skewed ranges such as h-swish keep every code; "
+                  "no fine-tune yet)");
   cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
   cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
   cmd->add_flag("--equalize", o->cfg.equalize, "cross-layer equalization of Conv-ReLU-Conv chains first");
@@ -240,6 +245,12 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       else if (o->weightObserver != "minmax")
         throw UsageError(cat("--weight-observer '", o->weightObserver, "' is not minmax or mse"));
       o->cfg.act = usage([&] { return ActObserverConfig::parse(o->actObserver); });
+      if (o->actMode != "symmetric" && o->actMode != "asymmetric")
+        throw UsageError(cat("--act-mode '", o->actMode, "' is not symmetric or asymmetric"));
+      o->cfg.actAsymmetric = o->actMode == "asymmetric";
+      if (o->cfg.actAsymmetric && !o->finetune.empty())
+        throw UsageError("--act-mode asymmetric: the fine-tune's activation quantizers are symmetric; "
+                         "quantize without --finetune, or with --act-mode symmetric");
       o->cfg.weights.scheme = usage([&] { return parseWeightScheme(o->weightScheme); }, "--weight-scheme");
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op

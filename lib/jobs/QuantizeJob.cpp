@@ -34,6 +34,7 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
                       {"weight_observer", cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax"},
                       {"weight_scheme", weightSchemeName(cfg.weights.scheme)},
                       {"act_observer", cfg.act.name()},
+                      {"act_mode", cfg.actAsymmetric ? "asymmetric" : "symmetric"},
                       {"first_last_bits", cfg.firstLastBits},
                       {"equalize", cfg.equalize},
                       {"absorb_bias", cfg.absorbBias},

@@ -1,7 +1,8 @@
 // CalibrateActivations: a range for each of ctx.activations, observed on the images
 // (cfg.act: min-max in one pass; percentile, KL and MSE from a histogram in a second) or read
 // from an earlier report of the same model (cfg.calibFrom), then per-tensor QuantParams at
-// ctx.activationBits: unsigned when never negative, zero point 0, scale = clip / qmax.
+// ctx.activationBits: unsigned when never negative, zero point 0, scale = clip / qmax; with
+// cfg.actAsymmetric, tensors that reach below zero get u8 codes with a zero point instead.
 // With cfg.biasCorrect the same pass also gathers the layers' input channel means (ctx.means).
 // Fills ctx.ranges, ctx.calibImages, ctx.calibSeconds; report sections "activations",
 // "constant_zero_activations" and "calibration".
@@ -123,13 +124,18 @@ void runCalibrateActivations(QuantizeContext &ctx) {
     p.bits = ctx.activationBits.at(ctx.activations[i]);
     p.isSigned = rg.min < 0.f;  // never negative (e.g. after ReLU): unsigned codes
     p.state = QuantParams::State::Calibrated;
-    const float scale = scaleForClip(rg.clip, quantRange(p.bits, p.isSigned, false));
     if (!(rg.clip > 0.f)) degenerate.push_back(ctx.activations[i]->name());
-    p.scale = {scale};
-    p.zeroPoint = {0};
+    if (cfg.actAsymmetric && p.isSigned) {
+      // The observer's clip bounds both sides; the codes span what is left of [min, max].
+      setAsymmetric(p, std::max(rg.min, -rg.clip), std::min(rg.max, rg.clip));
+    } else {
+      p.scale = {scaleForClip(rg.clip, quantRange(p.bits, p.isSigned, false))};
+      p.zeroPoint = {0};
+    }
     ctx.activations[i]->quant = p;
     report.push_back({{"tensor", ctx.activations[i]->name()}, {"bits", p.bits}, {"signed", p.isSigned},
-                      {"min", rg.min}, {"max", rg.max}, {"clip", rg.clip}, {"scale", scale}});
+                      {"min", rg.min}, {"max", rg.max}, {"clip", rg.clip}, {"scale", p.scale[0]},
+                      {"zero_point", p.zeroPoint[0]}});
   }
   ctx.report["activations"] = report;
   if (!degenerate.empty()) ctx.report["constant_zero_activations"] = degenerate;

@@ -26,6 +26,9 @@ struct QuantizeConfig {
   WeightQuantConfig weights;  ///< bits, granularity, groups, observer
   int actBits = 8;
   ActObserverConfig act;
+  /// Activations that reach below zero get u8 codes with a zero point over [lo, hi] (skewed
+  /// ranges such as h-swish outputs keep all 2^b codes); otherwise signed codes around 0.
+  bool actAsymmetric = false;
   int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
   std::vector<std::string> exclude;  ///< node names kept in float
   bool equalize = false;             ///< cross-layer equalization before quantizing

@@ -3,6 +3,9 @@
 // ops/OpParams), and the scale of a clipped range. Rounding itself is kernels/QuantizeRef.h.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+
 #include "ir/Node.h"
 #include "ir/QuantParams.h"
 #include "ir/Tensor.h"
@@ -62,5 +65,16 @@ inline float largestCode(const QuantParams &p) {
 /// 0, inf or NaN.
 inline float scaleForClip(float clip, float largestCode) { return clip > 0.f ? clip / largestCode : 1.f; }
 inline float scaleForClip(float clip, const QuantRange &r) { return scaleForClip(clip, static_cast<float>(r.qmax)); }
+
+/// Asymmetric codes of \p bits over [lo, hi] (widened to hold 0, so zero is exact): unsigned,
+/// scale = (hi - lo) / (2^bits - 1), zero point = the code of 0. An empty range gets scale 1.
+inline void setAsymmetric(QuantParams &p, float lo, float hi) {
+  lo = std::min(lo, 0.f);
+  hi = std::max(hi, 0.f);
+  const QuantRange r = quantRange(p.bits, false, false);
+  p.isSigned = false;
+  p.scale = {hi > lo ? (hi - lo) / static_cast<float>(r.qmax - r.qmin) : 1.f};
+  p.zeroPoint = {std::clamp(static_cast<int32_t>(std::nearbyint(-lo / p.scale[0])) + r.qmin, r.qmin, r.qmax)};
+}
 
 }  // namespace lowbit

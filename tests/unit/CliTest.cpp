@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -371,6 +372,63 @@ TEST_CASE("lowbit quantize --weight-scheme pot: every weight code in the file is
     CHECK(w["scheme"] == "uniform");
     CHECK(w["bits"] == 8);
   }
+  fs::remove(out);
+  fs::remove(report);
+}
+
+TEST_CASE("lowbit quantize --act-mode asymmetric: signed activations get u8 codes with a zero point, run as integers", "[cli]") {
+  namespace fs = std::filesystem;
+  const std::string model = kData + "/good/tiny_convnet.onnx", calib = kData + "/good";
+  const std::string out = (fs::temp_directory_path() / "lowbit_cli_asym.onnx").string();
+  const std::string report = (fs::temp_directory_path() / "lowbit_cli_asym.json").string();
+  const std::string norm = " --size 8 --mean 0.5 --std 0.25";  // inputs from -2 to 2
+  fs::remove(out);
+  CHECK(runLowbit("quantize " + model + " --calib " + calib + norm + " --act-mode skewed -o " + out).code == 2);
+  RunResult ft = runLowbit("quantize " + model + " --calib " + calib + norm + " --act-mode asymmetric --finetune global -o " + out);
+  CHECK(ft.code == 2);
+  CHECK_THAT(ft.output, Catch::Contains("--act-mode asymmetric"));
+  CHECK_FALSE(fs::exists(out));
+  RunResult r = runLowbit("quantize " + model + " --calib " + calib + norm + " --act-mode asymmetric -o " + out + " --report " + report);
+  REQUIRE(r.code == 0);
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(report));
+  CHECK(j["recipe"]["act_mode"] == "asymmetric");
+  int shifted = 0;
+  for (const auto &a : j["activations"]) {
+    CHECK(a["signed"] == false);
+    if (a["min"].get<float>() < 0.f) {
+      ++shifted;
+      CHECK(a["zero_point"].get<int>() > 0);
+      CHECK(a["scale"].get<float>() == Approx((a["max"].get<float>() - a["min"].get<float>()) / 255.f));
+    }
+  }
+  CHECK(shifted > 0);  // the normalised input goes negative
+  auto g = lowbit::importOnnxFile(out);
+  bool zeroPointInFile = false;
+  for (const lowbit::Node *n : g->nodes())
+    if (n->opType() == "QuantizeLinear" && n->input(2) && n->input(2)->dtype() == lowbit::DType::UInt8)
+      zeroPointInFile |= n->input(2)->constant()->data<uint8_t>()[0] != 0;
+  CHECK(zeroPointInFile);
+  // The int8 runner computes what the simulation does (zero points in and out of the QConvs).
+  const fs::path data = fs::temp_directory_path() / "lowbit_cli_asym_data";
+  fs::remove_all(data);
+  fs::create_directories(data / "0");
+  for (const char *img : {"rgb_13x9.jpg", "rgb_5x4.png", "grey_6x5.jpg", "grey_4x4.png"})
+    fs::copy_file(kData + "/good/" + img, data / "0" / img);
+  std::vector<float> logits[2];
+  for (int k = 0; k < 2; ++k) {
+    const std::string prefix = (data / (k ? "int8" : "sim")).string();
+    RunResult e = runLowbit("eval " + out + " --data " + data.string() + norm + " --dump " + prefix +
+                            (k ? " --runner int8" : ""));
+    REQUIRE(e.code == 0);
+    if (k) CHECK_THAT(e.output, Catch::Contains("2 of 2 Conv/Gemm/MatMul as integers"));
+    const std::string bytes = lowbit::readFile(prefix + ".logits.f32");
+    logits[k].resize(bytes.size() / sizeof(float));
+    std::memcpy(logits[k].data(), bytes.data(), bytes.size());
+  }
+  REQUIRE(logits[0].size() == logits[1].size());
+  REQUIRE_FALSE(logits[0].empty());
+  for (size_t i = 0; i < logits[0].size(); ++i) CHECK(logits[1][i] == Approx(logits[0][i]).margin(1e-4));
+  fs::remove_all(data);
   fs::remove(out);
   fs::remove(report);
 }

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "kernels/QuantizeRef.h"
+#include "quant/QuantRules.h"
 
 using namespace lowbit;
 
@@ -111,4 +112,25 @@ TEST_CASE("power-of-two codes: levels per bit width, zero, the smallest level, t
   CHECK(quantizePowerOfTwo(-3.f, 1.f, potMaxExponent(2)) == -1);
   CHECK(quantizePowerOfTwo(std::nanf(""), 1.f, e) == 0);
   CHECK(quantizePowerOfTwo(0.f, 1.f, e) == 0);
+}
+
+TEST_CASE("asymmetric activation codes span [lo, hi] with 0 exact, hand-computed", "[quant]") {
+  lowbit::QuantParams p;
+  p.bits = 8;
+  lowbit::setAsymmetric(p, -0.375f, 9.144f);  // an h-swish output
+  CHECK_FALSE(p.isSigned);
+  CHECK(p.scale[0] == Approx(9.519f / 255.f));
+  CHECK(p.zeroPoint[0] == 10);  // 0.375 / 0.037329 = 10.05
+  p.bits = 4;
+  lowbit::setAsymmetric(p, -1.f, 2.f);
+  CHECK(p.scale[0] == Approx(0.2f));
+  CHECK(p.zeroPoint[0] == 5);
+  lowbit::setAsymmetric(p, 0.5f, 3.f);  // widened down to 0
+  CHECK(p.scale[0] == Approx(0.2f));
+  CHECK(p.zeroPoint[0] == 0);
+  lowbit::setAsymmetric(p, -2.f, -1.f);  // all negative: widened up to 0, zero at the top code
+  CHECK(p.zeroPoint[0] == 15);
+  lowbit::setAsymmetric(p, 0.f, 0.f);  // constant zero: a usable scale
+  CHECK(p.scale[0] == 1.f);
+  CHECK(p.zeroPoint[0] == 0);
 }

@@ -381,7 +381,7 @@ class Lowering {
   // The codes a static-mode integer layer reads for its input \p x, shifted to u8 when signed;
   // null (with the reason in \p d) when the input cannot run as integers. \p note gets a
   // warning that stays in the decision.
-  Value *staticInputCodes(Value *x, bool conv, const WeightCodes &w, LoweringDecision &d, std::string &note) {
+  Value *staticInputCodes(Value *x, const WeightCodes &w, LoweringDecision &d, std::string &note) {
     const Node *dq = x->producer();
     std::optional<QuantParams> xq = dq && dq->opType() == "DequantizeLinear" ? perTensorParams(*dq) : std::nullopt;
     if (!xq || dq->input(0)->isConstant()) {
@@ -400,10 +400,6 @@ class Lowering {
       // Codes around a zero point: signed codes run as u8 shifted by 128, asymmetric u8 codes
       // as they are, with oneDNN's source zero point. Codes near the zero point make the
       // int16 pair sums of non-VNNI kernels saturate unless |w| <= 64.
-      if (!conv) {
-        d.detail = "input with a zero point or signed codes to a Gemm (the int8 inner product takes no input zero point)";
-        return nullptr;
-      }
       if (!fullRangeU8_ && maxAbsCode(*w.codes) > 64) {
         d.detail = cat(xq->codeType() == DType::Int8 ? "signed input" : cat("asymmetric input (zero point ", xq->zeroPoint[0], ")"),
                        ": as u8 codes around a zero point this CPU's int8 kernels (no VNNI) can saturate "
@@ -453,7 +449,7 @@ class Lowering {
     Value *xIn = x;
     std::string saturationNote;
     if (mode_ == IntegerMode::Static) {
-      xIn = staticInputCodes(x, conv, *w, d, saturationNote);
+      xIn = staticInputCodes(x, *w, d, saturationNote);
       if (!xIn) return;
     } else if (!isNonNegative(g_, x)) {
       d.detail = "input may be negative (the int8 kernels take u8 activations)";

@@ -299,16 +299,33 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
   dnnl::post_ops po;
   appendInterval(n, y, po);
   attr.set_post_ops(po);
+  dnnl::memory src = b.memoryIn(x, srcMd);
+  dnnl::memory dst = b.newMemory(dstMd);
+  const dnnl::memory bias = floatVector(b, rq.biasAcc);
+  if (codesParams(n, x).zeroPoint[0] != 0) {
+    // oneDNN's int8 inner product takes no source zero point; the same product as a 1x1
+    // convolution over [M, K, 1, 1] does (plain [M, K] and nchw with 1x1 are the same bytes).
+    const dnnl::memory::desc src4(Dims{m, k, 1, 1}, dt::u8, tag::nchw), dst4(Dims{m, nn, 1, 1}, dnnlType(y->dtype()), tag::nchw);
+    auto pd = createPd(n, [&] {
+      return dnnlapi::convolutionForward(b.engine(), dnnl::prop_kind::forward_inference,
+                                         dnnl::algorithm::convolution_direct, src4,
+                                         dnnl::memory::desc({nn, k, 1, 1}, dt::s8, tag::any), plainDesc({nn}), dst4,
+                                         {1, 1}, {0, 0}, {0, 0}, {0, 0}, attr);
+    });
+    dnnl::memory w = weightCodesMemory(b, n.input(1), {nn, k, 1, 1}, pd.weights_desc());
+    b.addPrimitive(n, dnnl::convolution_forward(pd),
+                   {{DNNL_ARG_SRC, dnnl::memory(src4, b.engine(), src.get_data_handle())}, {DNNL_ARG_WEIGHTS, w},
+                    {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dnnl::memory(dst4, b.engine(), dst.get_data_handle())}});
+    b.define(y, dst);
+    return;
+  }
   auto pd = createPd(n, [&] {
     return dnnlapi::innerProductForward(b.engine(), dnnl::prop_kind::forward_inference, srcMd,
                                         dnnl::memory::desc({nn, k}, dt::s8, tag::any), plainDesc({nn}), dstMd, attr);
   });
-  dnnl::memory src = b.memoryIn(x, srcMd);
   dnnl::memory w = weightCodesMemory(b, n.input(1), {nn, k}, pd.weights_desc());
-  dnnl::memory dst = b.newMemory(dstMd);
   b.addPrimitive(n, dnnl::inner_product_forward(pd),
-                 {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, floatVector(b, rq.biasAcc)},
-                  {DNNL_ARG_DST, dst}});
+                 {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
   b.define(y, dst);
 }
 

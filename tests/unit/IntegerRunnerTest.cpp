@@ -297,20 +297,32 @@ TEST_CASE("a layer with signed input and full-range weights stays float on CPUs 
   }
 }
 
-TEST_CASE("a Gemm with a signed input stays float: the int8 inner product takes no zero point", "[int8]") {
-  QdqGraph q;
-  Graph &g = q.g;
-  Value *x = addInput(g, "x", {2, 8});
-  Value *y = q.op("Gemm", {q.qdq(x, 0.01f, DType::Int8), q.dequantized(int8Codes({3, 8}, 1, 60), {0.02f}, 0)}, {2, 3});
-  g.nodes().back()->setAttr("transB", Attribute::ofInt(1));
-  g.outputs().push_back(y);
-  std::vector<LoweringDecision> decisions;
-  Tensor in = randomTensor({2, 8}, 2);
-  Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
-  REQUIRE(decisions.size() == 1);
-  CHECK_FALSE(decisions[0].integer);
-  CHECK_THAT(decisions[0].detail, Catch::Contains("signed codes to a Gemm"));
-  CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-6f, 1e-6f).empty());
+TEST_CASE("a Gemm with a signed or asymmetric input runs as integers, as a 1x1 convolution with a zero point", "[int8]") {
+  {  // signed codes (zero point 128 once shifted to u8), float out
+    QdqGraph q;
+    Graph &g = q.g;
+    Value *x = addInput(g, "x", {2, 8});
+    Value *y = q.op("Gemm", {q.qdq(x, 0.01f, DType::Int8), q.dequantized(int8Codes({3, 8}, 1, 60), {0.02f}, 0)}, {2, 3});
+    g.nodes().back()->setAttr("transB", Attribute::ofInt(1));
+    g.outputs().push_back(y);
+    std::vector<LoweringDecision> decisions;
+    Tensor in = randomTensor({2, 8}, 2);
+    Tensor got = runWith(g, {in}, IntegerMode::Static, &decisions);
+    REQUIRE(decisions.size() == 1);
+    CHECK(decisions[0].integer);
+    CHECK_THAT(decisions[0].detail, Catch::Contains("zero point 128") && Catch::Contains("f32 out"));
+    CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-5f, 1e-5f).empty());
+  }
+  {  // asymmetric u8 in and out (ONNX Runtime's layout), per-channel weights, transB = 0
+    QdqGraph q;
+    Graph &g = q.g;
+    const float so = 0.03f;
+    Value *x = addInput(g, "x", {4, 16});
+    Value *y = q.op("Gemm", {q.qdq(x, 0.02f, DType::UInt8, 90), q.dequantized(int8Codes({16, 5}, 7, 60), channelScales(5, 0.01f), 1)},
+                    {4, 5});
+    g.outputs().push_back(q.qdq(y, so, DType::UInt8, 110));
+    checkOneIntegerLayerMatchesSimulation(g, {randomTensor({4, 16}, 8, -1.5f, 2.f)}, {"zero point 90", "UINT8 out"}, so, 20);
+  }
 }
 
 TEST_CASE("a subsampled, zero-padded shortcut stays codes and is summed by the QConv", "[int8]") {

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_fashion_models import MEAN, STD, BasicBlock, evaluate, load_idx, train
+from make_fashion_models import MEAN, STD, BasicBlock, evaluate, load_normalised, train
 
 
 class CifarResNet(nn.Module):
@@ -50,10 +50,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"))
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    xtr = (torch.from_numpy(load_idx("train-images-idx3-ubyte.gz").copy()).float() / 255 - MEAN) / STD
-    ytr = torch.from_numpy(load_idx("train-labels-idx1-ubyte.gz").copy())
-    xte = (torch.from_numpy(load_idx("t10k-images-idx3-ubyte.gz").copy()).float() / 255 - MEAN) / STD
-    yte = torch.from_numpy(load_idx("t10k-labels-idx1-ubyte.gz").copy())
+    xtr, ytr, xte, yte = load_normalised()
     os.makedirs(args.out, exist_ok=True)
     summary_path = os.path.join(args.out, "fashion_resnets.json")
     summary = json.load(open(summary_path)) if os.path.exists(summary_path) else {}

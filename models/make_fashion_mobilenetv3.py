@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_fashion_models import MEAN, STD, evaluate, load_idx, train
+from make_fashion_models import MEAN, STD, evaluate, load_normalised, train
 
 
 class SqueezeExcite(nn.Module):
@@ -85,10 +85,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
-    xtr = (torch.from_numpy(load_idx("train-images-idx3-ubyte.gz").copy()).float() / 255 - MEAN) / STD
-    ytr = torch.from_numpy(load_idx("train-labels-idx1-ubyte.gz").copy())
-    xte = (torch.from_numpy(load_idx("t10k-images-idx3-ubyte.gz").copy()).float() / 255 - MEAN) / STD
-    yte = torch.from_numpy(load_idx("t10k-labels-idx1-ubyte.gz").copy())
+    xtr, ytr, xte, yte = load_normalised()
     torch.manual_seed(0)
     model = FashionMobileNetV3()
     print(f"fashion_mobilenetv3: training {sum(p.numel() for p in model.parameters())} parameters", flush=True)

@@ -110,6 +110,14 @@ class FashionMobileNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+def load_normalised():
+    """Fashion-MNIST's training and test images (normalised, [N,1,28,28]) and labels."""
+    def images(name):
+        return (torch.from_numpy(load_idx(name).copy()).float() / 255 - MEAN) / STD
+    return (images("train-images-idx3-ubyte.gz"), torch.from_numpy(load_idx("train-labels-idx1-ubyte.gz").copy()),
+            images("t10k-images-idx3-ubyte.gz"), torch.from_numpy(load_idx("t10k-labels-idx1-ubyte.gz").copy()))
+
+
 def evaluate(model, x, y):
     model.eval()
     correct = 0
@@ -150,10 +158,7 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
-    xtr = (torch.from_numpy(load_idx("train-images-idx3-ubyte.gz").copy()).float() / 255 - MEAN) / STD
-    ytr = torch.from_numpy(load_idx("train-labels-idx1-ubyte.gz").copy())
-    xte = (torch.from_numpy(load_idx("t10k-images-idx3-ubyte.gz").copy()).float() / 255 - MEAN) / STD
-    yte = torch.from_numpy(load_idx("t10k-labels-idx1-ubyte.gz").copy())
+    xtr, ytr, xte, yte = load_normalised()
     results = {}
     for name, cls in [("fashion_resnet", FashionResNet), ("fashion_mobilenet", FashionMobileNet)]:
         torch.manual_seed(0)

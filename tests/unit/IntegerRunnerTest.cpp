@@ -62,6 +62,23 @@ void checkOneIntegerLayerMatchesSimulation(const Graph &g, const std::vector<Ten
   CHECK(off * rarity <= static_cast<size_t>(sim.numel()));
 }
 
+// x [1,1,2,2] -> QDQ(u8, \p sx, \p zx) -> 1x1 Conv whose one weight is code 1 at scale \p sw.
+Value *oneWeightConv(QdqGraph &q, float sx, int32_t zx, float sw) {
+  Value *x = addInput(q.g, "x", {1, 1, 2, 2});
+  Tensor one(DType::Int8, {1, 1, 1, 1});
+  one.data<int8_t>()[0] = 1;
+  return q.op("Conv", {q.qdq(x, sx, DType::UInt8, zx), q.dequantized(one, {sw}, 0)}, {1, 1, 2, 2});
+}
+
+// The simulation and the static int8 runner (one integer layer) both give exactly \p want.
+void checkBothRunners(const Graph &g, const Tensor &in, const std::vector<float> &want) {
+  CHECK(runWith(g, {in}, std::nullopt).toFloats() == want);
+  std::vector<LoweringDecision> decisions;
+  CHECK(runWith(g, {in}, IntegerMode::Static, &decisions).toFloats() == want);
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].integer);
+}
+
 }  // namespace
 
 TEST_CASE("quantizeToCodes clamps to a code range narrower than its container", "[int8]") {
@@ -514,35 +531,18 @@ TEST_CASE("int8 QConv rounds near-ties as QuantizeLinear does when its output ha
   QdqGraph q;
   Graph &g = q.g;
   const Dims xd = {1, 1, 2, 2};
-  Value *x = addInput(g, "x", xd);
-  Tensor one(DType::Int8, {1, 1, 1, 1});
-  one.data<int8_t>()[0] = 1;
-  Value *conv = q.op("Conv", {q.qdq(x, 1.f / 64, DType::UInt8), q.dequantized(one, {0.500003f}, 0)}, xd);
-  Value *out = q.qdq(conv, 1.f, DType::UInt8, 100);
-  g.outputs().push_back(out);
+  g.outputs().push_back(q.qdq(oneWeightConv(q, 1.f / 64, 0, 0.500003f), 1.f, DType::UInt8, 100));
   const Tensor in = Tensor::fromVector<float>(xd, {1.f, 3.f, 0.25f, 2.f});  // codes 64, 192, 16, 128
   const std::vector<float> want = {1.f, 2.f, 0.f, 1.f};  // 0.500003 * {1, 3, 0.25, 2}, rounded
-  CHECK(runWith(g, {in}, std::nullopt).toFloats() == want);
-  std::vector<LoweringDecision> decisions;
-  CHECK(runWith(g, {in}, IntegerMode::Static, &decisions).toFloats() == want);
-  REQUIRE(decisions.size() == 1);
-  CHECK(decisions[0].integer);
+  checkBothRunners(g, in, want);
 }
 
 TEST_CASE("int8 QuantizeLinear with a zero point rounds near-ties as the reference does", "[int8]") {
   QdqGraph q;
   Graph &g = q.g;
   const Dims xd = {1, 1, 2, 2};
-  Value *x = addInput(g, "x", xd);
-  Tensor one(DType::Int8, {1, 1, 1, 1});
-  one.data<int8_t>()[0] = 1;
-  Value *conv = q.op("Conv", {q.qdq(x, 1.f, DType::UInt8, 100), q.dequantized(one, {1.f}, 0)}, xd);
-  g.outputs().push_back(q.qdq(conv, 1.f, DType::Int8));
+  g.outputs().push_back(q.qdq(oneWeightConv(q, 1.f, 100, 1.f), 1.f, DType::Int8));
   const Tensor in = Tensor::fromVector<float>(xd, {0.500003f, 2.500003f, -1.499997f, 1.25f});
   const std::vector<float> want = {1.f, 3.f, -1.f, 1.f};  // not the even 100, 102, 98 around the zero point
-  CHECK(runWith(g, {in}, std::nullopt).toFloats() == want);
-  std::vector<LoweringDecision> decisions;
-  CHECK(runWith(g, {in}, IntegerMode::Static, &decisions).toFloats() == want);
-  REQUIRE(decisions.size() == 1);
-  CHECK(decisions[0].integer);
+  checkBothRunners(g, in, want);
 }

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_fashion_models import MEAN, STD, evaluate, load_normalised, train
+from make_fashion_models import MEAN, STD, load_normalised, train_and_export
 
 
 class SqueezeExcite(nn.Module):
@@ -85,17 +85,9 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
-    xtr, ytr, xte, yte = load_normalised()
     torch.manual_seed(0)
-    model = FashionMobileNetV3()
-    print(f"fashion_mobilenetv3: training {sum(p.numel() for p in model.parameters())} parameters", flush=True)
-    train(model, xtr, ytr, args.epochs, 0)
-    acc = evaluate(model, xte, yte)
-    print(f"fashion_mobilenetv3: float top-1 {acc:.2f}% on the 10,000 test images (PyTorch)", flush=True)
-    model.eval()
-    torch.onnx.export(model, torch.zeros(1, 1, 28, 28), os.path.join(args.out, "fashion_mobilenetv3.onnx"),
-                      opset_version=13, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+    acc = train_and_export("fashion_mobilenetv3", FashionMobileNetV3(), load_normalised(), args.epochs,
+                           os.path.join(args.out, "fashion_mobilenetv3.onnx"))
     with open(os.path.join(args.out, "fashion_mobilenetv3.json"), "w") as f:
         json.dump({"file": "fashion_mobilenetv3.onnx", "pytorch_top1": round(acc, 2), "epochs": args.epochs,
                    "torch": torch.__version__, "input": [-1, 1, 28, 28], "mean": MEAN, "std": STD}, f, indent=2)

@@ -151,6 +151,21 @@ def train(model, xtr, ytr, epochs, seed):
         print(f"  epoch {epoch + 1}/{epochs}: loss {total / (len(xtr) // 128):.4f} ({time.time() - t0:.0f} s)", flush=True)
 
 
+def train_and_export(name, model, data, epochs, path):
+    """Trains \p model on the (xtr, ytr, xte, yte) splits, exports it to \p path as users do
+    (opset 13, dynamic batch) and returns its float top-1 on the test images."""
+    xtr, ytr, xte, yte = data
+    print(f"{name}: training {sum(p.numel() for p in model.parameters())} parameters", flush=True)
+    train(model, xtr, ytr, epochs, 0)
+    acc = evaluate(model, xte, yte)
+    print(f"{name}: float top-1 {acc:.2f}% on the 10,000 test images (PyTorch)", flush=True)
+    model.eval()
+    torch.onnx.export(model, torch.zeros(1, 1, 28, 28), path, opset_version=13,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+    return acc
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=4)
@@ -158,20 +173,11 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
-    xtr, ytr, xte, yte = load_normalised()
+    data = load_normalised()
     results = {}
     for name, cls in [("fashion_resnet", FashionResNet), ("fashion_mobilenet", FashionMobileNet)]:
         torch.manual_seed(0)
-        model = cls()
-        print(f"{name}: training {sum(p.numel() for p in model.parameters())} parameters", flush=True)
-        train(model, xtr, ytr, args.epochs, 0)
-        acc = evaluate(model, xte, yte)
-        print(f"{name}: float top-1 {acc:.2f}% on the 10,000 test images (PyTorch)", flush=True)
-        model.eval()
-        path = os.path.join(args.out, name + ".onnx")
-        torch.onnx.export(model, torch.zeros(1, 1, 28, 28), path, opset_version=13,
-                          input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+        acc = train_and_export(name, cls(), data, args.epochs, os.path.join(args.out, name + ".onnx"))
         results[name] = {"file": name + ".onnx", "pytorch_top1": round(acc, 2), "epochs": args.epochs,
                          "torch": torch.__version__, "input": [-1, 1, 28, 28],
                          "mean": MEAN, "std": STD}

@@ -119,8 +119,9 @@ def static_op(op, v, a):
 
 
 class OnnxModule(nn.Module):
-    """An ONNX CNN as a module FX can trace: shape arithmetic is evaluated once (for batch 1 and
-    2; a dimension that differs is the batch, -1 in a Reshape), the data path runs as torch."""
+    """An ONNX CNN as a module FX can trace: shape arithmetic is evaluated once, for batch 1 and
+    2 (a Reshape target entry that differs grows linearly with the batch and is rebuilt from
+    the input's batch when traced); the data path runs as torch."""
 
     def __init__(self, model):
         super().__init__()
@@ -140,11 +141,11 @@ class OnnxModule(nn.Module):
             if op in ("Conv", "Gemm", "MatMul") and ins[1] in consts:
                 self.layers[f"l{idx}"] = self._layer(op, ins, a, consts)
         # Shape arithmetic: values that are numpy after an eager run, for two batch sizes.
+        self.static, self.batch_linear = {}, {}
         one, two = ({}, {})
         for batch, static in ((1, one), (2, two)):
             static.update(consts)
             self._run(torch.zeros([batch] + shape[1:]), static)
-        self.static, self.batch_linear = {}, {}
         for k, v in one.items():
             if not isinstance(v, np.ndarray):
                 continue  # data
@@ -200,7 +201,7 @@ class OnnxModule(nn.Module):
         vals[self.inputs[0]] = x
         for idx, (op, ins, outs, a) in steps if steps is not None else enumerate(self.nodes):
             v = [vals[i] if i else None for i in ins]
-            if op == "Reshape" and ins[1] in getattr(self, "batch_linear", {}):
+            if op == "Reshape" and ins[1] in self.batch_linear:
                 base, slope = self.batch_linear[ins[1]]
                 n = x.shape[0]
                 vals[outs[0]] = v[0].reshape(*[int(b) + int(s) * n if s else int(b) for b, s in zip(base, slope)])

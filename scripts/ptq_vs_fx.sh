@@ -24,18 +24,12 @@ row() { printf "%-56s %7s %7s %6s\n" "$1" "$2" "$3" "$(/usr/bin/python3 -c "prin
 printf "%-56s %7s %7s %6s\n" quantizer float w8a8 drop
 fx=$(/usr/bin/python3 scripts/fx_ptq_reference.py "$model" --calib "$calib" --data "$test" "${pre[@]}" 2>/dev/null | tail -1)
 row "PyTorch FX (onednn, per-channel)" \
-  "$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["float_top1"])' "$fx")" \
-  "$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["int8_top1"])' "$fx")"
+  $(/usr/bin/python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j["float_top1"], j["int8_top1"])' "$fx")
 float=$(top1 "$model")
-for setting in "defaults (min-max)|" "--act-observer mse|--act-observer mse" \
-                "--weight-observer mse|--weight-observer mse" "--bias-correct|--bias-correct" \
-                "--act-mode asymmetric|--act-mode asymmetric" \
-                "--act-mode asymmetric --act-observer percentile:99.99|--act-mode asymmetric --act-observer percentile:99.99" \
-                "--act-mode asymmetric --act-observer mse|--act-mode asymmetric --act-observer mse" \
-                "--act-mode asymmetric --bias-correct|--act-mode asymmetric --bias-correct"; do
-  label=${setting%%|*}
-  flags=(${setting#*|})
+for flags in "" "--act-observer mse" "--weight-observer mse" "--bias-correct" "--act-mode asymmetric" \
+             "--act-mode asymmetric --act-observer percentile:99.99" "--act-mode asymmetric --act-observer mse" \
+             "--act-mode asymmetric --bias-correct"; do
   "$lowbit" quantize "$model" --calib "$calib" "${pre[@]}" --wbits 8 --abits 8 --granularity channel \
-    "${flags[@]}" -o "$tmp/q.onnx" >/dev/null 2>&1
-  row "lowbit $label" "$float" "$(top1 "$tmp/q.onnx" --runner int8)"
+    $flags -o "$tmp/q.onnx" >/dev/null 2>&1
+  row "lowbit ${flags:-defaults (min-max)}" "$float" "$(top1 "$tmp/q.onnx" --runner int8)"
 done

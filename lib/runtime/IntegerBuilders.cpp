@@ -292,40 +292,44 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
   const float sx = codesParams(n, x).scale[0];
   const bool intOut = y->dtype() != DType::Float32;
   const Requantization rq = requantization(n, sx, intOut ? codesParams(n, y).scale[0] : 1.f);
-  const dnnl::memory::desc srcMd = plainDesc({m, k}, dt::u8), dstMd = plainDesc({m, nn}, dnnlType(y->dtype()));
   dnnl::primitive_attr attr;
   dnnlapi::setOutputScales(attr, rq.mask, rq.outScale);
   setZeroPoints(n, attr);
   dnnl::post_ops po;
   appendInterval(n, y, po);
   attr.set_post_ops(po);
-  dnnl::memory src = b.memoryIn(x, srcMd);
-  dnnl::memory dst = b.newMemory(dstMd);
-  const dnnl::memory bias = floatVector(b, rq.biasAcc);
-  if (codesParams(n, x).zeroPoint[0] != 0) {
-    // oneDNN's int8 inner product takes no source zero point; the same product as a 1x1
-    // convolution over [M, K, 1, 1] does (plain [M, K] and nchw with 1x1 are the same bytes).
-    const dnnl::memory::desc src4(Dims{m, k, 1, 1}, dt::u8, tag::nchw), dst4(Dims{m, nn, 1, 1}, dnnlType(y->dtype()), tag::nchw);
+  // oneDNN's int8 inner product takes no source zero point; the same product as a 1x1
+  // convolution over [M, K, 1, 1] does (plain [M, K] and nchw with 1x1 are the same bytes).
+  const bool asConv = codesParams(n, x).zeroPoint[0] != 0;
+  const Dims srcDims = asConv ? Dims{m, k, 1, 1} : Dims{m, k}, wDims = asConv ? Dims{nn, k, 1, 1} : Dims{nn, k},
+             dstDims = asConv ? Dims{m, nn, 1, 1} : Dims{m, nn};
+  const dnnl::memory::desc srcMd = plainDesc(srcDims, dt::u8), dstMd = plainDesc(dstDims, dnnlType(y->dtype())),
+                           wAny(wDims, dt::s8, tag::any);
+  dnnl::primitive prim;
+  dnnl::memory::desc wWant;
+  if (asConv) {
     auto pd = createPd(n, [&] {
       return dnnlapi::convolutionForward(b.engine(), dnnl::prop_kind::forward_inference,
-                                         dnnl::algorithm::convolution_direct, src4,
-                                         dnnl::memory::desc({nn, k, 1, 1}, dt::s8, tag::any), plainDesc({nn}), dst4,
+                                         dnnl::algorithm::convolution_direct, srcMd, wAny, plainDesc({nn}), dstMd,
                                          {1, 1}, {0, 0}, {0, 0}, {0, 0}, attr);
     });
-    dnnl::memory w = weightCodesMemory(b, n.input(1), {nn, k, 1, 1}, pd.weights_desc());
-    b.addPrimitive(n, dnnl::convolution_forward(pd),
-                   {{DNNL_ARG_SRC, dnnl::memory(src4, b.engine(), src.get_data_handle())}, {DNNL_ARG_WEIGHTS, w},
-                    {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dnnl::memory(dst4, b.engine(), dst.get_data_handle())}});
-    b.define(y, dst);
-    return;
+    prim = dnnl::convolution_forward(pd);
+    wWant = pd.weights_desc();
+  } else {
+    auto pd = createPd(n, [&] {
+      return dnnlapi::innerProductForward(b.engine(), dnnl::prop_kind::forward_inference, srcMd, wAny, plainDesc({nn}),
+                                          dstMd, attr);
+    });
+    prim = dnnl::inner_product_forward(pd);
+    wWant = pd.weights_desc();
   }
-  auto pd = createPd(n, [&] {
-    return dnnlapi::innerProductForward(b.engine(), dnnl::prop_kind::forward_inference, srcMd,
-                                        dnnl::memory::desc({nn, k}, dt::s8, tag::any), plainDesc({nn}), dstMd, attr);
-  });
-  dnnl::memory w = weightCodesMemory(b, n.input(1), {nn, k}, pd.weights_desc());
-  b.addPrimitive(n, dnnl::inner_product_forward(pd),
-                 {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst}});
+  const dnnl::memory src = b.memoryIn(x, plainDesc({m, k}, dt::u8));
+  const dnnl::memory dst = b.newMemory(plainDesc({m, nn}, dnnlType(y->dtype())));
+  b.addPrimitive(n, prim,
+                 {{DNNL_ARG_SRC, dnnl::memory(srcMd, b.engine(), src.get_data_handle())},
+                  {DNNL_ARG_WEIGHTS, weightCodesMemory(b, n.input(1), wDims, wWant)},
+                  {DNNL_ARG_BIAS, floatVector(b, rq.biasAcc)},
+                  {DNNL_ARG_DST, dnnl::memory(dstMd, b.engine(), dst.get_data_handle())}});
   b.define(y, dst);
 }
 

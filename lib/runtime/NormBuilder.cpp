@@ -176,15 +176,14 @@ void buildReduce(PlanBuilder &b, const Node &n) {
   const Dims &xd = n.input(0)->dims();  // float32: other types run on the evaluator (runsOnEvaluator)
   const Reduction r = reduction(n, xd);
   const Dims &kept = r.kept;
-  const bool none = r.none;
   const dnnl::memory src = b.plainMemoryOf(n.input(0));
   dnnl::memory dst;
   if (kept == xd) {
     // Every reduced axis has one element (oneDNN wants one to reduce): what remains of f is
     // elementwise. No axis reduced at all (noop_with_empty_axes) is the input itself.
-    if (!none && (op == "L1" || op == "L2")) dst = eltwise(b, n, src, xd, alg::eltwise_abs);
-    else if (!none && op == "SumSquare") dst = eltwise(b, n, src, xd, alg::eltwise_square);
-    else if (!none && op == "LogSum") dst = eltwise(b, n, src, xd, alg::eltwise_log);
+    if (!r.none && (op == "L1" || op == "L2")) dst = eltwise(b, n, src, xd, alg::eltwise_abs);
+    else if (!r.none && op == "SumSquare") dst = eltwise(b, n, src, xd, alg::eltwise_square);
+    else if (!r.none && op == "LogSum") dst = eltwise(b, n, src, xd, alg::eltwise_log);
     else {
       dst = b.newMemory(plainDesc(xd));
       b.addReorder(n.name(), src, dst);

@@ -21,6 +21,14 @@ const std::string kData = LOWBIT_TEST_DATA;
 
 using lowbit::test::runLowbit;
 using lowbit::test::RunResult;
+
+// The float32 values of a file `eval --dump` wrote.
+std::vector<float> readF32(const std::string &path) {
+  const std::string bytes = lowbit::readFile(path);
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
 }  // namespace
 
 TEST_CASE("lowbit inspect reports a truncated model with exit code 1", "[cli]") {
@@ -279,9 +287,7 @@ TEST_CASE("lowbit eval scores a partial integer-named folder by the folder names
   const nlohmann::json j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   CHECK(j["labels"] == "integer folder names");
   // top-1 is the share of images whose larger logit is output 1.
-  std::ifstream logitsFile(root / "d.logits.f32", std::ios::binary);
-  std::vector<float> logits(static_cast<size_t>(j["images"].get<int>()) * 2);
-  logitsFile.read(reinterpret_cast<char *>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  const std::vector<float> logits = readF32((root / "d.logits.f32").string());
   int ones = 0;
   for (size_t i = 0; i < logits.size() / 2; ++i) ones += logits[2 * i + 1] > logits[2 * i];
   CHECK(j["correct_top1"] == ones);
@@ -421,9 +427,7 @@ TEST_CASE("lowbit quantize --act-mode asymmetric: signed activations get u8 code
                             (k ? " --runner int8" : ""));
     REQUIRE(e.code == 0);
     if (k) CHECK_THAT(e.output, Catch::Contains("2 of 2 Conv/Gemm/MatMul as integers"));
-    const std::string bytes = lowbit::readFile(prefix + ".logits.f32");
-    logits[k].resize(bytes.size() / sizeof(float));
-    std::memcpy(logits[k].data(), bytes.data(), bytes.size());
+    logits[k] = readF32(prefix + ".logits.f32");
   }
   REQUIRE(logits[0].size() == logits[1].size());
   REQUIRE_FALSE(logits[0].empty());

@@ -13,6 +13,7 @@
 #include "passes/PassManager.h"
 #include "runtime/HostTarget.h"
 #include "runtime/PlanBuilder.h"
+#include "runtime/StepThreads.h"
 #include "support/Strings.h"
 
 namespace lowbit {
@@ -40,6 +41,7 @@ struct Executor::Plan {
   std::vector<dnnl::memory> taps;         // per tap, plain layout (empty if constant)
   std::vector<double> stepMs;             // per step, summed over runs (profiling)
   std::vector<LoweringDecision> lowering; // integer modes: per Conv/Gemm/MatMul
+  int threads = 1;                        // OpenMP threads it was built under: the most a step gets
   int runs = 0;
 };
 
@@ -74,7 +76,8 @@ std::string Executor::profileReport(bool perStep) const {
   if (perStep) {
     std::string out = cat("profile: ", p->steps.size(), " steps in plan order\n");
     for (size_t i = 0; i < p->steps.size(); ++i)
-      out += cat("  ", p->stepMs[i] / p->runs, " ms  ", p->steps[i].opType, "  ", p->steps[i].label, "\n");
+      out += cat("  ", p->stepMs[i] / p->runs, " ms  ", p->steps[i].threads, "T  ", p->steps[i].opType, "  ",
+                 p->steps[i].label, "\n");
     return out;
   }
   std::map<std::string, std::pair<double, int>> byOp;
@@ -123,7 +126,8 @@ bool isDataInput(const Tensor &t, bool parameterOnly) {
 }
 
 std::string planKey(const std::vector<Tensor> &inputs, const std::vector<bool> &parameterOnly) {
-  std::string key;
+  // oneDNN primitives split their work for the thread count they were created under.
+  std::string key = cat("threads ", omp_get_max_threads(), ";");
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor &t = inputs[i];
     key += cat(static_cast<int>(t.dtype()), shapeString(t.dims()), ";");
@@ -189,6 +193,23 @@ void unfuseTapped(Graph &g, const std::vector<std::string> &taps) {
   }
 }
 
+// Sets OpenMP's thread count for what follows and restores the caller's on the way out
+// (errors included): steps are built for and run on their own counts (stepThreads).
+class ThreadCount {
+ public:
+  explicit ThreadCount(int restore) : restore_(restore), current_(restore) {}
+  ~ThreadCount() { set(restore_); }
+  ThreadCount(const ThreadCount &) = delete;
+  ThreadCount &operator=(const ThreadCount &) = delete;
+  void set(int threads) {
+    if (threads != current_) omp_set_num_threads(threads);
+    current_ = threads;
+  }
+
+ private:
+  int restore_, current_;
+};
+
 }  // namespace
 
 Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
@@ -221,6 +242,8 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
 
   PlanBuilder b(g, impl_->engine);
   b.setAllowInPlace(opts_.taps.empty());
+  plan->threads = omp_get_max_threads();
+  ThreadCount threads(plan->threads);
   for (size_t i = 0; i < inputs.size(); ++i) {
     Value *v = graph_->inputs()[i];
     Value *sv = g.findValue(v->name());
@@ -239,8 +262,14 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
         throw Error(cat(n->describe(), ": output '", o->name(), "' has no static shape for inputs ",
                         shapeString(inputs.empty() ? Dims{} : inputs[0].dims())));
     requireOutputsFitInMemory(*n);
+    const int nodeThreads = stepThreads(*n, plan->threads);
+    threads.set(nodeThreads);  // oneDNN sizes a primitive's work split when it is created
+    const size_t first = b.stepCount();
     buildNode(b, *n);
+    b.setThreads(first, nodeThreads);
   }
+  threads.set(plan->threads);
+  const size_t tail = b.stepCount();  // output and tap reorders
   for (Value *out : g.outputs()) {
     plan->containerSources.push_back(-1);
     if (out->container) {  // a graph input handed on through Identity nodes
@@ -277,6 +306,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     plan->tapValues.push_back(v);
     plan->taps.push_back(v->isConstant() ? dnnl::memory() : b.plainMemoryOf(v));
   }
+  b.setThreads(tail, plan->threads);
   plan->steps = b.takeSteps();
   plan->buffers = b.takeBuffers();
   Plan &ref = *plan;
@@ -329,8 +359,10 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
   dnnl::stream &s = impl_->stream;
   if (opts_.profile) plan.stepMs.resize(plan.steps.size(), 0.0);
   ++plan.runs;
+  ThreadCount threads(plan.threads);
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     PlanStep &step = plan.steps[i];
+    threads.set(step.threads);
     auto t0 = std::chrono::steady_clock::now();
     if (step.fn) {
       s.wait();

@@ -3,6 +3,9 @@
 #include "kernels/QuantizeRef.h"
 #include "ops/ShapeInference.h"
 #include "runtime/PlanBuilder.h"
+#include "runtime/StepThreads.h"
+
+#include <omp.h>
 
 using namespace lowbit;
 using namespace lowbit::test;
@@ -109,6 +112,63 @@ TEST_CASE("one executor runs several batch sizes of a dynamic-batch graph", "[ru
       CHECK(out.data<float>()[i] == Approx(s / 16).margin(1e-6));
     }
   }
+}
+
+namespace {
+
+// x [n, 16, 8, 8] -> 3x3 Conv to 16 channels -> Concat with x: the conv does 147,456
+// multiply-adds per image, the Concat moves 16 KB in and 16 KB out per image.
+void buildConvConcat(Graph &g) {
+  Value *x = addInput(g, "x", {-1, 16, 8, 8});
+  Value *w = g.addConstant("w", randomTensor({16, 16, 3, 3}, 7));
+  Node *conv = addOp(g, "Conv", {x, w}, "c");
+  conv->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Node *cat = addOp(g, "Concat", {conv->output(0), x}, "y");
+  cat->setAttr("axis", Attribute::ofInt(1));
+  g.outputs().push_back(cat->output(0));
+}
+
+}  // namespace
+
+TEST_CASE("a step gets one thread per 12 us of estimated single-core work, within the caller's count", "[runtime]") {
+  for (int64_t n : {1, 64}) {
+    Graph g;
+    buildConvConcat(g);
+    g.inputs()[0]->setShape({n, 16, 8, 8});
+    inferShapes(g);
+    const Node &conv = *g.nodes()[0], &cat = *g.nodes()[1];
+    // Conv: 147,456 n MACs at 40 per us, 4 KB n read and written at 20 KB per us.
+    const double convUs = 147456.0 * n / 40e3 + 8192.0 * n / 20e3;
+    CHECK(singleCoreMicros(conv) == Approx(convUs));
+    CHECK(singleCoreMicros(cat) == Approx(16384.0 * n / 20e3));
+    CHECK(stepThreads(conv, 1) == 1);
+    CHECK(stepThreads(conv, 64) == std::max(1, static_cast<int>(convUs / 12)));
+    CHECK(stepThreads(cat, 64) == std::max(1, static_cast<int>(16384.0 * n / 20e3 / 12)));
+  }
+}
+
+TEST_CASE("plans are built per thread count: small steps on one thread, results alike, the caller's count kept",
+          "[runtime]") {
+  Graph g;
+  buildConvConcat(g);
+  inferShapes(g);
+  ExecutorOptions opts;
+  opts.profile = true;
+  Executor exec(g, opts);
+  const int before = omp_get_max_threads();
+  const Tensor small = randomTensor({1, 16, 8, 8}, 3), large = randomTensor({64, 16, 8, 8}, 4);
+  omp_set_num_threads(1);
+  const Tensor large1 = exec.run({large})[0];
+  CHECK(exec.profileReport(true).find(" 2T ") == std::string::npos);
+  omp_set_num_threads(2);
+  const Tensor large2 = exec.run({large})[0];
+  CHECK(omp_get_max_threads() == 2);
+  // The 64-image Conv (about 250 us on one core) runs on 2 threads; rebuilt, not the 1-thread plan.
+  CHECK(exec.profileReport(true).find(" 2T  Conv") != std::string::npos);
+  CHECK(mismatch(large2, large1, 1e-5f, 1e-5f).empty());
+  exec.run({small});
+  CHECK(exec.profileReport(true).find(" 2T ") == std::string::npos);  // every 1-image step is small
+  omp_set_num_threads(before);
 }
 
 TEST_CASE("a wrongly shaped input is refused with both shapes", "[runtime]") {

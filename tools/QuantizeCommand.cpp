@@ -93,6 +93,7 @@ void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
       else if (key == "weight_scheme") { if (!given("--weight-scheme")) o.weightScheme = v.template get<std::string>(); }
       else if (key == "act_observer") { if (!given("--act-observer")) o.actObserver = v.template get<std::string>(); }
       else if (key == "act_mode") { if (!given("--act-mode")) o.actMode = v.template get<std::string>(); }
+      else if (key == "share_concat_scales") { if (!given("--share-concat-scales")) o.cfg.shareConcatScales = v.template get<bool>(); }
       else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = wholeNumber<int>(v, key); }
       else if (key == "exclude") { if (!given("--exclude")) o.cfg.exclude = v.template get<std::vector<std::string>>(); }
       else if (key == "equalize") { if (!given("--equalize")) o.cfg.equalize = v.template get<bool>(); }
@@ -146,6 +147,9 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "symmetric: codes around 0 (signed where a tensor goes negative); asymmetric: u8 codes with a "
                   "zero point for tensors that go negative (skewed ranges such as h-swish keep every code; "
                   "no fine-tune yet)");
+  cmd->add_flag("--share-concat-scales", o->cfg.shareConcatScales,
+                "a layer input split or shuffled out of a Concat takes the Concat output's scale, so the int8 "
+                "runner moves codes through concatenations, channel shuffles and splits (no fine-tune yet)");
   cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
   cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
   cmd->add_flag("--equalize", o->cfg.equalize, "cross-layer equalization of Conv-ReLU-Conv chains first");
@@ -251,6 +255,9 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (o->cfg.actAsymmetric && !o->finetune.empty())
         throw UsageError("--act-mode asymmetric: the fine-tune's activation quantizers are symmetric; "
                          "quantize without --finetune, or with --act-mode symmetric");
+      if (o->cfg.shareConcatScales && !o->finetune.empty())
+        throw UsageError("--share-concat-scales: the fine-tune learns each activation's step on its own; "
+                         "quantize without --finetune, or without --share-concat-scales");
       o->cfg.weights.scheme = usage([&] { return parseWeightScheme(o->weightScheme); }, "--weight-scheme");
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op

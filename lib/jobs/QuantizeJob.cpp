@@ -35,6 +35,7 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
                       {"weight_scheme", weightSchemeName(cfg.weights.scheme)},
                       {"act_observer", cfg.act.name()},
                       {"act_mode", cfg.actAsymmetric ? "asymmetric" : "symmetric"},
+                      {"share_concat_scales", cfg.shareConcatScales},
                       {"first_last_bits", cfg.firstLastBits},
                       {"equalize", cfg.equalize},
                       {"absorb_bias", cfg.absorbBias},

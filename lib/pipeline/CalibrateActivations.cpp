@@ -3,6 +3,7 @@
 // from an earlier report of the same model (cfg.calibFrom), then per-tensor QuantParams at
 // ctx.activationBits: unsigned when never negative, zero point 0, scale = clip / qmax; with
 // cfg.actAsymmetric, tensors that reach below zero get u8 codes with a zero point instead.
+// An activation of ctx.scaleSources takes its source's parameters (report "scale_of").
 // With cfg.biasCorrect the same pass also gathers the layers' input channel means (ctx.means).
 // Fills ctx.ranges, ctx.calibImages, ctx.calibSeconds; report sections "activations",
 // "constant_zero_activations" and "calibration".
@@ -137,6 +138,15 @@ void runCalibrateActivations(QuantizeContext &ctx) {
                       {"min", rg.min}, {"max", rg.max}, {"clip", rg.clip}, {"scale", p.scale[0]},
                       {"zero_point", p.zeroPoint[0]}});
   }
+  // Shared parameters: the source's, whatever the activation's own range (still reported).
+  for (size_t i = 0; i < ctx.activations.size(); ++i)
+    if (auto s = ctx.scaleSources.find(ctx.activations[i]); s != ctx.scaleSources.end()) {
+      ctx.activations[i]->quant = s->second->quant;
+      report[i]["scale"] = s->second->quant->scale[0];
+      report[i]["zero_point"] = s->second->quant->zeroPoint[0];
+      report[i]["signed"] = s->second->quant->isSigned;
+      report[i]["scale_of"] = s->second->name();
+    }
   ctx.report["activations"] = report;
   if (!degenerate.empty()) ctx.report["constant_zero_activations"] = degenerate;
   ctx.report["calibration"] = {{"folder", cfg.calibDir}, {"images", ctx.calibImages}, {"seconds", ctx.calibSeconds}};

@@ -29,6 +29,10 @@ struct QuantizeConfig {
   /// Activations that reach below zero get u8 codes with a zero point over [lo, hi] (skewed
   /// ranges such as h-swish outputs keep all 2^b codes); otherwise signed codes around 0.
   bool actAsymmetric = false;
+  /// A layer input selected out of a Concat (through Slice, Reshape, Transpose, ...: channel
+  /// shuffles and splits) takes the Concat output's quantizer, so 8-bit codes flow from the
+  /// layers before the Concat to those after it; otherwise each layer input has its own.
+  bool shareConcatScales = false;
   int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
   std::vector<std::string> exclude;  ///< node names kept in float
   bool equalize = false;             ///< cross-layer equalization before quantizing

@@ -2,16 +2,38 @@
 // the layer's bits; fewer groups than asked when a layer has fewer channels), and the
 // activations to calibrate: each layer's non-constant input, and the other operand of a fused
 // residual Add, at cfg.actBits (cfg.firstLastBits for the first layer's input), the widest any
-// reader asks for. Fills ctx.activations (graph order) and ctx.activationBits; report
-// section "weights" (bits, granularity, SQNR per layer).
+// reader asks for. With cfg.shareConcatScales, a layer input selected out of a Concat output
+// (through ops that only move or select elements) also asks for that Concat output, whose
+// parameters it will take (ctx.scaleSources). Fills ctx.activations (graph order) and
+// ctx.activationBits; report section "weights" (bits, granularity, SQNR per layer).
 #include <algorithm>
 #include <cmath>
 
+#include "ops/OpTable.h"
 #include "pipeline/QuantizePipeline.h"
 #include "quant/QuantRules.h"
 #include "quant/WeightQuantizer.h"
 
 namespace lowbit {
+
+namespace {
+
+// The Concat output \p x is selected from through Slice, Reshape, Transpose, Flatten, Squeeze
+// or Unsqueeze (each element of x is one of the Concat's, unchanged), or null.
+Value *concatSource(Value *x) {
+  for (Value *v = x; v && !v->isConstant();) {
+    const Node *p = v->producer();
+    if (!p) return nullptr;
+    if (p->opType() == "Concat") return v == x ? nullptr : v;
+    const OpInfo *info = p->domain().empty() ? findOp(p->opType()) : nullptr;
+    if (!info || info->int8 != Int8Role::CodesPassThrough || p->opType() == "MaxPool" || p->opType() == "Pad")
+      return nullptr;
+    v = p->input(0);
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 void runQuantizeWeights(QuantizeContext &ctx) {
   const QuantizeConfig &cfg = ctx.cfg;
@@ -71,7 +93,13 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     report.push_back(wr);
     w->quant = p;
     const int aBits = (cfg.firstLastBits && l.node == ctx.layers.front().node) ? cfg.firstLastBits : cfg.actBits;
-    if (Value *x = l.node->input(0); x && !x->isConstant()) wantActivation(x, aBits);
+    if (Value *x = l.node->input(0); x && !x->isConstant()) {
+      if (Value *source = cfg.shareConcatScales ? concatSource(x) : nullptr) {
+        wantActivation(source, aBits);
+        ctx.scaleSources[x] = source;
+      }
+      wantActivation(x, aBits);
+    }
     if (l.node->fusedAdd) wantActivation(l.node->residualOperand(), cfg.actBits);  // read quantized too
   }
   auto listed = [](const std::vector<std::string> &names) {

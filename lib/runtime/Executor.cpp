@@ -242,6 +242,10 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
 
   PlanBuilder b(g, impl_->engine);
   b.setAllowInPlace(opts_.taps.empty());
+  std::set<const Value *> observed;
+  for (const std::string &name : opts_.taps)
+    if (const Value *v = g.findValue(name)) observed.insert(v);
+  b.setObserved(std::move(observed));
   plan->threads = omp_get_max_threads();
   ThreadCount threads(plan->threads);
   for (size_t i = 0; i < inputs.size(); ++i) {

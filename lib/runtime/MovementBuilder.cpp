@@ -148,20 +148,21 @@ struct ChannelShuffle {
   std::vector<const Node *> rest;  // the Reshape, Transpose and Reshape the shuffle computes
 };
 
-const Node *soleUser(const Graph &g, const Value *v, const char *op) {
-  if (!v || g.isGraphOutput(v)) return nullptr;
+const Node *soleUser(const PlanBuilder &b, const Value *v, const char *op) {
+  const Graph &g = b.graph();
+  if (!v || g.isGraphOutput(v) || b.observed(v)) return nullptr;
   const std::vector<Node *> users = g.users(v);
   return users.size() == 1 && users[0]->opType() == op ? users[0] : nullptr;
 }
 
-std::optional<ChannelShuffle> matchChannelShuffle(const Graph &g, const Node &concat) {
+std::optional<ChannelShuffle> matchChannelShuffle(const PlanBuilder &b, const Node &concat) {
   const Dims &od = concat.output(0)->dims();
   if (od.size() != 4 || std::any_of(od.begin(), od.end(), [](int64_t d) { return d < 1; }) ||
       normalizeAxis(concat.attrInt("axis", 0), 4, concat) != 1)
     return std::nullopt;
-  const Node *split = soleUser(g, concat.output(0), "Reshape");
-  const Node *swap = split ? soleUser(g, split->output(0), "Transpose") : nullptr;
-  const Node *merge = swap ? soleUser(g, swap->output(0), "Reshape") : nullptr;
+  const Node *split = soleUser(b, concat.output(0), "Reshape");
+  const Node *swap = split ? soleUser(b, split->output(0), "Transpose") : nullptr;
+  const Node *merge = swap ? soleUser(b, swap->output(0), "Reshape") : nullptr;
   if (!merge || merge->output(0)->dims() != od) return std::nullopt;
   const Dims &sd = split->output(0)->dims();
   if (sd.size() != 5 || sd[0] != od[0] || sd[3] != od[2] || sd[4] != od[3] || sd[1] < 1 || sd[1] * sd[2] != od[1] ||
@@ -213,7 +214,7 @@ void buildChannelShuffle(PlanBuilder &b, const Node &n, const ChannelShuffle &s)
 }  // namespace
 
 void buildConcat(PlanBuilder &b, const Node &n) {
-  if (std::optional<ChannelShuffle> s = matchChannelShuffle(b.graph(), n)) return buildChannelShuffle(b, n, *s);
+  if (std::optional<ChannelShuffle> s = matchChannelShuffle(b, n)) return buildChannelShuffle(b, n, *s);
   const Dims &od = n.output(0)->dims();
   const int64_t axis = normalizeAxis(n.attrInt("axis", 0), static_cast<int64_t>(od.size()), n);
   ConcatSources src = concatSources(b, n, axis);

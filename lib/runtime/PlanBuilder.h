@@ -53,6 +53,9 @@ class PlanBuilder {
   /// Whether a step may overwrite a dead input's buffer (the residual sum does).
   bool allowInPlace() const { return allowInPlace_; }
   void setAllowInPlace(bool allow) { allowInPlace_ = allow; }
+  /// Values the caller reads after the run (taps): never folded away into a fused step.
+  bool observed(const Value *v) const { return observed_.count(v) != 0; }
+  void setObserved(std::set<const Value *> values) { observed_ = std::move(values); }
   dnnl::engine &engine() { return engine_; }
   int64_t opset() const { return graph_.opset; }
 
@@ -124,6 +127,7 @@ class PlanBuilder {
   std::set<const Node *> computed_;
   std::unordered_map<const Value *, std::shared_ptr<Tensor>> host_;
   bool allowInPlace_ = true;
+  std::set<const Value *> observed_;
 };
 
 /// Adds the steps that compute \p n (Conv, Gemm, pooling, ...). Throws Error naming \p n for

@@ -436,3 +436,101 @@ TEST_CASE("lowbit quantize --act-mode asymmetric: signed activations get u8 code
   fs::remove(out);
   fs::remove(report);
 }
+
+namespace {
+
+// A ShuffleNet unit in small: two Conv-Relu branches -> Concat -> channel shuffle (Reshape,
+// Transpose, Reshape) -> Slice of the second half -> 1x1 Conv -> pooled classifier.
+void buildShuffleUnit(lowbit::Graph &g) {
+  using namespace lowbit;
+  using lowbit::test::addOp;
+  Value *x = lowbit::test::addInput(g, "x", {-1, 3, 8, 8});
+  auto convRelu = [&](Value *in, int64_t oc, int64_t ic, int64_t k, uint32_t seed, const std::string &name) {
+    Node *c = addOp(g, "Conv", {in, g.addConstant(name + ".w", lowbit::test::randomTensor({oc, ic, k, k}, seed)),
+                                g.addConstant(name + ".b", lowbit::test::randomTensor({oc}, seed + 1))}, name);
+    c->setAttr("pads", Attribute::ofInts({k / 2, k / 2, k / 2, k / 2}));
+    return addOp(g, "Relu", {c->output(0)}, name + ".relu")->output(0);
+  };
+  Value *a = convRelu(x, 8, 3, 3, 1, "a"), *b = convRelu(x, 8, 3, 3, 3, "b");
+  Node *cat = addOp(g, "Concat", {a, b}, "cat");
+  cat->setAttr("axis", Attribute::ofInt(1));
+  Node *split = addOp(g, "Reshape", {cat->output(0), g.addConstant("s5", Tensor::fromVector<int64_t>({5}, {0, 2, 8, 8, 8}))}, "r5");
+  Node *swap = addOp(g, "Transpose", {split->output(0)}, "t5");
+  swap->setAttr("perm", Attribute::ofInts({0, 2, 1, 3, 4}));
+  Node *merge = addOp(g, "Reshape", {swap->output(0), g.addConstant("s4", Tensor::fromVector<int64_t>({4}, {0, 16, 8, 8}))}, "shuffled");
+  Node *half = addOp(g, "Slice", {merge->output(0), g.addConstant("starts", Tensor::fromVector<int64_t>({1}, {8})),
+                                  g.addConstant("ends", Tensor::fromVector<int64_t>({1}, {16})),
+                                  g.addConstant("axes", Tensor::fromVector<int64_t>({1}, {1}))}, "half");
+  Value *c = convRelu(half->output(0), 4, 8, 1, 5, "c");
+  Node *gap = addOp(g, "GlobalAveragePool", {c}, "gap");
+  Node *flat = addOp(g, "Flatten", {gap->output(0)}, "flat");
+  Node *fc = addOp(g, "Gemm", {flat->output(0), g.addConstant("fc.w", lowbit::test::randomTensor({2, 4}, 7)),
+                               g.addConstant("fc.b", lowbit::test::randomTensor({2}, 8))}, "logits");
+  fc->setAttr("transB", Attribute::ofInt(1));
+  g.outputs().push_back(fc->output(0));
+  lowbit::inferShapes(g);
+}
+
+}  // namespace
+
+TEST_CASE("lowbit quantize --share-concat-scales: a shuffled split takes the Concat's scale and the int8 runner moves codes",
+          "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "lowbit_cli_share";
+  fs::remove_all(root);
+  fs::create_directories(root / "data" / "0");
+  for (const char *img : {"rgb_13x9.jpg", "rgb_5x4.png", "grey_6x5.jpg", "grey_4x4.png"})
+    fs::copy_file(kData + "/good/" + img, root / "data" / "0" / img);
+  lowbit::Graph g;
+  buildShuffleUnit(g);
+  const std::string model = (root / "unit.onnx").string(), data = (root / "data").string();
+  lowbit::exportOnnxFile(g, model);
+  const std::string base = "quantize " + model + " --calib " + data + " --size 8";
+  RunResult ft = runLowbit(base + " --share-concat-scales --finetune global -o " + (root / "ft.onnx").string());
+  CHECK(ft.code == 2);
+  CHECK_THAT(ft.output, Catch::Contains("--share-concat-scales"));
+  // Per file: QuantizeLinear steps the int8 runner takes; the simulation's and the runner's logits.
+  std::map<std::string, int> requantizations;
+  for (const char *mode : {"own", "shared"}) {
+    const bool shared = std::string(mode) == "shared";
+    const std::string out = (root / (std::string(mode) + ".onnx")).string(), report = (root / (std::string(mode) + ".json")).string();
+    REQUIRE(runLowbit(base + (shared ? " --share-concat-scales" : "") + " -o " + out + " --report " + report).code == 0);
+    const nlohmann::json j = nlohmann::json::parse(std::ifstream(report));
+    CHECK(j["recipe"]["share_concat_scales"] == shared);
+    const nlohmann::json *half = nullptr, *cat = nullptr;
+    for (const auto &a : j["activations"]) {
+      if (a["tensor"] == "half") half = &a;
+      if (a["tensor"] == "cat") cat = &a;
+    }
+    REQUIRE(half);
+    CHECK((cat != nullptr) == shared);
+    if (shared) {
+      CHECK((*half)["scale_of"] == "cat");
+      CHECK((*half)["scale"] == (*cat)["scale"]);
+      CHECK((*half)["max"].get<float>() <= (*cat)["max"].get<float>());
+    }
+    lowbit::ExecutorOptions opts;
+    opts.integer = lowbit::IntegerMode::Static;
+    opts.profile = true;
+    lowbit::Executor exec(*lowbit::importOnnxFile(out), opts);
+    exec.run({lowbit::test::randomTensor({2, 3, 8, 8}, 11)});
+    const std::string steps = exec.profileReport(true);
+    for (size_t at = steps.find("T  QuantizeLinear"); at != std::string::npos; at = steps.find("T  QuantizeLinear", at + 1))
+      ++requantizations[mode];
+    std::vector<float> logits[2];
+    for (int k = 0; k < 2; ++k) {
+      const std::string prefix = (root / (std::string(mode) + (k ? "_int8" : "_sim"))).string();
+      RunResult e = runLowbit("eval " + out + " --data " + data + " --size 8 --dump " + prefix + (k ? " --runner int8" : ""));
+      REQUIRE(e.code == 0);
+      if (k) CHECK_THAT(e.output, Catch::Contains("4 of 4 Conv/Gemm/MatMul as integers"));
+      logits[k] = readF32(prefix + ".logits.f32");
+    }
+    REQUIRE(logits[0].size() == logits[1].size());
+    for (size_t i = 0; i < logits[0].size(); ++i) CHECK(logits[1][i] == Approx(logits[0][i]).margin(1e-4));
+  }
+  // Own scales: the float Slice's result is quantized for conv c. Shared: the Concat, shuffle and
+  // Slice move codes; the image and the pooled features are quantized in both.
+  CHECK(requantizations["own"] == 3);
+  CHECK(requantizations["shared"] == 2);
+  fs::remove_all(root);
+}

@@ -149,7 +149,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "no fine-tune yet)");
   cmd->add_flag("--share-concat-scales", o->cfg.shareConcatScales,
                 "a layer input split or shuffled out of a Concat takes the Concat output's scale, so the int8 "
-                "runner moves codes through concatenations, channel shuffles and splits (no fine-tune yet)");
+                "runner moves codes through concatenations, channel shuffles and splits (a fine-tune trains the "
+                "shared quantizer once)");
   cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
   cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
   cmd->add_flag("--equalize", o->cfg.equalize, "cross-layer equalization of Conv-ReLU-Conv chains first");
@@ -255,9 +256,6 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (o->cfg.actAsymmetric && !o->finetune.empty())
         throw UsageError("--act-mode asymmetric: the fine-tune's activation quantizers are symmetric; "
                          "quantize without --finetune, or with --act-mode symmetric");
-      if (o->cfg.shareConcatScales && !o->finetune.empty())
-        throw UsageError("--share-concat-scales: the fine-tune learns each activation's step on its own; "
-                         "quantize without --finetune, or without --share-concat-scales");
       o->cfg.weights.scheme = usage([&] { return parseWeightScheme(o->weightScheme); }, "--weight-scheme");
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ir/DType.h"
@@ -35,6 +36,9 @@ struct QuantParams {
   std::vector<int32_t> zeroPoint;  ///< same length as scale
   /// PerGroup: the group of each channel (contiguous blocks unless grouped by range).
   std::vector<int32_t> groupOf;
+  /// Set: these are the parameters of the activation of this name, one quantizer for both
+  /// (PPQ's dominated config; --share-concat-scales): a fine-tune trains them once.
+  std::string sharedFrom;
 
   /// Frozen per-tensor parameters of codes of type \p codeType (what one constant scale and
   /// zero point of a QuantizeLinear / DequantizeLinear say): bits and sign are the container's.

@@ -142,6 +142,7 @@ void runCalibrateActivations(QuantizeContext &ctx) {
   for (size_t i = 0; i < ctx.activations.size(); ++i)
     if (auto s = ctx.scaleSources.find(ctx.activations[i]); s != ctx.scaleSources.end()) {
       ctx.activations[i]->quant = s->second->quant;
+      ctx.activations[i]->quant->sharedFrom = s->second->name();
       report[i]["scale"] = s->second->quant->scale[0];
       report[i]["zero_point"] = s->second->quant->zeroPoint[0];
       report[i]["signed"] = s->second->quant->isSigned;

@@ -9,31 +9,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "ops/OpTable.h"
 #include "pipeline/QuantizePipeline.h"
 #include "quant/QuantRules.h"
 #include "quant/WeightQuantizer.h"
 
 namespace lowbit {
-
-namespace {
-
-// The Concat output \p x is selected from through Slice, Reshape, Transpose, Flatten, Squeeze
-// or Unsqueeze (each element of x is one of the Concat's, unchanged), or null.
-Value *concatSource(Value *x) {
-  for (Value *v = x; v && !v->isConstant();) {
-    const Node *p = v->producer();
-    if (!p) return nullptr;
-    if (p->opType() == "Concat") return v == x ? nullptr : v;
-    const OpInfo *info = p->domain().empty() ? findOp(p->opType()) : nullptr;
-    if (!info || info->int8 != Int8Role::CodesPassThrough || p->opType() == "MaxPool" || p->opType() == "Pad")
-      return nullptr;
-    v = p->input(0);
-  }
-  return nullptr;
-}
-
-}  // namespace
 
 void runQuantizeWeights(QuantizeContext &ctx) {
   const QuantizeConfig &cfg = ctx.cfg;
@@ -94,7 +74,7 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     w->quant = p;
     const int aBits = (cfg.firstLastBits && l.node == ctx.layers.front().node) ? cfg.firstLastBits : cfg.actBits;
     if (Value *x = l.node->input(0); x && !x->isConstant()) {
-      if (Value *source = cfg.shareConcatScales ? concatSource(x) : nullptr) {
+      if (Value *source = cfg.shareConcatScales ? concatSourceOf(x) : nullptr) {
         wantActivation(source, aBits);
         ctx.scaleSources[x] = source;
       }

@@ -11,6 +11,7 @@
 #include "ir/Tensor.h"
 #include "kernels/QuantizeRef.h"
 #include "ops/OpParams.h"
+#include "ops/OpTable.h"
 
 namespace lowbit {
 
@@ -65,6 +66,23 @@ inline float largestCode(const QuantParams &p) {
 /// 0, inf or NaN.
 inline float scaleForClip(float clip, float largestCode) { return clip > 0.f ? clip / largestCode : 1.f; }
 inline float scaleForClip(float clip, const QuantRange &r) { return scaleForClip(clip, static_cast<float>(r.qmax)); }
+
+/// The Concat output \p x is selected from through ops that only move or select elements
+/// (Slice, Reshape, Transpose, Flatten, Squeeze, Unsqueeze: each element of x is one of the
+/// Concat's, unchanged), or null. With --share-concat-scales x takes that output's quantizer,
+/// so codes flow from the layers before the Concat to those after it.
+inline Value *concatSourceOf(const Value *x) {
+  for (const Value *v = x; v && !v->isConstant();) {
+    const Node *p = v->producer();
+    if (!p) return nullptr;
+    if (p->opType() == "Concat") return v == x ? nullptr : p->output(0);
+    const OpInfo *info = p->domain().empty() ? findOp(p->opType()) : nullptr;
+    if (!info || info->int8 != Int8Role::CodesPassThrough || p->opType() == "MaxPool" || p->opType() == "Pad")
+      return nullptr;
+    v = p->input(0);
+  }
+  return nullptr;
+}
 
 /// Asymmetric codes of \p bits over [lo, hi] (widened to hold 0, so zero is exact): unsigned,
 /// scale = (hi - lo) / (2^bits - 1), zero point = the code of 0. An empty range gets scale 1.

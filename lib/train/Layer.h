@@ -86,6 +86,7 @@ class NetworkBuilder {
   WeightQuantizer weights_;
   std::map<const Value *, size_t> slots_, quantized_;
   std::map<std::string, Param *> paramsByName_;
+  std::map<const Value *, Param *> activationSteps_;  // each fake-quantized activation's step
 };
 
 /// Builds the layer(s) for one node.

@@ -282,10 +282,22 @@ void NetworkBuilder::maybeQuantizeActivation(const Value *v) {
   if (p.zeroPoint.at(0) != 0) throw Error(cat("activation '", v->name(), "' has a zero point; only symmetric ones train"));
   const QuantRange range = quantRange(p.bits, p.isSigned, p.narrowRange);
   const bool pact = activations_ == ActivationQuantizer::Pact && range.qmin == 0;
-  Param *step = pact ? newParam(v->name() + ".alpha", Tensor::fromVector<float>({1}, {p.scale[0] * static_cast<float>(range.qmax)}),
-                                Param::Kind::Clip)
-                     : newParam(v->name() + ".step", Tensor::fromVector<float>({1}, {p.scale[0]}), Param::Kind::Step);
-  if (pact) step->stepPerUnit = 1.f / static_cast<float>(range.qmax);
+  // Parameters shared with another activation (--share-concat-scales) train as one step, so
+  // the exported codes still flow through unchanged. Without that activation in this network
+  // (a block after the Concat's), the step is held where the Concat's block left it.
+  const Value *source = p.sharedFrom.empty() ? nullptr : g_.findValue(p.sharedFrom);
+  Param *step = nullptr;
+  if (auto shared = source ? activationSteps_.find(source) : activationSteps_.end(); shared != activationSteps_.end()) {
+    step = shared->second;
+    step->sharedBy.push_back(v->name());
+  } else {
+    step = pact ? newParam(v->name() + ".alpha", Tensor::fromVector<float>({1}, {p.scale[0] * static_cast<float>(range.qmax)}),
+                           Param::Kind::Clip)
+                : newParam(v->name() + ".step", Tensor::fromVector<float>({1}, {p.scale[0]}), Param::Kind::Step);
+    if (pact) step->stepPerUnit = 1.f / static_cast<float>(range.qmax);
+    if (!p.sharedFrom.empty()) step->frozen = {1};
+  }
+  activationSteps_[v] = step;
   const size_t from = slots_.at(v);
   const Dims d = dims(from);  // a copy: adding the slot moves the tensors
   const size_t to = newSlot(v->name() + " (fake-quantized)", d);

@@ -29,6 +29,13 @@ std::vector<float> readF32(const std::string &path) {
   std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
   return v;
 }
+
+// A class folder \p dir holding the four readable test images (JPEG and PNG, RGB and grey).
+void fillClassFolder(const std::filesystem::path &dir) {
+  std::filesystem::create_directories(dir);
+  for (const char *img : {"rgb_13x9.jpg", "rgb_5x4.png", "grey_6x5.jpg", "grey_4x4.png"})
+    std::filesystem::copy_file(kData + "/good/" + img, dir / img);
+}
 }  // namespace
 
 TEST_CASE("lowbit inspect reports a truncated model with exit code 1", "[cli]") {
@@ -277,9 +284,7 @@ TEST_CASE("lowbit eval scores a partial integer-named folder by the folder names
   const fs::path root = fs::temp_directory_path() / "lowbit_cli_labels";
   fs::remove_all(root);
   // Class 1 only, of the model's two outputs: sorted positions would call it class 0.
-  fs::create_directories(root / "partial" / "1");
-  for (const char *f : {"rgb_13x9.jpg", "rgb_5x4.png", "grey_6x5.jpg", "grey_4x4.png"})
-    fs::copy_file(kData + "/good/" + f, root / "partial" / "1" / f);
+  fillClassFolder(root / "partial" / "1");
   const std::string model = kData + "/good/tiny_convnet.onnx";
   RunResult r = runLowbit("eval " + model + " --data " + (root / "partial").string() + " --size 8 --json --dump " +
                           (root / "d").string());
@@ -417,9 +422,7 @@ TEST_CASE("lowbit quantize --act-mode asymmetric: signed activations get u8 code
   // The int8 runner computes what the simulation does (zero points in and out of the QConvs).
   const fs::path data = fs::temp_directory_path() / "lowbit_cli_asym_data";
   fs::remove_all(data);
-  fs::create_directories(data / "0");
-  for (const char *img : {"rgb_13x9.jpg", "rgb_5x4.png", "grey_6x5.jpg", "grey_4x4.png"})
-    fs::copy_file(kData + "/good/" + img, data / "0" / img);
+  fillClassFolder(data / "0");
   std::vector<float> logits[2];
   for (int k = 0; k < 2; ++k) {
     const std::string prefix = (data / (k ? "int8" : "sim")).string();
@@ -478,9 +481,7 @@ TEST_CASE("lowbit quantize --share-concat-scales: a shuffled split takes the Con
   namespace fs = std::filesystem;
   const fs::path root = fs::temp_directory_path() / "lowbit_cli_share";
   fs::remove_all(root);
-  fs::create_directories(root / "data" / "0");
-  for (const char *img : {"rgb_13x9.jpg", "rgb_5x4.png", "grey_6x5.jpg", "grey_4x4.png"})
-    fs::copy_file(kData + "/good/" + img, root / "data" / "0" / img);
+  fillClassFolder(root / "data" / "0");
   lowbit::Graph g;
   buildShuffleUnit(g);
   const std::string model = (root / "unit.onnx").string(), data = (root / "data").string();

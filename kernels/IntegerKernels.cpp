@@ -12,19 +12,57 @@ constexpr size_t kParallelMin = size_t{1} << 15;  // below this, threads cost mo
 template <typename Code>
 void quantizeToCodes(const float *x, Code *codes, size_t n, float scale, int32_t zeroPoint, QuantRange r) {
 #pragma omp parallel for if (n > kParallelMin) schedule(static)
-  for (size_t i = 0; i < n; ++i) codes[i] = static_cast<Code>(quantizeValue(x[i], scale, zeroPoint, r));
+  for (size_t i = 0; i < n; ++i) codes[i] = static_cast<Code>(quantizeValueNarrow(x[i], scale, zeroPoint, r));
 }
 
 template <typename Code>
 void dequantizeCodes(const Code *codes, float *y, size_t n, float scale, int32_t zeroPoint) {
 #pragma omp parallel for if (n > kParallelMin) schedule(static)
-  for (size_t i = 0; i < n; ++i) y[i] = dequantizeValue(codes[i], scale, zeroPoint);
+  for (size_t i = 0; i < n; ++i) y[i] = dequantizeValueNarrow(codes[i], scale, zeroPoint);
 }
 
 template void quantizeToCodes<int8_t>(const float *, int8_t *, size_t, float, int32_t, QuantRange);
 template void quantizeToCodes<uint8_t>(const float *, uint8_t *, size_t, float, int32_t, QuantRange);
 template void dequantizeCodes<int8_t>(const int8_t *, float *, size_t, float, int32_t);
 template void dequantizeCodes<uint8_t>(const uint8_t *, float *, size_t, float, int32_t);
+
+namespace {
+
+template <typename A, typename B, typename Y>
+void rescaleLoop(const A *a, const CodeSpan &as, const B *b, const CodeSpan *bs, Y *y, size_t n, float scale,
+                 int32_t zeroPoint, QuantRange r, float lo) {
+#pragma omp parallel for if (n > kParallelMin) schedule(static)
+  for (size_t i = 0; i < n; ++i) {
+    float v = dequantizeValueNarrow(a[i], as.scale, as.zeroPoint);
+    if (b) v = v + dequantizeValueNarrow(b[i], bs->scale, bs->zeroPoint);
+    v = v < lo ? lo : v;
+    y[i] = static_cast<Y>(quantizeValueNarrow(v, scale, zeroPoint, r));
+  }
+}
+
+template <typename A, typename B>
+void rescaleInto(const CodeSpan &a, const CodeSpan *b, void *y, bool yUnsigned, size_t n, float scale, int32_t zeroPoint,
+                 QuantRange r, float lo) {
+  const A *ad = static_cast<const A *>(a.data);
+  const B *bd = b ? static_cast<const B *>(b->data) : nullptr;
+  if (yUnsigned) rescaleLoop(ad, a, bd, b, static_cast<uint8_t *>(y), n, scale, zeroPoint, r, lo);
+  else rescaleLoop(ad, a, bd, b, static_cast<int8_t *>(y), n, scale, zeroPoint, r, lo);
+}
+
+template <typename A>
+void rescaleFrom(const CodeSpan &a, const CodeSpan *b, void *y, bool yUnsigned, size_t n, float scale, int32_t zeroPoint,
+                 QuantRange r, float lo) {
+  if (b && !b->isUnsigned) rescaleInto<A, int8_t>(a, b, y, yUnsigned, n, scale, zeroPoint, r, lo);
+  else rescaleInto<A, uint8_t>(a, b, y, yUnsigned, n, scale, zeroPoint, r, lo);
+}
+
+}  // namespace
+
+void rescaleCodes(const CodeSpan &a, const CodeSpan *b, void *y, bool yUnsigned, size_t n, float scale,
+                  int32_t zeroPoint, QuantRange r, float lo) {
+  if (a.isUnsigned) rescaleFrom<uint8_t>(a, b, y, yUnsigned, n, scale, zeroPoint, r, lo);
+  else rescaleFrom<int8_t>(a, b, y, yUnsigned, n, scale, zeroPoint, r, lo);
+}
 
 float maxAbs(const float *x, size_t n) {
   float m = 0.f;

@@ -20,6 +20,21 @@ void quantizeToCodes(const float *x, Code *codes, size_t n, float scale, int32_t
 template <typename Code>
 void dequantizeCodes(const Code *codes, float *y, size_t n, float scale, int32_t zeroPoint);
 
+/// 8-bit codes with their per-tensor scale and zero point.
+struct CodeSpan {
+  const void *data;
+  bool isUnsigned;
+  float scale;
+  int32_t zeroPoint;
+};
+
+/// y[i] = QuantizeLinear(max(lo, DequantizeLinear(a[i]) + DequantizeLinear(b[i]))) with y's
+/// scale and zero point, in the float operations the QDQ graph performs, so the codes are its
+/// simulation's: a quantized Add (ONNX Runtime's QLinearAdd), or with \p b null a
+/// requantization; lo = 0 for a Relu between them, -inf for none.
+void rescaleCodes(const CodeSpan &a, const CodeSpan *b, void *y, bool yUnsigned, size_t n, float scale,
+                  int32_t zeroPoint, QuantRange r, float lo);
+
 /// Largest |x[i]| (0 for n == 0); NaN is ignored.
 float maxAbs(const float *x, size_t n);
 

@@ -39,6 +39,22 @@ inline float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
   return static_cast<float>(int64_t{q} - zeroPoint) * scale;
 }
 
+/// quantizeValue and dequantizeValue for codes and zero points within 16 bits, where every
+/// bound and code is a small integer: the same results in 32-bit integer arithmetic, which
+/// vectorizes without AVX-512's 64-bit conversions (the integer runner's 8-bit kernels).
+inline int32_t quantizeValueNarrow(float x, float scale, int32_t zeroPoint, QuantRange r) {
+  const float lo = static_cast<float>(r.qmin - zeroPoint), hi = static_cast<float>(r.qmax - zeroPoint);
+  float v = x / scale;
+  v = v > lo ? v : lo;
+  v = v < hi ? v : hi;
+  constexpr float kRound = 12582912.f;  // 1.5 * 2^23, as quantizeValue
+  v = (v + kRound) - kRound;
+  return static_cast<int32_t>(v) + zeroPoint;
+}
+inline float dequantizeValueNarrow(int32_t q, float scale, int32_t zeroPoint) {
+  return static_cast<float>(q - zeroPoint) * scale;
+}
+
 /// The largest exponent of a \p bits-wide power-of-two (shift-add) weight code: sign plus a
 /// (b-1)-bit exponent field, one value of which stands for zero, so the levels are 0 and
 /// +-2^j for j = 0 .. 2^(b-1) - 2: ternary {0, +-1} at 2 bits, up to +-4 at 3, up to +-64 at 4

@@ -20,7 +20,7 @@ bool isSupportedOp(const std::string &opType, const std::string &domain) {
 }
 
 bool isInternalOp(const std::string &opType) {
-  return opType == "QConv" || opType == "QGemm" || opType == "CodeConv";
+  return opType == "QConv" || opType == "QGemm" || opType == "QRescale" || opType == "CodeConv";
 }
 
 std::vector<std::string> unsupportedNodeLines(const Graph &g) {

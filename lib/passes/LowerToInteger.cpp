@@ -208,6 +208,7 @@ class Lowering {
       changed_ |= d.integer;
       decisions.push_back(d);
     }
+    if (mode_ == IntegerMode::Static) changed_ |= lowerRescales();
     g_.topoSort();
     g_.removeDeadCode();
     return decisions;
@@ -332,6 +333,58 @@ class Lowering {
       return true;
     }
     return false;
+  }
+
+  // A sum of two dequantized code tensors, or one dequantized tensor, optionally through a
+  // Relu, read only by QuantizeLinears of one set of parameters (ONNX Runtime's layout around
+  // residual sums: DQ, DQ -> Add -> Q, then DQ -> Relu -> Q): one QRescale on the codes,
+  // as ONNX Runtime's QLinearAdd, instead of dequantizing, adding in float and quantizing.
+  bool lowerRescales() {
+    bool any = false;
+    std::vector<Node *> ends;
+    for (Node *n : g_.nodes())
+      if (n->opType() == "Add" || n->opType() == "Relu") ends.push_back(n);
+    for (Node *end : ends) {
+      QuantParams q;
+      std::vector<Node *> readers = requantizers(g_, end->output(0), q);
+      if (readers.empty() || !end->output(0)->hasShape()) continue;
+      Node *relu = end->opType() == "Relu" ? end : nullptr;
+      Node *sum = relu ? relu->input(0)->producer() : end;
+      if (relu && sum && (sum->opType() != "Add" || g_.users(sum->output(0)).size() != 1 ||
+                          g_.isGraphOutput(sum->output(0))))
+        sum = nullptr;  // a Relu of one dequantized tensor
+      const std::vector<Value *> terms = sum ? sum->inputs() : std::vector<Value *>{relu->input(0)};
+      std::vector<Value *> codes;
+      std::vector<float> scales;
+      std::vector<int64_t> zeroPoints;
+      for (Value *t : terms) {
+        const Node *dq = t ? t->producer() : nullptr;
+        std::optional<QuantParams> p = dq && dq->opType() == "DequantizeLinear" ? perTensorParams(*dq) : std::nullopt;
+        if (!p || dq->input(0)->isConstant() || t->dims() != end->output(0)->dims()) break;
+        codes.push_back(dq->input(0));
+        scales.push_back(p->scale[0]);
+        zeroPoints.push_back(p->zeroPoint[0]);
+      }
+      if (codes.size() != terms.size() || codes.empty() || codes.size() > 2) continue;
+      for (size_t i = 0; i < codes.size(); ++i)  // a QuantizeLinear's output: it now writes codes
+        if (!codes[i]->codes) codes[i]->codes = perTensorParams(*terms[i]->producer());
+      Value *out = g_.addValue(g_.uniqueName(end->output(0)->name() + "_codes"));
+      out->setDType(readers[0]->output(0)->dtype());
+      out->setShape(end->output(0)->dims());
+      out->codes = q;
+      Node *qn = g_.insertNodeBefore(end, end->name(), "QRescale", codes, {out});
+      qn->setAttr("in_scales", Attribute::ofFloats(scales));
+      qn->setAttr("in_zero_points", Attribute::ofInts(zeroPoints));
+      qn->setAttr("relu", Attribute::ofInt(relu ? 1 : 0));
+      for (Node *r : readers) {
+        g_.replaceAllUsesWith(r->output(0), out);
+        g_.eraseNode(r);
+      }
+      g_.eraseNode(end);
+      if (relu && sum) g_.eraseNode(sum);
+      any = true;
+    }
+    return any;
   }
 
   // QuantizeLinear(DequantizeLinear(c)) with the same parameters is c (what sinking leaves

@@ -5,6 +5,7 @@
 // epilogue kernel applies scales, bias, residual and activation in float.
 #include <cfloat>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -388,6 +389,36 @@ void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
     throw Error(cat(n.describe(), ": codes of type ", dtypeName(q->dtype()), " are not supported"));
   }
   b.define(q, out);
+}
+
+void buildQRescale(PlanBuilder &b, const Node &n) {
+  const Value *y = n.output(0);
+  const std::vector<float> scales = n.attrFloats("in_scales");
+  const std::vector<int64_t> zeroPoints = n.attrInts("in_zero_points");
+  if (n.inputs().empty() || n.inputs().size() > 2 || scales.size() != n.inputs().size() ||
+      zeroPoints.size() != n.inputs().size() || !y->codes)
+    throw Error(cat(n.describe(), ": malformed QRescale"));
+  // Elementwise: every operand in the first one's dense layout (channels-last codes stay so).
+  dnnl::memory a = b.memoryOf(n.input(0));
+  if (!denseDimOrder(a.get_desc())) a = b.plainMemoryOf(n.input(0));
+  std::vector<CodeSpan> spans;
+  for (size_t i = 0; i < n.inputs().size(); ++i) {
+    const dt type = b.memoryOf(n.input(i)).get_desc().data_type();
+    if (type != dt::u8 && type != dt::s8) throw Error(cat(n.describe(), ": operand ", i, " is not 8-bit codes"));
+    dnnl::memory m = i == 0 ? a : b.memoryIn(n.input(i), withDataType(a.get_desc(), type));
+    spans.push_back({m.get_data_handle(), type == dt::u8, scales[i], static_cast<int32_t>(zeroPoints[i])});
+  }
+  dnnl::memory out = b.newMemory(withDataType(a.get_desc(), dnnlType(y->dtype())));
+  const size_t count = out.get_desc().get_size();
+  const QuantParams &q = *y->codes;
+  const QuantRange r = codeRange(q);
+  const float lo = n.attrInt("relu", 0) ? 0.f : -std::numeric_limits<float>::infinity();
+  void *to = out.get_data_handle();
+  const bool yUnsigned = y->dtype() == DType::UInt8;
+  b.addFunction(n, [=] {
+    rescaleCodes(spans[0], spans.size() > 1 ? &spans[1] : nullptr, to, yUnsigned, count, q.scale[0], q.zeroPoint[0], r, lo);
+  });
+  b.define(y, out);
 }
 
 void buildDequantizeCodes(PlanBuilder &b, const Node &n) {

@@ -32,6 +32,7 @@ void buildNode(PlanBuilder &b, const Node &n) {
                         " into a non-empty result; lowbit does not reduce over an empty dimension"));
   if (n.opType() == "QConv") return buildQConv(b, n);
   if (n.opType() == "QGemm") return buildQGemm(b, n);
+  if (n.opType() == "QRescale") return buildQRescale(b, n);
   // Codes that integer nodes read (marked by LowerToInteger) live in memory.
   if (n.opType() == "QuantizeLinear" && n.output(0)->codes) return buildQuantizeCodes(b, n);
   if (n.opType() == "DequantizeLinear" && !n.input(0)->isConstant() && n.input(0)->codes)

@@ -62,6 +62,9 @@ void buildQConv(PlanBuilder &b, const Node &n);
 void buildQGemm(PlanBuilder &b, const Node &n);
 void buildQuantizeCodes(PlanBuilder &b, const Node &n);
 void buildDequantizeCodes(PlanBuilder &b, const Node &n);
+/// QRescale (LowerToInteger): codes of one or two operands dequantized, summed, through an
+/// optional Relu and quantized to the output's codes, on the host (kernels/IntegerKernels).
+void buildQRescale(PlanBuilder &b, const Node &n);
 void buildDataMovement(PlanBuilder &b, const Node &n);  ///< Transpose, Slice, Pad, Gather, Split
 
 }  // namespace lowbit

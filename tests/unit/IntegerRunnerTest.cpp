@@ -420,6 +420,50 @@ TEST_CASE("an ONNX Runtime-style DequantizeLinear -> MaxPool -> QuantizeLinear c
   CHECK(mismatch(got, runWith(g, {in}, std::nullopt), 1e-5f, 1e-5f).empty());
 }
 
+TEST_CASE("ONNX Runtime's residual layout (DQ, DQ -> Add -> Q, DQ -> Relu -> Q) runs on codes, equal to the simulation",
+          "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {2, 4, 5, 5};
+  Value *x = addInput(g, "x", xd);
+  // Two operands of their own scales and code types; the sum at zero point 128 as ORT's
+  // quantizer writes it, then a Relu quantized on its own scale.
+  Value *in = q.qdq(q.op("Relu", {x}, xd), 0.02f, DType::UInt8);
+  Value *branch = q.qdq(x, 0.015f, DType::Int8);
+  Value *sum = q.qdq(q.op("Add", {branch, in}, xd), 0.03f, DType::UInt8, 128);
+  Value *y = q.qdq(q.op("Relu", {sum}, xd), 0.025f, DType::UInt8);
+  g.outputs().push_back(y);
+  const Tensor data = randomTensor(xd, 82, -1.f, 4.f);
+  ExecutorOptions opts;
+  opts.integer = IntegerMode::Static;
+  opts.profile = true;
+  Executor exec(g, opts);
+  const Tensor got = exec.run({data}).at(0);
+  const std::string steps = exec.profileReport();
+  CHECK_THAT(steps, Catch::Contains("QRescale x2"));  // the sum and the Relu's requantization
+  // No float Add; the one Relu left is the float input's, before it is quantized.
+  CHECK_THAT(steps, !Catch::Contains("Add") && Catch::Contains("Relu x1"));
+  // The same float operations on the same codes: equal to the simulation, not just close.
+  CHECK(got.toFloats() == runWith(g, {data}, std::nullopt).toFloats());
+}
+
+TEST_CASE("rescaleCodes sums two dequantized operands and quantizes, hand-computed", "[int8]") {
+  const uint8_t a[3] = {130, 128, 0};   // zero point 128, scale 0.5: 1, 0, -64
+  const int8_t b[3] = {3, -4, 127};     // scale 0.25: 0.75, -1, 31.75
+  uint8_t y[3];
+  const CodeSpan as{a, true, 0.5f, 128}, bs{b, false, 0.25f, 0};
+  rescaleCodes(as, &bs, y, true, 3, 0.5f, 10, QuantRange{0, 255}, -std::numeric_limits<float>::infinity());
+  // 1.75 / 0.5 = 3.5 -> 4 (half to even) + 10; -1 / 0.5 -> -2 + 10; -32.25 / 0.5 = -64.5 -> clamped to 0.
+  CHECK(y[0] == 14);
+  CHECK(y[1] == 8);
+  CHECK(y[2] == 0);
+  int8_t r[3];
+  rescaleCodes(bs, nullptr, r, false, 3, 0.5f, 0, QuantRange{-128, 127}, 0.f);  // a Relu, then scale 0.5
+  CHECK(r[0] == 2);   // 0.75 / 0.5 = 1.5 -> 2
+  CHECK(r[1] == 0);   // Relu
+  CHECK(r[2] == 64);  // 63.5 -> 64
+}
+
 TEST_CASE("a LeakyRelu fuses into the QConv, and its signed codes are shifted to u8 through a MaxPool", "[int8]") {
   // darknet: Conv -> LeakyRelu -> QDQ (signed) -> MaxPool -> QDQ -> Conv; the lowering fuses the
   // LeakyRelu, writes the codes and pools them.

@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
+#include <vector>
 
 #include "kernels/QuantizeRef.h"
 #include "quant/QuantRules.h"
@@ -133,4 +135,32 @@ TEST_CASE("asymmetric activation codes span [lo, hi] with 0 exact, hand-computed
   lowbit::setAsymmetric(p, 0.f, 0.f);  // constant zero: a usable scale
   CHECK(p.scale[0] == 1.f);
   CHECK(p.zeroPoint[0] == 0);
+}
+
+TEST_CASE("the narrow (32-bit) quantize and dequantize give the reference's codes and values for 8- and 16-bit ranges",
+          "[quant]") {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> unit(-1.f, 1.f);
+  const std::vector<lowbit::QuantRange> ranges = {{-128, 127}, {0, 255}, {-7, 7}, {0, 15}, {-32768, 32767}, {0, 65535}};
+  const std::vector<float> special = {0.f, -0.f, 0.5f, -0.5f, 1.5f, 2.5f, -2.5f, 1e30f, -1e30f,
+                                      std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                                      std::numeric_limits<float>::quiet_NaN()};
+  size_t checked = 0;
+  for (const lowbit::QuantRange &r : ranges)
+    for (float scale : {1.f, 0.0123f, 0.5f, 3.7f})
+      for (int32_t zp : {r.qmin, 0, (r.qmin + r.qmax) / 2 + 1, r.qmax}) {
+        if (zp < r.qmin || zp > r.qmax) continue;
+        for (float x : special) {
+          CHECK(lowbit::quantizeValueNarrow(x * scale, scale, zp, r) == lowbit::quantizeValue(x * scale, scale, zp, r));
+          ++checked;
+        }
+        for (int i = 0; i < 2000; ++i) {
+          const float x = unit(rng) * scale * static_cast<float>(r.qmax - r.qmin);  // codes inside and outside the range
+          REQUIRE(lowbit::quantizeValueNarrow(x, scale, zp, r) == lowbit::quantizeValue(x, scale, zp, r));
+          const int32_t q = r.qmin + i % (r.qmax - r.qmin + 1);
+          REQUIRE(lowbit::dequantizeValueNarrow(q, scale, zp) == lowbit::dequantizeValue(q, scale, zp));
+          ++checked;
+        }
+      }
+  CHECK(checked > 100000);
 }

@@ -362,16 +362,26 @@ class Lowering {
         std::optional<QuantParams> p = dq && dq->opType() == "DequantizeLinear" ? perTensorParams(*dq) : std::nullopt;
         if (!p || dq->input(0)->isConstant() || t->dims() != end->output(0)->dims()) break;
         codes.push_back(dq->input(0));
-        scales.push_back(p->scale[0]);
-        zeroPoints.push_back(p->zeroPoint[0]);
       }
       if (codes.size() != terms.size() || codes.empty() || codes.size() > 2) continue;
-      for (size_t i = 0; i < codes.size(); ++i)  // a QuantizeLinear's output: it now writes codes
-        if (!codes[i]->codes) codes[i]->codes = perTensorParams(*terms[i]->producer());
+      // The codes as the runner holds them: a layer may have shifted signed codes to u8 around
+      // 128 already (staticInputCodes), in the values on both sides.
+      const Value *firstOut = readers[0]->output(0);
+      const QuantParams outParams = firstOut->codes ? *firstOut->codes : q;
+      bool agree = true;
+      for (const Node *r : readers)
+        agree = agree && r->output(0)->dtype() == firstOut->dtype() &&
+                (r->output(0)->codes ? *r->output(0)->codes : q).samePerTensor(outParams);
+      if (!agree) continue;
+      for (size_t i = 0; i < codes.size(); ++i) {
+        if (!codes[i]->codes) codes[i]->codes = perTensorParams(*terms[i]->producer());  // a QuantizeLinear now writes them
+        scales.push_back(codes[i]->codes->scale[0]);
+        zeroPoints.push_back(codes[i]->codes->zeroPoint[0]);
+      }
       Value *out = g_.addValue(g_.uniqueName(end->output(0)->name() + "_codes"));
-      out->setDType(readers[0]->output(0)->dtype());
+      out->setDType(firstOut->dtype());
       out->setShape(end->output(0)->dims());
-      out->codes = q;
+      out->codes = outParams;
       Node *qn = g_.insertNodeBefore(end, end->name(), "QRescale", codes, {out});
       qn->setAttr("in_scales", Attribute::ofFloats(scales));
       qn->setAttr("in_zero_points", Attribute::ofInts(zeroPoints));

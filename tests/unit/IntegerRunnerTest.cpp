@@ -447,6 +447,24 @@ TEST_CASE("ONNX Runtime's residual layout (DQ, DQ -> Add -> Q, DQ -> Relu -> Q) 
   CHECK(got.toFloats() == runWith(g, {data}, std::nullopt).toFloats());
 }
 
+TEST_CASE("a signed quantized sum (symmetric int8, no Relu) feeds the next QConv as codes", "[int8]") {
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {1, 4, 5, 5};
+  Value *x = addInput(g, "x", xd);
+  // MobileNetV2's residual sum quantized with symmetric activations, read by a 1x1 conv.
+  Value *sum = q.qdq(q.op("Add", {q.qdq(x, 0.02f, DType::Int8), q.qdq(q.op("Relu", {x}, xd), 0.01f, DType::Int8)}, xd),
+                     0.03f, DType::Int8);
+  g.outputs().push_back(q.op("Conv", {sum, q.dequantized(int8Codes({3, 4, 1, 1}, 91, 60), {0.01f}, 0)}, {1, 3, 5, 5}));
+  ExecutorOptions opts;
+  opts.integer = IntegerMode::Static;
+  opts.profile = true;
+  checkOneIntegerLayerMatchesSimulation(g, {randomTensor(xd, 92, -2.f, 2.f)}, {"u8 in"}, 1e-5f, 1);
+  Executor exec(g, opts);
+  exec.run({randomTensor(xd, 93, -2.f, 2.f)});
+  CHECK_THAT(exec.profileReport(), Catch::Contains("QRescale x1") && !Catch::Contains("Add"));
+}
+
 TEST_CASE("rescaleCodes sums two dequantized operands and quantizes, hand-computed", "[int8]") {
   const uint8_t a[3] = {130, 128, 0};   // zero point 128, scale 0.5: 1, 0, -64
   const int8_t b[3] = {3, -4, 127};     // scale 0.25: 0.75, -1, 31.75

@@ -10,7 +10,15 @@
 //                       interval, model units), dynamic (1: activation scale per batch)
 //               output  integer codes with quant params when every reader was a
 //                       QuantizeLinear (requantization fused), float otherwise.
-//             The following Add (residual) and Relu/Clip chain is absorbed. Integer values keep
+//             The following Add (residual) and Relu/Clip chain is absorbed. In static mode an
+//             Add of two dequantized code tensors, or a Relu of one, read only by
+//             QuantizeLinears of one set of parameters (ONNX Runtime's residual layout)
+//             becomes a QRescale node:
+//               inputs  one or two integer codes
+//               attrs   in_scales, in_zero_points (per input, as the runner holds the codes),
+//                       relu (1: clamp at 0 before quantizing)
+//               output  integer codes with the QuantizeLinear's parameters.
+//             Integer values keep
 //             their code range in Value::quant; non-negative ones live in uint8 containers
 //             (what oneDNN's int8 kernels take). Static mode keeps the calibrated activation
 //             scales; dynamic mode drops activation QuantizeLinear/DequantizeLinear pairs and

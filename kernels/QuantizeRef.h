@@ -17,18 +17,24 @@ struct QuantRange {
 };
 QuantRange quantRange(int bits, bool isSigned, bool narrow);
 
-/// ONNX QuantizeLinear of one value. Division (not multiplication by 1/scale) as the spec
+/// x / scale clamped to [lo, hi] (the code range less the zero point) and rounded half to even:
+/// the rounding of every quantizer below. Division (not multiplication by 1/scale) as ONNX
 /// writes it. Clamping before rounding equals saturating after it (the bounds are integers),
 /// and adding and subtracting 1.5 * 2^23 rounds half to even for |v| < 2^22 without a libm
-/// call, so loops over this function vectorize. NaN maps to qmin.
-inline int32_t quantizeValue(float x, float scale, int32_t zeroPoint, QuantRange r) {
-  // In 64 bits: an int32 code range minus any int32 zero point does not fit 32.
-  const float lo = static_cast<float>(int64_t{r.qmin} - zeroPoint), hi = static_cast<float>(int64_t{r.qmax} - zeroPoint);
+/// call, so loops over it vectorize. NaN goes to lo.
+inline float roundedCodeOffset(float x, float scale, float lo, float hi) {
   float v = x / scale;
   v = v > lo ? v : lo;
   v = v < hi ? v : hi;
   constexpr float kRound = 12582912.f;  // 1.5 * 2^23
-  v = (v + kRound) - kRound;
+  return (v + kRound) - kRound;
+}
+
+/// ONNX QuantizeLinear of one value (NaN maps to qmin).
+inline int32_t quantizeValue(float x, float scale, int32_t zeroPoint, QuantRange r) {
+  // In 64 bits: an int32 code range minus any int32 zero point does not fit 32.
+  const float v = roundedCodeOffset(x, scale, static_cast<float>(int64_t{r.qmin} - zeroPoint),
+                                    static_cast<float>(int64_t{r.qmax} - zeroPoint));
   // Saturated again in 64 bits: near 2^31, float bounds round outwards.
   const int64_t q = static_cast<int64_t>(v) + zeroPoint;
   return static_cast<int32_t>(q < r.qmin ? r.qmin : q > r.qmax ? r.qmax : q);
@@ -43,13 +49,9 @@ inline float dequantizeValue(int32_t q, float scale, int32_t zeroPoint) {
 /// bound and code is a small integer: the same results in 32-bit integer arithmetic, which
 /// vectorizes without AVX-512's 64-bit conversions (the integer runner's 8-bit kernels).
 inline int32_t quantizeValueNarrow(float x, float scale, int32_t zeroPoint, QuantRange r) {
-  const float lo = static_cast<float>(r.qmin - zeroPoint), hi = static_cast<float>(r.qmax - zeroPoint);
-  float v = x / scale;
-  v = v > lo ? v : lo;
-  v = v < hi ? v : hi;
-  constexpr float kRound = 12582912.f;  // 1.5 * 2^23, as quantizeValue
-  v = (v + kRound) - kRound;
-  return static_cast<int32_t>(v) + zeroPoint;
+  return static_cast<int32_t>(roundedCodeOffset(x, scale, static_cast<float>(r.qmin - zeroPoint),
+                                                static_cast<float>(r.qmax - zeroPoint))) +
+         zeroPoint;
 }
 inline float dequantizeValueNarrow(int32_t q, float scale, int32_t zeroPoint) {
   return static_cast<float>(q - zeroPoint) * scale;

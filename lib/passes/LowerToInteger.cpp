@@ -355,13 +355,13 @@ class Lowering {
         sum = nullptr;  // a Relu of one dequantized tensor
       const std::vector<Value *> terms = sum ? sum->inputs() : std::vector<Value *>{relu->input(0)};
       std::vector<Value *> codes;
-      std::vector<float> scales;
-      std::vector<int64_t> zeroPoints;
+      std::vector<QuantParams> dqParams;
       for (Value *t : terms) {
         const Node *dq = t ? t->producer() : nullptr;
         std::optional<QuantParams> p = dq && dq->opType() == "DequantizeLinear" ? perTensorParams(*dq) : std::nullopt;
         if (!p || dq->input(0)->isConstant() || t->dims() != end->output(0)->dims()) break;
         codes.push_back(dq->input(0));
+        dqParams.push_back(*p);
       }
       if (codes.size() != terms.size() || codes.empty() || codes.size() > 2) continue;
       // The codes as the runner holds them: a layer may have shifted signed codes to u8 around
@@ -373,8 +373,10 @@ class Lowering {
         agree = agree && r->output(0)->dtype() == firstOut->dtype() &&
                 (r->output(0)->codes ? *r->output(0)->codes : q).samePerTensor(outParams);
       if (!agree) continue;
+      std::vector<float> scales;
+      std::vector<int64_t> zeroPoints;
       for (size_t i = 0; i < codes.size(); ++i) {
-        if (!codes[i]->codes) codes[i]->codes = perTensorParams(*terms[i]->producer());  // a QuantizeLinear now writes them
+        if (!codes[i]->codes) codes[i]->codes = dqParams[i];  // a QuantizeLinear now writes them
         scales.push_back(codes[i]->codes->scale[0]);
         zeroPoints.push_back(codes[i]->codes->zeroPoint[0]);
       }

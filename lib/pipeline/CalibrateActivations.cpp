@@ -3,7 +3,8 @@
 // from an earlier report of the same model (cfg.calibFrom), then per-tensor QuantParams at
 // ctx.activationBits: unsigned when never negative, zero point 0, scale = clip / qmax; with
 // cfg.actAsymmetric, tensors that reach below zero get u8 codes with a zero point instead.
-// An activation of ctx.scaleSources takes its source's parameters (report "scale_of").
+// With cfg.shareConcatScales an activation selected out of a Concat output takes that
+// output's parameters (concatSourceOf; report "scale_of").
 // With cfg.biasCorrect the same pass also gathers the layers' input channel means (ctx.means).
 // Fills ctx.ranges, ctx.calibImages, ctx.calibSeconds; report sections "activations",
 // "constant_zero_activations" and "calibration".
@@ -139,14 +140,14 @@ void runCalibrateActivations(QuantizeContext &ctx) {
                       {"zero_point", p.zeroPoint[0]}});
   }
   // Shared parameters: the source's, whatever the activation's own range (still reported).
-  for (size_t i = 0; i < ctx.activations.size(); ++i)
-    if (auto s = ctx.scaleSources.find(ctx.activations[i]); s != ctx.scaleSources.end()) {
-      ctx.activations[i]->quant = s->second->quant;
-      ctx.activations[i]->quant->sharedFrom = s->second->name();
-      report[i]["scale"] = s->second->quant->scale[0];
-      report[i]["zero_point"] = s->second->quant->zeroPoint[0];
-      report[i]["signed"] = s->second->quant->isSigned;
-      report[i]["scale_of"] = s->second->name();
+  for (size_t i = 0; cfg.shareConcatScales && i < ctx.activations.size(); ++i)
+    if (const Value *s = concatSourceOf(ctx.activations[i]); s && s->quant) {
+      ctx.activations[i]->quant = s->quant;
+      ctx.activations[i]->quant->sharedFrom = s->name();
+      report[i]["scale"] = s->quant->scale[0];
+      report[i]["zero_point"] = s->quant->zeroPoint[0];
+      report[i]["signed"] = s->quant->isSigned;
+      report[i]["scale_of"] = s->name();
     }
   ctx.report["activations"] = report;
   if (!degenerate.empty()) ctx.report["constant_zero_activations"] = degenerate;

@@ -50,9 +50,6 @@ struct QuantizeContext {
   std::vector<LayerPlan> layers;             ///< SelectLayers
   std::vector<Value *> activations;          ///< QuantizeWeights: the layers' inputs, graph order
   std::map<const Value *, int> activationBits;
-  /// QuantizeWeights with cfg.shareConcatScales: activations whose parameters are another's
-  /// (a layer input -> the Concat output it is selected from); both are calibrated.
-  std::map<const Value *, Value *> scaleSources;
   std::vector<ActivationRange> ranges;       ///< CalibrateActivations, one per activation
   std::vector<ChannelStatistics> means;      ///< CalibrateActivations with --bias-correct
   size_t calibImages = 0;

@@ -3,8 +3,8 @@
 // activations to calibrate: each layer's non-constant input, and the other operand of a fused
 // residual Add, at cfg.actBits (cfg.firstLastBits for the first layer's input), the widest any
 // reader asks for. With cfg.shareConcatScales, a layer input selected out of a Concat output
-// (through ops that only move or select elements) also asks for that Concat output, whose
-// parameters it will take (ctx.scaleSources). Fills ctx.activations (graph order) and
+// (through ops that only move or select elements, concatSourceOf) also asks for that Concat
+// output, whose parameters CalibrateActivations gives it. Fills ctx.activations (graph order) and
 // ctx.activationBits; report section "weights" (bits, granularity, SQNR per layer).
 #include <algorithm>
 #include <cmath>
@@ -74,10 +74,7 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     w->quant = p;
     const int aBits = (cfg.firstLastBits && l.node == ctx.layers.front().node) ? cfg.firstLastBits : cfg.actBits;
     if (Value *x = l.node->input(0); x && !x->isConstant()) {
-      if (Value *source = cfg.shareConcatScales ? concatSourceOf(x) : nullptr) {
-        wantActivation(source, aBits);
-        ctx.scaleSources[x] = source;
-      }
+      if (Value *source = cfg.shareConcatScales ? concatSourceOf(x) : nullptr) wantActivation(source, aBits);
       wantActivation(x, aBits);
     }
     if (l.node->fusedAdd) wantActivation(l.node->residualOperand(), cfg.actBits);  // read quantized too

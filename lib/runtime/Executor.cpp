@@ -266,14 +266,10 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
         throw Error(cat(n->describe(), ": output '", o->name(), "' has no static shape for inputs ",
                         shapeString(inputs.empty() ? Dims{} : inputs[0].dims())));
     requireOutputsFitInMemory(*n);
-    const int nodeThreads = stepThreads(*n, plan->threads);
-    threads.set(nodeThreads);  // oneDNN sizes a primitive's work split when it is created
-    const size_t first = b.stepCount();
+    threads.set(stepThreads(*n, plan->threads));  // oneDNN sizes a primitive's work split when it is created
     buildNode(b, *n);
-    b.setThreads(first, nodeThreads);
   }
-  threads.set(plan->threads);
-  const size_t tail = b.stepCount();  // output and tap reorders
+  threads.set(plan->threads);  // output and tap reorders
   for (Value *out : g.outputs()) {
     plan->containerSources.push_back(-1);
     if (out->container) {  // a graph input handed on through Identity nodes
@@ -310,7 +306,6 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     plan->tapValues.push_back(v);
     plan->taps.push_back(v->isConstant() ? dnnl::memory() : b.plainMemoryOf(v));
   }
-  b.setThreads(tail, plan->threads);
   plan->steps = b.takeSteps();
   plan->buffers = b.takeBuffers();
   Plan &ref = *plan;

@@ -1,5 +1,7 @@
 #include "runtime/PlanBuilder.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <sstream>
@@ -126,6 +128,11 @@ dnnl::memory PlanBuilder::reorderedNow(dnnl::memory from, const dnnl::memory::de
 
 void PlanBuilder::define(const Value *v, dnnl::memory mem) { memories_[v] = std::move(mem); }
 
+void PlanBuilder::addStep(PlanStep s) {
+  s.threads = omp_get_max_threads();  // what its primitive was created for
+  steps_.push_back(std::move(s));
+}
+
 void PlanBuilder::addPrimitive(const Node &n, dnnl::primitive p,
                                std::unordered_map<int, dnnl::memory> args) {
   PlanStep s;
@@ -133,7 +140,7 @@ void PlanBuilder::addPrimitive(const Node &n, dnnl::primitive p,
   s.opType = n.opType();
   s.primitive = std::move(p);
   s.args = std::move(args);
-  steps_.push_back(std::move(s));
+  addStep(std::move(s));
 }
 
 void PlanBuilder::addFunction(const Node &n, std::function<void()> fn) {
@@ -141,7 +148,7 @@ void PlanBuilder::addFunction(const Node &n, std::function<void()> fn) {
   s.label = n.name();
   s.opType = n.opType();
   s.fn = std::move(fn);
-  steps_.push_back(std::move(s));
+  addStep(std::move(s));
 }
 
 void PlanBuilder::addReorder(const std::string &label, const dnnl::memory &from,
@@ -151,7 +158,7 @@ void PlanBuilder::addReorder(const std::string &label, const dnnl::memory &from,
   s.opType = "Reorder";
   s.primitive = dnnl::reorder(dnnl::reorder::primitive_desc(from, to, attr));
   s.args = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-  steps_.push_back(std::move(s));
+  addStep(std::move(s));
 }
 
 }  // namespace lowbit

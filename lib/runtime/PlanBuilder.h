@@ -26,7 +26,7 @@ struct PlanStep {
   dnnl::primitive primitive;                 ///< set for oneDNN steps
   std::unordered_map<int, dnnl::memory> args;
   std::function<void()> fn;                  ///< set for reference-kernel steps
-  int threads = 1;                           ///< OpenMP threads it was built for and runs on
+  int threads = 1;                           ///< OpenMP threads in effect when it was built; it runs on them
 };
 
 /// Row-major (plain) f32 memory descriptor for \p dims (a scalar becomes {1}).
@@ -107,16 +107,13 @@ class PlanBuilder {
   void addReorder(const std::string &label, const dnnl::memory &from, const dnnl::memory &to,
                   const dnnl::primitive_attr &attr = dnnl::primitive_attr());
 
-  size_t stepCount() const { return steps_.size(); }
-  /// Marks the steps from \p first on as built for and run on \p threads threads.
-  void setThreads(size_t first, int threads) {
-    for (size_t i = first; i < steps_.size(); ++i) steps_[i].threads = threads;
-  }
   std::vector<PlanStep> takeSteps() { return std::move(steps_); }
   /// Every buffer the plan allocated; the plan must keep them alive while it runs.
   std::vector<dnnl::memory> takeBuffers() { return std::move(owned_); }
 
  private:
+  void addStep(PlanStep s);
+
   const Graph &graph_;
   dnnl::engine &engine_;
   std::unordered_map<const Value *, dnnl::memory> memories_;

@@ -200,18 +200,15 @@ void writeBack(Graph &g, Network &net) {
     if (p->derive) continue;
     if (p->kind == Param::Kind::Step || p->kind == Param::Kind::Clip) {
       const size_t suffix = std::string(p->kind == Param::Kind::Step ? ".step" : ".alpha").size();
+      const std::string name = p->name.substr(0, p->name.size() - suffix);
+      Value *v = g.findValue(name);
+      if (!v || !v->quant) throw Error(cat("finetune: no quantized value '", name, "' to write a step to"));
       std::vector<float> s = p->value.toFloats();
       for (float &x : s) x *= p->stepPerUnit;
-      std::vector<std::string> names = p->sharedBy;
-      names.push_back(p->name.substr(0, p->name.size() - suffix));
-      for (const std::string &name : names) {
-        Value *v = g.findValue(name);
-        if (!v || !v->quant) throw Error(cat("finetune: no quantized value '", name, "' to write a step to"));
-        if (s.size() == 1) {
-          std::fill(v->quant->scale.begin(), v->quant->scale.end(), s[0]);
-        } else {
-          v->quant->scale = s;
-        }
+      if (s.size() == 1) {
+        std::fill(v->quant->scale.begin(), v->quant->scale.end(), s[0]);
+      } else {
+        v->quant->scale = s;
       }
     } else {
       Value *v = g.findValue(p->name);
@@ -219,7 +216,7 @@ void writeBack(Graph &g, Network &net) {
       v->setConstant(std::make_shared<const Tensor>(p->value));
     }
   }
-  // Shared parameters follow their activation's, trained here or in an earlier block.
+  // Shared parameters follow their activation's (one step trained here, or in an earlier block).
   for (Value *v : g.values())
     if (v->quant && !v->quant->sharedFrom.empty())
       if (const Value *from = g.findValue(v->quant->sharedFrom); from && from->quant) v->quant->scale = from->quant->scale;

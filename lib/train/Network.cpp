@@ -288,8 +288,7 @@ void NetworkBuilder::maybeQuantizeActivation(const Value *v) {
   const Value *source = p.sharedFrom.empty() ? nullptr : g_.findValue(p.sharedFrom);
   Param *step = nullptr;
   if (auto shared = source ? activationSteps_.find(source) : activationSteps_.end(); shared != activationSteps_.end()) {
-    step = shared->second;
-    step->sharedBy.push_back(v->name());
+    step = shared->second;  // written back to the source; writeBack copies it to v
   } else {
     step = pact ? newParam(v->name() + ".alpha", Tensor::fromVector<float>({1}, {p.scale[0] * static_cast<float>(range.qmax)}),
                            Param::Kind::Clip)

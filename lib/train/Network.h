@@ -30,9 +30,6 @@ struct Param {
   /// receives d out / d value elementwise.
   std::function<void(const Tensor &value, Tensor &out, Tensor &step, Tensor *gain)> derive;
   Param *derivedStep = nullptr;
-  /// Step or Clip: further activations this quantizer serves (a value selected out of a Concat
-  /// that shares the Concat output's quantizer); their steps are written back too.
-  std::vector<std::string> sharedBy;
   /// WeightQuantizer::Inq: the weight's power-of-two parameters (levels and scales, fixed), and
   /// which elements are frozen at their level (the optimiser leaves them; empty: none).
   std::optional<QuantParams> inq;

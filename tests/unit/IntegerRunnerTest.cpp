@@ -70,6 +70,16 @@ Value *oneWeightConv(QdqGraph &q, float sx, int32_t zx, float sw) {
   return q.op("Conv", {q.qdq(x, sx, DType::UInt8, zx), q.dequantized(one, {sw}, 0)}, {1, 1, 2, 2});
 }
 
+// One run of \p g on the static int8 runner: its first output and the plan's steps per op type.
+std::pair<Tensor, std::string> runStaticProfiled(const Graph &g, const Tensor &in) {
+  ExecutorOptions opts;
+  opts.integer = IntegerMode::Static;
+  opts.profile = true;
+  Executor exec(g, opts);
+  Tensor out = exec.run({in}).at(0);
+  return {std::move(out), exec.profileReport()};
+}
+
 // The simulation and the static int8 runner (one integer layer) both give exactly \p want.
 void checkBothRunners(const Graph &g, const Tensor &in, const std::vector<float> &want) {
   CHECK(runWith(g, {in}, std::nullopt).toFloats() == want);
@@ -434,12 +444,7 @@ TEST_CASE("ONNX Runtime's residual layout (DQ, DQ -> Add -> Q, DQ -> Relu -> Q) 
   Value *y = q.qdq(q.op("Relu", {sum}, xd), 0.025f, DType::UInt8);
   g.outputs().push_back(y);
   const Tensor data = randomTensor(xd, 82, -1.f, 4.f);
-  ExecutorOptions opts;
-  opts.integer = IntegerMode::Static;
-  opts.profile = true;
-  Executor exec(g, opts);
-  const Tensor got = exec.run({data}).at(0);
-  const std::string steps = exec.profileReport();
+  const auto [got, steps] = runStaticProfiled(g, data);
   CHECK_THAT(steps, Catch::Contains("QRescale x2"));  // the sum and the Relu's requantization
   // No float Add; the one Relu left is the float input's, before it is quantized.
   CHECK_THAT(steps, !Catch::Contains("Add") && Catch::Contains("Relu x1"));
@@ -456,13 +461,8 @@ TEST_CASE("a signed quantized sum (symmetric int8, no Relu) feeds the next QConv
   Value *sum = q.qdq(q.op("Add", {q.qdq(x, 0.02f, DType::Int8), q.qdq(q.op("Relu", {x}, xd), 0.01f, DType::Int8)}, xd),
                      0.03f, DType::Int8);
   g.outputs().push_back(q.op("Conv", {sum, q.dequantized(int8Codes({3, 4, 1, 1}, 91, 60), {0.01f}, 0)}, {1, 3, 5, 5}));
-  ExecutorOptions opts;
-  opts.integer = IntegerMode::Static;
-  opts.profile = true;
   checkOneIntegerLayerMatchesSimulation(g, {randomTensor(xd, 92, -2.f, 2.f)}, {"u8 in"}, 1e-5f, 1);
-  Executor exec(g, opts);
-  exec.run({randomTensor(xd, 93, -2.f, 2.f)});
-  CHECK_THAT(exec.profileReport(), Catch::Contains("QRescale x1") && !Catch::Contains("Add"));
+  CHECK_THAT(runStaticProfiled(g, randomTensor(xd, 93, -2.f, 2.f)).second, Catch::Contains("QRescale x1") && !Catch::Contains("Add"));
 }
 
 TEST_CASE("rescaleCodes sums two dequantized operands and quantizes, hand-computed", "[int8]") {

@@ -96,6 +96,7 @@ void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
       else if (key == "share_concat_scales") { if (!given("--share-concat-scales")) o.cfg.shareConcatScales = v.template get<bool>(); }
       else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = wholeNumber<int>(v, key); }
       else if (key == "exclude") { if (!given("--exclude")) o.cfg.exclude = v.template get<std::vector<std::string>>(); }
+      else if (key == "max_drop") { if (!given("--max-drop") && !v.is_null()) o.cfg.maxDrop = v.template get<double>(); }
       else if (key == "equalize") { if (!given("--equalize")) o.cfg.equalize = v.template get<bool>(); }
       else if (key == "absorb_bias") { if (!given("--absorb-bias")) o.cfg.absorbBias = v.template get<bool>(); }
       else if (key == "bias_correct") { if (!given("--bias-correct")) o.cfg.biasCorrect = v.template get<bool>(); }
@@ -142,7 +143,10 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--weight-scheme", o->weightScheme,
                   "uniform levels, or pot: power-of-two (shift-add) levels 0, +-2^j times the scale, j up to "
                   "2^(bits-1) - 2 (2..4 bits; 2 bits is ternary)");
-  cmd->add_option("--act-observer", o->actObserver, "minmax, percentile:P, kl or mse");
+  cmd->add_option("--act-observer", o->actObserver,
+                  "minmax, percentile:P, kl, mse, or sqnr: per tensor, whichever of minmax, percentile:99.99, "
+                  "percentile:99.999, kl and mse gives the network outputs the highest SQNR against the float model "
+                  "(int8 runner, up to 256 of the calibration images)");
   cmd->add_option("--act-mode", o->actMode,
                   "symmetric: codes around 0 (signed where a tensor goes negative); asymmetric: u8 codes with a "
                   "zero point for tensors that go negative (skewed ranges such as h-swish keep every code; "
@@ -153,6 +157,16 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                 "shared quantizer once)");
   cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
   cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
+  cmd->add_option("--max-drop", o->cfg.maxDrop,
+                  "keep the layers that cost the most in float until top-1 on the control images drops by at most "
+                  "D points against the float model (int8 runner; without labels: top-1 agreement with float)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--control", o->cfg.controlDir,
+                  "--max-drop's images, <dir>/<class>/<image> or flat (default: the calibration images)");
+  cmd->add_option("--num-control", o->cfg.numControl, "--max-drop: use N control images, class-balanced (default: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--labels", o->cfg.labelsFile,
+                  "--max-drop: class names, one per line in output order, naming the control folder's classes");
   cmd->add_flag("--equalize", o->cfg.equalize, "cross-layer equalization of Conv-ReLU-Conv chains first");
   cmd->add_flag("--absorb-bias", o->cfg.absorbBias,
                 "high-bias absorption: move each Conv-Relu-Conv channel's calibrated lower bound into the next bias");
@@ -258,6 +272,9 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                          "quantize without --finetune, or with --act-mode symmetric");
       o->cfg.weights.scheme = usage([&] { return parseWeightScheme(o->weightScheme); }, "--weight-scheme");
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
+      if (!o->cfg.maxDrop)
+        for (const char *flag : {"--control", "--num-control", "--labels"})
+          if (cmd->count(flag)) throw UsageError(cat(flag, " is for accuracy control: give --max-drop D"));
       if (o->finetune.empty()) {  // fine-tune settings without a fine-tune are a mistake, not a no-op
         for (const char *flag : {"--block-iters", "--joint-epochs", "--lr", "--held-back", "--block-lr", "--temperature",
                                  "--feature-loss", "--block-input", "--act-quantizer", "--weight-quantizer", "--augment", "--augment-shift", "--mixup",
@@ -289,9 +306,15 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
             worst = w["sqnr_db"].get<double>();
             worstLayer = w["node"].get<std::string>();
           }
-        std::printf("wrote %s: %zu weights, %zu activations quantized (%s); lowest weight SQNR %.1f dB at %s\n",
-                    o->cfg.outPath.c_str(), r["weights"].size(), r["activations"].size(),
-                    r["recipe"]["granularity"].get<std::string>().c_str(), worst, worstLayer.c_str());
+        std::printf("wrote %s: %zu weights, %zu activations quantized (%s)", o->cfg.outPath.c_str(), r["weights"].size(),
+                    r["activations"].size(), r["recipe"]["granularity"].get<std::string>().c_str());
+        if (!worstLayer.empty()) std::printf("; lowest weight SQNR %.1f dB at %s", worst, worstLayer.c_str());
+        if (r.contains("accuracy_control")) {
+          const nlohmann::json &a = r["accuracy_control"];
+          std::printf("; %zu layers kept in float for a drop of %.2f (%s)", a["float_layers"].size(),
+                      a["drop_after"].get<double>(), a["metric"].get<std::string>().c_str());
+        }
+        std::printf("\n");
       }
       return 0;
     };

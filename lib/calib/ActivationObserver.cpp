@@ -17,6 +17,8 @@ ActObserverConfig ActObserverConfig::parse(const std::string &text) {
     c.kind = Kind::KL;
   } else if (text == "mse") {
     c.kind = Kind::Mse;
+  } else if (text == "sqnr") {
+    c.kind = Kind::Sqnr;
   } else if (text.rfind("percentile", 0) == 0) {
     c.kind = Kind::Percentile;
     if (text.size() > 11 && text[10] == ':') {
@@ -25,10 +27,10 @@ ActObserverConfig ActObserverConfig::parse(const std::string &text) {
       if (*end != '\0' || !(c.percentile > 0.0 && c.percentile <= 100.0))
         throw Error(cat("activation observer '", text, "': the percentile must be in (0, 100]"));
     } else if (text.size() != 10) {
-      throw Error(cat("unknown activation observer '", text, "' (minmax, percentile:P, kl, mse)"));
+      throw Error(cat("unknown activation observer '", text, "' (minmax, percentile:P, kl, mse, sqnr)"));
     }
   } else {
-    throw Error(cat("unknown activation observer '", text, "' (minmax, percentile:P, kl, mse)"));
+    throw Error(cat("unknown activation observer '", text, "' (minmax, percentile:P, kl, mse, sqnr)"));
   }
   return c;
 }
@@ -39,8 +41,22 @@ std::string ActObserverConfig::name() const {
     case Kind::Percentile: return cat("percentile:", percentile);
     case Kind::KL: return "kl";
     case Kind::Mse: return "mse";
+    case Kind::Sqnr: return "sqnr";
   }
   return "?";
+}
+
+const std::vector<ActObserverConfig> &ActObserverConfig::sqnrCandidates() {
+  static const std::vector<ActObserverConfig> candidates = [] {
+    std::vector<ActObserverConfig> c(5);
+    c[0].kind = Kind::MinMax;
+    c[1].kind = c[2].kind = Kind::Percentile;
+    c[2].percentile = 99.999;
+    c[3].kind = Kind::KL;
+    c[4].kind = Kind::Mse;
+    return c;
+  }();
+  return candidates;
 }
 
 void ActivationObserver::observeRange(const float *x, size_t n) {
@@ -152,7 +168,8 @@ float ActivationObserver::clip(const ActObserverConfig &cfg, int bits) const {
       const int levels = r.qmax + 1;  // 128 signed, 256 unsigned at 8 bits
       return static_cast<float>(klThresholdBins(hist_, levels) * binWidth);
     }
-    case ActObserverConfig::Kind::Mse: {
+    case ActObserverConfig::Kind::Mse:
+    case ActObserverConfig::Kind::Sqnr: {  // Sqnr's choice starts here
       // Expected squared error per clip candidate: bins above the clip lose (v - c)^2, bins
       // inside get uniform rounding noise step^2 / 12.
       double bestErr = std::numeric_limits<double>::infinity();

@@ -10,9 +10,13 @@
 namespace lowbit {
 
 struct ActObserverConfig {
-  enum class Kind { MinMax, Percentile, KL, Mse } kind = Kind::MinMax;
+  /// Sqnr: per tensor, whichever of sqnrCandidates() gives the network outputs the highest
+  /// SQNR (the pipeline's ChooseActivationObservers); a lone observer starts from Mse's clip.
+  enum class Kind { MinMax, Percentile, KL, Mse, Sqnr } kind = Kind::MinMax;
   double percentile = 99.99;  ///< for Percentile
-  /// Parses "minmax", "percentile:99.99", "kl" or "mse"; throws Error naming the text.
+  /// The observers Sqnr chooses from: minmax, percentile:99.99, percentile:99.999, kl, mse.
+  static const std::vector<ActObserverConfig> &sqnrCandidates();
+  /// Parses "minmax", "percentile:99.99", "kl", "mse" or "sqnr"; throws Error naming the text.
   static ActObserverConfig parse(const std::string &text);
   std::string name() const;
 };

@@ -29,7 +29,7 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
   passes.insert(passes.end(), ctx.ran.begin(), ctx.ran.end());
   report["recipe"] = {{"wbits", cfg.weights.bits},
                       {"abits", cfg.actBits},
-                      {"granularity", ctx.report["weights"].at(0)["granularity"]},
+                      {"granularity", granularityName(cfg.weights)},
                       {"group_order", cfg.weights.groupOrder == WeightQuantConfig::GroupOrder::ByRange ? "range" : "contiguous"},
                       {"weight_observer", cfg.weights.observer == WeightQuantConfig::Observer::Mse ? "mse" : "minmax"},
                       {"weight_scheme", weightSchemeName(cfg.weights.scheme)},
@@ -41,6 +41,7 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
                       {"absorb_bias", cfg.absorbBias},
                       {"bias_correct", cfg.biasCorrect},
                       {"exclude", cfg.exclude},
+                      {"max_drop", cfg.maxDrop ? nlohmann::json(*cfg.maxDrop) : nlohmann::json()},
                       {"num_calib", ctx.calibImages},
                       {"seed", cfg.seed},
                       {"passes", passes}};

@@ -4,7 +4,8 @@
 // ctx.activationBits: unsigned when never negative, zero point 0, scale = clip / qmax; with
 // cfg.actAsymmetric, tensors that reach below zero get u8 codes with a zero point instead.
 // With cfg.shareConcatScales an activation selected out of a Concat output takes that
-// output's parameters (concatSourceOf; report "scale_of").
+// output's parameters (concatSourceOf; report "scale_of"). With --act-observer sqnr each range
+// also keeps every candidate observer's clip, for ChooseActivationObservers.
 // With cfg.biasCorrect the same pass also gathers the layers' input channel means (ctx.means).
 // Fills ctx.ranges, ctx.calibImages, ctx.calibSeconds; report sections "activations",
 // "constant_zero_activations" and "calibration".
@@ -62,7 +63,7 @@ std::vector<ActivationRange> rangesFromReport(const QuantizeContext &ctx, size_t
                       ctx.modelHash, "); re-run lowbit quantize with --calib"));
     for (const auto &a : old.value("activations", nlohmann::json::array())) {
       const std::string name = a.at("tensor").get<std::string>();
-      const ActivationRange r = {a.at("min").get<float>(), a.at("max").get<float>(), a.at("clip").get<float>()};
+      const ActivationRange r = {a.at("min").get<float>(), a.at("max").get<float>(), a.at("clip").get<float>(), {}};
       // A hand-edited report can carry any numbers: the scale comes from these.
       if (!std::isfinite(r.min) || !std::isfinite(r.max) || !std::isfinite(r.clip) || r.min > r.max || r.clip < 0.f)
         throw Error(cat(cfg.calibFrom, ": activation '", name, "' has range [", r.min, ", ", r.max, "] and clip ", r.clip,
@@ -85,6 +86,34 @@ std::vector<ActivationRange> rangesFromReport(const QuantizeContext &ctx, size_t
 }
 
 }  // namespace
+
+QuantParams activationParams(const QuantizeConfig &cfg, const ActivationRange &rg, int bits) {
+  QuantParams p;
+  p.bits = bits;
+  p.isSigned = rg.min < 0.f;  // never negative (e.g. after ReLU): unsigned codes
+  p.state = QuantParams::State::Calibrated;
+  if (cfg.actAsymmetric && p.isSigned) {
+    // The observer's clip bounds both sides; the codes span what is left of [min, max].
+    setAsymmetric(p, std::max(rg.min, -rg.clip), std::min(rg.max, rg.clip));
+  } else {
+    p.scale = {scaleForClip(rg.clip, quantRange(p.bits, p.isSigned, false))};
+    p.zeroPoint = {0};
+  }
+  return p;
+}
+
+void shareConcatScales(QuantizeContext &ctx, nlohmann::json &report) {
+  // The source's parameters, whatever the activation's own range (still reported).
+  for (size_t i = 0; i < ctx.activations.size(); ++i)
+    if (const Value *s = concatSourceOf(ctx.activations[i]); s && s->quant) {
+      ctx.activations[i]->quant = s->quant;
+      ctx.activations[i]->quant->sharedFrom = s->name();
+      report[i]["scale"] = s->quant->scale[0];
+      report[i]["zero_point"] = s->quant->zeroPoint[0];
+      report[i]["signed"] = s->quant->isSigned;
+      report[i]["scale_of"] = s->name();
+    }
+}
 
 void runCalibrateActivations(QuantizeContext &ctx) {
   const QuantizeConfig &cfg = ctx.cfg;
@@ -114,7 +143,11 @@ void runCalibrateActivations(QuantizeContext &ctx) {
       if (!std::isfinite(obs[i].minValue()) || !std::isfinite(obs[i].maxValue()))
         throw Error(cat("activation '", names[i], "' reaches [", obs[i].minValue(), ", ", obs[i].maxValue(),
                         "] on the calibration images; only finite activations can be quantized"));
-      ctx.ranges.push_back({obs[i].minValue(), obs[i].maxValue(), obs[i].clip(cfg.act, ctx.activationBits.at(ctx.activations[i]))});
+      const int bits = ctx.activationBits.at(ctx.activations[i]);
+      ActivationRange rg{obs[i].minValue(), obs[i].maxValue(), obs[i].clip(cfg.act, bits), {}};
+      if (cfg.act.kind == ActObserverConfig::Kind::Sqnr)
+        for (const ActObserverConfig &c : ActObserverConfig::sqnrCandidates()) rg.candidateClips.push_back(obs[i].clip(c, bits));
+      ctx.ranges.push_back(rg);
     }
   }
 
@@ -122,33 +155,14 @@ void runCalibrateActivations(QuantizeContext &ctx) {
   std::vector<std::string> degenerate;
   for (size_t i = 0; i < ctx.activations.size(); ++i) {
     const ActivationRange &rg = ctx.ranges[i];
-    QuantParams p;
-    p.bits = ctx.activationBits.at(ctx.activations[i]);
-    p.isSigned = rg.min < 0.f;  // never negative (e.g. after ReLU): unsigned codes
-    p.state = QuantParams::State::Calibrated;
+    const QuantParams p = activationParams(cfg, rg, ctx.activationBits.at(ctx.activations[i]));
     if (!(rg.clip > 0.f)) degenerate.push_back(ctx.activations[i]->name());
-    if (cfg.actAsymmetric && p.isSigned) {
-      // The observer's clip bounds both sides; the codes span what is left of [min, max].
-      setAsymmetric(p, std::max(rg.min, -rg.clip), std::min(rg.max, rg.clip));
-    } else {
-      p.scale = {scaleForClip(rg.clip, quantRange(p.bits, p.isSigned, false))};
-      p.zeroPoint = {0};
-    }
     ctx.activations[i]->quant = p;
     report.push_back({{"tensor", ctx.activations[i]->name()}, {"bits", p.bits}, {"signed", p.isSigned},
                       {"min", rg.min}, {"max", rg.max}, {"clip", rg.clip}, {"scale", p.scale[0]},
                       {"zero_point", p.zeroPoint[0]}});
   }
-  // Shared parameters: the source's, whatever the activation's own range (still reported).
-  for (size_t i = 0; cfg.shareConcatScales && i < ctx.activations.size(); ++i)
-    if (const Value *s = concatSourceOf(ctx.activations[i]); s && s->quant) {
-      ctx.activations[i]->quant = s->quant;
-      ctx.activations[i]->quant->sharedFrom = s->name();
-      report[i]["scale"] = s->quant->scale[0];
-      report[i]["zero_point"] = s->quant->zeroPoint[0];
-      report[i]["signed"] = s->quant->isSigned;
-      report[i]["scale_of"] = s->name();
-    }
+  if (cfg.shareConcatScales) shareConcatScales(ctx, report);
   ctx.report["activations"] = report;
   if (!degenerate.empty()) ctx.report["constant_zero_activations"] = degenerate;
   ctx.report["calibration"] = {{"folder", cfg.calibDir}, {"images", ctx.calibImages}, {"seconds", ctx.calibSeconds}};

@@ -2,7 +2,8 @@
 // CalibrateActivations gathered (ctx.means), the expected output shift its weight
 // quantization causes, E[W_q x] - E[W x] per output channel, is subtracted from its bias (a
 // new constant; a bias is added if the layer had none). MatMul (no bias input) and Gemm with a
-// matrix C are left alone. Report section "bias_correction" (largest shift per layer).
+// matrix C are left alone. Records each replaced bias in ctx.uncorrectedBias. Report section
+// "bias_correction" (largest shift per layer).
 #include <algorithm>
 #include <cmath>
 
@@ -32,6 +33,7 @@ void runCorrectBias(QuantizeContext &ctx) {
       bias[c] -= eps[c];
       worst = std::max(worst, std::fabs(eps[c]));
     }
+    ctx.uncorrectedBias[l.node->name()] = b ? b->name() : "";
     Value *nb = ctx.graph.addConstant(ctx.graph.uniqueName(l.node->name() + "_bias_corrected"),
                                       Tensor::fromVector<float>({static_cast<int64_t>(bias.size())}, bias));
     l.node->inputs().resize(3);

@@ -35,6 +35,11 @@ struct QuantizeConfig {
   bool shareConcatScales = false;
   int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
   std::vector<std::string> exclude;  ///< node names kept in float
+  /// Set: keep the most costly layers in float until top-1 drops by at most this many points on
+  /// the control images (controlDir, else the calibration images; labels as eval reads them).
+  std::optional<double> maxDrop;
+  std::string controlDir, labelsFile;
+  int64_t numControl = 0;  ///< images of controlDir, class-balanced (0: all)
   bool equalize = false;             ///< cross-layer equalization before quantizing
   bool absorbBias = false;           ///< high-bias absorption (Conv-Relu-Conv) from calibration minima
   bool biasCorrect = false;          ///< empirical bias correction from calibration means

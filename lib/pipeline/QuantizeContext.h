@@ -30,6 +30,8 @@ struct LayerPlan {
 /// An activation's observed range and the clip its observer chose.
 struct ActivationRange {
   float min, max, clip;
+  /// With --act-observer sqnr: the clip of each of ActObserverConfig::sqnrCandidates().
+  std::vector<float> candidateClips;
 };
 
 struct QuantizeContext {
@@ -55,6 +57,8 @@ struct QuantizeContext {
   size_t calibImages = 0;
   double calibSeconds = 0;
   std::unique_ptr<Graph> teacher;            ///< SnapshotTeacher: the float model
+  /// CorrectBias: each corrected layer's bias value before correction ("" if it had none).
+  std::map<std::string, std::string> uncorrectedBias;
   nlohmann::json report = nlohmann::json::object();  ///< sections by pass
   std::vector<std::string> ran;              ///< names of the passes that ran, in order
   std::vector<std::string> warnings;         ///< report "warnings"; each printed as it happens

@@ -26,6 +26,14 @@ const std::vector<QuantizePassInfo> &quantizePipeline();
 /// that ran (and changed the graph) to ctx.ran, and with --print-passes prints one line each.
 void runQuantizePipeline(QuantizeContext &ctx, const std::vector<QuantizePassInfo> &pipeline = quantizePipeline());
 
+/// An activation's parameters for the range \p rg at \p bits (CalibrateActivations' rule:
+/// unsigned when never negative, scale = clip / qmax; asymmetric u8 with cfg.actAsymmetric).
+QuantParams activationParams(const QuantizeConfig &cfg, const ActivationRange &rg, int bits);
+/// With cfg.shareConcatScales: each activation selected out of a Concat output takes that
+/// output's parameters (QuantParams::sharedFrom), and its entry of the \p report section
+/// "activations" (parallel to ctx.activations) says so.
+void shareConcatScales(QuantizeContext &ctx, nlohmann::json &report);
+
 // The passes (pipeline/<Name>.cpp); each file's header states its contract.
 #define LOWBIT_QUANTIZE_PASS(Name, when, reason) void run##Name(QuantizeContext &ctx);
 #define LOWBIT_GRAPH_STEP(Name, when, reason)

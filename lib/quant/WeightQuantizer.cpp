@@ -10,14 +10,19 @@
 
 namespace lowbit {
 
-std::string granularityName(const QuantParams &p) {
-  switch (p.granularity) {
+namespace {
+std::string granularityName(QuantParams::Granularity g, int groups) {
+  switch (g) {
     case QuantParams::Granularity::PerTensor: return "layer";
     case QuantParams::Granularity::PerChannel: return "channel";
-    case QuantParams::Granularity::PerGroup: return "group:" + std::to_string(p.groups);
+    case QuantParams::Granularity::PerGroup: return "group:" + std::to_string(groups);
   }
   return "?";
 }
+}  // namespace
+
+std::string granularityName(const QuantParams &p) { return granularityName(p.granularity, p.groups); }
+std::string granularityName(const WeightQuantConfig &c) { return granularityName(c.granularity, c.groups); }
 QuantParams::Scheme parseWeightScheme(const std::string &name) {
   if (name == "uniform") return QuantParams::Scheme::Uniform;
   if (name == "pot") return QuantParams::Scheme::PowerOfTwo;

@@ -37,6 +37,7 @@ QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConf
 
 /// The granularity as --granularity and reports spell it: layer, channel or group:G.
 std::string granularityName(const QuantParams &p);
+std::string granularityName(const WeightQuantConfig &c);  ///< as asked (a layer may get fewer groups)
 
 /// dequantize(quantize(w)) with \p p.
 Tensor fakeQuantizeWeights(const Tensor &w, const QuantParams &p);

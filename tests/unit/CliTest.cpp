@@ -544,3 +544,31 @@ TEST_CASE("lowbit quantize --share-concat-scales: a shuffled split takes the Con
   CHECK(requantizations["shared"] == 2);
   fs::remove_all(root);
 }
+
+TEST_CASE("lowbit quantize --max-drop: the layers kept in float are stated, its data flags need it", "[cli]") {
+  namespace fs = std::filesystem;
+  const std::string model = kData + "/good/tiny_convnet.onnx", calib = kData + "/good";
+  const fs::path out = fs::temp_directory_path() / "lowbit_cli_maxdrop.onnx";
+  fs::remove(out);
+  RunResult stray = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --control " + calib + " -o " + out.string());
+  CHECK(stray.code == 2);
+  CHECK_THAT(stray.output, Catch::Contains("--control") && Catch::Contains("--max-drop"));
+  CHECK_FALSE(fs::exists(out));
+  RunResult negative = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --max-drop -1 -o " + out.string());
+  CHECK(negative.code == 2);
+  RunResult ok = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 2 --abits 2 --granularity layer "
+                           "--max-drop 0 --control " + calib + " -o " + out.string() + " --json");
+  REQUIRE(ok.code == 0);
+  const nlohmann::json r = nlohmann::json::parse(ok.output.substr(ok.output.find('{')));
+  CHECK(r["recipe"]["max_drop"] == 0.0);
+  CHECK(r["accuracy_control"]["met"] == true);
+  CHECK(r["accuracy_control"]["images"] == 5);
+  // The file holds no quantized weight for a layer kept in float.
+  auto q = lowbit::importOnnxFile(out.string());
+  for (const std::string name : r["accuracy_control"]["float_layers"]) {
+    const lowbit::Node *n = q->findNode(name);
+    REQUIRE(n);
+    CHECK(n->input(1)->isConstant());
+  }
+  fs::remove(out);
+}

@@ -10,6 +10,7 @@
 #include "export/OnnxExporter.h"
 #include "jobs/ModelLoader.h"
 #include "pipeline/QuantizePipeline.h"
+#include "pipeline/SimulationProbe.h"
 #include "support/File.h"
 
 using namespace lowbit;
@@ -150,4 +151,79 @@ TEST_CASE("an excluded layer's weight is marked float-only and stays float in th
   const Node *fc = g->findNode("fc");
   REQUIRE(fc->input(1)->producer());
   CHECK(fc->input(1)->producer()->opType() == "DequantizeLinear");
+}
+
+TEST_CASE("quantize --act-observer sqnr keeps per tensor the candidate clip that gives the outputs the highest SQNR", "[quant]") {
+  QuantizeConfig cfg = tinyConfig();
+  cfg.act = ActObserverConfig::parse("sqnr");
+  cfg.actBits = 3;  // coarse codes: the candidates' clips give different outputs
+  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath, cfg.passes);
+  QuantizeContext ctx = tinyContext(cfg, *g);
+  runQuantizePipeline(ctx, before("SnapshotTeacher"));
+  REQUIRE(std::find(ctx.ran.begin(), ctx.ran.end(), "ChooseActivationObservers") != ctx.ran.end());
+  const nlohmann::json &choice = ctx.report["observer_choice"];
+  CHECK(choice["output_sqnr_db"].get<double>() >= choice["output_sqnr_db_mse"].get<double>());
+  const std::vector<ActObserverConfig> &candidates = ActObserverConfig::sqnrCandidates();
+  for (size_t i = 0; i < ctx.activations.size(); ++i) {
+    const nlohmann::json &a = ctx.report["activations"][i];
+    INFO(a.dump());
+    auto c = std::find_if(candidates.begin(), candidates.end(), [&](const ActObserverConfig &o) { return o.name() == a["observer"]; });
+    REQUIRE(c != candidates.end());
+    CHECK(ctx.ranges[i].clip == ctx.ranges[i].candidateClips[static_cast<size_t>(c - candidates.begin())]);
+    CHECK(ctx.activations[i]->quant->scale ==
+          activationParams(cfg, ctx.ranges[i], ctx.activations[i]->quant->bits).scale);
+  }
+  // The model as it stands is the one the report measured, and no other candidate of the last
+  // tensor the sweep visited does better with the rest as chosen (clips within 0.5 % of one
+  // tried are not run again: 0.01 dB).
+  std::unique_ptr<Graph> floatGraph = g->clone();
+  for (Value *v : floatGraph->values()) v->quant.reset();
+  const SimulationProbe probe(ctx, *floatGraph, ctx.images);
+  const double chosen = probe.measure(*g).sqnrDb;
+  CHECK(chosen == Approx(choice["output_sqnr_db"].get<double>()).epsilon(1e-9));
+  const size_t last = ctx.activations.size() - 1;
+  const ActivationRange kept = ctx.ranges[last];
+  for (float clip : kept.candidateClips) {
+    ActivationRange r = kept;
+    r.clip = clip;
+    ctx.activations[last]->quant = activationParams(cfg, r, ctx.activations[last]->quant->bits);
+    CHECK(probe.measure(*g).sqnrDb <= chosen + 0.01);
+  }
+}
+
+TEST_CASE("quantize --max-drop keeps the costliest layers in float, biases uncorrected, until the drop is met", "[quant]") {
+  QuantizeConfig cfg = tinyConfig();
+  cfg.weights.bits = 2;
+  cfg.weights.granularity = QuantParams::Granularity::PerTensor;
+  cfg.actBits = 2;
+  cfg.biasCorrect = true;
+  cfg.maxDrop = 0.0;  // an unlabelled folder: every image's top-1 class as the float model's
+  std::unique_ptr<Graph> g = loadPreparedModel(cfg.modelPath, cfg.passes);
+  const std::unique_ptr<Graph> original = g->clone();
+  QuantizeContext ctx = tinyContext(cfg, *g);
+  runQuantizePipeline(ctx, before("UpgradeOpset13"));
+  const nlohmann::json &ac = ctx.report["accuracy_control"];
+  INFO(ac.dump());
+  CHECK(ac["metric"] == "top-1 agreement with the float model");
+  REQUIRE(ac["drop_before"].get<double>() > 0.0);  // 2-bit codes change some image's class
+  CHECK(ac["met"] == true);
+  CHECK(ac["drop_after"].get<double>() == 0.0);
+  const std::vector<std::string> floatLayers = ac["float_layers"];
+  REQUIRE_FALSE(floatLayers.empty());
+  CHECK(ac["steps"].size() == floatLayers.size());
+  for (const std::string &name : floatLayers) {
+    INFO(name);
+    const Node *n = g->findNode(name);
+    CHECK(n->input(1)->quant->state == QuantParams::State::FloatOnly);
+    CHECK(biasOf(*g, name) == biasOf(*original, name));  // as before bias correction
+    for (const LayerPlan &l : ctx.layers) CHECK(l.node != n);
+    for (const auto &w : ctx.report["weights"]) CHECK(w["node"] != name);
+    for (const auto &b : ctx.report["bias_correction"]) CHECK(b["node"] != name);
+  }
+  CHECK(ctx.report["weights"].size() == ctx.layers.size());
+  CHECK(ctx.report["activations"].size() == ctx.activations.size());
+  for (const Value *a : ctx.activations) CHECK(a->quant.has_value());
+  // The graph the exporter gets is the one that met the drop.
+  const SimulationProbe probe(ctx, *ctx.teacher, ctx.images);
+  CHECK(probe.drop(probe.measure(*g)) == 0.0);
 }

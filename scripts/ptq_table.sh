@@ -43,8 +43,8 @@ for m in $models; do
   else
     for setting in "W8A8:8:8" "W4A4:4:4" "W3A8:3:8" "W2A8:2:8"; do
       IFS=: read -r name wb ab <<<"$setting"
-      for obs in minmax mse kl; do
-        wobs=$([ $obs = kl ] && echo mse || echo $obs)
+      for obs in minmax mse kl sqnr; do
+        wobs=$([ $obs = mse ] || [ $obs = kl ] && echo mse || echo minmax)
         run "$m" "$name per-channel, w:$wobs a:$obs" --wbits "$wb" --abits "$ab" --granularity channel \
           --weight-observer "$wobs" --act-observer "$obs"
       done

@@ -28,7 +28,8 @@ row "PyTorch FX (onednn, per-channel)" \
 float=$(top1 "$model")
 for flags in "" "--act-observer mse" "--weight-observer mse" "--bias-correct" "--act-mode asymmetric" \
              "--act-mode asymmetric --act-observer percentile:99.99" "--act-mode asymmetric --act-observer mse" \
-             "--act-mode asymmetric --bias-correct"; do
+             "--act-mode asymmetric --bias-correct" "--act-observer sqnr" "--act-observer sqnr --bias-correct" \
+             "--act-mode asymmetric --act-observer sqnr"; do
   "$lowbit" quantize "$model" --calib "$calib" "${pre[@]}" --wbits 8 --abits 8 --granularity channel \
     $flags -o "$tmp/q.onnx" >/dev/null 2>&1
   row "lowbit ${flags:-defaults (min-max)}" "$float" "$(top1 "$tmp/q.onnx" --runner int8)"

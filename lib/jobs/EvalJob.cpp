@@ -41,11 +41,22 @@ BitWidths bitWidths(const Graph &g) {
   bool fromMetadata = false;
   for (const auto &[key, value] : g.metadata) {
     if (key != "lowbit.quantization") continue;
+    // Another tool's file may hold anything under this key: only a well-formed stamp counts.
     nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
-    if (j.is_discarded()) continue;
-    const nlohmann::json w = j.value("weights", nlohmann::json::object()), a = j.value("activations", nlohmann::json::object());
-    for (const auto &[name, bits] : w.items()) b.weights[bits.get<int>()]++;
-    for (const auto &[name, bits] : a.items()) b.acts[bits.get<int>()]++;
+    if (!j.is_object()) continue;
+    auto counts = [&](const char *section, std::map<int, int> &into) {
+      const auto it = j.find(section);
+      if (it == j.end()) return true;
+      if (!it->is_object()) return false;
+      for (const auto &[name, bits] : it->items()) {
+        if (!bits.is_number_integer()) return false;
+        into[bits.get<int>()]++;
+      }
+      return true;
+    };
+    BitWidths stamped;
+    if (!counts("weights", stamped.weights) || !counts("activations", stamped.acts)) continue;
+    b = stamped;
     fromMetadata = true;
   }
   if (!fromMetadata)

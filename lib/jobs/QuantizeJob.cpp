@@ -109,7 +109,7 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   runQuantizePipeline(ctx);
 
   // Stamp and export: bit widths and the source model's hash travel in the file.
-  nlohmann::json bitsMeta;
+  nlohmann::json bitsMeta = {{"weights", nlohmann::json::object()}, {"activations", nlohmann::json::object()}};
   for (const auto &w : ctx.report["weights"]) bitsMeta["weights"][w["weight"].get<std::string>()] = w["bits"];
   for (const auto &a : ctx.report["activations"]) bitsMeta["activations"][a["tensor"].get<std::string>()] = a["bits"];
   if (cfg.weights.scheme != QuantParams::Scheme::Uniform) bitsMeta["weight_scheme"] = weightSchemeName(cfg.weights.scheme);

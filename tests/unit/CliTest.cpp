@@ -572,3 +572,21 @@ TEST_CASE("lowbit quantize --max-drop: the layers kept in float are stated, its 
   }
   fs::remove(out);
 }
+
+TEST_CASE("lowbit eval reads a malformed lowbit.quantization stamp as no stamp", "[cli][hostile]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "lowbit_cli_stamp", path = root / "m.onnx";
+  fs::remove_all(root);
+  fillClassFolder(root / "data" / "1");
+  for (const char *stamp : {"null", "[1,2]", "{\"weights\": 5}", "{\"weights\": {\"w\": \"x\"}}",
+                            "{\"activations\": {\"a\": 3.5}}", "not json"}) {
+    INFO(stamp);
+    auto g = lowbit::importOnnxFile(kData + "/good/tiny_convnet.onnx");
+    g->metadata.emplace_back("lowbit.quantization", stamp);
+    lowbit::exportOnnxFile(*g, path.string());
+    RunResult r = runLowbit("eval " + path.string() + " --data " + (root / "data").string() + " --size 8 --runner int8");
+    CHECK(r.code == 0);
+    CHECK_THAT(r.output, !Catch::Contains("internal error"));
+  }
+  fs::remove_all(root);
+}

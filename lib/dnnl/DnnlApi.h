@@ -68,9 +68,10 @@ inline dnnl::convolution_forward::primitive_desc convolutionForward(
 /// Deconvolution (transposed convolution), \p dilates in oneDNN's convention (0 = dense).
 inline dnnl::deconvolution_forward::primitive_desc deconvolutionForward(
     const dnnl::engine &eng, const Md &src, const Md &weights, const Md &bias, const Md &dst, const Dims &strides,
-    const Dims &dilates, const Dims &padL, const Dims &padR) {
-  return {dnnl::deconvolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                                            src, weights, bias, dst, strides, dilates, padL, padR),
+    const Dims &dilates, const Dims &padL, const Dims &padR,
+    dnnl::prop_kind prop = dnnl::prop_kind::forward_inference) {
+  return {dnnl::deconvolution_forward::desc(prop, dnnl::algorithm::deconvolution_direct, src, weights, bias, dst,
+                                            strides, dilates, padL, padR),
           eng};
 }
 
@@ -169,6 +170,23 @@ inline dnnl::convolution_backward_weights::primitive_desc convolutionBackwardWei
     const dnnl::convolution_forward::primitive_desc &hint) {
   return {dnnl::convolution_backward_weights::desc(alg, src, diffWeights, diffBias, diffDst, strides, dilates, padL,
                                                    padR),
+          eng, hint};
+}
+
+inline dnnl::deconvolution_backward_data::primitive_desc deconvolutionBackwardData(
+    const dnnl::engine &eng, const Md &diffSrc, const Md &weights, const Md &diffDst, const Dims &strides,
+    const Dims &dilates, const Dims &padL, const Dims &padR, const dnnl::deconvolution_forward::primitive_desc &hint) {
+  return {dnnl::deconvolution_backward_data::desc(dnnl::algorithm::deconvolution_direct, diffSrc, weights, diffDst,
+                                                  strides, dilates, padL, padR),
+          eng, hint};
+}
+
+inline dnnl::deconvolution_backward_weights::primitive_desc deconvolutionBackwardWeights(
+    const dnnl::engine &eng, const Md &src, const Md &diffWeights, const Md &diffBias, const Md &diffDst,
+    const Dims &strides, const Dims &dilates, const Dims &padL, const Dims &padR,
+    const dnnl::deconvolution_forward::primitive_desc &hint) {
+  return {dnnl::deconvolution_backward_weights::desc(dnnl::algorithm::deconvolution_direct, src, diffWeights, diffBias,
+                                                     diffDst, strides, dilates, padL, padR),
           eng, hint};
 }
 

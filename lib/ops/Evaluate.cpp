@@ -358,131 +358,24 @@ Tensor power(const Node &n, const Tensor &a, const Tensor &b) {
   return out;
 }
 
-// Resize / Upsample as ONNX's reference defines them: each output coordinate mapped back to the
-// input by the coordinate transformation, then the nearest element (by nearest_mode) or the
-// linear / cubic coefficients over the nearest 2 / 4 elements of an edge-padded axis, axis by
-// axis (separable). tf_crop_and_resize outside the input gives extrapolation_value.
+// Resize / Upsample as ONNX's reference defines them (resizeTaps): each output element the
+// weighted sum of the input elements its axes' taps name, or extrapolation_value outside.
 Tensor resize(const Node &n, const std::vector<const Tensor *> &inputs, int64_t opset) {
   const Tensor &x = *inputs.at(0);
   const std::optional<ResizeGeometry> geo = resizeGeometry(n, x.dims());
   if (!geo) throw Error(cat(n.describe(), ": scales and sizes must be known"));
-  const bool upsample = n.opType() == "Upsample";
-  std::string mode = n.attrString("mode", "nearest");
-  const std::string transform = upsample || opset < 11 ? "asymmetric" : n.attrString("coordinate_transformation_mode", "half_pixel");
-  const std::string nearestMode = upsample || opset < 11 ? "floor" : n.attrString("nearest_mode", "round_prefer_floor");
-  if (mode == "bilinear" || mode == "trilinear") mode = "linear";  // Upsample-7's names
-  if (mode != "nearest" && mode != "linear" && mode != "cubic")
-    throw Error(cat(n.describe(), ": unknown mode '", mode, "'"));
-  const double a = n.attrFloat("cubic_coeff_a", -0.75f), extrapolation = n.attrFloat("extrapolation_value", 0.f);
-  const bool excludeOutside = n.attrInt("exclude_outside", 0) != 0;
-  const size_t rank = x.dims().size();
   std::vector<double> roi;
-  if (transform == "tf_crop_and_resize") {
-    if (inputs.size() < 2 || !inputs[1] || inputs[1]->numel() != static_cast<int64_t>(2 * rank))
-      throw Error(cat(n.describe(), ": tf_crop_and_resize needs an roi of ", 2 * rank, " values"));
+  if (inputs.size() >= 2 && inputs[1])
     for (float v : inputs[1]->toFloats()) roi.push_back(v);
-  }
-  // Per axis and output coordinate: the input indices read and their weights (or none: outside).
-  struct Taps {
-    std::vector<int64_t> idx;
-    std::vector<double> w;
-    bool outside = false;
-  };
-  std::vector<std::vector<Taps>> taps(rank);
-  for (size_t ax = 0; ax < rank; ++ax) {
-    const int64_t len = x.dims()[ax], outLen = geo->out[ax];
-    const double scale = geo->scales[ax], resized = geo->lengths[ax];
-    for (int64_t o = 0; o < outLen; ++o) {
-      double c;
-      if (transform == "half_pixel") c = (o + 0.5) / scale - 0.5;
-      else if (transform == "pytorch_half_pixel") c = resized > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
-      else if (transform == "align_corners") c = resized == 1 ? 0.0 : o * static_cast<double>(len - 1) / (resized - 1);
-      else if (transform == "asymmetric") c = o / scale;
-      else if (transform == "tf_half_pixel_for_nn") c = (o + 0.5) / scale;
-      else if (transform == "tf_crop_and_resize") {
-        const double start = roi[ax], end = roi[ax + rank];
-        c = resized > 1 ? start * (len - 1) + o * (end - start) * (len - 1) / (resized - 1)
-                        : 0.5 * (start + end) * (len - 1);
-      } else {
-        throw Error(cat(n.describe(), ": unknown coordinate_transformation_mode '", transform, "'"));
-      }
-      Taps t;
-      if (transform == "tf_crop_and_resize" && (c < 0 || c > static_cast<double>(len - 1))) {
-        t.outside = true;
-      } else if (mode == "nearest") {
-        const double fl = std::floor(c);
-        int64_t i;
-        if (nearestMode == "floor") i = static_cast<int64_t>(fl);
-        else if (nearestMode == "ceil") i = static_cast<int64_t>(std::ceil(c));
-        else if (c - fl == 0.5) i = static_cast<int64_t>(nearestMode == "round_prefer_ceil" ? fl + 1 : fl);
-        else if (nearestMode == "round_prefer_floor" || nearestMode == "round_prefer_ceil") i = static_cast<int64_t>(std::round(c));
-        else throw Error(cat(n.describe(), ": unknown nearest_mode '", nearestMode, "'"));
-        t.idx = {std::clamp<int64_t>(i, 0, len - 1)};
-        t.w = {1.0};
-      } else {
-        // ONNX's reference: ratio 1 at whole coordinates (the upper neighbour weighs 1), the
-        // nearest 2 (linear) or 4 (cubic) indices, ties to the lower, of an edge-padded axis.
-        const double fl = std::floor(c), r = c == fl ? 1.0 : c - fl;
-        auto outer = [&](double d) { return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a; };  // cubic, 1 < |d| < 2
-        auto inner = [&](double d) { return ((a + 2) * d - (a + 3)) * d * d + 1; };      // cubic, |d| <= 1
-        const std::array<double, 4> cubic = {outer(r + 1), inner(r), inner(1 - r), outer(2 - r)};
-        const std::array<double, 2> linear = {1 - r, r};
-        const double *coeffs = mode == "linear" ? linear.data() : cubic.data();
-        const int64_t k = mode == "linear" ? 2 : 4;
-        const int64_t first = static_cast<int64_t>(fl) - k / 2 + (c == fl ? 0 : 1);
-        double kept = 0;
-        for (int64_t j = 0; j < k; ++j) {
-          const int64_t i = first + j;
-          double w = coeffs[j];
-          if (excludeOutside && (i < 0 || i >= len)) w = 0;
-          t.idx.push_back(std::clamp<int64_t>(i, 0, len - 1));  // edge padding
-          t.w.push_back(w);
-          kept += w;
-        }
-        if (excludeOutside && kept != 0)
-          for (double &w : t.w) w /= kept;
-      }
-      taps[ax].push_back(std::move(t));
-    }
-  }
+  const ResizeTaps taps = resizeTaps(n, x.dims(), opset, roi);
   Tensor out(x.dtype(), geo->out);
-  const std::vector<int64_t> strides = contiguousStrides(x.dims());
-  std::vector<int64_t> idx(rank, 0);
+  std::vector<double> acc(static_cast<size_t>(out.numel()), 0.0);
+  forEachResizeTap(taps, x.dims(), [&](int64_t o, int64_t at, double w) { acc[static_cast<size_t>(o)] += w * getDouble(x, at); },
+                   [&](int64_t o) { acc[static_cast<size_t>(o)] = taps.extrapolation; });
   for (int64_t o = 0; o < out.numel(); ++o) {
-    bool outside = false;
-    for (size_t ax = 0; ax < rank; ++ax) outside |= taps[ax][static_cast<size_t>(idx[ax])].outside;
-    double v = extrapolation;
-    if (!outside) {
-      // Sum over the product of the axes' taps.
-      v = 0;
-      std::vector<size_t> k(rank, 0);
-      while (true) {
-        double w = 1;
-        int64_t at = 0;
-        for (size_t ax = 0; ax < rank; ++ax) {
-          const Taps &t = taps[ax][static_cast<size_t>(idx[ax])];
-          w *= t.w[k[ax]];
-          at += t.idx[k[ax]] * strides[ax];
-        }
-        v += w * getDouble(x, at);
-        bool done = true;
-        for (size_t ax = rank; ax-- > 0;) {
-          if (++k[ax] < taps[ax][static_cast<size_t>(idx[ax])].idx.size()) {
-            done = false;
-            break;
-          }
-          k[ax] = 0;
-        }
-        if (done) break;
-      }
-    }
+    const double v = acc[static_cast<size_t>(o)];
     if (isFloatType(x.dtype())) setDouble(out, o, v);
     else setInt(out, o, saturatingInt(std::round(v)));
-    for (int64_t ax = static_cast<int64_t>(rank) - 1; ax >= 0; --ax) {
-      const size_t u = static_cast<size_t>(ax);
-      if (++idx[u] < geo->out[u]) break;
-      idx[u] = 0;
-    }
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #include "ops/OpParams.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -359,6 +360,123 @@ std::optional<ResizeGeometry> resizeGeometry(const Node &n, const Dims &in) {
     r.lengths.push_back(static_cast<double>(in[i]) * scales[i]);
   }
   return r;
+}
+
+ResizeTaps resizeTaps(const Node &n, const Dims &in, int64_t opset, const std::vector<double> &roi) {
+  const std::optional<ResizeGeometry> geo = resizeGeometry(n, in);
+  if (!geo) throw Error(cat(n.describe(), ": scales and sizes must be known"));
+  const bool upsample = n.opType() == "Upsample";
+  std::string mode = n.attrString("mode", "nearest");
+  const std::string transform = upsample || opset < 11 ? "asymmetric" : n.attrString("coordinate_transformation_mode", "half_pixel");
+  const std::string nearestMode = upsample || opset < 11 ? "floor" : n.attrString("nearest_mode", "round_prefer_floor");
+  if (mode == "bilinear" || mode == "trilinear") mode = "linear";  // Upsample-7's names
+  if (mode != "nearest" && mode != "linear" && mode != "cubic")
+    throw Error(cat(n.describe(), ": unknown mode '", mode, "'"));
+  const double a = n.attrFloat("cubic_coeff_a", -0.75f);
+  const bool excludeOutside = n.attrInt("exclude_outside", 0) != 0;
+  const size_t rank = in.size();
+  if (transform == "tf_crop_and_resize" && roi.size() != 2 * rank)
+    throw Error(cat(n.describe(), ": tf_crop_and_resize needs an roi of ", 2 * rank, " values"));
+  ResizeTaps taps;
+  taps.out = geo->out;
+  taps.extrapolation = n.attrFloat("extrapolation_value", 0.f);
+  taps.axes.resize(rank);
+  for (size_t ax = 0; ax < rank; ++ax) {
+    const int64_t len = in[ax], outLen = geo->out[ax];
+    const double scale = geo->scales[ax], resized = geo->lengths[ax];
+    for (int64_t o = 0; o < outLen; ++o) {
+      double c;
+      if (transform == "half_pixel") c = (o + 0.5) / scale - 0.5;
+      else if (transform == "pytorch_half_pixel") c = resized > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
+      else if (transform == "align_corners") c = resized == 1 ? 0.0 : o * static_cast<double>(len - 1) / (resized - 1);
+      else if (transform == "asymmetric") c = o / scale;
+      else if (transform == "tf_half_pixel_for_nn") c = (o + 0.5) / scale;
+      else if (transform == "tf_crop_and_resize") {
+        const double start = roi[ax], end = roi[ax + rank];
+        c = resized > 1 ? start * (len - 1) + o * (end - start) * (len - 1) / (resized - 1)
+                        : 0.5 * (start + end) * (len - 1);
+      } else {
+        throw Error(cat(n.describe(), ": unknown coordinate_transformation_mode '", transform, "'"));
+      }
+      ResizeTaps::Coordinate t;
+      if (transform == "tf_crop_and_resize" && (c < 0 || c > static_cast<double>(len - 1))) {
+        t.outside = true;
+      } else if (mode == "nearest") {
+        const double fl = std::floor(c);
+        int64_t i;
+        if (nearestMode == "floor") i = static_cast<int64_t>(fl);
+        else if (nearestMode == "ceil") i = static_cast<int64_t>(std::ceil(c));
+        else if (c - fl == 0.5) i = static_cast<int64_t>(nearestMode == "round_prefer_ceil" ? fl + 1 : fl);
+        else if (nearestMode == "round_prefer_floor" || nearestMode == "round_prefer_ceil") i = static_cast<int64_t>(std::round(c));
+        else throw Error(cat(n.describe(), ": unknown nearest_mode '", nearestMode, "'"));
+        t.idx = {std::clamp<int64_t>(i, 0, len - 1)};
+        t.w = {1.0};
+      } else {
+        // ONNX's reference: ratio 1 at whole coordinates (the upper neighbour weighs 1), the
+        // nearest 2 (linear) or 4 (cubic) indices, ties to the lower, of an edge-padded axis.
+        const double fl = std::floor(c), r = c == fl ? 1.0 : c - fl;
+        auto outer = [&](double d) { return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a; };  // cubic, 1 < |d| < 2
+        auto inner = [&](double d) { return ((a + 2) * d - (a + 3)) * d * d + 1; };      // cubic, |d| <= 1
+        const std::array<double, 4> cubic = {outer(r + 1), inner(r), inner(1 - r), outer(2 - r)};
+        const std::array<double, 2> linear = {1 - r, r};
+        const double *coeffs = mode == "linear" ? linear.data() : cubic.data();
+        const int64_t k = mode == "linear" ? 2 : 4;
+        const int64_t first = static_cast<int64_t>(fl) - k / 2 + (c == fl ? 0 : 1);
+        double kept = 0;
+        for (int64_t j = 0; j < k; ++j) {
+          const int64_t i = first + j;
+          double w = coeffs[j];
+          if (excludeOutside && (i < 0 || i >= len)) w = 0;
+          t.idx.push_back(std::clamp<int64_t>(i, 0, len - 1));  // edge padding
+          t.w.push_back(w);
+          kept += w;
+        }
+        if (excludeOutside && kept != 0)
+          for (double &w : t.w) w /= kept;
+      }
+      taps.axes[ax].push_back(std::move(t));
+    }
+  }
+  return taps;
+}
+
+void forEachResizeTap(const ResizeTaps &taps, const Dims &in, const std::function<void(int64_t, int64_t, double)> &tap,
+                      const std::function<void(int64_t)> &outside) {
+  const size_t rank = in.size();
+  const std::vector<int64_t> strides = contiguousStrides(in);
+  const int64_t total = numElements(taps.out);
+  std::vector<int64_t> idx(rank, 0);
+  std::vector<size_t> k(rank, 0);
+  for (int64_t o = 0; o < total; ++o) {
+    bool out = false;
+    for (size_t ax = 0; ax < rank; ++ax) out |= taps.axes[ax][static_cast<size_t>(idx[ax])].outside;
+    if (out) {
+      outside(o);
+    } else {
+      // Every combination of the axes' taps (an odometer over k).
+      std::fill(k.begin(), k.end(), 0);
+      while (true) {
+        double w = 1;
+        int64_t at = 0;
+        for (size_t ax = 0; ax < rank; ++ax) {
+          const ResizeTaps::Coordinate &t = taps.axes[ax][static_cast<size_t>(idx[ax])];
+          w *= t.w[k[ax]];
+          at += t.idx[k[ax]] * strides[ax];
+        }
+        tap(o, at, w);
+        size_t ax = rank;
+        while (ax-- > 0) {
+          if (++k[ax] < taps.axes[ax][static_cast<size_t>(idx[ax])].idx.size()) break;
+          k[ax] = 0;
+        }
+        if (ax == static_cast<size_t>(-1)) break;
+      }
+    }
+    for (size_t ax = rank; ax-- > 0;) {
+      if (++idx[ax] < taps.out[ax]) break;
+      idx[ax] = 0;
+    }
+  }
 }
 
 LrnParams lrnParams(const Node &n) {

@@ -2,6 +2,7 @@
 // shared by shape inference, constant evaluation and the runners.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -148,6 +149,30 @@ struct ResizeGeometry {
   std::vector<double> lengths;
 };
 std::optional<ResizeGeometry> resizeGeometry(const Node &n, const Dims &in);
+
+/// Resize / Upsample as ONNX's reference defines them, axis by axis (separable): each output
+/// coordinate mapped back to the input by the coordinate transformation, then the nearest
+/// element (by nearest_mode) or the linear / cubic coefficients over the nearest 2 / 4 elements
+/// of an edge-padded axis; tf_crop_and_resize outside the input reads extrapolation_value.
+struct ResizeTaps {
+  struct Coordinate {
+    std::vector<int64_t> idx;  ///< input indices read
+    std::vector<double> w;     ///< and their weights
+    bool outside = false;      ///< tf_crop_and_resize beyond the input
+  };
+  Dims out;
+  std::vector<std::vector<Coordinate>> axes;  ///< per axis, per output coordinate
+  double extrapolation = 0;
+};
+/// The taps of \p n (Resize or Upsample) on an input of dims \p in; \p roi is Resize's roi
+/// input (read by tf_crop_and_resize only). Error naming \p n for an unknown mode or
+/// transformation, or scales and sizes not yet constant.
+ResizeTaps resizeTaps(const Node &n, const Dims &in, int64_t opset, const std::vector<double> &roi);
+/// Calls \p tap(o, i, w) for every output element o (row-major over taps.out), input element i
+/// (row-major over \p in) and weight w of the product of its axes' taps; \p outside(o) for an
+/// element whose coordinate lies outside the input on some axis.
+void forEachResizeTap(const ResizeTaps &taps, const Dims &in, const std::function<void(int64_t, int64_t, double)> &tap,
+                      const std::function<void(int64_t)> &outside);
 
 /// LRN's attributes; error naming \p n when size is missing or not positive.
 LrnParams lrnParams(const Node &n);

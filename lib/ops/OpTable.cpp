@@ -37,7 +37,7 @@ const std::vector<OpInfo> &opTable() {
         {"Constant",             1, nullptr,                 kNoEval, nullptr,           kNone,    nullptr},
         {"ConstantOfShape",      1, inferConstantOfShape,    kEval,   nullptr,           kNone,    nullptr},
         {"Conv",                 1, inferConv,               kNoEval, buildConv,         kInteger, train::buildConv},
-        {"ConvTranspose",        1, inferConvTranspose,      kNoEval, buildConvTranspose, kNone,    nullptr},
+        {"ConvTranspose",        1, inferConvTranspose,      kNoEval, buildConvTranspose, kNone,    train::buildConvTranspose},
         {"DequantizeLinear",    10, inferQuantizeDequantize, kEval,   buildEvaluated,    kInteger, train::buildDequantize},
         {"Div",                  7, inferElementwiseBinary,  kEval,   buildBinary,       kNone,    train::buildBinary},
         {"Dropout",              7, inferDropout,            kEval,   buildAlias,        kNone,    train::buildView},
@@ -91,7 +91,7 @@ const std::vector<OpInfo> &opTable() {
         {"ReduceSumSquare",      1, inferReduce,             kEval,   buildReduce,       kNone,    train::buildReduce},
         {"Relu",                 6, inferSameShape,          kEval,   buildEltwise,      kInteger, train::buildActivation},
         {"Reshape",              5, inferReshape,            kEval,   buildAlias,        kCodes,   train::buildView},
-        {"Resize",              10, inferResize,             kEval,   buildEvaluated,    kNone,    nullptr},
+        {"Resize",              10, inferResize,             kEval,   buildEvaluated,    kNone,    train::buildResize},
         {"Selu",                 6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
         {"Shape",                1, inferShape,              kEval,   nullptr,           kNone,    nullptr},
         {"Sigmoid",              6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
@@ -107,8 +107,8 @@ const std::vector<OpInfo> &opTable() {
         {"Tile",                 6, inferExpandTile,         kEval,   buildEvaluated,    kNone,    train::buildRepeat},
         {"Transpose",            1, inferTranspose,          kEval,   buildDataMovement, kCodes,   train::buildTranspose},
         {"Unsqueeze",            1, inferUnsqueezeSqueeze,   kEval,   buildAlias,        kCodes,   train::buildView},
-        {"Upsample",             7, inferResize,             kEval,   buildEvaluated,    kNone,    nullptr},
-        {"Where",                9, inferWhere,              kEval,   buildEvaluated,    kNone,    nullptr},
+        {"Upsample",             7, inferResize,             kEval,   buildEvaluated,    kNone,    train::buildResize},
+        {"Where",                9, inferWhere,              kEval,   buildEvaluated,    kNone,    train::buildWhere},
         {"Xor",                  7, inferCompare,            kEval,   buildEvaluated,    kNone,    nullptr},
     };
     std::sort(t.begin(), t.end(), [](const OpInfo &a, const OpInfo &b) { return std::string(a.opType) < b.opType; });

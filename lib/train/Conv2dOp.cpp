@@ -62,4 +62,66 @@ void Conv2dOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tens
   dev_.stream.wait();
 }
 
+Deconv2dOp::Deconv2dOp(Device &dev, const Dims &xDims, const Dims &wDims, const Dims &yDims, bool bias,
+                       const ConvGeometry &g)
+    : dev_(dev), wDims_(wDims), groups_(g.groups), bias_(bias) {
+  const int64_t taps = wDims[2] * wDims[3], outPerGroup = wDims[1], inPerGroup = wDims[0] / g.groups;
+  dnnlDims_ = g.groups == 1 ? Dims{outPerGroup, inPerGroup} : Dims{g.groups, outPerGroup, inPerGroup};
+  onnxStrides_ = g.groups == 1 ? std::vector<int64_t>{taps, outPerGroup * taps}
+                               : std::vector<int64_t>{inPerGroup * outPerGroup * taps, taps, outPerGroup * taps};
+  dnnlDims_.push_back(wDims[2]);
+  dnnlDims_.push_back(wDims[3]);
+  onnxStrides_.push_back(wDims[3]);
+  onnxStrides_.push_back(1);
+  wDnnl_ = Tensor(DType::Float32, dnnlDims_);
+  Dims dil = g.dilations;
+  for (int64_t &d : dil) d -= 1;
+  const dnnl::memory::desc x = plain(xDims), w = plain(dnnlDims_), y = plain(yDims);
+  const dnnl::memory::desc b = bias ? plain({yDims[1]}) : dnnl::memory::desc();
+  fwd_ = dnnlapi::deconvolutionForward(dev.engine, x, w, b, y, g.strides, dil, g.padsBegin, g.padsEnd,
+                                       dnnl::prop_kind::forward_training);
+  bwdData_ = dnnlapi::deconvolutionBackwardData(dev.engine, x, w, y, g.strides, dil, g.padsBegin, g.padsEnd, fwd_);
+  bwdWeights_ =
+      dnnlapi::deconvolutionBackwardWeights(dev.engine, x, w, b, y, g.strides, dil, g.padsBegin, g.padsEnd, fwd_);
+}
+
+void Deconv2dOp::toDnnl(const Tensor &w) {
+  copyStrided(w.raw(), 0, onnxStrides_, wDnnl_.raw(), 0, contiguousStrides(dnnlDims_), dnnlDims_, sizeof(float));
+}
+
+void Deconv2dOp::forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y) {
+  toDnnl(w);
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)},
+                                                {DNNL_ARG_WEIGHTS, as(dev_, fwd_.weights_desc(), wDnnl_)},
+                                                {DNNL_ARG_DST, viewOf(dev_, y)}};
+  if (bias_) args[DNNL_ARG_BIAS] = viewOf(dev_, *b);
+  dnnl::deconvolution_forward(fwd_).execute(dev_.stream, args);
+  dev_.stream.wait();
+}
+
+void Deconv2dOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db) {
+  toDnnl(w);
+  if (dx)
+    dnnl::deconvolution_backward_data(bwdData_).execute(
+        dev_.stream, {{DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
+                      {DNNL_ARG_WEIGHTS, as(dev_, bwdData_.weights_desc(), wDnnl_)},
+                      {DNNL_ARG_DIFF_SRC, viewOf(dev_, *dx)}});
+  if (dw) {
+    Tensor dwDnnl(DType::Float32, dnnlDims_);
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)},
+                                                  {DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
+                                                  {DNNL_ARG_DIFF_WEIGHTS, as(dev_, bwdWeights_.diff_weights_desc(), dwDnnl)}};
+    Tensor scratch;
+    if (bias_) {
+      if (!db) scratch = Tensor(DType::Float32, {dy.dims()[1]});
+      args[DNNL_ARG_DIFF_BIAS] = viewOf(dev_, db ? *db : scratch);
+    }
+    dnnl::deconvolution_backward_weights(bwdWeights_).execute(dev_.stream, args);
+    dev_.stream.wait();
+    // Back into ONNX's layout: the inverse of toDnnl's strided read.
+    copyStrided(dwDnnl.raw(), 0, contiguousStrides(dnnlDims_), dw->raw(), 0, onnxStrides_, dnnlDims_, sizeof(float));
+  }
+  dev_.stream.wait();
+}
+
 }  // namespace lowbit::train

@@ -31,4 +31,30 @@ class Conv2dOp {
   dnnl::convolution_backward_weights::primitive_desc bwdWeights_;
 };
 
+/// Transposed convolution (ONNX ConvTranspose, 2-D) with gradients for input, weights and bias,
+/// on oneDNN's deconvolution primitives. Weights in ONNX's layout [C_in, C_out / groups, kH, kW];
+/// oneDNN reads them as (groups,) C_out / groups, C_in / groups, kH, kW, so each step copies them
+/// across (weights are small beside the activations).
+class Deconv2dOp {
+ public:
+  /// \p g's pads are oneDNN's: the begin pad, and the end pad less the output padding (both >= 0).
+  Deconv2dOp(Device &dev, const Dims &xDims, const Dims &wDims, const Dims &yDims, bool bias, const ConvGeometry &g);
+  void forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y);
+  /// As Conv2dOp::backward.
+  void backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db);
+
+ private:
+  void toDnnl(const Tensor &w);  // ONNX layout -> wDnnl_
+  Device &dev_;
+  Dims wDims_;                   // ONNX's
+  Dims dnnlDims_;                // oneDNN's logical weight dims
+  std::vector<int64_t> onnxStrides_;  // ONNX's weight read in oneDNN's dim order
+  Tensor wDnnl_;
+  int64_t groups_;
+  bool bias_;
+  dnnl::deconvolution_forward::primitive_desc fwd_;
+  dnnl::deconvolution_backward_data::primitive_desc bwdData_;
+  dnnl::deconvolution_backward_weights::primitive_desc bwdWeights_;
+};
+
 }  // namespace lowbit::train

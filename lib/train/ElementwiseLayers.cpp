@@ -286,6 +286,43 @@ class BatchNormLayer final : public Layer {
   size_t x_, y_;
 };
 
+// Where(condition, X, Y) with numpy broadcasting, the condition a constant mask: each output
+// element's gradient goes to the operand it was taken from.
+class WhereLayer final : public Layer {
+ public:
+  WhereLayer(std::vector<uint8_t> mask, const Dims &cd, const Dims &xd, const Dims &yd, const Dims &od, bool xConst,
+             bool yConst, size_t x, size_t y, size_t out)
+      : mask_(std::move(mask)), rows_(od, {cd, xd, yd}), xConst_(xConst), yConst_(yConst), x_(x), y_(y), out_(out) {}
+  void forward(std::vector<Tensor> &v) override {
+    const float *x = v[x_].data<float>(), *y = v[y_].data<float>();
+    float *o = v[out_].data<float>();
+    const int64_t rows = rows_.rows(), len = rows_.len;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < len; ++j)
+        o[r * len + j] = mask_[static_cast<size_t>(rows_.at(0, r, j))] ? x[rows_.at(1, r, j)] : y[rows_.at(2, r, j)];
+  }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+    const float *d = g[out_].data<float>();
+    float *dx = g[x_].data<float>(), *dy = g[y_].data<float>();
+    const int64_t rows = rows_.rows(), len = rows_.len;
+    for (int64_t r = 0; r < rows; ++r)  // sequential: a broadcast operand collects from many outputs
+      for (int64_t j = 0; j < len; ++j) {
+        if (mask_[static_cast<size_t>(rows_.at(0, r, j))]) {
+          if (!xConst_) dx[rows_.at(1, r, j)] += d[r * len + j];
+        } else if (!yConst_) {
+          dy[rows_.at(2, r, j)] += d[r * len + j];
+        }
+      }
+  }
+
+ private:
+  std::vector<uint8_t> mask_;
+  BroadcastRows rows_;
+  bool xConst_, yConst_;
+  size_t x_, y_, out_;
+};
+
 }  // namespace
 
 void buildActivation(NetworkBuilder &b, const Node &n) {
@@ -357,6 +394,18 @@ void buildBatchNorm(NetworkBuilder &b, const Node &n) {
   b.add(std::make_unique<BatchNormLayer>(b.param(n.input(1), Param::Kind::Bias), b.param(n.input(2), Param::Kind::Bias),
                                          n.input(3)->constant()->toFloats(), n.input(4)->constant()->toFloats(),
                                          n.attrFloat("epsilon", 1e-5f), xd, xs, ys));
+}
+
+void buildWhere(NetworkBuilder &b, const Node &n) {
+  const Value *c = n.input(0);
+  if (!c || !c->isConstant())
+    throw Error(cat(n.describe(), ": the training engine takes Where with a constant condition (a mask computed from "
+                                  "activations has no gradient it could pass on)"));
+  std::vector<uint8_t> mask;
+  for (float f : c->constant()->toFloats()) mask.push_back(f != 0.f);
+  const size_t xs = b.input(n, n.input(1)), ys = b.input(n, n.input(2)), os = b.output(n, n.output(0));
+  b.add(std::make_unique<WhereLayer>(std::move(mask), c->dims(), b.dims(xs), b.dims(ys), b.dims(os),
+                                     n.input(1)->isConstant(), n.input(2)->isConstant(), xs, ys, os));
 }
 
 }  // namespace lowbit::train

@@ -103,12 +103,14 @@ const TrainableOp *findTrainableOp(const std::string &opType);
 
 // Builders, one per family of ops (each file holds the layers it builds).
 void buildConv(NetworkBuilder &b, const Node &n);  // LinearLayers.cpp
+void buildConvTranspose(NetworkBuilder &b, const Node &n);
 void buildGemm(NetworkBuilder &b, const Node &n);
 void buildMatMul(NetworkBuilder &b, const Node &n);
 void buildActivation(NetworkBuilder &b, const Node &n);  // ElementwiseLayers.cpp: Relu, Clip
 void buildUnary(NetworkBuilder &b, const Node &n);       // Sigmoid, HardSigmoid, HardSwish
 void buildBinary(NetworkBuilder &b, const Node &n);      // Add, Sub, Mul, Div (broadcasting)
 void buildVariadic(NetworkBuilder &b, const Node &n);    // Sum, Mean, Max, Min
+void buildWhere(NetworkBuilder &b, const Node &n);       // a constant condition
 void buildBatchNorm(NetworkBuilder &b, const Node &n);
 void buildLrn(NetworkBuilder &b, const Node &n);               // NormLayers.cpp
 void buildRowNormalization(NetworkBuilder &b, const Node &n);  // LayerNormalization, InstanceNormalization
@@ -119,6 +121,7 @@ void buildSlice(NetworkBuilder &b, const Node &n);
 void buildSplit(NetworkBuilder &b, const Node &n);
 void buildConcat(NetworkBuilder &b, const Node &n);
 void buildPad(NetworkBuilder &b, const Node &n);
+void buildResize(NetworkBuilder &b, const Node &n);  // Resize, Upsample
 void buildPool(NetworkBuilder &b, const Node &n);  // ReduceLayers.cpp: pools
 void buildReduce(NetworkBuilder &b, const Node &n);  // ReduceMean, ReduceSum, ReduceMax, ...
 void buildSoftmax(NetworkBuilder &b, const Node &n);

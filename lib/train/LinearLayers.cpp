@@ -47,6 +47,32 @@ class ConvLayer final : public Layer {
   size_t x_, y_;
 };
 
+class DeconvLayer final : public Layer {
+ public:
+  DeconvLayer(std::unique_ptr<Deconv2dOp> op, QuantizedWeight w, Param *bias, size_t x, size_t y)
+      : op_(std::move(op)), w_(std::move(w)), bias_(bias), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    op_->forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
+  }
+  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+    const bool params = wantsParameterGradients();
+    Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, params ? w_.weight->value.dims() : Dims{1});
+    Tensor db(DType::Float32, params && bias_ ? bias_->value.dims() : Dims{1});
+    op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, params ? &dw : nullptr,
+                  params && bias_ ? &db : nullptr);
+    accumulate(g[x_], dx);
+    if (!params) return;
+    w_.backward(dw);
+    if (bias_) accumulate(bias_->grad, db);
+  }
+
+ private:
+  std::unique_ptr<Deconv2dOp> op_;
+  QuantizedWeight w_;
+  Param *bias_;
+  size_t x_, y_;
+};
+
 // y = alpha * op(x) W^T + beta * c on the inner-product op, where op(x) is x or x^T (transA)
 // and W is the weight as [out, in] (transposed each step when the IR stores it [in, out]:
 // Gemm transB=0, MatMul). The parameter and its per-output fake quantization keep the IR's
@@ -225,6 +251,30 @@ void buildConv(NetworkBuilder &b, const Node &n) {
   const size_t ys = b.output(n, n.output(0));
   auto conv = std::make_unique<Conv2dOp>(b.device(), xd, wd, b.dims(ys), bias != nullptr, cg);
   b.add(std::make_unique<ConvLayer>(std::move(conv), b.weight(n, w, 0), biasParam(b, n, bias), xs, ys));
+}
+
+void buildConvTranspose(NetworkBuilder &b, const Node &n) {
+  const Value *w = n.input(1);
+  if (!w || !w->isConstant()) throw Error(cat(n.describe(), ": weights must be constant to train"));
+  const size_t xs = b.input(n, n.input(0));
+  const Dims xd = b.dims(xs), wd = w->dims();
+  if (xd.size() != 4)
+    throw Error(cat(n.describe(), ": the training engine takes 2-D transposed convolutions (input ", shapeString(xd), ")"));
+  const TransposedWindow tw = transposedWindow(n, Dims(xd.begin() + 2, xd.end()), Dims(wd.begin() + 2, wd.end()));
+  ConvGeometry cg{tw.strides, tw.padsBegin, tw.padsEnd, tw.dilations, n.attrInt("group", 1)};
+  for (size_t i = 0; i < 2; ++i) {
+    cg.padsEnd[i] -= tw.outputPadding[i];  // oneDNN's end pad: the output padding comes off it
+    if (cg.padsBegin[i] < 0 || cg.padsEnd[i] < 0)
+      throw Error(cat(n.describe(), ": the training engine takes outputs within the full transposed result "
+                                    "(pads and output_padding leave ", cg.padsBegin[i], " and ", cg.padsEnd[i],
+                                    " on axis ", i + 2, ")"));
+  }
+  const Value *bias = n.inputs().size() > 2 ? n.input(2) : nullptr;
+  const size_t ys = b.output(n, n.output(0));
+  if (bias && (!bias->isConstant() || bias->constant()->numel() != b.dims(ys)[1]))
+    throw Error(cat(n.describe(), ": bias must be a constant of ", b.dims(ys)[1], " values"));
+  auto op = std::make_unique<Deconv2dOp>(b.device(), xd, wd, b.dims(ys), bias != nullptr, cg);
+  b.add(std::make_unique<DeconvLayer>(std::move(op), b.weight(n, w, 1), biasParam(b, n, bias), xs, ys));
 }
 
 void buildGemm(NetworkBuilder &b, const Node &n) {

@@ -1,6 +1,7 @@
 // Layers that move elements: reshapes (Flatten, Reshape, Squeeze, Unsqueeze, Identity, Cast to
 // float, inference Dropout), Transpose, Slice and Split (strided views), Expand and Tile
-// (repeats), Concat and Pad.
+// (repeats), Concat, Pad, and Resize / Upsample (fixed weighted sums).
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/TensorCopy.h"
@@ -127,6 +128,47 @@ class PadLayer final : public Layer {
   size_t x_, y_;
 };
 
+// Resize / Upsample: each output element a fixed weighted sum of input elements (resizeTaps),
+// so the gradient flows back along the same taps. Leading axes the resize leaves alone (batch,
+// channels) are not mapped: the taps of one block of the rest serve every block, in parallel.
+class ResizeLayer final : public Layer {
+ public:
+  struct Tap {
+    int64_t out, in;
+    float w;
+  };
+  ResizeLayer(std::vector<Tap> taps, std::vector<int64_t> outside, float fill, int64_t blocks, int64_t inBlock,
+              int64_t outBlock, size_t x, size_t y)
+      : taps_(std::move(taps)), outside_(std::move(outside)), fill_(fill), blocks_(blocks), inBlock_(inBlock),
+        outBlock_(outBlock), x_(x), y_(y) {}
+  void forward(std::vector<Tensor> &v) override {
+    const float *x = v[x_].data<float>();
+    float *y = v[y_].data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks_; ++b) {
+      const float *xb = x + b * inBlock_;
+      float *yb = y + b * outBlock_;
+      std::fill(yb, yb + outBlock_, 0.f);
+      for (const Tap &t : taps_) yb[t.out] += t.w * xb[t.in];
+      for (int64_t o : outside_) yb[o] = fill_;
+    }
+  }
+  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+    const float *dy = g[y_].data<float>();
+    float *dx = g[x_].data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks_; ++b)  // blocks do not overlap: no two threads write one element
+      for (const Tap &t : taps_) dx[b * inBlock_ + t.in] += t.w * dy[b * outBlock_ + t.out];
+  }
+
+ private:
+  std::vector<Tap> taps_;
+  std::vector<int64_t> outside_;
+  float fill_;
+  int64_t blocks_, inBlock_, outBlock_;
+  size_t x_, y_;
+};
+
 }  // namespace
 
 void buildView(NetworkBuilder &b, const Node &n) {
@@ -200,6 +242,45 @@ void buildPad(NetworkBuilder &b, const Node &n) {
   const float fill = static_cast<float>(p.constant.value_or(0.0));
   const size_t ys = b.output(n, n.output(0));
   b.add(std::make_unique<PadLayer>(p, fill, xs, ys));
+}
+
+void buildResize(NetworkBuilder &b, const Node &n) {
+  const size_t xs = b.input(n, n.input(0));
+  const Dims xd = b.dims(xs);
+  std::vector<double> roi;
+  if (n.opType() == "Resize" && n.inputs().size() > 1 && n.input(1)) {
+    if (!n.input(1)->isConstant()) throw Error(cat(n.describe(), ": the training engine takes a constant roi"));
+    for (float f : n.input(1)->constant()->toFloats()) roi.push_back(f);
+  }
+  const ResizeTaps taps = resizeTaps(n, xd, b.opset(), roi);
+  // Leading axes copied as they are: the same length, each output coordinate reading its own
+  // input coordinate alone.
+  size_t lead = 0;
+  for (; lead < xd.size(); ++lead) {
+    bool identity = taps.out[lead] == xd[lead];
+    for (int64_t o = 0; identity && o < xd[lead]; ++o) {
+      const ResizeTaps::Coordinate &c = taps.axes[lead][static_cast<size_t>(o)];
+      identity = !c.outside;
+      for (size_t j = 0; identity && j < c.idx.size(); ++j) identity = c.w[j] == (c.idx[j] == o ? 1.0 : 0.0);
+    }
+    if (!identity) break;
+  }
+  ResizeTaps inner;
+  inner.out = Dims(taps.out.begin() + static_cast<int64_t>(lead), taps.out.end());
+  inner.axes.assign(taps.axes.begin() + static_cast<int64_t>(lead), taps.axes.end());
+  const Dims innerIn(xd.begin() + static_cast<int64_t>(lead), xd.end());
+  std::vector<ResizeLayer::Tap> list;
+  std::vector<int64_t> outside;
+  forEachResizeTap(
+      inner, innerIn,
+      [&](int64_t o, int64_t i, double w) {
+        if (w != 0) list.push_back({o, i, static_cast<float>(w)});
+      },
+      [&](int64_t o) { outside.push_back(o); });
+  const size_t ys = b.output(n, n.output(0));
+  b.add(std::make_unique<ResizeLayer>(std::move(list), std::move(outside), static_cast<float>(taps.extrapolation),
+                                      numElements(Dims(xd.begin(), xd.begin() + static_cast<int64_t>(lead))),
+                                      numElements(innerIn), numElements(inner.out), xs, ys));
 }
 
 }  // namespace lowbit::train

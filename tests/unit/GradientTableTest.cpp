@@ -2,6 +2,7 @@
 // trainable op has cases here (the first test fails when an op of the table has none), and
 // each case checks that the network's forward equals the float runner's output and that its
 // input and parameter gradients match central finite differences.
+#include <cstring>
 #include <functional>
 #include <set>
 
@@ -45,6 +46,10 @@ Node *attr(Node *n, const std::string &name, float v) {
   n->setAttr(name, Attribute::ofFloat(v));
   return n;
 }
+Node *attr(Node *n, const std::string &name, const std::string &v) {
+  n->setAttr(name, Attribute::ofString(v));
+  return n;
+}
 Node *attrs(Node *n, const std::string &name, std::vector<int64_t> v) {
   n->setAttr(name, Attribute::ofInts(std::move(v)));
   return n;
@@ -65,6 +70,16 @@ std::vector<OpCase> cases() {
   c.push_back({"Conv", "depthwise, dilation 2, no bias", {2, 4, 7, 7}, 13, [](Graph &g, Value *x) {
                  Node *n = op(g, "Conv", {x, floats(g, "w", {4, 1, 3, 3}, 3)});
                  attrs(attrs(attr(n, "group", int64_t{4}), "dilations", {2, 2}), "pads", {2, 2, 2, 2});
+                 return n->output(0);
+               }});
+  c.push_back({"ConvTranspose", "3x3 stride 2, pads 1, output_padding 1, bias", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 Node *n = op(g, "ConvTranspose", {x, floats(g, "w", {3, 4, 3, 3}, 41), floats(g, "b", {4}, 42)});
+                 attrs(attrs(attrs(n, "pads", {1, 1, 1, 1}), "strides", {2, 2}), "output_padding", {1, 1});
+                 return n->output(0);
+               }});
+  c.push_back({"ConvTranspose", "2 groups, dilation 2, no bias", {2, 4, 3, 3}, 13, [](Graph &g, Value *x) {
+                 Node *n = op(g, "ConvTranspose", {x, floats(g, "w", {4, 3, 2, 3}, 43)});
+                 attrs(attr(n, "group", int64_t{2}), "dilations", {2, 2});
                  return n->output(0);
                }});
   c.push_back({"Gemm", "transB, bias", {3, 5}, 13, [](Graph &g, Value *x) {
@@ -209,6 +224,46 @@ std::vector<OpCase> cases() {
                }});
   c.push_back({"Pad", "constant 0.5", {2, 3, 3, 3}, 13, [](Graph &g, Value *x) {
                  return op(g, "Pad", {x, ints(g, "pads", {0, 1, 1, 0, 0, 2, 0, 1}), scalar(g, "v", 0.5f)})->output(0);
+               }});
+  c.push_back({"Resize", "linear, half_pixel, scales 2 and 1.5", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 Value *scales = g.addConstant(g.uniqueName("sc"), Tensor::fromVector<float>({4}, {1.f, 1.f, 2.f, 1.5f}));
+                 return attr(op(g, "Resize", {x, nullptr, scales}), "mode", std::string("linear"))->output(0);
+               }});
+  c.push_back({"Resize", "nearest, asymmetric, floor, sizes", {2, 3, 4, 4}, 13, [](Graph &g, Value *x) {
+                 Node *n = op(g, "Resize", {x, nullptr, nullptr, ints(g, "sz", {2, 3, 7, 6})});
+                 attr(attr(n, "coordinate_transformation_mode", std::string("asymmetric")), "nearest_mode",
+                      std::string("floor"));
+                 return n->output(0);
+               }});
+  c.push_back({"Resize", "cubic, align_corners, down on H, up on W", {2, 2, 5, 4}, 13, [](Graph &g, Value *x) {
+                 Value *scales = g.addConstant(g.uniqueName("sc"), Tensor::fromVector<float>({4}, {1.f, 1.f, 0.6f, 1.5f}));
+                 Node *n = attr(op(g, "Resize", {x, nullptr, scales}), "mode", std::string("cubic"));
+                 return attr(n, "coordinate_transformation_mode", std::string("align_corners"))->output(0);
+               }});
+  c.push_back({"Resize", "tf_crop_and_resize, extrapolation", {1, 2, 4, 4}, 13, [](Graph &g, Value *x) {
+                 Value *roi = g.addConstant(g.uniqueName("roi"),
+                                            Tensor::fromVector<float>({8}, {0.f, 0.f, -0.2f, 0.1f, 1.f, 1.f, 1.1f, 0.9f}));
+                 Node *n = op(g, "Resize", {x, roi, nullptr, ints(g, "sz", {1, 2, 5, 3})});
+                 attr(attr(n, "mode", std::string("linear")), "coordinate_transformation_mode",
+                      std::string("tf_crop_and_resize"));
+                 return attr(n, "extrapolation_value", 0.25f)->output(0);
+               }});
+  c.push_back({"Upsample", "nearest, scales 2 (opset 9)", {2, 3, 3, 3}, 9, [](Graph &g, Value *x) {
+                 Value *scales = g.addConstant(g.uniqueName("sc"), Tensor::fromVector<float>({4}, {1.f, 1.f, 2.f, 2.f}));
+                 return op(g, "Upsample", {x, scales})->output(0);
+               }});
+  // Where with a constant mask broadcast over batch and height.
+  auto mask = [](Graph &g) {
+    Tensor m(DType::Bool, {3, 1, 4});
+    const uint8_t bits[] = {1, 0, 1, 1, 0, 0, 1, 0, 0, 1, 1, 0};
+    std::memcpy(m.raw(), bits, sizeof(bits));
+    return g.addConstant(g.uniqueName("c"), m);
+  };
+  c.push_back({"Where", "constant mask, both operands computed", {2, 3, 2, 4}, 13, [mask](Graph &g, Value *x) {
+                 return op(g, "Where", {mask(g), x, op(g, "Sigmoid", {x})->output(0)})->output(0);
+               }});
+  c.push_back({"Where", "constant mask, a constant X broadcast", {2, 3, 2, 4}, 13, [mask](Graph &g, Value *x) {
+                 return op(g, "Where", {mask(g), floats(g, "k", {4}, 31), x})->output(0);
                }});
   // Reductions.
   c.push_back({"MaxPool", "3x3 stride 2, pads, ceil_mode", {2, 3, 8, 8}, 13, [](Graph &g, Value *x) {

@@ -1,4 +1,4 @@
-// Layers with weights: Conv (grouped, depthwise, dilated), Gemm (transA, transB, alpha, beta)
+// Layers with weights: Conv (grouped, depthwise, dilated), ConvTranspose, Gemm (transA, transB, alpha, beta)
 // and MatMul (by a constant matrix, or of two activations with batch broadcasting).
 #include "kernels/TensorCopy.h"
 #include "ops/OpParams.h"
@@ -21,9 +21,11 @@ void scale(Tensor &t, float s) {
   for (int64_t i = 0; i < t.numel(); ++i) d[i] *= s;
 }
 
+// Conv (Conv2dOp) or ConvTranspose (Deconv2dOp): the same parameters and gradient flow.
+template <typename Op>
 class ConvLayer final : public Layer {
  public:
-  ConvLayer(std::unique_ptr<Conv2dOp> op, QuantizedWeight w, Param *bias, size_t x, size_t y)
+  ConvLayer(std::unique_ptr<Op> op, QuantizedWeight w, Param *bias, size_t x, size_t y)
       : op_(std::move(op)), w_(std::move(w)), bias_(bias), x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override {
     op_->forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
@@ -41,33 +43,7 @@ class ConvLayer final : public Layer {
   }
 
  private:
-  std::unique_ptr<Conv2dOp> op_;
-  QuantizedWeight w_;
-  Param *bias_;
-  size_t x_, y_;
-};
-
-class DeconvLayer final : public Layer {
- public:
-  DeconvLayer(std::unique_ptr<Deconv2dOp> op, QuantizedWeight w, Param *bias, size_t x, size_t y)
-      : op_(std::move(op)), w_(std::move(w)), bias_(bias), x_(x), y_(y) {}
-  void forward(std::vector<Tensor> &v) override {
-    op_->forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
-  }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    const bool params = wantsParameterGradients();
-    Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, params ? w_.weight->value.dims() : Dims{1});
-    Tensor db(DType::Float32, params && bias_ ? bias_->value.dims() : Dims{1});
-    op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, params ? &dw : nullptr,
-                  params && bias_ ? &db : nullptr);
-    accumulate(g[x_], dx);
-    if (!params) return;
-    w_.backward(dw);
-    if (bias_) accumulate(bias_->grad, db);
-  }
-
- private:
-  std::unique_ptr<Deconv2dOp> op_;
+  std::unique_ptr<Op> op_;
   QuantizedWeight w_;
   Param *bias_;
   size_t x_, y_;
@@ -250,7 +226,7 @@ void buildConv(NetworkBuilder &b, const Node &n) {
     throw Error(cat(n.describe(), ": bias must be a constant of ", wd[0], " values"));
   const size_t ys = b.output(n, n.output(0));
   auto conv = std::make_unique<Conv2dOp>(b.device(), xd, wd, b.dims(ys), bias != nullptr, cg);
-  b.add(std::make_unique<ConvLayer>(std::move(conv), b.weight(n, w, 0), biasParam(b, n, bias), xs, ys));
+  b.add(std::make_unique<ConvLayer<Conv2dOp>>(std::move(conv), b.weight(n, w, 0), biasParam(b, n, bias), xs, ys));
 }
 
 void buildConvTranspose(NetworkBuilder &b, const Node &n) {
@@ -274,7 +250,7 @@ void buildConvTranspose(NetworkBuilder &b, const Node &n) {
   if (bias && (!bias->isConstant() || bias->constant()->numel() != b.dims(ys)[1]))
     throw Error(cat(n.describe(), ": bias must be a constant of ", b.dims(ys)[1], " values"));
   auto op = std::make_unique<Deconv2dOp>(b.device(), xd, wd, b.dims(ys), bias != nullptr, cg);
-  b.add(std::make_unique<DeconvLayer>(std::move(op), b.weight(n, w, 1), biasParam(b, n, bias), xs, ys));
+  b.add(std::make_unique<ConvLayer<Deconv2dOp>>(std::move(op), b.weight(n, w, 1), biasParam(b, n, bias), xs, ys));
 }
 
 void buildGemm(NetworkBuilder &b, const Node &n) {

@@ -83,6 +83,8 @@ void runControlAccuracy(QuantizeContext &ctx) {
   } else {
     images = pickBalancedImages(set, cfg.numControl, cfg.seed);
   }
+  if (images.empty())  // --calib-from: no calibration images were loaded
+    throw Error(cat("--max-drop: no control images (with --calib-from, give --control DIR)"));
   Progress timer("accuracy control", 1);
   const SimulationProbe control(ctx, *ctx.teacher, images);
   if (set.labelled()) requireLabelsFit(set, control.classes(), cfg.modelPath, dir);

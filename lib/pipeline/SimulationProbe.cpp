@@ -15,8 +15,8 @@ int64_t argmax(const float *x, int64_t k) { return std::max_element(x, x + k) - 
 
 }  // namespace
 
-SimulationProbe::SimulationProbe(const QuantizeContext &ctx, const Graph &floatGraph, std::vector<ImageEntry> images)
-    : ctx_(ctx) {
+SimulationProbe::SimulationProbe(const QuantizeContext &ctx, const Graph &floatGraph, std::vector<ImageEntry> images) {
+  if (images.empty()) throw Error("no images to measure the quantized model on");
   const bool labelled = !images.empty() && std::all_of(images.begin(), images.end(), [](const ImageEntry &e) {
     return e.label >= 0;
   });
@@ -61,7 +61,7 @@ std::vector<Tensor> SimulationProbe::run(const Graph &g) const {
 
 SimulationProbe::Figures SimulationProbe::measure(const Graph &quantized) const {
   std::unique_ptr<Graph> g = quantized.clone();
-  runPasses(*g, {"InsertQDQ"}, PassContext());
+  runPasses(*g, {"UpgradeOpset13", "InsertQDQ"}, PassContext());  // as the pipeline's export steps
   const std::vector<Tensor> out = run(*g);
   double signal = 0, noise = 0;
   size_t agree = 0, correct = 0, i = 0;

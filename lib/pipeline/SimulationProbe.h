@@ -2,7 +2,7 @@
 // on a fixed set of images: what the data-driven choices of the pipeline (observer per tensor,
 // layers kept in float) are judged by. The images are decoded once and the float outputs kept;
 // each measure() clones the graph being quantized, materialises its QuantParams as QDQ
-// (InsertQDQ) and runs it on the int8 runner.
+// (UpgradeOpset13, InsertQDQ: the pipeline's export steps) and runs it on the int8 runner.
 #pragma once
 
 #include <cmath>
@@ -39,7 +39,6 @@ class SimulationProbe {
   std::string metric() const;
 
  private:
-  const QuantizeContext &ctx_;
   std::vector<Tensor> batches_;  ///< the decoded images, in batches of cfg.batch
   std::vector<int> labels_;      ///< empty: unlabelled
   std::vector<Tensor> reference_;  ///< float outputs per batch, as [images, classes]

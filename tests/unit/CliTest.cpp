@@ -570,6 +570,15 @@ TEST_CASE("lowbit quantize --max-drop: the layers kept in float are stated, its 
     REQUIRE(n);
     CHECK(n->input(1)->isConstant());
   }
+  // Ranges from a report leave no images to measure on unless --control names some.
+  const fs::path report = fs::temp_directory_path() / "lowbit_cli_maxdrop.json";
+  REQUIRE(runLowbit("quantize " + model + " --calib " + calib + " --size 8 -o " + out.string() + " --report " +
+                    report.string()).code == 0);
+  RunResult noImages = runLowbit("quantize " + model + " --calib-from " + report.string() + " --size 8 --max-drop 1 -o " +
+                                 out.string() + "2");
+  CHECK(noImages.code == 1);
+  CHECK_THAT(noImages.output, Catch::Contains("--control"));
+  fs::remove(report);
   fs::remove(out);
 }
 

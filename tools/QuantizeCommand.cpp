@@ -272,6 +272,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                          "quantize without --finetune, or with --act-mode symmetric");
       o->cfg.weights.scheme = usage([&] { return parseWeightScheme(o->weightScheme); }, "--weight-scheme");
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
+      if (o->cfg.maxDrop && !std::isfinite(*o->cfg.maxDrop))  // CLI11's range check lets NaN through
+        throw UsageError(cat("--max-drop ", *o->cfg.maxDrop, " is not a number of points in 0..100"));
       if (!o->cfg.maxDrop)
         for (const char *flag : {"--control", "--num-control", "--labels"})
           if (cmd->count(flag)) throw UsageError(cat(flag, " is for accuracy control: give --max-drop D"));

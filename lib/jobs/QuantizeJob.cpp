@@ -77,6 +77,8 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
   if (cfg.firstLastBits != 0 && (cfg.firstLastBits < 2 || cfg.firstLastBits > 8))
     throw Error(cat("--first-last-bits ", cfg.firstLastBits, " is outside 2..8"));
   if (cfg.outPath.empty()) throw Error("quantize needs an output file (-o OUT.onnx)");
+  if (cfg.maxDrop && !(*cfg.maxDrop >= 0.0 && *cfg.maxDrop <= 100.0))
+    throw Error(cat("max drop ", *cfg.maxDrop, " is not a number of points in 0..100"));
   // Every output is checked before any work, and all are renamed into place together at the end.
   OutputFiles outputs;
   const std::vector<std::string> inputs = {cfg.modelPath, cfg.calibFrom};

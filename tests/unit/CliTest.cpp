@@ -554,8 +554,12 @@ TEST_CASE("lowbit quantize --max-drop: the layers kept in float are stated, its 
   CHECK(stray.code == 2);
   CHECK_THAT(stray.output, Catch::Contains("--control") && Catch::Contains("--max-drop"));
   CHECK_FALSE(fs::exists(out));
-  RunResult negative = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --max-drop -1 -o " + out.string());
-  CHECK(negative.code == 2);
+  for (const char *bad : {"-1", "nan", "inf"}) {
+    RunResult r = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --max-drop " + bad + " -o " + out.string());
+    INFO(bad);
+    CHECK(r.code == 2);
+    CHECK_FALSE(fs::exists(out));
+  }
   RunResult ok = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 2 --abits 2 --granularity layer "
                            "--max-drop 0 --control " + calib + " -o " + out.string() + " --json");
   REQUIRE(ok.code == 0);

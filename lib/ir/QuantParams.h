@@ -40,6 +40,12 @@ struct QuantParams {
   /// (PPQ's dominated config; --share-concat-scales): a fine-tune trains them once.
   std::string sharedFrom;
 
+  /// A weight kept in float (--exclude, --max-drop): marked so no later pass quantizes it.
+  static QuantParams floatOnly() {
+    QuantParams p;
+    p.state = State::FloatOnly;
+    return p;
+  }
   /// Frozen per-tensor parameters of codes of type \p codeType (what one constant scale and
   /// zero point of a QuantizeLinear / DequantizeLinear say): bits and sign are the container's.
   static QuantParams perTensorCodes(float scale, int32_t zeroPoint, DType codeType) {

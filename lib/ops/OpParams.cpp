@@ -656,15 +656,16 @@ int64_t multiplyAccumulates(const Node &n) {
       if (x < 0) return int64_t{0};
     return numElements(d);
   };
-  if (n.opType() == "Conv") {
+  const std::string &op = n.opType();
+  if (op == "Conv" || op == "QConv" || op == "CodeConv") {  // the lowered forms keep Conv's weight layout
     const Value *w = n.input(1);
     if (!w || !w->shapeIsStatic() || w->dims().empty() || w->dims()[0] == 0) return 0;
     return perImage(y->dims()) * (numElements(w->dims()) / w->dims()[0]);
   }
-  if (n.opType() == "Gemm" || n.opType() == "MatMul") {
+  if (op == "Gemm" || op == "QGemm" || op == "MatMul") {
     const Value *a = n.input(0);
     if (!a || !a->hasShape() || a->dims().empty()) return 0;
-    const int64_t k = n.opType() == "Gemm" && n.attrInt("transA", 0) ? a->dims()[0] : a->dims().back();
+    const int64_t k = op != "MatMul" && n.attrInt("transA", 0) ? a->dims()[0] : a->dims().back();
     return k < 0 ? 0 : perImage(y->dims()) * k;
   }
   return 0;

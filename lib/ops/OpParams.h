@@ -98,8 +98,9 @@ Dims flattenDims(const Node &n, const Dims &inDims);
 Dims squeezeDims(const Node &n, const Dims &inDims, const std::optional<std::vector<int64_t>> &axes);
 Dims unsqueezeDims(const Node &n, const Dims &inDims, const std::optional<std::vector<int64_t>> &axes);
 
-/// Multiply-accumulates of a Conv, Gemm or MatMul node per run of its output shape (a dynamic
-/// leading batch dim counts as 1: per image); 0 for other ops or unknown shapes.
+/// Multiply-accumulates of a Conv, Gemm or MatMul node (or its lowered QConv, CodeConv, QGemm)
+/// per run of its output shape (a dynamic leading batch dim counts as 1: per image); 0 for
+/// other ops or unknown shapes.
 int64_t multiplyAccumulates(const Node &n);
 
 /// True for a DequantizeLinear whose inputs are all constant and whose codes are integers:

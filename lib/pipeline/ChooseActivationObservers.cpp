@@ -2,7 +2,7 @@
 // clip of whichever candidate observer (ActObserverConfig::sqnrCandidates(): min-max, two
 // percentiles, KL, MSE) gives the network outputs the highest SQNR against the float model,
 // the other activations held at their current choice (one sweep of coordinate descent,
-// starting from MSE's clips). Judged on up to kImages of the calibration images, spread over
+// starting from MSE's clips). Judged on up to kRankingImages of the calibration images, spread over
 // them, through a SimulationProbe: the model as the exporter writes it. A local criterion (each
 // tensor's own error) cannot see that a gate's or a residual sum's clipping matters more
 // downstream than its rounding; the network output can.
@@ -20,24 +20,14 @@
 #include "support/Strings.h"
 
 namespace lowbit {
-namespace {
-
-constexpr size_t kImages = 256;
-
-}  // namespace
 
 void runChooseActivationObservers(QuantizeContext &ctx) {
   const QuantizeConfig &cfg = ctx.cfg;
   if (ctx.images.empty())
     throw Error("--act-observer sqnr judges each observer on the calibration images (--calib DIR), not --calib-from");
   const std::vector<ActObserverConfig> &candidates = ActObserverConfig::sqnrCandidates();
-  std::unique_ptr<Graph> floatGraph = ctx.graph.clone();
-  for (Value *v : floatGraph->values()) v->quant.reset();
-  std::vector<ImageEntry> images;
-  const size_t stride = (ctx.images.size() + kImages - 1) / kImages;
-  for (size_t i = 0; i < ctx.images.size(); i += stride) images.push_back(ctx.images[i]);
   Progress timer("observers", 1);
-  const SimulationProbe probe(ctx, *floatGraph, images);
+  const SimulationProbe probe(ctx, *floatCopy(ctx.graph), SimulationProbe::spread(ctx.images, SimulationProbe::kRankingImages));
   nlohmann::json &report = ctx.report["activations"];
 
   // Sets activation i's clip, and the parameters of every activation sharing them.
@@ -48,6 +38,7 @@ void runChooseActivationObservers(QuantizeContext &ctx) {
     report[i]["clip"] = clip;
     report[i]["scale"] = p.scale[0];
     report[i]["zero_point"] = p.zeroPoint[0];
+    if (cfg.shareConcatScales) shareConcatScales(ctx, report);
   };
   const double start = probe.measure(ctx.graph).sqnrDb;
   double best = start;
@@ -70,7 +61,6 @@ void runChooseActivationObservers(QuantizeContext &ctx) {
       for (size_t d = 0; d < c && !tried; ++d) tried = std::fabs(clips[c] - clips[d]) <= 0.005f * clips[d];
       if (tried || !(clips[c] > 0.f)) continue;
       setClip(i, clips[c]);
-      if (cfg.shareConcatScales) shareConcatScales(ctx, report);
       const double sqnr = probe.measure(ctx.graph).sqnrDb;
       ++evaluations;
       if (sqnr > best) {
@@ -79,7 +69,6 @@ void runChooseActivationObservers(QuantizeContext &ctx) {
       }
     }
     setClip(i, clips[pick]);
-    if (cfg.shareConcatScales) shareConcatScales(ctx, report);
     report[i]["observer"] = candidates[pick].name();
     ++chosen[candidates[pick].name()];
   }

@@ -5,7 +5,7 @@
 // (SimulationProbe): top-1 on the folder's labels (integer folder names, --labels, or sorted
 // folder names with one folder per output), or on an unlabelled folder the share of images
 // whose top-1 class changes. Layers are ranked once by the output SQNR the model reaches with
-// that layer alone in float (on up to kRankImages of the control images), then put back to
+// that layer alone in float (on up to kRankingImages of the control images), then put back to
 // float in that order, the drop re-measured after each, until it is within D.
 // A layer kept in float: its weight FloatOnly, its bias as before CorrectBias
 // (ctx.uncorrectedBias), and each activation no quantized layer reads any longer unquantized.
@@ -25,17 +25,13 @@
 namespace lowbit {
 namespace {
 
-constexpr size_t kRankImages = 256;
-
 // Rewrites \p g (ctx.graph or a clone of it) with the layers named \p floatLayers in float.
 void keepInFloat(Graph &g, const QuantizeContext &ctx, const std::set<std::string> &floatLayers) {
   std::set<std::string> needed;  // activations a layer still quantized reads
   for (const LayerPlan &l : ctx.layers) {
     Node *n = g.findNode(l.node->name());
     if (floatLayers.count(n->name())) {
-      QuantParams p;
-      p.state = QuantParams::State::FloatOnly;
-      n->input(1)->quant = p;
+      n->input(1)->quant = QuantParams::floatOnly();
       if (auto it = ctx.uncorrectedBias.find(n->name()); it != ctx.uncorrectedBias.end()) {
         if (it->second.empty())
           n->inputs().resize(2);
@@ -88,10 +84,7 @@ void runControlAccuracy(QuantizeContext &ctx) {
   Progress timer("accuracy control", 1);
   const SimulationProbe control(ctx, *ctx.teacher, images);
   if (set.labelled()) requireLabelsFit(set, control.classes(), cfg.modelPath, dir);
-  std::vector<ImageEntry> rankImages;
-  const size_t stride = (images.size() + kRankImages - 1) / kRankImages;
-  for (size_t i = 0; i < images.size(); i += stride) rankImages.push_back(images[i]);
-  const SimulationProbe ranking(ctx, *ctx.teacher, rankImages);
+  const SimulationProbe ranking(ctx, *ctx.teacher, SimulationProbe::spread(images, SimulationProbe::kRankingImages));
 
   const SimulationProbe::Figures before = control.measure(ctx.graph);
   nlohmann::json report = {{"max_drop", maxDrop},
@@ -118,7 +111,7 @@ void runControlAccuracy(QuantizeContext &ctx) {
     for (const LayerPlan &l : ctx.layers) {
       std::unique_ptr<Graph> g = ctx.graph.clone();
       keepInFloat(*g, ctx, {l.node->name()});
-      ranked.emplace_back(ranking.measure(*g).sqnrDb, l.node->name());
+      ranked.emplace_back(ranking.measure(std::move(g)).sqnrDb, l.node->name());
       if (cfg.progress) progress.advance(1);
     }
     if (cfg.progress) progress.finish();
@@ -127,7 +120,7 @@ void runControlAccuracy(QuantizeContext &ctx) {
       floatLayers.insert(name);
       std::unique_ptr<Graph> g = ctx.graph.clone();
       keepInFloat(*g, ctx, floatLayers);
-      after = control.measure(*g);
+      after = control.measure(std::move(g));
       steps.push_back({{"node", name}, {"output_sqnr_db_alone_in_float", sqnr}, {"drop", control.drop(after)}});
       if (cfg.progress)
         std::fprintf(stderr, "accuracy control: %s in float (output SQNR %.2f dB alone): drop %.2f\n", name.c_str(),

@@ -28,6 +28,12 @@ const std::vector<QuantizePassInfo> &quantizePipeline() {
   return pipeline;
 }
 
+std::unique_ptr<Graph> floatCopy(const Graph &g) {
+  std::unique_ptr<Graph> f = g.clone();
+  for (Value *v : f->values()) v->quant.reset();
+  return f;
+}
+
 void QuantizeContext::warn(const std::string &message) {
   std::fprintf(stderr, "warning: %s\n", message.c_str());
   warnings.push_back(message);

@@ -26,6 +26,8 @@ const std::vector<QuantizePassInfo> &quantizePipeline();
 /// that ran (and changed the graph) to ctx.ran, and with --print-passes prints one line each.
 void runQuantizePipeline(QuantizeContext &ctx, const std::vector<QuantizePassInfo> &pipeline = quantizePipeline());
 
+/// A copy of \p g with every QuantParams removed: the float model it stands for.
+std::unique_ptr<Graph> floatCopy(const Graph &g);
 /// An activation's parameters for the range \p rg at \p bits (CalibrateActivations' rule:
 /// unsigned when never negative, scale = clip / qmax; asymmetric u8 with cfg.actAsymmetric).
 QuantParams activationParams(const QuantizeConfig &cfg, const ActivationRange &rg, int bits);

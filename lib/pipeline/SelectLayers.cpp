@@ -21,10 +21,8 @@ void runSelectLayers(QuantizeContext &ctx) {
     if (!isQuantizableLayer(*n)) continue;
     if (!excluded.count(n->name())) {
       ctx.layers.push_back({n, cfg.weights.bits});
-    } else if (!n->input(1)->quant) {  // kept float, and marked so: no later pass quantizes it
-      QuantParams floatOnly;
-      floatOnly.state = QuantParams::State::FloatOnly;
-      n->input(1)->quant = floatOnly;
+    } else if (!n->input(1)->quant) {
+      n->input(1)->quant = QuantParams::floatOnly();
     }
   }
   if (ctx.layers.empty())

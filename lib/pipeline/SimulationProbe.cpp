@@ -59,8 +59,16 @@ std::vector<Tensor> SimulationProbe::run(const Graph &g) const {
   return outs;
 }
 
-SimulationProbe::Figures SimulationProbe::measure(const Graph &quantized) const {
-  std::unique_ptr<Graph> g = quantized.clone();
+std::vector<ImageEntry> SimulationProbe::spread(const std::vector<ImageEntry> &images, size_t most) {
+  std::vector<ImageEntry> out;
+  const size_t stride = std::max<size_t>(1, (images.size() + most - 1) / std::max<size_t>(1, most));
+  for (size_t i = 0; i < images.size(); i += stride) out.push_back(images[i]);
+  return out;
+}
+
+SimulationProbe::Figures SimulationProbe::measure(const Graph &quantized) const { return measure(quantized.clone()); }
+
+SimulationProbe::Figures SimulationProbe::measure(std::unique_ptr<Graph> g) const {
   runPasses(*g, {"UpgradeOpset13", "InsertQDQ"}, PassContext());  // as the pipeline's export steps
   const std::vector<Tensor> out = run(*g);
   double signal = 0, noise = 0;

@@ -16,6 +16,11 @@ namespace lowbit {
 
 class SimulationProbe {
  public:
+  /// Images enough to rank settings that take many trial runs (observer choice, layer ranking).
+  static constexpr size_t kRankingImages = 256;
+  /// At most \p most of \p images, spread evenly over them (every k-th).
+  static std::vector<ImageEntry> spread(const std::vector<ImageEntry> &images, size_t most);
+
   /// Decodes \p images (cfg.preprocess at ctx's input size) and runs \p floatGraph (no
   /// QuantParams) on them. \p images are labelled when every label is >= 0.
   SimulationProbe(const QuantizeContext &ctx, const Graph &floatGraph, std::vector<ImageEntry> images);
@@ -27,6 +32,8 @@ class SimulationProbe {
   };
   /// The figures of \p quantized, a graph carrying QuantParams (not modified).
   Figures measure(const Graph &quantized) const;
+  /// The same for a graph the caller no longer needs (rewritten in place, no copy).
+  Figures measure(std::unique_ptr<Graph> quantized) const;
 
   size_t size() const { return images_; }
   int64_t classes() const { return reference_.empty() ? 0 : reference_[0].dims()[1]; }

@@ -6,8 +6,7 @@
 namespace lowbit {
 
 void runSnapshotTeacher(QuantizeContext &ctx) {
-  ctx.teacher = ctx.graph.clone();
-  for (Value *v : ctx.teacher->values()) v->quant.reset();
+  ctx.teacher = floatCopy(ctx.graph);
 }
 
 }  // namespace lowbit

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ir/DType.h"
+#include "ops/OpParams.h"
 
 namespace lowbit {
 
@@ -30,20 +31,13 @@ double bytes(const Value *v) {
   return elements(v) * static_cast<double>(dtypeSize(v->dtype()));
 }
 
-// Multiply-adds of a convolution or matrix product: each output element sums K products.
+// Multiply-adds of a convolution or matrix product (multiplyAccumulates); a transposed
+// convolution multiplies each input element by its C_out / groups x kernel weights.
 double multiplyAdds(const Node &n) {
-  const std::string &op = n.opType();
-  const bool convLike = op == "Conv" || op == "QConv" || op == "CodeConv" || op == "ConvTranspose";
-  const bool gemmLike = op == "Gemm" || op == "QGemm" || op == "MatMul";
-  if ((!convLike && !gemmLike) || n.inputs().size() < 2 || n.outputs().empty()) return 0;
-  const Value *x = n.input(0), *w = n.input(1), *y = n.output(0);
-  if (!x || !w || !y || !x->shapeIsStatic() || !w->shapeIsStatic() || !y->shapeIsStatic()) return 0;
-  if (op == "MatMul") return x->dims().empty() ? 0 : elements(y) * static_cast<double>(x->dims().back());
-  if (op == "ConvTranspose") return elements(x) * elements(w) / std::max<double>(1, x->dims().size() > 1 ? x->dims()[1] : 1);
-  // Conv weights [O, I/g, k...] and Gemm weights [K, N] or [N, K]: K is what one output reads.
-  const double outChannels = convLike ? (w->dims().empty() ? 1 : w->dims()[0])
-                                      : (y->dims().empty() ? 1 : y->dims().back());
-  return elements(y) * elements(w) / std::max(1.0, outChannels);
+  if (n.opType() != "ConvTranspose") return static_cast<double>(multiplyAccumulates(n));
+  const Value *x = n.input(0), *w = n.inputs().size() > 1 ? n.input(1) : nullptr;
+  if (!x || !w || !x->shapeIsStatic() || !w->shapeIsStatic() || x->dims().size() < 2 || w->dims().empty()) return 0;
+  return elements(x) * elements(w) / std::max<double>(1, static_cast<double>(w->dims()[0]));
 }
 
 }  // namespace

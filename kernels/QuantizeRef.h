@@ -4,6 +4,7 @@
 // and the tests all call these.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -82,6 +83,22 @@ inline int32_t quantizePowerOfTwo(float x, float scale, int maxExponent) {
     level = static_cast<int32_t>(r >= 1.5f * lower ? 2.f * lower : lower);
   }
   return x < 0.f ? -level : level;
+}
+
+/// The largest code of a \p bits-wide mid-rise code: 2^b - 1. Its 2^b levels are the odd
+/// integers in [-(2^b - 1), 2^b - 1], two apart, with no zero (DoReFa's weight grid
+/// {-1, -1/3, 1/3, 1} x alpha at 2 bits); 2..7 bits, as 2^7 - 1 is the most an int8 code holds.
+inline int32_t midRiseLargestCode(int bits) { return (int32_t{1} << bits) - 1; }
+constexpr int kMaxMidRiseBits = 7;
+
+/// The mid-rise code of x / scale: the nearest odd integer, saturated at +-largest. An exact
+/// even value (0 among them) goes up: 2 floor(v / 2) + 1. NaN maps to -largest.
+inline int32_t quantizeMidRise(float x, float scale, int32_t largest) {
+  float v = x / scale;
+  const float hi = static_cast<float>(largest);
+  v = v > -hi ? v : -hi;
+  v = v < hi ? v : hi;
+  return std::min(2 * static_cast<int32_t>(std::floor(v * 0.5f)) + 1, largest);
 }
 
 /// y[i] = q - zeroPoint for x[i] = DequantizeLinear(q) with \p scale: x / scale lies within

@@ -120,7 +120,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   struct Opts {
     QuantizeConfig cfg;
     std::string mean, std, granularity = "channel", groupOrder = "contiguous", weightObserver = "minmax",
-                           actObserver = "minmax", weightScheme = "uniform", inqSteps, exclude, recipe, finetune, blockInput = "float",
+                           actObserver = "minmax", weightScheme, inqSteps, exclude, recipe, finetune, blockInput = "float",
                 actQuantizer = "lsq", weightQuantizer = "lsq", actMode = "symmetric";
     train::FinetuneConfig ft;
     bool json = false;
@@ -141,8 +141,10 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->add_option("--group-order", o->groupOrder, "group:G channels: contiguous or range (sorted by range)");
   cmd->add_option("--weight-observer", o->weightObserver, "minmax or mse (MSE-optimal clipping)");
   cmd->add_option("--weight-scheme", o->weightScheme,
-                  "uniform levels, or pot: power-of-two (shift-add) levels 0, +-2^j times the scale, j up to "
-                  "2^(bits-1) - 2 (2..4 bits; 2 bits is ternary)");
+                  "uniform levels; pot: power-of-two (shift-add) levels 0, +-2^j times the scale, j up to "
+                  "2^(bits-1) - 2 (2..4 bits; 2 bits is ternary); or midrise: the 2^bits odd levels +-1, +-3, .. "
+                  "+-(2^bits - 1) times the scale, no zero (DoReFa's; 2..7 bits). Default: uniform, midrise with "
+                  "--weight-quantizer dorefa");
   cmd->add_option("--act-observer", o->actObserver,
                   "minmax, percentile:P, kl, mse, or sqnr: per tensor, whichever of minmax, percentile:99.99, "
                   "percentile:99.999, kl and mse gives the network outputs the highest SQNR against the float model "
@@ -240,7 +242,8 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "activations; signed ones keep lsq) or dorefa (the calibrated clip kept, nothing learned)");
   cmd->add_option("--weight-quantizer", o->weightQuantizer,
                   "fine-tune weight quantizers: lsq (learnable steps) or dorefa (tanh-normalised weights, "
-                  "step = largest |w| / qmax per channel, group or layer)");
+                  "step = largest |w| / largest code per channel, group or layer; mid-rise levels unless "
+                  "--weight-scheme says otherwise)");
   cmd->add_option("--threads", o->cfg.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--recipe", o->recipe,
                   "JSON with the settings above (wbits, abits, granularity, ...); a report's recipe works too; "
@@ -270,7 +273,10 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
       if (o->cfg.actAsymmetric && !o->finetune.empty())
         throw UsageError("--act-mode asymmetric: the fine-tune's activation quantizers are symmetric; "
                          "quantize without --finetune, or with --act-mode symmetric");
-      o->cfg.weights.scheme = usage([&] { return parseWeightScheme(o->weightScheme); }, "--weight-scheme");
+      // DoReFa's weights lie on its mid-rise grid unless another scheme is asked for.
+      const bool dorefa = !o->finetune.empty() && o->weightQuantizer == "dorefa";
+      const std::string scheme = !o->weightScheme.empty() ? o->weightScheme : dorefa ? "midrise" : "uniform";
+      o->cfg.weights.scheme = usage([&] { return parseWeightScheme(scheme); }, "--weight-scheme");
       if (!o->exclude.empty()) o->cfg.exclude = split(o->exclude, ',');
       if (o->cfg.maxDrop && !std::isfinite(*o->cfg.maxDrop))  // CLI11's range check lets NaN through
         throw UsageError(cat("--max-drop ", *o->cfg.maxDrop, " is not a number of points in 0..100"));

@@ -14,8 +14,10 @@ namespace lowbit {
 struct QuantParams {
   enum class Granularity { PerTensor, PerChannel, PerGroup };
   /// Uniform: x = scale * (q - zeroPoint). PowerOfTwo: scales are 2^k and levels are
-  /// +-2^j (shift-add weights, INQ).
-  enum class Scheme { Uniform, PowerOfTwo };
+  /// +-2^j (shift-add weights, INQ). MidRise: x = scale * q with q odd, 2^bits levels and no
+  /// zero (DoReFa's weights). The two non-uniform schemes are weights' only, zero point 0, and
+  /// their codes exceed the bits' integer range (kernels/QuantizeRef.h).
+  enum class Scheme { Uniform, PowerOfTwo, MidRise };
   /// Unset: being built (never left on a graph: the Verifier refuses it). Calibrated: scale and
   /// zero point known (weights from their values, activations from observed ranges); the
   /// fine-tune may still move them. Frozen: written into Q/DQ nodes or integer codes.

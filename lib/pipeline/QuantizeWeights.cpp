@@ -23,7 +23,7 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     ctx.activationBits[v] = std::max(ctx.activationBits[v], bits);
   };
   std::vector<std::string> fewerChannels, unevenGroups;  // group-wise layers that cannot split evenly
-  std::vector<std::string> widePot;  // power-of-two layers given more bits than its levels take
+  std::vector<std::string> wideLevels;  // non-uniform layers given more bits than their codes hold
   int64_t macs = 0, shiftMacs = 0;  // per image: all weight layers', and those with power-of-two weights
   for (const LayerPlan &l : ctx.layers) {
     Value *w = l.node->input(1);
@@ -43,13 +43,13 @@ void runQuantizeWeights(QuantizeContext &ctx) {
       throw Error(cat(l.node->describe(), ": weight '", w->name(), "' holds ", *bad, " at index ", bad - ref.begin(),
                       "; only finite weights can be quantized (keep the layer in float with --exclude ",
                       l.node->name(), ")"));
-    // Power-of-two codes fill an int8 container at 4 bits; a wider first or last layer
-    // (--first-last-bits) takes uniform levels, as the papers keep those layers precise.
-    if (wc.scheme == QuantParams::Scheme::PowerOfTwo && wc.bits > kMaxPowerOfTwoBits && wc.bits != cfg.weights.bits) {
+    // Power-of-two codes fill an int8 container at 4 bits, mid-rise ones at 7; a wider first or
+    // last layer (--first-last-bits) takes uniform levels, as the papers keep those layers precise.
+    if (wc.bits > maxSchemeBits(wc.scheme) && wc.bits != cfg.weights.bits) {
       wc.scheme = QuantParams::Scheme::Uniform;
-      widePot.push_back(l.node->name());
+      wideLevels.push_back(l.node->name());
     }
-    const bool pot = wc.scheme == QuantParams::Scheme::PowerOfTwo;
+    const bool nonUniform = wc.scheme != QuantParams::Scheme::Uniform;
     std::vector<int> degenerate;
     QuantParams p;
     try {
@@ -59,13 +59,13 @@ void runQuantizeWeights(QuantizeContext &ctx) {
     }
     Tensor fq = fakeQuantizeWeights(*w->constant(), p);
     nlohmann::json wr = {{"node", l.node->name()}, {"weight", w->name()}, {"bits", p.bits},
-                         {"granularity", granularityName(p)}, {"scheme", pot ? "pot" : "uniform"},
+                         {"granularity", granularityName(p)}, {"scheme", weightSchemeName(p.scheme)},
                          {"sqnr_db", sqnrDb(ref.data(), fq.data<float>(), ref.size())}};
-    if (pot) {  // what uniform levels at the same bits and granularity would give
+    if (nonUniform) {  // what uniform levels at the same bits and granularity would give
       WeightQuantConfig uc = wc;
       uc.scheme = QuantParams::Scheme::Uniform;
       const Tensor ufq = fakeQuantizeWeights(*w->constant(), computeWeightParams(*w->constant(), axis, uc));
-      shiftMacs += multiplyAccumulates(*l.node);
+      if (wc.scheme == QuantParams::Scheme::PowerOfTwo) shiftMacs += multiplyAccumulates(*l.node);
       wr["uniform_sqnr_db"] = sqnrDb(ref.data(), ufq.data<float>(), ref.size());
     }
     macs += multiplyAccumulates(*l.node);
@@ -89,9 +89,9 @@ void runQuantizeWeights(QuantizeContext &ctx) {
   if (!unevenGroups.empty())
     ctx.warn(cat("group:", cfg.weights.groups, " does not divide the output channels of ", listed(unevenGroups),
                  ": group sizes there differ by one (channel k goes to group floor(k * groups / channels))"));
-  if (!widePot.empty())
-    ctx.warn(cat("power-of-two levels take 2..", kMaxPowerOfTwoBits, " bits: ", listed(widePot), " at ",
-                 cfg.firstLastBits, " bits keep uniform levels"));
+  if (!wideLevels.empty())
+    ctx.warn(cat(weightSchemeName(cfg.weights.scheme), " levels take 2..", maxSchemeBits(cfg.weights.scheme),
+                 " bits: ", listed(wideLevels), " at ", cfg.firstLastBits, " bits keep uniform levels"));
   ctx.report["weights"] = report;
   // Each multiplication by a power-of-two code is a shift (the int8 runner still multiplies).
   if (cfg.weights.scheme == QuantParams::Scheme::PowerOfTwo)

@@ -26,10 +26,15 @@ inline bool isQuantizableLayer(const Node &n) { return isWeightLayer(n) && n.inp
 /// The code range of \p p: [qmin, qmax] of its bits and sign, narrow if asked.
 inline QuantRange codeRange(const QuantParams &p) { return quantRange(p.bits, p.isSigned, p.narrowRange); }
 
-/// The code of \p x under \p p with channel \p c's scale and zero point: uniform rounding, or the
-/// nearest power-of-two level for Scheme::PowerOfTwo (kernels/QuantizeRef.h both).
+/// The code of \p x under \p p with channel \p c's scale and zero point: uniform rounding, the
+/// nearest power-of-two level for Scheme::PowerOfTwo, the nearest odd level for Scheme::MidRise
+/// (kernels/QuantizeRef.h all).
 inline int32_t quantizeCode(float x, const QuantParams &p, size_t c) {
-  if (p.scheme == QuantParams::Scheme::PowerOfTwo) return quantizePowerOfTwo(x, p.scale[c], potMaxExponent(p.bits));
+  switch (p.scheme) {
+    case QuantParams::Scheme::PowerOfTwo: return quantizePowerOfTwo(x, p.scale[c], potMaxExponent(p.bits));
+    case QuantParams::Scheme::MidRise: return quantizeMidRise(x, p.scale[c], midRiseLargestCode(p.bits));
+    case QuantParams::Scheme::Uniform: break;
+  }
   return quantizeValue(x, p.scale[c], p.zeroPoint[c], codeRange(p));
 }
 
@@ -55,10 +60,21 @@ inline ChannelView channelView(const Dims &dims, const QuantParams &p) {
   return channelView(dims, p.granularity == QuantParams::Granularity::PerTensor ? -1 : p.axis);
 }
 
-/// The largest code magnitude of \p p: qmax, or 2^maxExponent for power-of-two levels.
+/// The largest code magnitude of \p p: qmax, 2^maxExponent for power-of-two levels, 2^b - 1
+/// for mid-rise ones.
 inline float largestCode(const QuantParams &p) {
-  return p.scheme == QuantParams::Scheme::PowerOfTwo ? static_cast<float>(1 << potMaxExponent(p.bits))
-                                                     : static_cast<float>(codeRange(p).qmax);
+  switch (p.scheme) {
+    case QuantParams::Scheme::PowerOfTwo: return static_cast<float>(1 << potMaxExponent(p.bits));
+    case QuantParams::Scheme::MidRise: return static_cast<float>(midRiseLargestCode(p.bits));
+    case QuantParams::Scheme::Uniform: break;
+  }
+  return static_cast<float>(codeRange(p).qmax);
+}
+/// The widest weight codes \p scheme takes (8, or fewer where its codes would overflow int8).
+inline int maxSchemeBits(QuantParams::Scheme scheme) {
+  return scheme == QuantParams::Scheme::PowerOfTwo ? kMaxPowerOfTwoBits
+         : scheme == QuantParams::Scheme::MidRise  ? kMaxMidRiseBits
+                                                   : 8;
 }
 
 /// The scale that maps a clip bound onto the largest code: clip / qmax. A clip of 0 (an

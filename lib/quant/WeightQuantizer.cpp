@@ -26,10 +26,18 @@ std::string granularityName(const WeightQuantConfig &c) { return granularityName
 QuantParams::Scheme parseWeightScheme(const std::string &name) {
   if (name == "uniform") return QuantParams::Scheme::Uniform;
   if (name == "pot") return QuantParams::Scheme::PowerOfTwo;
-  throw Error(cat("unknown weight scheme '", name, "' (uniform, pot)"));
+  if (name == "midrise") return QuantParams::Scheme::MidRise;
+  throw Error(cat("unknown weight scheme '", name, "' (uniform, pot, midrise)"));
 }
 
-const char *weightSchemeName(QuantParams::Scheme s) { return s == QuantParams::Scheme::PowerOfTwo ? "pot" : "uniform"; }
+const char *weightSchemeName(QuantParams::Scheme s) {
+  switch (s) {
+    case QuantParams::Scheme::PowerOfTwo: return "pot";
+    case QuantParams::Scheme::MidRise: return "midrise";
+    case QuantParams::Scheme::Uniform: break;
+  }
+  return "uniform";
+}
 
 namespace {
 
@@ -63,8 +71,9 @@ float chooseClip(const std::vector<float> &values, float absMax, QuantParams p, 
 QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConfig &cfg,
                                 std::vector<int> *degenerate) {
   if (cfg.bits < 2 || cfg.bits > 8) throw Error(cat("weight bit width ", cfg.bits, " is outside 2..8"));
-  if (cfg.scheme == QuantParams::Scheme::PowerOfTwo && cfg.bits > kMaxPowerOfTwoBits)
-    throw Error(cat("power-of-two weights take 2..", kMaxPowerOfTwoBits, " bits (levels up to 2^6 fill an int8 code), got ", cfg.bits));
+  if (cfg.bits > maxSchemeBits(cfg.scheme))
+    throw Error(cat(weightSchemeName(cfg.scheme), " weights take 2..", maxSchemeBits(cfg.scheme),
+                    " bits (wider codes would overflow an int8), got ", cfg.bits));
   const std::vector<float> data = w.toFloats();
   QuantParams p;
   p.granularity = cfg.granularity;
@@ -134,7 +143,7 @@ QuantParams computeWeightParams(const Tensor &w, int axis, const WeightQuantConf
 Tensor fakeQuantizeWeights(const Tensor &w, const QuantParams &p) {
   std::vector<float> data = w.toFloats(), out(data.size());
   const QuantRange r = quantRange(p.bits, p.isSigned, p.narrowRange);
-  if (p.scheme == QuantParams::Scheme::PowerOfTwo) {
+  if (p.scheme != QuantParams::Scheme::Uniform) {
     const ChannelView v = channelView(w.dims(), p);
     LOWBIT_CHECK(static_cast<int64_t>(p.scale.size()) == v.channels, "one scale per channel expected");
     for (int64_t o = 0; o < v.outer; ++o)

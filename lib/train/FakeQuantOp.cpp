@@ -7,8 +7,21 @@
 
 namespace lowbit::train {
 
+FakeQuantOp FakeQuantOp::forWeights(const QuantParams &p, int axis) {
+  const int32_t largest = static_cast<int32_t>(largestCode(p));
+  FakeQuantOp op(p.scheme == QuantParams::Scheme::Uniform ? codeRange(p) : QuantRange{-largest, largest}, axis);
+  op.scheme_ = p.scheme;
+  op.bits_ = p.bits;
+  return op;
+}
+
 int32_t FakeQuantOp::code(float x, float step) const {
-  return potExponent_ >= 0 ? quantizePowerOfTwo(x, step, potExponent_) : quantizeValue(x, step, 0, range_);
+  switch (scheme_) {
+    case QuantParams::Scheme::PowerOfTwo: return quantizePowerOfTwo(x, step, potMaxExponent(bits_));
+    case QuantParams::Scheme::MidRise: return quantizeMidRise(x, step, range_.qmax);
+    case QuantParams::Scheme::Uniform: break;
+  }
+  return quantizeValue(x, step, 0, range_);
 }
 
 void FakeQuantOp::forward(const Tensor &x, const Tensor &step, Tensor &y) const {

@@ -4,6 +4,7 @@
 // step sizes, per tensor or per channel. PactClipOp is PACT's learnable activation clip.
 #pragma once
 
+#include "ir/QuantParams.h"
 #include "kernels/QuantizeRef.h"
 #include "train/TrainOp.h"
 
@@ -14,14 +15,11 @@ class FakeQuantOp {
   /// \p axis: the channel axis of per-channel steps (0 for OIHW weights), or -1 for one step.
   /// \p gradScale: multiply the step gradient by LSQ's 1/sqrt(elements per step * qmax).
   FakeQuantOp(QuantRange range, int axis, bool gradScale = true) : range_(range), axis_(axis), gradScale_(gradScale) {}
-  /// Power-of-two levels 0, +-2^j, j <= \p maxExponent (kernels/QuantizeRef.h quantizePowerOfTwo)
-  /// instead of uniform ones: the input gradient passes inside +-2^maxExponent steps, the step
-  /// gradient is LSQ's with P(x/s) - x/s in place of round(x/s) - x/s.
-  static FakeQuantOp powerOfTwo(int maxExponent, int axis) {
-    FakeQuantOp op({-(1 << maxExponent), 1 << maxExponent}, axis);
-    op.potExponent_ = maxExponent;
-    return op;
-  }
+  /// The weight quantizer of \p p's scheme and bits (zero point 0): uniform levels over its
+  /// code range, power-of-two levels 0, +-2^j (quantizePowerOfTwo), or mid-rise odd levels
+  /// (quantizeMidRise). For the last two the input gradient passes inside +-largestCode steps
+  /// and the step gradient is LSQ's with Q(x/s) - x/s in place of round(x/s) - x/s.
+  static FakeQuantOp forWeights(const QuantParams &p, int axis);
 
   /// y = clamp(round(x / s), qmin, qmax) * s with s = step[c] (symmetric: zero point 0).
   void forward(const Tensor &x, const Tensor &step, Tensor &y) const;
@@ -35,7 +33,8 @@ class FakeQuantOp {
   QuantRange range_;
   int axis_;
   bool gradScale_;
-  int potExponent_ = -1;  // >= 0: power-of-two levels
+  QuantParams::Scheme scheme_ = QuantParams::Scheme::Uniform;
+  int bits_ = 8;  // the non-uniform schemes' bits
 };
 
 class PactClipOp {

@@ -244,28 +244,26 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
   q.weight = param(w, Param::Kind::Weight);
   if (w->quant && w->quant->state != QuantParams::State::FloatOnly && !w->quant->scale.empty()) {
     const QuantParams &p = *w->quant;
-    const bool pot = p.scheme == QuantParams::Scheme::PowerOfTwo;
     for (int32_t z : p.zeroPoint)
       if (z != 0) throw Error(cat(n.describe(), ": weights with a zero point cannot be fine-tuned yet"));
     if (weights_ == WeightQuantizer::Inq) {  // float weights; frozen part by part onto p's levels
       q.weight->inq = p;
       return q;
     }
-    if (pot && weights_ == WeightQuantizer::Dorefa)
+    if (p.scheme == QuantParams::Scheme::PowerOfTwo && weights_ == WeightQuantizer::Dorefa)
       throw Error(cat(n.describe(), ": DoReFa weights are uniform; power-of-two weights train with --weight-quantizer lsq"));
     const bool perTensor = p.granularity == QuantParams::Granularity::PerTensor;
     // Group-wise parameters repeat the group's scale per channel: trained per channel.
     Tensor steps = perTensor ? Tensor::fromVector<float>({1}, {p.scale[0]})
                              : Tensor::fromVector<float>({static_cast<int64_t>(p.scale.size())}, p.scale);
     q.step = newParam(w->name() + ".step", std::move(steps), Param::Kind::Step);
-    q.fq = pot ? std::make_unique<FakeQuantOp>(FakeQuantOp::powerOfTwo(potMaxExponent(p.bits), perTensor ? -1 : axis))
-               : std::make_unique<FakeQuantOp>(quantRange(p.bits, p.isSigned, p.narrowRange), perTensor ? -1 : axis);
+    q.fq = std::make_unique<FakeQuantOp>(FakeQuantOp::forWeights(p, perTensor ? -1 : axis));
     if (p.granularity == QuantParams::Granularity::PerGroup) q.groupOf = p.groupOf;
     q.quantized = Tensor(DType::Float32, w->dims());
     if (weights_ == WeightQuantizer::Dorefa) {
       q.transformed = Tensor(DType::Float32, w->dims());
       q.gain = Tensor(DType::Float32, w->dims());
-      const float qmax = static_cast<float>(quantRange(p.bits, p.isSigned, p.narrowRange).qmax);
+      const float qmax = largestCode(p);
       q.weight->derive = [axis = perTensor ? -1 : axis, groupOf = q.groupOf, qmax](const Tensor &value, Tensor &out,
                                                                                  Tensor &step, Tensor *gain) {
         dorefaTransform(value, axis, groupOf, qmax, out, step, gain);

@@ -46,11 +46,13 @@ enum class ActivationQuantizer { Lsq, Pact, Dorefa };
 ActivationQuantizer parseActivationQuantizer(const std::string &name);  ///< lsq | pact | dorefa
 const char *activationQuantizerName(ActivationQuantizer q);
 
-/// How weights are fake-quantized in training. Lsq: uniform levels, learnable steps. Dorefa
-/// (Zhou et al.): tanh(w), divided by its largest magnitude over the weights sharing a scale
-/// (a channel, group or tensor) and scaled by their largest |w|, on the symmetric grid of
-/// 2^(b-1) - 1 levels a side; the step is that largest |w| over qmax, not learned. (DoReFa's own
-/// 2^b-level grid has no zero and no integer zero point, so QDQ cannot hold it.)
+/// How weights are fake-quantized in training. Lsq: the weight's levels (uniform, power-of-two
+/// or mid-rise), learnable steps. Dorefa (Zhou et al.): tanh(w), divided by its largest
+/// magnitude over the weights sharing a scale (a channel, group or tensor) and scaled by their
+/// largest |w|, on the weight's levels; the step is that largest |w| over the largest code, not
+/// learned. DoReFa's own levels are mid-rise (--weight-scheme midrise, which --weight-quantizer
+/// dorefa implies): 2^b odd codes with no zero, {-1, -1/3, 1/3, 1} x alpha at 2 bits; QDQ holds
+/// them as odd int8 codes with zero point 0.
 /// Inq (incremental network quantization, Zhou et al.): power-of-two weights train in float,
 /// not fake-quantized; the fine-tune freezes them at their levels part by part (Param::frozen).
 enum class WeightQuantizer { Lsq, Dorefa, Inq };

@@ -387,6 +387,61 @@ TEST_CASE("lowbit quantize --weight-scheme pot: every weight code in the file is
   fs::remove(report);
 }
 
+TEST_CASE("lowbit quantize --weight-scheme midrise: odd weight codes with no zero run as integers, and DoReFa implies them", "[cli]") {
+  namespace fs = std::filesystem;
+  const std::string model = kData + "/good/tiny_convnet.onnx", calib = kData + "/good";
+  const std::string out = (fs::temp_directory_path() / "lowbit_cli_midrise.onnx").string();
+  const std::string report = (fs::temp_directory_path() / "lowbit_cli_midrise.json").string();
+  auto codesOf = [&] {
+    std::set<int> seen;
+    auto g = lowbit::importOnnxFile(out);
+    for (const lowbit::Node *n : g->nodes()) {
+      if (n->opType() != "DequantizeLinear" || !n->input(0)->isConstant() || n->input(0)->dtype() != lowbit::DType::Int8) continue;
+      const lowbit::Tensor &codes = *n->input(0)->constant();
+      for (int64_t i = 0; i < codes.numel(); ++i) seen.insert(codes.data<int8_t>()[i]);
+    }
+    return seen;
+  };
+  RunResult r = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 2 --weight-scheme midrise -o " + out);
+  REQUIRE(r.code == 0);
+  CHECK(codesOf() == std::set<int>{-3, -1, 1, 3});  // 2^2 levels, the top ones used
+  // The integer runner reads the odd codes as they are: the logits of the float simulation.
+  const fs::path data = fs::temp_directory_path() / "lowbit_cli_midrise_data";
+  fs::remove_all(data);
+  fillClassFolder(data / "0");
+  std::vector<float> logits[2];
+  for (int k = 0; k < 2; ++k) {
+    const std::string prefix = (data / (k ? "int8" : "sim")).string();
+    RunResult e = runLowbit("eval " + out + " --data " + data.string() + " --size 8 --dump " + prefix + (k ? " --runner int8" : ""));
+    REQUIRE(e.code == 0);
+    if (k) CHECK_THAT(e.output, Catch::Contains("2 of 2 Conv/Gemm/MatMul as integers"));
+    logits[k] = readF32(prefix + ".logits.f32");
+  }
+  REQUIRE(logits[0].size() == logits[1].size());
+  REQUIRE_FALSE(logits[0].empty());
+  for (size_t i = 0; i < logits[0].size(); ++i) CHECK(logits[1][i] == Approx(logits[0][i]).margin(1e-4));
+  fs::remove_all(data);
+  RunResult wide = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 8 --weight-scheme midrise -o " + out);
+  CHECK(wide.code == 1);
+  CHECK_THAT(wide.output, Catch::Contains("2..7 bits"));
+  // --weight-quantizer dorefa trains on the mid-rise grid; an 8-bit first and last layer keeps uniform levels.
+  RunResult ft = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 2 --finetune global --joint-epochs 1 "
+                           "--lr 0.001 --weight-quantizer dorefa -o " + out + " --report " + report);
+  REQUIRE(ft.code == 0);
+  nlohmann::json j = nlohmann::json::parse(lowbit::readFile(report));
+  CHECK(j["recipe"]["weight_scheme"] == "midrise");
+  for (const auto &w : j["weights"]) CHECK(w["scheme"] == "midrise");
+  const std::set<int> trained = codesOf();
+  CHECK(trained.count(0) == 0);
+  for (int c : trained) CHECK((c & 1) == 1);
+  RunResult uniform = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 2 --finetune global --joint-epochs 1 "
+                                "--lr 0.001 --weight-quantizer dorefa --weight-scheme uniform -o " + out + " --report " + report);
+  REQUIRE(uniform.code == 0);
+  CHECK(nlohmann::json::parse(lowbit::readFile(report))["recipe"]["weight_scheme"] == "uniform");
+  fs::remove(out);
+  fs::remove(report);
+}
+
 TEST_CASE("lowbit quantize --act-mode asymmetric: signed activations get u8 codes with a zero point, run as integers", "[cli]") {
   namespace fs = std::filesystem;
   const std::string model = kData + "/good/tiny_convnet.onnx", calib = kData + "/good";

@@ -116,6 +116,33 @@ TEST_CASE("power-of-two codes: levels per bit width, zero, the smallest level, t
   CHECK(quantizePowerOfTwo(0.f, 1.f, e) == 0);
 }
 
+TEST_CASE("mid-rise codes: odd levels, no zero, even values go up, saturation", "[quant]") {
+  CHECK(midRiseLargestCode(2) == 3);  // {-3, -1, 1, 3}: DoReFa's {-1, -1/3, 1/3, 1}
+  CHECK(midRiseLargestCode(7) == 127);
+  const int32_t l2 = midRiseLargestCode(2), l4 = midRiseLargestCode(4);
+  CHECK(quantizeMidRise(0.f, 1.f, l2) == 1);
+  CHECK(quantizeMidRise(-0.01f, 1.f, l2) == -1);
+  CHECK(quantizeMidRise(1.99f, 1.f, l2) == 1);
+  CHECK(quantizeMidRise(2.f, 1.f, l2) == 3);
+  CHECK(quantizeMidRise(-2.f, 1.f, l2) == -1);
+  CHECK(quantizeMidRise(-2.01f, 1.f, l2) == -3);
+  CHECK(quantizeMidRise(1e30f, 1.f, l2) == 3);
+  CHECK(quantizeMidRise(-1e30f, 1.f, l2) == -3);
+  CHECK(quantizeMidRise(3.f, 1.f, l2) == 3);
+  CHECK(quantizeMidRise(-3.f, 1.f, l2) == -3);
+  CHECK(quantizeMidRise(0.9f, 0.1f, l4) == 9);
+  CHECK(quantizeMidRise(1.05f, 0.1f, l4) == 11);
+  CHECK(quantizeMidRise(-2.f, 0.1f, l4) == -15);
+  CHECK(quantizeMidRise(std::nanf(""), 1.f, l4) == -15);
+  // Every code is odd and within range, over a sweep.
+  for (float x = -20.f; x <= 20.f; x += 0.037f) {
+    const int32_t q = quantizeMidRise(x, 1.f, l4);
+    CHECK((q & 1) == 1);
+    CHECK(std::abs(q) <= l4);
+    CHECK(std::fabs(static_cast<float>(q) - std::clamp(x, -15.f, 15.f)) <= 1.f);
+  }
+}
+
 TEST_CASE("asymmetric activation codes span [lo, hi] with 0 exact, hand-computed", "[quant]") {
   lowbit::QuantParams p;
   p.bits = 8;

@@ -206,7 +206,10 @@ TEST_CASE("Adam minimises a quadratic and keeps quantizer steps positive", "[tra
 
 TEST_CASE("FakeQuantOp with power-of-two levels: nearest level forward, straight-through inside, LSQ step gradient", "[train]") {
   // 3 bits: levels 0, +-1, +-2, +-4; step 0.5: x/s = {0.6, 1.48, 6.2, -40}.
-  const FakeQuantOp fq = FakeQuantOp::powerOfTwo(potMaxExponent(3), -1);
+  QuantParams p;
+  p.scheme = QuantParams::Scheme::PowerOfTwo;
+  p.bits = 3;
+  const FakeQuantOp fq = FakeQuantOp::forWeights(p, -1);
   Tensor x = Tensor::fromVector<float>({4}, {0.3f, 0.74f, 3.1f, -20.f});
   Tensor s = Tensor::fromVector<float>({1}, {0.5f}), dy = Tensor::fromVector<float>({4}, {1.f, 2.f, 3.f, 4.f});
   Tensor y(DType::Float32, {4}), dx(DType::Float32, {4}), ds(DType::Float32, {1});
@@ -217,4 +220,21 @@ TEST_CASE("FakeQuantOp with power-of-two levels: nearest level forward, straight
   // dstep = sum dy * (P(r) - r) inside, dy * (+-4) saturated, times LSQ's 1 / sqrt(4 elements * 4).
   fq.backward(x, s, dy, nullptr, &ds);
   CHECK(ds.toFloats()[0] == Approx((1 * 0.4 + 2 * -0.48 + 3 * 4.0 + 4 * -4.0) / std::sqrt(16.0)).epsilon(1e-5));
+}
+
+TEST_CASE("FakeQuantOp with mid-rise levels: nearest odd level forward, straight-through inside, LSQ step gradient", "[train]") {
+  // 2 bits: levels +-1, +-3 (no zero); step 0.5: x/s = {0.2, -1.9, 2.4, 7, -0.0}.
+  QuantParams p;
+  p.scheme = QuantParams::Scheme::MidRise;
+  p.bits = 2;
+  const FakeQuantOp fq = FakeQuantOp::forWeights(p, -1);
+  Tensor x = Tensor::fromVector<float>({5}, {0.1f, -0.95f, 1.2f, 3.5f, -0.f});
+  Tensor s = Tensor::fromVector<float>({1}, {0.5f}), dy = Tensor::fromVector<float>({5}, {1.f, 2.f, 3.f, 4.f, 5.f});
+  Tensor y(DType::Float32, {5}), dx(DType::Float32, {5}), ds(DType::Float32, {1});
+  fq.forward(x, s, y);
+  CHECK(y.toFloats() == std::vector<float>{0.5f, -0.5f, 1.5f, 1.5f, 0.5f});
+  fq.backward(x, s, dy, &dx, &ds);
+  CHECK(dx.toFloats() == std::vector<float>{1.f, 2.f, 3.f, 0.f, 5.f});
+  // dstep = sum dy * (Q(r) - r) inside, dy * 3 saturated, times LSQ's 1 / sqrt(5 elements * 3).
+  CHECK(ds.toFloats()[0] == Approx((1 * 0.8 + 2 * 0.9 + 3 * 0.6 + 4 * 3.0 + 5 * 1.0) / std::sqrt(15.0)).epsilon(1e-5));
 }

@@ -132,3 +132,21 @@ TEST_CASE("power-of-two weight parameters: the largest weight on the top level, 
   CHECK(parseWeightScheme("pot") == QuantParams::Scheme::PowerOfTwo);
   CHECK_THROWS_WITH(parseWeightScheme("log"), Catch::Contains("'log'"));
 }
+
+TEST_CASE("mid-rise weight parameters: the largest weight on the top odd level, no code zero", "[quant]") {
+  const Tensor w = Tensor::fromVector<float>({2, 4}, {0.9f, -0.1f, 0.0f, 0.35f, -3.f, 1.1f, 0.9f, 0.2f});
+  WeightQuantConfig cfg;
+  cfg.bits = 2;
+  cfg.scheme = QuantParams::Scheme::MidRise;
+  const QuantParams p = computeWeightParams(w, 0, cfg);
+  CHECK(p.scheme == QuantParams::Scheme::MidRise);
+  CHECK(p.scale == std::vector<float>{0.9f / 3.f, 3.f / 3.f});
+  // Channel 0 in units of 0.3: 3, -1/3 -> -1, 0 -> 1, 7/6 -> 1; channel 1 in units of 1: -3, 1.1 -> 1, 0.9 -> 1, 0.2 -> 1.
+  const std::vector<float> q = fakeQuantizeWeights(w, p).toFloats();
+  const std::vector<float> want{0.9f, -0.3f, 0.3f, 0.3f, -3.f, 1.f, 1.f, 1.f};
+  for (size_t i = 0; i < q.size(); ++i) CHECK(q[i] == Approx(want[i]));
+  cfg.bits = 8;
+  CHECK_THROWS_WITH(computeWeightParams(w, 0, cfg), Catch::Contains("2..7 bits"));
+  CHECK(parseWeightScheme("midrise") == QuantParams::Scheme::MidRise);
+  CHECK(std::string(weightSchemeName(QuantParams::Scheme::MidRise)) == "midrise");
+}

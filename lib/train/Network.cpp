@@ -37,42 +37,52 @@ class ActQuantLayer final : public Layer {
 
 // DoReFa's weight transform (WeightQuantizer::Dorefa) of \p w over the units sharing a step
 // (channels on \p axis, merged by \p groupOf; the whole tensor for axis -1): out = alpha *
-// tanh(w) / m with m the unit's largest |tanh(w)| and alpha its largest |w|; step[c] = alpha /
-// qmax of c's unit. \p gain, if given, receives d out / d w = alpha / m * (1 - tanh(w)^2).
-void dorefaTransform(const Tensor &w, int axis, const std::vector<int32_t> &groupOf, float qmax, Tensor &out, Tensor &step,
-                     Tensor *gain = nullptr) {
+// tanh(w) / m with m the unit's largest |tanh(w)|, so alpha * Q(L * tanh(w) / m) / L are the
+// quantized weights, L the largest code of \p levels and Q its rounding; step[c] = alpha / L of
+// c's unit. DoReFa's normalised weights lie in [-1, 1] and the BatchNormalization after the
+// convolution gives each channel its scale; here that normalisation is folded into the weights,
+// so alpha is the scale that fits the normalised levels u = Q(L tanh(w) / m) / L to w best,
+// sum(w u) / sum(u u), as BatchNormalization's per-channel statistics would rescale them.
+// \p gain, if given, receives d out / d w = alpha / m * (1 - tanh(w)^2) (alpha and m held).
+void dorefaTransform(const Tensor &w, int axis, const std::vector<int32_t> &groupOf, const QuantParams &levels,
+                     Tensor &out, Tensor &step, Tensor *gain = nullptr) {
   const ChannelView v = channelView(w.dims(), axis);
   const float *x = w.data<float>();
-  std::vector<double> m(static_cast<size_t>(v.channels), 0.0), alpha(m.size(), 0.0);
-  for (int64_t o = 0; o < v.outer; ++o)
-    for (int64_t c = 0; c < v.channels; ++c)
-      for (int64_t i = 0; i < v.inner; ++i) {
-        const float e = x[(o * v.channels + c) * v.inner + i];
-        m[static_cast<size_t>(c)] = std::max(m[static_cast<size_t>(c)], std::fabs(std::tanh(static_cast<double>(e))));
-        alpha[static_cast<size_t>(c)] = std::max(alpha[static_cast<size_t>(c)], static_cast<double>(std::fabs(e)));
-      }
-  if (!groupOf.empty()) {  // a group's channels share the group's extremes
-    std::map<int32_t, std::pair<double, double>> g;
-    for (size_t c = 0; c < groupOf.size(); ++c) {
-      auto &e = g[groupOf[c]];
-      e.first = std::max(e.first, m[c]);
-      e.second = std::max(e.second, alpha[c]);
-    }
-    for (size_t c = 0; c < groupOf.size(); ++c) std::tie(m[c], alpha[c]) = g[groupOf[c]];
-  }
+  const size_t channels = static_cast<size_t>(v.channels);
+  // Unit of each channel: itself, or its group (the group's channels share m and alpha).
+  std::vector<size_t> unit(channels);
+  for (size_t c = 0; c < channels; ++c) unit[c] = groupOf.empty() ? c : static_cast<size_t>(groupOf[c]);
+  const size_t units = channels ? *std::max_element(unit.begin(), unit.end()) + 1 : 0;
+  auto each = [&](auto &&f) {
+    for (int64_t o = 0; o < v.outer; ++o)
+      for (int64_t c = 0; c < v.channels; ++c)
+        for (int64_t i = 0; i < v.inner; ++i) {
+          const int64_t at = (o * v.channels + c) * v.inner + i;
+          f(unit[static_cast<size_t>(c)], at, static_cast<double>(x[at]));
+        }
+  };
+  std::vector<double> m(units, 0.0), wu(units, 0.0), uu(units, 0.0);
+  each([&](size_t u, int64_t, double e) { m[u] = std::max(m[u], std::fabs(std::tanh(e))); });
+  QuantParams unitGrid = levels;  // levels of one unit, on [-1, 1]
+  const float largest = largestCode(levels);
+  unitGrid.granularity = QuantParams::Granularity::PerTensor;
+  unitGrid.scale = {1.f / largest};
+  unitGrid.zeroPoint = {0};
+  each([&](size_t u, int64_t, double e) {
+    if (m[u] == 0.0) return;
+    const double q = dequantizeValue(quantizeCode(static_cast<float>(std::tanh(e) / m[u]), unitGrid, 0), unitGrid.scale[0], 0);
+    wu[u] += e * q;
+    uu[u] += q * q;
+  });
+  std::vector<double> alpha(units, 0.0);
+  for (size_t u = 0; u < units; ++u) alpha[u] = uu[u] > 0.0 ? std::max(wu[u], 0.0) / uu[u] : 0.0;
   float *y = out.data<float>(), *gn = gain ? gain->data<float>() : nullptr;
-  for (int64_t o = 0; o < v.outer; ++o)
-    for (int64_t c = 0; c < v.channels; ++c) {
-      const double k = m[static_cast<size_t>(c)] > 0 ? alpha[static_cast<size_t>(c)] / m[static_cast<size_t>(c)] : 0.0;
-      for (int64_t i = 0; i < v.inner; ++i) {
-        const int64_t at = (o * v.channels + c) * v.inner + i;
-        const double t = std::tanh(static_cast<double>(x[at]));
-        y[at] = static_cast<float>(k * t);
-        if (gn) gn[at] = static_cast<float>(k * (1.0 - t * t));
-      }
-    }
-  for (int64_t c = 0; c < v.channels; ++c)
-    step.data<float>()[c] = static_cast<float>(std::max(alpha[static_cast<size_t>(c)], 1e-12) / qmax);
+  each([&](size_t u, int64_t at, double e) {
+    const double k = m[u] > 0 ? alpha[u] / m[u] : 0.0, t = std::tanh(e);
+    y[at] = static_cast<float>(k * t);
+    if (gn) gn[at] = static_cast<float>(k * (1.0 - t * t));
+  });
+  for (size_t c = 0; c < channels; ++c) step.data<float>()[c] = static_cast<float>(std::max(alpha[unit[c]], 1e-12) / largest);
 }
 
 // PACT: clip at a learnable alpha, then quantize uniformly with step alpha / qmax. The input
@@ -263,10 +273,9 @@ QuantizedWeight NetworkBuilder::weight(const Node &n, const Value *w, int axis) 
     if (weights_ == WeightQuantizer::Dorefa) {
       q.transformed = Tensor(DType::Float32, w->dims());
       q.gain = Tensor(DType::Float32, w->dims());
-      const float qmax = largestCode(p);
-      q.weight->derive = [axis = perTensor ? -1 : axis, groupOf = q.groupOf, qmax](const Tensor &value, Tensor &out,
-                                                                                 Tensor &step, Tensor *gain) {
-        dorefaTransform(value, axis, groupOf, qmax, out, step, gain);
+      q.weight->derive = [axis = perTensor ? -1 : axis, groupOf = q.groupOf, p](const Tensor &value, Tensor &out,
+                                                                              Tensor &step, Tensor *gain) {
+        dorefaTransform(value, axis, groupOf, p, out, step, gain);
       };
       q.weight->derivedStep = q.step;
     }

@@ -48,9 +48,9 @@ const char *activationQuantizerName(ActivationQuantizer q);
 
 /// How weights are fake-quantized in training. Lsq: the weight's levels (uniform, power-of-two
 /// or mid-rise), learnable steps. Dorefa (Zhou et al.): tanh(w), divided by its largest
-/// magnitude over the weights sharing a scale (a channel, group or tensor) and scaled by their
-/// largest |w|, on the weight's levels; the step is that largest |w| over the largest code, not
-/// learned. DoReFa's own levels are mid-rise (--weight-scheme midrise, which --weight-quantizer
+/// magnitude over the weights sharing a scale (a channel, group or tensor), on the weight's
+/// levels, times the scale that fits those levels to the weights by least squares (standing for
+/// the folded BatchNormalization); the step is that scale over the largest code, not learned. DoReFa's own levels are mid-rise (--weight-scheme midrise, which --weight-quantizer
 /// dorefa implies): 2^b odd codes with no zero, {-1, -1/3, 1/3, 1} x alpha at 2 bits; QDQ holds
 /// them as odd int8 codes with zero point 0.
 /// Inq (incremental network quantization, Zhou et al.): power-of-two weights train in float,

@@ -216,8 +216,8 @@ TEST_CASE("fine-tuning DoReFa weights writes the transformed weights and their d
   const nlohmann::json r = train::finetune(*g, *teacher, randomTensor({32, 3, 6, 6}, 7), cfg);
   CHECK(r["weight_quantizer"] == "dorefa");
   CHECK(r["activation_quantizer"] == "dorefa");
-  // Each channel's largest weight sits on the grid's end (2-bit narrow: qmax 1), all weights
-  // within it: the exporter's rounding gives DoReFa's codes.
+  // Each channel's largest transformed weight sits on the grid's end (2-bit narrow: the largest
+  // code 1), all weights within it: the exporter's rounding gives DoReFa's codes.
   for (const char *name : {"w1", "w2", "w3", "wf"}) {
     const Value *w = g->findValue(name);
     const std::vector<float> v = w->constant()->toFloats();

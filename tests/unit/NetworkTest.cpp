@@ -300,54 +300,76 @@ TEST_CASE("Network without parameter gradients gives the same input gradient and
   }
 }
 
-TEST_CASE("DoReFa weights: tanh-normalised codes, step = largest |w| / qmax, gradient through the transform", "[train]") {
-  auto build = [](bool quantized) {
-    auto g = std::make_unique<Graph>();
-    Value *x = addInput(*g, "x", {1, 2, 3, 3});
-    Value *w = constant(*g, "w", Tensor::fromVector<float>({2, 2, 1, 1}, {0.5f, -1.5f, 0.2f, 0.1f}));
-    if (quantized) {
-      QuantParams p;
-      p.granularity = QuantParams::Granularity::PerChannel;
-      p.axis = 0;
-      p.bits = 3;  // narrow signed: codes -3..3
-      p.narrowRange = true;
-      p.state = QuantParams::State::Calibrated;
-      p.scale = {0.5f, 0.0667f};
-      p.zeroPoint = {0, 0};
-      w->quant = p;
-    }
-    Node *c = addOp(*g, "Conv", {x, w}, "c");
-    g->outputs().push_back(c->output(0));
-    runPasses(*g, {"ConstantFolding"});
-    return g;
+TEST_CASE("DoReFa weights: tanh-normalised codes, least-squares channel scale, gradient through the transform", "[train]") {
+  // Codes of tanh(w) / m on each grid, hand-computed: channel 0 has tanh(0.5) / tanh(1.5) = 0.511
+  // and -1, channel 1 has 1 and tanh(0.1) / tanh(0.2) = 0.505. Uniform 3-bit narrow (L = 3):
+  // codes 2, -3 and 3, 2. Mid-rise 2-bit (L = 3, odd codes): 1, -3 and 3, 1. The scale alpha =
+  // sum(w u) / sum(u u) with u = code / L, the step alpha / L.
+  struct Grid {
+    QuantParams::Scheme scheme;
+    int bits;
+    std::vector<float> u;  // normalised levels, channel-major
   };
-  auto q = build(true), f = build(false);
-  const Tensor x = randomTensor({1, 2, 3, 3}, 3), r = randomTensor({1, 2, 3, 3}, 4);
-  train::Network net(*q, x.dims(), train::ActivationQuantizer::Lsq, train::WeightQuantizer::Dorefa), ref(*f, x.dims());
-  // Channel 0: tanh(0.5) / tanh(1.5) * 3 = 1.6 -> code 2; -3; step 1.5 / 3 = 0.5: weights 1, -1.5.
-  // Channel 1: tanh(0.2) / tanh(0.2) * 3 -> 3; tanh(0.1) / tanh(0.2) * 3 = 1.51 -> 2; step 0.2 / 3.
-  const std::vector<float> wq = {1.f, -1.5f, 0.2f, 2.f * 0.2f / 3.f};
-  Graph &fg = *f;
-  fg.findValue("w")->setConstant(std::make_shared<const Tensor>(Tensor::fromVector<float>({2, 2, 1, 1}, wq)));
-  train::Network atCodes(fg, x.dims());
-  CHECK(mismatch(net.forward(x), atCodes.forward(x), 1e-6f, 1e-5f).empty());
-  // d/dw = (gradient at the quantized weights, straight through) * alpha / m * (1 - tanh(w)^2).
-  net.zeroGrad();
-  net.backward(r);
-  atCodes.zeroGrad();
-  atCodes.backward(r);
-  const std::vector<float> w = {0.5f, -1.5f, 0.2f, 0.1f}, alpha = {1.5f, 0.2f};
-  const std::vector<float> m = {std::tanh(1.5f), std::tanh(0.2f)};
-  train::Param *pw = nullptr;
-  for (train::Param *p : net.params())
-    if (p->name == "w") pw = p;
-  REQUIRE(pw);
-  const std::vector<float> got = pw->grad.toFloats(), straight = atCodes.params()[0]->grad.toFloats();
-  for (size_t i = 0; i < 4; ++i) {
-    const float t = std::tanh(w[i]);
-    CHECK(got[i] == Approx(straight[i] * alpha[i / 2] / m[i / 2] * (1 - t * t)).epsilon(1e-4));
+  for (const Grid &grid : {Grid{QuantParams::Scheme::Uniform, 3, {2.f / 3, -1.f, 1.f, 2.f / 3}},
+                           Grid{QuantParams::Scheme::MidRise, 2, {1.f / 3, -1.f, 1.f, 1.f / 3}}}) {
+    INFO("scheme " << static_cast<int>(grid.scheme));
+    auto build = [&](bool quantized) {
+      auto g = std::make_unique<Graph>();
+      Value *x = addInput(*g, "x", {1, 2, 3, 3});
+      Value *w = constant(*g, "w", Tensor::fromVector<float>({2, 2, 1, 1}, {0.5f, -1.5f, 0.2f, 0.1f}));
+      if (quantized) {
+        QuantParams p;
+        p.granularity = QuantParams::Granularity::PerChannel;
+        p.scheme = grid.scheme;
+        p.axis = 0;
+        p.bits = grid.bits;
+        p.narrowRange = true;
+        p.state = QuantParams::State::Calibrated;
+        p.scale = {0.5f, 0.0667f};
+        p.zeroPoint = {0, 0};
+        w->quant = p;
+      }
+      Node *c = addOp(*g, "Conv", {x, w}, "c");
+      g->outputs().push_back(c->output(0));
+      runPasses(*g, {"ConstantFolding"});
+      return g;
+    };
+    auto q = build(true), f = build(false);
+    const Tensor x = randomTensor({1, 2, 3, 3}, 3), r = randomTensor({1, 2, 3, 3}, 4);
+    train::Network net(*q, x.dims(), train::ActivationQuantizer::Lsq, train::WeightQuantizer::Dorefa);
+    const std::vector<float> w = {0.5f, -1.5f, 0.2f, 0.1f};
+    std::vector<float> alpha(2), wq(4);
+    for (size_t c = 0; c < 2; ++c) {
+      const float wu = w[2 * c] * grid.u[2 * c] + w[2 * c + 1] * grid.u[2 * c + 1];
+      const float uu = grid.u[2 * c] * grid.u[2 * c] + grid.u[2 * c + 1] * grid.u[2 * c + 1];
+      alpha[c] = wu / uu;
+      for (size_t i = 0; i < 2; ++i) wq[2 * c + i] = alpha[c] * grid.u[2 * c + i];
+    }
+    if (grid.scheme == QuantParams::Scheme::MidRise) CHECK(alpha[0] == Approx(1.5f));  // (0.5 / 3 + 1.5) / (1 / 9 + 1)
+    Graph &fg = *f;
+    fg.findValue("w")->setConstant(std::make_shared<const Tensor>(Tensor::fromVector<float>({2, 2, 1, 1}, wq)));
+    train::Network atCodes(fg, x.dims());
+    CHECK(mismatch(net.forward(x), atCodes.forward(x), 1e-6f, 1e-5f).empty());
+    // d/dw = (gradient at the quantized weights, straight through) * alpha / m * (1 - tanh(w)^2).
+    net.zeroGrad();
+    net.backward(r);
+    atCodes.zeroGrad();
+    atCodes.backward(r);
+    const std::vector<float> m = {std::tanh(1.5f), std::tanh(0.2f)};
+    train::Param *pw = nullptr, *ps = nullptr;
+    for (train::Param *p : net.params()) {
+      if (p->name == "w") pw = p;
+      if (p->kind == train::Param::Kind::Step) ps = p;
+    }
+    REQUIRE(pw);
+    REQUIRE(ps);
+    const std::vector<float> got = pw->grad.toFloats(), straight = atCodes.params()[0]->grad.toFloats();
+    for (size_t i = 0; i < 4; ++i) {
+      const float t = std::tanh(w[i]);
+      CHECK(got[i] == Approx(straight[i] * alpha[i / 2] / m[i / 2] * (1 - t * t)).epsilon(1e-4));
+    }
+    // The step is derived (alpha / L), never learned.
+    CHECK(ps->grad.toFloats() == std::vector<float>{0.f, 0.f});
+    for (size_t c = 0; c < 2; ++c) CHECK(ps->value.toFloats()[c] == Approx(alpha[c] / 3.f));
   }
-  // The step is derived, never learned.
-  for (train::Param *p : net.params())
-    if (p->kind == train::Param::Kind::Step) CHECK(p->grad.toFloats() == std::vector<float>{0.f, 0.f});
 }

@@ -36,6 +36,26 @@ void fillClassFolder(const std::filesystem::path &dir) {
   for (const char *img : {"rgb_13x9.jpg", "rgb_5x4.png", "grey_6x5.jpg", "grey_4x4.png"})
     std::filesystem::copy_file(kData + "/good/" + img, dir / img);
 }
+
+// The quantized model \p model's logits from the int8 runner equal the float simulation's on
+// the test images (in a scratch folder \p data), with every weight layer as integers.
+void checkInt8MatchesSimulation(const std::string &model, const std::string &preprocess, const std::filesystem::path &data) {
+  std::filesystem::remove_all(data);
+  fillClassFolder(data / "0");
+  std::vector<float> logits[2];
+  for (int k = 0; k < 2; ++k) {
+    const std::string prefix = (data / (k ? "int8" : "sim")).string();
+    RunResult e = runLowbit("eval " + model + " --data " + data.string() + preprocess + " --dump " + prefix +
+                            (k ? " --runner int8" : ""));
+    REQUIRE(e.code == 0);
+    if (k) CHECK_THAT(e.output, Catch::Contains("2 of 2 Conv/Gemm/MatMul as integers"));
+    logits[k] = readF32(prefix + ".logits.f32");
+  }
+  REQUIRE(logits[0].size() == logits[1].size());
+  REQUIRE_FALSE(logits[0].empty());
+  for (size_t i = 0; i < logits[0].size(); ++i) CHECK(logits[1][i] == Approx(logits[0][i]).margin(1e-4));
+  std::filesystem::remove_all(data);
+}
 }  // namespace
 
 TEST_CASE("lowbit inspect reports a truncated model with exit code 1", "[cli]") {
@@ -406,21 +426,7 @@ TEST_CASE("lowbit quantize --weight-scheme midrise: odd weight codes with no zer
   REQUIRE(r.code == 0);
   CHECK(codesOf() == std::set<int>{-3, -1, 1, 3});  // 2^2 levels, the top ones used
   // The integer runner reads the odd codes as they are: the logits of the float simulation.
-  const fs::path data = fs::temp_directory_path() / "lowbit_cli_midrise_data";
-  fs::remove_all(data);
-  fillClassFolder(data / "0");
-  std::vector<float> logits[2];
-  for (int k = 0; k < 2; ++k) {
-    const std::string prefix = (data / (k ? "int8" : "sim")).string();
-    RunResult e = runLowbit("eval " + out + " --data " + data.string() + " --size 8 --dump " + prefix + (k ? " --runner int8" : ""));
-    REQUIRE(e.code == 0);
-    if (k) CHECK_THAT(e.output, Catch::Contains("2 of 2 Conv/Gemm/MatMul as integers"));
-    logits[k] = readF32(prefix + ".logits.f32");
-  }
-  REQUIRE(logits[0].size() == logits[1].size());
-  REQUIRE_FALSE(logits[0].empty());
-  for (size_t i = 0; i < logits[0].size(); ++i) CHECK(logits[1][i] == Approx(logits[0][i]).margin(1e-4));
-  fs::remove_all(data);
+  checkInt8MatchesSimulation(out, " --size 8", fs::temp_directory_path() / "lowbit_cli_midrise_data");
   RunResult wide = runLowbit("quantize " + model + " --calib " + calib + " --size 8 --wbits 8 --weight-scheme midrise -o " + out);
   CHECK(wide.code == 1);
   CHECK_THAT(wide.output, Catch::Contains("2..7 bits"));
@@ -475,22 +481,7 @@ TEST_CASE("lowbit quantize --act-mode asymmetric: signed activations get u8 code
       zeroPointInFile |= n->input(2)->constant()->data<uint8_t>()[0] != 0;
   CHECK(zeroPointInFile);
   // The int8 runner computes what the simulation does (zero points in and out of the QConvs).
-  const fs::path data = fs::temp_directory_path() / "lowbit_cli_asym_data";
-  fs::remove_all(data);
-  fillClassFolder(data / "0");
-  std::vector<float> logits[2];
-  for (int k = 0; k < 2; ++k) {
-    const std::string prefix = (data / (k ? "int8" : "sim")).string();
-    RunResult e = runLowbit("eval " + out + " --data " + data.string() + norm + " --dump " + prefix +
-                            (k ? " --runner int8" : ""));
-    REQUIRE(e.code == 0);
-    if (k) CHECK_THAT(e.output, Catch::Contains("2 of 2 Conv/Gemm/MatMul as integers"));
-    logits[k] = readF32(prefix + ".logits.f32");
-  }
-  REQUIRE(logits[0].size() == logits[1].size());
-  REQUIRE_FALSE(logits[0].empty());
-  for (size_t i = 0; i < logits[0].size(); ++i) CHECK(logits[1][i] == Approx(logits[0][i]).margin(1e-4));
-  fs::remove_all(data);
+  checkInt8MatchesSimulation(out, norm, fs::temp_directory_path() / "lowbit_cli_asym_data");
   fs::remove(out);
   fs::remove(report);
 }

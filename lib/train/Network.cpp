@@ -50,6 +50,7 @@ void dorefaTransform(const Tensor &w, int axis, const std::vector<int32_t> &grou
   const float *x = w.data<float>();
   const size_t channels = static_cast<size_t>(v.channels);
   // Unit of each channel: itself, or its group (the group's channels share m and alpha).
+  LOWBIT_CHECK(groupOf.empty() || groupOf.size() == channels, "one group per channel");
   std::vector<size_t> unit(channels);
   for (size_t c = 0; c < channels; ++c) unit[c] = groupOf.empty() ? c : static_cast<size_t>(groupOf[c]);
   const size_t units = channels ? *std::max_element(unit.begin(), unit.end()) + 1 : 0;

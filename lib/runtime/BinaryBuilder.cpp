@@ -43,16 +43,39 @@ dnnl::memory secondOperand(PlanBuilder &b, const Value *y, const Dims &yd, const
   return viewAs(b, b.plainMemoryOf(y), yd);
 }
 
-// src0 op src1 into a new memory of dims \p od, with \p attr's post-ops.
-dnnl::memory addBinary(PlanBuilder &b, const Node &n, dnnl::algorithm alg, const dnnl::memory &src0,
-                       const dnnl::memory &src1, const Dims &od,
-                       const dnnl::primitive_attr &attr = dnnl::primitive_attr()) {
-  dnnl::binary::primitive_desc pd;
+dnnl::binary::primitive_desc binaryDesc(const Node &n, PlanBuilder &b, dnnl::algorithm alg, const dnnl::memory &src0,
+                                        const dnnl::memory &src1, const Dims &od, const dnnl::primitive_attr &attr) {
   try {
-    pd = dnnlapi::binary(b.engine(), alg, src0.get_desc(), src1.get_desc(),
-                         dnnl::memory::desc(od, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any), attr);
+    return dnnlapi::binary(b.engine(), alg, src0.get_desc(), src1.get_desc(),
+                           dnnl::memory::desc(od, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any), attr);
   } catch (const dnnl::error &e) {
     throw Error(cat(n.describe(), ": oneDNN has no binary op for this configuration (", e.what(), ")"));
+  }
+}
+
+// \p m reordered each run into the dense channels-last layout of its dims.
+dnnl::memory channelsLastCopy(PlanBuilder &b, const Node &n, const dnnl::memory &m) {
+  const Dims d = m.get_desc().dims();
+  std::vector<size_t> order{0};
+  for (size_t i = 2; i < d.size(); ++i) order.push_back(i);
+  order.push_back(1);
+  dnnl::memory out = b.newMemory(orderedDesc(d, m.get_desc().data_type(), order));
+  b.addReorder("reorder " + n.name() + " input", m, out);
+  return out;
+}
+
+// src0 op src1 into a new memory of dims \p od, with \p attr's post-ops.
+dnnl::memory addBinary(PlanBuilder &b, const Node &n, dnnl::algorithm alg, dnnl::memory src0, dnnl::memory src1,
+                       const Dims &od, const dnnl::primitive_attr &attr = dnnl::primitive_attr()) {
+  dnnl::binary::primitive_desc pd = binaryDesc(n, b, alg, src0, src1, od, attr);
+  // oneDNN 2.x has no jit binary for a blocked layout whose block is not the vector width
+  // (aBcd8b, from grouped convolutions of 8-channel groups, on AVX-512) and runs its reference
+  // kernel, 20-50x slower than a reorder to channels-last and the jit kernel there.
+  const bool blocked0 = od.size() >= 3 && !denseDimOrder(src0.get_desc());
+  if (blocked0 && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+    src0 = channelsLastCopy(b, n, src0);
+    if (src1.get_desc().dims() == od) src1 = channelsLastCopy(b, n, src1);
+    pd = binaryDesc(n, b, alg, src0, src1, od, attr);
   }
   dnnl::memory dst = b.newMemory(pd.dst_desc());
   b.addPrimitive(n, dnnl::binary(pd), {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}});

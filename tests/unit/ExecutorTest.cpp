@@ -71,6 +71,35 @@ TEST_CASE("Conv matches a naive loop for strides, pads, dilations, groups and de
   }
 }
 
+TEST_CASE("binary ops on grouped convolutions' blocked outputs (8-channel blocks) broadcast and add right", "[runtime]") {
+  // RegNetY's squeeze-excite: grouped convolutions of 8-channel groups, whose outputs oneDNN
+  // blocks by 8, times a per-channel gate, plus another such output.
+  const ConvCase p{2, 48, 5, 5, 48, 1, 1, 0, 1, 6};
+  Graph g;
+  Value *x = addInput(g, "x", {p.n, p.c, p.h, p.w});
+  std::vector<Value *> convs;
+  for (int i = 0; i < 2; ++i) {
+    Value *w = g.addConstant("w" + std::to_string(i), randomTensor({p.oc, p.c / p.group, 1, 1}, 40 + i));
+    Value *b = g.addConstant("b" + std::to_string(i), randomTensor({p.oc}, 50 + i));
+    Node *conv = addOp(g, "Conv", {x, w, b}, "y" + std::to_string(i));
+    conv->setAttr("group", Attribute::ofInt(p.group));
+    convs.push_back(conv->output(0));
+  }
+  Value *gate = g.addConstant("gate", randomTensor({1, p.oc, 1, 1}, 60));
+  Node *mul = addOp(g, "Mul", {convs[0], gate}, "m");
+  Node *add = addOp(g, "Add", {mul->output(0), convs[1]}, "out");
+  g.outputs().push_back(add->output(0));
+  inferShapes(g);
+  Tensor in = randomTensor({p.n, p.c, p.h, p.w}, 70);
+  Tensor y0 = naiveConv(in, *g.findValue("w0")->constant(), *g.findValue("b0")->constant(), p, p.h, p.w);
+  Tensor y1 = naiveConv(in, *g.findValue("w1")->constant(), *g.findValue("b1")->constant(), p, p.h, p.w);
+  Tensor want = y1;
+  const float *gd = gate->constant()->data<float>();
+  for (int64_t i = 0; i < want.numel(); ++i)
+    want.data<float>()[i] += y0.data<float>()[i] * gd[(i / (p.h * p.w)) % p.oc];
+  CHECK(mismatch(runGraph(g, {in})[0], want, kConvAtol, kConvRtol) == "");
+}
+
 TEST_CASE("Gemm with transB and a bias vector matches a naive loop", "[runtime]") {
   Graph g;
   Value *a = addInput(g, "a", {5, 7});

@@ -165,9 +165,15 @@ void bindInputs(Graph &g, const std::vector<Tensor> &inputs, const std::vector<b
       bool ok = v->dims().size() == t.dims().size();
       for (size_t d = 0; ok && d < t.dims().size(); ++d)
         ok = v->dims()[d] < 0 || v->dims()[d] == t.dims()[d];
-      if (!ok)
-        throw Error(cat("input '", v->name(), "' expects shape ", shapeString(v->dims()), ", got ",
-                        shapeString(t.dims())));
+      if (!ok) {
+        // Only the batch differs: the graph needs its exported N (FreeFixedBatch could not free it).
+        Dims want = v->dims(), got = t.dims();
+        const bool batchOnly = !want.empty() && want.size() == got.size() && want[0] > 0 &&
+                               (want[0] = got[0], std::equal(want.begin(), want.end(), got.begin(), got.end(),
+                                                             [](int64_t a, int64_t b) { return a < 0 || a == b; }));
+        throw Error(cat("input '", v->name(), "' expects shape ", shapeString(v->dims()), ", got ", shapeString(t.dims()),
+                        batchOnly ? cat("; the model fixes its batch at ", v->dims()[0], ": pass --batch ", v->dims()[0]) : ""));
+      }
     }
     if (isDataInput(t, parameterOnly[i])) {
       v->setShape(t.dims());

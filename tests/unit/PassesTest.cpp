@@ -113,6 +113,47 @@ TEST_CASE("ConstantFolding keeps Shape of a dynamic batch for the runner", "[pas
   CHECK(runGraph(g, {randomTensor({3, 4}, 1)})[0].toInt64s() == std::vector<int64_t>{3, 4});
 }
 
+TEST_CASE("FreeFixedBatch frees an exported N = 1 unless a node or an output depends on it", "[passes]") {
+  // x.view(x.size(0), -1) exported without dynamic axes: the Shape chain reads N, so before
+  // folding it still follows the batch.
+  auto build = [](const std::string &tail) {
+    auto g = std::make_unique<Graph>();
+    Value *x = addInput(*g, "x", {1, 4, 3, 3});
+    Value *y = nullptr;
+    if (tail == "shape chain") {
+      Node *shape = addOp(*g, "Shape", {x}, "shape");
+      Node *gather = addOp(*g, "Gather", {shape->output(0), g->addConstant("zero", Tensor::scalar<int64_t>(0))}, "n");
+      Node *unsq = addOp(*g, "Unsqueeze", {gather->output(0), g->addConstant("axes", Tensor::fromVector<int64_t>({1}, {0}))}, "n1");
+      Node *concat = addOp(*g, "Concat", {unsq->output(0), g->addConstant("m1", Tensor::fromVector<int64_t>({1}, {-1}))}, "ns");
+      concat->setAttr("axis", Attribute::ofInt(0));
+      y = addOp(*g, "Reshape", {x, concat->output(0)}, "y")->output(0);
+    } else if (tail == "reshape to [1, -1]") {
+      y = addOp(*g, "Reshape", {x, g->addConstant("s", Tensor::fromVector<int64_t>({2}, {1, -1}))}, "y")->output(0);
+    } else {  // a sum over everything: the output has no batch dim
+      Node *sum = addOp(*g, "ReduceSum", {x}, "y");
+      sum->setAttr("keepdims", Attribute::ofInt(0));
+      y = sum->output(0);
+    }
+    g->outputs().push_back(y);
+    g->opset = 13;
+    inferShapes(*g);
+    runPasses(*g, floatPreparePipeline());
+    return g;
+  };
+  std::unique_ptr<Graph> chain = build("shape chain");
+  CHECK(chain->inputs()[0]->dims() == Dims{-1, 4, 3, 3});
+  const Tensor in = randomTensor({3, 4, 3, 3}, 7);
+  const Tensor out = runGraph(*chain, {in})[0];
+  CHECK(out.dims() == Dims{3, 36});
+  CHECK(out.toFloats() == in.toFloats());
+  for (const char *kept : {"reshape to [1, -1]", "sum"}) {
+    INFO(kept);
+    std::unique_ptr<Graph> g = build(kept);
+    CHECK(g->inputs()[0]->dims() == Dims{1, 4, 3, 3});
+    CHECK_THROWS_WITH(runGraph(*g, {in}), Catch::Contains("expects shape [1,4,3,3]") && Catch::Contains("pass --batch 1"));
+  }
+}
+
 TEST_CASE("EliminateIdentity removes Identity and inference Dropout", "[passes]") {
   Graph g;
   Value *x = addInput(g, "x", {2, 2});

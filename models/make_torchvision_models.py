@@ -30,7 +30,23 @@ MODELS = {
     "squeezenet_bn_cifar": lambda: SqueezeNetBN(),
     "darknet_cifar": lambda: Darknet(),
     "activations_cifar": lambda: Activations(),
+    # Further zoo families and export settings (scripts/zoo_check.sh): h-swish/SE, SiLU/SE and
+    # 5x5 depthwise, grouped 8-channel convolutions with SE, Inception, dense Concat chains; other
+    # opsets; a batch fixed at 1 (no dynamic_axes), as many exported files are.
+    "mobilenet_v3_large": lambda: torchvision.models.mobilenet_v3_large(),
+    "efficientnet_b0": lambda: torchvision.models.efficientnet_b0(),
+    "mnasnet0_5": lambda: torchvision.models.mnasnet0_5(),
+    "regnet_x_400mf": lambda: torchvision.models.regnet_x_400mf(),
+    "regnet_y_400mf": lambda: torchvision.models.regnet_y_400mf(),
+    "googlenet": lambda: torchvision.models.googlenet(aux_logits=False, init_weights=True),
+    "densenet121": lambda: torchvision.models.densenet121(),
+    "shufflenet_v2_x0_5_opset11": lambda: torchvision.models.shufflenet_v2_x0_5(),
+    "mobilenet_v2_opset17": lambda: torchvision.models.mobilenet_v2(),
+    "squeezenet1_0_opset9": lambda: torchvision.models.squeezenet1_0(),
+    "resnet18_batch1": lambda: torchvision.models.resnet18(),
 }
+OPSETS = {"shufflenet_v2_x0_5_opset11": 11, "mobilenet_v2_opset17": 17, "squeezenet1_0_opset9": 9}  # others 13
+FIXED_BATCH = {"resnet18_batch1"}
 SIZES = {"mobilenet_v1_cifar": 32, "squeezenet_bn_cifar": 32, "darknet_cifar": 32, "activations_cifar": 32}  # others 224
 
 
@@ -131,9 +147,9 @@ def main():
                 m.running_var.uniform_(0.5, 1.5)
         path = os.path.join(args.out, name + ".onnx")
         size = SIZES.get(name, 224)
-        torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=13,
+        torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=OPSETS.get(name, 13),
                           input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+                          dynamic_axes=None if name in FIXED_BATCH else {"input": {0: "N"}, "logits": {0: "N"}})
         print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
 
 

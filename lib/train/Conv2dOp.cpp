@@ -8,6 +8,7 @@ namespace {
 using dt = dnnl::memory::data_type;
 
 dnnl::memory::desc plain(const Dims &d) { return dnnl::memory::desc(d, dt::f32, contiguousStrides(d)); }
+dnnl::memory::desc any(const Dims &d) { return dnnl::memory::desc(d, dt::f32, dnnl::memory::format_tag::any); }
 
 dnnl::memory as(const Device &dev, const dnnl::memory::desc &md, const Tensor &t) {
   return dnnl::memory(md, dev.engine, const_cast<void *>(t.raw()));
@@ -23,7 +24,7 @@ Conv2dOp::Conv2dOp(Device &dev, const Dims &xDims, const Dims &wDims, const Dims
   }
   Dims dil = g.dilations;
   for (int64_t &d : dil) d -= 1;
-  const dnnl::memory::desc x = plain(xDims), w = plain(wDims_), y = plain(yDims);
+  const dnnl::memory::desc x = any(xDims), w = any(wDims_), y = any(yDims);
   const dnnl::memory::desc b = bias ? plain({wDims[0]}) : dnnl::memory::desc();
   const auto alg = dnnl::algorithm::convolution_direct;
   fwd_ = dnnlapi::convolutionForward(dev.engine, dnnl::prop_kind::forward_training, alg, x, w, b, y, g.strides, dil,
@@ -31,33 +32,47 @@ Conv2dOp::Conv2dOp(Device &dev, const Dims &xDims, const Dims &wDims, const Dims
   bwdData_ = dnnlapi::convolutionBackwardData(dev.engine, alg, x, w, y, g.strides, dil, g.padsBegin, g.padsEnd, fwd_);
   bwdWeights_ =
       dnnlapi::convolutionBackwardWeights(dev.engine, alg, x, w, b, y, g.strides, dil, g.padsBegin, g.padsEnd, fwd_);
+  using R = Staging::Role;
+  fwdX_ = Staging(dev, xDims, fwd_.src_desc(), R::kSrc);
+  fwdW_ = Staging(dev, wDims_, fwd_.weights_desc(), R::kWeights);
+  fwdY_ = Staging(dev, yDims, fwd_.dst_desc(), R::kDst);
+  dataDy_ = Staging(dev, yDims, bwdData_.diff_dst_desc(), R::kDst);
+  dataW_ = Staging(dev, wDims_, bwdData_.weights_desc(), R::kWeights);
+  dataDx_ = Staging(dev, xDims, bwdData_.diff_src_desc(), R::kDiffSrc);
+  weightsX_ = Staging(dev, xDims, bwdWeights_.src_desc(), R::kSrc);
+  weightsDy_ = Staging(dev, yDims, bwdWeights_.diff_dst_desc(), R::kDst);
+  weightsDw_ = Staging(dev, wDims_, bwdWeights_.diff_weights_desc(), R::kDiffWeights);
 }
 
 void Conv2dOp::forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y) {
-  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)},
-                                                {DNNL_ARG_WEIGHTS, as(dev_, fwd_.weights_desc(), w)},
-                                                {DNNL_ARG_DST, viewOf(dev_, y)}};
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, fwdX_.in(dev_, x)},
+                                                {DNNL_ARG_WEIGHTS, fwdW_.in(dev_, w)},
+                                                {DNNL_ARG_DST, fwdY_.target(dev_, y)}};
   if (bias_) args[DNNL_ARG_BIAS] = viewOf(dev_, *b);
   dnnl::convolution_forward(fwd_).execute(dev_.stream, args);
+  fwdY_.out(dev_, y);
   dev_.stream.wait();
 }
 
 void Conv2dOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db) {
-  if (dx)
+  if (dx) {
     dnnl::convolution_backward_data(bwdData_).execute(
-        dev_.stream, {{DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
-                      {DNNL_ARG_WEIGHTS, as(dev_, bwdData_.weights_desc(), w)},
-                      {DNNL_ARG_DIFF_SRC, viewOf(dev_, *dx)}});
+        dev_.stream, {{DNNL_ARG_DIFF_DST, dataDy_.in(dev_, dy)},
+                      {DNNL_ARG_WEIGHTS, dataW_.in(dev_, w)},
+                      {DNNL_ARG_DIFF_SRC, dataDx_.target(dev_, *dx)}});
+    dataDx_.out(dev_, *dx);
+  }
   if (dw) {
-    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)},
-                                                  {DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
-                                                  {DNNL_ARG_DIFF_WEIGHTS, as(dev_, bwdWeights_.diff_weights_desc(), *dw)}};
+    std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, weightsX_.in(dev_, x)},
+                                                  {DNNL_ARG_DIFF_DST, weightsDy_.in(dev_, dy)},
+                                                  {DNNL_ARG_DIFF_WEIGHTS, weightsDw_.target(dev_, *dw)}};
     Tensor scratch;
     if (bias_) {
       if (!db) scratch = Tensor(DType::Float32, {wDims_.size() == 5 ? wDims_[0] * wDims_[1] : wDims_[0]});
       args[DNNL_ARG_DIFF_BIAS] = viewOf(dev_, db ? *db : scratch);
     }
     dnnl::convolution_backward_weights(bwdWeights_).execute(dev_.stream, args);
+    weightsDw_.out(dev_, *dw);
   }
   dev_.stream.wait();
 }

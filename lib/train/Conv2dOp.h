@@ -1,5 +1,8 @@
 // Convolution (grouped and depthwise included) with gradients for input, weights and bias,
-// on oneDNN's convolution forward_training / backward_data / backward_weights primitives.
+// on oneDNN's convolution forward_training / backward_data / backward_weights primitives, each
+// in the layouts oneDNN picks for it (blocked ones run its direct jit kernels; on plain NCHW
+// a depthwise backward_weights falls to a per-group GEMM 100x slower), the plain tensors of the
+// training engine reordered in and out around it.
 #pragma once
 
 #include "ir/Tensor.h"
@@ -29,6 +32,8 @@ class Conv2dOp {
   dnnl::convolution_forward::primitive_desc fwd_;
   dnnl::convolution_backward_data::primitive_desc bwdData_;
   dnnl::convolution_backward_weights::primitive_desc bwdWeights_;
+  // Each primitive's arguments in the layouts oneDNN picked for it.
+  Staging fwdX_, fwdW_, fwdY_, dataDy_, dataW_, dataDx_, weightsX_, weightsDy_, weightsDw_;
 };
 
 /// Transposed convolution (ONNX ConvTranspose, 2-D) with gradients for input, weights and bias,

@@ -11,6 +11,41 @@ dnnl::memory viewOf(const Device &dev, const Tensor &t) {
   return dnnl::memory(md, dev.engine, const_cast<void *>(t.raw()));
 }
 
+Staging::Staging(const Device &dev, const Dims &dims, const dnnl::memory::desc &want, Role role)
+    : plain_(dims, dnnl::memory::data_type::f32, contiguousStrides(dims)), want_(want), role_(role), same_(want == plain_) {
+  if (same_) return;
+  toWant_ = dnnl::reorder(dnnl::reorder::primitive_desc(dev.engine, plain_, dev.engine, want_));
+  toPlain_ = dnnl::reorder(dnnl::reorder::primitive_desc(dev.engine, want_, dev.engine, plain_));
+}
+
+dnnl::memory Staging::buffer(Device &dev) const {
+  if (dev.staging.size() < kRoles) dev.staging.resize(kRoles);
+  dnnl::memory &b = dev.staging[role_];
+  const size_t bytes = want_.get_size();
+  if (!b || b.get_desc().get_size() < bytes)
+    b = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(bytes)}, dnnl::memory::data_type::u8,
+                                        dnnl::memory::format_tag::a), dev.engine);
+  return dnnl::memory(want_, dev.engine, b.get_data_handle());
+}
+
+dnnl::memory Staging::in(Device &dev, const Tensor &t) const {
+  dnnl::memory plain(plain_, dev.engine, const_cast<void *>(t.raw()));
+  if (same_) return plain;
+  dnnl::memory m = buffer(dev);
+  toWant_.execute(dev.stream, plain, m);
+  return m;
+}
+
+dnnl::memory Staging::target(Device &dev, Tensor &t) const {
+  return same_ ? dnnl::memory(plain_, dev.engine, t.raw()) : buffer(dev);
+}
+
+void Staging::out(Device &dev, Tensor &t) const {
+  if (same_) return;
+  dnnl::memory plain(plain_, dev.engine, t.raw()), staged = buffer(dev);
+  toPlain_.execute(dev.stream, staged, plain);
+}
+
 std::vector<int64_t> elementOffsets(const Dims &dims, const std::vector<int64_t> &strides) {
   std::vector<int64_t> out(static_cast<size_t>(numElements(dims)));
   Dims idx(dims.size(), 0);

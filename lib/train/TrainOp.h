@@ -14,6 +14,31 @@ namespace lowbit::train {
 struct Device {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
+  /// Staging buffers for tensors a primitive wants in another layout than plain, one per role
+  /// (Staging::Role), shared by every op: the ops of a network run one after another.
+  std::vector<dnnl::memory> staging;
+};
+
+/// One argument of a primitive that wants it in layout \p want while the training engine keeps
+/// plain tensors: a reorder into (or out of) the device's staging buffer for \p role, or the
+/// tensor itself when \p want is plain.
+class Staging {
+ public:
+  enum Role { kSrc, kWeights, kDst, kDiffSrc, kDiffWeights, kRoles };
+  Staging() = default;
+  Staging(const Device &dev, const Dims &dims, const dnnl::memory::desc &want, Role role);
+  /// \p t's values in the wanted layout (reordered now when it is not plain).
+  dnnl::memory in(Device &dev, const Tensor &t) const;
+  /// Where the primitive writes; out() then leaves the values in \p t.
+  dnnl::memory target(Device &dev, Tensor &t) const;
+  void out(Device &dev, Tensor &t) const;
+
+ private:
+  dnnl::memory buffer(Device &dev) const;
+  dnnl::memory::desc plain_, want_;
+  Role role_ = kSrc;
+  bool same_ = true;
+  dnnl::reorder toWant_, toPlain_;
 };
 
 /// A oneDNN memory viewing \p t's data as plain row-major f32 (no copy).

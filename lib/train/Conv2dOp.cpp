@@ -54,22 +54,35 @@ void Conv2dOp::forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor
   dev_.stream.wait();
 }
 
-void Conv2dOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db) {
+void Conv2dOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db,
+                        bool addToDx) {
   if (dx) {
+    // Added in by the reorder out of oneDNN's layout, or through a scratch tensor when plain.
+    Tensor &target = addToDx && dataDx_.plain() ? scratch(dxScratch_, dx->dims()) : *dx;
     dnnl::convolution_backward_data(bwdData_).execute(
         dev_.stream, {{DNNL_ARG_DIFF_DST, dataDy_.in(dev_, dy)},
                       {DNNL_ARG_WEIGHTS, dataW_.in(dev_, w)},
-                      {DNNL_ARG_DIFF_SRC, dataDx_.target(dev_, *dx)}});
-    dataDx_.out(dev_, *dx);
+                      {DNNL_ARG_DIFF_SRC, dataDx_.target(dev_, target)}});
+    if (!addToDx) {
+      dataDx_.out(dev_, *dx);
+    } else if (!dataDx_.plain()) {
+      dataDx_.addOut(dev_, *dx);
+    } else {
+      dev_.stream.wait();
+      accumulate(*dx, target);
+    }
   }
   if (dw) {
+    // dL/dy staged for backward_data serves here too when both want the same layout.
+    const dnnl::memory dyStaged = dx && weightsDy_.sharesBuffer(dataDy_) ? weightsDy_.staged(dev_, dy)
+                                                                          : weightsDy_.in(dev_, dy);
     std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, weightsX_.in(dev_, x)},
-                                                  {DNNL_ARG_DIFF_DST, weightsDy_.in(dev_, dy)},
+                                                  {DNNL_ARG_DIFF_DST, dyStaged},
                                                   {DNNL_ARG_DIFF_WEIGHTS, weightsDw_.target(dev_, *dw)}};
-    Tensor scratch;
+    Tensor scratchBias;
     if (bias_) {
-      if (!db) scratch = Tensor(DType::Float32, {wDims_.size() == 5 ? wDims_[0] * wDims_[1] : wDims_[0]});
-      args[DNNL_ARG_DIFF_BIAS] = viewOf(dev_, db ? *db : scratch);
+      if (!db) scratchBias = Tensor(DType::Float32, {wDims_.size() == 5 ? wDims_[0] * wDims_[1] : wDims_[0]});
+      args[DNNL_ARG_DIFF_BIAS] = viewOf(dev_, db ? *db : scratchBias);
     }
     dnnl::convolution_backward_weights(bwdWeights_).execute(dev_.stream, args);
     weightsDw_.out(dev_, *dw);
@@ -114,22 +127,27 @@ void Deconv2dOp::forward(const Tensor &x, const Tensor &w, const Tensor *b, Tens
   dev_.stream.wait();
 }
 
-void Deconv2dOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db) {
+void Deconv2dOp::backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db,
+                          bool addToDx) {
   toDnnl(w);
-  if (dx)
+  if (dx) {
+    Tensor &target = addToDx ? scratch(dxScratch_, dx->dims()) : *dx;
     dnnl::deconvolution_backward_data(bwdData_).execute(
         dev_.stream, {{DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
                       {DNNL_ARG_WEIGHTS, as(dev_, bwdData_.weights_desc(), wDnnl_)},
-                      {DNNL_ARG_DIFF_SRC, viewOf(dev_, *dx)}});
+                      {DNNL_ARG_DIFF_SRC, viewOf(dev_, target)}});
+    dev_.stream.wait();
+    if (addToDx) accumulate(*dx, target);
+  }
   if (dw) {
-    Tensor dwDnnl(DType::Float32, dnnlDims_);
+    Tensor &dwDnnl = scratch(dwDnnl_, dnnlDims_);
     std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)},
                                                   {DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
                                                   {DNNL_ARG_DIFF_WEIGHTS, as(dev_, bwdWeights_.diff_weights_desc(), dwDnnl)}};
-    Tensor scratch;
+    Tensor scratchBias;
     if (bias_) {
-      if (!db) scratch = Tensor(DType::Float32, {dy.dims()[1]});
-      args[DNNL_ARG_DIFF_BIAS] = viewOf(dev_, db ? *db : scratch);
+      if (!db) scratchBias = Tensor(DType::Float32, {dy.dims()[1]});
+      args[DNNL_ARG_DIFF_BIAS] = viewOf(dev_, db ? *db : scratchBias);
     }
     dnnl::deconvolution_backward_weights(bwdWeights_).execute(dev_.stream, args);
     dev_.stream.wait();

@@ -22,8 +22,10 @@ class Conv2dOp {
 
   /// y = conv(x, w) + b (\p b may be null).
   void forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y);
-  /// From dL/dy: dL/dx (if \p dx), dL/dw and dL/db (if given). Overwrites the outputs.
-  void backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db);
+  /// From dL/dy: dL/dx (if \p dx), dL/dw and dL/db (if given). Overwrites the outputs, except
+  /// that dL/dx is added into \p dx when \p addToDx.
+  void backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db,
+                bool addToDx = false);
 
  private:
   Device &dev_;
@@ -34,6 +36,7 @@ class Conv2dOp {
   dnnl::convolution_backward_weights::primitive_desc bwdWeights_;
   // Each primitive's arguments in the layouts oneDNN picked for it.
   Staging fwdX_, fwdW_, fwdY_, dataDy_, dataW_, dataDx_, weightsX_, weightsDy_, weightsDw_;
+  Tensor dxScratch_;  // dL/dx before it is added in, when oneDNN writes it plain
 };
 
 /// Transposed convolution (ONNX ConvTranspose, 2-D) with gradients for input, weights and bias,
@@ -46,7 +49,8 @@ class Deconv2dOp {
   Deconv2dOp(Device &dev, const Dims &xDims, const Dims &wDims, const Dims &yDims, bool bias, const ConvGeometry &g);
   void forward(const Tensor &x, const Tensor &w, const Tensor *b, Tensor &y);
   /// As Conv2dOp::backward.
-  void backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db);
+  void backward(const Tensor &x, const Tensor &w, const Tensor &dy, Tensor *dx, Tensor *dw, Tensor *db,
+                bool addToDx = false);
 
  private:
   void toDnnl(const Tensor &w);  // ONNX layout -> wDnnl_
@@ -54,7 +58,7 @@ class Deconv2dOp {
   Dims wDims_;                   // ONNX's
   Dims dnnlDims_;                // oneDNN's logical weight dims
   std::vector<int64_t> onnxStrides_;  // ONNX's weight read in oneDNN's dim order
-  Tensor wDnnl_;
+  Tensor wDnnl_, dwDnnl_, dxScratch_;
   int64_t groups_;
   bool bias_;
   dnnl::deconvolution_forward::primitive_desc fwd_;

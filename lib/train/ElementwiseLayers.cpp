@@ -19,15 +19,18 @@ class ActivationLayer final : public Layer {
   ActivationLayer(Device &dev, const Dims &d, float lo, float hi, size_t x, size_t y)
       : op_(dev, d, lo, hi), x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override { op_.forward(v[x_], v[y_]); }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    Tensor dx(DType::Float32, v[x_].dims());
-    op_.backward(v[x_], g[y_], dx);
-    accumulate(g[x_], dx);
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
+    bool add = false;
+    Tensor &dy = g[y_], &dx = g.claim(x_, add);
+    if (!add) return op_.backward(v[x_], dy, dx);
+    op_.backward(v[x_], dy, scratch(dx_, dx.dims()));
+    accumulate(dx, dx_);
   }
 
  private:
   ActivationOp op_;
   size_t x_, y_;
+  Tensor dx_;  // dL/dx before it is added in, when another reader wrote it first
 };
 
 // y = f(x), dx += f'(x) dy for the ops of UnaryMath (gates, smooth activations, Exp/Log/...).
@@ -41,7 +44,7 @@ class UnaryLayer final : public Layer {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) y[i] = math_.value(x[i], p_);
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     const float *x = v[x_].data<float>(), *y = v[y_].data<float>(), *dy = g[y_].data<float>();
     float *dx = g[x_].data<float>();
     const int64_t n = v[x_].numel();
@@ -98,7 +101,7 @@ class BinaryLayer final : public Layer {
       for (int64_t j = 0; j < len; ++j) yr[j] = apply(a[rows_.at(0, r, j)], b[rows_.at(1, r, j)]);
     }
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     const float *a = v[a_].data<float>(), *b = v[b_].data<float>(), *dy = g[y_].data<float>();
     float *da = g[a_].data<float>(), *db = g[b_].data<float>();
     const int64_t rows = rows_.rows(), len = rows_.len;
@@ -177,7 +180,7 @@ class VariadicLayer final : public Layer {
         y[r * len + j] = op_ == Op::Mean ? acc / static_cast<float>(k) : acc;
       }
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     std::vector<const float *> x;
     std::vector<float *> dx;
     for (size_t i = 0; i < xs_.size(); ++i) {
@@ -224,9 +227,16 @@ class AddLayer final : public Layer {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
   }
-  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
-    accumulate(g[a_], g[y_]);
-    accumulate(g[b_], g[y_]);
+  void backward(std::vector<Tensor> &, Gradients &g) override {
+    const Tensor &dy = g[y_];
+    for (size_t x : {a_, b_}) {
+      bool add = false;
+      Tensor &dx = g.claim(x, add);
+      if (add)
+        accumulate(dx, dy);
+      else
+        copyInto(dx, dy);
+    }
   }
 
  private:
@@ -257,7 +267,7 @@ class BatchNormLayer final : public Layer {
         for (int64_t i = 0; i < inner_; ++i) y[at + i] = a * x[at + i] + shift;
       }
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     const float *x = v[x_].data<float>(), *dy = g[y_].data<float>(), *s = scale_->value.data<float>();
     float *dx = g[x_].data<float>(), *ds = scale_->grad.data<float>(), *db = bias_->grad.data<float>();
 #pragma omp parallel for schedule(static)
@@ -302,7 +312,7 @@ class WhereLayer final : public Layer {
       for (int64_t j = 0; j < len; ++j)
         o[r * len + j] = mask_[static_cast<size_t>(rows_.at(0, r, j))] ? x[rows_.at(1, r, j)] : y[rows_.at(2, r, j)];
   }
-  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &, Gradients &g) override {
     const float *d = g[out_].data<float>();
     float *dx = g[x_].data<float>(), *dy = g[y_].data<float>();
     const int64_t rows = rows_.rows(), len = rows_.len;

@@ -25,8 +25,10 @@ class FakeQuantOp {
   void forward(const Tensor &x, const Tensor &step, Tensor &y) const;
   /// dx = dy where qmin <= x/s <= qmax, 0 outside (straight-through);
   /// dstep[c] = g * sum over channel c of dy * (round(x/s) - x/s) inside, dy * qmin or
-  /// dy * qmax outside. Either output may be null. Overwrites the outputs.
-  void backward(const Tensor &x, const Tensor &step, const Tensor &dy, Tensor *dx, Tensor *dstep) const;
+  /// dy * qmax outside. Either output may be null. Overwrites dstep, and dx unless \p addToDx
+  /// (then adds into it: the gradient slot of the layer's input, no temporary).
+  void backward(const Tensor &x, const Tensor &step, const Tensor &dy, Tensor *dx, Tensor *dstep,
+                bool addToDx = false) const;
 
  private:
   int32_t code(float x, float step) const;
@@ -41,8 +43,9 @@ class PactClipOp {
  public:
   /// y = clamp(x, 0, alpha), alpha a one-element tensor.
   void forward(const Tensor &x, const Tensor &alpha, Tensor &y) const;
-  /// dx = dy where 0 < x < alpha; dalpha = sum of dy where x >= alpha.
-  void backward(const Tensor &x, const Tensor &alpha, const Tensor &dy, Tensor *dx, Tensor *dalpha) const;
+  /// dx = dy where 0 < x < alpha (added into dx if \p addToDx); dalpha = sum of dy where x >= alpha.
+  void backward(const Tensor &x, const Tensor &alpha, const Tensor &dy, Tensor *dx, Tensor *dalpha,
+                bool addToDx = false) const;
 };
 
 }  // namespace lowbit::train

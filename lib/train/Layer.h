@@ -21,7 +21,7 @@ class Layer {
   virtual ~Layer() = default;
   virtual void forward(std::vector<Tensor> &v) = 0;
   /// Adds into g[input slots] and parameter gradients; g[output slots] hold dL/dy.
-  virtual void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) = 0;
+  virtual void backward(std::vector<Tensor> &v, Gradients &g) = 0;
 
   /// Whether backward must compute the gradients of weights and biases (not when only the
   /// input's is wanted: attacks). Layers whose parameter gradients cost real work ask.

@@ -30,16 +30,16 @@ class ConvLayer final : public Layer {
   void forward(std::vector<Tensor> &v) override {
     op_->forward(v[x_], w_.forward(), bias_ ? &bias_->value : nullptr, v[y_]);
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     const bool params = wantsParameterGradients();
-    Tensor dx(DType::Float32, v[x_].dims()), dw(DType::Float32, params ? w_.weight->value.dims() : Dims{1});
-    Tensor db(DType::Float32, params && bias_ ? bias_->value.dims() : Dims{1});
-    op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, g[y_], &dx, params ? &dw : nullptr,
-                  params && bias_ ? &db : nullptr);
-    accumulate(g[x_], dx);
+    Tensor *dw = params ? &scratch(dw_, w_.weight->value.dims()) : nullptr;
+    Tensor *db = params && bias_ ? &scratch(db_, bias_->value.dims()) : nullptr;
+    bool add = false;
+    Tensor &dy = g[y_], &dx = g.claim(x_, add);
+    op_->backward(v[x_], w_.fq ? w_.quantized : w_.weight->value, dy, &dx, dw, db, add);
     if (!params) return;
-    w_.backward(dw);
-    if (bias_) accumulate(bias_->grad, db);
+    w_.backward(*dw);
+    if (bias_) accumulate(bias_->grad, *db);
   }
 
  private:
@@ -47,6 +47,7 @@ class ConvLayer final : public Layer {
   QuantizedWeight w_;
   Param *bias_;
   size_t x_, y_;
+  Tensor dw_, db_;  // the parameter gradients of one step, before they are added in
 };
 
 // y = alpha * op(x) W^T + beta * c on the inner-product op, where op(x) is x or x^T (transA)
@@ -77,7 +78,7 @@ class LinearLayer final : public Layer {
     if (cfg_.alpha != 1.f) scale(v[y_], cfg_.alpha);
     if (bias_) addBias(v[y_]);
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     const Tensor &x = cfg_.transA ? xt_ : v[x_];
     const Tensor &w = cfg_.weightInOut ? wt_ : (w_.fq ? w_.quantized : w_.weight->value);
     const Tensor *dy = &g[y_];
@@ -177,7 +178,7 @@ class BatchedMatMulLayer final : public Layer {
           for (int64_t j = 0; j < n_; ++j) yr[j] += ar[p] * bm[p * n_ + j];
       }
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     const float *a = v[a_].data<float>(), *b = v[b_].data<float>(), *dy = g[y_].data<float>();
     float *da = g[a_].data<float>(), *db = g[b_].data<float>();
     // Sequential over batches: a broadcast operand's gradient sums over several of them.

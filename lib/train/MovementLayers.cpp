@@ -18,7 +18,7 @@ class ViewLayer final : public Layer {
  public:
   ViewLayer(size_t x, size_t y) : x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override { std::memcpy(v[y_].raw(), v[x_].raw(), v[x_].byteSize()); }
-  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &, Gradients &g) override {
     const float *dy = g[y_].data<float>();
     float *dx = g[x_].data<float>();
     for (int64_t i = 0; i < g[x_].numel(); ++i) dx[i] += dy[i];
@@ -37,7 +37,7 @@ class StridedViewLayer final : public Layer {
     copyStrided(v[x_].raw(), view_.offset, view_.strides, v[y_].raw(), 0, contiguousStrides(view_.dims), view_.dims,
                 sizeof(float));
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     Tensor dx(DType::Float32, v[x_].dims());
     copyStrided(g[y_].raw(), 0, contiguousStrides(view_.dims), dx.raw(), view_.offset, view_.strides, view_.dims,
                 sizeof(float));
@@ -61,7 +61,7 @@ class RepeatLayer final : public Layer {
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < n; ++o) y[o] = x[from_[static_cast<size_t>(o)]];
   }
-  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &, Gradients &g) override {
     const float *dy = g[y_].data<float>();
     float *dx = g[x_].data<float>();
     for (size_t o = 0; o < from_.size(); ++o) dx[from_[o]] += dy[o];  // sequential: copies collide
@@ -79,18 +79,26 @@ class ConcatLayer final : public Layer {
       : xs_(std::move(xs)), y_(y), widths_(std::move(widths)), outer_(outer) {
     for (int64_t w : widths_) total_ += w;
   }
-  void forward(std::vector<Tensor> &v) override { copy(v, true); }
-  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override { copy(g, false); }
+  void forward(std::vector<Tensor> &v) override { copy(v[y_].data<float>(), pointers(v), true); }
+  void backward(std::vector<Tensor> &, Gradients &g) override { copy(g[y_].data<float>(), pointers(g), false); }
 
  private:
+  template <typename Slots>
+  std::vector<float *> pointers(Slots &t) const {
+    std::vector<float *> p;
+    for (size_t x : xs_) {
+      Tensor &slot = t[x];
+      p.push_back(slot.data<float>());
+    }
+    return p;
+  }
   // Forward copies the inputs' rows into the output; backward adds the output gradient's rows
   // to the inputs' gradients.
-  void copy(std::vector<Tensor> &t, bool forward) {
-    float *y = t[y_].data<float>();
+  void copy(float *y, const std::vector<float *> &xs, bool forward) const {
     for (int64_t o = 0; o < outer_; ++o) {
       int64_t at = o * total_;
-      for (size_t i = 0; i < xs_.size(); ++i) {
-        float *x = t[xs_[i]].data<float>() + o * widths_[i];
+      for (size_t i = 0; i < xs.size(); ++i) {
+        float *x = xs[i] + o * widths_[i];
         if (forward)
           std::memcpy(y + at, x, static_cast<size_t>(widths_[i]) * sizeof(float));
         else
@@ -112,7 +120,7 @@ class PadLayer final : public Layer {
   void forward(std::vector<Tensor> &v) override {
     padCopy(v[x_].raw(), v[x_].dims(), v[y_].raw(), pad_.begin, pad_.end, PadMode::Constant, &fill_, sizeof(float));
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     Tensor dx(DType::Float32, v[x_].dims());
     Dims negBegin = pad_.begin, negEnd = pad_.end;
     for (int64_t &d : negBegin) d = -d;
@@ -153,7 +161,7 @@ class ResizeLayer final : public Layer {
       for (int64_t o : outside_) yb[o] = fill_;
     }
   }
-  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &, Gradients &g) override {
     const float *dy = g[y_].data<float>();
     float *dx = g[x_].data<float>();
 #pragma omp parallel for schedule(static)

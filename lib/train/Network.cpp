@@ -21,10 +21,11 @@ class ActQuantLayer final : public Layer {
   ActQuantLayer(QuantRange r, Param *step, size_t x, size_t y, bool learnStep)
       : fq_(r, -1), step_(step), x_(x), y_(y), learnStep_(learnStep) {}
   void forward(std::vector<Tensor> &v) override { fq_.forward(v[x_], step_->value, v[y_]); }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    Tensor dx(DType::Float32, v[x_].dims()), ds(DType::Float32, step_->value.dims());
-    fq_.backward(v[x_], step_->value, g[y_], &dx, learnStep_ ? &ds : nullptr);
-    accumulate(g[x_], dx);
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
+    Tensor ds(DType::Float32, step_->value.dims());
+    bool add = false;
+    Tensor &dx = g.claim(x_, add);
+    fq_.backward(v[x_], step_->value, g[y_], &dx, learnStep_ ? &ds : nullptr, add);
     if (learnStep_) accumulate(step_->grad, ds);
   }
 
@@ -96,10 +97,11 @@ class PactQuantLayer final : public Layer {
     step_.data<float>()[0] = alpha_->value.data<float>()[0] * alpha_->stepPerUnit;
     fq_.forward(v[x_], step_, v[y_]);
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
-    Tensor dx(DType::Float32, v[x_].dims()), da(DType::Float32, {1});
-    pact_.backward(v[x_], alpha_->value, g[y_], &dx, &da);
-    accumulate(g[x_], dx);
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
+    Tensor da(DType::Float32, {1});
+    bool add = false;
+    Tensor &dx = g.claim(x_, add);
+    pact_.backward(v[x_], alpha_->value, g[y_], &dx, &da, add);
     accumulate(alpha_->grad, da);
   }
 
@@ -194,7 +196,7 @@ Device &NetworkBuilder::device() { return net_.dev_; }
 
 size_t NetworkBuilder::newSlot(const std::string &name, const Dims &dims) {
   net_.values_.emplace_back(DType::Float32, dims);
-  net_.grads_.emplace_back(DType::Float32, dims);
+  net_.grads_.addSlot(dims);
   net_.slotNames_.push_back(name);
   return net_.values_.size() - 1;
 }
@@ -335,8 +337,9 @@ const Tensor &Network::forward(const Tensor &input) {
 
 const Tensor &Network::backward(const Tensor &dOutput, const std::vector<ActivationGrad> &extra) {
   LOWBIT_CHECK(dOutput.dims() == grads_[outputSlot_].dims(), "output gradient has the wrong dims");
-  for (Tensor &g : grads_) std::memset(g.raw(), 0, g.byteSize());
-  std::memcpy(grads_[outputSlot_].raw(), dOutput.raw(), dOutput.byteSize());
+  grads_.reset();
+  bool add = false;
+  std::memcpy(grads_.claim(outputSlot_, add).raw(), dOutput.raw(), dOutput.byteSize());
   // Layers add into their input slots in reverse order, so a seed is complete before the
   // layer that produced the activation runs.
   for (const ActivationGrad &e : extra) {

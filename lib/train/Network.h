@@ -106,7 +106,8 @@ class Network {
   Device dev_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::unique_ptr<Param>> params_;
-  std::vector<Tensor> values_, grads_;        // per slot
+  std::vector<Tensor> values_;  // per slot
+  Gradients grads_;
   std::vector<std::string> slotNames_;
   size_t inputSlot_ = 0, outputSlot_ = 0;
   bool paramGrads_ = true;

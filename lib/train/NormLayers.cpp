@@ -16,7 +16,7 @@ class LrnLayer final : public Layer {
   void forward(std::vector<Tensor> &v) override {
     lrnForward(v[x_].data<float>(), outer_, channels_, inner_, p_, v[y_].data<float>());
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     lrnBackward(v[x_].data<float>(), g[y_].data<float>(), outer_, channels_, inner_, p_, g[x_].data<float>());
   }
 
@@ -46,7 +46,7 @@ class RowNormLayer final : public Layer {
         y[at] = xhat[at] * s[k] + (b ? b[k] : 0.f);
       }
   }
-  void backward(std::vector<Tensor> &, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &, Gradients &g) override {
     const float *xhat = xhat_.data<float>(), *dy = g[y_].data<float>(), *s = scale_->value.data<float>();
     float *ds = scale_->grad.data<float>(), *db = bias_ ? bias_->grad.data<float>() : nullptr;
     Tensor dxhat(DType::Float32, {r_.rows, r_.len});

@@ -21,7 +21,7 @@ class QdqLayer final : public Layer {
   void forward(std::vector<Tensor> &v) override {
     fakeQuantize(v[x_].data<float>(), v[y_].data<float>(), static_cast<size_t>(v[x_].numel()), scale_, zeroPoint_, range_);
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     // The bounds quantizeValue clamps x / scale to, before rounding.
     const float lo = static_cast<float>(int64_t{range_.qmin} - zeroPoint_), hi = static_cast<float>(int64_t{range_.qmax} - zeroPoint_);
     const float *x = v[x_].data<float>(), *dy = g[y_].data<float>();

@@ -19,7 +19,7 @@ class PoolLayer final : public Layer {
             size_t y)
       : op_(dev, kind, xd, yd, geo.kernel, geo.strides, geo.padsBegin, geo.padsEnd), x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override { op_.forward(v[x_], v[y_]); }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     Tensor dx(DType::Float32, v[x_].dims());
     op_.backward(g[y_], dx);
     accumulate(g[x_], dx);
@@ -75,7 +75,7 @@ class ReduceLayer final : public Layer {
       y[o] = extremum && op_ != Op::LogSumExp ? m[o] : static_cast<float>(r);
     }
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     const float *x = v[x_].data<float>(), *y = v[y_].data<float>(), *dy = g[y_].data<float>();
     float *dx = g[x_].data<float>();
     const size_t outs = static_cast<size_t>(v[y_].numel());
@@ -139,7 +139,7 @@ class SoftmaxLayer final : public Layer {
         for (int64_t a = 0; a < axis_; ++a) y[base + a * inner_] = static_cast<float>(y[base + a * inner_] / z);
       }
   }
-  void backward(std::vector<Tensor> &v, std::vector<Tensor> &g) override {
+  void backward(std::vector<Tensor> &v, Gradients &g) override {
     const float *y = v[y_].data<float>(), *dy = g[y_].data<float>();
     float *dx = g[x_].data<float>();
 #pragma omp parallel for collapse(2) schedule(static)

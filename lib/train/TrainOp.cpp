@@ -1,5 +1,7 @@
 #include "train/TrainOp.h"
 
+#include <algorithm>
+
 #include "kernels/TensorCopy.h"
 
 namespace lowbit::train {
@@ -16,6 +18,11 @@ Staging::Staging(const Device &dev, const Dims &dims, const dnnl::memory::desc &
   if (same_) return;
   toWant_ = dnnl::reorder(dnnl::reorder::primitive_desc(dev.engine, plain_, dev.engine, want_));
   toPlain_ = dnnl::reorder(dnnl::reorder::primitive_desc(dev.engine, want_, dev.engine, plain_));
+  dnnl::post_ops sum;
+  sum.append_sum(1.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(sum);
+  addToPlain_ = dnnl::reorder(dnnl::reorder::primitive_desc(dev.engine, want_, dev.engine, plain_, attr));
 }
 
 dnnl::memory Staging::buffer(Device &dev) const {
@@ -46,6 +53,16 @@ void Staging::out(Device &dev, Tensor &t) const {
   toPlain_.execute(dev.stream, staged, plain);
 }
 
+void Staging::addOut(Device &dev, Tensor &t) const {
+  LOWBIT_CHECK(!same_, "addOut of a plain layout");
+  dnnl::memory plain(plain_, dev.engine, t.raw()), staged = buffer(dev);
+  addToPlain_.execute(dev.stream, staged, plain);
+}
+
+dnnl::memory Staging::staged(Device &dev, const Tensor &t) const {
+  return same_ ? dnnl::memory(plain_, dev.engine, const_cast<void *>(t.raw())) : buffer(dev);
+}
+
 std::vector<int64_t> elementOffsets(const Dims &dims, const std::vector<int64_t> &strides) {
   std::vector<int64_t> out(static_cast<size_t>(numElements(dims)));
   Dims idx(dims.size(), 0);
@@ -62,12 +79,52 @@ std::vector<int64_t> elementOffsets(const Dims &dims, const std::vector<int64_t>
   return out;
 }
 
+void Gradients::addSlot(const Dims &dims) {
+  t_.emplace_back(DType::Float32, dims);
+  written_.push_back(1);  // zeros already
+}
+
+void Gradients::reset() { std::fill(written_.begin(), written_.end(), uint8_t{0}); }
+
+Tensor &Gradients::operator[](size_t slot) {
+  Tensor &t = t_.at(slot);
+  if (!written_[slot]) {
+    float *d = t.data<float>();
+    const int64_t n = t.numel();
+#pragma omp parallel for if (n > (1 << 16)) schedule(static)
+    for (int64_t i = 0; i < n; ++i) d[i] = 0.f;
+    written_[slot] = 1;
+  }
+  return t;
+}
+
+Tensor &Gradients::claim(size_t slot, bool &add) {
+  add = written_.at(slot) != 0;
+  written_[slot] = 1;
+  return t_[slot];
+}
+
+Tensor &scratch(Tensor &t, const Dims &dims) {
+  if (t.dims() != dims || t.dtype() != DType::Float32 || t.byteSize() != static_cast<size_t>(numElements(dims)) * 4)
+    t = Tensor(DType::Float32, dims);
+  return t;
+}
+
+void copyInto(Tensor &a, const Tensor &b) {
+  LOWBIT_CHECK(a.dims() == b.dims(), "gradient shapes differ");
+  float *x = a.data<float>();
+  const float *y = b.data<float>();
+  const int64_t n = a.numel();
+#pragma omp parallel for if (n > (1 << 14)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] = y[i];
+}
+
 void accumulate(Tensor &a, const Tensor &b) {
   LOWBIT_CHECK(a.dims() == b.dims(), "gradient shapes differ");
   float *x = a.data<float>();
   const float *y = b.data<float>();
   const int64_t n = a.numel();
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
+#pragma omp parallel for if (n > (1 << 14)) schedule(static)
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 

@@ -6,6 +6,9 @@
 #pragma once
 
 #include "dnnl/DnnlApi.h"
+#include <cstdint>
+#include <vector>
+
 #include "ir/Tensor.h"
 
 namespace lowbit::train {
@@ -32,13 +35,22 @@ class Staging {
   /// Where the primitive writes; out() then leaves the values in \p t.
   dnnl::memory target(Device &dev, Tensor &t) const;
   void out(Device &dev, Tensor &t) const;
+  /// As out, but adds the values into \p t (a reorder with a sum post-op: gradient
+  /// accumulation without a temporary). Only when the wanted layout is not plain.
+  void addOut(Device &dev, Tensor &t) const;
+  bool plain() const { return same_; }
+  /// Whether \p o stages the same layout in the same buffer (a tensor staged for one primitive
+  /// serves the next one without another reorder).
+  bool sharesBuffer(const Staging &o) const { return role_ == o.role_ && want_ == o.want_; }
+  /// The staging buffer's current contents, as the last in() of this role left them.
+  dnnl::memory staged(Device &dev, const Tensor &t) const;
 
  private:
   dnnl::memory buffer(Device &dev) const;
   dnnl::memory::desc plain_, want_;
   Role role_ = kSrc;
   bool same_ = true;
-  dnnl::reorder toWant_, toPlain_;
+  dnnl::reorder toWant_, toPlain_, addToPlain_;
 };
 
 /// A oneDNN memory viewing \p t's data as plain row-major f32 (no copy).
@@ -47,6 +59,34 @@ dnnl::memory viewOf(const Device &dev, const Tensor &t);
 /// The element offset idx . \p strides of every index idx of \p dims, in row-major order (with
 /// broadcastStrides: where each element of a broadcast or reduction reads or lands).
 std::vector<int64_t> elementOffsets(const Dims &dims, const std::vector<int64_t> &strides);
+
+/// The gradients dL/d(slot) of one backward pass over a network's activation slots. A slot reads
+/// as zeros until a layer writes it: it is zeroed when first touched, unless the first layer to
+/// write it claims it and overwrites all of it (most slots have one reader, so most of a pass's
+/// gradients are never zeroed).
+class Gradients {
+ public:
+  void addSlot(const Dims &dims);
+  size_t size() const { return t_.size(); }
+  /// Starts a pass: every slot reads as zeros again.
+  void reset();
+  /// dL/d(slot), zeros unless a layer has written it this pass (to read, or to add into).
+  Tensor &operator[](size_t slot);
+  /// For a layer about to write all of dL/d(slot): the tensor, and in \p add whether to add into
+  /// it (another layer has written it) or overwrite it (nobody has; its contents are stale).
+  Tensor &claim(size_t slot, bool &add);
+
+ private:
+  std::vector<Tensor> t_;
+  std::vector<uint8_t> written_;
+};
+
+/// \p t, allocated with \p dims on first use and kept: a buffer a layer reuses every step
+/// (its contents are whatever the last step left).
+Tensor &scratch(Tensor &t, const Dims &dims);
+
+/// Copies \p b into \p a (same dims), on the threads when large.
+void copyInto(Tensor &a, const Tensor &b);
 
 /// Adds \p b into \p a elementwise (same dims): gradient accumulation.
 void accumulate(Tensor &a, const Tensor &b);

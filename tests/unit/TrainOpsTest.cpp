@@ -1,11 +1,13 @@
 // Gradients of the training engine's ops against central finite differences of the forward
 // pass (loss = sum(y * r) for a fixed random r, so dL/dy = r), and the quantizers' straight-
 // through / LSQ / PACT gradients against their definitions.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
 #include "GradientCheck.h"
 #include "TestUtil.h"
+#include "quant/QuantRules.h"
 #include "train/ActivationOp.h"
 #include "train/Conv2dOp.h"
 #include "train/FakeQuantOp.h"
@@ -46,6 +48,74 @@ TEST_CASE("Conv2dOp gradients (grouped, strided, padded, biased) match finite di
     checkGradient(cat("dx, groups ", groups), x, dx, loss, 1e-2f, 5);
     checkGradient(cat("dw, groups ", groups), w, dw, loss, 1e-2f, 3);
     checkGradient(cat("db, groups ", groups), b, db, loss);
+  }
+}
+
+TEST_CASE("Conv2dOp adds dL/dx into its target when asked, in oneDNN's layouts and in plain ones", "[train]") {
+  Device dev;
+  // 16 channels: blocked layouts on AVX-512 and AVX2 (the sum rides the reorder out); 3: plain.
+  for (int64_t c : {16, 3}) {
+    const Dims xd = {2, c, 6, 6}, wd = {16, c, 3, 3}, yd = {2, 16, 6, 6};
+    Conv2dOp conv(dev, xd, wd, yd, false, ConvGeometry{{1, 1}, {1, 1}, {1, 1}, {1, 1}, 1});
+    const Tensor x = randomTensor(xd, 5), w = randomTensor(wd, 6), r = randomTensor(yd, 7), base = randomTensor(xd, 8);
+    Tensor dx(DType::Float32, xd), sum = base;
+    conv.backward(x, w, r, &dx, nullptr, nullptr);
+    conv.backward(x, w, r, &sum, nullptr, nullptr, /*addToDx=*/true);
+    for (int64_t i = 0; i < dx.numel(); ++i)
+      REQUIRE(sum.data<float>()[i] == Approx(base.data<float>()[i] + dx.data<float>()[i]).margin(1e-5));
+  }
+}
+
+TEST_CASE("Gradients: a slot reads as zeros until written; the first writer may overwrite it, later ones add", "[train]") {
+  Gradients g;
+  g.addSlot({4});
+  g.addSlot({4});
+  g.reset();
+  bool add = true;
+  Tensor &a = g.claim(0, add);
+  CHECK_FALSE(add);  // nobody wrote it this pass: overwrite
+  for (int i = 0; i < 4; ++i) a.data<float>()[i] = 1.f;
+  g.claim(0, add);
+  CHECK(add);  // a second reader's gradient adds in
+  g.reset();
+  std::fill(a.data<float>(), a.data<float>() + 4, 7.f);  // stale contents from the last pass
+  CHECK(g[0].toFloats() == std::vector<float>(4, 0.f));  // read before any write: zeros
+  g.claim(0, add);
+  CHECK(add);  // reading zeroed it, so it counts as written
+  CHECK(g[1].toFloats() == std::vector<float>(4, 0.f));
+}
+
+TEST_CASE("FakeQuantOp over many pieces and threads equals the element-by-element definition", "[train]") {
+  // Per channel on axis 1 of [3, 5, 5000] (rows longer than a piece) and per tensor on 70000
+  // elements: the parallel, vectorized loops against quantizeValue and a double sum.
+  const QuantRange r4 = quantRange(4, true, false);
+  for (int axis : {1, -1}) {
+    const Dims d = axis == 1 ? Dims{3, 5, 5000} : Dims{70000};
+    const Tensor x = randomTensor(d, 11, -2.f, 2.f), dy = randomTensor(d, 12), base = randomTensor(d, 13);
+    const ChannelView v = channelView(d, axis);
+    Tensor step(DType::Float32, {v.channels});
+    for (int64_t c = 0; c < v.channels; ++c) step.data<float>()[c] = 0.1f + 0.05f * static_cast<float>(c);
+    FakeQuantOp fq(r4, axis, false);
+    Tensor y(DType::Float32, d), dx(DType::Float32, d), added = base, ds(DType::Float32, {v.channels});
+    fq.forward(x, step, y);
+    fq.backward(x, step, dy, &dx, &ds);
+    fq.backward(x, step, dy, &added, nullptr, /*addToDx=*/true);
+    std::vector<double> want(static_cast<size_t>(v.channels), 0.0);
+    for (int64_t o = 0; o < v.outer; ++o)
+      for (int64_t c = 0; c < v.channels; ++c)
+        for (int64_t i = 0; i < v.inner; ++i) {
+          const int64_t at = (o * v.channels + c) * v.inner + i;
+          const float s = step.data<float>()[c], xi = x.data<float>()[at], g = dy.data<float>()[at];
+          const int32_t q = quantizeValue(xi, s, 0, r4);
+          REQUIRE(y.data<float>()[at] == dequantizeValue(q, s, 0));
+          const float ratio = xi / s;
+          const bool inside = ratio >= r4.qmin && ratio <= r4.qmax;
+          REQUIRE(dx.data<float>()[at] == (inside ? g : 0.f));
+          REQUIRE(added.data<float>()[at] == base.data<float>()[at] + (inside ? g : 0.f));
+          want[static_cast<size_t>(c)] += static_cast<double>(g) * (inside ? q - ratio : q);
+        }
+    for (int64_t c = 0; c < v.channels; ++c)
+      CHECK(ds.data<float>()[c] == Approx(want[static_cast<size_t>(c)]).epsilon(1e-4).margin(1e-3));
   }
 }
 

@@ -8,6 +8,12 @@ fake quantization (per-channel 4-bit weights, 4-bit activations; first and last 
 T^2 * KL at temperature 4, backward, Adam; batch 32, same thread count.
 
   /usr/bin/python3 scripts/train_speed_vs_torch.py REPORT.json [--threads 2] [--batch 32] [--steps 30]
+      [--onnx MODEL.onnx --size 32]
+
+With --onnx the teacher and student are the ONNX file itself, run op by op in PyTorch (shape
+arithmetic evaluated once, as lowbit's specialised graph folds it): every Conv and Gemm weight
+LSQ-quantized per output channel and its data input LSQ-quantized per tensor, 4-bit, the first
+and last of them 8-bit, as `lowbit quantize --wbits 4 --abits 4 --first-last-bits 8` does.
 """
 import argparse
 import json
@@ -16,6 +22,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from onnx_torch import OnnxModule
 
 
 class LsqQuant(torch.autograd.Function):
@@ -53,6 +61,20 @@ class QConv(nn.Module):
         g = 1.0 / (w[0].numel() * self.qmax) ** 0.5
         wq = LsqQuant.apply(w, self.step, -self.qmax - 1, self.qmax, g)
         return F.conv2d(x, wq, self.conv.bias, self.conv.stride, self.conv.padding)
+
+
+class WeightQ(nn.Module):
+    """LSQ per output channel (dim 0) of a weight of any rank: QConv's quantizer for OnnxModule."""
+
+    def __init__(self, w, bits):
+        super().__init__()
+        self.qmax = 2 ** (bits - 1) - 1
+        dims = tuple(range(1, w.dim()))
+        self.step = nn.Parameter(w.abs().amax(dim=dims, keepdim=True) / self.qmax)
+
+    def forward(self, w):
+        g = 1.0 / (w[0].numel() * self.qmax) ** 0.5
+        return LsqQuant.apply(w, self.step, -self.qmax - 1, self.qmax, g)
 
 
 class ActQ(nn.Module):
@@ -114,12 +136,19 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--temperature", type=float, default=4.0)
+    ap.add_argument("--onnx", help="time this model instead of the built-in CIFAR ResNet20")
+    ap.add_argument("--size", type=int, default=32, help="input height and width for --onnx")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    teacher, student = ResNet20(False).eval(), ResNet20(True)
+    size = args.size if args.onnx else 32
+    x = torch.rand(args.batch, 3, size, size) * 2 - 1
+    if args.onnx:
+        teacher = OnnxModule(args.onnx, x.shape, quantize=False).eval()
+        student = OnnxModule(args.onnx, x.shape, quantize=True, make_weight_q=WeightQ, make_act_q=ActQ)
+    else:
+        teacher, student = ResNet20(False).eval(), ResNet20(True)
     opt = torch.optim.Adam(student.parameters(), lr=1e-4)
-    x = torch.rand(args.batch, 3, 32, 32) * 2 - 1
     T = args.temperature
 
     def step():
@@ -143,7 +172,7 @@ def main():
     lowbit_ips = ft["stage2_images_per_s"]
     print(json.dumps({"torch_images_per_s": round(torch_ips, 1), "lowbit_images_per_s": round(lowbit_ips, 1),
                       "lowbit_vs_torch": round(lowbit_ips / torch_ips, 3), "threads": args.threads,
-                      "batch": args.batch, "torch": torch.__version__}))
+                      "batch": args.batch, "model": args.onnx or "built-in ResNet20", "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

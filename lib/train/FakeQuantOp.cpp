@@ -46,11 +46,12 @@ constexpr int64_t kParallelElements = 1 << 14;
 // FakeQuantOp::backward on uniform levels over elements [begin, end) of one step \p sc: dx
 // (written, or added in with kAdd) passes dy inside the code range; returns the sum of dy times
 // the step's local gradient, q - x/s inside and the bound outside. Branch-free, so it
-// vectorizes: the sum runs in float SIMD lanes (a piece is short; pieces add up in double).
+// vectorizes. The sum is in double (in SIMD lanes): far below float's resolution, so the
+// step gradients, and a whole fine-tune, come out as a sequential sum gives them.
 template <bool kOut, bool kAdd>
-float uniformPiece(const float *in, const float *g, float *out, int64_t begin, int64_t end, float sc, float qmin,
-                   float qmax) {
-  float sum = 0;
+double uniformPiece(const float *in, const float *g, float *out, int64_t begin, int64_t end, float sc, float qmin,
+                    float qmax) {
+  double sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t i = begin; i < end; ++i) {
     const float x = in[i], dy = g[i], r = x / sc;
@@ -63,7 +64,7 @@ float uniformPiece(const float *in, const float *g, float *out, int64_t begin, i
       else
         out[i] = pass;
     }
-    sum += dy * (outside ? q : q - r);
+    sum += static_cast<double>(dy) * (outside ? q : q - r);
   }
   return sum;
 }

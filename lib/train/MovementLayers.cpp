@@ -19,9 +19,14 @@ class ViewLayer final : public Layer {
   ViewLayer(size_t x, size_t y) : x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override { std::memcpy(v[y_].raw(), v[x_].raw(), v[x_].byteSize()); }
   void backward(std::vector<Tensor> &, Gradients &g) override {
-    const float *dy = g[y_].data<float>();
-    float *dx = g[x_].data<float>();
-    for (int64_t i = 0; i < g[x_].numel(); ++i) dx[i] += dy[i];
+    bool add = false;
+    const Tensor &dy = g[y_];
+    Tensor &dx = g.claim(x_, add);
+    // Same elements in the same order, other dims.
+    if (add)
+      accumulate(dx.data<float>(), dy.data<float>(), dx.numel());
+    else
+      std::memcpy(dx.raw(), dy.raw(), dy.byteSize());
   }
 
  private:
@@ -32,20 +37,39 @@ class ViewLayer final : public Layer {
 // back through the same view.
 class StridedViewLayer final : public Layer {
  public:
-  StridedViewLayer(StridedView view, size_t x, size_t y) : view_(std::move(view)), x_(x), y_(y) {}
+  StridedViewLayer(StridedView view, int64_t xElements, size_t x, size_t y)
+      : view_(std::move(view)), from_(elementOffsets(view_.dims, view_.strides)), x_(x), y_(y) {
+    for (int64_t &f : from_) f += view_.offset;
+    // Distinct elements (Transpose, Slice, Split): covering all of x, the view is a permutation.
+    whole_ = static_cast<int64_t>(from_.size()) == xElements;
+  }
   void forward(std::vector<Tensor> &v) override {
     copyStrided(v[x_].raw(), view_.offset, view_.strides, v[y_].raw(), 0, contiguousStrides(view_.dims), view_.dims,
                 sizeof(float));
   }
-  void backward(std::vector<Tensor> &v, Gradients &g) override {
-    Tensor dx(DType::Float32, v[x_].dims());
-    copyStrided(g[y_].raw(), 0, contiguousStrides(view_.dims), dx.raw(), view_.offset, view_.strides, view_.dims,
-                sizeof(float));
-    accumulate(g[x_], dx);
+  // The view reads each element of x at most once, so dy scatters back without collisions:
+  // written over a permutation's dx, added into one another reader (or a zero fill) began.
+  void backward(std::vector<Tensor> &, Gradients &g) override {
+    bool add = false;
+    const float *dy = g[y_].data<float>();
+    Tensor &dxSlot = g.claim(x_, add);
+    float *dx = dxSlot.data<float>();
+    const int64_t n = static_cast<int64_t>(from_.size());
+    const int64_t *from = from_.data();
+    if (!add && whole_) {
+#pragma omp parallel for if (n > (1 << 14)) schedule(static)
+      for (int64_t i = 0; i < n; ++i) dx[from[i]] = dy[i];
+      return;
+    }
+    if (!add) std::fill(dx, dx + dxSlot.numel(), 0.f);
+#pragma omp parallel for if (n > (1 << 14)) schedule(static)
+    for (int64_t i = 0; i < n; ++i) dx[from[i]] += dy[i];
   }
 
  private:
   StridedView view_;
+  std::vector<int64_t> from_;  // x's element behind each element of y
+  bool whole_ = false;
   size_t x_, y_;
 };
 
@@ -79,30 +103,44 @@ class ConcatLayer final : public Layer {
       : xs_(std::move(xs)), y_(y), widths_(std::move(widths)), outer_(outer) {
     for (int64_t w : widths_) total_ += w;
   }
-  void forward(std::vector<Tensor> &v) override { copy(v[y_].data<float>(), pointers(v), true); }
-  void backward(std::vector<Tensor> &, Gradients &g) override { copy(g[y_].data<float>(), pointers(g), false); }
+  void forward(std::vector<Tensor> &v) override { copy(v[y_].data<float>(), pointers(v)); }
+  void backward(std::vector<Tensor> &, Gradients &g) override {
+    const float *dy = g[y_].data<float>();
+    std::vector<float *> dx;
+    std::vector<uint8_t> add;
+    for (size_t x : xs_) {
+      bool a = false;
+      dx.push_back(g.claim(x, a).data<float>());
+      add.push_back(a);
+    }
+    // Each input's block of an outer row is all of that input's row: written, or added into.
+#pragma omp parallel for if (outer_ * total_ > (1 << 14)) schedule(static)
+    for (int64_t o = 0; o < outer_; ++o) {
+      int64_t at = o * total_;
+      for (size_t i = 0; i < xs_.size(); ++i) {
+        float *x = dx[i] + o * widths_[i];
+        if (add[i])
+          for (int64_t j = 0; j < widths_[i]; ++j) x[j] += dy[at + j];
+        else
+          std::memcpy(x, dy + at, static_cast<size_t>(widths_[i]) * sizeof(float));
+        at += widths_[i];
+      }
+    }
+  }
 
  private:
-  template <typename Slots>
-  std::vector<float *> pointers(Slots &t) const {
+  std::vector<float *> pointers(std::vector<Tensor> &t) const {
     std::vector<float *> p;
-    for (size_t x : xs_) {
-      Tensor &slot = t[x];
-      p.push_back(slot.data<float>());
-    }
+    for (size_t x : xs_) p.push_back(t[x].data<float>());
     return p;
   }
-  // Forward copies the inputs' rows into the output; backward adds the output gradient's rows
-  // to the inputs' gradients.
-  void copy(float *y, const std::vector<float *> &xs, bool forward) const {
+  // Copies the inputs' rows into the output.
+  void copy(float *y, const std::vector<float *> &xs) const {
+#pragma omp parallel for if (outer_ * total_ > (1 << 14)) schedule(static)
     for (int64_t o = 0; o < outer_; ++o) {
       int64_t at = o * total_;
       for (size_t i = 0; i < xs.size(); ++i) {
-        float *x = xs[i] + o * widths_[i];
-        if (forward)
-          std::memcpy(y + at, x, static_cast<size_t>(widths_[i]) * sizeof(float));
-        else
-          for (int64_t j = 0; j < widths_[i]; ++j) x[j] += y[at + j];
+        std::memcpy(y + at, xs[i] + o * widths_[i], static_cast<size_t>(widths_[i]) * sizeof(float));
         at += widths_[i];
       }
     }
@@ -190,7 +228,7 @@ void buildView(NetworkBuilder &b, const Node &n) {
 
 void buildTranspose(NetworkBuilder &b, const Node &n) {
   const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
-  b.add(std::make_unique<StridedViewLayer>(transposeView(n, b.dims(xs)), xs, ys));
+  b.add(std::make_unique<StridedViewLayer>(transposeView(n, b.dims(xs)), numElements(b.dims(xs)), xs, ys));
 }
 
 void buildRepeat(NetworkBuilder &b, const Node &n) {
@@ -206,7 +244,7 @@ void buildRepeat(NetworkBuilder &b, const Node &n) {
 
 void buildSlice(NetworkBuilder &b, const Node &n) {
   const size_t xs = b.input(n, n.input(0)), ys = b.output(n, n.output(0));
-  b.add(std::make_unique<StridedViewLayer>(sliceView(n, b.opset(), b.dims(xs)), xs, ys));
+  b.add(std::make_unique<StridedViewLayer>(sliceView(n, b.opset(), b.dims(xs)), numElements(b.dims(xs)), xs, ys));
 }
 
 void buildSplit(NetworkBuilder &b, const Node &n) {
@@ -225,7 +263,7 @@ void buildSplit(NetworkBuilder &b, const Node &n) {
     start += sizes[i];
     if (!n.output(i)) continue;
     const size_t ys = b.output(n, n.output(i));
-    b.add(std::make_unique<StridedViewLayer>(view, xs, ys));
+    b.add(std::make_unique<StridedViewLayer>(view, numElements(b.dims(xs)), xs, ys));
   }
 }
 

@@ -86,16 +86,12 @@ void Gradients::addSlot(const Dims &dims) {
 
 void Gradients::reset() { std::fill(written_.begin(), written_.end(), uint8_t{0}); }
 
-Tensor &Gradients::operator[](size_t slot) {
-  Tensor &t = t_.at(slot);
-  if (!written_[slot]) {
-    float *d = t.data<float>();
-    const int64_t n = t.numel();
+void Gradients::zero(size_t slot) {
+  float *d = t_[slot].data<float>();
+  const int64_t n = t_[slot].numel();
 #pragma omp parallel for if (n > (1 << 16)) schedule(static)
-    for (int64_t i = 0; i < n; ++i) d[i] = 0.f;
-    written_[slot] = 1;
-  }
-  return t;
+  for (int64_t i = 0; i < n; ++i) d[i] = 0.f;
+  written_[slot] = 1;
 }
 
 Tensor &Gradients::claim(size_t slot, bool &add) {
@@ -121,11 +117,12 @@ void copyInto(Tensor &a, const Tensor &b) {
 
 void accumulate(Tensor &a, const Tensor &b) {
   LOWBIT_CHECK(a.dims() == b.dims(), "gradient shapes differ");
-  float *x = a.data<float>();
-  const float *y = b.data<float>();
-  const int64_t n = a.numel();
+  accumulate(a.data<float>(), b.data<float>(), a.numel());
+}
+
+void accumulate(float *a, const float *b, int64_t n) {
 #pragma omp parallel for if (n > (1 << 14)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+  for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
 }  // namespace lowbit::train

@@ -71,12 +71,16 @@ class Gradients {
   /// Starts a pass: every slot reads as zeros again.
   void reset();
   /// dL/d(slot), zeros unless a layer has written it this pass (to read, or to add into).
-  Tensor &operator[](size_t slot);
+  Tensor &operator[](size_t slot) {
+    if (!written_.at(slot)) zero(slot);
+    return t_[slot];
+  }
   /// For a layer about to write all of dL/d(slot): the tensor, and in \p add whether to add into
   /// it (another layer has written it) or overwrite it (nobody has; its contents are stale).
   Tensor &claim(size_t slot, bool &add);
 
  private:
+  void zero(size_t slot);
   std::vector<Tensor> t_;
   std::vector<uint8_t> written_;
 };
@@ -90,5 +94,7 @@ void copyInto(Tensor &a, const Tensor &b);
 
 /// Adds \p b into \p a elementwise (same dims): gradient accumulation.
 void accumulate(Tensor &a, const Tensor &b);
+/// a[i] += b[i] for \p n elements, on the threads when many.
+void accumulate(float *a, const float *b, int64_t n);
 
 }  // namespace lowbit::train

@@ -66,7 +66,7 @@ TEST_CASE("Conv2dOp adds dL/dx into its target when asked, in oneDNN's layouts a
   }
 }
 
-TEST_CASE("Gradients: a slot reads as zeros until written; the first writer may overwrite it, later ones add", "[train]") {
+TEST_CASE("Gradients: a slot reads as zeros until written, the first writer may overwrite it and later ones add", "[train]") {
   Gradients g;
   g.addSlot({4});
   g.addSlot({4});

@@ -20,7 +20,9 @@ class Layer {
  public:
   virtual ~Layer() = default;
   virtual void forward(std::vector<Tensor> &v) = 0;
-  /// Adds into g[input slots] and parameter gradients; g[output slots] hold dL/dy.
+  /// Adds into g[input slots] and parameter gradients; g[output slots] hold dL/dy. A layer that
+  /// computes all of an input's gradient at once claims the slot (Gradients::claim) and writes
+  /// it when no other reader has, instead of adding into a zeroed one.
   virtual void backward(std::vector<Tensor> &v, Gradients &g) = 0;
 
   /// Whether backward must compute the gradients of weights and biases (not when only the

@@ -5,10 +5,10 @@
 // share data without reorders at their boundary.
 #pragma once
 
-#include "dnnl/DnnlApi.h"
 #include <cstdint>
 #include <vector>
 
+#include "dnnl/DnnlApi.h"
 #include "ir/Tensor.h"
 
 namespace lowbit::train {

@@ -88,53 +88,21 @@ class OnnxModule(nn.Module):
                 self.act_q[f"a{k}"] = make_act_q(b, not (producer is not None and producer.op_type == "Relu"))
         self.compute_index = {id(n): k for k, n in enumerate(compute)}
 
-        # Values fixed by constants and the input shape: computed once.
-        static = {k: v for k, v in inits.items() if k not in self.param_of}
-        shapes = {self.input_name: tuple(input_shape)}
+        # One run on zeros of the input's shape: a node whose inputs are all fixed (constants,
+        # shapes, what follows from them) keeps its outputs; the others run in forward.
+        self.static = {k: v for k, v in inits.items() if k not in self.param_of}
         self.nodes = []
-        for n in g.node:
-            if n.op_type == "Constant":
-                static[n.output[0]] = torch.from_numpy(nh.to_array(_attrs(n)["value"]).copy())
-            elif n.op_type == "Shape" and n.input[0] in shapes:
-                static[n.output[0]] = torch.tensor(shapes[n.input[0]], dtype=torch.int64)
-            elif all((not i) or i in static for i in n.input) and n.op_type not in ("Conv", "Gemm"):
-                outs = self._run(n, [static.get(i) for i in n.input])
-                for name, v in zip(n.output, outs):
-                    static[name] = v
-            else:
-                self.nodes.append(n)
-            # Shapes of dynamic values, for Shape nodes further on: run the node on zeros once.
-        self.static = static
-        self._shapes_from_dry_run(input_shape)
-
-    def _shapes_from_dry_run(self, input_shape):
-        # A Shape of a dynamic value needs that value's shape: find them by running once.
-        pending = [n for n in self.nodes if n.op_type == "Shape"]
-        if not pending:
-            return
+        env = dict(self.static)
+        env[self.input_name] = torch.zeros(input_shape)
         with torch.no_grad():
-            env = dict(self.static)
-            env[self.input_name] = torch.zeros(input_shape)
-            kept = []
-            for n in self.nodes:
+            for n in g.node:
                 outs = self._run(n, [env.get(i) if i else None for i in n.input], dry=True)
-                for name, v in zip(n.output, outs):
-                    env[name] = v
-                if n.op_type == "Shape" or all((not i) or i in self.static for i in n.input):
-                    for name, v in zip(n.output, outs):
-                        self.static[name] = v
+                env.update(zip(n.output, outs))
+                fixed = n.op_type == "Shape" or all((not i) or i in self.static for i in n.input)
+                if fixed and n.op_type not in ("Conv", "Gemm"):
+                    self.static.update(zip(n.output, outs))
                 else:
-                    kept.append(n)
-            self.nodes = kept
-        # Nodes whose inputs all became static are folded too.
-        again = []
-        for n in self.nodes:
-            if all((not i) or i in self.static for i in n.input) and n.op_type not in ("Conv", "Gemm"):
-                for name, v in zip(n.output, self._run(n, [self.static.get(i) for i in n.input])):
-                    self.static[name] = v
-            else:
-                again.append(n)
-        self.nodes = again
+                    self.nodes.append(n)
 
     def _param(self, name, k):
         key = self.param_of.get(name)
@@ -167,6 +135,8 @@ class OnnxModule(nn.Module):
                 pads = [0, 0, 0, 0]
             return [F.conv2d(x, w, b, a.get("strides", [1, 1]), pads[:2], a.get("dilations", [1, 1]),
                              a.get("group", 1))]
+        if op == "Constant":
+            return [torch.from_numpy(nh.to_array(a["value"]).copy())]
         if op == "Relu":
             return [F.relu(xs[0])]
         if op == "Clip":

@@ -49,22 +49,8 @@ class LsqQuant(torch.autograd.Function):
         return dx, ds.reshape(s.shape) * g, None, None, None
 
 
-class QConv(nn.Module):
-    def __init__(self, cin, cout, stride, bits):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, stride, 1, bias=True)
-        self.qmax = 2 ** (bits - 1) - 1
-        self.step = nn.Parameter(self.conv.weight.detach().abs().amax(dim=(1, 2, 3), keepdim=True) / self.qmax)
-
-    def forward(self, x):
-        w = self.conv.weight
-        g = 1.0 / (w[0].numel() * self.qmax) ** 0.5
-        wq = LsqQuant.apply(w, self.step, -self.qmax - 1, self.qmax, g)
-        return F.conv2d(x, wq, self.conv.bias, self.conv.stride, self.conv.padding)
-
-
 class WeightQ(nn.Module):
-    """LSQ per output channel (dim 0) of a weight of any rank: QConv's quantizer for OnnxModule."""
+    """LSQ per output channel (dim 0) of a weight of any rank (QConv's, OnnxModule's)."""
 
     def __init__(self, w, bits):
         super().__init__()
@@ -75,6 +61,16 @@ class WeightQ(nn.Module):
     def forward(self, w):
         g = 1.0 / (w[0].numel() * self.qmax) ** 0.5
         return LsqQuant.apply(w, self.step, -self.qmax - 1, self.qmax, g)
+
+
+class QConv(nn.Module):
+    def __init__(self, cin, cout, stride, bits):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, 1, bias=True)
+        self.q = WeightQ(self.conv.weight.detach(), bits)
+
+    def forward(self, x):
+        return F.conv2d(x, self.q(self.conv.weight), self.conv.bias, self.conv.stride, self.conv.padding)
 
 
 class ActQ(nn.Module):

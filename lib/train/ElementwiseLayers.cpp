@@ -229,14 +229,8 @@ class AddLayer final : public Layer {
   }
   void backward(std::vector<Tensor> &, Gradients &g) override {
     const Tensor &dy = g[y_];
-    for (size_t x : {a_, b_}) {
-      bool add = false;
-      Tensor &dx = g.claim(x, add);
-      if (add)
-        accumulate(dx, dy);
-      else
-        copyInto(dx, dy);
-    }
+    g.contribute(a_, dy);
+    g.contribute(b_, dy);
   }
 
  private:

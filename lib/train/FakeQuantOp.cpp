@@ -41,7 +41,6 @@ Pieces pieces(const ChannelView &v) {
   const int64_t perRow = std::max<int64_t>(1, (v.inner + kPiece - 1) / kPiece);
   return {perRow, v.outer * v.channels * perRow, v.inner};
 }
-constexpr int64_t kParallelElements = 1 << 14;
 
 // FakeQuantOp::backward on uniform levels over elements [begin, end) of one step \p sc: dx
 // (written, or added in with kAdd) passes dy inside the code range; returns the sum of dy times

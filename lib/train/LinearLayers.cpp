@@ -95,9 +95,9 @@ class LinearLayer final : public Layer {
     if (cfg_.transA) {
       Tensor back(DType::Float32, v[x_].dims());
       transpose2d(dx, back);
-      accumulate(g[x_], back);
+      g.contribute(x_, back);
     } else {
-      accumulate(g[x_], dx);
+      g.contribute(x_, dx);
     }
     if (!params) return;
     if (cfg_.weightInOut) {

@@ -19,14 +19,7 @@ class ViewLayer final : public Layer {
   ViewLayer(size_t x, size_t y) : x_(x), y_(y) {}
   void forward(std::vector<Tensor> &v) override { std::memcpy(v[y_].raw(), v[x_].raw(), v[x_].byteSize()); }
   void backward(std::vector<Tensor> &, Gradients &g) override {
-    bool add = false;
-    const Tensor &dy = g[y_];
-    Tensor &dx = g.claim(x_, add);
-    // Same elements in the same order, other dims.
-    if (add)
-      accumulate(dx.data<float>(), dy.data<float>(), dx.numel());
-    else
-      std::memcpy(dx.raw(), dy.raw(), dy.byteSize());
+    g.contribute(x_, g[y_]);  // same elements in the same order, other dims
   }
 
  private:
@@ -57,12 +50,12 @@ class StridedViewLayer final : public Layer {
     const int64_t n = static_cast<int64_t>(from_.size());
     const int64_t *from = from_.data();
     if (!add && whole_) {
-#pragma omp parallel for if (n > (1 << 14)) schedule(static)
+#pragma omp parallel for if (n > kParallelElements) schedule(static)
       for (int64_t i = 0; i < n; ++i) dx[from[i]] = dy[i];
       return;
     }
     if (!add) std::fill(dx, dx + dxSlot.numel(), 0.f);
-#pragma omp parallel for if (n > (1 << 14)) schedule(static)
+#pragma omp parallel for if (n > kParallelElements) schedule(static)
     for (int64_t i = 0; i < n; ++i) dx[from[i]] += dy[i];
   }
 
@@ -114,7 +107,7 @@ class ConcatLayer final : public Layer {
       add.push_back(a);
     }
     // Each input's block of an outer row is all of that input's row: written, or added into.
-#pragma omp parallel for if (outer_ * total_ > (1 << 14)) schedule(static)
+#pragma omp parallel for if (outer_ * total_ > kParallelElements) schedule(static)
     for (int64_t o = 0; o < outer_; ++o) {
       int64_t at = o * total_;
       for (size_t i = 0; i < xs_.size(); ++i) {
@@ -136,7 +129,7 @@ class ConcatLayer final : public Layer {
   }
   // Copies the inputs' rows into the output.
   void copy(float *y, const std::vector<float *> &xs) const {
-#pragma omp parallel for if (outer_ * total_ > (1 << 14)) schedule(static)
+#pragma omp parallel for if (outer_ * total_ > kParallelElements) schedule(static)
     for (int64_t o = 0; o < outer_; ++o) {
       int64_t at = o * total_;
       for (size_t i = 0; i < xs.size(); ++i) {
@@ -165,7 +158,7 @@ class PadLayer final : public Layer {
     for (int64_t &d : negEnd) d = -d;
     const float zero = 0.f;
     padCopy(g[y_].raw(), g[y_].dims(), dx.raw(), negBegin, negEnd, PadMode::Constant, &zero, sizeof(float));
-    accumulate(g[x_], dx);
+    g.contribute(x_, dx);
   }
 
  private:

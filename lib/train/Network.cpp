@@ -336,18 +336,16 @@ const Tensor &Network::forward(const Tensor &input) {
 }
 
 const Tensor &Network::backward(const Tensor &dOutput, const std::vector<ActivationGrad> &extra) {
-  LOWBIT_CHECK(dOutput.dims() == grads_[outputSlot_].dims(), "output gradient has the wrong dims");
+  LOWBIT_CHECK(dOutput.dims() == values_[outputSlot_].dims(), "output gradient has the wrong dims");
   grads_.reset();
-  bool add = false;
-  std::memcpy(grads_.claim(outputSlot_, add).raw(), dOutput.raw(), dOutput.byteSize());
+  grads_.contribute(outputSlot_, dOutput);
   // Layers add into their input slots in reverse order, so a seed is complete before the
   // layer that produced the activation runs.
   for (const ActivationGrad &e : extra) {
-    Tensor &g = grads_[slotOf(e.name)];
-    if (e.grad->dims() != g.dims()) throw Error(cat("gradient for activation '", e.name, "' has the wrong dims"));
-    float *d = g.data<float>();
-    const float *a = e.grad->data<float>();
-    for (int64_t i = 0; i < g.numel(); ++i) d[i] += a[i];
+    const size_t slot = slotOf(e.name);
+    if (e.grad->dims() != values_[slot].dims())
+      throw Error(cat("gradient for activation '", e.name, "' has the wrong dims"));
+    grads_.contribute(slot, *e.grad);
   }
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) (*it)->backward(values_, grads_);
   return grads_[inputSlot_];

@@ -22,7 +22,7 @@ class PoolLayer final : public Layer {
   void backward(std::vector<Tensor> &v, Gradients &g) override {
     Tensor dx(DType::Float32, v[x_].dims());
     op_.backward(g[y_], dx);
-    accumulate(g[x_], dx);
+    g.contribute(x_, dx);
   }
 
  private:

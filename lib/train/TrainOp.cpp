@@ -1,6 +1,7 @@
 #include "train/TrainOp.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/TensorCopy.h"
 
@@ -89,7 +90,7 @@ void Gradients::reset() { std::fill(written_.begin(), written_.end(), uint8_t{0}
 void Gradients::zero(size_t slot) {
   float *d = t_[slot].data<float>();
   const int64_t n = t_[slot].numel();
-#pragma omp parallel for if (n > (1 << 16)) schedule(static)
+#pragma omp parallel for if (n > kParallelElements) schedule(static)
   for (int64_t i = 0; i < n; ++i) d[i] = 0.f;
   written_[slot] = 1;
 }
@@ -100,19 +101,20 @@ Tensor &Gradients::claim(size_t slot, bool &add) {
   return t_[slot];
 }
 
+void Gradients::contribute(size_t slot, const Tensor &d) {
+  bool add = false;
+  Tensor &t = claim(slot, add);
+  LOWBIT_CHECK(t.numel() == d.numel(), "gradient sizes differ");
+  if (add)
+    accumulate(t.data<float>(), d.data<float>(), t.numel());
+  else
+    std::memcpy(t.raw(), d.raw(), d.byteSize());
+}
+
 Tensor &scratch(Tensor &t, const Dims &dims) {
   if (t.dims() != dims || t.dtype() != DType::Float32 || t.byteSize() != static_cast<size_t>(numElements(dims)) * 4)
     t = Tensor(DType::Float32, dims);
   return t;
-}
-
-void copyInto(Tensor &a, const Tensor &b) {
-  LOWBIT_CHECK(a.dims() == b.dims(), "gradient shapes differ");
-  float *x = a.data<float>();
-  const float *y = b.data<float>();
-  const int64_t n = a.numel();
-#pragma omp parallel for if (n > (1 << 14)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) x[i] = y[i];
 }
 
 void accumulate(Tensor &a, const Tensor &b) {
@@ -121,7 +123,7 @@ void accumulate(Tensor &a, const Tensor &b) {
 }
 
 void accumulate(float *a, const float *b, int64_t n) {
-#pragma omp parallel for if (n > (1 << 14)) schedule(static)
+#pragma omp parallel for if (n > kParallelElements) schedule(static)
   for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
 

@@ -13,6 +13,9 @@
 
 namespace lowbit::train {
 
+/// Elementwise loops of the engine run on the threads above this many elements.
+constexpr int64_t kParallelElements = 1 << 14;
+
 /// The CPU engine and stream every op of one training run shares.
 struct Device {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
@@ -67,7 +70,6 @@ std::vector<int64_t> elementOffsets(const Dims &dims, const std::vector<int64_t>
 class Gradients {
  public:
   void addSlot(const Dims &dims);
-  size_t size() const { return t_.size(); }
   /// Starts a pass: every slot reads as zeros again.
   void reset();
   /// dL/d(slot), zeros unless a layer has written it this pass (to read, or to add into).
@@ -78,6 +80,9 @@ class Gradients {
   /// For a layer about to write all of dL/d(slot): the tensor, and in \p add whether to add into
   /// it (another layer has written it) or overwrite it (nobody has; its contents are stale).
   Tensor &claim(size_t slot, bool &add);
+  /// Gives dL/d(slot) the values of \p d (same element count, any dims: a reshape's gradient):
+  /// copied in by the first writer, added in by the others.
+  void contribute(size_t slot, const Tensor &d);
 
  private:
   void zero(size_t slot);
@@ -88,9 +93,6 @@ class Gradients {
 /// \p t, allocated with \p dims on first use and kept: a buffer a layer reuses every step
 /// (its contents are whatever the last step left).
 Tensor &scratch(Tensor &t, const Dims &dims);
-
-/// Copies \p b into \p a (same dims), on the threads when large.
-void copyInto(Tensor &a, const Tensor &b);
 
 /// Adds \p b into \p a elementwise (same dims): gradient accumulation.
 void accumulate(Tensor &a, const Tensor &b);

@@ -6,7 +6,8 @@
 # are the same in both schemes, with min-max and with MSE-optimal scales (which of the two a
 # fine-tune needs differs: INQ freezes onto the calibrated scale, two-stage learns it).
 #   scripts/pot_table.sh [resnet20|resnet32|shufflenetv2_x0_5]
-# OUT=dir keeps (and reuses) the models and reports; LOWBIT=path picks the binary.
+# OUT=dir keeps (and reuses) the models and reports; LOWBIT=path picks the binary; EXTRA adds
+# quantize flags to every row.
 # Each row: setting, method, uniform top-1, POT top-1 (10,000 test images), then ONNX Runtime's
 # top-1 on the POT file and its agreement with lowbit's (node scripts/compare_ort.mjs).
 set -euo pipefail
@@ -22,7 +23,7 @@ quantize() {  # name flags...: unless the file is there
   shift
   [ -f "$out/$name.onnx" ] && return
   "$lowbit" quantize "$shared/models/cifar10/$model.onnx" --calib "$shared/data/cifar10/calib" "${pre[@]}" \
-    -o "$out/$name.onnx" --report "$out/$name.json" "$@" 2>"$out/$name.log" >/dev/null
+    -o "$out/$name.onnx" --report "$out/$name.json" "$@" ${EXTRA:-} 2>"$out/$name.log" >/dev/null
 }
 top1() {  # name [eval flags...] -> lowbit's top-1
   "$lowbit" eval "$out/$1.onnx" --data "$shared/data/cifar10/test" "${pre[@]}" --json "${@:2}" 2>/dev/null |

@@ -26,11 +26,11 @@ fx=$(/usr/bin/python3 scripts/fx_ptq_reference.py "$model" --calib "$calib" --da
 row "PyTorch FX (onednn, per-channel)" \
   $(/usr/bin/python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(j["float_top1"], j["int8_top1"])' "$fx")
 float=$(top1 "$model")
-for flags in "" "--act-observer mse" "--weight-observer mse" "--bias-correct" "--act-mode asymmetric" \
+for flags in "" "--no-share-concat-scales" "--act-observer mse" "--weight-observer mse" "--bias-correct" "--act-mode asymmetric" \
              "--act-mode asymmetric --act-observer percentile:99.99" "--act-mode asymmetric --act-observer mse" \
              "--act-mode asymmetric --bias-correct" "--act-observer sqnr" "--act-observer sqnr --bias-correct" \
              "--act-mode asymmetric --act-observer sqnr"; do
   "$lowbit" quantize "$model" --calib "$calib" "${pre[@]}" --wbits 8 --abits 8 --granularity channel \
     $flags -o "$tmp/q.onnx" >/dev/null 2>&1
-  row "lowbit ${flags:-defaults (min-max)}" "$float" "$(top1 "$tmp/q.onnx" --runner int8)"
+  row "lowbit ${flags:-defaults (min-max, Concat scales shared)}" "$float" "$(top1 "$tmp/q.onnx" --runner int8)"
 done

@@ -93,7 +93,10 @@ void applyRecipe(const std::string &path, const CLI::App &cmd, Opts &o) {
       else if (key == "weight_scheme") { if (!given("--weight-scheme")) o.weightScheme = v.template get<std::string>(); }
       else if (key == "act_observer") { if (!given("--act-observer")) o.actObserver = v.template get<std::string>(); }
       else if (key == "act_mode") { if (!given("--act-mode")) o.actMode = v.template get<std::string>(); }
-      else if (key == "share_concat_scales") { if (!given("--share-concat-scales")) o.cfg.shareConcatScales = v.template get<bool>(); }
+      else if (key == "share_concat_scales") {
+        if (!given("--share-concat-scales")) o.cfg.shareConcatScales = v.template get<bool>();
+        o.concatScalesSet = true;
+      }
       else if (key == "first_last_bits") { if (!given("--first-last-bits")) o.cfg.firstLastBits = wholeNumber<int>(v, key); }
       else if (key == "exclude") { if (!given("--exclude")) o.cfg.exclude = v.template get<std::vector<std::string>>(); }
       else if (key == "max_drop") { if (!given("--max-drop") && !v.is_null()) o.cfg.maxDrop = v.template get<double>(); }
@@ -124,6 +127,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                 actQuantizer = "lsq", weightQuantizer = "lsq", actMode = "symmetric";
     train::FinetuneConfig ft;
     bool json = false;
+    bool concatScalesSet = false;  ///< a recipe gave share_concat_scales
   };
   auto o = std::make_shared<Opts>();
   CLI::App *cmd = app.add_subcommand(
@@ -153,10 +157,12 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
                   "symmetric: codes around 0 (signed where a tensor goes negative); asymmetric: u8 codes with a "
                   "zero point for tensors that go negative (skewed ranges such as h-swish keep every code; "
                   "no fine-tune yet)");
-  cmd->add_flag("--share-concat-scales", o->cfg.shareConcatScales,
+  cmd->add_flag("--share-concat-scales,!--no-share-concat-scales", o->cfg.shareConcatScales,
                 "a layer input split or shuffled out of a Concat takes the Concat output's scale, so the int8 "
                 "runner moves codes through concatenations, channel shuffles and splits (a fine-tune trains the "
-                "shared quantizer once)");
+                "shared quantizer once). Default: shared with 8-bit activations, as ONNX Runtime and PyTorch FX "
+                "quantize a Concat; each input its own below 8 bits, where one scale for a whole Concat costs "
+                "accuracy");
   cmd->add_option("--first-last-bits", o->cfg.firstLastBits, "bits for the first and last layers")->check(CLI::Range(2, 8));
   cmd->add_option("--exclude", o->exclude, "node names to keep in float, comma-separated");
   cmd->add_option("--max-drop", o->cfg.maxDrop,
@@ -256,6 +262,7 @@ void addQuantizeCommand(CLI::App &app, Action &action) {
   cmd->callback([o, &action, cmd] {
     action = [o, cmd]() -> int {
       if (!o->recipe.empty()) applyRecipe(o->recipe, *cmd, *o);
+      if (!cmd->count("--share-concat-scales") && !o->concatScalesSet) o->cfg.shareConcatScales = o->cfg.actBits >= 8;
       finishPreprocessOptions(o->cfg.preprocess, o->cfg.size, o->mean, o->std);
       usage([&] { parseGranularity(o->granularity, o->cfg.weights); });
       if (o->groupOrder == "range")

@@ -32,6 +32,7 @@ struct QuantizeConfig {
   /// A layer input selected out of a Concat (through Slice, Reshape, Transpose, ...: channel
   /// shuffles and splits) takes the Concat output's quantizer, so 8-bit codes flow from the
   /// layers before the Concat to those after it; otherwise each layer input has its own.
+  /// (`lowbit quantize` shares them by default at 8-bit activations.)
   bool shareConcatScales = false;
   int firstLastBits = 0;  ///< bits of the first and last quantized layers (0: as the others)
   std::vector<std::string> exclude;  ///< node names kept in float

@@ -522,7 +522,7 @@ void buildShuffleUnit(lowbit::Graph &g) {
 
 }  // namespace
 
-TEST_CASE("lowbit quantize --share-concat-scales: a shuffled split takes the Concat's scale and the int8 runner moves codes",
+TEST_CASE("lowbit quantize shares Concat scales at 8-bit activations: a shuffled split takes the Concat's scale and the int8 runner moves codes",
           "[cli]") {
   namespace fs = std::filesystem;
   const fs::path root = fs::temp_directory_path() / "lowbit_cli_share";
@@ -550,7 +550,7 @@ TEST_CASE("lowbit quantize --share-concat-scales: a shuffled split takes the Con
   for (const char *mode : {"own", "shared"}) {
     const bool shared = std::string(mode) == "shared";
     const std::string out = (root / (std::string(mode) + ".onnx")).string(), report = (root / (std::string(mode) + ".json")).string();
-    REQUIRE(runLowbit(base + (shared ? " --share-concat-scales" : "") + " -o " + out + " --report " + report).code == 0);
+    REQUIRE(runLowbit(base + (shared ? "" : " --no-share-concat-scales") + " -o " + out + " --report " + report).code == 0);
     const nlohmann::json j = nlohmann::json::parse(std::ifstream(report));
     CHECK(j["recipe"]["share_concat_scales"] == shared);
     const nlohmann::json *half = nullptr, *cat = nullptr;
@@ -588,6 +588,16 @@ TEST_CASE("lowbit quantize --share-concat-scales: a shuffled split takes the Con
   // Slice move codes; the image and the pooled features are quantized in both.
   CHECK(requantizations["own"] == 3);
   CHECK(requantizations["shared"] == 2);
+  // The default follows the activation bits; a flag or a replayed recipe wins over it.
+  auto sharedIn = [&](const std::string &flags) {
+    const std::string report = (root / "bits.json").string();
+    REQUIRE(runLowbit(base + flags + " -o " + (root / "bits.onnx").string() + " --report " + report).code == 0);
+    return nlohmann::json::parse(std::ifstream(report))["recipe"]["share_concat_scales"].get<bool>();
+  };
+  CHECK_FALSE(sharedIn(" --abits 6"));
+  CHECK(sharedIn(" --abits 6 --share-concat-scales"));
+  CHECK_FALSE(sharedIn(" --recipe " + (root / "own.json").string()));
+  CHECK(sharedIn(" --recipe " + (root / "own.json").string() + " --share-concat-scales"));
   fs::remove_all(root);
 }
 

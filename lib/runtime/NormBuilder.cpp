@@ -1,5 +1,6 @@
 // BatchNormalization (inference with global statistics, or training with batch statistics), LRN,
 // LayerNormalization, InstanceNormalization, Softmax and the Reduce* family on oneDNN.
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -168,6 +169,38 @@ dnnl::memory reduce(PlanBuilder &b, const Node &n, dnnl::algorithm alg, const dn
   return dst;
 }
 
+// Whether \p r reduces exactly the spatial axes of a non-empty [N, C, spatial...] tensor.
+bool reducesSpatialAxes(const Reduction &r, const Dims &xd) {
+  if (xd.size() < 3 || xd.size() > 5 || numElements(xd) == 0 || r.axes[0] || r.axes[1]) return false;
+  return std::all_of(r.axes.begin() + 2, r.axes.end(), [](bool a) { return a; });
+}
+
+// A mean or max over the spatial axes (x.mean([2, 3]) closing a network) as global pooling:
+// oneDNN's pooling reads the producer's blocked layout, where its reduction wants a plain
+// input and crawls over short innermost axes (6 ms against 0.03 for 64x1024x4x4 on AVX-512).
+void reduceByPooling(PlanBuilder &b, const Node &n, bool max) {
+  const Dims &xd = n.input(0)->dims();
+  const Dims spatial(xd.begin() + 2, xd.end()), ones(spatial.size(), 1), zeros(spatial.size(), 0);
+  Dims pooled = xd;
+  std::fill(pooled.begin() + 2, pooled.end(), 1);
+  const dnnl::memory src = b.memoryOf(n.input(0));
+  auto pd = dnnlapi::poolingForward(
+      b.engine(), dnnl::prop_kind::forward_inference,
+      max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding, src.get_desc(),
+      dnnl::memory::desc(pooled, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any), ones, spatial, zeros,
+      zeros, zeros);
+  dnnl::memory dst = b.newMemory(pd.dst_desc());
+  b.addPrimitive(n, dnnlapi::PoolingForward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  if (n.output(0)->dims() == pooled) return b.define(n.output(0), dst);
+  // keepdims = 0: the [N, C] result is a view of the plain pooled tensor.
+  if (!isPlain(dst.get_desc())) {
+    dnnl::memory plain = b.newMemory(plainDesc(pooled));
+    b.addReorder(n.name(), dst, plain);
+    dst = plain;
+  }
+  b.define(n.output(0), dnnl::memory(plainDesc(n.output(0)->dims()), b.engine(), dst.get_data_handle()));
+}
+
 }  // namespace
 
 void buildReduce(PlanBuilder &b, const Node &n) {
@@ -175,6 +208,7 @@ void buildReduce(PlanBuilder &b, const Node &n) {
   const std::string op = n.opType().substr(6);  // Mean, Sum, Max, Min, Prod, L1, L2, SumSquare, LogSum, LogSumExp
   const Dims &xd = n.input(0)->dims();  // float32: other types run on the evaluator (runsOnEvaluator)
   const Reduction r = reduction(n, xd);
+  if ((op == "Mean" || op == "Max") && reducesSpatialAxes(r, xd)) return reduceByPooling(b, n, op == "Max");
   const Dims &kept = r.kept;
   const dnnl::memory src = b.plainMemoryOf(n.input(0));
   dnnl::memory dst;

@@ -1,6 +1,7 @@
 // The float runner against naive loops over a seeded grid of shapes (ncnn/ggml style).
 #include "TestUtil.h"
 #include "kernels/QuantizeRef.h"
+#include "ops/Evaluate.h"
 #include "ops/ShapeInference.h"
 #include "runtime/PlanBuilder.h"
 #include "runtime/StepThreads.h"
@@ -98,6 +99,46 @@ TEST_CASE("binary ops on grouped convolutions' blocked outputs (8-channel blocks
   for (int64_t i = 0; i < want.numel(); ++i)
     want.data<float>()[i] += y0.data<float>()[i] * gd[(i / (p.h * p.w)) % p.oc];
   CHECK(mismatch(runGraph(g, {in})[0], want, kConvAtol, kConvRtol) == "");
+}
+
+TEST_CASE("a mean or max over the spatial axes runs as global pooling on a convolution's output in its layout", "[runtime]") {
+  // x.mean([2, 3]) closing a ShuffleNet, read in the layout the Conv wrote.
+  const ConvCase p{3, 8, 5, 6, 32, 1, 1, 0, 1, 1};
+  for (const char *op : {"ReduceMean", "ReduceMax"})
+    for (int64_t keep : {0, 1}) {
+      Graph g;
+      Value *w = g.addConstant("w", randomTensor({p.oc, p.c, 1, 1}, 3));
+      Value *b = g.addConstant("b", randomTensor({p.oc}, 4));
+      Node *conv = addOp(g, "Conv", {addInput(g, "x", {p.n, p.c, p.h, p.w}), w, b}, "y");
+      Node *r = addOp(g, op, {conv->output(0)}, "r");
+      r->setAttr("axes", Attribute::ofInts({-1, 2}));
+      r->setAttr("keepdims", Attribute::ofInt(keep));
+      g.outputs() = {r->output(0)};
+      g.opset = 11;
+      inferShapes(g);
+      const Tensor in = randomTensor({p.n, p.c, p.h, p.w}, 5);
+      const Tensor y = naiveConv(in, *w->constant(), *b->constant(), p, p.h, p.w);
+      const Tensor want = evaluate(*r, {&y}, g.opset).at(0);
+      CHECK(want.dims() == (keep ? Dims{p.n, p.oc, 1, 1} : Dims{p.n, p.oc}));
+      INFO(op << " keepdims " << keep);
+      CHECK(mismatch(runGraph(g, {in}).at(0), want, kConvAtol, kConvRtol) == "");
+    }
+  // 1-D and 3-D spatial axes, read from the plain input.
+  for (const Dims &dims : {Dims{2, 3, 7}, Dims{2, 3, 2, 3, 4}})
+    for (const char *op : {"ReduceMean", "ReduceMax"}) {
+      Graph g;
+      Node *r = addOp(g, op, {addInput(g, "x", dims)}, "r");
+      std::vector<int64_t> axes;
+      for (size_t a = 2; a < dims.size(); ++a) axes.push_back(static_cast<int64_t>(a));
+      r->setAttr("axes", Attribute::ofInts(axes));
+      r->setAttr("keepdims", Attribute::ofInt(0));
+      g.outputs() = {r->output(0)};
+      g.opset = 11;
+      inferShapes(g);
+      const Tensor in = randomTensor(dims, 6);
+      INFO(op << " rank " << dims.size());
+      CHECK(mismatch(runGraph(g, {in}).at(0), evaluate(*r, {&in}, g.opset).at(0), 1e-6f, 1e-6f) == "");
+    }
 }
 
 TEST_CASE("Gemm with transB and a bias vector matches a naive loop", "[runtime]") {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 namespace lowbit {
 
@@ -86,6 +87,43 @@ void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> 
   for (int64_t i = 0; i < dims[0]; ++i)
     copyStridedSerial(src, srcOffset + i * srcStrides[0], subSrc, dst, dstOffset + i * dstStrides[0], subDst,
                       subDims, elemBytes);
+}
+
+namespace {
+
+// Elements moved as unsigned integers of their width; the loop vectorizes as unpack
+// instructions (a byte-wise reorder into a stride-2 view moves one element at a time).
+template <typename T>
+void interleavePairsOf(const T *a, int64_t strideA, const T *b, int64_t strideB, T *dst, int64_t strideDst,
+                       int64_t pixels, int64_t run) {
+#pragma omp parallel for if (pixels * run >= kParallelElements)
+  for (int64_t p = 0; p < pixels; ++p) {
+    const T *x = a + p * strideA, *y = b + p * strideB;
+    T *z = dst + p * strideDst;
+    for (int64_t j = 0; j < run; ++j) {
+      z[2 * j] = x[j];
+      z[2 * j + 1] = y[j];
+    }
+  }
+}
+
+}  // namespace
+
+void interleavePairs(const void *a, int64_t strideA, const void *b, int64_t strideB, void *dst, int64_t strideDst,
+                     int64_t pixels, int64_t run, size_t elemBytes) {
+  switch (elemBytes) {
+    case 1:
+      return interleavePairsOf(static_cast<const uint8_t *>(a), strideA, static_cast<const uint8_t *>(b), strideB,
+                               static_cast<uint8_t *>(dst), strideDst, pixels, run);
+    case 2:
+      return interleavePairsOf(static_cast<const uint16_t *>(a), strideA, static_cast<const uint16_t *>(b), strideB,
+                               static_cast<uint16_t *>(dst), strideDst, pixels, run);
+    case 4:
+      return interleavePairsOf(static_cast<const uint32_t *>(a), strideA, static_cast<const uint32_t *>(b), strideB,
+                               static_cast<uint32_t *>(dst), strideDst, pixels, run);
+    default:
+      throw std::invalid_argument("interleavePairs: elements of 1, 2 or 4 bytes");
+  }
 }
 
 namespace {

@@ -21,6 +21,11 @@ void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> 
                  void *dst, int64_t dstOffset, const std::vector<int64_t> &dstStrides,
                  const std::vector<int64_t> &dims, size_t elemBytes);
 
+/// A channel shuffle of two groups on channels-last data: for each of \p pixels,
+/// dst[2j] = a[j] and dst[2j + 1] = b[j] for j < \p run. Strides are in elements between pixels.
+void interleavePairs(const void *a, int64_t strideA, const void *b, int64_t strideB, void *dst, int64_t strideDst,
+                     int64_t pixels, int64_t run, size_t elemBytes);
+
 enum class PadMode { Constant, Edge, Reflect };
 
 /// Pads \p src of \p inDims by \p padsBegin / \p padsEnd per axis (negative = crop).

@@ -181,34 +181,149 @@ dnnl::memory channelRun(PlanBuilder &b, const dnnl::memory &m, int64_t first, in
   return dnnl::memory(dnnl::memory::desc(d, type, {st[0], st[1] * step, st[2], st[3]}), b.engine(), base);
 }
 
-// The shuffled tensor written straight from the sources: channel j of group k goes to channel
-// j * g + k, so each run of a source's channels within one group is one reorder into a strided
-// view of the result, and the concatenated tensor is never stored. The result keeps the first
-// source's dense layout (channels-last codes stay so), else plain.
+// The channel ranges of the shuffled tensor its readers take, when every reader is a Slice of
+// channels (step 1) or a Split on the channel axis: each range is then written straight into
+// its reader's output and the shuffled tensor is never stored. Empty otherwise.
+struct ChannelRange {
+  const Node *reader;
+  const Value *out;
+  int64_t begin, end;
+};
+
+std::vector<ChannelRange> channelReaders(const PlanBuilder &b, const Value *v) {
+  const Graph &g = b.graph();
+  if (g.isGraphOutput(v) || b.observed(v)) return {};
+  const Dims &vd = v->dims();
+  const std::vector<int64_t> dense = contiguousStrides(vd);
+  std::vector<ChannelRange> ranges;
+  for (const Node *r : g.users(v)) {
+    if (r->input(0) != v) return {};
+    if (r->opType() == "Slice") {
+      const StridedView view = sliceView(*r, b.opset(), vd, dense);
+      for (size_t i = 0; i < vd.size(); ++i)
+        if (view.strides[i] != dense[i] || (i != 1 && view.dims[i] != vd[i])) return {};
+      if (view.dims[1] < 1 || view.offset % dense[1] != 0) return {};
+      const int64_t begin = view.offset / dense[1];
+      ranges.push_back({r, r->output(0), begin, begin + view.dims[1]});
+    } else if (r->opType() == "Split" && normalizeAxis(r->attrInt("axis", 0), 4, *r) == 1) {
+      int64_t at = 0;
+      const std::vector<int64_t> sizes = splitSizes(*r, b.opset(), vd[1]);
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        if (i < r->outputs().size() && r->output(i) && sizes[i] > 0) ranges.push_back({r, r->output(i), at, at + sizes[i]});
+        at += sizes[i];
+      }
+    } else {
+      return {};
+    }
+  }
+  return ranges;
+}
+
+// Pixels of a channels-last 4-D memory and the elements between them, when they are evenly
+// spaced (a dense NHWC tensor or a channel run of one).
+std::optional<std::pair<int64_t, int64_t>> pixelsOf(const dnnl::memory &m) {
+  const dnnl::memory::desc md = m.get_desc();
+  const Dims d = md.dims();
+  const std::vector<int64_t> st = stridesOf(md);
+  if (d.size() != 4 || st.size() != 4 || st[1] != 1 || st[2] != d[3] * st[3] || st[0] != d[2] * st[2])
+    return std::nullopt;
+  return std::make_pair(d[0] * d[2] * d[3], st[3]);
+}
+
+// Channels [begin, end) of the shuffled concatenation into \p dst. Shuffled channel c is channel
+// f = c / g of group k = c % g, i.e. channel k * perGroup + f of the concatenation; each run of
+// one source within one group is one reorder into a strided view of \p dst, and two runs that
+// interleave (ShuffleNetV2's two groups, channels-last) are one pass of interleavePairs.
+void writeShuffled(PlanBuilder &b, const Node &n, const ChannelShuffle &s, const ConcatSources &src,
+                   dnnl::memory::data_type type, int64_t begin, int64_t end, const dnnl::memory &dst) {
+  const int64_t g = s.groups, perGroup = n.output(0)->dims()[1] / g;
+  struct Run {
+    size_t source;
+    int64_t from, count, to;  // source channel, channels, first channel in dst (then every g-th)
+  };
+  std::vector<Run> runs;
+  for (int64_t k = 0; k < g; ++k) {
+    const int64_t fLo = std::max<int64_t>(0, (begin - k + g - 1) / g), fHi = (end - 1 - k) / g;  // f * g + k in [begin, end)
+    if (end - 1 < k || fLo > fHi) continue;
+    int64_t at = 0;
+    for (size_t i = 0; i < src.values.size(); ++i) {  // the sources' channels within [k * perGroup + fLo, .. + fHi]
+      const int64_t c = src.values[i]->dims()[1];
+      const int64_t lo = std::max(at, k * perGroup + fLo), hi = std::min(at + c, k * perGroup + fHi + 1);
+      if (lo < hi) runs.push_back({i, lo - at, hi - lo, (lo - k * perGroup) * g + k - begin});
+      at += c;
+    }
+  }
+  auto memoryFor = [&](const Run &r) {
+    dnnl::memory m = src.memories[r.source];
+    if (m.get_desc().data_type() != type) m = b.memoryIn(src.values[r.source], withDataType(m.get_desc(), type));
+    const bool whole = r.from == 0 && r.count == src.values[r.source]->dims()[1];
+    if (whole) return m;
+    if (!denseDimOrder(m.get_desc())) m = b.plainMemoryOf(src.values[r.source]);  // cut into runs below
+    return channelRun(b, m, r.from, r.count, 1);
+  };
+  const size_t elem = plainDesc({1}, type).get_size();
+  if (g == 2 && runs.size() == 2 && runs[0].to == 0 && runs[1].to == 1 && runs[0].count == runs[1].count &&
+      2 * runs[0].count == end - begin) {
+    const dnnl::memory x = memoryFor(runs[0]), y = memoryFor(runs[1]);
+    const auto px = pixelsOf(x), py = pixelsOf(y), pd = pixelsOf(dst);
+    if (px && py && pd && px->first == pd->first && py->first == pd->first) {
+      const void *xa = x.get_data_handle(), *ya = y.get_data_handle();
+      void *za = dst.get_data_handle();
+      const int64_t pixels = pd->first, run = runs[0].count, sx = px->second, sy = py->second, sz = pd->second;
+      b.addFunction(n, [=] { interleavePairs(xa, sx, ya, sy, za, sz, pixels, run, elem); });
+      return;
+    }
+  }
+  if (begin == 0 && end == n.output(0)->dims()[1]) {  // the whole tensor: every view below is one oneDNN accepts
+    for (const Run &r : runs) {
+      const dnnl::memory from = memoryFor(r), to = channelRun(b, dst, r.to, r.count, g);
+      b.addPrimitive(n, dnnl::reorder(dnnl::reorder::primitive_desc(from, to)), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+    }
+    return;
+  }
+  // A range: a run every g-th channel of a narrower tensor can pass the next pixel's first
+  // channel, a view oneDNN refuses, so the runs are strided copies in the destination's order.
+  const std::vector<size_t> order = *denseDimOrder(dst.get_desc());
+  for (const Run &r : runs) {
+    const dnnl::memory from = memoryFor(r);
+    const std::vector<int64_t> fromStrides = stridesOf(from.get_desc()), toStrides = stridesOf(dst.get_desc());
+    const Dims dims = from.get_desc().dims();
+    std::vector<int64_t> loopDims, srcStrides, dstStrides;
+    for (size_t a : order) {
+      loopDims.push_back(dims[a]);
+      srcStrides.push_back(fromStrides[a]);
+      dstStrides.push_back(a == 1 ? toStrides[1] * g : toStrides[a]);
+    }
+    const void *x = from.get_data_handle();
+    void *y = dst.get_data_handle();
+    const int64_t offset = r.to * toStrides[1];
+    b.addFunction(n, [=] { copyStrided(x, 0, srcStrides, y, offset, dstStrides, loopDims, elem); });
+  }
+}
+
+// The shuffled tensor written straight from the sources, or, when its readers only take channel
+// ranges of it (the Slices or Split that open the next ShuffleNet unit), each range straight
+// into its reader's output. The results keep the first source's dense layout (channels-last
+// codes stay so), else plain.
 void buildChannelShuffle(PlanBuilder &b, const Node &n, const ChannelShuffle &s) {
-  const Dims &od = n.output(0)->dims();
-  const int64_t perGroup = od[1] / s.groups;
   ConcatSources src = concatSources(b, n, 1);
   const dnnl::memory::data_type type = concatType(b, n, src);
   const std::optional<std::vector<size_t>> order = denseDimOrder(src.memories[0].get_desc());
-  dnnl::memory dst = b.newMemory(order ? orderedDesc(od, type, *order) : plainDesc(od, type));
-  int64_t at = 0;
-  for (size_t i = 0; i < src.values.size(); ++i) {
-    dnnl::memory m = src.memories[i];
-    const int64_t c = src.values[i]->dims()[1];
-    const bool straddles = at / perGroup != (at + c - 1) / perGroup;
-    if (straddles && !denseDimOrder(m.get_desc())) m = b.plainMemoryOf(src.values[i]);  // cut into runs below
-    for (int64_t k = 0; k < c;) {  // one run per group the source covers
-      const int64_t cc = at + k, group = cc / perGroup, first = cc % perGroup, run = std::min(c - k, perGroup - first);
-      dnnl::memory from = straddles ? channelRun(b, m, k, run, 1) : m;
-      dnnl::memory to = channelRun(b, dst, first * s.groups + group, run, s.groups);
-      b.addPrimitive(n, dnnl::reorder(dnnl::reorder::primitive_desc(from, to)), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
-      k += run;
-    }
-    at += c;
-  }
+  auto newDense = [&](const Dims &dims) { return b.newMemory(order ? orderedDesc(dims, type, *order) : plainDesc(dims, type)); };
   for (const Node *r : s.rest) b.markComputed(r);
-  b.define(s.rest.back()->output(0), dst);
+  const Value *shuffled = s.rest.back()->output(0);
+  const std::vector<ChannelRange> readers = channelReaders(b, shuffled);
+  if (readers.empty()) {
+    const dnnl::memory dst = newDense(shuffled->dims());
+    writeShuffled(b, n, s, src, type, 0, shuffled->dims()[1], dst);
+    return b.define(shuffled, dst);
+  }
+  for (const ChannelRange &r : readers) {
+    const dnnl::memory dst = newDense(r.out->dims());
+    writeShuffled(b, n, s, src, type, r.begin, r.end, dst);
+    b.define(r.out, dst);
+    b.markComputed(r.reader);
+  }
 }
 
 }  // namespace

@@ -355,6 +355,41 @@ TEST_CASE("a channel shuffle after a Concat is written straight from the sources
     INFO("case " << ci);
     CHECK(mismatch(exec.run(ins).at(0), want, 0.f, 0.f) == "");
     CHECK(exec.profileReport().find("Transpose") == std::string::npos);
+
+    // Read only in channel ranges (the Slices or Split opening the next unit): each range is
+    // written straight into its reader's output, halves, odd starts and overlaps alike.
+    g.outputs().clear();
+    std::vector<std::pair<int64_t, int64_t>> ranges = {{0, c / 2}, {c / 2, c}, {1, c}, {c - 1, c}};
+    for (size_t r = 0; r < ranges.size(); ++r) {
+      const std::string tag = cat("r", r);
+      Node *slice = addOp(g, "Slice", {g.findValue("y"), shape({ranges[r].first}, (tag + "b").c_str()),
+                                       shape({ranges[r].second}, (tag + "e").c_str()), shape({1}, (tag + "a").c_str())},
+                          tag);
+      g.outputs().push_back(slice->output(0));
+    }
+    Node *split = g.addNode("split_node", "Split", {g.findValue("y"), shape({c - 2, 2}, "sizes")},
+                            {g.addValue("part0"), g.addValue("part1")});
+    split->setAttr("axis", Attribute::ofInt(1));
+    g.outputs().push_back(split->output(0));
+    g.outputs().push_back(split->output(1));
+    ranges.push_back({0, c - 2});
+    ranges.push_back({c - 2, c});
+    inferShapes(g);
+    Executor readers(g, opts);
+    const std::vector<Tensor> got = readers.run(ins);
+    REQUIRE(got.size() == ranges.size());
+    for (size_t r = 0; r < ranges.size(); ++r) {
+      const auto [b0, e0] = ranges[r];
+      Tensor part(DType::Float32, {n, e0 - b0, h, w});
+      for (int64_t b = 0; b < n; ++b)
+        std::copy_n(want.data<float>() + (b * c + b0) * plane, (e0 - b0) * plane,
+                    part.data<float>() + b * (e0 - b0) * plane);
+      INFO("range " << b0 << ".." << e0);
+      CHECK(mismatch(got[r], part, 0.f, 0.f) == "");
+    }
+    const std::string steps = readers.profileReport(true);
+    CHECK(steps.find("Slice") == std::string::npos);
+    CHECK(steps.find("Split") == std::string::npos);
   }
 }
 

@@ -94,3 +94,31 @@ TEST_CASE("gatherCopy takes rows along an inner axis", "[kernels]") {
   gatherCopy(src.data(), {2, 3}, 1, {2, 0}, dst.data(), 4);
   CHECK(dst == std::vector<float>{2, 0, 12, 10});
 }
+
+TEST_CASE("interleavePairs writes two channels-last runs as alternate channels, 1- and 4-byte elements", "[kernels]") {
+  // Pixels 3 (and 5000, past the threaded size), runs of 5 taken from tensors of 7 and 6
+  // channels into one of 12: pixel p, channel 2j + k <- source k's channel j.
+  for (int64_t pixels : {int64_t{3}, int64_t{5000}}) {
+    const int64_t run = 5, sa = 7, sb = 6, sd = 12;
+    std::vector<uint8_t> a(static_cast<size_t>(pixels * sa)), b(static_cast<size_t>(pixels * sb));
+    std::vector<float> fa(a.size()), fb(b.size());
+    for (size_t i = 0; i < a.size(); ++i) fa[i] = static_cast<float>(a[i] = static_cast<uint8_t>(i * 7 + 1));
+    for (size_t i = 0; i < b.size(); ++i) fb[i] = static_cast<float>(b[i] = static_cast<uint8_t>(i * 3 + 2)) + 0.5f;
+    std::vector<uint8_t> d(static_cast<size_t>(pixels * sd), 0xee);
+    std::vector<float> fd(d.size(), -1.f);
+    interleavePairs(a.data(), sa, b.data(), sb, d.data(), sd, pixels, run, 1);
+    interleavePairs(fa.data(), sa, fb.data(), sb, fd.data(), sd, pixels, run, 4);
+    for (int64_t p = 0; p < pixels; ++p)
+      for (int64_t c = 0; c < sd; ++c) {
+        const size_t at = static_cast<size_t>(p * sd + c);
+        if (c >= 2 * run) {  // past the runs: untouched
+          REQUIRE(d[at] == 0xee);
+          REQUIRE(fd[at] == -1.f);
+          continue;
+        }
+        const size_t from = static_cast<size_t>(p * (c % 2 ? sb : sa) + c / 2);
+        REQUIRE(d[at] == (c % 2 ? b : a)[from]);
+        REQUIRE(fd[at] == (c % 2 ? fb : fa)[from]);
+      }
+  }
+}

@@ -31,12 +31,19 @@ namespace {
 template <typename A, typename B, typename Y>
 void rescaleLoop(const A *a, const CodeSpan &as, const B *b, const CodeSpan *bs, Y *y, size_t n, float scale,
                  int32_t zeroPoint, QuantRange r, float lo) {
+  // One loop per operand count, each with its parameters in locals, so both vectorize.
+  const float sa = as.scale, sb = bs ? bs->scale : 0.f;
+  const int32_t za = as.zeroPoint, zb = bs ? bs->zeroPoint : 0;
+  if (b) {
 #pragma omp parallel for if (n > kParallelMin) schedule(static)
-  for (size_t i = 0; i < n; ++i) {
-    float v = dequantizeValueNarrow(a[i], as.scale, as.zeroPoint);
-    if (b) v = v + dequantizeValueNarrow(b[i], bs->scale, bs->zeroPoint);
-    v = v < lo ? lo : v;
-    y[i] = static_cast<Y>(quantizeValueNarrow(v, scale, zeroPoint, r));
+    for (size_t i = 0; i < n; ++i) {
+      const float v = dequantizeValueNarrow(a[i], sa, za) + dequantizeValueNarrow(b[i], sb, zb);
+      y[i] = static_cast<Y>(quantizeValueNarrow(std::max(v, lo), scale, zeroPoint, r));
+    }
+  } else {
+#pragma omp parallel for if (n > kParallelMin) schedule(static)
+    for (size_t i = 0; i < n; ++i)
+      y[i] = static_cast<Y>(quantizeValueNarrow(std::max(dequantizeValueNarrow(a[i], sa, za), lo), scale, zeroPoint, r));
   }
 }
 

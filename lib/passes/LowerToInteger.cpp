@@ -339,21 +339,27 @@ class Lowering {
   // Relu, read only by QuantizeLinears of one set of parameters (ONNX Runtime's layout around
   // residual sums: DQ, DQ -> Add -> Q, then DQ -> Relu -> Q): one QRescale on the codes,
   // as ONNX Runtime's QLinearAdd, instead of dequantizing, adding in float and quantizing.
+  // A DequantizeLinear read only by such QuantizeLinears (codes entering a Concat of another
+  // scale, ShuffleNet's passed-through half) is one QRescale of its codes.
   bool lowerRescales() {
     bool any = false;
     std::vector<Node *> ends;
     for (Node *n : g_.nodes())
-      if (n->opType() == "Add" || n->opType() == "Relu") ends.push_back(n);
+      if (n->opType() == "Add" || n->opType() == "Relu" || (n->opType() == "DequantizeLinear" && !n->input(0)->isConstant()))
+        ends.push_back(n);
     for (Node *end : ends) {
       QuantParams q;
       std::vector<Node *> readers = requantizers(g_, end->output(0), q);
       if (readers.empty() || !end->output(0)->hasShape()) continue;
+      const bool requantize = end->opType() == "DequantizeLinear";
       Node *relu = end->opType() == "Relu" ? end : nullptr;
-      Node *sum = relu ? relu->input(0)->producer() : end;
+      Node *sum = relu ? relu->input(0)->producer() : requantize ? nullptr : end;
       if (relu && sum && (sum->opType() != "Add" || g_.users(sum->output(0)).size() != 1 ||
                           g_.isGraphOutput(sum->output(0))))
         sum = nullptr;  // a Relu of one dequantized tensor
-      const std::vector<Value *> terms = sum ? sum->inputs() : std::vector<Value *>{relu->input(0)};
+      const std::vector<Value *> terms = sum    ? sum->inputs()
+                                         : relu ? std::vector<Value *>{relu->input(0)}
+                                                : std::vector<Value *>{end->output(0)};
       std::vector<Value *> codes;
       std::vector<QuantParams> dqParams;
       for (Value *t : terms) {

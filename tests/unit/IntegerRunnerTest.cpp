@@ -452,6 +452,24 @@ TEST_CASE("ONNX Runtime's residual layout (DQ, DQ -> Add -> Q, DQ -> Relu -> Q) 
   CHECK(got.toFloats() == runWith(g, {data}, std::nullopt).toFloats());
 }
 
+TEST_CASE("codes requantized to another scale (DQ -> Q) are one QRescale, equal to the simulation", "[int8]") {
+  // ShuffleNet's passed-through half entering a Concat of another scale: codes of one
+  // quantizer dequantized and quantized again, signed to unsigned and to a zero point.
+  QdqGraph q;
+  Graph &g = q.g;
+  const Dims xd = {2, 3, 4, 4};
+  Value *x = addInput(g, "x", xd);
+  Value *a = q.qdq(x, 0.02f, DType::Int8);
+  Value *y = q.op("Conv", {q.qdq(a, 0.013f, DType::UInt8, 100), q.dequantized(int8Codes({2, 3, 1, 1}, 95, 60), {0.01f}, 0)},
+                  {2, 2, 4, 4});
+  g.outputs().push_back(y);
+  const Tensor data = randomTensor(xd, 96, -2.f, 2.f);
+  const auto [got, steps] = runStaticProfiled(g, data);
+  CHECK_THAT(steps, Catch::Contains("QRescale x1") && !Catch::Contains("DequantizeLinear") &&
+                        Catch::Contains("QuantizeLinear x1"));  // the input's
+  CHECK(got.toFloats() == runWith(g, {data}, std::nullopt).toFloats());
+}
+
 TEST_CASE("a signed quantized sum (symmetric int8, no Relu) feeds the next QConv as codes", "[int8]") {
   QdqGraph q;
   Graph &g = q.g;

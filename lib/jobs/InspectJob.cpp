@@ -137,7 +137,10 @@ nlohmann::json inspectModel(const std::string &path) {
     l["flops"] = 2 * macs;
     std::string fused;
     if (n->fusedAdd) fused += "+" + n->fusedAdd->opType();
-    if (n->fusedActivation) fused += "+" + n->fusedActivation->opType();
+    if (const Node *act = n->fusedActivation) {
+      const Node *gate = selfGate(*act);  // x * gate(x): h-swish or SiLU
+      fused += "+" + (gate ? "x*" + gate->opType() + "(x)" : act->opType());
+    }
     if (!fused.empty()) l["fused"] = fused.substr(1);
     layers.push_back(l);
   }

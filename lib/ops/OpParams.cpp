@@ -647,6 +647,20 @@ bool hasConstantClipBounds(const Node &n) {
   return true;
 }
 
+Node *selfGate(const Node &mul) {
+  if (mul.opType() != "Mul" || mul.inputs().size() != 2 || !mul.input(0) || !mul.input(1)) return nullptr;
+  for (size_t i = 0; i < 2; ++i) {
+    Node *g = mul.input(i)->producer();
+    if (!g || g->inputs().empty() || g->input(0) != mul.input(1 - i)) continue;
+    if (g->opType() == "Sigmoid") return g;
+    // h-swish's fixed slope and offset (oneDNN's hardswish has no others).
+    if (g->opType() == "HardSigmoid" && std::fabs(g->attrFloat("alpha", 0.2f) - 1.f / 6.f) <= 1e-7f &&
+        g->attrFloat("beta", 0.5f) == 0.5f)
+      return g;
+  }
+  return nullptr;
+}
+
 int64_t multiplyAccumulates(const Node &n) {
   const Value *y = n.output(0);
   if (!y || !y->hasShape()) return 0;

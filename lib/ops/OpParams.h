@@ -127,6 +127,11 @@ std::optional<QdqPair> qdqPairOf(const Graph &g, const Node &q, const char *who)
 /// True for a Clip whose bounds (inputs since opset 11) are constants or absent.
 bool hasConstantClipBounds(const Node &n);
 
+/// The gate of a self-gated activation written as \p mul = x * gate(x), as exporters write
+/// h-swish (gate HardSigmoid, alpha 1/6, beta 1/2) and SiLU / swish (gate Sigmoid): that gate
+/// node, or null.
+Node *selfGate(const Node &mul);
+
 /// Clip bounds: attributes before opset 11, optional constant inputs after.
 std::pair<float, float> clipBounds(const Node &n, int64_t opset);
 

@@ -1,9 +1,11 @@
 // FuseActivation
 //   Requires: nothing.
 //   Produces: marks (Node::fusedActivation / fusedInto) on a Conv, CodeConv or Gemm whose only
-//             reader (or, after FuseResidualAdd, whose fused Add's only reader) is a Relu or a
-//             Clip with constant bounds, so the runner applies the activation as a post-op of
-//             the same primitive. The graph's ops and edges are unchanged, so
+//             reader (or, after FuseResidualAdd, whose fused Add's only reader) is a Relu, a
+//             Clip with constant bounds or a HardSwish, or whose two readers are a self-gated
+//             activation x * gate(x) (h-swish as HardSigmoid and Mul, SiLU as Sigmoid and
+//             Mul; fusedActivation is the Mul, the gate is fused too), so the runner applies
+//             the activation as a post-op of the same primitive. The graph's ops and edges are unchanged, so
 //             export and passes that ignore the marks see the same model.
 //   Leaves untouched: producers whose output is also a graph output or read elsewhere.
 #include "ops/OpParams.h"
@@ -13,8 +15,21 @@ namespace lowbit {
 namespace {
 
 bool fusableActivation(const Node &act) {
-  if (act.opType() == "Relu") return true;
+  if (act.opType() == "Relu" || act.opType() == "HardSwish") return true;
   return act.opType() == "Clip" && hasConstantClipBounds(act);
+}
+
+// y's readers {gate, mul} computing y * gate(y), the gate read by the Mul alone: the Mul.
+Node *selfGatedReader(const Graph &g, const Value *y, const std::vector<Node *> &readers) {
+  if (readers.size() != 2) return nullptr;
+  for (Node *mul : readers) {
+    const Node *gate = selfGate(*mul);
+    if (!gate || gate->input(0) != y || g.isGraphOutput(gate->output(0))) continue;
+    const std::vector<Node *> gateReaders = g.users(gate->output(0));
+    const Node *other = readers[0] == mul ? readers[1] : readers[0];
+    if (other == gate && gateReaders.size() == 1 && gateReaders[0] == mul) return mul;
+  }
+  return nullptr;
 }
 
 class FuseActivation final : public Pass {
@@ -27,6 +42,13 @@ class FuseActivation final : public Pass {
       Value *y = (n->fusedAdd ? n->fusedAdd : n)->output(0);
       if (g.isGraphOutput(y) || y->dtype() != DType::Float32) continue;
       std::vector<Node *> readers = g.users(y);
+      if (Node *mul = selfGatedReader(g, y, readers)) {
+        n->fusedActivation = mul;
+        mul->fusedInto = n;
+        selfGate(*mul)->fusedInto = n;
+        changed = true;
+        continue;
+      }
       if (readers.size() != 1 || !fusableActivation(*readers[0])) continue;
       n->fusedActivation = readers[0];
       readers[0]->fusedInto = n;

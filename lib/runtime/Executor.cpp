@@ -185,16 +185,20 @@ void bindInputs(Graph &g, const std::vector<Tensor> &inputs, const std::vector<b
   g.inputs() = dataInputs;
 }
 
-// Undoes each fusion that would hide a tapped value (its output is no longer materialised).
+// Undoes each fusion that would hide a tapped value: the outputs of a fused node and of the
+// nodes fused into it, but the last, are no longer materialised.
 void unfuseTapped(Graph &g, const std::vector<std::string> &taps) {
   std::set<std::string> tapped(taps.begin(), taps.end());
   for (Node *n : g.nodes()) {
     if (!n->fusedAdd && !n->fusedActivation) continue;
+    const Node *last = n->fusedActivation ? n->fusedActivation : n->fusedAdd;
+    std::vector<Node *> absorbed;
+    for (Node *a : g.nodes())
+      if (a->fusedInto == n) absorbed.push_back(a);
     bool hides = tapped.count(n->output(0)->name()) != 0;
-    if (n->fusedAdd && n->fusedActivation) hides |= tapped.count(n->fusedAdd->output(0)->name()) != 0;
+    for (const Node *a : absorbed) hides |= a != last && tapped.count(a->output(0)->name()) != 0;
     if (!hides) continue;
-    for (Node *absorbed : {n->fusedAdd, n->fusedActivation})
-      if (absorbed) absorbed->fusedInto = nullptr;
+    for (Node *a : absorbed) a->fusedInto = nullptr;
     n->fusedAdd = n->fusedActivation = nullptr;
   }
 }

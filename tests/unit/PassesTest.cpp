@@ -333,3 +333,62 @@ TEST_CASE("UpgradeOpset13 refuses a Softmax whose meaning would change", "[passe
   g.outputs().push_back(sm->output(0));
   CHECK_THROWS_WITH(runPasses(g, {"UpgradeOpset13"}), Catch::Contains("y_node") && Catch::Contains("axis 1"));
 }
+
+TEST_CASE("h-swish and SiLU written as x * gate(x) after a Conv or Gemm run as its post-op", "[passes][runtime]") {
+  struct Case {
+    const char *gate;  // HardSigmoid, Sigmoid, or HardSwish (one op)
+    float alpha;       // HardSigmoid's slope
+    bool gateFirst;    // Mul(gate, x) instead of Mul(x, gate)
+    bool gemm;
+    bool fused;
+  };
+  const std::vector<Case> cases = {{"HardSigmoid", 1.f / 6.f, false, false, true}, {"Sigmoid", 0.f, true, false, true},
+                                   {"HardSwish", 0.f, false, false, true},         {"HardSigmoid", 1.f / 6.f, true, true, true},
+                                   {"Sigmoid", 0.f, false, true, true},            {"HardSigmoid", 0.2f, false, false, false}};
+  for (const Case &c : cases) {
+    Graph g;
+    Node *layer;
+    if (c.gemm) {
+      layer = addOp(g, "Gemm", {addInput(g, "x", {4, 12}), g.addConstant("w", randomTensor({12, 7}, 1, -1.f, 1.f))}, "y");
+    } else {
+      layer = addOp(g, "Conv", {addInput(g, "x", {2, 8, 5, 5}), g.addConstant("w", randomTensor({16, 8, 3, 3}, 1, -0.5f, 0.5f))},
+                    "y");
+      layer->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    }
+    Value *y = layer->output(0);
+    Node *out;
+    if (std::string(c.gate) == "HardSwish") {
+      out = addOp(g, "HardSwish", {y}, "out");
+    } else {
+      Node *gate = addOp(g, c.gate, {y}, "gate");
+      if (c.alpha != 0.f) gate->setAttr("alpha", Attribute::ofFloat(c.alpha));
+      out = addOp(g, "Mul", c.gateFirst ? std::vector<Value *>{gate->output(0), y} : std::vector<Value *>{y, gate->output(0)},
+                  "out");
+    }
+    g.outputs().push_back(out->output(0));
+    g.opset = 14;
+    inferShapes(g);
+    const Tensor in = c.gemm ? randomTensor({4, 12}, 2, -3.f, 3.f) : randomTensor({2, 8, 5, 5}, 2, -3.f, 3.f);
+    INFO(c.gate << (c.gemm ? " after Gemm" : " after Conv") << " alpha " << c.alpha);
+    auto run = [&](std::vector<std::string> taps) {
+      ExecutorOptions opts;
+      opts.profile = true;
+      opts.taps = std::move(taps);
+      Executor exec(g, opts);
+      std::vector<Tensor> tapped;
+      Tensor result = exec.run({in}, opts.taps.empty() ? nullptr : &tapped).at(0);
+      return std::make_pair(result, exec.profileReport());
+    };
+    const auto [fused, steps] = run({});
+    // Tapping the layer's output (or the gate's) keeps every node a step of its own.
+    const auto [apart, apartSteps] = run({"y"});
+    CHECK(mismatch(fused, apart, 1e-5f, 1e-5f) == "");
+    CHECK((steps.find("Mul") == std::string::npos && steps.find(c.gate) == std::string::npos) == c.fused);
+    CHECK_THAT(apartSteps, Catch::Contains(c.gate));
+    if (std::string(c.gate) != "HardSwish") {
+      const auto [gateTapped, gateSteps] = run({"gate"});
+      CHECK(mismatch(gateTapped, apart, 1e-5f, 1e-5f) == "");
+      CHECK_THAT(gateSteps, Catch::Contains("Mul"));
+    }
+  }
+}

@@ -1,6 +1,7 @@
 // FuseActivation
 //   Requires: nothing.
-//   Produces: marks (Node::fusedActivation / fusedInto) on a Conv, CodeConv or Gemm whose only
+//   Produces: marks (Node::fusedActivation / fusedInto) on a Conv, CodeConv or Gemm (or a
+//             static QConv or QGemm with a float output) whose only
 //             reader (or, after FuseResidualAdd, whose fused Add's only reader) is a Relu, a
 //             Clip with constant bounds or a HardSwish, or whose two readers are a self-gated
 //             activation x * gate(x) (h-swish as HardSigmoid and Mul, SiLU as Sigmoid and
@@ -38,7 +39,11 @@ class FuseActivation final : public Pass {
   bool run(Graph &g, const PassContext &) override {
     bool changed = false;
     for (Node *n : g.nodes()) {
-      if ((n->opType() != "Conv" && n->opType() != "CodeConv" && n->opType() != "Gemm") || n->fusedActivation) continue;
+      const std::string &op = n->opType();
+      // QConv / QGemm writing float (an activation the integer lowering did not take, such as
+      // h-swish) apply it in model units; their dynamic form has its own epilogue.
+      const bool integer = (op == "QConv" || op == "QGemm") && n->attrInt("dynamic", 0) == 0;
+      if ((op != "Conv" && op != "CodeConv" && op != "Gemm" && !integer) || n->fusedActivation) continue;
       Value *y = (n->fusedAdd ? n->fusedAdd : n)->output(0);
       if (g.isGraphOutput(y) || y->dtype() != DType::Float32) continue;
       std::vector<Node *> readers = g.users(y);

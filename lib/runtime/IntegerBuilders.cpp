@@ -268,6 +268,7 @@ void buildQConv(PlanBuilder &b, const Node &n) {
       po.append_sum(sumScale);
   }
   appendInterval(n, y, po);
+  if (n.fusedActivation) appendActivationPostOp(b, *n.fusedActivation, po);  // float output: model units
   attr.set_post_ops(po);
   auto pd = createPd(n, [&] {
     return dnnlapi::convolutionForward(
@@ -283,7 +284,7 @@ void buildQConv(PlanBuilder &b, const Node &n) {
   b.addPrimitive(n, dnnl::convolution_forward(pd),
                  {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, floatVector(b, rq.biasAcc)},
                   {DNNL_ARG_DST, dst}});
-  b.define(y, dst);
+  b.define((n.fusedActivation ? n.fusedActivation : &n)->output(0), dst);
 }
 
 void buildQGemm(PlanBuilder &b, const Node &n) {
@@ -298,6 +299,7 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
   setZeroPoints(n, attr);
   dnnl::post_ops po;
   appendInterval(n, y, po);
+  if (n.fusedActivation) appendActivationPostOp(b, *n.fusedActivation, po);  // float output: model units
   attr.set_post_ops(po);
   // oneDNN's int8 inner product takes no source zero point; the same product as a 1x1
   // convolution over [M, K, 1, 1] does. Plain [M, K], nchw and nhwc with 1x1 are the same
@@ -336,7 +338,7 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
                   {DNNL_ARG_WEIGHTS, weightCodesMemory(b, n.input(1), wDims, wWant)},
                   {DNNL_ARG_BIAS, floatVector(b, rq.biasAcc)},
                   {DNNL_ARG_DST, dnnl::memory(dstMd, b.engine(), dst.get_data_handle())}});
-  b.define(y, dst);
+  b.define((n.fusedActivation ? n.fusedActivation : &n)->output(0), dst);
 }
 
 namespace {

@@ -626,3 +626,32 @@ TEST_CASE("int8 QuantizeLinear with a zero point rounds near-ties as the referen
   const std::vector<float> want = {1.f, 3.f, -1.f, 1.f};  // not the even 100, 102, 98 around the zero point
   checkBothRunners(g, in, want);
 }
+
+TEST_CASE("h-swish after an integer convolution and fully connected layer is their post-op in model units", "[int8]") {
+  // MobileNetV3: QConv -> x * HardSigmoid(x) -> quantized; its head, a Gemm reading codes with
+  // a zero point, -> h-swish too.
+  for (const bool head : {false, true}) {
+    QdqGraph q;
+    Graph &g = q.g;
+    const Dims xd = head ? Dims{2, 16} : Dims{2, 3, 6, 6}, yd = head ? Dims{2, 5} : Dims{2, 4, 6, 6};
+    Value *x = addInput(g, "x", xd);
+    Value *in = q.qdq(x, 0.02f, DType::UInt8, head ? 20 : 128);
+    Value *layer;
+    if (head) {
+      layer = q.op("Gemm", {in, q.dequantized(int8Codes({5, 16}, 98, 60), {0.01f}, 0)}, yd);
+      g.nodes().back()->setAttr("transB", Attribute::ofInt(1));
+    } else {
+      layer = q.op("Conv", {in, q.dequantized(int8Codes({4, 3, 1, 1}, 97, 60), {0.01f}, 0)}, yd);
+    }
+    Value *gate = q.op("HardSigmoid", {layer}, yd);
+    g.nodes().back()->setAttr("alpha", Attribute::ofFloat(1.f / 6.f));
+    g.outputs().push_back(q.qdq(q.op("Mul", {layer, gate}, yd), 0.03f, DType::UInt8, 20));
+    const Tensor data = randomTensor(xd, 99, -2.f, 2.f);
+    const auto [got, steps] = runStaticProfiled(g, data);
+    INFO(steps);
+    CHECK_THAT(steps, Catch::Contains(head ? "QGemm" : "QConv"));
+    CHECK_THAT(steps, !Catch::Contains("HardSigmoid") && !Catch::Contains("Mul"));
+    // The same float result, quantized once: at most a code apart at a rounding tie.
+    CHECK(mismatch(got, runWith(g, {data}, std::nullopt), 0.0301f, 0.f).empty());
+  }
+}

@@ -100,6 +100,7 @@ struct OutputChain {
   Value *residual = nullptr;      // the Add's other operand, if an Add was absorbed
   std::vector<Node *> absorbed;   // Add, LeakyRelu, Relu, Clip nodes in order
   float leaky = 1.f;              // a LeakyRelu's negative slope, applied before the interval
+  std::string gate;               // x * gate(x) absorbed: "Sigmoid" (SiLU) or "HardSigmoid" (h-swish)
   float lo = -kInf, hi = kInf;    // the activation interval, model units
 };
 
@@ -137,11 +138,29 @@ OutputChain outputChain(const Graph &g, const Node &n, bool leakyAllowed) {
       }
     }
   }
+  // A self-gated activation (h-swish, SiLU) right after the layer, without a residual: applied
+  // in model units before the requantization (not homogeneous, it does not commute with it).
+  if (leakyAllowed && !c.residual && !g.isGraphOutput(c.end)) {
+    const std::vector<Node *> readers = g.users(c.end);
+    if (readers.size() == 2)
+      for (Node *mul : readers) {
+        Node *gate = selfGate(*mul);
+        const Node *other = readers[0] == mul ? readers[1] : readers[0];
+        if (!gate || gate != other || gate->input(0) != c.end || g.isGraphOutput(gate->output(0)) ||
+            g.users(gate->output(0)).size() != 1)
+          continue;
+        c.gate = gate->opType();
+        c.absorbed.push_back(gate);
+        c.absorbed.push_back(mul);
+        c.end = mul->output(0);
+        break;
+      }
+  }
   while (!g.isGraphOutput(c.end)) {
     std::vector<Node *> readers = g.users(c.end);
     if (readers.size() != 1) break;
     Node *r = readers[0];
-    if (r->opType() == "LeakyRelu" && leakyAllowed && c.leaky == 1.f && c.lo == -kInf && c.hi == kInf) {
+    if (r->opType() == "LeakyRelu" && leakyAllowed && c.gate.empty() && c.leaky == 1.f && c.lo == -kInf && c.hi == kInf) {
       // Positively homogeneous, so it commutes with the requantization's scale.
       c.leaky = r->attrFloat("alpha", 0.01f);
     } else if (r->opType() == "Relu") {
@@ -434,14 +453,14 @@ class Lowering {
     return p.mode == "constant" && p.constant.value_or(0.0) == 0.0;
   }
 
-  // Signed codes \p v and the values it is moved from back to the QuantizeLinear or QConv that
+  // Signed codes \p v and the values it is moved from back to the QuantizeLinear, QConv or QGemm that
   // writes them (through MaxPool and reshapes: one data input, no fill value), which can all
   // hold the codes shifted to u8; empty when there is no such writer.
   std::vector<Value *> shiftChain(Value *v) const {
     std::vector<Value *> chain = {v};
     for (const Node *p = v->producer(); p; p = chain.back()->producer()) {
       const std::string &op = p->opType();
-      if (op == "QuantizeLinear" || op == "QConv") return chain;
+      if (op == "QuantizeLinear" || op == "QConv" || op == "QGemm") return chain;
       const bool moves = op == "MaxPool" || op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze";
       if (!moves || !commutesWithQuantization(*p) || !p->input(0) || p->input(0)->isConstant()) return {};
       chain.push_back(p->input(0));
@@ -478,7 +497,7 @@ class Lowering {
         return nullptr;
       }
       if (xq->codeType() == DType::Int8 && (shifted = shiftChain(xIn)).empty()) {
-        d.detail = "signed codes not made by a QuantizeLinear or QConv, nor moved from one by MaxPool or a reshape "
+        d.detail = "signed codes not made by a QuantizeLinear, QConv or QGemm, nor moved from one by MaxPool or a reshape "
                    "(cannot be shifted to u8)";
         return nullptr;
       }
@@ -572,6 +591,7 @@ class Lowering {
     for (const auto &[name, attr] : n->attrs()) qn->setAttr(name, attr);
     if (!conv) qn->setAttr("transB", Attribute::ofInt(1));
     if (chain.leaky != 1.f) qn->setAttr("act_leaky", Attribute::ofFloat(chain.leaky));
+    if (!chain.gate.empty()) qn->setAttr("act_gate", Attribute::ofString(chain.gate));
     qn->setAttr("act_lo", Attribute::ofFloat(chain.lo));
     qn->setAttr("act_hi", Attribute::ofFloat(chain.hi));
     qn->setAttr("dynamic", Attribute::ofInt(mode_ == IntegerMode::Dynamic ? 1 : 0));
@@ -587,6 +607,7 @@ class Lowering {
     d.detail = cat(mode_ == IntegerMode::Dynamic ? "f32 in (u8 per batch)" : zx ? cat("u8 in (zero point ", zx, ")") : "u8 in", ", ",
                    requant.empty() ? "f32" : dtypeName(out->dtype()), " out",
                    chain.residual ? (residualCodes ? ", +residual (codes)" : ", +residual (f32)") : "",
+                   chain.gate.empty() ? "" : chain.gate == "Sigmoid" ? ", silu" : ", h-swish",
                    intervalText(chain.leaky, chain.lo, chain.hi), saturationNote);
   }
 

@@ -104,6 +104,16 @@ void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
   }
 }
 
+// A self-gated activation the lowering absorbed (act_gate), in model units, then the step to
+// the output's code units (1 / \p so) that the output scales left out for it.
+void appendGate(const Node &n, float so, dnnl::post_ops &po) {
+  const std::string gate = n.attrString("act_gate", "");
+  if (gate.empty()) return;
+  if (gate == "Sigmoid") dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
+  else dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f);
+  if (so != 1.f) dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_linear, 1.f / so, 0.f);
+}
+
 // Constant int8 codes [OC, ...] reordered once into the layout \p want (viewed as \p dims).
 dnnl::memory weightCodesMemory(PlanBuilder &b, const Value *w, const Dims &dims, const dnnl::memory::desc &want) {
   return b.reorderedNow(dnnl::memory(plainDesc(dims, dt::s8), b.engine(), const_cast<void *>(w->constant()->raw())),
@@ -249,7 +259,8 @@ void buildQConv(PlanBuilder &b, const Node &n) {
   const float sx = codesParams(n, x).scale[0];
   const bool intOut = y->dtype() != DType::Float32;
   const float so = intOut ? codesParams(n, y).scale[0] : 1.f;
-  const Requantization rq = requantization(n, sx, so);
+  const bool gated = !n.attrString("act_gate", "").empty();  // scaled to code units after the gate
+  const Requantization rq = requantization(n, sx, gated ? 1.f : so);
   const int64_t oc = n.input(1)->dims()[0];
 
   dnnl::primitive_attr attr;
@@ -267,6 +278,7 @@ void buildQConv(PlanBuilder &b, const Node &n) {
     else
       po.append_sum(sumScale);
   }
+  appendGate(n, so, po);
   appendInterval(n, y, po);
   if (n.fusedActivation) appendActivationPostOp(b, *n.fusedActivation, po);  // float output: model units
   attr.set_post_ops(po);
@@ -293,11 +305,14 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
   const int64_t m = x->dims()[0], k = x->dims()[1], nn = y->dims()[1];
   const float sx = codesParams(n, x).scale[0];
   const bool intOut = y->dtype() != DType::Float32;
-  const Requantization rq = requantization(n, sx, intOut ? codesParams(n, y).scale[0] : 1.f);
+  const float so = intOut ? codesParams(n, y).scale[0] : 1.f;
+  const bool gated = !n.attrString("act_gate", "").empty();  // scaled to code units after the gate
+  const Requantization rq = requantization(n, sx, gated ? 1.f : so);
   dnnl::primitive_attr attr;
   dnnlapi::setOutputScales(attr, rq.mask, rq.outScale);
   setZeroPoints(n, attr);
   dnnl::post_ops po;
+  appendGate(n, so, po);
   appendInterval(n, y, po);
   if (n.fusedActivation) appendActivationPostOp(b, *n.fusedActivation, po);  // float output: model units
   attr.set_post_ops(po);

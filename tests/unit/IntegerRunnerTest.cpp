@@ -629,7 +629,7 @@ TEST_CASE("int8 QuantizeLinear with a zero point rounds near-ties as the referen
 
 TEST_CASE("h-swish after an integer convolution and fully connected layer is their post-op in model units", "[int8]") {
   // MobileNetV3: QConv -> x * HardSigmoid(x) -> quantized; its head, a Gemm reading codes with
-  // a zero point, -> h-swish too.
+  // a zero point, -> h-swish too. The layer applies the activation, then scales to the codes.
   for (const bool head : {false, true}) {
     QdqGraph q;
     Graph &g = q.g;
@@ -651,6 +651,8 @@ TEST_CASE("h-swish after an integer convolution and fully connected layer is the
     INFO(steps);
     CHECK_THAT(steps, Catch::Contains(head ? "QGemm" : "QConv"));
     CHECK_THAT(steps, !Catch::Contains("HardSigmoid") && !Catch::Contains("Mul"));
+    // The layer writes the activation's codes: the input's is the one QuantizeLinear left.
+    CHECK_THAT(steps, Catch::Contains("QuantizeLinear x1"));
     // The same float result, quantized once: at most a code apart at a rounding tie.
     CHECK(mismatch(got, runWith(g, {data}, std::nullopt), 0.0301f, 0.f).empty());
   }

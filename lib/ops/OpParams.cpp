@@ -661,6 +661,20 @@ Node *selfGate(const Node &mul) {
   return nullptr;
 }
 
+Node *selfGatedActivation(const Graph &g, const Value *y) {
+  if (g.isGraphOutput(y)) return nullptr;
+  const std::vector<Node *> readers = g.users(y);
+  if (readers.size() != 2) return nullptr;
+  for (Node *mul : readers) {
+    const Node *gate = selfGate(*mul);
+    const Node *other = readers[0] == mul ? readers[1] : readers[0];
+    if (gate && gate == other && gate->input(0) == y && !g.isGraphOutput(gate->output(0)) &&
+        g.users(gate->output(0)).size() == 1)
+      return mul;
+  }
+  return nullptr;
+}
+
 int64_t multiplyAccumulates(const Node &n) {
   const Value *y = n.output(0);
   if (!y || !y->hasShape()) return 0;

@@ -132,6 +132,10 @@ bool hasConstantClipBounds(const Node &n);
 /// node, or null.
 Node *selfGate(const Node &mul);
 
+/// When \p y's readers are exactly a gate and a Mul computing y * gate(y), the gate read by
+/// the Mul alone and neither a graph output: that Mul (the activation's result), else null.
+Node *selfGatedActivation(const Graph &g, const Value *y);
+
 /// Clip bounds: attributes before opset 11, optional constant inputs after.
 std::pair<float, float> clipBounds(const Node &n, int64_t opset);
 

@@ -20,19 +20,6 @@ bool fusableActivation(const Node &act) {
   return act.opType() == "Clip" && hasConstantClipBounds(act);
 }
 
-// y's readers {gate, mul} computing y * gate(y), the gate read by the Mul alone: the Mul.
-Node *selfGatedReader(const Graph &g, const Value *y, const std::vector<Node *> &readers) {
-  if (readers.size() != 2) return nullptr;
-  for (Node *mul : readers) {
-    const Node *gate = selfGate(*mul);
-    if (!gate || gate->input(0) != y || g.isGraphOutput(gate->output(0))) continue;
-    const std::vector<Node *> gateReaders = g.users(gate->output(0));
-    const Node *other = readers[0] == mul ? readers[1] : readers[0];
-    if (other == gate && gateReaders.size() == 1 && gateReaders[0] == mul) return mul;
-  }
-  return nullptr;
-}
-
 class FuseActivation final : public Pass {
  public:
   std::string_view name() const override { return "FuseActivation"; }
@@ -46,14 +33,14 @@ class FuseActivation final : public Pass {
       if ((op != "Conv" && op != "CodeConv" && op != "Gemm" && !integer) || n->fusedActivation) continue;
       Value *y = (n->fusedAdd ? n->fusedAdd : n)->output(0);
       if (g.isGraphOutput(y) || y->dtype() != DType::Float32) continue;
-      std::vector<Node *> readers = g.users(y);
-      if (Node *mul = selfGatedReader(g, y, readers)) {
+      if (Node *mul = selfGatedActivation(g, y)) {
         n->fusedActivation = mul;
         mul->fusedInto = n;
         selfGate(*mul)->fusedInto = n;
         changed = true;
         continue;
       }
+      const std::vector<Node *> readers = g.users(y);
       if (readers.size() != 1 || !fusableActivation(*readers[0])) continue;
       n->fusedActivation = readers[0];
       readers[0]->fusedInto = n;

@@ -140,21 +140,12 @@ OutputChain outputChain(const Graph &g, const Node &n, bool leakyAllowed) {
   }
   // A self-gated activation (h-swish, SiLU) right after the layer, without a residual: applied
   // in model units before the requantization (not homogeneous, it does not commute with it).
-  if (leakyAllowed && !c.residual && !g.isGraphOutput(c.end)) {
-    const std::vector<Node *> readers = g.users(c.end);
-    if (readers.size() == 2)
-      for (Node *mul : readers) {
-        Node *gate = selfGate(*mul);
-        const Node *other = readers[0] == mul ? readers[1] : readers[0];
-        if (!gate || gate != other || gate->input(0) != c.end || g.isGraphOutput(gate->output(0)) ||
-            g.users(gate->output(0)).size() != 1)
-          continue;
-        c.gate = gate->opType();
-        c.absorbed.push_back(gate);
-        c.absorbed.push_back(mul);
-        c.end = mul->output(0);
-        break;
-      }
+  if (Node *mul = leakyAllowed && !c.residual ? selfGatedActivation(g, c.end) : nullptr) {
+    Node *gate = selfGate(*mul);
+    c.gate = gate->opType();
+    c.absorbed.push_back(gate);
+    c.absorbed.push_back(mul);
+    c.end = mul->output(0);
   }
   while (!g.isGraphOutput(c.end)) {
     std::vector<Node *> readers = g.users(c.end);

@@ -27,6 +27,11 @@ bool canOverwrite(const Graph &g, const Node &writer, const Value *other, const 
   return true;
 }
 
+void appendSelfGatedPostOp(const std::string &gateOp, dnnl::post_ops &po) {
+  if (gateOp == "Sigmoid") dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
+  else dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f);
+}
+
 void appendActivationPostOp(const PlanBuilder &b, const Node &act, dnnl::post_ops &po) {
   if (act.opType() == "Relu") {
     dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
@@ -35,8 +40,7 @@ void appendActivationPostOp(const PlanBuilder &b, const Node &act, dnnl::post_op
   } else if (act.opType() == "Mul") {  // x * gate(x) (FuseActivation): h-swish or SiLU
     const Node *gate = selfGate(act);
     if (!gate) throw Error(cat(act.describe(), ": fused as an activation but is not x * gate(x)"));
-    if (gate->opType() == "Sigmoid") dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
-    else dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f);
+    appendSelfGatedPostOp(gate->opType(), po);
   } else {
     auto [lo, hi] = clipBounds(act, b.graph().opset);
     dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_clip, lo, hi);

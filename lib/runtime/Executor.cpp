@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -189,12 +190,13 @@ void bindInputs(Graph &g, const std::vector<Tensor> &inputs, const std::vector<b
 // nodes fused into it, but the last, are no longer materialised.
 void unfuseTapped(Graph &g, const std::vector<std::string> &taps) {
   std::set<std::string> tapped(taps.begin(), taps.end());
+  std::map<const Node *, std::vector<Node *>> absorbedBy;
+  for (Node *a : g.nodes())
+    if (a->fusedInto) absorbedBy[a->fusedInto].push_back(a);
   for (Node *n : g.nodes()) {
     if (!n->fusedAdd && !n->fusedActivation) continue;
     const Node *last = n->fusedActivation ? n->fusedActivation : n->fusedAdd;
-    std::vector<Node *> absorbed;
-    for (Node *a : g.nodes())
-      if (a->fusedInto == n) absorbed.push_back(a);
+    const std::vector<Node *> &absorbed = absorbedBy[n];
     bool hides = tapped.count(n->output(0)->name()) != 0;
     for (const Node *a : absorbed) hides |= a != last && tapped.count(a->output(0)->name()) != 0;
     if (!hides) continue;

@@ -109,8 +109,7 @@ void appendInterval(const Node &n, const Value *y, dnnl::post_ops &po) {
 void appendGate(const Node &n, float so, dnnl::post_ops &po) {
   const std::string gate = n.attrString("act_gate", "");
   if (gate.empty()) return;
-  if (gate == "Sigmoid") dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
-  else dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f);
+  appendSelfGatedPostOp(gate, po);
   if (so != 1.f) dnnlapi::appendEltwise(po, dnnl::algorithm::eltwise_linear, 1.f / so, 0.f);
 }
 

@@ -261,10 +261,12 @@ void writeShuffled(PlanBuilder &b, const Node &n, const ChannelShuffle &s, const
     if (!denseDimOrder(m.get_desc())) m = b.plainMemoryOf(src.values[r.source]);  // cut into runs below
     return channelRun(b, m, r.from, r.count, 1);
   };
+  std::vector<dnnl::memory> from;
+  for (const Run &r : runs) from.push_back(memoryFor(r));
   const size_t elem = plainDesc({1}, type).get_size();
   if (g == 2 && runs.size() == 2 && runs[0].to == 0 && runs[1].to == 1 && runs[0].count == runs[1].count &&
       2 * runs[0].count == end - begin) {
-    const dnnl::memory x = memoryFor(runs[0]), y = memoryFor(runs[1]);
+    const dnnl::memory &x = from[0], &y = from[1];
     const auto px = pixelsOf(x), py = pixelsOf(y), pd = pixelsOf(dst);
     if (px && py && pd && px->first == pd->first && py->first == pd->first) {
       const void *xa = x.get_data_handle(), *ya = y.get_data_handle();
@@ -275,28 +277,29 @@ void writeShuffled(PlanBuilder &b, const Node &n, const ChannelShuffle &s, const
     }
   }
   if (begin == 0 && end == n.output(0)->dims()[1]) {  // the whole tensor: every view below is one oneDNN accepts
-    for (const Run &r : runs) {
-      const dnnl::memory from = memoryFor(r), to = channelRun(b, dst, r.to, r.count, g);
-      b.addPrimitive(n, dnnl::reorder(dnnl::reorder::primitive_desc(from, to)), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const dnnl::memory to = channelRun(b, dst, runs[i].to, runs[i].count, g);
+      b.addPrimitive(n, dnnl::reorder(dnnl::reorder::primitive_desc(from[i], to)),
+                     {{DNNL_ARG_FROM, from[i]}, {DNNL_ARG_TO, to}});
     }
     return;
   }
   // A range: a run every g-th channel of a narrower tensor can pass the next pixel's first
   // channel, a view oneDNN refuses, so the runs are strided copies in the destination's order.
   const std::vector<size_t> order = *denseDimOrder(dst.get_desc());
-  for (const Run &r : runs) {
-    const dnnl::memory from = memoryFor(r);
-    const std::vector<int64_t> fromStrides = stridesOf(from.get_desc()), toStrides = stridesOf(dst.get_desc());
-    const Dims dims = from.get_desc().dims();
+  const std::vector<int64_t> toStrides = stridesOf(dst.get_desc());
+  void *y = dst.get_data_handle();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const std::vector<int64_t> fromStrides = stridesOf(from[i].get_desc());
+    const Dims dims = from[i].get_desc().dims();
     std::vector<int64_t> loopDims, srcStrides, dstStrides;
     for (size_t a : order) {
       loopDims.push_back(dims[a]);
       srcStrides.push_back(fromStrides[a]);
       dstStrides.push_back(a == 1 ? toStrides[1] * g : toStrides[a]);
     }
-    const void *x = from.get_data_handle();
-    void *y = dst.get_data_handle();
-    const int64_t offset = r.to * toStrides[1];
+    const void *x = from[i].get_data_handle();
+    const int64_t offset = runs[i].to * toStrides[1];
     b.addFunction(n, [=] { copyStrided(x, 0, srcStrides, y, offset, dstStrides, loopDims, elem); });
   }
 }

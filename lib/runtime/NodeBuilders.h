@@ -22,6 +22,8 @@ ConvShape convShape(const Node &n);
 bool canOverwrite(const Graph &g, const Node &writer, const Value *other, const Node *sumReader);
 /// Appends the oneDNN eltwise post-op for a fused Relu or Clip node \p act.
 void appendActivationPostOp(const PlanBuilder &b, const Node &act, dnnl::post_ops &po);
+/// x * gate(x) for the gate op \p gateOp (Sigmoid: swish; HardSigmoid 1/6, 1/2: hardswish).
+void appendSelfGatedPostOp(const std::string &gateOp, dnnl::post_ops &po);
 
 void buildConv(PlanBuilder &b, const Node &n);
 void buildConvTranspose(PlanBuilder &b, const Node &n);

@@ -126,6 +126,39 @@ void interleavePairs(const void *a, int64_t strideA, const void *b, int64_t stri
   }
 }
 
+void concatRows(const std::vector<const void *> &srcs, const std::vector<size_t> &rowBytes, int64_t rows, void *dst) {
+  size_t total = 0;
+  for (size_t b : rowBytes) total += b;
+  uint8_t *out = static_cast<uint8_t *>(dst);
+  const size_t sources = srcs.size();
+  const bool large = static_cast<double>(total) * static_cast<double>(rows) >= 4.0 * kParallelElements;
+  if (rows >= 8) {
+#pragma omp parallel for if (large)
+    for (int64_t r = 0; r < rows; ++r) {
+      uint8_t *d = out + static_cast<size_t>(r) * total;
+      for (size_t i = 0; i < sources; ++i) {
+        std::memcpy(d, static_cast<const uint8_t *>(srcs[i]) + static_cast<size_t>(r) * rowBytes[i], rowBytes[i]);
+        d += rowBytes[i];
+      }
+    }
+    return;
+  }
+  constexpr size_t kPiece = size_t{1} << 16;  // bytes a thread copies at a time when rows are few
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t *d = out + static_cast<size_t>(r) * total;
+    for (size_t i = 0; i < sources; ++i) {
+      const uint8_t *s = static_cast<const uint8_t *>(srcs[i]) + static_cast<size_t>(r) * rowBytes[i];
+      const int64_t pieces = static_cast<int64_t>((rowBytes[i] + kPiece - 1) / kPiece);
+#pragma omp parallel for if (large && pieces > 1)
+      for (int64_t k = 0; k < pieces; ++k) {
+        const size_t from = static_cast<size_t>(k) * kPiece;
+        std::memcpy(d + from, s + from, std::min(kPiece, rowBytes[i] - from));
+      }
+      d += rowBytes[i];
+    }
+  }
+}
+
 namespace {
 
 // Writes \p n copies of the element at \p fill.

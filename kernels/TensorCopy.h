@@ -21,6 +21,11 @@ void copyStrided(const void *src, int64_t srcOffset, const std::vector<int64_t> 
                  void *dst, int64_t dstOffset, const std::vector<int64_t> &dstStrides,
                  const std::vector<int64_t> &dims, size_t elemBytes);
 
+/// A concatenation whose sources are contiguous runs of each row: row r of \p dst is row r of
+/// srcs[0], then of srcs[1], ... (\p rowBytes[i] bytes each), for \p rows rows. Threaded over
+/// rows, or over pieces of each run when rows are few.
+void concatRows(const std::vector<const void *> &srcs, const std::vector<size_t> &rowBytes, int64_t rows, void *dst);
+
 /// A channel shuffle of two groups on channels-last data: for each of \p pixels,
 /// dst[2j] = a[j] and dst[2j + 1] = b[j] for j < \p run. Strides are in elements between pixels.
 void interleavePairs(const void *a, int64_t strideA, const void *b, int64_t strideB, void *dst, int64_t strideDst,

@@ -21,10 +21,12 @@ struct Runner {
   std::unique_ptr<Executor> exec;
 };
 
-std::unique_ptr<Executor> makeExecutor(const Graph &g, const std::optional<IntegerMode> &integer) {
+std::unique_ptr<Executor> makeExecutor(const Graph &g, const std::optional<IntegerMode> &integer,
+                                       bool winograd = true) {
   ExecutorOptions opts;
   opts.profile = std::getenv("LOWBIT_PROFILE") != nullptr;  // per-op timings on stderr
   opts.integer = integer;
+  opts.winograd = winograd;
   return std::make_unique<Executor>(g, opts);
 }
 
@@ -40,15 +42,15 @@ std::vector<BenchRow> runBench(const BenchConfig &cfg) {
   std::unique_ptr<Graph> floatGraph, int8Graph;
   std::vector<Runner> runners;
   for (const std::string &mode : modes) {
-    if (mode == "float") {
+    if (mode == "float" || mode == "float_direct") {
       if (!floatGraph) floatGraph = loadPreparedModel(cfg.modelPath);
-      runners.push_back({mode, makeExecutor(*floatGraph, std::nullopt)});
+      runners.push_back({mode, makeExecutor(*floatGraph, std::nullopt, mode == "float")});
     } else if (mode == "int8_static" || mode == "int8_dynamic") {
       if (cfg.int8Path.empty()) throw Error(cat("mode ", mode, " needs a quantized model (--int8 QUANT.onnx)"));
       if (!int8Graph) int8Graph = loadPreparedModel(cfg.int8Path);
       runners.push_back({mode, makeExecutor(*int8Graph, mode == "int8_static" ? IntegerMode::Static : IntegerMode::Dynamic)});
     } else {
-      throw Error(cat("unknown bench mode '", mode, "' (float, int8_static, int8_dynamic)"));
+      throw Error(cat("unknown bench mode '", mode, "' (float, float_direct, int8_static, int8_dynamic)"));
     }
   }
   const ImageInputInfo in = floatGraph ? imageInputOf(*floatGraph, cfg.modelPath) : imageInputOf(*int8Graph, cfg.int8Path);

@@ -11,8 +11,8 @@ namespace lowbit {
 struct BenchConfig {
   std::string modelPath;
   std::string int8Path;  ///< quantized (QDQ) model for int8_static / int8_dynamic; empty: float only
-  /// Modes to time, from float, int8_static, int8_dynamic (empty: float, plus both int8 modes
-  /// when int8Path is set).
+  /// Modes to time, from float, float_direct (no Winograd convolutions), int8_static,
+  /// int8_dynamic (empty: float, plus both int8 modes when int8Path is set).
   std::vector<std::string> modes;
   std::vector<int64_t> batches = {1, 64};
   std::vector<int64_t> threads = {0};  ///< 0: OpenMP default (all cores)

@@ -254,6 +254,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
 
   PlanBuilder b(g, impl_->engine);
   b.setAllowInPlace(opts_.taps.empty());
+  b.setWinograd(opts_.winograd);
   std::set<const Value *> observed;
   for (const std::string &name : opts_.taps)
     if (const Value *v = g.findValue(name)) observed.insert(v);

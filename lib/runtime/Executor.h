@@ -33,6 +33,9 @@ struct ExecutorOptions {
   bool profile = false;
   /// Set: run quantized Conv/Gemm as integers (lowerToInteger); unset: float simulation.
   std::optional<IntegerMode> integer;
+  /// Float 3x3 stride-1 convolutions on oneDNN's Winograd kernels where they have one (AVX-512)
+  /// and where they win (PlanBuilder::winogradPays); false: every convolution direct.
+  bool winograd = true;
 };
 
 /// A graph input or output: a tensor, or a sequence/optional value (which only passes through).

@@ -53,6 +53,9 @@ class PlanBuilder {
   /// Whether a step may overwrite a dead input's buffer (the residual sum does).
   bool allowInPlace() const { return allowInPlace_; }
   void setAllowInPlace(bool allow) { allowInPlace_ = allow; }
+  /// Whether float convolutions may run on Winograd kernels (ExecutorOptions::winograd).
+  bool winograd() const { return winograd_; }
+  void setWinograd(bool on) { winograd_ = on; }
   /// Values the caller reads after the run (taps): never folded away into a fused step.
   bool observed(const Value *v) const { return observed_.count(v) != 0; }
   void setObserved(std::set<const Value *> values) { observed_ = std::move(values); }
@@ -124,6 +127,7 @@ class PlanBuilder {
   std::set<const Node *> computed_;
   std::unordered_map<const Value *, std::shared_ptr<Tensor>> host_;
   bool allowInPlace_ = true;
+  bool winograd_ = true;
   std::set<const Value *> observed_;
 };
 

@@ -72,6 +72,64 @@ TEST_CASE("Conv matches a naive loop for strides, pads, dilations, groups and de
   }
 }
 
+TEST_CASE("3x3 stride-1 convolutions wide enough for Winograd, direct ones and a Concat around them, match naive loops",
+          "[runtime]") {
+  // 32 -> 32 channels qualify for Winograd (where oneDNN has it: AVX-512); the stride-2 one
+  // after it is direct on whatever layout the first left. Both plans against the loops.
+  const ConvCase first{0, 32, 12, 12, 32, 3, 1, 1, 1, 1}, second{0, 32, 12, 12, 48, 3, 2, 1, 1, 1};
+  for (int64_t batch : {1, 3}) {
+    Graph g;
+    Value *x = addInput(g, "x", {batch, 32, 12, 12});
+    Value *w1 = g.addConstant("w1", randomTensor({32, 32, 3, 3}, 41)), *b1 = g.addConstant("b1", randomTensor({32}, 42));
+    Value *w2 = g.addConstant("w2", randomTensor({48, 32, 3, 3}, 43)), *b2 = g.addConstant("b2", randomTensor({48}, 44));
+    Node *c1 = addOp(g, "Conv", {x, w1, b1}, "h");
+    c1->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    Node *c2 = addOp(g, "Conv", {c1->output(0), w2, b2}, "y");
+    c2->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    c2->setAttr("strides", Attribute::ofInts({2, 2}));
+    g.outputs().push_back(c2->output(0));
+    inferShapes(g);
+    Tensor in = randomTensor({batch, 32, 12, 12}, 45);
+    ConvCase p1 = first, p2 = second;
+    p1.n = p2.n = static_cast<int>(batch);
+    Tensor h = naiveConv(in, *w1->constant(), *b1->constant(), p1, 12, 12);
+    Tensor want = naiveConv(h, *w2->constant(), *b2->constant(), p2, 6, 6);
+    // A Fire-style concatenation of a 1x1 convolution of h and a Winograd one: both sources
+    // written in the blocked layout and concatenated as whole blocks.
+    Value *w3 = g.addConstant("w3", randomTensor({16, 32, 1, 1}, 46)), *b3 = g.addConstant("b3", randomTensor({16}, 47));
+    Value *w4 = g.addConstant("w4", randomTensor({32, 32, 3, 3}, 48)), *b4 = g.addConstant("b4", randomTensor({32}, 49));
+    Node *c3 = addOp(g, "Conv", {c1->output(0), w3, b3}, "e1");
+    Node *c4 = addOp(g, "Conv", {c1->output(0), w4, b4}, "e3");
+    c4->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    Node *cat = addOp(g, "Concat", {c3->output(0), c4->output(0)}, "cat");
+    cat->setAttr("axis", Attribute::ofInt(1));
+    g.outputs().push_back(cat->output(0));
+    inferShapes(g);
+    const ConvCase p3{static_cast<int>(batch), 32, 12, 12, 16, 1, 1, 0, 1, 1}, p4{static_cast<int>(batch), 32, 12, 12, 32, 3, 1, 1, 1, 1};
+    const Tensor e1 = naiveConv(h, *w3->constant(), *b3->constant(), p3, 12, 12);
+    const Tensor e3 = naiveConv(h, *w4->constant(), *b4->constant(), p4, 12, 12);
+    Tensor wantCat(DType::Float32, {batch, 48, 12, 12});
+    for (int64_t i = 0; i < batch; ++i) {
+      std::copy_n(e1.data<float>() + i * 16 * 144, 16 * 144, wantCat.data<float>() + i * 48 * 144);
+      std::copy_n(e3.data<float>() + i * 32 * 144, 32 * 144, wantCat.data<float>() + i * 48 * 144 + 16 * 144);
+    }
+    for (bool winograd : {true, false}) {
+      ExecutorOptions opts;
+      opts.winograd = winograd;
+      Executor exec(g, opts);
+      INFO("batch " << batch << (winograd ? ", Winograd allowed" : ", direct only"));
+      const std::vector<Tensor> got = exec.run({in});
+      // Winograd's rounding is relative to the size of the terms summed, not of each sum (an
+      // output near zero cancels): the tolerance scales with the largest output.
+      for (auto [out, ref] : {std::pair{&got[0], &want}, std::pair{&got[1], &wantCat}}) {
+        float largest = 0;
+        for (float v : ref->toFloats()) largest = std::max(largest, std::abs(v));
+        CHECK(mismatch(*out, *ref, 1e-5f * largest, kConvRtol) == "");
+      }
+    }
+  }
+}
+
 TEST_CASE("binary ops on grouped convolutions' blocked outputs (8-channel blocks) broadcast and add right", "[runtime]") {
   // RegNetY's squeeze-excite: grouped convolutions of 8-channel groups, whose outputs oneDNN
   // blocks by 8, times a per-channel gate, plus another such output.

@@ -66,17 +66,22 @@ ConvShape convShape(const Node &n) {
 namespace {
 
 // Winograd F(4x4, 3x3) (F(2x2, 3x3) at batch 1) takes 2.25-4x fewer multiplications for a
-// 3x3 stride-1 convolution, at transform costs that dominate with few channels. Measured on
-// oneDNN 2.6's AVX-512 kernels against its direct ones, 2 threads: 16 -> 16 channels 0.75x
-// (batch 64) and 0.9x (batch 1), 16 -> 64 1.2-1.35x, 32 -> 32 1.44x, 64 -> 64 and wider 1.6-2.7x.
-// Its error is the float rounding of the transforms: about 1e-6 of the output's magnitude.
-bool winogradPays(const ConvShape &shape) {
+// 3x3 stride-1 convolution, at transform costs that dominate with few channels or little
+// work. Measured on oneDNN 2.6's AVX-512 kernels against its direct ones, 2 threads, batch 64:
+// 16 -> 16 channels 0.75x, 16 -> 64 1.2x, 32 -> 32 1.44x, 64 -> 64 and wider 1.6-2.7x; batch 1:
+// 1.35-1.8x from 15M multiply-adds a layer, a loss on CIFAR ResNet20's 2.4M ones (with the
+// reorders around them). Its error is the float rounding of the transforms: about 1e-6 of
+// the size of the terms summed.
+constexpr int64_t kWinogradMinChannelPairs = 1024;
+constexpr double kWinogradMinMacs = 10e6;
+
+bool winogradPays(const Node &n, const ConvShape &shape) {
   const Dims &w = shape.wDims;  // [OC, IC, kh, kw]; grouped ones have a leading group axis
   const WindowGeometry &geo = shape.geo;
   if (w.size() != 4 || w[2] != 3 || w[3] != 3) return false;
   for (int64_t s : geo.strides) if (s != 1) return false;
   for (int64_t d : shape.dil) if (d != 0) return false;
-  return w[0] * w[1] >= 1024;
+  return w[0] * w[1] >= kWinogradMinChannelPairs && static_cast<double>(multiplyAccumulates(n)) >= kWinogradMinMacs;
 }
 
 // Whether this CPU has oneDNN's Winograd kernels (asked once, on a shape they take).
@@ -101,7 +106,7 @@ bool fromWinograd(const Value *v) {
   if (p && p->opType() != "Conv" && !p->inputs().empty() && p->input(0)->producer() &&
       p->input(0)->producer()->fusedActivation == p)
     p = p->input(0)->producer();
-  return p && p->opType() == "Conv" && winogradPays(convShape(*p));
+  return p && p->opType() == "Conv" && winogradPays(*p, convShape(*p));
 }
 
 // Whether \p v is read by a float convolution on a Winograd kernel, or concatenated with the
@@ -109,7 +114,7 @@ bool fromWinograd(const Value *v) {
 bool nextToWinograd(PlanBuilder &b, const Value *v) {
   if (!b.winograd() || !winogradAvailable(b.engine())) return false;
   for (const Node *r : b.graph().users(v)) {
-    if (r->opType() == "Conv" && r->input(0) == v && winogradPays(convShape(*r))) return true;
+    if (r->opType() == "Conv" && r->input(0) == v && winogradPays(*r, convShape(*r))) return true;
     if (r->opType() == "Concat")
       for (const Value *u : r->inputs())
         if (u != v && fromWinograd(u)) return true;
@@ -200,7 +205,7 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   dnnl::convolution_forward::primitive_desc pd;
   // Code-unit convolutions stay direct: their integer-valued sums must be exact, and Winograd's
   // transforms are not.
-  if (!codes && b.winograd() && winogradPays(shape)) {
+  if (!codes && b.winograd() && winogradPays(n, shape)) {
     try {
       pd = create(dnnl::algorithm::convolution_winograd);
     } catch (const dnnl::error &) {  // no Winograd kernel on this CPU or for these post-ops

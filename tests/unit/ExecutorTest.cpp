@@ -74,12 +74,14 @@ TEST_CASE("Conv matches a naive loop for strides, pads, dilations, groups and de
 
 TEST_CASE("3x3 stride-1 convolutions wide enough for Winograd, direct ones and a Concat around them, match naive loops",
           "[runtime]") {
-  // 32 -> 32 channels qualify for Winograd (where oneDNN has it: AVX-512); the stride-2 one
-  // after it is direct on whatever layout the first left. Both plans against the loops.
-  const ConvCase first{0, 32, 12, 12, 32, 3, 1, 1, 1, 1}, second{0, 32, 12, 12, 48, 3, 2, 1, 1, 1};
+  // 32 -> 32 channels at 40x40 (14.7M multiply-adds an image) qualify for Winograd (where oneDNN
+  // has it: AVX-512); the stride-2 one after it is direct on whatever layout the first left.
+  // Both plans against the loops.
+  constexpr int kSide = 40, kArea = kSide * kSide;
+  const ConvCase first{0, 32, kSide, kSide, 32, 3, 1, 1, 1, 1}, second{0, 32, kSide, kSide, 48, 3, 2, 1, 1, 1};
   for (int64_t batch : {1, 3}) {
     Graph g;
-    Value *x = addInput(g, "x", {batch, 32, 12, 12});
+    Value *x = addInput(g, "x", {batch, 32, kSide, kSide});
     Value *w1 = g.addConstant("w1", randomTensor({32, 32, 3, 3}, 41)), *b1 = g.addConstant("b1", randomTensor({32}, 42));
     Value *w2 = g.addConstant("w2", randomTensor({48, 32, 3, 3}, 43)), *b2 = g.addConstant("b2", randomTensor({48}, 44));
     Node *c1 = addOp(g, "Conv", {x, w1, b1}, "h");
@@ -89,11 +91,11 @@ TEST_CASE("3x3 stride-1 convolutions wide enough for Winograd, direct ones and a
     c2->setAttr("strides", Attribute::ofInts({2, 2}));
     g.outputs().push_back(c2->output(0));
     inferShapes(g);
-    Tensor in = randomTensor({batch, 32, 12, 12}, 45);
+    Tensor in = randomTensor({batch, 32, kSide, kSide}, 45);
     ConvCase p1 = first, p2 = second;
     p1.n = p2.n = static_cast<int>(batch);
-    Tensor h = naiveConv(in, *w1->constant(), *b1->constant(), p1, 12, 12);
-    Tensor want = naiveConv(h, *w2->constant(), *b2->constant(), p2, 6, 6);
+    Tensor h = naiveConv(in, *w1->constant(), *b1->constant(), p1, kSide, kSide);
+    Tensor want = naiveConv(h, *w2->constant(), *b2->constant(), p2, kSide / 2, kSide / 2);
     // A Fire-style concatenation of a 1x1 convolution of h and a Winograd one: both sources
     // written in the blocked layout and concatenated as whole blocks.
     Value *w3 = g.addConstant("w3", randomTensor({16, 32, 1, 1}, 46)), *b3 = g.addConstant("b3", randomTensor({16}, 47));
@@ -105,13 +107,13 @@ TEST_CASE("3x3 stride-1 convolutions wide enough for Winograd, direct ones and a
     cat->setAttr("axis", Attribute::ofInt(1));
     g.outputs().push_back(cat->output(0));
     inferShapes(g);
-    const ConvCase p3{static_cast<int>(batch), 32, 12, 12, 16, 1, 1, 0, 1, 1}, p4{static_cast<int>(batch), 32, 12, 12, 32, 3, 1, 1, 1, 1};
-    const Tensor e1 = naiveConv(h, *w3->constant(), *b3->constant(), p3, 12, 12);
-    const Tensor e3 = naiveConv(h, *w4->constant(), *b4->constant(), p4, 12, 12);
-    Tensor wantCat(DType::Float32, {batch, 48, 12, 12});
+    const ConvCase p3{static_cast<int>(batch), 32, kSide, kSide, 16, 1, 1, 0, 1, 1}, p4{static_cast<int>(batch), 32, kSide, kSide, 32, 3, 1, 1, 1, 1};
+    const Tensor e1 = naiveConv(h, *w3->constant(), *b3->constant(), p3, kSide, kSide);
+    const Tensor e3 = naiveConv(h, *w4->constant(), *b4->constant(), p4, kSide, kSide);
+    Tensor wantCat(DType::Float32, {batch, 48, kSide, kSide});
     for (int64_t i = 0; i < batch; ++i) {
-      std::copy_n(e1.data<float>() + i * 16 * 144, 16 * 144, wantCat.data<float>() + i * 48 * 144);
-      std::copy_n(e3.data<float>() + i * 32 * 144, 32 * 144, wantCat.data<float>() + i * 48 * 144 + 16 * 144);
+      std::copy_n(e1.data<float>() + i * 16 * kArea, 16 * kArea, wantCat.data<float>() + i * 48 * kArea);
+      std::copy_n(e3.data<float>() + i * 32 * kArea, 32 * kArea, wantCat.data<float>() + i * 48 * kArea + 16 * kArea);
     }
     for (bool winograd : {true, false}) {
       ExecutorOptions opts;

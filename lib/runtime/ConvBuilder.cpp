@@ -112,7 +112,6 @@ bool fromWinograd(const Value *v) {
 // Whether \p v is read by a float convolution on a Winograd kernel, or concatenated with the
 // result of one: its writer should write their channel-blocked layout.
 bool nextToWinograd(PlanBuilder &b, const Value *v) {
-  if (!b.winograd() || !winogradAvailable(b.engine())) return false;
   for (const Node *r : b.graph().users(v)) {
     if (r->opType() == "Conv" && r->input(0) == v && winogradPays(*r, convShape(*r))) return true;
     if (r->opType() == "Concat")
@@ -122,13 +121,9 @@ bool nextToWinograd(PlanBuilder &b, const Value *v) {
   return false;
 }
 
-// nChw16c or nChw8c when \p md is that layout of its dims (what oneDNN's Winograd kernels
-// read and write).
-std::optional<tag> channelBlockedTag(const dnnl::memory::desc &md) {
-  if (md.dims().size() != 4 || md.data_type() != dt::f32) return std::nullopt;
-  for (tag t : {tag::nChw16c, tag::nChw8c})
-    if (md == dnnl::memory::desc(md.dims(), dt::f32, t)) return t;
-  return std::nullopt;
+// Whether \p md is float nChw16c, the layout oneDNN's AVX-512 Winograd kernels read and write.
+bool winogradLayout(const dnnl::memory::desc &md) {
+  return md.dims().size() == 4 && md.data_type() == dt::f32 && md == dnnl::memory::desc(md.dims(), dt::f32, tag::nChw16c);
 }
 
 // What a CodeConv adds to a Conv: its input is turned back into centered codes (x / scale is
@@ -214,14 +209,13 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   // Around Winograd convolutions (channel-blocked layouts) a direct one reads and writes their
   // layout instead of reordering in and out: oneDNN's jit kernels there are as fast as on the
   // layout it would pick itself.
-  if (!pd && !codes) {
-    const std::optional<tag> srcBlocked = channelBlockedTag(b.memoryOf(x).get_desc());
-    std::optional<tag> dstBlocked = other ? channelBlockedTag(b.memoryOf(other).get_desc()) : std::nullopt;
-    if (!dstBlocked && (srcBlocked || nextToWinograd(b, y))) dstBlocked = srcBlocked ? srcBlocked : tag::nChw16c;
+  if (!pd && !codes && b.winograd() && winogradAvailable(b.engine())) {
+    const bool srcBlocked = winogradLayout(b.memoryOf(x).get_desc());
+    const bool dstBlocked = other ? winogradLayout(b.memoryOf(other).get_desc()) : srcBlocked || nextToWinograd(b, y);
     if (srcBlocked || dstBlocked) {
       const dnnl::memory::desc anySrc = srcAny, anyDst = dstAny;
-      if (srcBlocked) srcAny = dnnl::memory::desc(xd, dt::f32, *srcBlocked);
-      if (dstBlocked) dstAny = dnnl::memory::desc(yd, dt::f32, *dstBlocked);
+      if (srcBlocked) srcAny = dnnl::memory::desc(xd, dt::f32, tag::nChw16c);
+      if (dstBlocked) dstAny = dnnl::memory::desc(yd, dt::f32, tag::nChw16c);
       try {
         pd = create(dnnl::algorithm::convolution_direct);
         const std::string impl = pd.impl_info_str();

@@ -19,25 +19,16 @@ PoolOp::PoolOp(Device &dev, Kind kind, const Dims &xDims, const Dims &yDims, con
   if (kind == Kind::Max) workspace_ = dnnl::memory(fwd_.workspace_desc(), dev.engine);
 }
 
-// \p t's data as \p md (plain): the pooled tensor may drop the unit spatial axes (a ReduceMean
-// over H and W without keepdims), the elements are the same.
-dnnl::memory PoolOp::view(const dnnl::memory::desc &md, const Tensor &t) const {
-  LOWBIT_CHECK(t.dtype() == DType::Float32 && static_cast<size_t>(t.numel()) * sizeof(float) == md.get_size(),
-               "pooling: a tensor of another size than the plan's");
-  return dnnl::memory(md, dev_.engine, const_cast<void *>(t.raw()));
-}
-
 void PoolOp::forward(const Tensor &x, Tensor &y) {
-  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, view(fwd_.src_desc(), x)},
-                                                {DNNL_ARG_DST, view(fwd_.dst_desc(), y)}};
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, viewOf(dev_, x)}, {DNNL_ARG_DST, viewOf(dev_, y)}};
   if (workspace_) args[DNNL_ARG_WORKSPACE] = workspace_;
   dnnlapi::PoolingForward(fwd_).execute(dev_.stream, args);
   dev_.stream.wait();
 }
 
 void PoolOp::backward(const Tensor &dy, Tensor &dx) {
-  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_DIFF_DST, view(bwd_.diff_dst_desc(), dy)},
-                                                {DNNL_ARG_DIFF_SRC, view(bwd_.diff_src_desc(), dx)}};
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_DIFF_DST, viewOf(dev_, dy)},
+                                                {DNNL_ARG_DIFF_SRC, viewOf(dev_, dx)}};
   if (workspace_) args[DNNL_ARG_WORKSPACE] = workspace_;
   dnnlapi::PoolingBackward(bwd_).execute(dev_.stream, args);
   dev_.stream.wait();

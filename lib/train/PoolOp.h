@@ -16,7 +16,6 @@ class PoolOp {
   void backward(const Tensor &dy, Tensor &dx);
 
  private:
-  dnnl::memory view(const dnnl::memory::desc &md, const Tensor &t) const;
   Device &dev_;
   dnnlapi::PoolingForward::primitive_desc fwd_;
   dnnlapi::PoolingBackward::primitive_desc bwd_;

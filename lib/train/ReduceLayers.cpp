@@ -197,17 +197,7 @@ void buildReduce(NetworkBuilder &b, const Node &n) {
   const size_t xs = b.input(n, n.input(0));
   const Dims xd = b.dims(xs);
   const size_t ys = b.output(n, n.output(0));
-  const Dims kept = reduction(n, xd).kept;
-  // A mean over H and W (a squeeze-excite gate, a head's x.mean([2, 3])) is global average
-  // pooling, on oneDNN's threaded primitive both ways; the generic loop below is serial.
-  if (n.opType() == "ReduceMean" && xd.size() == 4 && kept == Dims{xd[0], xd[1], 1, 1}) {
-    WindowGeometry geo;
-    geo.kernel = Dims(xd.begin() + 2, xd.end());
-    geo.strides = Dims(2, 1);
-    geo.padsBegin = geo.padsEnd = Dims(2, 0);
-    return b.add(std::make_unique<PoolLayer>(b.device(), PoolOp::Kind::AverageExcludePad, xd, kept, geo, xs, ys));
-  }
-  b.add(std::make_unique<ReduceLayer>(kOps.at(n.opType()), xd, kept, xs, ys));
+  b.add(std::make_unique<ReduceLayer>(kOps.at(n.opType()), xd, reduction(n, xd).kept, xs, ys));
 }
 
 void buildSoftmax(NetworkBuilder &b, const Node &n) {

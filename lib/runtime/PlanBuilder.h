@@ -127,7 +127,7 @@ class PlanBuilder {
   std::set<const Node *> computed_;
   std::unordered_map<const Value *, std::shared_ptr<Tensor>> host_;
   bool allowInPlace_ = true;
-  bool winograd_ = true;
+  bool winograd_ = false;
   std::set<const Value *> observed_;
 };
 

@@ -254,7 +254,13 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
 
   PlanBuilder b(g, impl_->engine);
   b.setAllowInPlace(opts_.taps.empty());
-  b.setWinograd(opts_.winograd);
+  // A quantized model's float steps are the simulation other results are judged against:
+  // direct sums there, Winograd only in float models.
+  const std::vector<Node *> planNodes = g.nodes();
+  const bool quantized = std::any_of(planNodes.begin(), planNodes.end(), [](const Node *n) {
+    return n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear" || n->opType() == "CodeConv";
+  });
+  b.setWinograd(opts_.winograd && !quantized);
   std::set<const Value *> observed;
   for (const std::string &name : opts_.taps)
     if (const Value *v = g.findValue(name)) observed.insert(v);

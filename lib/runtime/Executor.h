@@ -34,9 +34,10 @@ struct ExecutorOptions {
   /// Set: run quantized Conv/Gemm as integers (lowerToInteger); unset: float simulation.
   std::optional<IntegerMode> integer;
   /// Float 3x3 stride-1 convolutions on oneDNN's Winograd kernels where they have one (AVX-512)
-  /// and where they win (ConvBuilder's winogradPays). Off by default: calibration, comparisons
-  /// and the quantization pipeline measure the model with direct sums, as ONNX Runtime and
-  /// PyTorch compute it; `eval` and `bench` (user-facing speed) turn it on.
+  /// and where they win (ConvBuilder's winogradPays), in graphs without quantization. Off by
+  /// default: calibration, comparisons and the quantization pipeline measure the model with
+  /// direct sums, as ONNX Runtime and PyTorch compute it; `eval` and `bench` (user-facing
+  /// speed) turn it on.
   bool winograd = false;
 };
 

@@ -123,7 +123,7 @@ bool nextToWinograd(PlanBuilder &b, const Value *v) {
 
 // Whether \p md is float nChw16c, the layout oneDNN's AVX-512 Winograd kernels read and write.
 bool winogradLayout(const dnnl::memory::desc &md) {
-  return md.dims().size() == 4 && md.data_type() == dt::f32 && md == dnnl::memory::desc(md.dims(), dt::f32, tag::nChw16c);
+  return md.data_type() == dt::f32 && channelBlockedTag(md) == tag::nChw16c;
 }
 
 // What a CodeConv adds to a Conv: its input is turned back into centered codes (x / scale is
@@ -164,7 +164,7 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   const Value *y = (act ? act : tail)->output(0);
   const Dims &yd = n.output(0)->dims();
 
-  dnnl::memory::desc srcAny(xd, dt::f32, tag::any), dstAny(yd, dt::f32, tag::any);
+  const dnnl::memory::desc srcAny(xd, dt::f32, tag::any), dstAny(yd, dt::f32, tag::any);
   dnnl::memory::desc wAny(wDims, dt::f32, tag::any);
   dnnl::memory::desc biasMd = bias && !codes ? plainDesc({wd[0]}) : dnnl::memory::desc();
   dnnl::post_ops po;
@@ -193,43 +193,40 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   if (act && !residualApart) appendActivationPostOp(b, *act, po);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
-  auto create = [&](dnnl::algorithm alg) {
-    return dnnlapi::convolutionForward(b.engine(), dnnl::prop_kind::forward_inference, alg, srcAny, wAny, biasMd,
-                                       dstAny, geo.strides, dil, geo.padsBegin, geo.padsEnd, attr);
+  auto create = [&](dnnl::algorithm alg, const dnnl::memory::desc &src, const dnnl::memory::desc &dst) {
+    return dnnlapi::convolutionForward(b.engine(), dnnl::prop_kind::forward_inference, alg, src, wAny, biasMd, dst,
+                                       geo.strides, dil, geo.padsBegin, geo.padsEnd, attr);
   };
   dnnl::convolution_forward::primitive_desc pd;
   // Code-unit convolutions stay direct: their integer-valued sums must be exact, and Winograd's
   // transforms are not.
-  if (!codes && b.winograd() && winogradPays(n, shape)) {
+  const bool winograd = !codes && b.winograd() && winogradAvailable(b.engine());
+  if (winograd && winogradPays(n, shape)) {
     try {
-      pd = create(dnnl::algorithm::convolution_winograd);
-    } catch (const dnnl::error &) {  // no Winograd kernel on this CPU or for these post-ops
+      pd = create(dnnl::algorithm::convolution_winograd, srcAny, dstAny);
+    } catch (const dnnl::error &) {  // no Winograd kernel for these post-ops
     }
   }
   // Around Winograd convolutions (channel-blocked layouts) a direct one reads and writes their
   // layout instead of reordering in and out: oneDNN's jit kernels there are as fast as on the
   // layout it would pick itself.
-  if (!pd && !codes && b.winograd() && winogradAvailable(b.engine())) {
+  if (!pd && winograd) {
     const bool srcBlocked = winogradLayout(b.memoryOf(x).get_desc());
     const bool dstBlocked = other ? winogradLayout(b.memoryOf(other).get_desc()) : srcBlocked || nextToWinograd(b, y);
     if (srcBlocked || dstBlocked) {
-      const dnnl::memory::desc anySrc = srcAny, anyDst = dstAny;
-      if (srcBlocked) srcAny = dnnl::memory::desc(xd, dt::f32, tag::nChw16c);
-      if (dstBlocked) dstAny = dnnl::memory::desc(yd, dt::f32, tag::nChw16c);
       try {
-        pd = create(dnnl::algorithm::convolution_direct);
+        pd = create(dnnl::algorithm::convolution_direct, srcBlocked ? dnnl::memory::desc(xd, dt::f32, tag::nChw16c) : srcAny,
+                    dstBlocked ? dnnl::memory::desc(yd, dt::f32, tag::nChw16c) : dstAny);
         const std::string impl = pd.impl_info_str();
         if (impl.rfind("ref", 0) == 0 || impl.rfind("gemm", 0) == 0) pd = {};
       } catch (const dnnl::error &) {
         pd = {};
       }
-      srcAny = anySrc;
-      dstAny = anyDst;
     }
   }
   if (!pd) {
     try {
-      pd = create(dnnl::algorithm::convolution_direct);
+      pd = create(dnnl::algorithm::convolution_direct, srcAny, dstAny);
     } catch (const dnnl::error &e) {
       throw Error(cat(n.describe(), ": oneDNN has no convolution for this configuration (", e.what(), ")"));
     }

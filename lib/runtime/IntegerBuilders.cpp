@@ -58,7 +58,10 @@ struct Requantization {
   int mask = 0;
 };
 
+// A layer with an absorbed self-gated activation (act_gate) stops at model units: the gate is
+// not homogeneous, so appendGate applies it there and then scales to the output's units.
 Requantization requantization(const Node &n, float sx, float so) {
+  if (!n.attrString("act_gate", "").empty()) so = 1.f;
   const Value *w = n.input(1), *bias = n.input(2);
   const std::vector<float> &sw = w->codes->scale;
   std::vector<float> b = bias ? bias->constant()->toFloats() : std::vector<float>(sw.size(), 0.f);
@@ -258,8 +261,7 @@ void buildQConv(PlanBuilder &b, const Node &n) {
   const float sx = codesParams(n, x).scale[0];
   const bool intOut = y->dtype() != DType::Float32;
   const float so = intOut ? codesParams(n, y).scale[0] : 1.f;
-  const bool gated = !n.attrString("act_gate", "").empty();  // scaled to code units after the gate
-  const Requantization rq = requantization(n, sx, gated ? 1.f : so);
+  const Requantization rq = requantization(n, sx, so);
   const int64_t oc = n.input(1)->dims()[0];
 
   dnnl::primitive_attr attr;
@@ -305,8 +307,7 @@ void buildQGemm(PlanBuilder &b, const Node &n) {
   const float sx = codesParams(n, x).scale[0];
   const bool intOut = y->dtype() != DType::Float32;
   const float so = intOut ? codesParams(n, y).scale[0] : 1.f;
-  const bool gated = !n.attrString("act_gate", "").empty();  // scaled to code units after the gate
-  const Requantization rq = requantization(n, sx, gated ? 1.f : so);
+  const Requantization rq = requantization(n, sx, so);
   dnnl::primitive_attr attr;
   dnnlapi::setOutputScales(attr, rq.mask, rq.outScale);
   setZeroPoints(n, attr);

@@ -146,14 +146,11 @@ std::optional<ConcatRuns> concatRuns(const std::vector<dnnl::memory::desc> &mds,
     runs.rows = 1;
     for (size_t k = 0; (*order)[k] != static_cast<size_t>(axis); ++k) runs.rows *= od[(*order)[k]];
   } else {
-    using tag = dnnl::memory::format_tag;
-    if (od.size() != 4 || axis != 1) return std::nullopt;
-    std::optional<tag> blocked;
-    for (tag t : {tag::nChw16c, tag::nChw8c})
-      if (mds[0] == dnnl::memory::desc(mds[0].dims(), type, t)) blocked = t;
-    const int64_t block = blocked == tag::nChw16c ? 16 : 8;
+    const std::optional<dnnl::memory::format_tag> blocked = channelBlockedTag(mds.at(0));
+    if (!blocked || axis != 1) return std::nullopt;
+    const int64_t block = blocked == dnnl::memory::format_tag::nChw16c ? 16 : 8;
     for (const dnnl::memory::desc &md : mds)
-      if (!blocked || md != dnnl::memory::desc(md.dims(), type, *blocked) || md.dims()[1] % block != 0) return std::nullopt;
+      if (channelBlockedTag(md) != blocked || md.dims()[1] % block != 0) return std::nullopt;
     runs.dst = dnnl::memory::desc(od, type, *blocked);
     runs.rows = od[0];
   }

@@ -44,6 +44,13 @@ std::optional<std::vector<size_t>> denseDimOrder(const dnnl::memory::desc &md) {
   return order;
 }
 
+std::optional<dnnl::memory::format_tag> channelBlockedTag(const dnnl::memory::desc &md) {
+  if (md.dims().size() != 4) return std::nullopt;
+  for (dnnl::memory::format_tag t : {dnnl::memory::format_tag::nChw16c, dnnl::memory::format_tag::nChw8c})
+    if (md == dnnl::memory::desc(md.dims(), md.data_type(), t)) return t;
+  return std::nullopt;
+}
+
 dnnl::memory::desc orderedDesc(const Dims &dims, dt type, const std::vector<size_t> &order) {
   std::vector<int64_t> strides(dims.size(), 1);
   int64_t stride = 1;

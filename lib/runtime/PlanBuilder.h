@@ -38,6 +38,9 @@ dnnl::memory::desc withDataType(dnnl::memory::desc md, dnnl::memory::data_type d
 /// The order in which \p md stores its dims (outermost first) when it is a dense permutation
 /// of the plain layout (plain itself, nhwc, ...); nullopt for blocked, padded or offset layouts.
 std::optional<std::vector<size_t>> denseDimOrder(const dnnl::memory::desc &md);
+/// nChw16c or nChw8c when \p md is that channel-blocked layout of its 4-D dims (what oneDNN's
+/// AVX-512 and AVX2 kernels pick for convolutions), else nullopt.
+std::optional<dnnl::memory::format_tag> channelBlockedTag(const dnnl::memory::desc &md);
 /// The dense layout of \p dims that stores them in \p order (outermost first).
 dnnl::memory::desc orderedDesc(const Dims &dims, dnnl::memory::data_type dt, const std::vector<size_t> &order);
 /// Strides per dim (elements) of a dense layout.

@@ -54,6 +54,23 @@ inline std::optional<std::vector<int64_t>> plainStrides(const Md &md) {
   return std::vector<int64_t>(d.format_desc.blocking.strides, d.format_desc.blocking.strides + d.ndims);
 }
 
+/// The stride (elements) of each dim of \p md when element (i0, i1, ...) sits at sum(ik x
+/// stride k): strided layouts, and blocked ones whose one inner block spans its whole dim (16
+/// channels as nChw16c are nhwc); nullopt for other blocked layouts, padding, offsets and any.
+inline std::optional<std::vector<int64_t>> linearStrides(const Md &md) {
+  const dnnl_memory_desc_t &d = md.data;
+  if (d.format_kind != dnnl_blocked || d.offset0 != 0 || d.format_desc.blocking.inner_nblks > 1) return std::nullopt;
+  for (int i = 0; i < d.ndims; ++i)
+    if (d.padded_dims[i] != d.dims[i]) return std::nullopt;
+  std::vector<int64_t> strides(d.format_desc.blocking.strides, d.format_desc.blocking.strides + d.ndims);
+  if (d.format_desc.blocking.inner_nblks == 1) {
+    const int blocked = d.format_desc.blocking.inner_idxs[0];
+    if (d.format_desc.blocking.inner_blks[0] != d.dims[blocked]) return std::nullopt;
+    strides[blocked] = 1;  // one block: the outer index is always 0
+  }
+  return strides;
+}
+
 // ---- forward primitives -------------------------------------------------------------------
 
 /// Convolution (direct or auto), \p dilates in oneDNN's convention (0 = dense).
@@ -232,6 +249,15 @@ inline void setZeroPoint(dnnl::primitive_attr &attr, int arg, int32_t zeroPoint)
 /// Appends eltwise \p alg(alpha, beta) to \p po.
 inline void appendEltwise(dnnl::post_ops &po, dnnl::algorithm alg, float alpha, float beta) {
   po.append_eltwise(1.f, alg, alpha, beta);
+}
+
+/// A float depthwise convolution post-op (a kernel x kernel window, \p stride, \p padL zeros
+/// before each spatial axis; oneDNN infers the end pads from the output size). Its weights and
+/// bias are execution arguments DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS / BIAS. 3.x drops
+/// the trailing mask and scales.
+inline void appendDepthwise(dnnl::post_ops &po, int64_t kernel, int64_t stride, int64_t padL) {
+  const auto f32 = dnnl::memory::data_type::f32;
+  po.append_dw(f32, f32, f32, kernel, stride, padL, 0, {});
 }
 
 /// Attributes holding one eltwise post-op \p alg(alpha, beta).

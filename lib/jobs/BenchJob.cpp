@@ -22,11 +22,11 @@ struct Runner {
 };
 
 std::unique_ptr<Executor> makeExecutor(const Graph &g, const std::optional<IntegerMode> &integer,
-                                       bool winograd = true) {
+                                       bool fastConvolutions = true) {
   ExecutorOptions opts;
   opts.profile = std::getenv("LOWBIT_PROFILE") != nullptr;  // per-op timings on stderr
   opts.integer = integer;
-  opts.winograd = winograd;
+  opts.fastConvolutions = fastConvolutions;
   return std::make_unique<Executor>(g, opts);
 }
 

@@ -102,7 +102,7 @@ EvalResult runEval(const EvalConfig &cfg) {
   BatchLoader loader(images, cfg.preprocess, in.channels, height, width);
   ExecutorOptions opts;
   opts.integer = parseRunner(cfg.runner);
-  opts.winograd = cfg.winograd;
+  opts.fastConvolutions = cfg.fastConvolutions;
   Executor exec(*g, opts);
 
   // White-box: gradients through the evaluated model (its QDQ pairs by the straight-through

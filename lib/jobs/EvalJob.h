@@ -23,7 +23,7 @@ struct EvalConfig {
   /// major) and <dump>.json (shapes, labels) so other runtimes can be compared on the same data.
   std::string dump;
   std::string runner = "float";  ///< float (QDQ simulated), int8, int8-dynamic (see parseRunner)
-  bool winograd = true;          ///< ExecutorOptions::winograd
+  bool fastConvolutions = true;  ///< ExecutorOptions::fastConvolutions
   /// --attack: besides clean accuracy, the accuracy on adversarial images crafted for each
   /// budget of attackEps (pixel units) on the evaluated model (white-box) or on attackFrom.
   std::optional<train::AttackConfig> attack;

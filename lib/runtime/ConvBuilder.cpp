@@ -121,9 +121,39 @@ bool nextToWinograd(PlanBuilder &b, const Value *v) {
   return false;
 }
 
-// Whether \p md is float nChw16c, the layout oneDNN's AVX-512 Winograd kernels read and write.
-bool winogradLayout(const dnnl::memory::desc &md) {
-  return md.data_type() == dt::f32 && channelBlockedTag(md) == tag::nChw16c;
+// The channel-blocked layout (nChw16c, or nChw8c on AVX2) of \p md when it is float: what
+// oneDNN's Winograd kernels and its pointwise convolutions with a depthwise post-op write.
+std::optional<tag> floatBlocked(const dnnl::memory::desc &md) {
+  return md.data_type() == dt::f32 ? channelBlockedTag(md) : std::nullopt;
+}
+
+// The 3x3 depthwise convolution that is the only reader of the pointwise convolution \p n
+// (after its activation), when oneDNN could compute it in the same pass as its depthwise
+// post-op: stride 1 or 2, one pixel of zeros before each axis, constant weights and bias, no
+// residual. The inverted-residual and ShuffleNet units: the wide expanded tensor between them
+// is made and read a few rows at a time in cache instead of going through memory.
+const Node *depthwiseReader(const PlanBuilder &b, const Node &n, const ConvShape &shape) {
+  const Dims &w = shape.wDims;
+  if (n.fusedAdd || w.size() != 4 || w[2] != 1 || w[3] != 1) return nullptr;
+  for (int64_t s : shape.geo.strides) if (s != 1) return nullptr;
+  for (size_t i = 0; i < shape.geo.padsBegin.size(); ++i)
+    if (shape.geo.padsBegin[i] != 0 || shape.geo.padsEnd[i] != 0) return nullptr;
+  const Value *y = (n.fusedActivation ? n.fusedActivation : &n)->output(0);
+  if (b.graph().isGraphOutput(y) || b.observed(y)) return nullptr;
+  const std::vector<Node *> readers = b.graph().users(y);
+  if (readers.size() != 1) return nullptr;
+  const Node *r = readers[0];
+  if (r->opType() != "Conv" || r->input(0) != y || r->fusedAdd || !r->input(1)->isConstant() ||
+      (r->input(2) && !r->input(2)->isConstant()))
+    return nullptr;
+  const ConvShape dw = convShape(*r);
+  const Dims &dwW = dw.wDims;  // [group, 1, 1, 3, 3] when depthwise
+  if (dwW.size() != 5 || dwW[0] != w[0] || dwW[1] != 1 || dwW[2] != 1 || dwW[3] != 3 || dwW[4] != 3) return nullptr;
+  const Dims &st = dw.geo.strides;
+  if (st[0] != st[1] || (st[0] != 1 && st[0] != 2)) return nullptr;
+  for (int64_t d : dw.dil) if (d != 0) return nullptr;
+  for (int64_t p : dw.geo.padsBegin) if (p != 1) return nullptr;
+  return r;
 }
 
 // What a CodeConv adds to a Conv: its input is turned back into centered codes (x / scale is
@@ -193,40 +223,62 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   if (act && !residualApart) appendActivationPostOp(b, *act, po);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
-  auto create = [&](dnnl::algorithm alg, const dnnl::memory::desc &src, const dnnl::memory::desc &dst) {
+  auto create = [&](dnnl::algorithm alg, const dnnl::memory::desc &src, const dnnl::memory::desc &dst,
+                    const dnnl::primitive_attr &with) {
     return dnnlapi::convolutionForward(b.engine(), dnnl::prop_kind::forward_inference, alg, src, wAny, biasMd, dst,
-                                       geo.strides, dil, geo.padsBegin, geo.padsEnd, attr);
+                                       geo.strides, dil, geo.padsBegin, geo.padsEnd, with);
   };
-  dnnl::convolution_forward::primitive_desc pd;
-  // Code-unit convolutions stay direct: their integer-valued sums must be exact, and Winograd's
-  // transforms are not.
-  const bool winograd = !codes && b.winograd() && winogradAvailable(b.engine());
-  if (winograd && winogradPays(n, shape)) {
+  // A jit kernel on the layouts asked for, or nothing: oneDNN's reference and gemm
+  // implementations of a layout (or of a fusion) it has no kernel for are slower than a reorder.
+  auto jit = [&](const dnnl::memory::desc &src, const dnnl::memory::desc &dst, const dnnl::primitive_attr &with) {
     try {
-      pd = create(dnnl::algorithm::convolution_winograd, srcAny, dstAny);
+      dnnl::convolution_forward::primitive_desc p = create(dnnl::algorithm::convolution_direct, src, dst, with);
+      const std::string impl = p.impl_info_str();
+      if (impl.rfind("ref", 0) != 0 && impl.rfind("gemm", 0) != 0) return p;
+    } catch (const dnnl::error &) {
+    }
+    return dnnl::convolution_forward::primitive_desc();
+  };
+  // Code-unit convolutions stay direct and one layer at a time: their integer-valued sums must
+  // be exact, and Winograd's transforms are not.
+  const bool fast = !codes && b.fastConvolutions();
+  const bool winograd = fast && winogradAvailable(b.engine());
+  const std::optional<tag> srcBlocked = codes ? std::nullopt : floatBlocked(b.memoryOf(x).get_desc());
+  dnnl::convolution_forward::primitive_desc pd;
+
+  // The depthwise reader in the same pass, on the channel-blocked layouts oneDNN's fused
+  // kernels take; not where only its reference fusion (two primitives in a row) exists.
+  const Node *dw = fast ? depthwiseReader(b, n, shape) : nullptr;
+  if (dw) {
+    dnnl::post_ops fused = po;
+    dnnlapi::appendDepthwise(fused, 3, convShape(*dw).geo.strides[0], 1);
+    if (dw->fusedActivation) appendActivationPostOp(b, *dw->fusedActivation, fused);
+    dnnl::primitive_attr withDw;
+    withDw.set_post_ops(fused);
+    pd = jit(srcBlocked ? dnnl::memory::desc(xd, dt::f32, *srcBlocked) : srcAny, dstAny, withDw);
+    if (pd && pd.dst_desc().dims() != dw->output(0)->dims()) pd = {};  // oneDNN's end pads differ
+    if (!pd) dw = nullptr;
+  }
+  if (!pd && winograd && winogradPays(n, shape)) {
+    try {
+      pd = create(dnnl::algorithm::convolution_winograd, srcAny, dstAny, attr);
     } catch (const dnnl::error &) {  // no Winograd kernel for these post-ops
     }
   }
-  // Around Winograd convolutions (channel-blocked layouts) a direct one reads and writes their
-  // layout instead of reordering in and out: oneDNN's jit kernels there are as fast as on the
-  // layout it would pick itself.
-  if (!pd && winograd) {
-    const bool srcBlocked = winogradLayout(b.memoryOf(x).get_desc());
-    const bool dstBlocked = other ? winogradLayout(b.memoryOf(other).get_desc()) : srcBlocked || nextToWinograd(b, y);
-    if (srcBlocked || dstBlocked) {
-      try {
-        pd = create(dnnl::algorithm::convolution_direct, srcBlocked ? dnnl::memory::desc(xd, dt::f32, tag::nChw16c) : srcAny,
-                    dstBlocked ? dnnl::memory::desc(yd, dt::f32, tag::nChw16c) : dstAny);
-        const std::string impl = pd.impl_info_str();
-        if (impl.rfind("ref", 0) == 0 || impl.rfind("gemm", 0) == 0) pd = {};
-      } catch (const dnnl::error &) {
-        pd = {};
-      }
-    }
+  // Next to Winograd or fused convolutions (channel-blocked layouts) a direct one reads and
+  // writes their layout instead of reordering in and out: oneDNN's jit kernels there are as
+  // fast as on the layout it would pick itself.
+  if (!pd && fast) {
+    std::optional<tag> dstBlocked = srcBlocked;
+    if (other) dstBlocked = floatBlocked(b.memoryOf(other).get_desc());
+    else if (!dstBlocked && winograd && nextToWinograd(b, y)) dstBlocked = tag::nChw16c;
+    if (srcBlocked || dstBlocked)
+      pd = jit(srcBlocked ? dnnl::memory::desc(xd, dt::f32, *srcBlocked) : srcAny,
+               dstBlocked ? dnnl::memory::desc(yd, dt::f32, *dstBlocked) : dstAny, attr);
   }
   if (!pd) {
     try {
-      pd = create(dnnl::algorithm::convolution_direct, srcAny, dstAny);
+      pd = create(dnnl::algorithm::convolution_direct, srcAny, dstAny, attr);
     } catch (const dnnl::error &e) {
       throw Error(cat(n.describe(), ": oneDNN has no convolution for this configuration (", e.what(), ")"));
     }
@@ -270,8 +322,26 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   args[DNNL_ARG_WEIGHTS] = wMem;
   args[DNNL_ARG_DST] = dst;
   if (bias && !codes) args[DNNL_ARG_BIAS] = b.plainMemoryOf(bias);
+  if (dw) {
+    const Dims dwDims = convShape(*dw).wDims;  // [C, 1, 1, 3, 3]
+    const dnnl::memory dwPlain(plainDesc(dwDims), b.engine(), b.plainMemoryOf(dw->input(1)).get_data_handle());
+    args[DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS] =
+        b.reorderedNow(dwPlain, pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS));
+    dnnl::memory dwBias;
+    if (dw->input(2)) {
+      dwBias = b.plainMemoryOf(dw->input(2));
+    } else {
+      dwBias = b.newMemory(plainDesc({dwDims[0]}));
+      std::fill_n(static_cast<float *>(dwBias.get_data_handle()), dwDims[0], 0.f);
+    }
+    args[DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS] = dwBias;
+  }
   b.addPrimitive(n, dnnl::convolution_forward(pd), std::move(args));
   if (residualApart) addResidual(b, n, dst, b.memoryIn(other, dst.get_desc()), act);
+  if (dw) {
+    b.markComputed(dw);
+    return b.define((dw->fusedActivation ? dw->fusedActivation : dw)->output(0), dst);
+  }
   b.define(y, dst);
 }
 

@@ -33,12 +33,14 @@ struct ExecutorOptions {
   bool profile = false;
   /// Set: run quantized Conv/Gemm as integers (lowerToInteger); unset: float simulation.
   std::optional<IntegerMode> integer;
-  /// Float 3x3 stride-1 convolutions on oneDNN's Winograd kernels where they have one (AVX-512)
-  /// and where they win (ConvBuilder's winogradPays), in graphs without quantization. Off by
-  /// default: calibration, comparisons and the quantization pipeline measure the model with
-  /// direct sums, as ONNX Runtime and PyTorch compute it; `eval` and `bench` (user-facing
-  /// speed) turn it on.
-  bool winograd = false;
+  /// Float convolutions on kernels that sum in another order than one direct layer at a time,
+  /// in graphs without quantization: 3x3 stride-1 layers on oneDNN's Winograd kernels where it
+  /// has them (AVX-512) and they win (ConvBuilder's winogradPays), and a pointwise layer with
+  /// the 3x3 depthwise layer reading it in one pass (its depthwise post-op). Off by default:
+  /// calibration, comparisons and the quantization pipeline measure the model with direct
+  /// sums, as ONNX Runtime and PyTorch compute it; `eval` and `bench` (user-facing speed) turn
+  /// it on.
+  bool fastConvolutions = false;
 };
 
 /// A graph input or output: a tensor, or a sequence/optional value (which only passes through).

@@ -106,12 +106,28 @@ dnnl::memory PlanBuilder::plainMemoryOf(const Value *v) {
   return memoryIn(v, plainDesc(m.get_desc().dims(), m.get_desc().data_type()));
 }
 
+bool sameBytes(const dnnl::memory::desc &a, const dnnl::memory::desc &b) {
+  if (a == b) return true;
+  if (a.data_type() != b.data_type() || a.dims() != b.dims()) return false;
+  const auto sa = dnnlapi::linearStrides(a), sb = dnnlapi::linearStrides(b);
+  if (!sa || !sb) return false;
+  const Dims dims = a.dims();
+  for (size_t i = 0; i < dims.size(); ++i)
+    if (dims[i] > 1 && (*sa)[i] != (*sb)[i]) return false;  // a size-1 dim's stride is arbitrary
+  return true;
+}
+
 dnnl::memory PlanBuilder::memoryIn(const Value *v, const dnnl::memory::desc &md) {
   dnnl::memory m = memoryOf(v);
   if (m.get_desc() == md) return m;
   auto key = std::make_pair(v, descKey(md));
   auto it = reordered_.find(key);
   if (it != reordered_.end()) return it->second;
+  if (sameBytes(m.get_desc(), md)) {  // a view: the reorder would copy every byte to its place
+    dnnl::memory view(md, engine_, m.get_data_handle());
+    reordered_[key] = view;
+    return view;
+  }
   dnnl::memory out = newMemory(md);
   addReorder("reorder " + v->name(), m, out);
   reordered_[key] = out;

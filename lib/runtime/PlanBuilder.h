@@ -41,6 +41,9 @@ std::optional<std::vector<size_t>> denseDimOrder(const dnnl::memory::desc &md);
 /// nChw16c or nChw8c when \p md is that channel-blocked layout of its 4-D dims (what oneDNN's
 /// AVX-512 and AVX2 kernels pick for convolutions), else nullopt.
 std::optional<dnnl::memory::format_tag> channelBlockedTag(const dnnl::memory::desc &md);
+/// True when \p a and \p b put every element at the same offset (equal descriptors, or e.g.
+/// 16 channels as nChw16c and as nhwc): a memory of one is a view in the other.
+bool sameBytes(const dnnl::memory::desc &a, const dnnl::memory::desc &b);
 /// The dense layout of \p dims that stores them in \p order (outermost first).
 dnnl::memory::desc orderedDesc(const Dims &dims, dnnl::memory::data_type dt, const std::vector<size_t> &order);
 /// Strides per dim (elements) of a dense layout.
@@ -56,9 +59,10 @@ class PlanBuilder {
   /// Whether a step may overwrite a dead input's buffer (the residual sum does).
   bool allowInPlace() const { return allowInPlace_; }
   void setAllowInPlace(bool allow) { allowInPlace_ = allow; }
-  /// Whether float convolutions may run on Winograd kernels (ExecutorOptions::winograd).
-  bool winograd() const { return winograd_; }
-  void setWinograd(bool on) { winograd_ = on; }
+  /// Whether float convolutions may run on Winograd kernels or fused with a depthwise reader
+  /// (ExecutorOptions::fastConvolutions).
+  bool fastConvolutions() const { return fastConvolutions_; }
+  void setFastConvolutions(bool on) { fastConvolutions_ = on; }
   /// Values the caller reads after the run (taps): never folded away into a fused step.
   bool observed(const Value *v) const { return observed_.count(v) != 0; }
   void setObserved(std::set<const Value *> values) { observed_ = std::move(values); }
@@ -130,7 +134,7 @@ class PlanBuilder {
   std::set<const Node *> computed_;
   std::unordered_map<const Value *, std::shared_ptr<Tensor>> host_;
   bool allowInPlace_ = true;
-  bool winograd_ = false;
+  bool fastConvolutions_ = false;
   std::set<const Value *> observed_;
 };
 

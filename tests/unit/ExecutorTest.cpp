@@ -117,7 +117,7 @@ TEST_CASE("3x3 stride-1 convolutions wide enough for Winograd, direct ones and a
     }
     for (bool winograd : {true, false}) {
       ExecutorOptions opts;
-      opts.winograd = winograd;
+      opts.fastConvolutions = winograd;
       Executor exec(g, opts);
       INFO("batch " << batch << (winograd ? ", Winograd allowed" : ", direct only"));
       const std::vector<Tensor> got = exec.run({in});
@@ -128,6 +128,63 @@ TEST_CASE("3x3 stride-1 convolutions wide enough for Winograd, direct ones and a
         for (float v : ref->toFloats()) largest = std::max(largest, std::abs(v));
         CHECK(mismatch(*out, *ref, 1e-5f * largest, kConvRtol) == "");
       }
+    }
+  }
+}
+
+TEST_CASE("a pointwise convolution and the 3x3 depthwise one reading it, in one pass or apart, match naive loops",
+          "[runtime]") {
+  // MobileNetV2's inverted residual: 1x1 expansion + ReLU6, 3x3 depthwise (stride 1, or 2 over
+  // an odd side whose end pad oneDNN infers) + ReLU6, 1x1 projection; the depthwise layer with
+  // and without a bias. With fast convolutions oneDNN computes the first two as one primitive
+  // (a depthwise post-op) where it has the kernel and judges the fusion worth it: on AVX-512,
+  // for an expanded tensor of 8 x 64 x 96 x 96 and not of 2 x 64 x 21 x 21 (both planned here).
+  struct Case { int batch, side, stride; bool dwBias; };
+  constexpr int kIn = 16, kWide = 64, kOut = 24;
+  for (const Case c : {Case{8, 96, 1, true}, Case{2, 21, 2, false}, Case{2, 20, 1, false}, Case{2, 21, 2, true}}) {
+    const int outSide = (c.side + 2 - 3) / c.stride + 1;
+    Graph g;
+    Value *x = addInput(g, "x", {c.batch, kIn, c.side, c.side});
+    Value *w1 = g.addConstant("w1", randomTensor({kWide, kIn, 1, 1}, 81)), *b1 = g.addConstant("b1", randomTensor({kWide}, 82));
+    Value *wd = g.addConstant("wd", randomTensor({kWide, 1, 3, 3}, 83)), *bd = g.addConstant("bd", randomTensor({kWide}, 84));
+    Value *w3 = g.addConstant("w3", randomTensor({kOut, kWide, 1, 1}, 85)), *b3 = g.addConstant("b3", randomTensor({kOut}, 86));
+    Value *lo = g.addConstant("lo", Tensor::scalar(0.f)), *hi = g.addConstant("hi", Tensor::scalar(0.5f));
+    Node *c1 = addOp(g, "Conv", {x, w1, b1}, "e");
+    Node *r1 = addOp(g, "Clip", {c1->output(0), lo, hi}, "er");
+    std::vector<Value *> dwIn = {r1->output(0), wd};
+    if (c.dwBias) dwIn.push_back(bd);
+    Node *c2 = addOp(g, "Conv", dwIn, "d");
+    c2->setAttr("group", Attribute::ofInt(kWide));
+    c2->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    c2->setAttr("strides", Attribute::ofInts({c.stride, c.stride}));
+    Node *r2 = addOp(g, "Clip", {c2->output(0), lo, hi}, "dr");
+    Node *c3 = addOp(g, "Conv", {r2->output(0), w3, b3}, "y");
+    g.outputs().push_back(c3->output(0));
+    g.opset = 13;
+    inferShapes(g);
+    const Tensor in = randomTensor({c.batch, kIn, c.side, c.side}, 87);
+    auto clip = [](Tensor t) {  // the Clips above: [0, 0.5]
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = std::clamp(t.data<float>()[i], 0.f, 0.5f);
+      return t;
+    };
+    Tensor zeros(DType::Float32, {kWide});
+    std::fill_n(zeros.data<float>(), kWide, 0.f);
+    const Tensor e = clip(naiveConv(in, *w1->constant(), *b1->constant(), {c.batch, kIn, c.side, c.side, kWide, 1, 1, 0, 1, 1},
+                                    c.side, c.side));
+    const Tensor d = clip(naiveConv(e, *wd->constant(), c.dwBias ? *bd->constant() : zeros,
+                                    {c.batch, kWide, c.side, c.side, kWide, 3, c.stride, 1, 1, kWide}, outSide, outSide));
+    const Tensor want = naiveConv(d, *w3->constant(), *b3->constant(),
+                                  {c.batch, kWide, outSide, outSide, kOut, 1, 1, 0, 1, 1}, outSide, outSide);
+    for (bool fast : {true, false}) {
+      ExecutorOptions opts;
+      opts.fastConvolutions = fast;
+      opts.profile = true;
+      Executor exec(g, opts);
+      INFO("batch " << c.batch << ", side " << c.side << ", stride " << c.stride << (c.dwBias ? ", depthwise bias" : "")
+                    << (fast ? ", fast" : ", direct"));
+      CHECK(mismatch(exec.run({in})[0], want, kConvAtol, kConvRtol) == "");
+      // Apart, the depthwise layer is a step of its own.
+      if (!fast) CHECK(exec.profileReport(true).find("  d_node\n") != std::string::npos);
     }
   }
 }

@@ -70,9 +70,11 @@ namespace {
 // work. Measured on oneDNN 2.6's AVX-512 kernels against its direct ones, 2 threads, batch 64:
 // 16 -> 16 channels 0.75x, 16 -> 64 1.2x, 32 -> 32 1.44x, 64 -> 64 and wider 1.6-2.7x; batch 1:
 // 1.35-1.8x from 15M multiply-adds a layer, a loss on CIFAR ResNet20's 2.4M ones (with the
-// reorders around them). Its error is the float rounding of the transforms: about 1e-6 of
-// the size of the terms summed.
-constexpr int64_t kWinogradMinChannelPairs = 1024;
+// reorders around them). With 16 input channels it loses however many outputs (SqueezeNet's
+// 16 -> 64 Fire expansions at 55x55: 16 ms against 12 direct): the input transform is then
+// most of the work. Its error is the float rounding of the transforms: about 1e-6 of the size
+// of the terms summed.
+constexpr int64_t kWinogradMinChannelPairs = 1024, kWinogradMinInputChannels = 32;
 constexpr double kWinogradMinMacs = 10e6;
 
 bool winogradPays(const Node &n, const ConvShape &shape) {
@@ -81,7 +83,8 @@ bool winogradPays(const Node &n, const ConvShape &shape) {
   if (w.size() != 4 || w[2] != 3 || w[3] != 3) return false;
   for (int64_t s : geo.strides) if (s != 1) return false;
   for (int64_t d : shape.dil) if (d != 0) return false;
-  return w[0] * w[1] >= kWinogradMinChannelPairs && static_cast<double>(multiplyAccumulates(n)) >= kWinogradMinMacs;
+  return w[0] * w[1] >= kWinogradMinChannelPairs && w[1] >= kWinogradMinInputChannels &&
+         static_cast<double>(multiplyAccumulates(n)) >= kWinogradMinMacs;
 }
 
 // Whether this CPU has oneDNN's Winograd kernels (asked once, on a shape they take).

@@ -248,6 +248,15 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
     runPasses(g, {"ConvInCodeUnits"});
   }
   runPasses(g, {"FoldDequantizeWeights", "DeadCodeElimination"});
+  // A quantized model's float steps are the simulation other results are judged against:
+  // direct sums there, one layer at a time; fast convolutions only in float models, and not
+  // where a caller reads intermediate values.
+  const std::vector<Node *> planNodes = g.nodes();
+  const bool quantized = std::any_of(planNodes.begin(), planNodes.end(), [](const Node *n) {
+    return n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear" || n->opType() == "CodeConv";
+  });
+  const bool fast = opts_.fastConvolutions && !quantized && opts_.taps.empty();
+  if (fast) runPasses(g, {"SplitConcatReaders"});
   // Fusion decisions are re-made on the static shapes of this plan; a fusion that would hide
   // a tapped intermediate value is undone.
   for (Node *n : g.nodes()) n->fusedAdd = n->fusedActivation = n->fusedInto = nullptr;
@@ -256,13 +265,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
 
   PlanBuilder b(g, impl_->engine);
   b.setAllowInPlace(opts_.taps.empty());
-  // A quantized model's float steps are the simulation other results are judged against:
-  // direct sums there, Winograd and fused depthwise layers only in float models.
-  const std::vector<Node *> planNodes = g.nodes();
-  const bool quantized = std::any_of(planNodes.begin(), planNodes.end(), [](const Node *n) {
-    return n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear" || n->opType() == "CodeConv";
-  });
-  b.setFastConvolutions(opts_.fastConvolutions && !quantized);
+  b.setFastConvolutions(fast);
   std::set<const Value *> observed;
   for (const std::string &name : opts_.taps)
     if (const Value *v = g.findValue(name)) observed.insert(v);

@@ -189,6 +189,65 @@ TEST_CASE("a pointwise convolution and the 3x3 depthwise one reading it, in one 
   }
 }
 
+TEST_CASE("convolutions and max pooling reading a large channel Concat read its sources instead, and match naive loops",
+          "[runtime]") {
+  // SqueezeNet's Fire: two expansions concatenated (8 x 64 x 64 x 64 floats, 8 MiB), read by
+  // a squeeze 1x1 convolution + Relu and by a 3x3 stride-2 max pooling whose result a 1x1
+  // convolution reads. With fast convolutions the Concat is never built (SplitConcatReaders).
+  constexpr int kBatch = 8, kSide = 64, kHalf = 32, kSqueeze = 16;
+  Graph g;
+  Value *x = addInput(g, "x", {kBatch, 8, kSide, kSide});
+  Value *wa = g.addConstant("wa", randomTensor({kHalf, 8, 1, 1}, 91)), *ba = g.addConstant("ba", randomTensor({kHalf}, 92));
+  Value *wb = g.addConstant("wb", randomTensor({kHalf, 8, 1, 1}, 93)), *bb = g.addConstant("bb", randomTensor({kHalf}, 94));
+  Value *ws = g.addConstant("ws", randomTensor({kSqueeze, 2 * kHalf, 1, 1}, 95)), *bs = g.addConstant("bs", randomTensor({kSqueeze}, 96));
+  Value *wp = g.addConstant("wp", randomTensor({kSqueeze, 2 * kHalf, 1, 1}, 97));
+  Node *ea = addOp(g, "Conv", {x, wa, ba}, "ea");
+  Node *eb = addOp(g, "Conv", {x, wb, bb}, "eb");
+  Node *cat = addOp(g, "Concat", {ea->output(0), eb->output(0)}, "cat");
+  cat->setAttr("axis", Attribute::ofInt(1));
+  Node *sq = addOp(g, "Conv", {cat->output(0), ws, bs}, "sq");
+  Node *relu = addOp(g, "Relu", {sq->output(0)}, "sqr");
+  Node *pool = addOp(g, "MaxPool", {cat->output(0)}, "pool");
+  pool->setAttr("kernel_shape", Attribute::ofInts({3, 3}));
+  pool->setAttr("strides", Attribute::ofInts({2, 2}));
+  Node *pc = addOp(g, "Conv", {pool->output(0), wp}, "pc");
+  Node *pcRelu = addOp(g, "Relu", {pc->output(0)}, "pcr");  // a graph output's producer keeps its node
+  g.outputs() = {relu->output(0), pcRelu->output(0)};
+  inferShapes(g);
+  const Tensor in = randomTensor({kBatch, 8, kSide, kSide}, 98);
+  Tensor zeros(DType::Float32, {kSqueeze});
+  std::fill_n(zeros.data<float>(), kSqueeze, 0.f);
+  const ConvCase expand{kBatch, 8, kSide, kSide, kHalf, 1, 1, 0, 1, 1};
+  const Tensor a = naiveConv(in, *wa->constant(), *ba->constant(), expand, kSide, kSide);
+  const Tensor b = naiveConv(in, *wb->constant(), *bb->constant(), expand, kSide, kSide);
+  const Tensor both = evaluate(*cat, {&a, &b}, g.opset).at(0);
+  Tensor squeezed = naiveConv(both, *ws->constant(), *bs->constant(), {kBatch, 2 * kHalf, kSide, kSide, kSqueeze, 1, 1, 0, 1, 1}, kSide, kSide);
+  for (int64_t i = 0; i < squeezed.numel(); ++i) squeezed.data<float>()[i] = std::max(squeezed.data<float>()[i], 0.f);
+  const int ps = (kSide - 3) / 2 + 1;  // 3x3 windows, stride 2, no pads
+  Tensor pooled(DType::Float32, {kBatch, 2 * kHalf, ps, ps});
+  for (int64_t p = 0; p < kBatch * 2 * kHalf; ++p)
+    for (int i = 0; i < ps; ++i)
+      for (int j = 0; j < ps; ++j) {
+        float m = -INFINITY;
+        for (int di = 0; di < 3; ++di)
+          for (int dj = 0; dj < 3; ++dj) m = std::max(m, both.data<float>()[(p * kSide + 2 * i + di) * kSide + 2 * j + dj]);
+        pooled.data<float>()[(p * ps + i) * ps + j] = m;
+      }
+  Tensor projected = naiveConv(pooled, *wp->constant(), zeros, {kBatch, 2 * kHalf, ps, ps, kSqueeze, 1, 1, 0, 1, 1}, ps, ps);
+  for (int64_t i = 0; i < projected.numel(); ++i) projected.data<float>()[i] = std::max(projected.data<float>()[i], 0.f);
+  for (bool fast : {true, false}) {
+    ExecutorOptions opts;
+    opts.fastConvolutions = fast;
+    opts.profile = true;
+    Executor exec(g, opts);
+    INFO((fast ? "fast" : "direct"));
+    const std::vector<Tensor> got = exec.run({in});
+    CHECK(mismatch(got[0], squeezed, kConvAtol, kConvRtol) == "");
+    CHECK(mismatch(got[1], projected, kConvAtol, kConvRtol) == "");
+    CHECK((exec.profileReport(true).find("Concat") == std::string::npos) == fast);
+  }
+}
+
 TEST_CASE("binary ops on grouped convolutions' blocked outputs (8-channel blocks) broadcast and add right", "[runtime]") {
   // RegNetY's squeeze-excite: grouped convolutions of 8-channel groups, whose outputs oneDNN
   // blocks by 8, times a per-channel gate, plus another such output.

@@ -13,6 +13,7 @@
 #include "ops/ShapeInference.h"
 #include "passes/PassManager.h"
 #include "runtime/HostTarget.h"
+#include "runtime/ImageByImage.h"
 #include "runtime/PlanBuilder.h"
 #include "runtime/StepThreads.h"
 #include "support/Strings.h"
@@ -283,6 +284,7 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
       plan->inputs.emplace_back();
     }
   }
+  buildImageByImagePrefix(b, g, plan->threads);
   for (Node *n : g.nodes()) {
     if (n->opType() == "Identity" && n->input(0)->container) continue;  // resolved per output below
     for (Value *o : n->outputs())
@@ -390,7 +392,7 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
   }
   ++plan.runs;
   ThreadCount threads(plan.threads);
-  for (size_t i = 0; i < plan.steps.size(); ++i) {
+  auto runStep = [&](size_t i, size_t image) {
     PlanStep &step = plan.steps[i];
     threads.set(step.threads);
     auto t0 = std::chrono::steady_clock::now();
@@ -398,12 +400,22 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
       s.wait();
       step.fn();
     } else {
-      step.primitive.execute(s, step.args);
+      step.primitive.execute(s, step.chunkArgs.empty() ? step.args : step.chunkArgs[image]);
     }
     if (profiled) {
       s.wait();
       plan.stepMs[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
+  };
+  for (size_t i = 0; i < plan.steps.size();) {
+    const PlanStep &first = plan.steps[i];
+    if (first.groupSize == 0) {
+      runStep(i++, 0);
+      continue;
+    }
+    for (size_t image = 0; image < first.chunkArgs.size(); ++image)  // the group, once per image
+      for (size_t j = i; j < i + first.groupSize; ++j) runStep(j, image);
+    i += first.groupSize;
   }
   s.wait();
   std::vector<Tensor> outs;

@@ -27,6 +27,10 @@ struct PlanStep {
   std::unordered_map<int, dnnl::memory> args;
   std::function<void()> fn;                  ///< set for reference-kernel steps
   int threads = 1;                           ///< OpenMP threads in effect when it was built; it runs on them
+  /// Set on the first step of a group run image by image (ImageByImage.h): the group's length.
+  size_t groupSize = 0;
+  /// In such a group: the arguments for each image (args are the first image's).
+  std::vector<std::unordered_map<int, dnnl::memory>> chunkArgs;
 };
 
 /// Row-major (plain) f32 memory descriptor for \p dims (a scalar becomes {1}).
@@ -118,6 +122,14 @@ class PlanBuilder {
                   const dnnl::primitive_attr &attr = dnnl::primitive_attr());
 
   std::vector<PlanStep> takeSteps() { return std::move(steps_); }
+  /// Appends steps another builder made, with the thread counts they were built for.
+  void appendSteps(std::vector<PlanStep> steps) {
+    for (PlanStep &s : steps) steps_.push_back(std::move(s));
+  }
+  /// Keeps another builder's buffers alive as long as this plan's.
+  void keepBuffers(std::vector<dnnl::memory> buffers) {
+    for (dnnl::memory &m : buffers) owned_.push_back(std::move(m));
+  }
   /// Every buffer the plan allocated; the plan must keep them alive while it runs.
   std::vector<dnnl::memory> takeBuffers() { return std::move(owned_); }
 

@@ -248,6 +248,51 @@ TEST_CASE("convolutions and max pooling reading a large channel Concat read its 
   }
 }
 
+TEST_CASE("opening layers of megabyte tensors run image by image on each image's slice, and match naive loops",
+          "[runtime]") {
+  // A 3 -> 64 3x3 stem (27 multiply-adds an output element, 1 MiB an image) + Relu, a 2x2 max
+  // pooling and a 1x1 projection: with fast convolutions the stem and the pooling run as one
+  // group of one-image steps, once per image, and the projection on the batch they leave.
+  constexpr int kBatch = 3, kSide = 64, kWide = 64, kOut = 8, kHalf = kSide / 2;
+  Graph g;
+  Value *x = addInput(g, "x", {kBatch, 3, kSide, kSide});
+  Value *w1 = g.addConstant("w1", randomTensor({kWide, 3, 3, 3}, 101)), *b1 = g.addConstant("b1", randomTensor({kWide}, 102));
+  Value *w2 = g.addConstant("w2", randomTensor({kOut, kWide, 1, 1}, 103)), *b2 = g.addConstant("b2", randomTensor({kOut}, 104));
+  Node *stem = addOp(g, "Conv", {x, w1, b1}, "s");
+  stem->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Node *relu = addOp(g, "Relu", {stem->output(0)}, "sr");
+  Node *pool = addOp(g, "MaxPool", {relu->output(0)}, "p");
+  pool->setAttr("kernel_shape", Attribute::ofInts({2, 2}));
+  pool->setAttr("strides", Attribute::ofInts({2, 2}));
+  Node *proj = addOp(g, "Conv", {pool->output(0), w2, b2}, "y");
+  g.outputs() = {proj->output(0)};
+  inferShapes(g);
+  const Tensor in = randomTensor({kBatch, 3, kSide, kSide}, 105);
+  const Tensor s = naiveConv(in, *w1->constant(), *b1->constant(), {kBatch, 3, kSide, kSide, kWide, 3, 1, 1, 1, 1}, kSide, kSide);
+  Tensor pooled(DType::Float32, {kBatch, kWide, kHalf, kHalf});
+  for (int64_t p = 0; p < kBatch * kWide; ++p)
+    for (int i = 0; i < kHalf; ++i)
+      for (int j = 0; j < kHalf; ++j) {
+        float m = 0.f;  // the Relu's floor
+        for (int di = 0; di < 2; ++di)
+          for (int dj = 0; dj < 2; ++dj) m = std::max(m, s.data<float>()[(p * kSide + 2 * i + di) * kSide + 2 * j + dj]);
+        pooled.data<float>()[(p * kHalf + i) * kHalf + j] = m;
+      }
+  const Tensor want = naiveConv(pooled, *w2->constant(), *b2->constant(), {kBatch, kWide, kHalf, kHalf, kOut, 1, 1, 0, 1, 1}, kHalf, kHalf);
+  for (bool fast : {true, false}) {
+    ExecutorOptions opts;
+    opts.fastConvolutions = fast;
+    opts.profile = true;
+    Executor exec(g, opts);
+    INFO((fast ? "fast" : "direct"));
+    CHECK(mismatch(exec.run({in})[0], want, kConvAtol, kConvRtol) == "");
+    const std::string steps = exec.profileReport(true);
+    CHECK((steps.find("Conv  s_node (image by image)") != std::string::npos) == fast);
+    CHECK((steps.find("MaxPool  p_node (image by image)") != std::string::npos) == fast);
+    CHECK(steps.find("y_node (image by image)") == std::string::npos);
+  }
+}
+
 TEST_CASE("binary ops on grouped convolutions' blocked outputs (8-channel blocks) broadcast and add right", "[runtime]") {
   // RegNetY's squeeze-excite: grouped convolutions of 8-channel groups, whose outputs oneDNN
   // blocks by 8, times a per-channel gate, plus another such output.

@@ -1,0 +1,205 @@
+#include "runtime/ImageByImage.h"
+
+#include <omp.h>
+
+#include <limits>
+#include <set>
+#include <unordered_map>
+
+#include "ops/OpParams.h"
+#include "ops/ShapeInference.h"
+#include "runtime/StepThreads.h"
+
+namespace lowbit {
+
+namespace {
+
+// An image's tensor this large leaves the per-core caches; a batch of them leaves every cache.
+// Only layers of little arithmetic per element they write go image by image: there the batch
+// waits for memory (SqueezeNet's 3 -> 64 first layer, 27 multiply-adds an element; a 7x7
+// stem, 147; an inverted residual's expansion, depthwise and projection, 9-96), while a layer of
+// hundreds per element (a 3x3 over 64 channels, 576) runs faster on the whole batch: with
+// ResNet50's first 3x3 layers image by image the batch took 8 % longer.
+constexpr int64_t kLargeBytesPerImage = int64_t{1} << 20;
+constexpr int64_t kMostMacsPerElement = 160;
+
+struct Cut {
+  size_t end;          // the prefix is nodes [0, end)
+  const Value *value;  // the one value of the prefix that later nodes read
+};
+
+struct Prefix {
+  std::vector<Cut> cuts;  // in node order
+  size_t firstLarge = std::numeric_limits<size_t>::max(), lastLarge = 0;
+};
+
+// The places where the nodes before read nothing but the graph input and leave one value for
+// the nodes after: no fusion spans them, and every value before is batch-major float data.
+Prefix findCuts(const Graph &g, int64_t batch) {
+  Prefix p;
+  const std::vector<Node *> nodes = g.nodes();
+  std::unordered_map<const Node *, size_t> pos;
+  for (size_t i = 0; i < nodes.size(); ++i) pos[nodes[i]] = i;
+  std::unordered_map<const Value *, size_t> lastRead;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (const Value *in : nodes[i]->inputs())
+      if (in) lastRead[in] = i;
+  for (const Value *out : g.outputs()) lastRead[out] = std::numeric_limits<size_t>::max();
+
+  std::set<const Value *> live = {g.inputs()[0]};
+  size_t groupEnd = 0;  // the last node of a fusion group begun so far
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &n = *nodes[i];
+    // A layer of much arithmetic per element runs better on the whole batch (and on one image
+    // it may lose its kernel: Winograd's F(4x4, 3x3) needs a batch): the prefix ends before it.
+    if (const Value *y = n.output(0); y && y->shapeIsStatic() && multiplyAccumulates(n) > kMostMacsPerElement * numElements(y->dims()))
+      return p;
+    for (const Node *f : {n.fusedAdd, n.fusedActivation})
+      if (f) groupEnd = std::max(groupEnd, pos.at(f));
+    for (const Value *out : n.outputs()) {
+      if (!out) continue;
+      if (out->dtype() != DType::Float32 || !out->shapeIsStatic() || out->dims().empty() || out->dims()[0] != batch)
+        return p;
+      const int64_t elements = numElements(out->dims());
+      if (elements / batch * static_cast<int64_t>(sizeof(float)) >= kLargeBytesPerImage &&
+          multiplyAccumulates(n.fusedInto ? *n.fusedInto : n) <= kMostMacsPerElement * elements) {
+        p.firstLarge = std::min(p.firstLarge, i);
+        p.lastLarge = std::max(p.lastLarge, lastRead.count(out) ? lastRead[out] : i);  // its readers too
+      }
+      if (lastRead.count(out) && lastRead[out] > i) live.insert(out);
+    }
+    for (auto it = live.begin(); it != live.end();) it = lastRead.count(*it) && lastRead[*it] > i ? std::next(it) : live.erase(it);
+    if (i < groupEnd || live.size() != 1) continue;
+    const Value *v = *live.begin();
+    if (v->producer() && v->dims().size() == 4 && !g.isGraphOutput(v)) p.cuts.push_back({i + 1, v});
+  }
+  return p;
+}
+
+// \p md for \p batch images instead of one, when images are its outermost blocks (plain,
+// channels-last or channel-blocked layouts); nullopt otherwise.
+std::optional<dnnl::memory::desc> forBatch(const dnnl::memory::desc &md, int64_t batch) {
+  Dims dims = md.dims();
+  dims[0] = batch;
+  if (std::optional<std::vector<size_t>> order = denseDimOrder(md); order && (*order)[0] == 0)
+    return orderedDesc(dims, md.data_type(), *order);
+  if (std::optional<dnnl::memory::format_tag> tag = channelBlockedTag(md))
+    return dnnl::memory::desc(dims, md.data_type(), *tag);
+  return std::nullopt;
+}
+
+// Builds nodes [0, cut.end) of \p g for one image and adds them to \p b as a group run per
+// image; false (and \p b untouched) when it cannot.
+bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads) {
+  const Value *input = g.inputs()[0];
+  const int64_t batch = input->dims()[0];
+  const dnnl::memory batchInput = b.memoryOf(input);
+  if (!isPlain(batchInput.get_desc())) return false;
+
+  std::unique_ptr<Graph> one = g.clone();
+  Value *in = one->inputs()[0];
+  Dims inDims = in->dims();
+  inDims[0] = 1;
+  in->setShape(inDims);
+  Value *last = one->findValue(cut.value->name());
+  one->outputs() = {last};
+  one->removeDeadCode();
+  try {
+    inferShapes(*one);
+  } catch (const Error &) {
+    return false;  // a shape fixed for the whole batch (a Reshape to N x ...)
+  }
+  for (const Node *n : one->nodes())
+    for (const Value *o : n->outputs()) {
+      const Value *whole = o ? g.findValue(o->name()) : nullptr;
+      if (!whole || !o->shapeIsStatic() || o->dims().size() != whole->dims().size()) return false;
+      Dims want = whole->dims();
+      want[0] = 1;
+      if (o->dims() != want) return false;
+    }
+
+  PlanBuilder pb(*one, b.engine());
+  pb.setFastConvolutions(b.fastConvolutions());
+  pb.setAllowInPlace(b.allowInPlace());
+  const dnnl::memory imageInput = pb.newMemory(plainDesc(inDims, batchInput.get_desc().data_type()));
+  pb.define(in, imageInput);
+  try {
+    for (Node *n : one->nodes()) {
+      omp_set_num_threads(stepThreads(*n, maxThreads));
+      buildNode(pb, *n);
+    }
+  } catch (const Error &) {
+    omp_set_num_threads(maxThreads);
+    return false;
+  }
+  omp_set_num_threads(maxThreads);
+  dnnl::memory imageCut = pb.memoryOf(last);
+  std::optional<dnnl::memory::desc> batchCutMd = forBatch(imageCut.get_desc(), batch);
+  if (!batchCutMd) {
+    imageCut = pb.plainMemoryOf(last);
+    batchCutMd = forBatch(imageCut.get_desc(), batch);
+  }
+  std::vector<PlanStep> steps = pb.takeSteps();
+  if (steps.empty()) return false;
+  for (const PlanStep &s : steps)
+    if (s.fn) return false;  // a reference kernel holds its pointers: it cannot move to the next image
+
+  const dnnl::memory batchCut = b.newMemory(*batchCutMd);
+  // Per image, every argument inside the one-image input or result points at that image's
+  // slice of the batch buffer (images are the outermost blocks of both layouts).
+  struct Rebind {
+    const char *from;
+    size_t bytes;
+    char *to;
+  };
+  const Rebind rebinds[] = {
+      {static_cast<const char *>(imageInput.get_data_handle()), imageInput.get_desc().get_size(),
+       static_cast<char *>(batchInput.get_data_handle())},
+      {static_cast<const char *>(imageCut.get_data_handle()), imageCut.get_desc().get_size(),
+       static_cast<char *>(batchCut.get_data_handle())}};
+  for (PlanStep &s : steps) {
+    s.label += " (image by image)";
+    s.chunkArgs.resize(static_cast<size_t>(batch));
+    for (int64_t k = 0; k < batch; ++k)
+      for (const auto &[arg, mem] : s.args) {
+        dnnl::memory bound = mem;
+        const char *h = static_cast<const char *>(mem.get_data_handle());
+        for (const Rebind &r : rebinds)
+          if (h >= r.from && h < r.from + r.bytes)
+            bound = dnnl::memory(mem.get_desc(), b.engine(), r.to + static_cast<size_t>(k) * r.bytes + (h - r.from));
+        s.chunkArgs[static_cast<size_t>(k)][arg] = bound;
+      }
+  }
+  steps.front().groupSize = steps.size();
+  b.appendSteps(std::move(steps));
+  b.keepBuffers(pb.takeBuffers());
+  b.define(cut.value, batchCut);
+  const std::vector<Node *> nodes = g.nodes();
+  for (size_t i = 0; i < cut.end; ++i) b.markComputed(nodes[i]);
+  return true;
+}
+
+}  // namespace
+
+bool buildImageByImagePrefix(PlanBuilder &b, const Graph &g, int maxThreads) {
+  if (g.inputs().size() != 1 || !b.fastConvolutions()) return false;
+  const Value *input = g.inputs()[0];
+  if (input->dtype() != DType::Float32 || !input->shapeIsStatic() || input->dims().size() != 4 || input->dims()[0] < 2)
+    return false;
+  const Prefix p = findCuts(g, input->dims()[0]);
+  if (p.firstLarge == std::numeric_limits<size_t>::max()) return false;
+  // The shortest prefix holding every large tensor; else the longest holding some.
+  std::vector<const Cut *> order;
+  for (const Cut &c : p.cuts)
+    if (c.end > p.lastLarge) {
+      order.push_back(&c);
+      break;
+    }
+  for (auto it = p.cuts.rbegin(); it != p.cuts.rend(); ++it)
+    if (it->end <= p.lastLarge && it->end > p.firstLarge) order.push_back(&*it);
+  for (const Cut *c : order)
+    if (buildPrefix(b, g, *c, maxThreads)) return true;
+  return false;
+}
+
+}  // namespace lowbit

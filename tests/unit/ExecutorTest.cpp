@@ -43,6 +43,32 @@ Tensor naiveConv(const Tensor &x, const Tensor &w, const Tensor &b, const ConvCa
   return y;
 }
 
+// Max over k x k windows at stride \p s (no pads) of each N x C plane of \p x; no result is
+// below \p floor (0 for a Relu before the pooling).
+Tensor naiveMaxPool(const Tensor &x, int k, int s, float floor = -INFINITY) {
+  const Dims &d = x.dims();
+  const int64_t planes = d[0] * d[1], h = d[2], w = d[3], oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+  Tensor y(DType::Float32, {d[0], d[1], oh, ow});
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        float m = floor;
+        for (int di = 0; di < k; ++di)
+          for (int dj = 0; dj < k; ++dj) m = std::max(m, x.data<float>()[(p * h + s * i + di) * w + s * j + dj]);
+        y.data<float>()[(p * oh + i) * ow + j] = m;
+      }
+  return y;
+}
+
+// An executor with or without fast convolutions that times its steps: the tests read which
+// steps a plan has from its per-step profile.
+std::unique_ptr<Executor> profiledExecutor(const Graph &g, bool fast) {
+  ExecutorOptions opts;
+  opts.fastConvolutions = fast;
+  opts.profile = true;
+  return std::make_unique<Executor>(g, opts);
+}
+
 }  // namespace
 
 TEST_CASE("Conv matches a naive loop for strides, pads, dilations, groups and depthwise", "[runtime]") {
@@ -176,15 +202,12 @@ TEST_CASE("a pointwise convolution and the 3x3 depthwise one reading it, in one 
     const Tensor want = naiveConv(d, *w3->constant(), *b3->constant(),
                                   {c.batch, kWide, outSide, outSide, kOut, 1, 1, 0, 1, 1}, outSide, outSide);
     for (bool fast : {true, false}) {
-      ExecutorOptions opts;
-      opts.fastConvolutions = fast;
-      opts.profile = true;
-      Executor exec(g, opts);
+      std::unique_ptr<Executor> exec = profiledExecutor(g, fast);
       INFO("batch " << c.batch << ", side " << c.side << ", stride " << c.stride << (c.dwBias ? ", depthwise bias" : "")
                     << (fast ? ", fast" : ", direct"));
-      CHECK(mismatch(exec.run({in})[0], want, kConvAtol, kConvRtol) == "");
+      CHECK(mismatch(exec->run({in})[0], want, kConvAtol, kConvRtol) == "");
       // Apart, the depthwise layer is a step of its own.
-      if (!fast) CHECK(exec.profileReport(true).find("  d_node\n") != std::string::npos);
+      if (!fast) CHECK(exec->profileReport(true).find("  d_node\n") != std::string::npos);
     }
   }
 }
@@ -223,28 +246,17 @@ TEST_CASE("convolutions and max pooling reading a large channel Concat read its 
   const Tensor both = evaluate(*cat, {&a, &b}, g.opset).at(0);
   Tensor squeezed = naiveConv(both, *ws->constant(), *bs->constant(), {kBatch, 2 * kHalf, kSide, kSide, kSqueeze, 1, 1, 0, 1, 1}, kSide, kSide);
   for (int64_t i = 0; i < squeezed.numel(); ++i) squeezed.data<float>()[i] = std::max(squeezed.data<float>()[i], 0.f);
-  const int ps = (kSide - 3) / 2 + 1;  // 3x3 windows, stride 2, no pads
-  Tensor pooled(DType::Float32, {kBatch, 2 * kHalf, ps, ps});
-  for (int64_t p = 0; p < kBatch * 2 * kHalf; ++p)
-    for (int i = 0; i < ps; ++i)
-      for (int j = 0; j < ps; ++j) {
-        float m = -INFINITY;
-        for (int di = 0; di < 3; ++di)
-          for (int dj = 0; dj < 3; ++dj) m = std::max(m, both.data<float>()[(p * kSide + 2 * i + di) * kSide + 2 * j + dj]);
-        pooled.data<float>()[(p * ps + i) * ps + j] = m;
-      }
+  const Tensor pooled = naiveMaxPool(both, 3, 2);
+  const int ps = static_cast<int>(pooled.dims()[2]);
   Tensor projected = naiveConv(pooled, *wp->constant(), zeros, {kBatch, 2 * kHalf, ps, ps, kSqueeze, 1, 1, 0, 1, 1}, ps, ps);
   for (int64_t i = 0; i < projected.numel(); ++i) projected.data<float>()[i] = std::max(projected.data<float>()[i], 0.f);
   for (bool fast : {true, false}) {
-    ExecutorOptions opts;
-    opts.fastConvolutions = fast;
-    opts.profile = true;
-    Executor exec(g, opts);
+    std::unique_ptr<Executor> exec = profiledExecutor(g, fast);
     INFO((fast ? "fast" : "direct"));
-    const std::vector<Tensor> got = exec.run({in});
+    const std::vector<Tensor> got = exec->run({in});
     CHECK(mismatch(got[0], squeezed, kConvAtol, kConvRtol) == "");
     CHECK(mismatch(got[1], projected, kConvAtol, kConvRtol) == "");
-    CHECK((exec.profileReport(true).find("Concat") == std::string::npos) == fast);
+    CHECK((exec->profileReport(true).find("Concat") == std::string::npos) == fast);
   }
 }
 
@@ -269,24 +281,13 @@ TEST_CASE("opening layers of megabyte tensors run image by image on each image's
   inferShapes(g);
   const Tensor in = randomTensor({kBatch, 3, kSide, kSide}, 105);
   const Tensor s = naiveConv(in, *w1->constant(), *b1->constant(), {kBatch, 3, kSide, kSide, kWide, 3, 1, 1, 1, 1}, kSide, kSide);
-  Tensor pooled(DType::Float32, {kBatch, kWide, kHalf, kHalf});
-  for (int64_t p = 0; p < kBatch * kWide; ++p)
-    for (int i = 0; i < kHalf; ++i)
-      for (int j = 0; j < kHalf; ++j) {
-        float m = 0.f;  // the Relu's floor
-        for (int di = 0; di < 2; ++di)
-          for (int dj = 0; dj < 2; ++dj) m = std::max(m, s.data<float>()[(p * kSide + 2 * i + di) * kSide + 2 * j + dj]);
-        pooled.data<float>()[(p * kHalf + i) * kHalf + j] = m;
-      }
+  const Tensor pooled = naiveMaxPool(s, 2, 2, 0.f);  // the Relu before it: no result below 0
   const Tensor want = naiveConv(pooled, *w2->constant(), *b2->constant(), {kBatch, kWide, kHalf, kHalf, kOut, 1, 1, 0, 1, 1}, kHalf, kHalf);
   for (bool fast : {true, false}) {
-    ExecutorOptions opts;
-    opts.fastConvolutions = fast;
-    opts.profile = true;
-    Executor exec(g, opts);
+    std::unique_ptr<Executor> exec = profiledExecutor(g, fast);
     INFO((fast ? "fast" : "direct"));
-    CHECK(mismatch(exec.run({in})[0], want, kConvAtol, kConvRtol) == "");
-    const std::string steps = exec.profileReport(true);
+    CHECK(mismatch(exec->run({in})[0], want, kConvAtol, kConvRtol) == "");
+    const std::string steps = exec->profileReport(true);
     CHECK((steps.find("Conv  s_node (image by image)") != std::string::npos) == fast);
     CHECK((steps.find("MaxPool  p_node (image by image)") != std::string::npos) == fast);
     CHECK(steps.find("y_node (image by image)") == std::string::npos);

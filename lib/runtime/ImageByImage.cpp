@@ -23,6 +23,23 @@ namespace {
 constexpr int64_t kLargeBytesPerImage = int64_t{1} << 20;
 constexpr int64_t kMostMacsPerElement = 160;
 
+// Ops whose result for one image reads that image alone (with these attributes): the prefix
+// holds nothing else, so no op mixes images (a softmax or concatenation along the batch, a
+// batch normalization in training mode, a Pad or Resize of the batch axis).
+bool perImage(const Node &n) {
+  static const std::set<std::string> ops = {
+      "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "PRelu",
+      "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus", "Mish", "Add", "Sub",
+      "Mul", "Div", "Max", "Min", "Identity", "BatchNormalization", "Concat"};
+  if (!n.domain().empty() || !ops.count(n.opType()) || n.outputs().size() != 1) return false;
+  if (n.opType() == "BatchNormalization") return n.attrInt("training_mode", 0) == 0;
+  if (n.opType() == "Concat") {
+    const int64_t axis = n.attrInt("axis", 0), rank = static_cast<int64_t>(n.output(0)->dims().size());
+    return axis != 0 && axis != -rank;
+  }
+  return true;
+}
+
 struct Cut {
   size_t end;          // the prefix is nodes [0, end)
   const Value *value;  // the one value of the prefix that later nodes read
@@ -34,7 +51,8 @@ struct Prefix {
 };
 
 // The places where the nodes before read nothing but the graph input and leave one value for
-// the nodes after: no fusion spans them, and every value before is batch-major float data.
+// the nodes after: no fusion spans them, every node before computes each image from that image
+// alone, and every value before is batch-major float data.
 Prefix findCuts(const Graph &g, int64_t batch) {
   Prefix p;
   const std::vector<Node *> nodes = g.nodes();
@@ -50,6 +68,7 @@ Prefix findCuts(const Graph &g, int64_t batch) {
   size_t groupEnd = 0;  // the last node of a fusion group begun so far
   for (size_t i = 0; i < nodes.size(); ++i) {
     const Node &n = *nodes[i];
+    if (!perImage(n)) return p;
     // A layer of much arithmetic per element runs better on the whole batch (and on one image
     // it may lose its kernel: Winograd's F(4x4, 3x3) needs a batch): the prefix ends before it.
     if (const Value *y = n.output(0); y && y->shapeIsStatic() && multiplyAccumulates(n) > kMostMacsPerElement * numElements(y->dims()))

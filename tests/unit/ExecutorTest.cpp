@@ -294,6 +294,42 @@ TEST_CASE("opening layers of megabyte tensors run image by image on each image's
   }
 }
 
+TEST_CASE("an op that mixes the images of a batch ends the image-by-image opening before it", "[runtime]") {
+  // A softmax across the batch (axis 0) between a megabyte stem and a projection: the stem goes
+  // image by image, the softmax sees the whole batch.
+  constexpr int kBatch = 3, kSide = 64, kWide = 64;
+  Graph g;
+  Value *x = addInput(g, "x", {kBatch, 3, kSide, kSide});
+  Value *w = g.addConstant("w", randomTensor({kWide, 3, 3, 3}, 111)), *b = g.addConstant("b", randomTensor({kWide}, 112));
+  Node *stem = addOp(g, "Conv", {x, w, b}, "s");
+  stem->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Node *relu = addOp(g, "Relu", {stem->output(0)}, "sr");
+  Node *soft = addOp(g, "Softmax", {relu->output(0)}, "sm");
+  soft->setAttr("axis", Attribute::ofInt(0));
+  Value *w2 = g.addConstant("w2", randomTensor({8, kWide, 1, 1}, 114)), *b2 = g.addConstant("b2", randomTensor({8}, 115));
+  Node *proj = addOp(g, "Conv", {soft->output(0), w2, b2}, "y");
+  g.outputs() = {proj->output(0)};
+  g.opset = 13;
+  inferShapes(g);
+  const Tensor in = randomTensor({kBatch, 3, kSide, kSide}, 113);
+  Tensor r = naiveConv(in, *w->constant(), *b->constant(), {kBatch, 3, kSide, kSide, kWide, 3, 1, 1, 1, 1}, kSide, kSide);
+  for (int64_t i = 0; i < r.numel(); ++i) r.data<float>()[i] = std::max(r.data<float>()[i], 0.f);
+  Tensor sm(DType::Float32, r.dims());  // softmax over the batch at each element of an image
+  const int64_t per = r.numel() / kBatch;
+  for (int64_t e = 0; e < per; ++e) {
+    float top = -INFINITY, sum = 0.f;
+    for (int n = 0; n < kBatch; ++n) top = std::max(top, r.data<float>()[n * per + e]);
+    for (int n = 0; n < kBatch; ++n) sum += std::exp(r.data<float>()[n * per + e] - top);
+    for (int n = 0; n < kBatch; ++n) sm.data<float>()[n * per + e] = std::exp(r.data<float>()[n * per + e] - top) / sum;
+  }
+  const Tensor want = naiveConv(sm, *w2->constant(), *b2->constant(), {kBatch, kWide, kSide, kSide, 8, 1, 1, 0, 1, 1}, kSide, kSide);
+  std::unique_ptr<Executor> exec = profiledExecutor(g, true);
+  CHECK(mismatch(exec->run({in})[0], want, kConvAtol, kConvRtol) == "");
+  const std::string steps = exec->profileReport(true);
+  CHECK(steps.find("s_node (image by image)") != std::string::npos);
+  CHECK(steps.find("sm_node (image by image)") == std::string::npos);
+}
+
 TEST_CASE("binary ops on grouped convolutions' blocked outputs (8-channel blocks) broadcast and add right", "[runtime]") {
   // RegNetY's squeeze-excite: grouped convolutions of 8-channel groups, whose outputs oneDNN
   // blocks by 8, times a per-channel gate, plus another such output.

@@ -21,6 +21,8 @@ namespace {
 // hundreds per element (a 3x3 over 64 channels, 576) runs faster on the whole batch: with
 // ResNet50's first 3x3 layers image by image the batch took 8 % longer.
 constexpr int64_t kLargeBytesPerImage = int64_t{1} << 20;
+// Each image's arguments are made when the plan is: a bound on what a huge batch allocates.
+constexpr int64_t kMostImages = 1024;
 constexpr int64_t kMostMacsPerElement = 160;
 
 // Ops whose result for one image reads that image alone (with these attributes): the prefix
@@ -203,7 +205,8 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
 bool buildImageByImagePrefix(PlanBuilder &b, const Graph &g, int maxThreads) {
   if (g.inputs().size() != 1 || !b.fastConvolutions()) return false;
   const Value *input = g.inputs()[0];
-  if (input->dtype() != DType::Float32 || !input->shapeIsStatic() || input->dims().size() != 4 || input->dims()[0] < 2)
+  if (input->dtype() != DType::Float32 || !input->shapeIsStatic() || input->dims().size() != 4 || input->dims()[0] < 2 ||
+      input->dims()[0] > kMostImages)
     return false;
   const Prefix p = findCuts(g, input->dims()[0]);
   if (p.firstLarge == std::numeric_limits<size_t>::max()) return false;

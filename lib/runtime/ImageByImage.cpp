@@ -14,13 +14,15 @@ namespace lowbit {
 
 namespace {
 
-// An image's tensor this large leaves the per-core caches; a batch of them leaves every cache.
+// An image's tensor this large fills much of a core's L2 cache (2 MB on the machine of
+// docs/RESULTS.md) beside its layer's input; a batch of them leaves every cache. At 1 MiB
+// SqueezeNet's Fire expansions at 55x55 (756 KiB) stayed on the batch: 5 ms a batch of 64 more.
 // Only layers of little arithmetic per element they write go image by image: there the batch
 // waits for memory (SqueezeNet's 3 -> 64 first layer, 27 multiply-adds an element; a 7x7
 // stem, 147; an inverted residual's expansion, depthwise and projection, 9-96), while a layer of
 // hundreds per element (a 3x3 over 64 channels, 576) runs faster on the whole batch: with
 // ResNet50's first 3x3 layers image by image the batch took 8 % longer.
-constexpr int64_t kLargeBytesPerImage = int64_t{1} << 20;
+constexpr int64_t kLargeBytesPerImage = int64_t{1} << 19;
 // Each image's arguments are made when the plan is: a bound on what a huge batch allocates.
 constexpr int64_t kMostImages = 1024;
 constexpr int64_t kMostMacsPerElement = 160;

@@ -11,7 +11,7 @@
 namespace lowbit {
 
 /// With a batch of 2 to 1,024 images: finds the opening layers of \p g (the plan graph, static
-/// shapes) that make tensors of at least 1 MiB an image and end in a single value, builds them
+/// shapes) that make tensors of at least 512 KiB an image and end in a single value, builds them
 /// for one image and adds them to \p b as one group of steps run per image. Then the value
 /// where the prefix ends is defined in \p b (a batch buffer in the layout the one-image steps
 /// write) and the prefix nodes are marked computed. Does nothing (and returns false) when no

@@ -18,7 +18,7 @@ void addBenchCommand(CLI::App &app, Action &action) {
   CLI::App *cmd = app.add_subcommand("bench", "latency and throughput: float runner vs int8 runner (static, dynamic)");
   cmd->add_option("model", o->cfg.modelPath, "float ONNX model")->required();
   cmd->add_option("--int8", o->cfg.int8Path, "quantized (QDQ) model of it, timed on the int8 runner");
-  cmd->add_option("--modes", o->modes, "modes to time, e.g. float,int8_static (default: all that apply; float_direct: float with direct convolutions only, no Winograd kernels or fused depthwise layers)");
+  cmd->add_option("--modes", o->modes, "modes to time, e.g. float,int8_static (default: all that apply; float_direct: float with direct convolutions one layer at a time, as eval --direct-conv)");
   cmd->add_option("--batch", o->batches, "batch sizes, e.g. 1,64");
   cmd->add_option("--threads", o->threads, "thread counts, e.g. 1,2 (default: all cores)");
   cmd->add_option("--warmup", o->cfg.warmup, "untimed runs first")->check(CLI::NonNegativeNumber);

@@ -94,8 +94,9 @@ void addEvalCommand(CLI::App &app, Action &action) {
                   "float (quantized models: QDQ simulated in float), int8 (integer kernels, static scales) "
                   "or int8-dynamic (activation scales per batch)");
   cmd->add_flag("!--direct-conv", o->cfg.fastConvolutions,
-               "float convolutions as direct sums, one layer at a time: no Winograd kernels and no pointwise layer fused "
-               "with its depthwise reader (both faster, with rounding of their own)");
+               "float convolutions as direct sums, one layer at a time over the whole batch: no Winograd kernels, no "
+               "pointwise layer fused with its depthwise reader, no Concat readers split over its sources, no opening "
+               "layers image by image (all faster, with rounding of their own)");
   cmd->add_option("--attack", o->attack,
                   "also evaluate on adversarial images: fgsm, or pgd (random start, --attack-steps steps); crafted "
                   "with input gradients of the evaluated model (quantized: through its fake quantization, "

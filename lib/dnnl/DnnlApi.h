@@ -43,17 +43,6 @@ inline Md withDataType(Md md, dnnl::memory::data_type type) {
   return md;
 }
 
-/// The strides (elements, one per dim) of \p md when it is a strided layout without inner
-/// blocks, padding or offset (nchw, nhwc, any permutation); nullopt for blocked layouts
-/// (nChw16c, ...) and format any.
-inline std::optional<std::vector<int64_t>> plainStrides(const Md &md) {
-  const dnnl_memory_desc_t &d = md.data;
-  if (d.format_kind != dnnl_blocked || d.format_desc.blocking.inner_nblks != 0 || d.offset0 != 0) return std::nullopt;
-  for (int i = 0; i < d.ndims; ++i)
-    if (d.padded_dims[i] != d.dims[i]) return std::nullopt;
-  return std::vector<int64_t>(d.format_desc.blocking.strides, d.format_desc.blocking.strides + d.ndims);
-}
-
 /// The stride (elements) of each dim of \p md when element (i0, i1, ...) sits at sum(ik x
 /// stride k): strided layouts, and blocked ones whose one inner block spans its whole dim (16
 /// channels as nChw16c are nhwc); nullopt for other blocked layouts, padding, offsets and any.
@@ -69,6 +58,14 @@ inline std::optional<std::vector<int64_t>> linearStrides(const Md &md) {
     strides[blocked] = 1;  // one block: the outer index is always 0
   }
   return strides;
+}
+
+/// The strides (elements, one per dim) of \p md when it is a strided layout without inner
+/// blocks, padding or offset (nchw, nhwc, any permutation); nullopt for blocked layouts
+/// (nChw16c, ...) and format any.
+inline std::optional<std::vector<int64_t>> plainStrides(const Md &md) {
+  if (md.data.format_kind != dnnl_blocked || md.data.format_desc.blocking.inner_nblks != 0) return std::nullopt;
+  return linearStrides(md);
 }
 
 // ---- forward primitives -------------------------------------------------------------------

@@ -39,8 +39,8 @@ bool splittableConv(const Node &r, const Value *v) {
   if (r.opType() != "Conv" || r.input(0) != v || r.attrInt("group", 1) != 1) return false;
   if (!r.output(0) || r.outputs().size() != 1) return false;
   const Value *w = r.input(1), *b = r.input(2);
-  if (!w || w == v || !w->isConstant() || w->constant()->dtype() != DType::Float32 || w->dims().size() != 4) return false;
-  if (b && (b == v || !b->isConstant())) return false;
+  if (!w || !w->isConstant() || w->constant()->dtype() != DType::Float32 || w->dims().size() != 4) return false;
+  if (b && !b->isConstant()) return false;
   return w->dims()[0] < v->dims()[1];  // the extra sums move less than the copy
 }
 
@@ -81,6 +81,8 @@ Node *copyNode(Graph &g, const Node &like, const std::string &opType, std::vecto
 void split(Graph &g, Value *v, const std::vector<Value *> &sources, int64_t opset) {
   for (Node *r : g.users(v)) {
     Value *result = nullptr;
+    Node *cat = nullptr;  // a MaxPool's: its results concatenated again, split in turn below
+    std::vector<Value *> pooled;
     if (r->opType() == "Conv") {
       const Tensor &w = *r->input(1)->constant();
       int64_t from = 0;
@@ -100,24 +102,22 @@ void split(Graph &g, Value *v, const std::vector<Value *> &sources, int64_t opse
         inferNodeShapes(*copyNode(g, *r, "Add", {result, part}, sum, "_sum"), opset);
         result = sum;
       }
-    } else {  // MaxPool: per source, concatenated again for its readers to split in turn
-      std::vector<Value *> pooled;
+    } else {  // MaxPool: one per source
       for (Value *s : sources) {
         pooled.push_back(newValue(g, r->output(0)->name() + "_part"));
         inferNodeShapes(*copyNode(g, *r, "MaxPool", {s}, pooled.back(), "_part"), opset);
       }
       result = newValue(g, r->output(0)->name() + "_concat");
-      Node *cat = copyNode(g, *r, "Concat", pooled, result, "_concat");
+      cat = copyNode(g, *r, "Concat", pooled, result, "_concat");
       cat->setAttr("axis", Attribute::ofInt(1));
       inferNodeShapes(*cat, opset);
-      g.replaceAllUsesWith(r->output(0), result);
-      g.eraseNode(r);
-      split(g, result, pooled, opset);
-      g.eraseNode(cat);
-      continue;
     }
     g.replaceAllUsesWith(r->output(0), result);
     g.eraseNode(r);
+    if (cat) {
+      split(g, result, pooled, opset);
+      g.eraseNode(cat);
+    }
   }
 }
 

@@ -135,28 +135,43 @@ std::optional<tag> floatBlocked(const dnnl::memory::desc &md) {
 // post-op: stride 1 or 2, one pixel of zeros before each axis, constant weights and bias, no
 // residual. The inverted-residual and ShuffleNet units: the wide expanded tensor between them
 // is made and read a few rows at a time in cache instead of going through memory.
-const Node *depthwiseReader(const PlanBuilder &b, const Node &n, const ConvShape &shape) {
+struct DepthwiseReader {
+  const Node *node;
+  ConvShape shape;  // wDims [C, 1, 1, 3, 3]
+};
+
+std::optional<DepthwiseReader> depthwiseReader(const PlanBuilder &b, const Node &n, const ConvShape &shape) {
   const Dims &w = shape.wDims;
-  if (n.fusedAdd || w.size() != 4 || w[2] != 1 || w[3] != 1) return nullptr;
-  for (int64_t s : shape.geo.strides) if (s != 1) return nullptr;
+  if (n.fusedAdd || w.size() != 4 || w[2] != 1 || w[3] != 1) return std::nullopt;
+  for (int64_t s : shape.geo.strides) if (s != 1) return std::nullopt;
   for (size_t i = 0; i < shape.geo.padsBegin.size(); ++i)
-    if (shape.geo.padsBegin[i] != 0 || shape.geo.padsEnd[i] != 0) return nullptr;
+    if (shape.geo.padsBegin[i] != 0 || shape.geo.padsEnd[i] != 0) return std::nullopt;
   const Value *y = (n.fusedActivation ? n.fusedActivation : &n)->output(0);
-  if (b.graph().isGraphOutput(y) || b.observed(y)) return nullptr;
+  if (b.graph().isGraphOutput(y) || b.observed(y)) return std::nullopt;
   const std::vector<Node *> readers = b.graph().users(y);
-  if (readers.size() != 1) return nullptr;
+  if (readers.size() != 1) return std::nullopt;
   const Node *r = readers[0];
   if (r->opType() != "Conv" || r->input(0) != y || r->fusedAdd || !r->input(1)->isConstant() ||
       (r->input(2) && !r->input(2)->isConstant()))
-    return nullptr;
-  const ConvShape dw = convShape(*r);
-  const Dims &dwW = dw.wDims;  // [group, 1, 1, 3, 3] when depthwise
-  if (dwW.size() != 5 || dwW[0] != w[0] || dwW[1] != 1 || dwW[2] != 1 || dwW[3] != 3 || dwW[4] != 3) return nullptr;
-  const Dims &st = dw.geo.strides;
-  if (st[0] != st[1] || (st[0] != 1 && st[0] != 2)) return nullptr;
-  for (int64_t d : dw.dil) if (d != 0) return nullptr;
-  for (int64_t p : dw.geo.padsBegin) if (p != 1) return nullptr;
-  return r;
+    return std::nullopt;
+  DepthwiseReader dw{r, convShape(*r)};
+  const Dims &dwW = dw.shape.wDims;  // [group, 1, 1, 3, 3] when depthwise
+  if (dwW.size() != 5 || dwW[0] != w[0] || dwW[1] != 1 || dwW[2] != 1 || dwW[3] != 3 || dwW[4] != 3) return std::nullopt;
+  const Dims &st = dw.shape.geo.strides;
+  if (st[0] != st[1] || (st[0] != 1 && st[0] != 2)) return std::nullopt;
+  for (int64_t d : dw.shape.dil) if (d != 0) return std::nullopt;
+  for (int64_t p : dw.shape.geo.padsBegin) if (p != 1) return std::nullopt;
+  return dw;
+}
+
+// Weights \p w, read as plain \p dims (OIHW; grouped: GOIHW), in oneDNN's layout \p want:
+// reordered once for constant weights, every run for weights that are graph inputs.
+dnnl::memory weightsIn(PlanBuilder &b, const Value *w, const Dims &dims, const dnnl::memory::desc &want) {
+  const dnnl::memory plain(plainDesc(dims), b.engine(), b.plainMemoryOf(w).get_data_handle());
+  if (w->isConstant()) return b.reorderedNow(plain, want);
+  dnnl::memory m = b.newMemory(want);
+  b.addReorder("reorder " + w->name(), plain, m);
+  return m;
 }
 
 // What a CodeConv adds to a Conv: its input is turned back into centered codes (x / scale is
@@ -247,20 +262,21 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   const bool fast = !codes && b.fastConvolutions();
   const bool winograd = fast && winogradAvailable(b.engine());
   const std::optional<tag> srcBlocked = codes ? std::nullopt : floatBlocked(b.memoryOf(x).get_desc());
+  const dnnl::memory::desc srcAsIs = srcBlocked ? dnnl::memory::desc(xd, dt::f32, *srcBlocked) : srcAny;
   dnnl::convolution_forward::primitive_desc pd;
 
   // The depthwise reader in the same pass, on the channel-blocked layouts oneDNN's fused
   // kernels take; not where only its reference fusion (two primitives in a row) exists.
-  const Node *dw = fast ? depthwiseReader(b, n, shape) : nullptr;
+  std::optional<DepthwiseReader> dw = fast ? depthwiseReader(b, n, shape) : std::nullopt;
   if (dw) {
     dnnl::post_ops fused = po;
-    dnnlapi::appendDepthwise(fused, 3, convShape(*dw).geo.strides[0], 1);
-    if (dw->fusedActivation) appendActivationPostOp(b, *dw->fusedActivation, fused);
+    dnnlapi::appendDepthwise(fused, 3, dw->shape.geo.strides[0], 1);
+    if (dw->node->fusedActivation) appendActivationPostOp(b, *dw->node->fusedActivation, fused);
     dnnl::primitive_attr withDw;
     withDw.set_post_ops(fused);
-    pd = jit(srcBlocked ? dnnl::memory::desc(xd, dt::f32, *srcBlocked) : srcAny, dstAny, withDw);
-    if (pd && pd.dst_desc().dims() != dw->output(0)->dims()) pd = {};  // oneDNN's end pads differ
-    if (!pd) dw = nullptr;
+    pd = jit(srcAsIs, dstAny, withDw);
+    if (pd && pd.dst_desc().dims() != dw->node->output(0)->dims()) pd = {};  // oneDNN's end pads differ
+    if (!pd) dw.reset();
   }
   if (!pd && winograd && winogradPays(n, shape)) {
     try {
@@ -275,9 +291,7 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
     std::optional<tag> dstBlocked = srcBlocked;
     if (other) dstBlocked = floatBlocked(b.memoryOf(other).get_desc());
     else if (!dstBlocked && winograd && nextToWinograd(b, y)) dstBlocked = tag::nChw16c;
-    if (srcBlocked || dstBlocked)
-      pd = jit(srcBlocked ? dnnl::memory::desc(xd, dt::f32, *srcBlocked) : srcAny,
-               dstBlocked ? dnnl::memory::desc(yd, dt::f32, *dstBlocked) : dstAny, attr);
+    if (srcBlocked || dstBlocked) pd = jit(srcAsIs, dstBlocked ? dnnl::memory::desc(yd, dt::f32, *dstBlocked) : dstAny, attr);
   }
   if (!pd) {
     try {
@@ -297,16 +311,7 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
     b.addFunction(n, [=] { centeredCodes(from, to, count, scale); });
     src = centered;
   }
-  // Weights: plain OIHW (grouped: GOIHW) -> oneDNN's blocked layout; once for constant
-  // weights, every run for weights that are graph inputs.
-  dnnl::memory wPlain(plainDesc(wDims), b.engine(), b.plainMemoryOf(w).get_data_handle());
-  dnnl::memory wMem;
-  if (w->isConstant()) {
-    wMem = b.reorderedNow(wPlain, pd.weights_desc());
-  } else {
-    wMem = b.newMemory(pd.weights_desc());
-    b.addReorder("reorder " + w->name(), wPlain, wMem);
-  }
+  const dnnl::memory wMem = weightsIn(b, w, wDims, pd.weights_desc());
 
   dnnl::memory dst;
   if (n.fusedAdd && !residualApart) {
@@ -326,13 +331,12 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   args[DNNL_ARG_DST] = dst;
   if (bias && !codes) args[DNNL_ARG_BIAS] = b.plainMemoryOf(bias);
   if (dw) {
-    const Dims dwDims = convShape(*dw).wDims;  // [C, 1, 1, 3, 3]
-    const dnnl::memory dwPlain(plainDesc(dwDims), b.engine(), b.plainMemoryOf(dw->input(1)).get_data_handle());
-    args[DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS] =
-        b.reorderedNow(dwPlain, pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS));
+    const Dims &dwDims = dw->shape.wDims;
+    args[DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS] = weightsIn(
+        b, dw->node->input(1), dwDims, pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS));
     dnnl::memory dwBias;
-    if (dw->input(2)) {
-      dwBias = b.plainMemoryOf(dw->input(2));
+    if (dw->node->input(2)) {
+      dwBias = b.plainMemoryOf(dw->node->input(2));
     } else {
       dwBias = b.newMemory(plainDesc({dwDims[0]}));
       std::fill_n(static_cast<float *>(dwBias.get_data_handle()), dwDims[0], 0.f);
@@ -342,8 +346,8 @@ void buildConvolution(PlanBuilder &b, const Node &n, const std::optional<CodeUni
   b.addPrimitive(n, dnnl::convolution_forward(pd), std::move(args));
   if (residualApart) addResidual(b, n, dst, b.memoryIn(other, dst.get_desc()), act);
   if (dw) {
-    b.markComputed(dw);
-    return b.define((dw->fusedActivation ? dw->fusedActivation : dw)->output(0), dst);
+    b.markComputed(dw->node);
+    return b.define((dw->node->fusedActivation ? dw->node->fusedActivation : dw->node)->output(0), dst);
   }
   b.define(y, dst);
 }

@@ -208,22 +208,6 @@ void unfuseTapped(Graph &g, const std::vector<std::string> &taps) {
   }
 }
 
-// Sets OpenMP's thread count for what follows and restores the caller's on the way out
-// (errors included): steps are built for and run on their own counts (stepThreads).
-class ThreadCount {
- public:
-  explicit ThreadCount(int restore) : restore_(restore), current_(restore) {}
-  ~ThreadCount() { set(restore_); }
-  ThreadCount(const ThreadCount &) = delete;
-  ThreadCount &operator=(const ThreadCount &) = delete;
-  void set(int threads) {
-    if (threads != current_) omp_set_num_threads(threads);
-    current_ = threads;
-  }
-
- private:
-  int restore_, current_;
-};
 
 }  // namespace
 
@@ -386,8 +370,8 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
   // average the runs after the first.
   const bool profiled = opts_.profile;
   if (profiled) {
-    if (plan.runs == 1) plan.stepMs.assign(plan.steps.size(), 0.0), plan.profiledRuns = 0;
-    plan.stepMs.resize(plan.steps.size(), 0.0);
+    if (plan.runs == 1) plan.profiledRuns = 0;  // drops the first run's times
+    if (plan.profiledRuns == 0) plan.stepMs.assign(plan.steps.size(), 0.0);
     ++plan.profiledRuns;
   }
   ++plan.runs;

@@ -36,8 +36,9 @@ struct ExecutorOptions {
   /// Float convolutions on kernels that sum in another order than one direct layer at a time,
   /// in graphs without quantization: 3x3 stride-1 layers on oneDNN's Winograd kernels where it
   /// has them (AVX-512) and they win (ConvBuilder's winogradPays), and a pointwise layer with
-  /// the 3x3 depthwise layer reading it in one pass (its depthwise post-op), and convolutions
-  /// reading a large channel Concat split over its sources (SplitConcatReaders). Off by default:
+  /// the 3x3 depthwise layer reading it in one pass (its depthwise post-op), convolutions
+  /// reading a large channel Concat split over its sources (SplitConcatReaders), and the
+  /// opening layers run image by image (ImageByImage.h). Off by default:
   /// calibration, comparisons and the quantization pipeline measure the model with direct
   /// sums, as ONNX Runtime and PyTorch compute it; `eval` and `bench` (user-facing speed) turn
   /// it on. Plans with taps keep the graph's layers.

@@ -1,7 +1,5 @@
 #include "runtime/ImageByImage.h"
 
-#include <omp.h>
-
 #include <limits>
 #include <set>
 #include <unordered_map>
@@ -67,6 +65,10 @@ Prefix findCuts(const Graph &g, int64_t batch) {
     for (const Value *in : nodes[i]->inputs())
       if (in) lastRead[in] = i;
   for (const Value *out : g.outputs()) lastRead[out] = std::numeric_limits<size_t>::max();
+  auto readAfter = [&](const Value *v, size_t i) {
+    auto it = lastRead.find(v);
+    return it != lastRead.end() && it->second > i;
+  };
 
   std::set<const Value *> live = {g.inputs()[0]};
   size_t groupEnd = 0;  // the last node of a fusion group begun so far
@@ -83,15 +85,15 @@ Prefix findCuts(const Graph &g, int64_t batch) {
       if (!out) continue;
       if (out->dtype() != DType::Float32 || !out->shapeIsStatic() || out->dims().empty() || out->dims()[0] != batch)
         return p;
-      const int64_t elements = numElements(out->dims());
-      if (elements / batch * static_cast<int64_t>(sizeof(float)) >= kLargeBytesPerImage &&
-          multiplyAccumulates(n.fusedInto ? *n.fusedInto : n) <= kMostMacsPerElement * elements) {
+      // Every node so far does little arithmetic (the check above), the one a fused
+      // activation belongs to included: a large output here waits for memory.
+      if (numElements(out->dims()) / batch * static_cast<int64_t>(sizeof(float)) >= kLargeBytesPerImage) {
         p.firstLarge = std::min(p.firstLarge, i);
-        p.lastLarge = std::max(p.lastLarge, lastRead.count(out) ? lastRead[out] : i);  // its readers too
+        p.lastLarge = std::max(p.lastLarge, readAfter(out, i) ? lastRead.at(out) : i);  // its readers too
       }
-      if (lastRead.count(out) && lastRead[out] > i) live.insert(out);
+      if (readAfter(out, i)) live.insert(out);
     }
-    for (auto it = live.begin(); it != live.end();) it = lastRead.count(*it) && lastRead[*it] > i ? std::next(it) : live.erase(it);
+    for (auto it = live.begin(); it != live.end();) it = readAfter(*it, i) ? std::next(it) : live.erase(it);
     if (i < groupEnd || live.size() != 1) continue;
     const Value *v = *live.begin();
     if (v->producer() && v->dims().size() == 4 && !g.isGraphOutput(v)) p.cuts.push_back({i + 1, v});
@@ -147,15 +149,14 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
   const dnnl::memory imageInput = pb.newMemory(plainDesc(inDims, batchInput.get_desc().data_type()));
   pb.define(in, imageInput);
   try {
+    ThreadCount threads(maxThreads);
     for (Node *n : one->nodes()) {
-      omp_set_num_threads(stepThreads(*n, maxThreads));
+      threads.set(stepThreads(*n, maxThreads));
       buildNode(pb, *n);
     }
   } catch (const Error &) {
-    omp_set_num_threads(maxThreads);
     return false;
   }
-  omp_set_num_threads(maxThreads);
   dnnl::memory imageCut = pb.memoryOf(last);
   std::optional<dnnl::memory::desc> batchCutMd = forBatch(imageCut.get_desc(), batch);
   if (!batchCutMd) {

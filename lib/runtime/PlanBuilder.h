@@ -63,7 +63,8 @@ class PlanBuilder {
   /// Whether a step may overwrite a dead input's buffer (the residual sum does).
   bool allowInPlace() const { return allowInPlace_; }
   void setAllowInPlace(bool allow) { allowInPlace_ = allow; }
-  /// Whether float convolutions may run on Winograd kernels or fused with a depthwise reader
+  /// Whether float convolutions may sum otherwise than one direct layer at a time: Winograd
+  /// kernels, a depthwise reader fused, the opening layers image by image
   /// (ExecutorOptions::fastConvolutions).
   bool fastConvolutions() const { return fastConvolutions_; }
   void setFastConvolutions(bool on) { fastConvolutions_ = on; }

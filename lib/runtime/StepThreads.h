@@ -4,6 +4,8 @@
 // faster on one thread: at batch 1 most steps of a CIFAR ShuffleNet are such layers.
 #pragma once
 
+#include <omp.h>
+
 #include "ir/Node.h"
 
 namespace lowbit {
@@ -15,5 +17,23 @@ double singleCoreMicros(const Node &n);
 /// Threads for the steps of \p n: one per kMicrosPerThread of estimated single-core work,
 /// at least 1 and at most \p maxThreads. Depends only on shapes, so a plan is reproducible.
 int stepThreads(const Node &n, int maxThreads);
+
+// Sets OpenMP's thread count for what follows and restores the caller's on the way out
+// (errors included): steps are built for and run on their own counts (stepThreads). Constructed
+// with the count in effect.
+class ThreadCount {
+ public:
+  explicit ThreadCount(int restore) : restore_(restore), current_(restore) {}
+  ~ThreadCount() { set(restore_); }
+  ThreadCount(const ThreadCount &) = delete;
+  ThreadCount &operator=(const ThreadCount &) = delete;
+  void set(int threads) {
+    if (threads != current_) omp_set_num_threads(threads);
+    current_ = threads;
+  }
+
+ private:
+  int restore_, current_;
+};
 
 }  // namespace lowbit

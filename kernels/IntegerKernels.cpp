@@ -3,6 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include <omp.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LOWBIT_X86_TARGETS 1
+#endif
+
 namespace lowbit {
 
 namespace {
@@ -69,6 +76,70 @@ void rescaleCodes(const CodeSpan &a, const CodeSpan *b, void *y, bool yUnsigned,
                   int32_t zeroPoint, QuantRange r, float lo) {
   if (a.isUnsigned) rescaleFrom<uint8_t>(a, b, y, yUnsigned, n, scale, zeroPoint, r, lo);
   else rescaleFrom<int8_t>(a, b, y, yUnsigned, n, scale, zeroPoint, r, lo);
+}
+
+void rescaleTable(const CodeSpan &a, bool yUnsigned, float scale, int32_t zeroPoint, QuantRange r, float lo,
+                  uint8_t table[256]) {
+  uint8_t codes[256];
+  for (int i = 0; i < 256; ++i) codes[i] = static_cast<uint8_t>(i);  // int8 codes by their bytes
+  CodeSpan all = a;
+  all.data = codes;
+  rescaleCodes(all, nullptr, table, yUnsigned, 256, scale, zeroPoint, r, lo);
+}
+
+namespace {
+
+void mapCodesSerial(const uint8_t *x, uint8_t *y, size_t n, const uint8_t table[256]) {
+  for (size_t i = 0; i < n; ++i) y[i] = table[x[i]];
+}
+
+// Contiguous pieces of whole 64-byte vectors, one per thread.
+template <typename Map>
+void mapCodesParallel(const uint8_t *x, uint8_t *y, size_t n, const uint8_t table[256], Map map) {
+  if (n <= kParallelMin) return map(x, y, n, table);
+#pragma omp parallel
+  {
+    const size_t threads = static_cast<size_t>(omp_get_num_threads()), t = static_cast<size_t>(omp_get_thread_num());
+    const size_t piece = (n / threads + 63) / 64 * 64, begin = std::min(n, t * piece), end = std::min(n, begin + piece);
+    if (begin < end) map(x + begin, y + begin, end - begin, table);
+  }
+}
+
+#ifdef LOWBIT_X86_TARGETS
+// Two two-register permutes look up the low 7 bits in each half of the table; the top bit
+// picks the half.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline __m512i lookUp64(__m512i idx, __m512i t0, __m512i t1,
+                                                                              __m512i t2, __m512i t3) {
+  const __m512i low = _mm512_permutex2var_epi8(t0, idx, t1), high = _mm512_permutex2var_epi8(t2, idx, t3);
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), low, high);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void mapCodesVbmi(const uint8_t *x, uint8_t *y, size_t n,
+                                                                         const uint8_t table[256]) {
+  const __m512i t0 = _mm512_loadu_si512(table), t1 = _mm512_loadu_si512(table + 64);
+  const __m512i t2 = _mm512_loadu_si512(table + 128), t3 = _mm512_loadu_si512(table + 192);
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) _mm512_storeu_si512(y + i, lookUp64(_mm512_loadu_si512(x + i), t0, t1, t2, t3));
+  if (i < n) {
+    const __mmask64 m = _cvtu64_mask64((uint64_t{1} << (n - i)) - 1);
+    _mm512_mask_storeu_epi8(y + i, m, lookUp64(_mm512_maskz_loadu_epi8(m, x + i), t0, t1, t2, t3));
+  }
+}
+
+const bool kHasVbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+#endif
+
+}  // namespace
+
+void mapCodesReference(const uint8_t *x, uint8_t *y, size_t n, const uint8_t table[256]) {
+  mapCodesParallel(x, y, n, table, mapCodesSerial);
+}
+
+void mapCodes(const uint8_t *x, uint8_t *y, size_t n, const uint8_t table[256]) {
+#ifdef LOWBIT_X86_TARGETS
+  if (kHasVbmi) return mapCodesParallel(x, y, n, table, mapCodesVbmi);
+#endif
+  mapCodesReference(x, y, n, table);
 }
 
 float maxAbs(const float *x, size_t n) {

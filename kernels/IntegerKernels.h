@@ -35,6 +35,17 @@ struct CodeSpan {
 void rescaleCodes(const CodeSpan &a, const CodeSpan *b, void *y, bool yUnsigned, size_t n, float scale,
                   int32_t zeroPoint, QuantRange r, float lo);
 
+/// The 256 results of rescaleCodes with one operand for every code of \p a's type, indexed by
+/// the code's byte (an int8 code c at (uint8_t)c): a requantization as a lookup table, exact
+/// because it is the same loop. \p a's data is ignored.
+void rescaleTable(const CodeSpan &a, bool yUnsigned, float scale, int32_t zeroPoint, QuantRange r, float lo,
+                  uint8_t table[256]);
+
+/// y[i] = table[x[i]] for \p n bytes: any function of one 8-bit code. AVX-512 VBMI's byte
+/// permutes look up 64 codes at a time where the CPU has them; mapCodesReference is the loop.
+void mapCodes(const uint8_t *x, uint8_t *y, size_t n, const uint8_t table[256]);
+void mapCodesReference(const uint8_t *x, uint8_t *y, size_t n, const uint8_t table[256]);
+
 /// Largest |x[i]| (0 for n == 0); NaN is ignored.
 float maxAbs(const float *x, size_t n);
 

@@ -3,6 +3,7 @@
 // to the next layer's codes, residual sum and Relu/Clip as post-ops. Dynamic mode: the
 // activation scale comes from each batch (max |x|), the primitive accumulates to s32 and an
 // epilogue kernel applies scales, bias, residual and activation in float.
+#include <array>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -437,6 +438,13 @@ void buildQRescale(PlanBuilder &b, const Node &n) {
   const float lo = n.attrInt("relu", 0) ? 0.f : -std::numeric_limits<float>::infinity();
   void *to = out.get_data_handle();
   const bool yUnsigned = y->dtype() == DType::UInt8;
+  if (spans.size() == 1) {  // a requantization: 256 codes in, so a table made by the same loop
+    auto table = std::make_shared<std::array<uint8_t, 256>>();
+    rescaleTable(spans[0], yUnsigned, q.scale[0], q.zeroPoint[0], r, lo, table->data());
+    const uint8_t *from = static_cast<const uint8_t *>(spans[0].data);
+    b.addFunction(n, [=] { mapCodes(from, static_cast<uint8_t *>(to), count, table->data()); });
+    return b.define(y, out);
+  }
   b.addFunction(n, [=] {
     rescaleCodes(spans[0], spans.size() > 1 ? &spans[1] : nullptr, to, yUnsigned, count, q.scale[0], q.zeroPoint[0], r, lo);
   });

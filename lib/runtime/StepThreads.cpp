@@ -53,7 +53,8 @@ double singleCoreMicros(const Node &n) {
   for (const Value *v : n.outputs()) moved += bytes(v);
   const std::string &op = n.opType();
   const bool integer = op == "QConv" || op == "QGemm";
-  const bool converts = op == "QRescale" || op == "QuantizeLinear" || op == "DequantizeLinear";
+  // A QRescale of one operand is a table lookup (buildQRescale): bytes moved, nothing converted.
+  const bool converts = (op == "QRescale" && n.inputs().size() > 1) || op == "QuantizeLinear" || op == "DequantizeLinear";
   const double converted = converts && !n.outputs().empty() && n.output(0) && n.output(0)->shapeIsStatic()
                                ? elements(n.output(0)) / kConvertedPerMicro
                                : 0.0;

@@ -500,6 +500,37 @@ TEST_CASE("rescaleCodes sums two dequantized operands and quantizes, hand-comput
   CHECK(r[2] == 64);  // 63.5 -> 64
 }
 
+TEST_CASE("a requantization's table is rescaleCodes of every code, and mapCodes looks it up at any length", "[int8]") {
+  // Every code of both input types, with and without a Relu, into both output types.
+  for (const bool inUnsigned : {true, false})
+    for (const bool outUnsigned : {true, false})
+      for (const float lo : {0.f, -std::numeric_limits<float>::infinity()}) {
+        const CodeSpan span{nullptr, inUnsigned, 0.037f, inUnsigned ? 131 : -3};
+        const QuantRange r = outUnsigned ? QuantRange{0, 255} : QuantRange{-128, 127};
+        uint8_t table[256], codes[256], direct[256];
+        rescaleTable(span, outUnsigned, 0.05f, outUnsigned ? 120 : 4, r, lo, table);
+        for (int i = 0; i < 256; ++i) codes[i] = static_cast<uint8_t>(i);
+        CodeSpan all = span;
+        all.data = codes;
+        rescaleCodes(all, nullptr, direct, outUnsigned, 256, 0.05f, outUnsigned ? 120 : 4, r, lo);
+        CHECK(std::equal(table, table + 256, direct));
+      }
+  // The vector path (where the CPU has it) against the loop: tails of every length below 64
+  // and lengths the threads split.
+  uint8_t table[256];
+  for (int i = 0; i < 256; ++i) table[i] = static_cast<uint8_t>((i * 97 + 13) & 0xFF);
+  for (const size_t n : {size_t{0}, size_t{1}, size_t{63}, size_t{64}, size_t{65}, size_t{200}, size_t{1} << 16,
+                         (size_t{1} << 17) + 37}) {
+    std::vector<uint8_t> x(n), fast(n, 0), slow(n, 1);
+    for (size_t i = 0; i < n; ++i) x[i] = static_cast<uint8_t>((i * 2654435761u) >> 24);
+    mapCodes(x.data(), fast.data(), n, table);
+    mapCodesReference(x.data(), slow.data(), n, table);
+    CHECK(fast == slow);
+    for (size_t i = 0; i < n; ++i)
+      if (slow[i] != table[x[i]]) FAIL("mapCodesReference at " << i);
+  }
+}
+
 TEST_CASE("a LeakyRelu fuses into the QConv, and its signed codes are shifted to u8 through a MaxPool", "[int8]") {
   // darknet: Conv -> LeakyRelu -> QDQ (signed) -> MaxPool -> QDQ -> Conv; the lowering fuses the
   // LeakyRelu, writes the codes and pools them.

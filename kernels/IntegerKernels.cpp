@@ -1,5 +1,7 @@
 #include "kernels/IntegerKernels.h"
 
+#include "kernels/HostIsa.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -125,8 +127,6 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void mapCodesVbmi(const u
     _mm512_mask_storeu_epi8(y + i, m, lookUp64(_mm512_maskz_loadu_epi8(m, x + i), t0, t1, t2, t3));
   }
 }
-
-const bool kHasVbmi = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
 #endif
 
 }  // namespace
@@ -137,7 +137,7 @@ void mapCodesReference(const uint8_t *x, uint8_t *y, size_t n, const uint8_t tab
 
 void mapCodes(const uint8_t *x, uint8_t *y, size_t n, const uint8_t table[256]) {
 #ifdef LOWBIT_X86_TARGETS
-  if (kHasVbmi) return mapCodesParallel(x, y, n, table, mapCodesVbmi);
+  if (hostHasAvx512Vbmi()) return mapCodesParallel(x, y, n, table, mapCodesVbmi);
 #endif
   mapCodesReference(x, y, n, table);
 }

@@ -30,6 +30,10 @@ void concatRows(const std::vector<const void *> &srcs, const std::vector<size_t>
 /// dst[2j] = a[j] and dst[2j + 1] = b[j] for j < \p run. Strides are in elements between pixels.
 void interleavePairs(const void *a, int64_t strideA, const void *b, int64_t strideB, void *dst, int64_t strideDst,
                      int64_t pixels, int64_t run, size_t elemBytes);
+/// The plain loop interleavePairs is tested against (its byte path takes AVX-512 VBMI permutes
+/// where the CPU has them).
+void interleavePairsReference(const void *a, int64_t strideA, const void *b, int64_t strideB, void *dst,
+                              int64_t strideDst, int64_t pixels, int64_t run, size_t elemBytes);
 
 enum class PadMode { Constant, Edge, Reflect };
 

@@ -123,6 +123,25 @@ TEST_CASE("interleavePairs writes two channels-last runs as alternate channels, 
   }
 }
 
+TEST_CASE("interleavePairs of bytes equals its plain loop for runs around the 32-byte permute", "[kernels]") {
+  // Runs shorter than, equal to and past one permute (and two), on few pixels and on enough
+  // to be split over threads; the bytes after the runs stay untouched.
+  for (int64_t run : {int64_t{1}, int64_t{24}, int64_t{31}, int64_t{32}, int64_t{33}, int64_t{58}, int64_t{64},
+                      int64_t{116}})
+    for (int64_t pixels : {int64_t{2}, int64_t{3000}}) {
+      const int64_t sa = run + 3, sb = run, sd = 2 * run + 5;
+      std::vector<uint8_t> a(static_cast<size_t>(pixels * sa)), b(static_cast<size_t>(pixels * sb));
+      for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i * 7 + 1);
+      for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * 13 + 5);
+      std::vector<uint8_t> fast(static_cast<size_t>(pixels * sd), 0xee), slow = fast;
+      interleavePairs(a.data(), sa, b.data(), sb, fast.data(), sd, pixels, run, 1);
+      interleavePairsReference(a.data(), sa, b.data(), sb, slow.data(), sd, pixels, run, 1);
+      REQUIRE(fast == slow);
+      CHECK(slow[static_cast<size_t>(2 * run)] == 0xee);
+      CHECK(slow[1] == b[0]);
+    }
+}
+
 TEST_CASE("concatRows writes each row as the sources' runs in order, many rows or few long ones", "[kernels]") {
   // Few rows of 200,000+ bytes take the piecewise threaded path; many short rows the per-row one.
   for (int64_t rows : {3, 50}) {

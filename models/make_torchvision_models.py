@@ -44,8 +44,15 @@ MODELS = {
     "mobilenet_v2_opset17": lambda: torchvision.models.mobilenet_v2(),
     "squeezenet1_0_opset9": lambda: torchvision.models.squeezenet1_0(),
     "resnet18_batch1": lambda: torchvision.models.resnet18(),
+    # LayerNorm over channels (decomposed at opset 13, LayerNormalization at 17), GELU through
+    # Erf, 7x7 depthwise, layer scale; 32-group bottlenecks; fused MBConv (a 3x3 expansion).
+    "convnext_tiny": lambda: torchvision.models.convnext_tiny(),
+    "convnext_tiny_opset17": lambda: torchvision.models.convnext_tiny(),
+    "resnext50_32x4d": lambda: torchvision.models.resnext50_32x4d(),
+    "efficientnet_v2_s": lambda: torchvision.models.efficientnet_v2_s(),
 }
-OPSETS = {"shufflenet_v2_x0_5_opset11": 11, "mobilenet_v2_opset17": 17, "squeezenet1_0_opset9": 9}  # others 13
+OPSETS = {"shufflenet_v2_x0_5_opset11": 11, "mobilenet_v2_opset17": 17, "squeezenet1_0_opset9": 9,
+          "convnext_tiny_opset17": 17}  # others 13
 FIXED_BATCH = {"resnet18_batch1"}
 SIZES = {"mobilenet_v1_cifar": 32, "squeezenet_bn_cifar": 32, "darknet_cifar": 32, "activations_cifar": 32}  # others 224
 

@@ -29,7 +29,8 @@ float=$(top1 "$model")
 for flags in "" "--no-share-concat-scales" "--act-observer mse" "--weight-observer mse" "--bias-correct" "--act-mode asymmetric" \
              "--act-mode asymmetric --act-observer percentile:99.99" "--act-mode asymmetric --act-observer mse" \
              "--act-mode asymmetric --bias-correct" "--act-observer sqnr" "--act-observer sqnr --bias-correct" \
-             "--act-mode asymmetric --act-observer sqnr"; do
+             "--act-mode asymmetric --act-observer sqnr" "--act-mode asymmetric --bias-correct --weight-observer mse" \
+             "--act-mode asymmetric --bias-correct --equalize"; do
   "$lowbit" quantize "$model" --calib "$calib" "${pre[@]}" --wbits 8 --abits 8 --granularity channel \
     $flags -o "$tmp/q.onnx" >/dev/null 2>&1
   row "lowbit ${flags:-defaults (min-max, Concat scales shared)}" "$float" "$(top1 "$tmp/q.onnx" --runner int8)"

@@ -8,13 +8,8 @@
 # LOWBIT=path picks the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 3 ] || { echo "usage: scripts/ptq_grid.sh MODEL.onnx CALIB_DIR TEST_DIR [preprocessing flags]" >&2; exit 2; }
-model=$1 calib=$2 test=$3
-shift 3
-pre=("$@")
-lowbit=${LOWBIT:-./build/lowbit}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source scripts/table_common.sh  # lowbit, ptq_args
+ptq_args scripts/ptq_grid.sh "$@"
 printf "%7s %9s %9s  %s\n" top1 calib_dB calib_agr setting
 for am in symmetric asymmetric; do for ao in minmax percentile:99.99 percentile:99.999 mse sqnr; do
   for bc in "" --bias-correct; do for wo in minmax mse; do for eq in "" --equalize; do

@@ -7,13 +7,8 @@
 # its int8 runner), drop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 3 ] || { echo "usage: scripts/ptq_vs_fx.sh MODEL.onnx CALIB_DIR TEST_DIR [preprocessing flags]" >&2; exit 2; }
-model=$1 calib=$2 test=$3
-shift 3
-pre=("$@")
-lowbit=${LOWBIT:-./build/lowbit}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source scripts/table_common.sh  # lowbit, ptq_args
+ptq_args scripts/ptq_vs_fx.sh "$@"
 
 top1() {  # file [eval flags] -> top-1 on the test folder
   "$lowbit" eval "$1" --data "$test" "${pre[@]}" "${@:2}" --json 2>/dev/null |

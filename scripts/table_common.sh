@@ -17,3 +17,16 @@ srq_terms="--structure-loss 10 --lipschitz-loss 10 --perturb-loss 0.01 --spectra
 # SRQ's table judges clean accuracy first: a lighter perturbation weight (0.003 raised clean
 # accuracy on ResNet20 W4A4, where 0.01 trades some of it for robustness).
 srq_table_terms="--structure-loss 10 --lipschitz-loss 10 --perturb-loss 0.003 --spectral-loss 1e-4"
+# ptq_args SCRIPT "$@": the MODEL.onnx CALIB_DIR TEST_DIR [preprocessing flags] of the
+# post-training comparison scripts into model, calib, test and pre, and a scratch folder tmp
+# removed on exit.
+ptq_args() {
+  local script=$1
+  shift
+  [ $# -ge 3 ] || { echo "usage: $script MODEL.onnx CALIB_DIR TEST_DIR [preprocessing flags]" >&2; exit 2; }
+  model=$1 calib=$2 test=$3
+  shift 3
+  pre=("$@")
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+}

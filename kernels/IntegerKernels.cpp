@@ -1,16 +1,11 @@
 #include "kernels/IntegerKernels.h"
 
-#include "kernels/HostIsa.h"
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include <omp.h>
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define LOWBIT_X86_TARGETS 1
-#endif
+#include "kernels/HostIsa.h"
 
 namespace lowbit {
 

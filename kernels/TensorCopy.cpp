@@ -6,10 +6,6 @@
 
 #include <omp.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
-
 #include "kernels/HostIsa.h"
 
 namespace lowbit {
@@ -115,7 +111,7 @@ void interleavePairsOf(const T *a, int64_t strideA, const T *b, int64_t strideB,
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef LOWBIT_X86_TARGETS
 // Bytes: 32 of each run in one two-register byte permute, pixels [begin, end).
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void interleaveBytesVbmi(
     const uint8_t *a, int64_t strideA, const uint8_t *b, int64_t strideB, uint8_t *dst, int64_t strideDst,
@@ -142,25 +138,19 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void interleaveBytesVbmi(
 
 void interleavePairs(const void *a, int64_t strideA, const void *b, int64_t strideB, void *dst, int64_t strideDst,
                      int64_t pixels, int64_t run, size_t elemBytes) {
-  switch (elemBytes) {
-    case 1:
-#if defined(__x86_64__) && defined(__GNUC__)
-      if (hostHasAvx512Vbmi()) {
-        const auto *x = static_cast<const uint8_t *>(a), *y = static_cast<const uint8_t *>(b);
-        auto *z = static_cast<uint8_t *>(dst);
+#ifdef LOWBIT_X86_TARGETS
+  if (elemBytes == 1 && hostHasAvx512Vbmi()) {
+    const auto *x = static_cast<const uint8_t *>(a), *y = static_cast<const uint8_t *>(b);
+    auto *z = static_cast<uint8_t *>(dst);
 #pragma omp parallel if (pixels * run >= kParallelElements)
-        {
-          const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-          interleaveBytesVbmi(x, strideA, y, strideB, z, strideDst, pixels * t / threads, pixels * (t + 1) / threads,
-                              run);
-        }
-        return;
-      }
-#endif
-      return interleavePairsReference(a, strideA, b, strideB, dst, strideDst, pixels, run, elemBytes);
-    default:
-      return interleavePairsReference(a, strideA, b, strideB, dst, strideDst, pixels, run, elemBytes);
+    {
+      const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+      interleaveBytesVbmi(x, strideA, y, strideB, z, strideDst, pixels * t / threads, pixels * (t + 1) / threads, run);
+    }
+    return;
   }
+#endif
+  interleavePairsReference(a, strideA, b, strideB, dst, strideDst, pixels, run, elemBytes);
 }
 
 void interleavePairsReference(const void *a, int64_t strideA, const void *b, int64_t strideB, void *dst,

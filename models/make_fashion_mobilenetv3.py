@@ -7,10 +7,12 @@ hidden fully connected layer before the classifier) on Fashion-MNIST's 60,000 tr
 It is the hard case of 8-bit post-training quantization: gates multiply features, and h-swish
 outputs are signed and skewed.
 
-  /usr/bin/python3 models/make_fashion_mobilenetv3.py [--epochs 3] [--out models/generated]
+  /usr/bin/python3 models/make_fashion_mobilenetv3.py [--epochs 3] [--out models/generated] [--seed S]
 
 Input [N,1,28,28] float (pixel/255, mean 0.2860, std 0.3530); output [N,10] logits. Writes
-fashion_mobilenetv3.onnx and fashion_mobilenetv3.json (float top-1 on the 10,000 test images).
+fashion_mobilenetv3.onnx and fashion_mobilenetv3.json (float top-1 on the 10,000 test images);
+with --seed S other than 0, fashion_mobilenetv3_seedS.*: the same network trained from another
+initialisation and image order, to check that a quantization result is not one network's luck.
 Deterministic: fixed seeds.
 """
 import argparse
@@ -82,14 +84,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"))
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
-    torch.manual_seed(0)
-    acc = train_and_export("fashion_mobilenetv3", FashionMobileNetV3(), load_normalised(), args.epochs,
-                           os.path.join(args.out, "fashion_mobilenetv3.onnx"))
-    with open(os.path.join(args.out, "fashion_mobilenetv3.json"), "w") as f:
-        json.dump({"file": "fashion_mobilenetv3.onnx", "pytorch_top1": round(acc, 2), "epochs": args.epochs,
+    torch.manual_seed(args.seed)
+    name = "fashion_mobilenetv3" + (f"_seed{args.seed}" if args.seed else "")
+    acc = train_and_export(name, FashionMobileNetV3(), load_normalised(), args.epochs,
+                           os.path.join(args.out, name + ".onnx"), args.seed)
+    with open(os.path.join(args.out, name + ".json"), "w") as f:
+        json.dump({"file": name + ".onnx", "pytorch_top1": round(acc, 2), "epochs": args.epochs, "seed": args.seed,
                    "torch": torch.__version__, "input": [-1, 1, 28, 28], "mean": MEAN, "std": STD}, f, indent=2)
         f.write("\n")
 

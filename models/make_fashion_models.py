@@ -151,12 +151,13 @@ def train(model, xtr, ytr, epochs, seed):
         print(f"  epoch {epoch + 1}/{epochs}: loss {total / (len(xtr) // 128):.4f} ({time.time() - t0:.0f} s)", flush=True)
 
 
-def train_and_export(name, model, data, epochs, path):
-    """Trains \p model on the (xtr, ytr, xte, yte) splits, exports it to \p path as users do
-    (opset 13, dynamic batch) and returns its float top-1 on the test images."""
+def train_and_export(name, model, data, epochs, path, seed=0):
+    """Trains \p model on the (xtr, ytr, xte, yte) splits (image order and flips from \p seed),
+    exports it to \p path as users do (opset 13, dynamic batch) and returns its float top-1 on
+    the test images."""
     xtr, ytr, xte, yte = data
     print(f"{name}: training {sum(p.numel() for p in model.parameters())} parameters", flush=True)
-    train(model, xtr, ytr, epochs, 0)
+    train(model, xtr, ytr, epochs, seed)
     acc = evaluate(model, xte, yte)
     print(f"{name}: float top-1 {acc:.2f}% on the 10,000 test images (PyTorch)", flush=True)
     model.eval()

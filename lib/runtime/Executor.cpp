@@ -208,7 +208,6 @@ void unfuseTapped(Graph &g, const std::vector<std::string> &taps) {
   }
 }
 
-
 }  // namespace
 
 Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {

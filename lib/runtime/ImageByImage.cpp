@@ -65,9 +65,9 @@ Prefix findCuts(const Graph &g, int64_t batch) {
     for (const Value *in : nodes[i]->inputs())
       if (in) lastRead[in] = i;
   for (const Value *out : g.outputs()) lastRead[out] = std::numeric_limits<size_t>::max();
-  auto readAfter = [&](const Value *v, size_t i) {
+  auto lastUse = [&](const Value *v, size_t i) {  // node i, or a later one that reads v
     auto it = lastRead.find(v);
-    return it != lastRead.end() && it->second > i;
+    return it == lastRead.end() ? i : std::max(i, it->second);
   };
 
   std::set<const Value *> live = {g.inputs()[0]};
@@ -89,11 +89,11 @@ Prefix findCuts(const Graph &g, int64_t batch) {
       // activation belongs to included: a large output here waits for memory.
       if (numElements(out->dims()) / batch * static_cast<int64_t>(sizeof(float)) >= kLargeBytesPerImage) {
         p.firstLarge = std::min(p.firstLarge, i);
-        p.lastLarge = std::max(p.lastLarge, readAfter(out, i) ? lastRead.at(out) : i);  // its readers too
+        p.lastLarge = std::max(p.lastLarge, lastUse(out, i));  // its readers too
       }
-      if (readAfter(out, i)) live.insert(out);
+      if (lastUse(out, i) > i) live.insert(out);
     }
-    for (auto it = live.begin(); it != live.end();) it = readAfter(*it, i) ? std::next(it) : live.erase(it);
+    for (auto it = live.begin(); it != live.end();) it = lastUse(*it, i) > i ? std::next(it) : live.erase(it);
     if (i < groupEnd || live.size() != 1) continue;
     const Value *v = *live.begin();
     if (v->producer() && v->dims().size() == 4 && !g.isGraphOutput(v)) p.cuts.push_back({i + 1, v});

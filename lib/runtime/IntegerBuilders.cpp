@@ -446,7 +446,7 @@ void buildQRescale(PlanBuilder &b, const Node &n) {
     return b.define(y, out);
   }
   b.addFunction(n, [=] {
-    rescaleCodes(spans[0], spans.size() > 1 ? &spans[1] : nullptr, to, yUnsigned, count, q.scale[0], q.zeroPoint[0], r, lo);
+    rescaleCodes(spans[0], &spans[1], to, yUnsigned, count, q.scale[0], q.zeroPoint[0], r, lo);
   });
   b.define(y, out);
 }

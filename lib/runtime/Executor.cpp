@@ -54,6 +54,7 @@ struct Executor::Impl {
   std::vector<bool> parameterOnly;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
+  std::vector<dnnl::stream> threadStreams;  // one per thread of an image-by-image group
   std::map<std::string, std::unique_ptr<Plan>> plans;
   Plan *last = nullptr;
 };
@@ -267,7 +268,8 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
       plan->inputs.emplace_back();
     }
   }
-  buildImageByImagePrefix(b, g, plan->threads);
+  // Integer plans give the same codes image by image (exact sums, elementwise requantization).
+  if (fast || (opts_.integer && opts_.fastConvolutions && opts_.taps.empty())) buildImageByImagePrefix(b, g, plan->threads);
   for (Node *n : g.nodes()) {
     if (n->opType() == "Identity" && n->input(0)->container) continue;  // resolved per output below
     for (Value *o : n->outputs())
@@ -375,29 +377,52 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
   }
   ++plan.runs;
   ThreadCount threads(plan.threads);
-  auto runStep = [&](size_t i, size_t image) {
+  auto runStep = [&](dnnl::stream &on, size_t i, size_t image) {
     PlanStep &step = plan.steps[i];
-    threads.set(step.threads);
     auto t0 = std::chrono::steady_clock::now();
     if (step.fn) {
-      s.wait();
+      on.wait();
       step.fn();
+    } else if (step.kernel) {
+      on.wait();
+      step.kernel(step.chunkBuffers.empty() ? step.buffers.data() : step.chunkBuffers[image].data());
     } else {
-      step.primitive.execute(s, step.chunkArgs.empty() ? step.args : step.chunkArgs[image]);
+      step.primitive.execute(on, step.chunkArgs.empty() ? step.args : step.chunkArgs[image]);
     }
     if (profiled) {
-      s.wait();
+      on.wait();
       plan.stepMs[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
   };
   for (size_t i = 0; i < plan.steps.size();) {
     const PlanStep &first = plan.steps[i];
     if (first.groupSize == 0) {
-      runStep(i++, 0);
+      threads.set(first.threads);
+      runStep(s, i++, 0);
       continue;
     }
-    for (size_t image = 0; image < first.chunkArgs.size(); ++image)  // the group, once per image
-      for (size_t j = i; j < i + first.groupSize; ++j) runStep(j, image);
+    const size_t copies = first.groupCopies, len = first.groupSize / copies;
+    if (copies == 1) {
+      for (size_t image = 0; image < first.groupImages; ++image)  // the group, once per image
+        for (size_t j = i; j < i + len; ++j) {
+          threads.set(plan.steps[j].threads);
+          runStep(s, j, image);
+        }
+    } else {
+      // Copy t of the group on thread t, over its images; its steps were built for one thread
+      // (oneDNN and the kernels run single-threaded inside this region). A stream per thread.
+      s.wait();
+      threads.set(static_cast<int>(copies));
+      while (impl_->threadStreams.size() < copies) impl_->threadStreams.emplace_back(impl_->engine);
+#pragma omp parallel num_threads(static_cast<int>(copies))
+      {
+        const size_t t = static_cast<size_t>(omp_get_thread_num());
+        dnnl::stream &on = impl_->threadStreams[t];
+        for (size_t image = t; image < first.groupImages; image += copies)
+          for (size_t j = i + t * len; j < i + (t + 1) * len; ++j) runStep(on, j, image);
+        on.wait();
+      }
+    }
     i += first.groupSize;
   }
   s.wait();

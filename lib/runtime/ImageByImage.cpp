@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "ops/OpParams.h"
+#include "ops/OpSupport.h"
 #include "ops/ShapeInference.h"
 #include "runtime/StepThreads.h"
 
@@ -19,8 +20,12 @@ namespace {
 // waits for memory (SqueezeNet's 3 -> 64 first layer, 27 multiply-adds an element; a 7x7
 // stem, 147; an inverted residual's expansion, depthwise and projection, 9-96), while a layer of
 // hundreds per element (a 3x3 over 64 channels, 576) runs faster on the whole batch: with
-// ResNet50's first 3x3 layers image by image the batch took 8 % longer.
-constexpr int64_t kLargeBytesPerImage = int64_t{1} << 19;
+// ResNet50's first 3x3 layers image by image the batch took 8 % longer. Counted in elements
+// (512 KiB of float): 8-bit codes take a quarter of the bytes, but an int8 layer also computes
+// each element about four times faster, so the same tensors wait for memory (MobileNetV2's
+// int8 batch of 64, best of three: 90.9 ms on the batch, 86.2 with the line at 512 KiB of
+// codes, 81.4 at 131,072 of them).
+constexpr int64_t kLargeElementsPerImage = int64_t{1} << 17;
 // Each image's arguments are made when the plan is: a bound on what a huge batch allocates.
 constexpr int64_t kMostImages = 1024;
 constexpr int64_t kMostMacsPerElement = 160;
@@ -32,9 +37,12 @@ bool perImage(const Node &n) {
   static const std::set<std::string> ops = {
       "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Relu", "LeakyRelu", "PRelu",
       "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu", "Selu", "Softplus", "Mish", "Add", "Sub",
-      "Mul", "Div", "Max", "Min", "Identity", "BatchNormalization", "Concat"};
+      "Mul", "Div", "Max", "Min", "Identity", "BatchNormalization", "Concat",
+      // the integer runner's, with per-tensor parameters fixed when the plan is made
+      "QuantizeLinear", "DequantizeLinear", "QConv", "QRescale"};
   if (!n.domain().empty() || !ops.count(n.opType()) || n.outputs().size() != 1) return false;
   if (n.opType() == "BatchNormalization") return n.attrInt("training_mode", 0) == 0;
+  if (n.opType() == "QConv") return n.attrInt("dynamic", 0) == 0;  // dynamic: a scale from the whole batch
   if (n.opType() == "Concat") {
     const int64_t axis = n.attrInt("axis", 0), rank = static_cast<int64_t>(n.output(0)->dims().size());
     return axis != 0 && axis != -rank;
@@ -54,7 +62,7 @@ struct Prefix {
 
 // The places where the nodes before read nothing but the graph input and leave one value for
 // the nodes after: no fusion spans them, every node before computes each image from that image
-// alone, and every value before is batch-major float data.
+// alone, and every value before is batch-major float data or 8-bit codes.
 Prefix findCuts(const Graph &g, int64_t batch) {
   Prefix p;
   const std::vector<Node *> nodes = g.nodes();
@@ -83,11 +91,13 @@ Prefix findCuts(const Graph &g, int64_t batch) {
       if (f) groupEnd = std::max(groupEnd, pos.at(f));
     for (const Value *out : n.outputs()) {
       if (!out) continue;
-      if (out->dtype() != DType::Float32 || !out->shapeIsStatic() || out->dims().empty() || out->dims()[0] != batch)
+      const DType t = out->dtype();
+      if ((t != DType::Float32 && t != DType::UInt8 && t != DType::Int8) || !out->shapeIsStatic() ||
+          out->dims().empty() || out->dims()[0] != batch)
         return p;
       // Every node so far does little arithmetic (the check above), the one a fused
       // activation belongs to included: a large output here waits for memory.
-      if (numElements(out->dims()) / batch * static_cast<int64_t>(sizeof(float)) >= kLargeBytesPerImage) {
+      if (numElements(out->dims()) / batch >= kLargeElementsPerImage) {
         p.firstLarge = std::min(p.firstLarge, i);
         p.lastLarge = std::max(p.lastLarge, lastUse(out, i));  // its readers too
       }
@@ -130,7 +140,22 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
   one->outputs() = {last};
   one->removeDeadCode();
   try {
-    inferShapes(*one);
+    for (Node *n : one->nodes()) {
+      // The integer runner's ops carry the shapes they were made with: per image (an op of
+      // the prefix), the batch's with one image. The types stay the plan's: the lowering
+      // changed some that ONNX's rules would give back (signed codes held as uint8).
+      const bool internal = isInternalOp(n->opType());
+      if (!internal) inferNodeShapes(*n, one->opset);
+      for (Value *o : n->outputs()) {
+        const Value *whole = o ? g.findValue(o->name()) : nullptr;
+        if (!whole || !whole->shapeIsStatic() || whole->dims().empty()) return false;
+        o->setDType(whole->dtype());
+        if (!internal) continue;
+        Dims d = whole->dims();
+        d[0] = 1;
+        o->setShape(d);
+      }
+    }
   } catch (const Error &) {
     return false;  // a shape fixed for the whole batch (a Reshape to N x ...)
   }
@@ -143,61 +168,88 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
       if (o->dims() != want) return false;
     }
 
-  PlanBuilder pb(*one, b.engine());
-  pb.setFastConvolutions(b.fastConvolutions());
-  pb.setAllowInPlace(b.allowInPlace());
-  const dnnl::memory imageInput = pb.newMemory(plainDesc(inDims, batchInput.get_desc().data_type()));
-  pb.define(in, imageInput);
-  try {
-    ThreadCount threads(maxThreads);
-    for (Node *n : one->nodes()) {
-      threads.set(stepThreads(*n, maxThreads));
-      buildNode(pb, *n);
-    }
-  } catch (const Error &) {
-    return false;
-  }
-  dnnl::memory imageCut = pb.memoryOf(last);
-  std::optional<dnnl::memory::desc> batchCutMd = forBatch(imageCut.get_desc(), batch);
-  if (!batchCutMd) {
-    imageCut = pb.plainMemoryOf(last);
-    batchCutMd = forBatch(imageCut.get_desc(), batch);
-  }
-  std::vector<PlanStep> steps = pb.takeSteps();
-  if (steps.empty()) return false;
-  for (const PlanStep &s : steps)
-    if (s.fn) return false;  // a reference kernel holds its pointers: it cannot move to the next image
-
-  const dnnl::memory batchCut = b.newMemory(*batchCutMd);
-  // Per image, every argument inside the one-image input or result points at that image's
-  // slice of the batch buffer (images are the outermost blocks of both layouts).
-  struct Rebind {
-    const char *from;
-    size_t bytes;
-    char *to;
-  };
-  const Rebind rebinds[] = {
-      {static_cast<const char *>(imageInput.get_data_handle()), imageInput.get_desc().get_size(),
-       static_cast<char *>(batchInput.get_data_handle())},
-      {static_cast<const char *>(imageCut.get_data_handle()), imageCut.get_desc().get_size(),
-       static_cast<char *>(batchCut.get_data_handle())}};
-  for (PlanStep &s : steps) {
-    s.label += " (image by image)";
-    s.chunkArgs.resize(static_cast<size_t>(batch));
-    for (int64_t k = 0; k < batch; ++k)
-      for (const auto &[arg, mem] : s.args) {
-        dnnl::memory bound = mem;
-        const char *h = static_cast<const char *>(mem.get_data_handle());
-        for (const Rebind &r : rebinds)
-          if (h >= r.from && h < r.from + r.bytes)
-            bound = dnnl::memory(mem.get_desc(), b.engine(), r.to + static_cast<size_t>(k) * r.bytes + (h - r.from));
-        s.chunkArgs[static_cast<size_t>(k)][arg] = bound;
+  // One copy of the steps (and of their buffers) per thread, each built for one thread: thread
+  // t runs copy t on images t, t + T, ..., so no step waits for the other cores (a barrier per
+  // step and image cost more than the cache saved) and each core keeps its image in its own L2.
+  const int copies = static_cast<int>(std::min<int64_t>(maxThreads, batch));
+  std::vector<PlanStep> all;
+  std::vector<dnnl::memory> buffers;
+  std::optional<dnnl::memory::desc> batchCutMd;
+  std::optional<dnnl::memory> batchCut;
+  for (int c = 0; c < copies; ++c) {
+    PlanBuilder pb(*one, b.engine());
+    pb.setFastConvolutions(b.fastConvolutions());
+    pb.setAllowInPlace(b.allowInPlace());
+    const dnnl::memory imageInput = pb.newMemory(plainDesc(inDims, batchInput.get_desc().data_type()));
+    pb.define(in, imageInput);
+    try {
+      ThreadCount threads(maxThreads);
+      for (Node *n : one->nodes()) {
+        threads.set(copies > 1 ? 1 : stepThreads(*n, maxThreads));
+        buildNode(pb, *n);
       }
+    } catch (const Error &) {
+      return false;
+    }
+    dnnl::memory imageCut = pb.memoryOf(last);
+    std::optional<dnnl::memory::desc> cutMd = forBatch(imageCut.get_desc(), batch);
+    if (!cutMd) {
+      imageCut = pb.plainMemoryOf(last);
+      cutMd = forBatch(imageCut.get_desc(), batch);
+    }
+    if (!cutMd || (batchCutMd && *cutMd != *batchCutMd)) return false;
+    if (!batchCut) {
+      batchCutMd = cutMd;
+      batchCut = dnnl::memory(*cutMd, b.engine());  // owned with the copies' buffers below
+      buffers.push_back(*batchCut);
+    }
+    std::vector<PlanStep> steps = pb.takeSteps();
+    if (steps.empty()) return false;
+    for (const PlanStep &s : steps)
+      if (s.fn) return false;  // a closure holds its pointers: it cannot move to the next image
+
+    // Per image, every argument inside the one-image input or result points at that image's
+    // slice of the batch buffer (images are the outermost blocks of both layouts).
+    struct Rebind {
+      const char *from;
+      size_t bytes;
+      char *to;
+    };
+    const Rebind rebinds[] = {
+        {static_cast<const char *>(imageInput.get_data_handle()), imageInput.get_desc().get_size(),
+         static_cast<char *>(batchInput.get_data_handle())},
+        {static_cast<const char *>(imageCut.get_data_handle()), imageCut.get_desc().get_size(),
+         static_cast<char *>(batchCut->get_data_handle())}};
+    auto forImage = [&](void *h, int64_t k) -> void * {
+      const char *p = static_cast<const char *>(h);
+      for (const Rebind &r : rebinds)
+        if (p >= r.from && p < r.from + r.bytes) return r.to + static_cast<size_t>(k) * r.bytes + (p - r.from);
+      return h;
+    };
+    for (PlanStep &s : steps) {
+      s.label += copies > 1 ? cat(" (image by image, thread ", c, ")") : std::string(" (image by image)");
+      if (s.kernel) {
+        s.chunkBuffers.resize(static_cast<size_t>(batch));
+        for (int64_t k = c; k < batch; k += copies)
+          for (void *h : s.buffers) s.chunkBuffers[static_cast<size_t>(k)].push_back(forImage(h, k));
+        continue;
+      }
+      s.chunkArgs.resize(static_cast<size_t>(batch));
+      for (int64_t k = c; k < batch; k += copies)
+        for (const auto &[arg, mem] : s.args) {
+          void *h = mem.get_data_handle(), *to = forImage(h, k);
+          s.chunkArgs[static_cast<size_t>(k)][arg] = to == h ? mem : dnnl::memory(mem.get_desc(), b.engine(), to);
+        }
+    }
+    for (PlanStep &s : steps) all.push_back(std::move(s));
+    for (dnnl::memory &m : pb.takeBuffers()) buffers.push_back(std::move(m));
   }
-  steps.front().groupSize = steps.size();
-  b.appendSteps(std::move(steps));
-  b.keepBuffers(pb.takeBuffers());
-  b.define(cut.value, batchCut);
+  all.front().groupSize = all.size();
+  all.front().groupCopies = static_cast<size_t>(copies);
+  all.front().groupImages = static_cast<size_t>(batch);
+  b.appendSteps(std::move(all));
+  b.keepBuffers(std::move(buffers));
+  b.define(cut.value, *batchCut);
   const std::vector<Node *> nodes = g.nodes();
   for (size_t i = 0; i < cut.end; ++i) b.markComputed(nodes[i]);
   return true;
@@ -206,7 +258,7 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
 }  // namespace
 
 bool buildImageByImagePrefix(PlanBuilder &b, const Graph &g, int maxThreads) {
-  if (g.inputs().size() != 1 || !b.fastConvolutions()) return false;
+  if (g.inputs().size() != 1) return false;
   const Value *input = g.inputs()[0];
   if (input->dtype() != DType::Float32 || !input->shapeIsStatic() || input->dims().size() != 4 || input->dims()[0] < 2 ||
       input->dims()[0] > kMostImages)

@@ -398,16 +398,20 @@ void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
   }
   dnnl::memory out = b.newMemory(withDataType(x.get_desc(), dnnlType(q->dtype())));
   const size_t count = x.get_desc().get_size() / sizeof(float);
-  const float *from = static_cast<const float *>(x.get_data_handle());
-  void *to = out.get_data_handle();
   const float scale = p.scale[0];
   const int32_t zp = p.zeroPoint[0];
   const QuantRange r = codeRange(*q->codes);
+  // Through its buffers, so that the opening layers' group can run it image by image.
+  const std::vector<void *> buffers = {x.get_data_handle(), out.get_data_handle()};
   if (q->dtype() == DType::UInt8) {
     if (r.qmin < 0) throw Error(cat(n.describe(), ": signed codes of a tensor that may be negative in uint8"));
-    b.addFunction(n, [=] { quantizeToCodes(from, static_cast<uint8_t *>(to), count, scale, zp, r); });
+    b.addKernel(n, buffers, [=](void *const *io) {
+      quantizeToCodes(static_cast<const float *>(io[0]), static_cast<uint8_t *>(io[1]), count, scale, zp, r);
+    });
   } else if (q->dtype() == DType::Int8) {
-    b.addFunction(n, [=] { quantizeToCodes(from, static_cast<int8_t *>(to), count, scale, zp, r); });
+    b.addKernel(n, buffers, [=](void *const *io) {
+      quantizeToCodes(static_cast<const float *>(io[0]), static_cast<int8_t *>(io[1]), count, scale, zp, r);
+    });
   } else {
     throw Error(cat(n.describe(), ": codes of type ", dtypeName(q->dtype()), " are not supported"));
   }

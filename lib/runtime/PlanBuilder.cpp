@@ -174,6 +174,15 @@ void PlanBuilder::addFunction(const Node &n, std::function<void()> fn) {
   addStep(std::move(s));
 }
 
+void PlanBuilder::addKernel(const Node &n, std::vector<void *> buffers, std::function<void(void *const *)> kernel) {
+  PlanStep s;
+  s.label = n.name();
+  s.opType = n.opType();
+  s.buffers = std::move(buffers);
+  s.kernel = std::move(kernel);
+  addStep(std::move(s));
+}
+
 void PlanBuilder::addReorder(const std::string &label, const dnnl::memory &from,
                              const dnnl::memory &to, const dnnl::primitive_attr &attr) {
   PlanStep s;

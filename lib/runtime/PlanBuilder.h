@@ -26,11 +26,18 @@ struct PlanStep {
   dnnl::primitive primitive;                 ///< set for oneDNN steps
   std::unordered_map<int, dnnl::memory> args;
   std::function<void()> fn;                  ///< set for reference-kernel steps
+  /// Set for reference-kernel steps that name their buffers (addKernel): it runs on `buffers`,
+  /// and in an image-by-image group on each image's (chunkBuffers), as primitives on chunkArgs.
+  std::function<void(void *const *buffers)> kernel;
+  std::vector<void *> buffers;
   int threads = 1;                           ///< OpenMP threads in effect when it was built; it runs on them
-  /// Set on the first step of a group run image by image (ImageByImage.h): the group's length.
-  size_t groupSize = 0;
-  /// In such a group: the arguments for each image (args are the first image's).
+  /// Set on the first step of a group run image by image (ImageByImage.h): the group's length,
+  /// how many images it runs for, and in how many equal copies, one per thread (copy t runs
+  /// images t, t + groupCopies, ...).
+  size_t groupSize = 0, groupImages = 0, groupCopies = 1;
+  /// In such a group: the arguments for each image its copy runs (args are the first image's).
   std::vector<std::unordered_map<int, dnnl::memory>> chunkArgs;
+  std::vector<std::vector<void *>> chunkBuffers;
 };
 
 /// Row-major (plain) f32 memory descriptor for \p dims (a scalar becomes {1}).
@@ -118,6 +125,9 @@ class PlanBuilder {
 
   void addPrimitive(const Node &n, dnnl::primitive p, std::unordered_map<int, dnnl::memory> args);
   void addFunction(const Node &n, std::function<void()> fn);
+  /// A reference kernel that reads and writes only through \p buffers (which it receives when
+  /// it runs): unlike addFunction's closures, such a step can be pointed at another image.
+  void addKernel(const Node &n, std::vector<void *> buffers, std::function<void(void *const *)> kernel);
   /// Adds a reorder from \p from to \p to labelled \p label.
   void addReorder(const std::string &label, const dnnl::memory &from, const dnnl::memory &to,
                   const dnnl::primitive_attr &attr = dnnl::primitive_attr());

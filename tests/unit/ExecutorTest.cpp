@@ -288,9 +288,9 @@ TEST_CASE("opening layers of megabyte tensors run image by image on each image's
     INFO((fast ? "fast" : "direct"));
     CHECK(mismatch(exec->run({in})[0], want, kConvAtol, kConvRtol) == "");
     const std::string steps = exec->profileReport(true);
-    CHECK((steps.find("Conv  s_node (image by image)") != std::string::npos) == fast);
-    CHECK((steps.find("MaxPool  p_node (image by image)") != std::string::npos) == fast);
-    CHECK(steps.find("y_node (image by image)") == std::string::npos);
+    CHECK((steps.find("Conv  s_node (image by image") != std::string::npos) == fast);
+    CHECK((steps.find("MaxPool  p_node (image by image") != std::string::npos) == fast);
+    CHECK(steps.find("y_node (image by image") == std::string::npos);
   }
 }
 
@@ -326,8 +326,8 @@ TEST_CASE("an op that mixes the images of a batch ends the image-by-image openin
   std::unique_ptr<Executor> exec = profiledExecutor(g, true);
   CHECK(mismatch(exec->run({in})[0], want, kConvAtol, kConvRtol) == "");
   const std::string steps = exec->profileReport(true);
-  CHECK(steps.find("s_node (image by image)") != std::string::npos);
-  CHECK(steps.find("sm_node (image by image)") == std::string::npos);
+  CHECK(steps.find("s_node (image by image") != std::string::npos);
+  CHECK(steps.find("sm_node (image by image") == std::string::npos);
 }
 
 TEST_CASE("binary ops on grouped convolutions' blocked outputs (8-channel blocks) broadcast and add right", "[runtime]") {

@@ -688,3 +688,40 @@ TEST_CASE("h-swish after an integer convolution and fully connected layer is the
     CHECK(mismatch(got, runWith(g, {data}, std::nullopt), 0.0301f, 0.f).empty());
   }
 }
+
+TEST_CASE("the int8 runner's opening layers run image by image and give the batch's codes", "[int8][runtime]") {
+  // An input quantization (its own kernel, which names its buffers: asymmetric uint8, or
+  // signed codes, which the lowering holds as uint8 with zero point 128), a 3 -> 32 stem of
+  // 131,072 codes an image, and a 3x3 layer of 288 multiply-adds an element, which stays on
+  // the batch. Integer sums and elementwise requantization: the same codes either way.
+  for (const auto &[inType, inZp] : {std::pair{DType::UInt8, 100}, std::pair{DType::Int8, 0}}) {
+    QdqGraph q;
+    Graph &g = q.g;
+    const Dims xd = {3, 3, 64, 64}, sd = {3, 32, 64, 64}, yd = {3, 8, 64, 64};
+    Value *x = addInput(g, "x", xd);
+    Value *stem = q.op("Conv", {q.qdq(x, 0.02f, inType, inZp), q.dequantized(int8Codes({32, 3, 3, 3}, 91, 60), channelScales(32, 0.01f), 0)}, sd);
+    g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    Value *act = q.qdq(q.op("Relu", {stem}, sd), 0.05f, DType::UInt8);
+    Value *y = q.op("Conv", {act, q.dequantized(int8Codes({8, 32, 3, 3}, 92, 60), channelScales(8, 0.01f), 0)}, yd);
+    g.nodes().back()->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    g.outputs().push_back(q.qdq(y, 0.1f, DType::UInt8, 128));
+    const Tensor in = randomTensor(xd, 93, -2.f, 3.f);
+
+    std::vector<std::vector<float>> outs;
+    for (bool fast : {true, false}) {
+      ExecutorOptions opts;
+      opts.integer = IntegerMode::Static;
+      opts.fastConvolutions = fast;  // bench and eval: the image-by-image opening
+      opts.profile = true;
+      Executor exec(g, opts);
+      outs.push_back(exec.run({in}).at(0).toFloats());
+      const std::string steps = exec.profileReport(true);
+      INFO(dtypeName(inType) << " input\n" << steps);
+      CHECK((steps.find("QuantizeLinear  Q_3 (image by image") != std::string::npos) == fast);
+      CHECK((steps.find("QConv  Conv_11 (image by image") != std::string::npos) == fast);
+      CHECK(steps.find("QConv  Conv_25 (image by image") == std::string::npos);
+      CHECK(steps.find("QConv  Conv_25") != std::string::npos);
+    }
+    CHECK(outs[0] == outs[1]);
+  }
+}

@@ -156,28 +156,33 @@ void PlanBuilder::addStep(PlanStep s) {
   steps_.push_back(std::move(s));
 }
 
-void PlanBuilder::addPrimitive(const Node &n, dnnl::primitive p,
-                               std::unordered_map<int, dnnl::memory> args) {
+namespace {
+
+PlanStep stepOf(const Node &n) {
   PlanStep s;
   s.label = n.name();
   s.opType = n.opType();
+  return s;
+}
+
+}  // namespace
+
+void PlanBuilder::addPrimitive(const Node &n, dnnl::primitive p,
+                               std::unordered_map<int, dnnl::memory> args) {
+  PlanStep s = stepOf(n);
   s.primitive = std::move(p);
   s.args = std::move(args);
   addStep(std::move(s));
 }
 
 void PlanBuilder::addFunction(const Node &n, std::function<void()> fn) {
-  PlanStep s;
-  s.label = n.name();
-  s.opType = n.opType();
+  PlanStep s = stepOf(n);
   s.fn = std::move(fn);
   addStep(std::move(s));
 }
 
 void PlanBuilder::addKernel(const Node &n, std::vector<void *> buffers, std::function<void(void *const *)> kernel) {
-  PlanStep s;
-  s.label = n.name();
-  s.opType = n.opType();
+  PlanStep s = stepOf(n);
   s.buffers = std::move(buffers);
   s.kernel = std::move(kernel);
   addStep(std::move(s));

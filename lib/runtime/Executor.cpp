@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <set>
 #include <thread>
@@ -410,18 +411,27 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
         }
     } else {
       // Copy t of the group on thread t, over its images; its steps were built for one thread
-      // (oneDNN and the kernels run single-threaded inside this region). A stream per thread.
+      // and oneDNN and the kernels run on one inside this region. A stream per thread; an
+      // error leaves the region as a value (an exception may not cross it) and is thrown here.
       s.wait();
       threads.set(static_cast<int>(copies));
       while (impl_->threadStreams.size() < copies) impl_->threadStreams.emplace_back(impl_->engine);
+      std::vector<std::exception_ptr> failed(copies);
 #pragma omp parallel num_threads(static_cast<int>(copies))
       {
         const size_t t = static_cast<size_t>(omp_get_thread_num());
-        dnnl::stream &on = impl_->threadStreams[t];
-        for (size_t image = t; image < first.groupImages; image += copies)
-          for (size_t j = i + t * len; j < i + (t + 1) * len; ++j) runStep(on, j, image);
-        on.wait();
+        omp_set_num_threads(1);  // for regions nested in this one, should nesting be enabled
+        try {
+          dnnl::stream &on = impl_->threadStreams[t];
+          for (size_t image = t; image < first.groupImages; image += copies)
+            for (size_t j = i + t * len; j < i + (t + 1) * len; ++j) runStep(on, j, image);
+          on.wait();
+        } catch (...) {
+          failed[t] = std::current_exception();
+        }
       }
+      for (const std::exception_ptr &e : failed)
+        if (e) std::rethrow_exception(e);
     }
     i += first.groupSize;
   }

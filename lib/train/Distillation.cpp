@@ -415,6 +415,15 @@ class JointStage {
     return total / static_cast<double>(heldIdx.size());
   }
 
+  // The same KL for a student that predicts a constant (equal logits: the uniform distribution)
+  // on every held-back image: what a fine-tune that learned nothing of the inputs reaches.
+  double constantHeldBackKl(const std::vector<int64_t> &heldIdx) const {
+    const Tensor t = gather(cache_.at(logits_), heldIdx);
+    Tensor constant(DType::Float32, t.dims()), ds(DType::Float32, t.dims());
+    std::fill(constant.data<float>(), constant.data<float>() + constant.numel(), 0.f);
+    return distillationLoss(constant, t, cfg_.temperature, ds);
+  }
+
   // Starts the parameters' moving average (cfg.ema > 0) from their current values.
   void startAverage() {
     if (cfg_.ema > 0.f) average_ = snapshot();
@@ -673,6 +682,7 @@ nlohmann::json runJoint(JointStage &stage, const std::vector<int64_t> &trainIdx,
     out["lowest_kl_epoch"] = lowestEpoch;
     out["keep_within"] = cfg.keepWithin;
     out["patience"] = patience;
+    out["held_back_kl_constant_prediction"] = stage.constantHeldBackKl(heldIdx);
   }
   return out;
 }

@@ -372,6 +372,21 @@ double heldBackKl(const Graph &student, const Graph &teacher, const Tensor &imag
   return sum / static_cast<double>(idx.size());
 }
 
+// The same mean for a student whose logits are all equal (a constant, uniform prediction).
+double constantKl(const Graph &teacher, const Tensor &images, const std::vector<int64_t> &idx) {
+  Dims one = images.dims();
+  one[0] = 1;
+  train::Network t(teacher, one);
+  const size_t row = static_cast<size_t>(images.numel() / images.dims()[0]);
+  double sum = 0;
+  for (int64_t i : idx) {
+    std::vector<float> x(images.data<float>() + static_cast<size_t>(i) * row, images.data<float>() + static_cast<size_t>(i + 1) * row);
+    const Tensor yt = t.forward(Tensor::fromVector(one, x));
+    sum += referenceKl(Tensor::fromVector(yt.dims(), std::vector<float>(static_cast<size_t>(yt.numel()), 0.f)), yt, 4.0);
+  }
+  return sum / static_cast<double>(idx.size());
+}
+
 }  // namespace
 
 TEST_CASE("the held-back share is a seeded, sorted subset, and budgets grow with depth", "[train]") {
@@ -493,8 +508,13 @@ TEST_CASE("stage 2 keeps the latest candidate within keep-within standard errors
     CHECK(report["stage2"]["kept_epoch"] == keptEpoch);
     CHECK(report["stage2"]["lowest_kl_epoch"] == lowestEpoch);
     if (within == 10.f) CHECK(keptButNotLowest > 0);  // the rule acts: a later, not lowest epoch is kept
-    const double measured = heldBackKl(*g, *teacher, images, train::heldBackImages(32, 0.25f, cfg.seed));
+    const std::vector<int64_t> held = train::heldBackImages(32, 0.25f, cfg.seed);
+    const double measured = heldBackKl(*g, *teacher, images, held);
     CHECK(measured == Approx(report["stage2"]["kept_held_back_kl"].get<double>()).epsilon(1e-4));
+    // Beside it, what a constant prediction reaches on the same images; the student is far below.
+    const double constant = constantKl(*teacher, images, held);
+    CHECK(constant == Approx(report["stage2"]["held_back_kl_constant_prediction"].get<double>()).epsilon(1e-4));
+    CHECK(measured < 0.5 * constant);
   }
   train::FinetuneConfig bad = quickJointConfig(1);
   bad.keepWithin = -1.f;

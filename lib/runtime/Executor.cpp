@@ -269,8 +269,10 @@ Executor::Plan &Executor::planFor(const std::vector<Tensor> &inputs) {
       plan->inputs.emplace_back();
     }
   }
-  // Integer plans give the same codes image by image (exact sums, elementwise requantization).
-  if (fast || (opts_.integer && opts_.fastConvolutions && opts_.taps.empty())) buildImageByImagePrefix(b, g, plan->threads);
+  // Float plans as fast convolutions allow; integer plans give the same codes image by image
+  // (exact sums, elementwise requantization).
+  if (opts_.fastConvolutions && opts_.taps.empty() && (!quantized || opts_.integer))
+    buildImageByImagePrefix(b, g, plan->threads);
   for (Node *n : g.nodes()) {
     if (n->opType() == "Identity" && n->input(0)->container) continue;  // resolved per output below
     for (Value *o : n->outputs())
@@ -402,37 +404,28 @@ std::vector<Tensor> Executor::runTensors(const std::vector<Tensor> &inputs, std:
       runStep(s, i++, 0);
       continue;
     }
+    // Copy t of the group on thread t, over its images; its steps were built for one thread
+    // and oneDNN and the kernels run on one inside this region. A stream per thread; an error
+    // leaves the region as a value (an exception may not cross it) and is thrown here.
     const size_t copies = first.groupCopies, len = first.groupSize / copies;
-    if (copies == 1) {
-      for (size_t image = 0; image < first.groupImages; ++image)  // the group, once per image
-        for (size_t j = i; j < i + len; ++j) {
-          threads.set(plan.steps[j].threads);
-          runStep(s, j, image);
-        }
-    } else {
-      // Copy t of the group on thread t, over its images; its steps were built for one thread
-      // and oneDNN and the kernels run on one inside this region. A stream per thread; an
-      // error leaves the region as a value (an exception may not cross it) and is thrown here.
-      s.wait();
-      threads.set(static_cast<int>(copies));
-      while (impl_->threadStreams.size() < copies) impl_->threadStreams.emplace_back(impl_->engine);
-      std::vector<std::exception_ptr> failed(copies);
+    s.wait();
+    while (impl_->threadStreams.size() < copies) impl_->threadStreams.emplace_back(impl_->engine);
+    std::vector<std::exception_ptr> failed(copies);
 #pragma omp parallel num_threads(static_cast<int>(copies))
-      {
-        const size_t t = static_cast<size_t>(omp_get_thread_num());
-        omp_set_num_threads(1);  // for regions nested in this one, should nesting be enabled
-        try {
-          dnnl::stream &on = impl_->threadStreams[t];
-          for (size_t image = t; image < first.groupImages; image += copies)
-            for (size_t j = i + t * len; j < i + (t + 1) * len; ++j) runStep(on, j, image);
-          on.wait();
-        } catch (...) {
-          failed[t] = std::current_exception();
-        }
+    {
+      const size_t t = static_cast<size_t>(omp_get_thread_num());
+      omp_set_num_threads(1);  // for regions nested in this one, should nesting be enabled
+      try {
+        dnnl::stream &on = impl_->threadStreams[t];
+        for (size_t image = t; image < first.groupImages; image += copies)
+          for (size_t j = i + t * len; j < i + (t + 1) * len; ++j) runStep(on, j, image);
+        on.wait();
+      } catch (...) {
+        failed[t] = std::current_exception();
       }
-      for (const std::exception_ptr &e : failed)
-        if (e) std::rethrow_exception(e);
     }
+    for (const std::exception_ptr &e : failed)
+      if (e) std::rethrow_exception(e);
     i += first.groupSize;
   }
   s.wait();

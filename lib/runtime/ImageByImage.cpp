@@ -139,34 +139,28 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
   Value *last = one->findValue(cut.value->name());
   one->outputs() = {last};
   one->removeDeadCode();
+  // Each output's one-image shape is the batch's with one image (every op of the prefix computes
+  // an image from that image alone). ONNX's rules must give it, or a shape is fixed for the
+  // whole batch; the integer runner's ops, which carry the shapes they were made with, take it.
+  // The types stay the plan's: the lowering changed some that ONNX's rules would give back
+  // (signed codes held as uint8).
   try {
     for (Node *n : one->nodes()) {
-      // The integer runner's ops carry the shapes they were made with: per image (an op of
-      // the prefix), the batch's with one image. The types stay the plan's: the lowering
-      // changed some that ONNX's rules would give back (signed codes held as uint8).
       const bool internal = isInternalOp(n->opType());
       if (!internal) inferNodeShapes(*n, one->opset);
       for (Value *o : n->outputs()) {
         const Value *whole = o ? g.findValue(o->name()) : nullptr;
         if (!whole || !whole->shapeIsStatic() || whole->dims().empty()) return false;
+        Dims want = whole->dims();
+        want[0] = 1;
         o->setDType(whole->dtype());
-        if (!internal) continue;
-        Dims d = whole->dims();
-        d[0] = 1;
-        o->setShape(d);
+        if (internal) o->setShape(want);
+        else if (!o->shapeIsStatic() || o->dims() != want) return false;
       }
     }
   } catch (const Error &) {
     return false;  // a shape fixed for the whole batch (a Reshape to N x ...)
   }
-  for (const Node *n : one->nodes())
-    for (const Value *o : n->outputs()) {
-      const Value *whole = o ? g.findValue(o->name()) : nullptr;
-      if (!whole || !o->shapeIsStatic() || o->dims().size() != whole->dims().size()) return false;
-      Dims want = whole->dims();
-      want[0] = 1;
-      if (o->dims() != want) return false;
-    }
 
   // One copy of the steps (and of their buffers) per thread, each built for one thread: thread
   // t runs copy t on images t, t + T, ..., so no step waits for the other cores (a barrier per
@@ -174,7 +168,6 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
   const int copies = static_cast<int>(std::min<int64_t>(maxThreads, batch));
   std::vector<PlanStep> all;
   std::vector<dnnl::memory> buffers;
-  std::optional<dnnl::memory::desc> batchCutMd;
   std::optional<dnnl::memory> batchCut;
   for (int c = 0; c < copies; ++c) {
     PlanBuilder pb(*one, b.engine());
@@ -184,10 +177,8 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
     pb.define(in, imageInput);
     try {
       ThreadCount threads(maxThreads);
-      for (Node *n : one->nodes()) {
-        threads.set(copies > 1 ? 1 : stepThreads(*n, maxThreads));
-        buildNode(pb, *n);
-      }
+      threads.set(1);
+      for (Node *n : one->nodes()) buildNode(pb, *n);
     } catch (const Error &) {
       return false;
     }
@@ -197,9 +188,8 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
       imageCut = pb.plainMemoryOf(last);
       cutMd = forBatch(imageCut.get_desc(), batch);
     }
-    if (!cutMd || (batchCutMd && *cutMd != *batchCutMd)) return false;
+    if (!cutMd || (batchCut && *cutMd != batchCut->get_desc())) return false;
     if (!batchCut) {
-      batchCutMd = cutMd;
       batchCut = dnnl::memory(*cutMd, b.engine());  // owned with the copies' buffers below
       buffers.push_back(*batchCut);
     }
@@ -227,7 +217,7 @@ bool buildPrefix(PlanBuilder &b, const Graph &g, const Cut &cut, int maxThreads)
       return h;
     };
     for (PlanStep &s : steps) {
-      s.label += copies > 1 ? cat(" (image by image, thread ", c, ")") : std::string(" (image by image)");
+      s.label += cat(" (image by image, thread ", c, ")");
       if (s.kernel) {
         s.chunkBuffers.resize(static_cast<size_t>(batch));
         for (int64_t k = c; k < batch; k += copies)

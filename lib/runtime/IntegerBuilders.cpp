@@ -402,16 +402,17 @@ void buildQuantizeCodes(PlanBuilder &b, const Node &n) {
   const int32_t zp = p.zeroPoint[0];
   const QuantRange r = codeRange(*q->codes);
   // Through its buffers, so that the opening layers' group can run it image by image.
-  const std::vector<void *> buffers = {x.get_data_handle(), out.get_data_handle()};
+  auto addQuantize = [&](auto code) {
+    using Code = decltype(code);
+    b.addKernel(n, {x.get_data_handle(), out.get_data_handle()}, [=](void *const *io) {
+      quantizeToCodes(static_cast<const float *>(io[0]), static_cast<Code *>(io[1]), count, scale, zp, r);
+    });
+  };
   if (q->dtype() == DType::UInt8) {
     if (r.qmin < 0) throw Error(cat(n.describe(), ": signed codes of a tensor that may be negative in uint8"));
-    b.addKernel(n, buffers, [=](void *const *io) {
-      quantizeToCodes(static_cast<const float *>(io[0]), static_cast<uint8_t *>(io[1]), count, scale, zp, r);
-    });
+    addQuantize(uint8_t{});
   } else if (q->dtype() == DType::Int8) {
-    b.addKernel(n, buffers, [=](void *const *io) {
-      quantizeToCodes(static_cast<const float *>(io[0]), static_cast<int8_t *>(io[1]), count, scale, zp, r);
-    });
+    addQuantize(int8_t{});
   } else {
     throw Error(cat(n.describe(), ": codes of type ", dtypeName(q->dtype()), " are not supported"));
   }

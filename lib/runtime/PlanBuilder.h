@@ -32,8 +32,8 @@ struct PlanStep {
   std::vector<void *> buffers;
   int threads = 1;                           ///< OpenMP threads in effect when it was built; it runs on them
   /// Set on the first step of a group run image by image (ImageByImage.h): the group's length,
-  /// how many images it runs for, and in how many equal copies, one per thread (copy t runs
-  /// images t, t + groupCopies, ...).
+  /// how many images it runs for, and in how many equal single-threaded copies, one per thread
+  /// (copy t runs images t, t + groupCopies, ...).
   size_t groupSize = 0, groupImages = 0, groupCopies = 1;
   /// In such a group: the arguments for each image its copy runs (args are the first image's).
   std::vector<std::unordered_map<int, dnnl::memory>> chunkArgs;

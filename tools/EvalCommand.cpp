@@ -129,6 +129,7 @@ void addEvalCommand(CLI::App &app, Action &action) {
                             {"seconds", r.seconds}, {"images_per_s", r.images / r.seconds}, {"labels", r.labels}};
         if (!r.quantization.empty()) j["quantization"] = r.quantization;
         j["runner"] = r.runner;
+        j["input_layout"] = r.inputLayout;
         if (!r.lowering.empty()) j["lowering"] = r.lowering;
         if (!r.warnings.empty()) j["warnings"] = r.warnings;
         if (o->cfg.attack) {

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "import/OnnxTensor.h"
+#include "passes/ChannelsFirstInputs.h"
 #include "support/File.h"
 
 namespace lowbit {
@@ -68,6 +69,12 @@ void writeAttribute(const std::string &name, const Attribute &a, onnx::Attribute
 }  // namespace
 
 void exportToProto(const Graph &g, onnx::ModelProto *model) {
+  if (!g.channelsLastInputs.empty()) {  // the interface is the file's
+    std::unique_ptr<Graph> stored = g.clone();
+    restoreChannelsLastInputs(*stored);
+    exportToProto(*stored, model);
+    return;
+  }
   model->set_ir_version(std::min<int64_t>(g.irVersion > 0 ? g.irVersion : 8, onnx::IR_VERSION));
   if (model->ir_version() < 7) model->set_ir_version(7);
   model->set_producer_name("lowbit");

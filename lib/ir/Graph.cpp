@@ -235,6 +235,7 @@ std::unique_ptr<Graph> Graph::clone() const {
   g->producerVersion = producerVersion;
   g->docString = docString;
   g->metadata = metadata;
+  g->channelsLastInputs = channelsLastInputs;
   std::unordered_map<const Value *, Value *> vmap;
   for (const auto &v : values_) {
     Value *c = g->addValue(v->name());

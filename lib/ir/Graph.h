@@ -81,6 +81,9 @@ class Graph {
   int64_t irVersion = 8;
   std::string producerName, producerVersion, docString;
   std::vector<std::pair<std::string, std::string>> metadata;  ///< ONNX metadata_props
+  /// Inputs the file stores as [N, H, W, C] that the graph reads as [N, C, H, W]
+  /// (ChannelsFirstInputs); the exporter writes them back as the file had them.
+  std::vector<std::string> channelsLastInputs;
 
  private:
   std::vector<std::unique_ptr<Node>> nodes_;

@@ -78,6 +78,22 @@ std::string quantizationSummary(const BitWidths &b) {
   return cat("weights ", list(b.weights), "; activations ", list(b.acts));
 }
 
+// The bytes of an [N, C, H, W] batch as the model file stores its input: channels last for an
+// input ChannelsFirstInputs turned, so a dump replays on the file as it is.
+void appendAsStored(std::string &out, const Tensor &x, bool channelsLast) {
+  if (!channelsLast) {
+    out.append(static_cast<const char *>(x.raw()), x.byteSize());
+    return;
+  }
+  const int64_t n = x.dims()[0], c = x.dims()[1], hw = x.dims()[2] * x.dims()[3];
+  std::vector<float> t(static_cast<size_t>(x.numel()));
+  const float *src = x.data<float>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t p = 0; p < hw; ++p) t[static_cast<size_t>((i * hw + p) * c + ch)] = src[(i * c + ch) * hw + p];
+  out.append(reinterpret_cast<const char *>(t.data()), t.size() * sizeof(float));
+}
+
 }  // namespace
 
 EvalResult runEval(const EvalConfig &cfg) {
@@ -129,6 +145,7 @@ EvalResult runEval(const EvalConfig &cfg) {
   r.data = cfg.dataDir;
   r.labels = set.labelDescription();
   r.runner = cfg.runner;
+  r.inputLayout = in.layout();
   if (attack) {
     r.attackSource = source ? cfg.attackFrom : "white-box";
     for (float eps : cfg.attackEps) r.attacks.push_back({eps, 0, 0});
@@ -167,11 +184,11 @@ EvalResult runEval(const EvalConfig &cfg) {
       const Tensor advLogits = exec.run(advIn).at(0);
       for (size_t i = 0; i < e - b; ++i)
         r.attacks[a].correct1 += rankOf(advLogits.data<float>() + i * static_cast<size_t>(k), k, labels[i]) == 0;
-      if (!cfg.dump.empty()) dumpAdversarial[a].append(static_cast<const char *>(adv.raw()), adv.byteSize());
+      if (!cfg.dump.empty()) appendAsStored(dumpAdversarial[a], adv, in.channelsLast);
     }
     r.images += static_cast<int64_t>(e - b);
     if (!cfg.dump.empty()) {
-      dumpInputs.append(static_cast<const char *>(x.raw()), x.byteSize());
+      appendAsStored(dumpInputs, x, in.channelsLast);
       dumpLogits.append(static_cast<const char *>(logits.raw()), logits.byteSize());
       allLabels.insert(allLabels.end(), labels.begin(), labels.end());
       inputDims = x.dims();
@@ -186,8 +203,9 @@ EvalResult runEval(const EvalConfig &cfg) {
     r.lowering += "; codes below 8 bits run in 8-bit containers with their reduced range";
   if (!cfg.dump.empty()) {
     inputDims[0] = logitDims[0] = r.images;
+    if (in.channelsLast) inputDims = {inputDims[0], inputDims[2], inputDims[3], inputDims[1]};
     nlohmann::json meta = {{"model", cfg.modelPath}, {"input_name", in.name}, {"input_shape", inputDims},
-                           {"logits_shape", logitDims}, {"labels", allLabels}};
+                           {"logits_shape", logitDims}, {"labels", allLabels}, {"input_layout", in.layout()}};
     dumps.write(dumpFiles[0], dumpInputs);
     dumps.write(dumpFiles[1], dumpLogits);
     if (attack) {

@@ -49,6 +49,7 @@ struct EvalResult {
   /// activations 8-bit x21" (empty for a float model).
   std::string quantization;
   std::string runner;    ///< the runner used
+  std::string inputLayout;  ///< "NCHW", or "NHWC" for a channels-last input (fed as the file stores it)
   std::string lowering;  ///< integer runners: how many Conv/Gemm ran as integers
   std::vector<AttackResult> attacks;  ///< one per --eps, in order
   std::string attackSource;           ///< "white-box" or the model the images were crafted on

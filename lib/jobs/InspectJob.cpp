@@ -147,6 +147,7 @@ nlohmann::json inspectModel(const std::string &path) {
   r["layers"] = layers;
   r["flops_per_image"] = 2 * total;
   r["prepared_nodes"] = g->numNodes();
+  r["channels_last_inputs"] = g->channelsLastInputs;
   return r;
 }
 
@@ -165,7 +166,9 @@ std::string formatInspection(const nlohmann::json &r) {
     for (const auto &l : r["unsupported"]) os << "  " << l.get<std::string>() << "\n";
     return os.str();
   }
-  os << "prepared  " << r["prepared_nodes"] << " nodes after folding and fusion\n";
+  os << "prepared  " << r["prepared_nodes"] << " nodes after folding and fusion";
+  for (const auto &name : r["channels_last_inputs"]) os << "; " << name.get<std::string>() << " read channels first";
+  os << "\n";
   os << "layers (batch 1):\n";
   for (const auto &l : r["layers"]) {
     os << "  " << l["node"].get<std::string>() << " (" << l["op"].get<std::string>();

@@ -1,5 +1,7 @@
 #include "jobs/ModelLoader.h"
 
+#include <algorithm>
+
 #include "import/OnnxImporter.h"
 #include "passes/PassManager.h"
 #include "support/Strings.h"
@@ -22,7 +24,7 @@ ImageInputInfo imageInputOf(const Graph &g, const std::string &path) {
   if (in->dtype() != DType::Float32 || !in->hasShape() || in->dims().size() != 4)
     throw Error(cat(path, ": input '", in->name(), "' is ", dtypeName(in->dtype()),
                     in->hasShape() ? shapeString(in->dims()) : "[?]",
-                    "; lowbit feeds images to a FLOAT [N,C,H,W] input"));
+                    "; lowbit feeds images to a FLOAT [N,C,H,W] input (or [N,H,W,C] of 1 or 3 channels)"));
   if (in->dims()[1] <= 0)
     throw Error(cat(path, ": input '", in->name(), "' has an unknown channel count"));
   ImageInputInfo info;
@@ -30,6 +32,7 @@ ImageInputInfo imageInputOf(const Graph &g, const std::string &path) {
   info.channels = static_cast<int>(in->dims()[1]);
   info.height = static_cast<int>(in->dims()[2]);
   info.width = static_cast<int>(in->dims()[3]);
+  info.channelsLast = std::count(g.channelsLastInputs.begin(), g.channelsLastInputs.end(), in->name()) > 0;
   return info;
 }
 

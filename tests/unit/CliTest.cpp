@@ -486,6 +486,46 @@ TEST_CASE("lowbit quantize --act-mode asymmetric: signed activations get u8 code
   fs::remove(report);
 }
 
+TEST_CASE("a channels-last model evaluates and quantizes as its channels-first twin, and keeps its interface", "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "lowbit_cli_nhwc";
+  fs::remove_all(root);
+  fillClassFolder(root / "data" / "0");
+  const std::string first = kData + "/good/tiny_convnet.onnx", last = (root / "nhwc.onnx").string();
+  {  // The twin as a TensorFlow export lays it out: [N, H, W, C] and a Transpose into the Conv.
+    auto g = lowbit::importOnnxFile(first);
+    g->channelsLastInputs = {g->inputs()[0]->name()};
+    lowbit::exportOnnxFile(*g, last);
+    REQUIRE(lowbit::importOnnxFile(last)->inputs()[0]->dims() == lowbit::Dims{-1, 8, 8, 3});
+  }
+  const std::string norm = " --size 8 --mean 0.5 --std 0.25", data = " --data " + (root / "data").string();
+  std::vector<float> inputs[2], logits[2];
+  for (int k = 0; k < 2; ++k) {
+    const std::string prefix = (root / (k ? "last" : "first")).string();
+    RunResult r = runLowbit("eval " + (k ? last : first) + data + norm + " --json --dump " + prefix);
+    REQUIRE(r.code == 0);
+    const nlohmann::json j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    CHECK(j["input_layout"] == (k ? "NHWC" : "NCHW"));
+    const nlohmann::json meta = nlohmann::json::parse(std::ifstream(prefix + ".json"));
+    CHECK(meta["input_shape"] == (k ? std::vector<int>{4, 8, 8, 3} : std::vector<int>{4, 3, 8, 8}));
+    inputs[k] = readF32(prefix + ".inputs.f32");
+    logits[k] = readF32(prefix + ".logits.f32");
+  }
+  CHECK(logits[1] == logits[0]);
+  REQUIRE(inputs[1].size() == inputs[0].size());
+  for (size_t n = 0; n < 4; ++n)  // the dump is in the file's layout
+    for (size_t c = 0; c < 3; ++c)
+      for (size_t p = 0; p < 64; ++p) CHECK(inputs[1][(n * 64 + p) * 3 + c] == inputs[0][(n * 3 + c) * 64 + p]);
+  // Quantized, the file keeps [N, H, W, C] and runs as integers what the simulation computes.
+  const std::string q = (root / "nhwc.q.onnx").string();
+  REQUIRE(runLowbit("quantize " + last + " --calib " + (root / "data").string() + norm + " -o " + q).code == 0);
+  auto g = lowbit::importOnnxFile(q);
+  CHECK(g->inputs()[0]->dims() == lowbit::Dims{-1, 8, 8, 3});
+  CHECK(g->nodes().front()->opType() == "Transpose");
+  checkInt8MatchesSimulation(q, norm, root / "int8");
+  fs::remove_all(root);
+}
+
 namespace {
 
 // A ShuffleNet unit in small: two Conv-Relu branches -> Concat -> channel shuffle (Reshape,

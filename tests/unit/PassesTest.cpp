@@ -1,4 +1,6 @@
 #include "TestUtil.h"
+#include "export/OnnxExporter.h"
+#include "import/OnnxImporter.h"
 #include "ops/ShapeInference.h"
 #include "passes/PassManager.h"
 
@@ -152,6 +154,103 @@ TEST_CASE("FreeFixedBatch frees an exported N = 1 unless a node or an output dep
     CHECK(g->inputs()[0]->dims() == Dims{1, 4, 3, 3});
     CHECK_THROWS_WITH(runGraph(*g, {in}), Catch::Contains("expects shape [1,4,3,3]") && Catch::Contains("pass --batch 1"));
   }
+}
+
+namespace {
+
+// An [N, H, W, C] image classifier as Keras exports it: Normalization (Sub, Div on the channels
+// axis) in channels-last, then a Transpose into an NCHW Conv, global pooling, logits.
+std::unique_ptr<Graph> channelsLastClassifier() {
+  auto g = std::make_unique<Graph>();
+  Value *x = addInput(*g, "images", {-1, 6, 5, 3});
+  Node *sub = addOp(*g, "Sub", {x, g->addConstant("mean", Tensor::fromVector<float>({3}, {0.4f, 0.5f, 0.6f}))}, "centred");
+  Node *div = addOp(*g, "Div", {sub->output(0), g->addConstant("std", Tensor::fromVector<float>({1, 1, 3}, {0.2f, 0.25f, 0.3f}))}, "normalized");
+  Node *t = addOp(*g, "Transpose", {div->output(0)}, "nchw");
+  t->setAttr("perm", Attribute::ofInts({0, 3, 1, 2}));
+  Node *conv = addOp(*g, "Conv", {t->output(0), g->addConstant("w", randomTensor({4, 3, 3, 3}, 11)),
+                                  g->addConstant("b", randomTensor({4}, 12))}, "conv");
+  conv->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+  Node *gap = addOp(*g, "GlobalAveragePool", {conv->output(0)}, "gap");
+  Node *flat = addOp(*g, "Flatten", {gap->output(0)}, "logits");
+  g->outputs().push_back(flat->output(0));
+  inferShapes(*g);
+  return g;
+}
+
+Tensor toChannelsFirst(const Tensor &nhwc) {
+  const Dims &d = nhwc.dims();
+  std::vector<float> v(static_cast<size_t>(nhwc.numel()));
+  const float *src = nhwc.data<float>();
+  for (int64_t n = 0; n < d[0]; ++n)
+    for (int64_t h = 0; h < d[1]; ++h)
+      for (int64_t w = 0; w < d[2]; ++w)
+        for (int64_t c = 0; c < d[3]; ++c) v[static_cast<size_t>(((n * d[3] + c) * d[1] + h) * d[2] + w)] = *src++;
+  return Tensor::fromVector<float>({d[0], d[3], d[1], d[2]}, v);
+}
+
+}  // namespace
+
+TEST_CASE("ChannelsFirstInputs reads an [N,H,W,C] input channels first, and the export gives the file's interface back", "[passes]") {
+  std::unique_ptr<Graph> g = channelsLastClassifier();
+  const Tensor images = randomTensor({2, 6, 5, 3}, 13, 0.f, 1.f);
+  const Tensor expected = runGraph(*g, {images})[0];
+  runPasses(*g, {"ChannelsFirstInputs", "DeadCodeElimination"});
+  CHECK(g->inputs()[0]->name() == "images");
+  CHECK(g->inputs()[0]->dims() == Dims{-1, 3, 6, 5});
+  CHECK(g->channelsLastInputs == std::vector<std::string>{"images"});
+  // The view moved through the normalization and cancelled with the model's own Transpose.
+  CHECK(countOps(*g, "Transpose") == 0);
+  for (Node *n : g->nodes())
+    if (n->opType() == "Sub") {
+      CHECK(n->input(0) == g->inputs()[0]);
+      CHECK(n->input(1)->dims() == Dims{1, 3, 1, 1});
+    }
+  const Tensor first = toChannelsFirst(images);
+  CHECK(mismatch(runGraph(*g, {first})[0], expected, 1e-6f, 1e-6f) == "");
+
+  // Exported, the model reads [N, H, W, C] under its name again; prepared again, channels first.
+  std::unique_ptr<Graph> back = importOnnxBytes(exportOnnxBytes(*g, "nhwc.onnx"), "nhwc.onnx", ".");
+  CHECK(back->inputs()[0]->name() == "images");
+  CHECK(back->inputs()[0]->dims() == Dims{-1, 6, 5, 3});
+  CHECK(back->channelsLastInputs.empty());
+  CHECK(mismatch(runGraph(*back, {images})[0], expected, 1e-6f, 1e-6f) == "");
+  runPasses(*back, floatPreparePipeline());
+  CHECK(back->inputs()[0]->dims() == Dims{-1, 3, 6, 5});
+  CHECK(countOps(*back, "Transpose") == 0);
+  CHECK(mismatch(runGraph(*back, {first})[0], expected, 1e-6f, 1e-6f) == "");
+}
+
+TEST_CASE("ChannelsFirstInputs leaves inputs alone that reach no Transpose into channels first, and keeps a view others read", "[passes]") {
+  // Rank-4 inputs of the node tests' kind (a ConvTranspose weight, a MatMul operand): what the
+  // dims alone suggest is no evidence, the Transpose into NCHW is.
+  for (const char *perm : {"none", "0,2,3,1", "0,3,1,2 after Relu"}) {
+    Graph g;
+    Value *x = addInput(g, "x", {1, 2, 4, 3});
+    Value *y = x;
+    if (std::string(perm) != "0,2,3,1") y = addOp(g, "Relu", {y}, "r")->output(0);
+    if (std::string(perm) != "none") {
+      Node *t = addOp(g, "Transpose", {y}, "t");
+      t->setAttr("perm", Attribute::ofInts(std::string(perm) == "0,2,3,1" ? std::vector<int64_t>{0, 2, 3, 1}
+                                                                          : std::vector<int64_t>{0, 3, 1, 2}));
+      y = t->output(0);
+    }
+    g.outputs().push_back(y);
+    inferShapes(g);
+    INFO(perm);
+    CHECK_FALSE(createPass("ChannelsFirstInputs")->run(g, {}));
+    CHECK(g.inputs()[0]->dims() == Dims{1, 2, 4, 3});
+  }
+  // A channels-last reader other than the Transpose (a Relu on the stored layout) keeps a view.
+  std::unique_ptr<Graph> g = channelsLastClassifier();
+  Node *side = addOp(*g, "Relu", {g->inputs()[0]}, "side");
+  g->outputs().push_back(side->output(0));
+  inferShapes(*g);
+  const Tensor images = randomTensor({2, 6, 5, 3}, 14, 0.f, 1.f);
+  const std::vector<Tensor> expected = runGraph(*g, {images});
+  runPasses(*g, {"ChannelsFirstInputs"});
+  CHECK(countOps(*g, "Transpose") == 2);  // the view, and the model's own after the normalization
+  const std::vector<Tensor> got = runGraph(*g, {toChannelsFirst(images)});
+  for (size_t i = 0; i < expected.size(); ++i) CHECK(mismatch(got[i], expected[i], 1e-6f, 1e-6f) == "");
 }
 
 TEST_CASE("EliminateIdentity removes Identity and inference Dropout", "[passes]") {

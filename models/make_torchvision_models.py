@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Exports torchvision architectures with random weights (nothing can be downloaded here) to
-ONNX as users do: torch.onnx.export, opset 13, dynamic batch, input [N,3,224,224], eval mode
+ONNX as users do: torch.onnx.export, opset 13, dynamic batch, input [N,3,224,224] (one
+[N,224,224,3], as TensorFlow exports lay images out), eval mode
 (BatchNorm folded by the exporter). For speed and float-vs-ONNX Runtime checks on the seed
 papers' architectures, and for fine-tuning every architecture users bring. Two small CIFAR-size
 nets cover export patterns torchvision's do not: a MobileNetV1 whose classifier flattens with
@@ -50,10 +51,14 @@ MODELS = {
     "convnext_tiny_opset17": lambda: torchvision.models.convnext_tiny(),
     "resnext50_32x4d": lambda: torchvision.models.resnext50_32x4d(),
     "efficientnet_v2_s": lambda: torchvision.models.efficientnet_v2_s(),
+    # The TensorFlow/Keras layout: an [N, 224, 224, 3] input, a per-channel Rescaling on it, then a
+    # Transpose into the NCHW network.
+    "mobilenet_v2_channels_last": lambda: ChannelsLast(torchvision.models.mobilenet_v2()),
 }
 OPSETS = {"shufflenet_v2_x0_5_opset11": 11, "mobilenet_v2_opset17": 17, "squeezenet1_0_opset9": 9,
           "convnext_tiny_opset17": 17}  # others 13
 FIXED_BATCH = {"resnet18_batch1"}
+CHANNELS_LAST = {"mobilenet_v2_channels_last"}
 SIZES = {"mobilenet_v1_cifar": 32, "squeezenet_bn_cifar": 32, "darknet_cifar": 32, "activations_cifar": 32}  # others 224
 
 
@@ -137,6 +142,17 @@ class Activations(torch.nn.Module):
         return self.fc(torch.tanh(self.features(x)))
 
 
+class ChannelsLast(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.register_buffer("scale", torch.tensor([1.1, 0.9, 1.0]))
+        self.register_buffer("offset", torch.tensor([0.05, -0.05, 0.0]))
+
+    def forward(self, x):
+        return self.net((x * self.scale + self.offset).permute(0, 3, 1, 2))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out", nargs="?", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"))
@@ -154,7 +170,8 @@ def main():
                 m.running_var.uniform_(0.5, 1.5)
         path = os.path.join(args.out, name + ".onnx")
         size = SIZES.get(name, 224)
-        torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=OPSETS.get(name, 13),
+        shape = (1, size, size, 3) if name in CHANNELS_LAST else (1, 3, size, size)
+        torch.onnx.export(model, torch.zeros(*shape), path, opset_version=OPSETS.get(name, 13),
                           input_names=["input"], output_names=["logits"],
                           dynamic_axes=None if name in FIXED_BATCH else {"input": {0: "N"}, "logits": {0: "N"}})
         print(f"wrote {path} ({os.path.getsize(path) / 1e6:.1f} MB)")

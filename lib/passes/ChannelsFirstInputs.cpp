@@ -1,11 +1,12 @@
 // ChannelsFirstInputs
 //   Requires: nothing (the importer's shapes).
 //   Produces: a float rank-4 graph input that reaches a Transpose(0, 3, 1, 2), directly or
-//             through elementwise Add, Sub, Mul and Div with a float constant (a Keras Rescaling
-//             or Normalization layer), is stored channels last, [N, H, W, C], as TensorFlow,
-//             Keras and tf2onnx exports store images. It becomes a channels-first input
-//             [N, C, H, W] of the same name that the old readers see through a
-//             Transpose(0, 2, 3, 1). That view moves down through the elementwise ops (their
+//             through Add, Sub, Mul and Div with a float constant (a Keras Rescaling or
+//             Normalization layer) and per-tensor QuantizeLinear/DequantizeLinear (ONNX
+//             Runtime's quantizer puts a pair before the Transpose), is stored channels last,
+//             [N, H, W, C], as TensorFlow, Keras and tf2onnx exports store images. It becomes a
+//             channels-first input [N, C, H, W] of the same name that the old readers see
+//             through a Transpose(0, 2, 3, 1). That view moves down through those ops (their
 //             constants permuted to broadcast channels first) and cancels with the export's
 //             Transpose(0, 3, 1, 2). The input's name joins Graph::channelsLastInputs, which the
 //             exporter reads to write the input back as the file had it
@@ -38,25 +39,34 @@ bool isTranspose(const Node &n, const std::vector<int64_t> &perm) {
   return n.opType() == "Transpose" && n.attrInts("perm") == perm;
 }
 
-// \p n is Add, Sub, Mul or Div of \p v and a float constant of rank <= 4 with a rank-4
-// output: an op the channels-last view can move below. \returns the constant's side or -1.
-int elementwiseWithConstant(const Node &n, const Value *v) {
+constexpr int kNotElementwise = -1, kPerTensor = 2;
+
+// How the channels-last view can move below \p n, a reader of \p v with a rank-4 output:
+// Add, Sub, Mul or Div of v and a float constant of rank <= 4 (\returns the constant's input
+// index, 0 or 1, to be permuted); QuantizeLinear or DequantizeLinear of v with one scale and
+// zero point (kPerTensor: nothing to permute); anything else kNotElementwise.
+int elementwiseReader(const Node &n, const Value *v) {
+  const Value *out = n.output(0);
+  if (!out || !out->hasShape() || out->dims().size() != 4) return kNotElementwise;
+  auto single = [](const Value *k) { return !k || (k->isConstant() && k->constant()->numel() == 1); };
+  if (n.opType() == "QuantizeLinear" || n.opType() == "DequantizeLinear")
+    return n.input(0) == v && n.input(1) && single(n.input(1)) && single(n.input(2)) ? kPerTensor : kNotElementwise;
   static const char *kOps[] = {"Add", "Sub", "Mul", "Div"};
   if (std::none_of(std::begin(kOps), std::end(kOps), [&](const char *e) { return n.opType() == e; }) ||
       n.inputs().size() != 2 || n.input(0) == n.input(1))
-    return -1;
+    return kNotElementwise;
   const int side = n.input(0) == v ? 1 : 0;
-  const Value *k = n.input(static_cast<size_t>(side)), *out = n.output(0);
-  if (!k || !k->isConstant() || k->constant()->dtype() != DType::Float32 || k->constant()->rank() > 4 || !out ||
-      !out->hasShape() || out->dims().size() != 4)
-    return -1;
+  const Value *k = n.input(static_cast<size_t>(side));
+  if (!k || !k->isConstant() || k->constant()->dtype() != DType::Float32 || k->constant()->rank() > 4)
+    return kNotElementwise;
   return side;
 }
 
-// Whether \p v reaches a Transpose(0, 3, 1, 2) through elementwise ops with constants.
+// Whether \p v reaches a Transpose(0, 3, 1, 2) through elementwise readers.
 bool reachesChannelsFirst(const Graph &g, const Value *v) {
   for (const Node *n : g.users(v))
-    if (isTranspose(*n, kToChannelsFirst) || (elementwiseWithConstant(*n, v) >= 0 && reachesChannelsFirst(g, n->output(0))))
+    if (isTranspose(*n, kToChannelsFirst) ||
+        (elementwiseReader(*n, v) != kNotElementwise && reachesChannelsFirst(g, n->output(0))))
       return true;
   return false;
 }
@@ -93,19 +103,24 @@ Tensor channelsFirstConstant(const Tensor &k) {
 }
 
 // Moves the channels-last view \p view (Transpose(0, 2, 3, 1) of a channels-first value) below
-// its one elementwise reader with a constant operand. \returns the view in its new place, or
-// null when its reader is anything else.
+// its one elementwise reader. \returns the view in its new place, or null when its reader is
+// anything else.
 Node *sinkView(Graph &g, Node *view) {
   Value *first = view->input(0), *last = view->output(0);
   const std::vector<Node *> readers = g.users(last);
   if (readers.size() != 1 || g.isGraphOutput(last)) return nullptr;
   Node *op = readers[0];
-  const int at = elementwiseWithConstant(*op, last);
-  if (at < 0) return nullptr;
-  const size_t side = static_cast<size_t>(at);
-  Value *k = op->input(side), *out = op->output(0);
-  op->inputs()[side] = g.addConstant(g.uniqueName(k->name() + "_channels_first"), channelsFirstConstant(*k->constant()));
-  op->inputs()[1 - side] = first;
+  const int how = elementwiseReader(*op, last);
+  if (how == kNotElementwise) return nullptr;
+  if (how == kPerTensor) {
+    op->inputs()[0] = first;
+  } else {
+    const size_t side = static_cast<size_t>(how);
+    const Value *k = op->input(side);
+    op->inputs()[side] = g.addConstant(g.uniqueName(k->name() + "_channels_first"), channelsFirstConstant(*k->constant()));
+    op->inputs()[1 - side] = first;
+  }
+  Value *out = op->output(0);
   Value *outFirst = g.addValue(g.uniqueName(out->name() + "_channels_first"));
   outFirst->setDType(out->dtype());
   outFirst->setShape(permuted(out->dims(), kToChannelsFirst));

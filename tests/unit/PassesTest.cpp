@@ -220,6 +220,23 @@ TEST_CASE("ChannelsFirstInputs reads an [N,H,W,C] input channels first, and the 
   CHECK(mismatch(runGraph(*back, {first})[0], expected, 1e-6f, 1e-6f) == "");
 }
 
+TEST_CASE("ChannelsFirstInputs moves the view through the per-tensor Q/DQ pair ONNX Runtime's quantizer puts before the Transpose", "[passes]") {
+  Graph g;
+  Value *x = addInput(g, "x", {2, 4, 5, 3});
+  Node *q = addOp(g, "QuantizeLinear", {x, g.addConstant("s", Tensor::scalar<float>(0.02f)), g.addConstant("z", Tensor::scalar<uint8_t>(128))}, "q");
+  Node *dq = addOp(g, "DequantizeLinear", {q->output(0), g.findValue("s"), g.findValue("z")}, "dq");
+  Node *t = addOp(g, "Transpose", {dq->output(0)}, "t");
+  t->setAttr("perm", Attribute::ofInts({0, 3, 1, 2}));
+  g.outputs().push_back(addOp(g, "Relu", {t->output(0)}, "y")->output(0));
+  inferShapes(g);
+  const Tensor images = randomTensor({2, 4, 5, 3}, 15);
+  const Tensor expected = runGraph(g, {images})[0];
+  runPasses(g, {"ChannelsFirstInputs"});
+  CHECK(countOps(g, "Transpose") == 0);
+  CHECK(g.findValue("q_channels_first")->dims() == Dims{2, 3, 4, 5});
+  CHECK(runGraph(g, {toChannelsFirst(images)})[0].toFloats() == expected.toFloats());
+}
+
 TEST_CASE("ChannelsFirstInputs leaves inputs alone that reach no Transpose into channels first, and keeps a view others read", "[passes]") {
   // Rank-4 inputs of the node tests' kind (a ConvTranspose weight, a MatMul operand): what the
   // dims alone suggest is no evidence, the Transpose into NCHW is.

@@ -1,5 +1,7 @@
 #include "ir/Tensor.h"
 
+#include <algorithm>
+
 #include "kernels/Half.h"
 
 #include <limits>
@@ -12,6 +14,11 @@ int64_t numElements(const Dims &dims) {
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
   return n;
+}
+
+int64_t logitClasses(const Dims &dims) {
+  if (dims.size() < 2 || std::any_of(dims.begin() + 2, dims.end(), [](int64_t d) { return d != 1; })) return -1;
+  return dims[1];
 }
 
 std::optional<int64_t> checkedByteSize(const Dims &dims, size_t elementSize) {

@@ -17,6 +17,10 @@ using Dims = std::vector<int64_t>;
 
 /// Product of \p dims (1 for a scalar).
 int64_t numElements(const Dims &dims);
+/// The class count of classifier logits [N, K], or of [N, K, 1, ..., 1] (a head left
+/// unflattened, as Caffe2 and some ONNX model zoo files end): the same [N, K] in memory.
+/// -1 for any other shape.
+int64_t logitClasses(const Dims &dims);
 /// Bytes a tensor of \p dims and element size \p elementSize takes; nullopt when a dim is
 /// negative or the count overflows (dims a hostile file declares: check before allocating).
 std::optional<int64_t> checkedByteSize(const Dims &dims, size_t elementSize);

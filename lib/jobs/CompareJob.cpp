@@ -54,7 +54,7 @@ nlohmann::json compareModels(const CompareConfig &cfg) {
       }
     }
     const float *a = fo.data<float>(), *c = qo.data<float>();
-    const int64_t k = fo.dims().back(), n = fo.numel() / k;
+    const int64_t classes = logitClasses(fo.dims()), k = classes > 0 ? classes : fo.dims().back(), n = fo.numel() / k;
     for (int64_t r = 0; r < n; ++r) {
       agree += std::max_element(a + r * k, a + (r + 1) * k) - (a + r * k) ==
                std::max_element(c + r * k, c + (r + 1) * k) - (c + r * k);

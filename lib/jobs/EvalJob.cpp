@@ -166,10 +166,10 @@ EvalResult runEval(const EvalConfig &cfg) {
     const Tensor &x = batchIn[0];
     std::vector<Tensor> outs = exec.run(batchIn);
     const Tensor &logits = outs.at(0);
-    if (logits.dtype() != DType::Float32 || logits.rank() != 2 || logits.dims()[0] != static_cast<int64_t>(e - b))
+    if (logits.dtype() != DType::Float32 || logitClasses(logits.dims()) < 1 || logits.dims()[0] != static_cast<int64_t>(e - b))
       throw Error(cat(cfg.modelPath, ": output '", g->outputs()[0]->name(), "' is ", shapeString(logits.dims()),
                       ", expected [batch, classes] logits"));
-    const int k = static_cast<int>(logits.dims()[1]);
+    const int k = static_cast<int>(logitClasses(logits.dims()));
     r.numClasses = k;
     if (b == 0) requireLabelsFit(set, k, cfg.modelPath, cfg.dataDir);
     for (size_t i = 0; i < e - b; ++i) {

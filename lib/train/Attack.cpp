@@ -45,7 +45,7 @@ Network &Attack::networkFor(const Dims &dims) {
 }
 
 Tensor crossEntropyGradient(const Tensor &logits, const std::vector<int> &labels) {
-  if (logits.rank() != 2 || logits.dims()[0] != static_cast<int64_t>(labels.size()))
+  if (logitClasses(logits.dims()) < 1 || logits.dims()[0] != static_cast<int64_t>(labels.size()))
     throw Error(cat("the attacked model's output is ", shapeString(logits.dims()), ", expected [batch, classes] logits"));
   const int64_t n = logits.dims()[0], k = logits.dims()[1];
   Tensor g(DType::Float32, logits.dims());

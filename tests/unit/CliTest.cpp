@@ -486,6 +486,42 @@ TEST_CASE("lowbit quantize --act-mode asymmetric: signed activations get u8 code
   fs::remove(report);
 }
 
+TEST_CASE("a classifier head left unflattened ([N, K, 1, 1] logits) evaluates, compares and is attacked as [N, K]", "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "lowbit_cli_4d_logits";
+  fs::remove_all(root);
+  fillClassFolder(root / "data" / "1");
+  const std::string flat = kData + "/good/tiny_convnet.onnx", unflat = (root / "4d.onnx").string();
+  {
+    auto g = lowbit::importOnnxFile(flat);
+    lowbit::Node *u = lowbit::test::addOp(*g, "Unsqueeze", {g->outputs()[0], g->addConstant("axes", lowbit::Tensor::fromVector<int64_t>({2}, {2, 3}))}, "logits_4d");
+    g->outputs()[0] = u->output(0);
+    lowbit::inferShapes(*g);
+    REQUIRE(g->outputs()[0]->dims() == lowbit::Dims{-1, 2, 1, 1});
+    lowbit::exportOnnxFile(*g, unflat);
+  }
+  CHECK(lowbit::logitClasses({4, 2, 1, 1}) == 2);
+  CHECK(lowbit::logitClasses({4, 2, 2}) == -1);
+  const std::string args = " --data " + (root / "data").string() + " --size 8 --mean 0.5 --std 0.25 --json";
+  nlohmann::json j[2];
+  for (int k = 0; k < 2; ++k) {
+    RunResult r = runLowbit("eval " + (k ? unflat : flat) + args + " --attack fgsm --eps 8/255");
+    REQUIRE(r.code == 0);
+    j[k] = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  }
+  CHECK(j[1]["correct_top1"] == j[0]["correct_top1"]);
+  CHECK(j[1]["attack"]["results"][0]["correct_top1"] == j[0]["attack"]["results"][0]["correct_top1"]);
+  // Top-1 agreement counts images, not the trailing unit dims.
+  const std::string q = (root / "4d.q.onnx").string();
+  REQUIRE(runLowbit("quantize " + unflat + " --calib " + (root / "data").string() + " --size 8 --mean 0.5 --std 0.25 -o " + q).code == 0);
+  RunResult c = runLowbit("inspect --compare " + unflat + " " + q + args);
+  REQUIRE(c.code == 0);
+  const double agreement = nlohmann::json::parse(c.output.substr(c.output.find('{')))["top1_agreement"];
+  CHECK(agreement >= 0.0);
+  CHECK(agreement <= 100.0);
+  fs::remove_all(root);
+}
+
 TEST_CASE("a channels-last model evaluates and quantizes as its channels-first twin, and keeps its interface", "[cli]") {
   namespace fs = std::filesystem;
   const fs::path root = fs::temp_directory_path() / "lowbit_cli_nhwc";

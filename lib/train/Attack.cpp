@@ -32,13 +32,15 @@ AttackConfig::Method AttackConfig::parseMethod(const std::string &name) {
 const char *AttackConfig::methodName(Method m) { return m == Method::Pgd ? "pgd" : "fgsm"; }
 
 Attack::Attack(const Graph &model, std::vector<float> mean, std::vector<float> std, AttackConfig cfg)
-    : model_(model), mean_(std::move(mean)), std_(std::move(std)), cfg_(cfg) {}
+    : model_(model.clone()), mean_(std::move(mean)), std_(std::move(std)), cfg_(cfg) {
+  exposeLogits(*model_);  // the cross-entropy is taken of logits
+}
 Attack::~Attack() = default;
 
 Network &Attack::networkFor(const Dims &dims) {
   auto it = networks_.find(dims);
   if (it == networks_.end()) {
-    it = networks_.emplace(dims, std::make_unique<Network>(model_, dims)).first;
+    it = networks_.emplace(dims, std::make_unique<Network>(*model_, dims)).first;
     it->second->setParameterGradients(false);  // only the input's gradient is wanted
   }
   return *it->second;

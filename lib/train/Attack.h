@@ -50,7 +50,7 @@ class Attack {
 
  private:
   Network &networkFor(const Dims &dims);
-  const Graph &model_;
+  std::unique_ptr<Graph> model_;  ///< the attacked model, its logits exposed (exposeLogits)
   std::vector<float> mean_, std_;
   AttackConfig cfg_;
   std::map<Dims, std::unique_ptr<Network>> networks_;  // one per batch size

@@ -807,6 +807,11 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   bd[0] = batch;
   const std::unique_ptr<Graph> student = specializedClone(quantized, {bd}, /*anyBatch=*/true);
   const std::unique_ptr<Graph> fixedTeacher = specializedClone(teacher, {bd}, /*anyBatch=*/true);
+  // The softened KL is of logits: a final Softmax is left out of both networks.
+  const bool softmaxHead = exposeLogits(*student);
+  if (exposeLogits(*fixedTeacher) != softmaxHead)
+    throw Error("finetune: the quantized model and the float one do not both end in a Softmax over the classes");
+  if (softmaxHead) report["logits"] = "the input of the final Softmax";
   const std::vector<Block> blocks = findBlocks(*fixedTeacher);
   int weightLayers = 0;
   for (const Node *node : fixedTeacher->nodes())

@@ -522,6 +522,50 @@ TEST_CASE("a classifier head left unflattened ([N, K, 1, 1] logits) evaluates, c
   fs::remove_all(root);
 }
 
+TEST_CASE("a model ending in a Softmax is attacked and fine-tuned on its logits, as the same model without it", "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "lowbit_cli_softmax";
+  fs::remove_all(root);
+  fillClassFolder(root / "data" / "1");
+  // Three classes: with two, a sign step is the same through one softmax or two.
+  const std::string plain = (root / "logits.onnx").string(), probs = (root / "softmax.onnx").string();
+  for (const std::string &file : {plain, probs}) {
+    auto g = lowbit::importOnnxFile(kData + "/good/tiny_convnet.onnx");
+    lowbit::Node *fc = lowbit::test::addOp(*g, "Gemm", {g->outputs()[0], g->addConstant("fc3.w", lowbit::test::randomTensor({3, 2}, 21)),
+                                                        g->addConstant("fc3.b", lowbit::test::randomTensor({3}, 22))}, "logits3");
+    fc->setAttr("transB", lowbit::Attribute::ofInt(1));
+    g->outputs()[0] = fc->output(0);
+    if (file == probs) {
+      lowbit::Node *sm = lowbit::test::addOp(*g, "Softmax", {g->outputs()[0]}, "probabilities");
+      sm->setAttr("axis", lowbit::Attribute::ofInt(1));
+      g->outputs()[0] = sm->output(0);
+    }
+    lowbit::inferShapes(*g);
+    lowbit::exportOnnxFile(*g, file);
+  }
+  const std::string pre = " --size 8 --mean 0.5 --std 0.25";
+  std::vector<float> adversarial[2];
+  nlohmann::json report[2];
+  for (int k = 0; k < 2; ++k) {
+    const std::string model = k ? probs : plain, prefix = (root / (k ? "probs" : "plain")).string();
+    RunResult e = runLowbit("eval " + model + " --data " + (root / "data").string() + pre + " --attack fgsm --eps 8/255 --dump " + prefix);
+    REQUIRE(e.code == 0);
+    adversarial[k] = readF32(prefix + ".adversarial.f32");
+    RunResult q = runLowbit("quantize " + model + " --calib " + (root / "data").string() + pre +
+                            " --wbits 4 --finetune global --joint-epochs 2 --lr 0.002 --held-back 0 -o " + prefix + ".q.onnx --report " +
+                            prefix + ".json");
+    REQUIRE(q.code == 0);
+    report[k] = nlohmann::json::parse(lowbit::readFile(prefix + ".json"));
+  }
+  // The cross-entropy's gradient and the softened KL are the logits' in both files.
+  REQUIRE_FALSE(adversarial[0].empty());
+  CHECK(adversarial[1] == adversarial[0]);
+  CHECK(report[1]["finetune"]["logits"] == "the input of the final Softmax");
+  CHECK_FALSE(report[0]["finetune"].contains("logits"));
+  CHECK(report[1]["finetune"]["stage2_joint"] == report[0]["finetune"]["stage2_joint"]);
+  fs::remove_all(root);
+}
+
 TEST_CASE("a channels-last model evaluates and quantizes as its channels-first twin, and keeps its interface", "[cli]") {
   namespace fs = std::filesystem;
   const fs::path root = fs::temp_directory_path() / "lowbit_cli_nhwc";

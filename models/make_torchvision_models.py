@@ -54,9 +54,13 @@ MODELS = {
     # The TensorFlow/Keras layout: an [N, 224, 224, 3] input, a per-channel Rescaling on it, then a
     # Transpose into the NCHW network.
     "mobilenet_v2_channels_last": lambda: ChannelsLast(torchvision.models.mobilenet_v2()),
+    # Opset 7, as the ONNX model zoo's oldest files: MaxPool and BatchNormalization (spatial)
+    # before their opset-8 and 9 forms.
+    "squeezenet1_1_opset7": lambda: torchvision.models.squeezenet1_1(),
+    "densenet121_opset7": lambda: torchvision.models.densenet121(),
 }
 OPSETS = {"shufflenet_v2_x0_5_opset11": 11, "mobilenet_v2_opset17": 17, "squeezenet1_0_opset9": 9,
-          "convnext_tiny_opset17": 17}  # others 13
+          "convnext_tiny_opset17": 17, "squeezenet1_1_opset7": 7, "densenet121_opset7": 7}  # others 13
 FIXED_BATCH = {"resnet18_batch1"}
 CHANNELS_LAST = {"mobilenet_v2_channels_last"}
 SIZES = {"mobilenet_v1_cifar": 32, "squeezenet_bn_cifar": 32, "darknet_cifar": 32, "activations_cifar": 32}  # others 224

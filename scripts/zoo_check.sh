@@ -13,7 +13,7 @@ models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mobilenet_v3_large efficientnet_b0 mnasnet0_5 regnet_x_400mf regnet_y_400mf googlenet
                                    densenet121 shufflenet_v2_x0_5_opset11 mobilenet_v2_opset17 squeezenet1_0_opset9 resnet18_batch1
                                    convnext_tiny convnext_tiny_opset17 resnext50_32x4d efficientnet_v2_s
-                                   mobilenet_v2_channels_last)
+                                   mobilenet_v2_channels_last squeezenet1_1_opset7 densenet121_opset7)
 images=${IMAGES:-32}
 pre=(--size 224 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225)
 work=$(mktemp -d)

@@ -371,6 +371,9 @@ void inferBatchNormalization(Node &n, int64_t opset) {
     throw Error(cat(n.describe(), ": training outputs of BatchNormalization before opset 14 are not supported"));
   if (!training && n.outputs().size() > 1)
     throw Error(cat(n.describe(), ": running_mean and running_var outputs need training_mode=1"));
+  // Opsets 7 and 8: spatial=0 keeps statistics per element of [C, H, W], not per channel.
+  if (opset < 9 && n.attrInt("spatial", 1) == 0)
+    throw Error(cat(n.describe(), ": spatial=0 (statistics per element, opset ", opset, ") is not supported; per channel is"));
   setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
   // Updated running statistics, one per channel.
   const Value *scale = n.input(1);

@@ -5,6 +5,7 @@
 #include "TestUtil.h"
 #include "export/OnnxExporter.h"
 #include "import/OnnxImporter.h"
+#include "ops/ShapeInference.h"
 #include "passes/PassManager.h"
 #include "support/File.h"
 #include <random>
@@ -184,4 +185,28 @@ TEST_CASE("a sequence or optional value passes through Identity, the runner and 
 TEST_CASE("an op other than Identity reading a sequence is an error naming the node", "[import]") {
   CHECK_THROWS_WITH(importOnnxBytes(optionalSequenceModel("Relu"), "relu_of_sequence.onnx", "."),
                     Catch::Contains("'pass' (Relu)") && Catch::Contains("Identity only"));
+}
+
+TEST_CASE("opset-7 MaxPool and BatchNormalization (the model zoo's oldest files) read as their later forms", "[import]") {
+  Graph g;
+  Value *x = addInput(g, "x", {-1, 3, 6, 6});
+  Node *bn = addOp(g, "BatchNormalization", {x, g.addConstant("gamma", randomTensor({3}, 31, 0.5f, 2.f)),
+                                             g.addConstant("beta", randomTensor({3}, 32)), g.addConstant("mean", randomTensor({3}, 33)),
+                                             g.addConstant("var", randomTensor({3}, 34, 0.5f, 2.f))}, "bn");
+  Node *pool = addOp(g, "MaxPool", {bn->output(0)}, "y");
+  pool->setAttr("kernel_shape", Attribute::ofInts({2, 2}));
+  pool->setAttr("strides", Attribute::ofInts({2, 2}));
+  g.outputs().push_back(pool->output(0));
+  g.opset = 13;
+  inferShapes(g);
+  const Tensor in = randomTensor({2, 3, 6, 6}, 35);
+  const Tensor expected = runGraph(g, {in})[0];
+  g.opset = 7;
+  std::unique_ptr<Graph> old = importOnnxBytes(exportOnnxBytes(g, "opset7.onnx"), "opset7.onnx", ".");
+  CHECK(old->opset == 7);
+  CHECK(runGraph(*old, {in})[0] == expected);
+  // spatial = 0 keeps statistics per element of [C, H, W]: refused, naming the node.
+  bn->setAttr("spatial", Attribute::ofInt(0));
+  CHECK_THROWS_WITH(importOnnxBytes(exportOnnxBytes(g, "spatial0.onnx"), "spatial0.onnx", "."),
+                    Catch::Contains("'bn_node'") && Catch::Contains("spatial=0"));
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -55,6 +56,14 @@ void checkInt8MatchesSimulation(const std::string &model, const std::string &pre
   REQUIRE_FALSE(logits[0].empty());
   for (size_t i = 0; i < logits[0].size(); ++i) CHECK(logits[1][i] == Approx(logits[0][i]).margin(1e-4));
   std::filesystem::remove_all(data);
+}
+// Writes tests/data's tiny classifier to \p file with its logits replaced by what \p edit
+// returns (given the graph and the logits; it may change the graph otherwise too).
+void writeTinyWith(const std::filesystem::path &file, const std::function<lowbit::Value *(lowbit::Graph &, lowbit::Value *)> &edit) {
+  auto g = lowbit::importOnnxFile(kData + "/good/tiny_convnet.onnx");
+  g->outputs()[0] = edit(*g, g->outputs()[0]);
+  lowbit::inferShapes(*g);
+  lowbit::exportOnnxFile(*g, file.string());
 }
 }  // namespace
 
@@ -492,14 +501,11 @@ TEST_CASE("a classifier head left unflattened ([N, K, 1, 1] logits) evaluates, c
   fs::remove_all(root);
   fillClassFolder(root / "data" / "1");
   const std::string flat = kData + "/good/tiny_convnet.onnx", unflat = (root / "4d.onnx").string();
-  {
-    auto g = lowbit::importOnnxFile(flat);
-    lowbit::Node *u = lowbit::test::addOp(*g, "Unsqueeze", {g->outputs()[0], g->addConstant("axes", lowbit::Tensor::fromVector<int64_t>({2}, {2, 3}))}, "logits_4d");
-    g->outputs()[0] = u->output(0);
-    lowbit::inferShapes(*g);
-    REQUIRE(g->outputs()[0]->dims() == lowbit::Dims{-1, 2, 1, 1});
-    lowbit::exportOnnxFile(*g, unflat);
-  }
+  writeTinyWith(unflat, [](lowbit::Graph &g, lowbit::Value *logits) {
+    return lowbit::test::addOp(g, "Unsqueeze", {logits, g.addConstant("axes", lowbit::Tensor::fromVector<int64_t>({2}, {2, 3}))}, "logits_4d")
+        ->output(0);
+  });
+  REQUIRE(lowbit::importOnnxFile(unflat)->outputs()[0]->dims() == lowbit::Dims{-1, 2, 1, 1});
   CHECK(lowbit::logitClasses({4, 2, 1, 1}) == 2);
   CHECK(lowbit::logitClasses({4, 2, 2}) == -1);
   const std::string args = " --data " + (root / "data").string() + " --size 8 --mean 0.5 --std 0.25 --json";
@@ -529,20 +535,16 @@ TEST_CASE("a model ending in a Softmax is attacked and fine-tuned on its logits,
   fillClassFolder(root / "data" / "1");
   // Three classes: with two, a sign step is the same through one softmax or two.
   const std::string plain = (root / "logits.onnx").string(), probs = (root / "softmax.onnx").string();
-  for (const std::string &file : {plain, probs}) {
-    auto g = lowbit::importOnnxFile(kData + "/good/tiny_convnet.onnx");
-    lowbit::Node *fc = lowbit::test::addOp(*g, "Gemm", {g->outputs()[0], g->addConstant("fc3.w", lowbit::test::randomTensor({3, 2}, 21)),
-                                                        g->addConstant("fc3.b", lowbit::test::randomTensor({3}, 22))}, "logits3");
-    fc->setAttr("transB", lowbit::Attribute::ofInt(1));
-    g->outputs()[0] = fc->output(0);
-    if (file == probs) {
-      lowbit::Node *sm = lowbit::test::addOp(*g, "Softmax", {g->outputs()[0]}, "probabilities");
+  for (const std::string &file : {plain, probs})
+    writeTinyWith(file, [&](lowbit::Graph &g, lowbit::Value *two) {
+      lowbit::Node *fc = lowbit::test::addOp(g, "Gemm", {two, g.addConstant("fc3.w", lowbit::test::randomTensor({3, 2}, 21)),
+                                                         g.addConstant("fc3.b", lowbit::test::randomTensor({3}, 22))}, "logits3");
+      fc->setAttr("transB", lowbit::Attribute::ofInt(1));
+      if (file == plain) return fc->output(0);
+      lowbit::Node *sm = lowbit::test::addOp(g, "Softmax", {fc->output(0)}, "probabilities");
       sm->setAttr("axis", lowbit::Attribute::ofInt(1));
-      g->outputs()[0] = sm->output(0);
-    }
-    lowbit::inferShapes(*g);
-    lowbit::exportOnnxFile(*g, file);
-  }
+      return sm->output(0);
+    });
   const std::string pre = " --size 8 --mean 0.5 --std 0.25";
   std::vector<float> adversarial[2];
   nlohmann::json report[2];
@@ -572,12 +574,12 @@ TEST_CASE("a channels-last model evaluates and quantizes as its channels-first t
   fs::remove_all(root);
   fillClassFolder(root / "data" / "0");
   const std::string first = kData + "/good/tiny_convnet.onnx", last = (root / "nhwc.onnx").string();
-  {  // The twin as a TensorFlow export lays it out: [N, H, W, C] and a Transpose into the Conv.
-    auto g = lowbit::importOnnxFile(first);
-    g->channelsLastInputs = {g->inputs()[0]->name()};
-    lowbit::exportOnnxFile(*g, last);
-    REQUIRE(lowbit::importOnnxFile(last)->inputs()[0]->dims() == lowbit::Dims{-1, 8, 8, 3});
-  }
+  // The twin as a TensorFlow export lays it out: [N, H, W, C] and a Transpose into the Conv.
+  writeTinyWith(last, [](lowbit::Graph &g, lowbit::Value *logits) {
+    g.channelsLastInputs = {g.inputs()[0]->name()};
+    return logits;
+  });
+  REQUIRE(lowbit::importOnnxFile(last)->inputs()[0]->dims() == lowbit::Dims{-1, 8, 8, 3});
   const std::string norm = " --size 8 --mean 0.5 --std 0.25", data = " --data " + (root / "data").string();
   std::vector<float> inputs[2], logits[2];
   for (int k = 0; k < 2; ++k) {

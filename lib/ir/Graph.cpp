@@ -236,6 +236,7 @@ std::unique_ptr<Graph> Graph::clone() const {
   g->docString = docString;
   g->metadata = metadata;
   g->channelsLastInputs = channelsLastInputs;
+  g->widenedHalfFloats = widenedHalfFloats;
   std::unordered_map<const Value *, Value *> vmap;
   for (const auto &v : values_) {
     Value *c = g->addValue(v->name());

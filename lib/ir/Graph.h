@@ -84,6 +84,8 @@ class Graph {
   /// Inputs the file stores as [N, H, W, C] that the graph reads as [N, C, H, W]
   /// (ChannelsFirstInputs); the exporter writes them back as the file had them.
   std::vector<std::string> channelsLastInputs;
+  /// The file computes in float16 or bfloat16; the graph in float32 (WidenHalfFloats).
+  bool widenedHalfFloats = false;
 
  private:
   std::vector<std::unique_ptr<Node>> nodes_;

@@ -150,6 +150,9 @@ EvalResult runEval(const EvalConfig &cfg) {
     r.attackSource = source ? cfg.attackFrom : "white-box";
     for (float eps : cfg.attackEps) r.attacks.push_back({eps, 0, 0});
   }
+  if (g->widenedHalfFloats)
+    r.warnings.push_back(cat(cfg.modelPath, " computes in float16/bfloat16; lowbit runs it in float32, so its outputs differ from the file's "
+                             "half arithmetic by about half's rounding"));
   if (opts.integer && r.quantization.empty())
     r.warnings.push_back(cat(cfg.modelPath, " has no quantized layers (no QuantizeLinear/DequantizeLinear): the ",
                              cfg.runner, " runner runs it in float; quantize it first (lowbit quantize)"));

@@ -95,7 +95,8 @@ nlohmann::json inspectModel(const std::string &path) {
   r["unsupported"] = unsupported;
   int64_t params = 0;
   for (const Value *v : g->values())
-    if (v->isConstant() && v->dtype() == DType::Float32) params += v->constant()->numel();
+    if (v->isConstant() && (v->dtype() == DType::Float32 || v->dtype() == DType::Float16 || v->dtype() == DType::BFloat16))
+      params += v->constant()->numel();
   r["parameters"] = params;
   if (!unsupported.empty()) return r;
 
@@ -148,6 +149,7 @@ nlohmann::json inspectModel(const std::string &path) {
   r["flops_per_image"] = 2 * total;
   r["prepared_nodes"] = g->numNodes();
   r["channels_last_inputs"] = g->channelsLastInputs;
+  r["widened_half_floats"] = g->widenedHalfFloats;
   return r;
 }
 
@@ -168,6 +170,7 @@ std::string formatInspection(const nlohmann::json &r) {
   }
   os << "prepared  " << r["prepared_nodes"] << " nodes after folding and fusion";
   for (const auto &name : r["channels_last_inputs"]) os << "; " << name.get<std::string>() << " read channels first";
+  if (r["widened_half_floats"].get<bool>()) os << "; half floats computed in float32";
   os << "\n";
   os << "layers (batch 1):\n";
   for (const auto &l : r["layers"]) {

@@ -90,6 +90,8 @@ nlohmann::json runQuantize(const QuantizeConfig &cfg) {
     if (n->opType() == "QuantizeLinear" || n->opType() == "DequantizeLinear")
       throw Error(cat(cfg.modelPath, ": is quantized already (", n->describe(), "); quantize the float model"));
   QuantizeContext ctx(cfg, *g);
+  if (g->widenedHalfFloats)
+    ctx.warn(cat(cfg.modelPath, " computes in float16/bfloat16; lowbit calibrates it in float32 and writes a float32 QDQ model"));
   ctx.modelHash = hashString(fnv1a64(readFile(cfg.modelPath)));
   const ImageInputInfo in = imageInputOf(*g, cfg.modelPath);
   ctx.channels = in.channels;

@@ -30,6 +30,7 @@ std::vector<std::string> allPassNames() {
 
 const std::vector<std::string> &floatPreparePipeline() {
   static const std::vector<std::string> pipeline = {
+      "WidenHalfFloats",      // a float16 file computes in float32, the runners' arithmetic
       "ChannelsFirstInputs",  // a TensorFlow-style [N,H,W,C] image input read as [N,C,H,W]
       "FreeFixedBatch",       // an export without dynamic axes (N = 1) runs batches when nothing needs N
       "ConstantFolding",      // shape chains and the CIFAR shortcut pads become constants

@@ -1,6 +1,7 @@
 #include "TestUtil.h"
 #include "export/OnnxExporter.h"
 #include "import/OnnxImporter.h"
+#include "ops/Evaluate.h"
 #include "ops/ShapeInference.h"
 #include "passes/PassManager.h"
 
@@ -507,4 +508,63 @@ TEST_CASE("h-swish and SiLU written as x * gate(x) after a Conv or Gemm run as i
       CHECK_THAT(gateSteps, Catch::Contains("Mul"));
     }
   }
+}
+
+TEST_CASE("WidenHalfFloats runs a float16 file in float32: half weights, Casts and half inputs widen", "[passes]") {
+  // The float32 model whose weights are the half ones widened: what the widened file computes.
+  const Tensor w = castTensor(castTensor(randomTensor({4, 3, 3, 3}, 41), DType::Float16), DType::Float32);
+  auto build = [&](bool half, bool halfInput) {
+    auto g = std::make_unique<Graph>();
+    Value *x = addInput(*g, "x", {2, 3, 6, 6});
+    if (halfInput) x->setDType(DType::Float16);
+    Value *in = x;
+    if (half && !halfInput) {
+      Node *c = addOp(*g, "Cast", {x}, "x_half");
+      c->setAttr("to", Attribute::ofInt(static_cast<int64_t>(DType::Float16)));
+      in = c->output(0);
+    }
+    Node *conv = addOp(*g, "Conv", {in, g->addConstant("w", half ? castTensor(w, DType::Float16) : w)}, "conv");
+    conv->setAttr("pads", Attribute::ofInts({1, 1, 1, 1}));
+    Node *relu = addOp(*g, "Relu", {conv->output(0)}, "relu");
+    Value *y = relu->output(0);
+    if (half && !halfInput) {
+      Node *c = addOp(*g, "Cast", {y}, "y");
+      c->setAttr("to", Attribute::ofInt(static_cast<int64_t>(DType::Float32)));
+      y = c->output(0);
+    }
+    g->outputs().push_back(y);
+    inferShapes(*g);
+    return g;
+  };
+  const Tensor x = randomTensor({2, 3, 6, 6}, 42);
+  const Tensor expected = runGraph(*build(false, false), {x})[0];
+  for (bool halfInput : {false, true}) {
+    INFO("half input " << halfInput);
+    std::unique_ptr<Graph> g = build(true, halfInput);
+    runPasses(*g, floatPreparePipeline());
+    CHECK(g->widenedHalfFloats);
+    CHECK(g->inputs()[0]->dtype() == DType::Float32);
+    CHECK(g->outputs()[0]->dtype() == DType::Float32);
+    CHECK(countOps(*g, "Cast") == 0);  // Casts to float of float are no-ops
+    CHECK(runGraph(*g, {x})[0].toFloats() == expected.toFloats());
+  }
+  std::unique_ptr<Graph> plain = build(false, false);
+  runPasses(*plain, floatPreparePipeline());
+  CHECK_FALSE(plain->widenedHalfFloats);
+  // A Cast to float16 alone keeps its rounding (the ONNX node tests'); in a network computing in
+  // half, a half tensor made from another op's dtype attribute is refused, naming the node.
+  Graph g;
+  Value *x2 = addInput(g, "x", {3, 3});
+  Node *toHalf = addOp(g, "Cast", {x2}, "half");
+  toHalf->setAttr("to", Attribute::ofInt(static_cast<int64_t>(DType::Float16)));
+  g.outputs().push_back(toHalf->output(0));
+  inferShapes(g);
+  CHECK_FALSE(createPass("WidenHalfFloats")->run(g, {}));
+  CHECK(g.outputs()[0]->dtype() == DType::Float16);
+  Node *mm = addOp(g, "MatMul", {toHalf->output(0), g.addConstant("m", castTensor(randomTensor({3, 3}, 43), DType::Float16))}, "mm");
+  Node *eye = addOp(g, "EyeLike", {x2}, "eye");
+  eye->setAttr("dtype", Attribute::ofInt(static_cast<int64_t>(DType::Float16)));
+  g.outputs().push_back(mm->output(0));
+  g.outputs().push_back(eye->output(0));
+  CHECK_THROWS_WITH(createPass("WidenHalfFloats")->run(g, {}), Catch::Contains("'eye_node'") && Catch::Contains("FLOAT16"));
 }

@@ -90,3 +90,26 @@ for t in ext.graph.initializer:  # external data needs raw_data, not float_data
     t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t), t.name))
 convert_model_to_external_data(ext, all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
 onnx.save(ext, os.path.join(ext_dir, "tiny_convnet_external.onnx"))
+
+# The tiny model as other tools write it (fuzzing seeds and CLI fixtures): channels last with a
+# Keras Normalization before the Transpose into NCHW, and computing in float16 between Casts.
+nhwc = onnx.load(os.path.join(good, "tiny_convnet.onnx"))
+nhwc.graph.input[0].CopyFrom(helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 8, 3]))
+nhwc.graph.initializer.extend([numpy_helper.from_array(np.array([0.5, 0.4, 0.3], np.float32), "mean"),
+                               numpy_helper.from_array(np.array([0.25, 0.2, 0.3], np.float32), "std")])
+nhwc.graph.node[0].input[0] = "x_nchw"
+for i, n in enumerate([helper.make_node("Sub", ["x", "mean"], ["x_centred"], name="normalization_sub"),
+                       helper.make_node("Div", ["x_centred", "std"], ["x_normalized"], name="normalization_div"),
+                       helper.make_node("Transpose", ["x_normalized"], ["x_nchw"], name="to_nchw", perm=[0, 3, 1, 2])]):
+    nhwc.graph.node.insert(i, n)
+onnx.checker.check_model(nhwc)
+onnx.save(nhwc, os.path.join(good, "tiny_convnet_nhwc.onnx"))
+half = onnx.load(os.path.join(good, "tiny_convnet.onnx"))
+for i, t in enumerate(half.graph.initializer):
+    half.graph.initializer[i].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name))
+half.graph.node[0].input[0] = "x_half"
+half.graph.node[-1].output[0] = "y_half"
+half.graph.node.insert(0, helper.make_node("Cast", ["x"], ["x_half"], name="to_half", to=TensorProto.FLOAT16))
+half.graph.node.append(helper.make_node("Cast", ["y_half"], ["y"], name="to_float", to=TensorProto.FLOAT))
+onnx.checker.check_model(half)
+onnx.save(half, os.path.join(good, "tiny_convnet_half.onnx"))

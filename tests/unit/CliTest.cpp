@@ -608,6 +608,38 @@ TEST_CASE("a channels-last model evaluates and quantizes as its channels-first t
   fs::remove_all(root);
 }
 
+TEST_CASE("the tiny classifier as other tools write it: channels last with a Normalization, and in float16", "[cli]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / "lowbit_cli_foreign";
+  fs::remove_all(root);
+  fillClassFolder(root / "data" / "0");
+  const std::string data = " --data " + (root / "data").string() + " --size 8";
+  auto logits = [&](const std::string &model, const std::string &flags, const std::string &name) {
+    RunResult r = runLowbit("eval " + kData + "/good/" + model + data + flags + " --dump " + (root / name).string());
+    REQUIRE(r.code == 0);
+    return std::make_pair(readF32((root / (name + ".logits.f32")).string()), r.output);
+  };
+  // The Normalization in the graph stands for the --mean/--std the plain file needs.
+  const auto plain = logits("tiny_convnet.onnx", " --mean 0.5,0.4,0.3 --std 0.25,0.2,0.3", "plain");
+  const auto nhwc = logits("tiny_convnet_nhwc.onnx", " --mean 0 --std 1", "nhwc");
+  REQUIRE(nhwc.first.size() == plain.first.size());
+  for (size_t i = 0; i < plain.first.size(); ++i) CHECK(nhwc.first[i] == Approx(plain.first[i]).margin(1e-5));
+  // float16 weights run in float32: the plain file's logits within half's rounding, said so.
+  const auto base = logits("tiny_convnet.onnx", "", "base");
+  const auto half = logits("tiny_convnet_half.onnx", "", "half");
+  CHECK_THAT(half.second, Catch::Contains("warning:") && Catch::Contains("float16"));
+  REQUIRE(half.first.size() == base.first.size());
+  for (size_t i = 0; i < base.first.size(); ++i) CHECK(half.first[i] == Approx(base.first[i]).margin(2e-2));
+  // Both quantize to files the int8 runner runs as the simulation does.
+  for (const auto &[model, pre] : {std::make_pair("tiny_convnet_nhwc.onnx", " --size 8 --mean 0 --std 1"),
+                                   std::make_pair("tiny_convnet_half.onnx", " --size 8 --mean 0.5 --std 0.25")}) {
+    const std::string q = (root / (std::string(model) + ".q.onnx")).string();
+    REQUIRE(runLowbit("quantize " + kData + "/good/" + model + " --calib " + (root / "data").string() + pre + " -o " + q).code == 0);
+    checkInt8MatchesSimulation(q, pre, root / "int8");
+  }
+  fs::remove_all(root);
+}
+
 namespace {
 
 // A ShuffleNet unit in small: two Conv-Relu branches -> Concat -> channel shuffle (Reshape,

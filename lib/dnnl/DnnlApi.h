@@ -141,6 +141,11 @@ inline dnnl::batch_normalization_forward::primitive_desc batchNormalizationForwa
   return {dnnl::batch_normalization_forward::desc(prop, src, epsilon, flags), eng};
 }
 
+inline dnnl::logsoftmax_forward::primitive_desc logSoftmaxForward(const dnnl::engine &eng, dnnl::prop_kind prop,
+                                                                  const Md &src, int axis) {
+  return {dnnl::logsoftmax_forward::desc(prop, src, axis), eng};
+}
+
 inline dnnl::softmax_forward::primitive_desc softmaxForward(const dnnl::engine &eng, dnnl::prop_kind prop,
                                                             const Md &src, int axis) {
   return {dnnl::softmax_forward::desc(prop, src, axis), eng};

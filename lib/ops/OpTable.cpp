@@ -65,6 +65,7 @@ const std::vector<OpInfo> &opTable() {
         {"Less",                 7, inferCompare,            kEval,   buildEvaluated,    kNone,    nullptr},
         {"LessOrEqual",         12, inferCompare,            kEval,   buildEvaluated,    kNone,    nullptr},
         {"Log",                  6, inferSameShape,          kEval,   buildEltwise,      kNone,    train::buildUnary},
+        {"LogSoftmax",           1, inferSoftmax,            kNoEval, buildSoftmax,      kNone,    train::buildSoftmax},
         {"MatMul",               1, inferMatMul,             kNoEval, buildMatMul,       kNone,    train::buildMatMul},
         {"Max",                  6, inferBroadcast,          kEval,   buildVariadic,     kNone,    train::buildVariadic},
         {"MaxPool",              1, inferPool,               kNoEval, buildPool,         kCodes,   train::buildPool},

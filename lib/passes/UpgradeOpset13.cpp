@@ -3,11 +3,16 @@
 //   Produces: the same function written in opset 13, which per-channel QDQ export needs
 //             (DequantizeLinear's axis exists from 13): attributes that became inputs (Clip
 //             min/max, Pad pads/value, Slice starts/ends/axes, Squeeze/Unsqueeze axes, Split
-//             split, Dropout ratio) are moved to constant inputs, and Softmax's pre-13 "flatten
-//             to 2-D" semantics is kept by an explicit axis when it is the last axis.
-//   Leaves untouched: nothing silently; a Softmax over a non-last axis (needs a rewrite into
-//             Flatten/Softmax/Reshape) is an error naming the node.
+//             split, Dropout ratio) are moved to constant inputs, and the pre-13 "flatten to 2-D"
+//             semantics of Softmax and LogSoftmax is kept: by an explicit axis when the axes
+//             after it have size 1 (the last axis, or a [N, K, 1, 1] head), else by a Flatten
+//             before and a Reshape back after the op.
+//   Leaves untouched: nothing silently; such an op of unknown rank, or whose shape has more than
+//             one unknown dim to restore, is an error naming the node.
+#include <algorithm>
+
 #include "passes/Pass.h"
+#include "support/Strings.h"
 
 namespace lowbit {
 namespace {
@@ -36,16 +41,8 @@ class UpgradeOpset13 final : public Pass {
         moveIntsToInput(g, n, "axes", 3);
       } else if (op == "Dropout" && from < 12) {
         moveFloatToInput(g, n, "ratio", 1);
-      } else if (op == "Softmax") {
-        const Value *x = n->input(0);
-        if (!x->hasShape()) throw Error(cat(n->describe(), ": cannot upgrade a Softmax of unknown rank to opset 13"));
-        const int64_t rank = static_cast<int64_t>(x->dims().size());
-        int64_t axis = n->attrInt("axis", 1);
-        if (axis < 0) axis += rank;
-        if (axis != rank - 1)
-          throw Error(cat(n->describe(), ": Softmax over axis ", axis, " of a rank-", rank,
-                          " tensor changes meaning in opset 13; lowbit cannot upgrade it yet"));
-        n->setAttr("axis", Attribute::ofInt(axis));
+      } else if (op == "Softmax" || op == "LogSoftmax") {
+        keepFlattenedSoftmax(g, n);
       }
     }
     g.opset = 13;
@@ -53,6 +50,48 @@ class UpgradeOpset13 final : public Pass {
   }
 
  private:
+  // Before opset 13 the op normalizes over the axes from `axis` on, flattened.
+  static void keepFlattenedSoftmax(Graph &g, Node *n) {
+    const Value *x = n->input(0);
+    if (!x->hasShape()) throw Error(cat(n->describe(), ": cannot upgrade a ", n->opType(), " of unknown rank to opset 13"));
+    const Dims d = x->dims();
+    const int64_t rank = static_cast<int64_t>(d.size());
+    int64_t axis = n->attrInt("axis", 1);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) throw Error(cat(n->describe(), ": axis ", axis, " out of range for rank ", rank));
+    n->setAttr("axis", Attribute::ofInt(axis));
+    if (std::all_of(d.begin() + axis + 1, d.end(), [](int64_t v) { return v == 1; })) return;
+    if (std::count_if(d.begin(), d.end(), [](int64_t v) { return v < 0; }) > 1)
+      throw Error(cat(n->describe(), ": ", n->opType(), " over the flattened axes from ", axis, " of ", shapeString(d),
+                      " (two unknown dims) cannot be written in opset 13"));
+    auto product = [&](int64_t from, int64_t to) {
+      int64_t p = 1;
+      for (int64_t i = from; i < to; ++i) p = d[static_cast<size_t>(i)] < 0 || p < 0 ? -1 : p * d[static_cast<size_t>(i)];
+      return p;
+    };
+    Value *flat = g.addValue(g.uniqueName(n->name() + "_flat"));
+    flat->setDType(x->dtype());
+    flat->setShape({product(0, axis), product(axis, rank)});
+    Node *flatten = g.insertNodeBefore(n, g.uniqueName(n->name() + "_flatten"), "Flatten", {n->input(0)}, {flat});
+    flatten->setAttr("axis", Attribute::ofInt(axis));
+    n->inputs()[0] = flat;
+    n->setAttr("axis", Attribute::ofInt(1));
+    Value *out = n->output(0), *out2d = g.addValue(g.uniqueName(out->name() + "_2d"));
+    out2d->setDType(out->dtype());
+    out2d->setShape(flat->dims());
+    n->outputs()[0] = out2d;
+    out2d->setProducer(n);
+    out->setProducer(nullptr);
+    const std::vector<Node *> order = g.nodes();
+    const auto next = std::find(order.begin(), order.end(), n) + 1;
+    Value *shape = g.addConstant(g.uniqueName(n->name() + "_shape"), Tensor::fromVector<int64_t>({rank}, d));
+    const std::string name = g.uniqueName(n->name() + "_reshape");
+    if (next == order.end())
+      g.addNode(name, "Reshape", {out2d, shape}, {out});
+    else
+      g.insertNodeBefore(*next, name, "Reshape", {out2d, shape}, {out});
+  }
+
   static Value *placeInput(Graph &g, Node *n, size_t index, Tensor t, const std::string &what) {
     Value *v = g.addConstant(g.uniqueName(n->name() + "_" + what), std::move(t));
     if (n->inputs().size() <= index) n->inputs().resize(index + 1, nullptr);

@@ -1,5 +1,5 @@
 // BatchNormalization (inference with global statistics, or training with batch statistics), LRN,
-// LayerNormalization, InstanceNormalization, Softmax and the Reduce* family on oneDNN.
+// LayerNormalization, InstanceNormalization, Softmax, LogSoftmax and the Reduce* family on oneDNN.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -144,10 +144,14 @@ void buildSoftmax(PlanBuilder &b, const Node &n) {
     axis = 1;
   }
   dnnl::memory src(plainDesc(dims), b.engine(), b.plainMemoryOf(n.input(0)).get_data_handle());
-  auto pd = dnnlapi::softmaxForward(b.engine(), dnnl::prop_kind::forward_inference, src.get_desc(),
-                                    static_cast<int>(axis));
   dnnl::memory dst = b.newMemory(plainDesc(dims));
-  b.addPrimitive(n, dnnl::softmax_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  const auto inference = dnnl::prop_kind::forward_inference;
+  if (n.opType() == "LogSoftmax")
+    b.addPrimitive(n, dnnl::logsoftmax_forward(dnnlapi::logSoftmaxForward(b.engine(), inference, src.get_desc(), static_cast<int>(axis))),
+                   {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  else
+    b.addPrimitive(n, dnnl::softmax_forward(dnnlapi::softmaxForward(b.engine(), inference, src.get_desc(), static_cast<int>(axis))),
+                   {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
   b.define(n.output(0), dnnl::memory(plainDesc(xd), b.engine(), dst.get_data_handle()));
 }
 

@@ -808,10 +808,10 @@ nlohmann::json finetune(Graph &quantized, const Graph &teacher, const Tensor &im
   const std::unique_ptr<Graph> student = specializedClone(quantized, {bd}, /*anyBatch=*/true);
   const std::unique_ptr<Graph> fixedTeacher = specializedClone(teacher, {bd}, /*anyBatch=*/true);
   // The softened KL is of logits: a final Softmax is left out of both networks.
-  const bool softmaxHead = exposeLogits(*student);
-  if (exposeLogits(*fixedTeacher) != softmaxHead)
-    throw Error("finetune: the quantized model and the float one do not both end in a Softmax over the classes");
-  if (softmaxHead) report["logits"] = "the input of the final Softmax";
+  const std::string head = exposeLogits(*student);
+  if (exposeLogits(*fixedTeacher) != head)
+    throw Error("finetune: the quantized model and the float one do not end in the same op over the classes");
+  if (!head.empty()) report["logits"] = "the input of the final " + head;
   const std::vector<Block> blocks = findBlocks(*fixedTeacher);
   int weightLayers = 0;
   for (const Node *node : fixedTeacher->nodes())

@@ -317,19 +317,20 @@ void NetworkBuilder::maybeQuantizeActivation(const Value *v) {
   quantized_[v] = to;
 }
 
-bool exposeLogits(Graph &g) {
-  if (g.outputs().empty()) return false;
+std::string exposeLogits(Graph &g) {
+  if (g.outputs().empty()) return "";
   const Node *n = g.outputs()[0]->producer();
-  if (!n || n->opType() != "Softmax" || !n->domain().empty()) return false;
+  if (!n || (n->opType() != "Softmax" && n->opType() != "LogSoftmax") || !n->domain().empty()) return "";
   Value *x = n->input(0);
-  if (!x || !x->hasShape() || logitClasses(x->dims()) < 1) return false;
+  if (!x || !x->hasShape() || logitClasses(x->dims()) < 1) return "";
   // Over the classes: axis 1, alone (opset 13) or with the unit dims after it (before 13).
   int64_t axis = n->attrInt("axis", g.opset < 13 ? 1 : -1);
   if (axis < 0) axis += static_cast<int64_t>(x->dims().size());
-  if (axis != 1) return false;
+  if (axis != 1) return "";
+  const std::string op = n->opType();
   g.outputs()[0] = x;
   g.removeDeadCode();
-  return true;
+  return op;
 }
 
 Network::Network(const Graph &g, const Dims &inputDims, ActivationQuantizer activations, WeightQuantizer weights) {

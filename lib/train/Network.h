@@ -65,10 +65,11 @@ class NetworkBuilder;
 /// True if the training engine has a gradient for \p opType (default domain).
 bool isTrainableOp(const std::string &opType);
 
-/// Makes \p g's first output the classifier's logits when it is a final Softmax over the
-/// classes (Keras and many zoo files end so): losses on logits (the distillation's softened KL,
-/// the attacks' cross-entropy) would otherwise see a second softmax. \returns whether it did.
-bool exposeLogits(Graph &g);
+/// Makes \p g's first output the classifier's logits when it is a final Softmax or LogSoftmax
+/// over the classes (Keras and many zoo files end so): losses on logits (the distillation's softened KL,
+/// the attacks' cross-entropy) would otherwise see a second softmax. \returns the op left out,
+/// or "" when there was none.
+std::string exposeLogits(Graph &g);
 
 /// A gradient to add at an intermediate activation of the last forward (a feature-matching
 /// loss on a block output, say): \p grad has the activation's dims.

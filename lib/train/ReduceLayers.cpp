@@ -1,5 +1,5 @@
 // Layers that reduce: MaxPool / AveragePool / GlobalAveragePool (oneDNN pooling), the Reduce*
-// family and Softmax.
+// family, Softmax and LogSoftmax.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -120,11 +120,12 @@ class ReduceLayer final : public Layer {
   size_t x_, y_;
 };
 
-// Softmax over the middle axis of an [outer, axis, inner] view: dx = y (dy - sum(dy y)).
+// Softmax over the middle axis of an [outer, axis, inner] view: dx = y (dy - sum(dy y)); its
+// logarithm (LogSoftmax) y = x - max - log(sum exp(x - max)): dx = dy - exp(y) sum(dy).
 class SoftmaxLayer final : public Layer {
  public:
-  SoftmaxLayer(int64_t outer, int64_t axis, int64_t inner, size_t x, size_t y)
-      : outer_(outer), axis_(axis), inner_(inner), x_(x), y_(y) {}
+  SoftmaxLayer(int64_t outer, int64_t axis, int64_t inner, size_t x, size_t y, bool log)
+      : outer_(outer), axis_(axis), inner_(inner), x_(x), y_(y), log_(log) {}
   void forward(std::vector<Tensor> &v) override {
     const float *x = v[x_].data<float>();
     float *y = v[y_].data<float>();
@@ -136,7 +137,9 @@ class SoftmaxLayer final : public Layer {
         for (int64_t a = 0; a < axis_; ++a) m = std::max(m, x[base + a * inner_]);
         double z = 0;
         for (int64_t a = 0; a < axis_; ++a) z += y[base + a * inner_] = std::exp(x[base + a * inner_] - m);
-        for (int64_t a = 0; a < axis_; ++a) y[base + a * inner_] = static_cast<float>(y[base + a * inner_] / z);
+        const double logZ = std::log(z);
+        for (int64_t a = 0; a < axis_; ++a)
+          y[base + a * inner_] = log_ ? static_cast<float>(x[base + a * inner_] - m - logZ) : static_cast<float>(y[base + a * inner_] / z);
       }
   }
   void backward(std::vector<Tensor> &v, Gradients &g) override {
@@ -146,6 +149,13 @@ class SoftmaxLayer final : public Layer {
     for (int64_t o = 0; o < outer_; ++o)
       for (int64_t i = 0; i < inner_; ++i) {
         const int64_t base = o * axis_ * inner_ + i;
+        if (log_) {
+          double sum = 0;
+          for (int64_t a = 0; a < axis_; ++a) sum += dy[base + a * inner_];
+          for (int64_t a = 0; a < axis_; ++a)
+            dx[base + a * inner_] += dy[base + a * inner_] - static_cast<float>(std::exp(static_cast<double>(y[base + a * inner_])) * sum);
+          continue;
+        }
         double dot = 0;
         for (int64_t a = 0; a < axis_; ++a) dot += static_cast<double>(dy[base + a * inner_]) * y[base + a * inner_];
         for (int64_t a = 0; a < axis_; ++a)
@@ -156,6 +166,7 @@ class SoftmaxLayer final : public Layer {
  private:
   int64_t outer_, axis_, inner_;
   size_t x_, y_;
+  bool log_;
 };
 
 }  // namespace
@@ -217,7 +228,7 @@ void buildSoftmax(NetworkBuilder &b, const Node &n) {
       inner *= d;
   }
   const size_t ys = b.output(n, n.output(0));
-  b.add(std::make_unique<SoftmaxLayer>(outer, mid, inner, xs, ys));
+  b.add(std::make_unique<SoftmaxLayer>(outer, mid, inner, xs, ys, n.opType() == "LogSoftmax"));
 }
 
 }  // namespace lowbit::train

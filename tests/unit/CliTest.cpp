@@ -528,28 +528,28 @@ TEST_CASE("a classifier head left unflattened ([N, K, 1, 1] logits) evaluates, c
   fs::remove_all(root);
 }
 
-TEST_CASE("a model ending in a Softmax is attacked and fine-tuned on its logits, as the same model without it", "[cli]") {
+TEST_CASE("a model ending in a Softmax or LogSoftmax is attacked and fine-tuned on its logits, as the same model without it", "[cli]") {
   namespace fs = std::filesystem;
   const fs::path root = fs::temp_directory_path() / "lowbit_cli_softmax";
   fs::remove_all(root);
   fillClassFolder(root / "data" / "1");
   // Three classes: with two, a sign step is the same through one softmax or two.
-  const std::string plain = (root / "logits.onnx").string(), probs = (root / "softmax.onnx").string();
-  for (const std::string &file : {plain, probs})
-    writeTinyWith(file, [&](lowbit::Graph &g, lowbit::Value *two) {
+  const std::vector<std::string> heads = {"", "Softmax", "LogSoftmax"};
+  for (const std::string &head : heads)
+    writeTinyWith(root / (head + "head.onnx"), [&](lowbit::Graph &g, lowbit::Value *two) {
       lowbit::Node *fc = lowbit::test::addOp(g, "Gemm", {two, g.addConstant("fc3.w", lowbit::test::randomTensor({3, 2}, 21)),
                                                          g.addConstant("fc3.b", lowbit::test::randomTensor({3}, 22))}, "logits3");
       fc->setAttr("transB", lowbit::Attribute::ofInt(1));
-      if (file == plain) return fc->output(0);
-      lowbit::Node *sm = lowbit::test::addOp(g, "Softmax", {fc->output(0)}, "probabilities");
+      if (head.empty()) return fc->output(0);
+      lowbit::Node *sm = lowbit::test::addOp(g, head, {fc->output(0)}, "probabilities");
       sm->setAttr("axis", lowbit::Attribute::ofInt(1));
       return sm->output(0);
     });
   const std::string pre = " --size 8 --mean 0.5 --std 0.25";
-  std::vector<float> adversarial[2];
-  nlohmann::json report[2];
-  for (int k = 0; k < 2; ++k) {
-    const std::string model = k ? probs : plain, prefix = (root / (k ? "probs" : "plain")).string();
+  std::vector<float> adversarial[3];
+  nlohmann::json report[3];
+  for (size_t k = 0; k < heads.size(); ++k) {
+    const std::string model = (root / (heads[k] + "head.onnx")).string(), prefix = (root / (heads[k] + "run")).string();
     RunResult e = runLowbit("eval " + model + " --data " + (root / "data").string() + pre + " --attack fgsm --eps 8/255 --dump " + prefix);
     REQUIRE(e.code == 0);
     adversarial[k] = readF32(prefix + ".adversarial.f32");
@@ -559,12 +559,15 @@ TEST_CASE("a model ending in a Softmax is attacked and fine-tuned on its logits,
     REQUIRE(q.code == 0);
     report[k] = nlohmann::json::parse(lowbit::readFile(prefix + ".json"));
   }
-  // The cross-entropy's gradient and the softened KL are the logits' in both files.
+  // The cross-entropy's gradient and the softened KL are the logits' in every file.
   REQUIRE_FALSE(adversarial[0].empty());
-  CHECK(adversarial[1] == adversarial[0]);
-  CHECK(report[1]["finetune"]["logits"] == "the input of the final Softmax");
   CHECK_FALSE(report[0]["finetune"].contains("logits"));
-  CHECK(report[1]["finetune"]["stage2_joint"] == report[0]["finetune"]["stage2_joint"]);
+  for (size_t k = 1; k < heads.size(); ++k) {
+    INFO(heads[k]);
+    CHECK(adversarial[k] == adversarial[0]);
+    CHECK(report[k]["finetune"]["logits"] == "the input of the final " + heads[k]);
+    CHECK(report[k]["finetune"]["stage2_joint"] == report[0]["finetune"]["stage2_joint"]);
+  }
   fs::remove_all(root);
 }
 

@@ -355,6 +355,8 @@ std::vector<OpCase> cases() {
                }});
   c.push_back({"Softmax", "last axis", {2, 3, 4}, 13, unary("Softmax")});
   c.push_back({"Softmax", "opset 11: trailing axes flattened from 1", {2, 3, 4}, 11, unary("Softmax")});
+  c.push_back({"LogSoftmax", "last axis", {2, 3, 4}, 13, unary("LogSoftmax")});
+  c.push_back({"LogSoftmax", "opset 11: trailing axes flattened from 1", {2, 3, 4}, 11, unary("LogSoftmax")});
   return c;
 }
 

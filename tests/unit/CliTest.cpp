@@ -602,8 +602,9 @@ TEST_CASE("a channels-last model evaluates and quantizes as its channels-first t
     for (size_t c = 0; c < 3; ++c)
       for (size_t p = 0; p < 64; ++p) CHECK(inputs[1][(n * 64 + p) * 3 + c] == inputs[0][(n * 3 + c) * 64 + p]);
   // Quantized, the file keeps [N, H, W, C] and runs as integers what the simulation computes.
-  const std::string q = (root / "nhwc.q.onnx").string();
-  REQUIRE(runLowbit("quantize " + last + " --calib " + (root / "data").string() + norm + " -o " + q).code == 0);
+  const std::string q = (root / "nhwc.q.onnx").string(), report = (root / "nhwc.q.json").string();
+  REQUIRE(runLowbit("quantize " + last + " --calib " + (root / "data").string() + norm + " -o " + q + " --report " + report).code == 0);
+  CHECK(nlohmann::json::parse(lowbit::readFile(report))["input"]["layout"] == "NHWC");
   auto g = lowbit::importOnnxFile(q);
   CHECK(g->inputs()[0]->dims() == lowbit::Dims{-1, 8, 8, 3});
   CHECK(g->nodes().front()->opType() == "Transpose");
@@ -637,7 +638,10 @@ TEST_CASE("the tiny classifier as other tools write it: channels last with a Nor
   for (const auto &[model, pre] : {std::make_pair("tiny_convnet_nhwc.onnx", " --size 8 --mean 0 --std 1"),
                                    std::make_pair("tiny_convnet_half.onnx", " --size 8 --mean 0.5 --std 0.25")}) {
     const std::string q = (root / (std::string(model) + ".q.onnx")).string();
-    REQUIRE(runLowbit("quantize " + kData + "/good/" + model + " --calib " + (root / "data").string() + pre + " -o " + q).code == 0);
+    REQUIRE(runLowbit("quantize " + kData + "/good/" + model + " --calib " + (root / "data").string() + pre + " -o " + q +
+                      " --report " + q + ".json").code == 0);
+    const nlohmann::json input = nlohmann::json::parse(lowbit::readFile(q + ".json"))["input"];
+    CHECK(input["half_floats_computed_in_float32"] == (std::string(model) == "tiny_convnet_half.onnx"));
     checkInt8MatchesSimulation(q, pre, root / "int8");
   }
   fs::remove_all(root);

@@ -71,6 +71,17 @@ Node *Graph::insertNodeBefore(Node *pos, const std::string &name, const std::str
   return n;
 }
 
+Node *Graph::insertNodeAfter(Node *pos, const std::string &name, const std::string &opType,
+                             std::vector<Value *> inputs, std::vector<Value *> outputs) {
+  Node *n = addNode(name, opType, std::move(inputs), std::move(outputs));
+  auto owned = std::move(nodes_.back());
+  nodes_.pop_back();
+  auto it = std::find_if(nodes_.begin(), nodes_.end(),
+                         [&](const std::unique_ptr<Node> &p) { return p.get() == pos; });
+  nodes_.insert(it == nodes_.end() ? it : it + 1, std::move(owned));
+  return n;
+}
+
 void Graph::replaceByConstants(Node *n, std::vector<Tensor> values) {
   for (size_t i = 0; i < n->outputs().size() && i < values.size(); ++i) {
     Value *o = n->output(i);

@@ -42,6 +42,9 @@ class Graph {
   /// Inserts a node just before \p pos in the node order.
   Node *insertNodeBefore(Node *pos, const std::string &name, const std::string &opType,
                          std::vector<Value *> inputs, std::vector<Value *> outputs);
+  /// Inserts a node just after \p pos in the node order.
+  Node *insertNodeAfter(Node *pos, const std::string &name, const std::string &opType,
+                        std::vector<Value *> inputs, std::vector<Value *> outputs);
   /// Removes \p n; its outputs lose their producer.
   void eraseNode(Node *n);
   /// Removes \p n and makes its outputs the constants \p values (in output order; extra

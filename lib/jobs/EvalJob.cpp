@@ -7,6 +7,7 @@
 #include "data/BatchLoader.h"
 #include "data/CalibrationSet.h"
 #include "jobs/ModelLoader.h"
+#include "ops/Evaluate.h"
 #include "runtime/Executor.h"
 #include <nlohmann/json.hpp>
 
@@ -78,20 +79,13 @@ std::string quantizationSummary(const BitWidths &b) {
   return cat("weights ", list(b.weights), "; activations ", list(b.acts));
 }
 
-// The bytes of an [N, C, H, W] batch as the model file stores its input: channels last for an
-// input ChannelsFirstInputs turned, so a dump replays on the file as it is.
-void appendAsStored(std::string &out, const Tensor &x, bool channelsLast) {
-  if (!channelsLast) {
-    out.append(static_cast<const char *>(x.raw()), x.byteSize());
-    return;
-  }
-  const int64_t n = x.dims()[0], c = x.dims()[1], hw = x.dims()[2] * x.dims()[3];
-  std::vector<float> t(static_cast<size_t>(x.numel()));
-  const float *src = x.data<float>();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t p = 0; p < hw; ++p) t[static_cast<size_t>((i * hw + p) * c + ch)] = src[(i * c + ch) * hw + p];
-  out.append(reinterpret_cast<const char *>(t.data()), t.size() * sizeof(float));
+// Appends an [N, C, H, W] batch as the model file stores its input (channels last for an input
+// ChannelsFirstInputs turned, so a dump replays on the file as it is); \returns those dims.
+Dims appendAsStored(std::string &out, const Tensor &x, bool channelsLast) {
+  const Tensor stored = channelsLast ? transposed(x, {0, 2, 3, 1}) : Tensor();
+  const Tensor &t = channelsLast ? stored : x;
+  out.append(static_cast<const char *>(t.raw()), t.byteSize());
+  return t.dims();
 }
 
 }  // namespace
@@ -191,10 +185,9 @@ EvalResult runEval(const EvalConfig &cfg) {
     }
     r.images += static_cast<int64_t>(e - b);
     if (!cfg.dump.empty()) {
-      appendAsStored(dumpInputs, x, in.channelsLast);
+      inputDims = appendAsStored(dumpInputs, x, in.channelsLast);
       dumpLogits.append(static_cast<const char *>(logits.raw()), logits.byteSize());
       allLabels.insert(allLabels.end(), labels.begin(), labels.end());
-      inputDims = x.dims();
       logitDims = logits.dims();
     }
     if (cfg.progress) progress.advance(static_cast<int64_t>(e - b));
@@ -206,7 +199,6 @@ EvalResult runEval(const EvalConfig &cfg) {
     r.lowering += "; codes below 8 bits run in 8-bit containers with their reduced range";
   if (!cfg.dump.empty()) {
     inputDims[0] = logitDims[0] = r.images;
-    if (in.channelsLast) inputDims = {inputDims[0], inputDims[2], inputDims[3], inputDims[1]};
     nlohmann::json meta = {{"model", cfg.modelPath}, {"input_name", in.name}, {"input_shape", inputDims},
                            {"logits_shape", logitDims}, {"labels", allLabels}, {"input_layout", in.layout()}};
     dumps.write(dumpFiles[0], dumpInputs);

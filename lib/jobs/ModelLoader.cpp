@@ -24,7 +24,7 @@ ImageInputInfo imageInputOf(const Graph &g, const std::string &path) {
   if (in->dtype() != DType::Float32 || !in->hasShape() || in->dims().size() != 4)
     throw Error(cat(path, ": input '", in->name(), "' is ", dtypeName(in->dtype()),
                     in->hasShape() ? shapeString(in->dims()) : "[?]",
-                    "; lowbit feeds images to a FLOAT [N,C,H,W] input (or [N,H,W,C] of 1 or 3 channels)"));
+                    "; lowbit feeds images to a FLOAT [N,C,H,W] input (or [N,H,W,C] that a Transpose takes to [N,C,H,W])"));
   if (in->dims()[1] <= 0)
     throw Error(cat(path, ": input '", in->name(), "' has an unknown channel count"));
   ImageInputInfo info;

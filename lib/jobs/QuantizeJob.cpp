@@ -25,7 +25,7 @@ nlohmann::json quantizeReport(const QuantizeContext &ctx) {
   report["model_hash"] = ctx.modelHash;
   report["output"] = cfg.outPath;
   // How the file's interface was read: the exported model keeps it (channels last), or not (half).
-  report["input"] = {{"layout", ctx.graph.channelsLastInputs.empty() ? "NCHW" : "NHWC"},
+  report["input"] = {{"layout", imageInputOf(ctx.graph, cfg.modelPath).layout()},
                      {"half_floats_computed_in_float32", ctx.graph.widenedHalfFloats}};
   if (!ctx.warnings.empty()) report["warnings"] = ctx.warnings;
   std::vector<std::string> passes = floatPreparePipeline();

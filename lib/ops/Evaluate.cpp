@@ -443,6 +443,12 @@ Tensor copyView(const Tensor &x, const StridedView &v) {
   return out;
 }
 
+}  // namespace
+
+Tensor transposed(const Tensor &t, const std::vector<int64_t> &perm) { return copyView(t, permutedView(t.dims(), perm)); }
+
+namespace {
+
 Tensor concat(const Node &n, const std::vector<const Tensor *> &ins) {
   if (ins.empty() || std::find(ins.begin(), ins.end(), nullptr) != ins.end())
     throw Error(cat(n.describe(), ": Concat has a missing input"));

@@ -23,6 +23,9 @@ std::vector<Tensor> evaluateConstant(const Node &n, int64_t opset);
 /// ONNX Shape of a tensor with \p dims (start/end attributes of \p n applied).
 Tensor shapeOfDims(const Node &n, const Dims &dims);
 
+/// \p t with its axes in the order \p perm (Transpose's semantics).
+Tensor transposed(const Tensor &t, const std::vector<int64_t> &perm);
+
 /// Converts \p t to \p to (ONNX Cast semantics for numeric types).
 Tensor castTensor(const Tensor &t, DType to);
 

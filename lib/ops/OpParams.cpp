@@ -540,10 +540,18 @@ std::vector<int64_t> transposePerm(const Node &n, int64_t rank) {
   return perm;
 }
 
+int64_t softmaxAxis(const Node &n, int64_t rank, int64_t opset) {
+  return normalizeAxis(n.attrInt("axis", opset < 13 ? 1 : -1), rank, n);
+}
+
 StridedView transposeView(const Node &n, const Dims &inDims) {
+  return permutedView(inDims, transposePerm(n, static_cast<int64_t>(inDims.size())));
+}
+
+StridedView permutedView(const Dims &inDims, const std::vector<int64_t> &perm) {
   StridedView v;
   const std::vector<int64_t> inStrides = contiguousStrides(inDims);
-  for (int64_t p : transposePerm(n, static_cast<int64_t>(inDims.size()))) {
+  for (int64_t p : perm) {
     v.dims.push_back(inDims[static_cast<size_t>(p)]);
     v.strides.push_back(inStrides[static_cast<size_t>(p)]);
   }

@@ -15,6 +15,9 @@ class Graph;
 
 /// Maps a possibly negative \p axis into [0, rank); throws Error naming \p n if out of range.
 int64_t normalizeAxis(int64_t axis, int64_t rank, const Node &n);
+/// Softmax's and LogSoftmax's axis, normalized: 1 by default before opset 13 (where the op
+/// normalizes over that axis and all after it, flattened), -1 from 13.
+int64_t softmaxAxis(const Node &n, int64_t rank, int64_t opset);
 
 /// The output-channel axis of a layer's weight (input 1), the axis per-channel scales and
 /// folded BatchNorm factors run along: Conv [OC, IC/group, ...] 0; Gemm [N, K] with transB,
@@ -83,6 +86,8 @@ struct StridedView {
   Dims dims;
 };
 StridedView transposeView(const Node &n, const Dims &inDims);
+/// The view that reads a tensor of \p inDims with its axes in the order \p perm.
+StridedView permutedView(const Dims &inDims, const std::vector<int64_t> &perm);
 /// Tile as a strided read: the output, row-major, is the input read over dims (r0, d0, r1, d1,
 /// ...) with strides (0, s0, 0, s1, ...). Error naming \p n for repeats that do not fit.
 StridedView tileView(const Node &n, const Dims &inDims, const std::vector<int64_t> &repeats);

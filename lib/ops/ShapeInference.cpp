@@ -520,7 +520,7 @@ void inferPad(Node &n, int64_t opset) {
 void inferSoftmax(Node &n, int64_t opset) {
   Value *x = n.input(0);
   setOut(n, 0, inType(n, 0), known(x) ? &x->dims() : nullptr);
-  if (known(x)) normalizeAxis(n.attrInt("axis", opset < 13 ? 1 : -1), static_cast<int64_t>(x->dims().size()), n);
+  if (known(x)) softmaxAxis(n, static_cast<int64_t>(x->dims().size()), opset);
 }
 
 void inferReduce(Node &n, int64_t) {

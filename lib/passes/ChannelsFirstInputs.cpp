@@ -18,6 +18,7 @@
 
 #include <algorithm>
 
+#include "ops/Evaluate.h"
 #include "passes/Pass.h"
 #include "support/Strings.h"
 
@@ -25,7 +26,6 @@ namespace lowbit {
 namespace {
 
 const std::vector<int64_t> kToChannelsLast = {0, 2, 3, 1}, kToChannelsFirst = {0, 3, 1, 2};
-
 
 template <typename T>
 std::vector<T> permuted(const std::vector<T> &v, const std::vector<int64_t> &perm) {
@@ -76,12 +76,13 @@ bool storedChannelsLast(const Graph &g, const Value *v) {
          !g.isGraphOutput(v) && reachesChannelsFirst(g, v);
 }
 
-// Inserts `to = Transpose(from, perm)` before \p pos (null: before the first node).
-Node *insertTranspose(Graph &g, Value *from, Value *to, const std::vector<int64_t> &perm, Node *pos = nullptr) {
+// Inserts `to = Transpose(from, perm)` after \p after (null: before the first node).
+Node *insertTranspose(Graph &g, Value *from, Value *to, const std::vector<int64_t> &perm, Node *after = nullptr) {
   const std::vector<Node *> order = g.nodes();
-  if (!pos && !order.empty()) pos = order.front();
   const std::string name = g.uniqueName(to->name() + "_transpose");
-  Node *t = pos ? g.insertNodeBefore(pos, name, "Transpose", {from}, {to}) : g.addNode(name, "Transpose", {from}, {to});
+  Node *t = after            ? g.insertNodeAfter(after, name, "Transpose", {from}, {to})
+            : order.empty() ? g.addNode(name, "Transpose", {from}, {to})
+                            : g.insertNodeBefore(order.front(), name, "Transpose", {from}, {to});
   t->setAttr("perm", Attribute::ofInts(perm));
   return t;
 }
@@ -91,15 +92,7 @@ Node *insertTranspose(Graph &g, Value *from, Value *to, const std::vector<int64_
 Tensor channelsFirstConstant(const Tensor &k) {
   Dims d(4 - k.dims().size(), 1);
   d.insert(d.end(), k.dims().begin(), k.dims().end());
-  Tensor out(DType::Float32, permuted(d, kToChannelsFirst));
-  const float *src = k.data<float>();
-  float *dst = out.data<float>();
-  int64_t at = 0;  // the source in its own (channels-last) order
-  for (int64_t n = 0; n < d[0]; ++n)
-    for (int64_t h = 0; h < d[1]; ++h)
-      for (int64_t w = 0; w < d[2]; ++w)
-        for (int64_t c = 0; c < d[3]; ++c) dst[((n * d[3] + c) * d[1] + h) * d[2] + w] = src[at++];
-  return out;
+  return transposed(k.reshaped(d), kToChannelsFirst);
 }
 
 // Moves the channels-last view \p view (Transpose(0, 2, 3, 1) of a channels-first value) below
@@ -127,9 +120,7 @@ Node *sinkView(Graph &g, Node *view) {
   op->outputs()[0] = outFirst;
   outFirst->setProducer(op);
   out->setProducer(nullptr);
-  const std::vector<Node *> order = g.nodes();
-  const auto after = std::find(order.begin(), order.end(), op) + 1;
-  Node *moved = insertTranspose(g, outFirst, out, kToChannelsLast, after == order.end() ? nullptr : *after);
+  Node *moved = insertTranspose(g, outFirst, out, kToChannelsLast, op);
   g.eraseNode(view);
   return moved;
 }

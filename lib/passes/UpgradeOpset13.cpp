@@ -11,6 +11,7 @@
 //             one unknown dim to restore, is an error naming the node.
 #include <algorithm>
 
+#include "ops/OpParams.h"
 #include "passes/Pass.h"
 #include "support/Strings.h"
 
@@ -56,9 +57,7 @@ class UpgradeOpset13 final : public Pass {
     if (!x->hasShape()) throw Error(cat(n->describe(), ": cannot upgrade a ", n->opType(), " of unknown rank to opset 13"));
     const Dims d = x->dims();
     const int64_t rank = static_cast<int64_t>(d.size());
-    int64_t axis = n->attrInt("axis", 1);
-    if (axis < 0) axis += rank;
-    if (axis < 0 || axis >= rank) throw Error(cat(n->describe(), ": axis ", axis, " out of range for rank ", rank));
+    const int64_t axis = softmaxAxis(*n, rank, g.opset);
     n->setAttr("axis", Attribute::ofInt(axis));
     if (std::all_of(d.begin() + axis + 1, d.end(), [](int64_t v) { return v == 1; })) return;
     if (std::count_if(d.begin(), d.end(), [](int64_t v) { return v < 0; }) > 1)
@@ -82,14 +81,8 @@ class UpgradeOpset13 final : public Pass {
     n->outputs()[0] = out2d;
     out2d->setProducer(n);
     out->setProducer(nullptr);
-    const std::vector<Node *> order = g.nodes();
-    const auto next = std::find(order.begin(), order.end(), n) + 1;
     Value *shape = g.addConstant(g.uniqueName(n->name() + "_shape"), Tensor::fromVector<int64_t>({rank}, d));
-    const std::string name = g.uniqueName(n->name() + "_reshape");
-    if (next == order.end())
-      g.addNode(name, "Reshape", {out2d, shape}, {out});
-    else
-      g.insertNodeBefore(*next, name, "Reshape", {out2d, shape}, {out});
+    g.insertNodeAfter(n, g.uniqueName(n->name() + "_reshape"), "Reshape", {out2d, shape}, {out});
   }
 
   static Value *placeInput(Graph &g, Node *n, size_t index, Tensor t, const std::string &what) {

@@ -135,7 +135,7 @@ void buildSoftmax(PlanBuilder &b, const Node &n) {
   const Dims &xd = n.input(0)->dims();
   const int64_t rank = static_cast<int64_t>(xd.size());
   const bool legacy = b.opset() < 13;  // before 13: softmax over the flattened trailing axes
-  int64_t axis = normalizeAxis(n.attrInt("axis", legacy ? 1 : -1), rank, n);
+  int64_t axis = softmaxAxis(n, rank, b.opset());
   Dims dims = xd;
   if (legacy) {
     int64_t outer = 1, inner = 1;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include "ops/OpParams.h"
 #include "passes/PassManager.h"
 #include "quant/QuantRules.h"
 #include "support/Strings.h"
@@ -324,9 +325,7 @@ std::string exposeLogits(Graph &g) {
   Value *x = n->input(0);
   if (!x || !x->hasShape() || logitClasses(x->dims()) < 1) return "";
   // Over the classes: axis 1, alone (opset 13) or with the unit dims after it (before 13).
-  int64_t axis = n->attrInt("axis", g.opset < 13 ? 1 : -1);
-  if (axis < 0) axis += static_cast<int64_t>(x->dims().size());
-  if (axis != 1) return "";
+  if (softmaxAxis(*n, static_cast<int64_t>(x->dims().size()), g.opset) != 1) return "";
   const std::string op = n->opType();
   g.outputs()[0] = x;
   g.removeDeadCode();

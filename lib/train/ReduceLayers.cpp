@@ -137,9 +137,12 @@ class SoftmaxLayer final : public Layer {
         for (int64_t a = 0; a < axis_; ++a) m = std::max(m, x[base + a * inner_]);
         double z = 0;
         for (int64_t a = 0; a < axis_; ++a) z += y[base + a * inner_] = std::exp(x[base + a * inner_] - m);
-        const double logZ = std::log(z);
-        for (int64_t a = 0; a < axis_; ++a)
-          y[base + a * inner_] = log_ ? static_cast<float>(x[base + a * inner_] - m - logZ) : static_cast<float>(y[base + a * inner_] / z);
+        if (log_) {
+          const double logZ = std::log(z);
+          for (int64_t a = 0; a < axis_; ++a) y[base + a * inner_] = static_cast<float>(x[base + a * inner_] - m - logZ);
+        } else {
+          for (int64_t a = 0; a < axis_; ++a) y[base + a * inner_] = static_cast<float>(y[base + a * inner_] / z);
+        }
       }
   }
   void backward(std::vector<Tensor> &v, Gradients &g) override {
@@ -216,7 +219,7 @@ void buildSoftmax(NetworkBuilder &b, const Node &n) {
   const Dims xd = b.dims(xs);
   const int64_t rank = static_cast<int64_t>(xd.size());
   const bool legacy = b.opset() < 13;  // before 13: softmax over the flattened trailing axes
-  const int64_t axis = normalizeAxis(n.attrInt("axis", legacy ? 1 : -1), rank, n);
+  const int64_t axis = softmaxAxis(n, rank, b.opset());
   int64_t outer = 1, mid = 1, inner = 1;
   for (int64_t i = 0; i < rank; ++i) {
     const int64_t d = xd[static_cast<size_t>(i)];

@@ -62,23 +62,23 @@ Node *Graph::addNode(const std::string &name, const std::string &opType,
 
 Node *Graph::insertNodeBefore(Node *pos, const std::string &name, const std::string &opType,
                               std::vector<Value *> inputs, std::vector<Value *> outputs) {
-  Node *n = addNode(name, opType, std::move(inputs), std::move(outputs));
-  auto owned = std::move(nodes_.back());
-  nodes_.pop_back();
-  auto it = std::find_if(nodes_.begin(), nodes_.end(),
-                         [&](const std::unique_ptr<Node> &p) { return p.get() == pos; });
-  nodes_.insert(it, std::move(owned));
-  return n;
+  return insertNode(pos, false, name, opType, std::move(inputs), std::move(outputs));
 }
 
 Node *Graph::insertNodeAfter(Node *pos, const std::string &name, const std::string &opType,
                              std::vector<Value *> inputs, std::vector<Value *> outputs) {
+  return insertNode(pos, true, name, opType, std::move(inputs), std::move(outputs));
+}
+
+Node *Graph::insertNode(Node *pos, bool after, const std::string &name, const std::string &opType,
+                        std::vector<Value *> inputs, std::vector<Value *> outputs) {
   Node *n = addNode(name, opType, std::move(inputs), std::move(outputs));
   auto owned = std::move(nodes_.back());
   nodes_.pop_back();
   auto it = std::find_if(nodes_.begin(), nodes_.end(),
                          [&](const std::unique_ptr<Node> &p) { return p.get() == pos; });
-  nodes_.insert(it == nodes_.end() ? it : it + 1, std::move(owned));
+  if (after && it != nodes_.end()) ++it;
+  nodes_.insert(it, std::move(owned));
   return n;
 }
 

@@ -91,6 +91,8 @@ class Graph {
   bool widenedHalfFloats = false;
 
  private:
+  Node *insertNode(Node *pos, bool after, const std::string &name, const std::string &opType,
+                   std::vector<Value *> inputs, std::vector<Value *> outputs);
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::unique_ptr<Value>> values_;
   std::unordered_map<std::string, Value *> valueByName_;
